@@ -1,0 +1,43 @@
+"""pipeline-scoring: learn win probabilities and revenue forecasts from a company's own deal history.
+
+The public API; everything else is internal. Data flows one way:
+data contract (``config``, ``presets``, ``contract``) -> summaries -> models -> forecasts.
+"""
+from scoring.config import PipelineConfig, Sufficiency, dump_config, load_config
+from scoring.contract import DealHistory, inspect_deal_history, load_deal_history, read_table
+from scoring.demo import DemoCompany, DemoData
+from scoring.errors import ConfigError, DataError, InsufficientDataError, ModelError, ScoringError
+from scoring.presets import PRESETS, Preset, get_preset
+from scoring.report import DataReport, Problem, SetAside
+from scoring.summary import DataSummary, SufficiencyResult, check_sufficiency, reached_stages, require_sufficient, summarize
+
+__version__ = "0.1.0"
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "DataReport",
+    "DataSummary",
+    "DealHistory",
+    "DemoCompany",
+    "DemoData",
+    "InsufficientDataError",
+    "ModelError",
+    "PRESETS",
+    "PipelineConfig",
+    "Preset",
+    "Problem",
+    "ScoringError",
+    "SetAside",
+    "Sufficiency",
+    "SufficiencyResult",
+    "check_sufficiency",
+    "dump_config",
+    "get_preset",
+    "inspect_deal_history",
+    "load_config",
+    "load_deal_history",
+    "reached_stages",
+    "read_table",
+    "require_sufficient",
+    "summarize",
+]

@@ -1,0 +1,469 @@
+"""The data contract: read a deal history (CSV or Parquet), map it onto the canonical tables, validate it.
+
+``load_deal_history`` returns a :class:`DealHistory` or raises :class:`DataError` naming every
+problem (file, rows, column, what was expected). ``inspect_deal_history`` returns the report
+without raising, for ``scoring validate``. Rows are numbered as in a spreadsheet (header = row 1).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from scoring.config import (
+    DEAL_COLUMNS,
+    DEAL_DATE_COLUMNS,
+    DEAL_REQUIRED,
+    HISTORY_COLUMNS,
+    STATUSES,
+    PipelineConfig,
+)
+from scoring.errors import DataError
+from scoring.report import DataReport, examples
+
+#: Spreadsheet row number of each row in its source file (header = row 1).
+ROW = "_row"
+#: For history rows derived from a wide export (HubSpot "Date entered" columns): the column they came from.
+SOURCE_COLUMN = "_source_column"
+#: Cells read as missing in CSV files.
+NA_VALUES = ["", "NULL", "null", "NaN", "nan", "N/A", "n/a", "#N/A"]
+#: Dates outside these years are taken for mistakes (Excel serials, "9999-12-31" placeholders).
+PLAUSIBLE_YEARS = (1970, 2100)
+
+FeatureKind = Literal["numeric", "categorical"]
+TableInput = str | Path | pd.DataFrame
+
+
+@dataclass(frozen=True)
+class DealHistory:
+    """A validated deal history in canonical form.
+
+    ``deals``: one row per deal, canonical columns (dates as naive UTC datetimes) plus features.
+    ``history``: one row per open-stage entry (``deal_id``, ``stage``, ``entered_at``), sorted;
+    empty when no stage history was given. ``features`` maps each feature column to its kind.
+    """
+
+    deals: pd.DataFrame
+    history: pd.DataFrame
+    config: PipelineConfig
+    features: dict[str, FeatureKind]
+    report: DataReport
+    sources: tuple[str, ...]
+
+    @property
+    def has_history(self) -> bool:
+        return not self.history.empty
+
+    def digest(self) -> str:
+        """A SHA-256 of the canonical data: equal data, equal digest (for provenance)."""
+        h = hashlib.sha256()
+        for frame in (self.deals, self.history):
+            data = frame.drop(columns=[ROW], errors="ignore")
+            h.update(",".join(map(str, data.columns)).encode())
+            h.update(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
+        return h.hexdigest()
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV (optionally gzipped) or Parquet file as text cells, adding the spreadsheet row number."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    name = path.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")):
+            frame = pd.read_parquet(path)
+        elif name.endswith((".csv", ".csv.gz", ".txt")):
+            frame = _read_csv(path, ",")
+            if frame.shape[1] == 1 and ";" in str(frame.columns[0]):
+                frame = _read_csv(path, ";")  # European spreadsheet exports
+        else:
+            raise DataError(f"{path}: unsupported file type; expected .csv, .csv.gz or .parquet")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                        "export or save the file as UTF-8 CSV") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"{path}: cannot be read as a table ({exc})") from None
+    return _with_rows(frame)
+
+
+def _read_csv(path: Path, sep: str) -> pd.DataFrame:
+    return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=NA_VALUES,
+                       encoding="utf-8-sig", skipinitialspace=True)
+
+
+def _with_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.reset_index(drop=True)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame[ROW] = np.arange(2, len(frame) + 2)
+    return frame
+
+
+def load_deal_history(deals: TableInput, history: TableInput | None = None,
+                      config: PipelineConfig | None = None) -> DealHistory:
+    """Read, map and validate; raise :class:`DataError` (listing every problem) if the data cannot be used."""
+    result, report = inspect_deal_history(deals, history, config)
+    if result is None:
+        raise DataError("the deal history cannot be used: " + report.summary(), report)
+    return result
+
+
+def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
+                         config: PipelineConfig | None = None) -> tuple[DealHistory | None, DataReport]:
+    """Read, map and validate; return the data (None when there are errors) and everything found."""
+    config = config or PipelineConfig()
+    report = DataReport()
+    deals_src, raw_deals = _load(deals, "deals")
+    hist_src, raw_hist = _load(history, "stage_history") if history is not None else (None, None)
+
+    if config.preset:
+        from scoring.presets import get_preset
+
+        preset = get_preset(config.preset)
+        raw_deals, raw_hist, derived = preset.prepare(raw_deals, raw_hist, config, report, deals_src)
+        if derived:
+            hist_src = f"{deals_src} (stage dates)"
+
+    frame = _map_columns(raw_deals, config.columns, DEAL_COLUMNS, report, deals_src, "deals")
+    missing = [c for c in DEAL_REQUIRED if c not in frame.columns]
+    if missing:
+        report.error(deals_src, f"missing required column(s) {', '.join(missing)}; the file has "
+                     f"{examples([c for c in raw_deals.columns if c != ROW])}. Name them as in the data "
+                     "format, map them in the config's [columns] table, or choose a CRM preset (--preset)")
+        return None, report
+
+    parsed = _parse_deals(frame, config, report, deals_src)
+    hist = None
+    if raw_hist is not None and hist_src is not None:
+        hframe = _map_columns(raw_hist, config.history_columns, HISTORY_COLUMNS, report, hist_src, "history")
+        hmissing = [c for c in HISTORY_COLUMNS if c not in hframe.columns]
+        if hmissing:
+            report.error(hist_src, f"missing required column(s) {', '.join(hmissing)}; the file has "
+                         f"{examples([c for c in raw_hist.columns if c != ROW])}")
+        else:
+            hist = _parse_history(hframe, parsed, config, report, hist_src)
+    _check_deal_dates(parsed, report, deals_src)
+    _resolve_closed_stages(parsed, hist, config, report, deals_src)
+    features = _features(parsed, config, report, deals_src)
+    if not report.ok:
+        return None, report
+
+    deals_out = parsed[[*DEAL_COLUMNS, *features, ROW]].copy()
+    deals_out["amount"] = deals_out["amount"].astype(float)
+    if hist is None:
+        hist = pd.DataFrame({"deal_id": pd.Series(dtype="str"), "stage": pd.Series(dtype="str"),
+                             "entered_at": pd.Series(dtype="datetime64[us]")})
+    hist_out = hist[list(HISTORY_COLUMNS)].sort_values(["deal_id", "entered_at", "stage"], kind="stable")
+    sources = tuple(s for s in (deals_src, hist_src) if s)
+    return DealHistory(deals_out.reset_index(drop=True), hist_out.reset_index(drop=True), config,
+                       features, report, sources), report
+
+
+def _load(table: TableInput, name: str) -> tuple[str, pd.DataFrame]:
+    if isinstance(table, pd.DataFrame):
+        return name, _with_rows(table.copy())
+    return str(table), read_table(table)
+
+
+def _fold(text: object) -> str:
+    return " ".join(str(text).split()).casefold()
+
+
+def _map_columns(raw: pd.DataFrame, mapping: dict[str, tuple[str, ...]] | object, canonical: tuple[str, ...],
+                 report: DataReport, source: str, what: str) -> pd.DataFrame:
+    """Rename export columns to canonical names: the configured names first, then the canonical name itself."""
+    by_fold = {_fold(c): c for c in raw.columns if c != ROW}
+    renames: dict[str, str] = {}
+    for canon in canonical:
+        candidates = (*mapping.get(canon, ()), canon)  # type: ignore[attr-defined]
+        for name in candidates:
+            col = by_fold.get(_fold(name))
+            if col is not None and col not in renames:
+                renames[col] = canon
+                break
+    clashes = [c for c in raw.columns if c in canonical and c not in renames and c not in renames.values()]
+    frame = raw.drop(columns=clashes).rename(columns=renames)
+    if clashes:
+        report.warn(source, f"column(s) {clashes} not used: other columns were mapped onto those {what} names")
+    return frame
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """Cells as stripped text, missing as NA."""
+    out = series.astype("str").str.strip()
+    return out.mask(out == "")
+
+
+def _map_values(series: pd.Series, mapping: dict[str, str]) -> pd.Series:
+    """Replace export values by canonical ones (exact match first, then ignoring case and spacing)."""
+    if not mapping:
+        return series
+    folded = {_fold(k): v for k, v in mapping.items()}
+    uniques = series.dropna().unique()
+    table = {v: mapping.get(v, folded.get(_fold(v), v)) for v in uniques}
+    return series.map(table)
+
+
+def _stage_lookup(config: PipelineConfig) -> dict[str, tuple[str, str]]:
+    """Folded stage text -> (kind, canonical): kind is 'open', 'won' or 'lost'."""
+    table = {_fold(s): ("open", s) for s in config.stages}
+    table.update({_fold(s): ("won", "won") for s in config.won_labels})
+    table.update({_fold(s): ("lost", "lost") for s in config.lost_labels})
+    return table
+
+
+def _classify_stages(stages: pd.Series, config: PipelineConfig) -> tuple[pd.Series, pd.Series]:
+    """Each stage cell's kind ('open', 'won', 'lost', 'unknown' or 'missing') and canonical name."""
+    lookup = _stage_lookup(config)
+    mapped = _map_values(stages, dict(config.values.get("stage", {})))
+    table = {v: lookup.get(_fold(v), ("unknown", v)) for v in mapped.dropna().unique()}
+    kind = mapped.map({v: k for v, (k, _) in table.items()}).fillna("missing")
+    canon = mapped.map({v: c for v, (_, c) in table.items()})
+    return kind, canon
+
+
+def parse_dates(series: pd.Series, date_format: str | None) -> tuple[pd.Series, pd.Series]:
+    """Parse dates to naive UTC datetimes; also return the mask of cells that are not valid dates."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        parsed = pd.to_datetime(series, utc=True)
+        present = series.notna()
+    else:
+        text = _text(series)
+        present = text.notna()
+        parsed = pd.to_datetime(text, format=date_format or "ISO8601", errors="coerce", utc=True)
+    parsed = parsed.dt.tz_convert(None).astype("datetime64[us]")
+    years = parsed.dt.year
+    implausible = parsed.notna() & ((years < PLAUSIBLE_YEARS[0]) | (years > PLAUSIBLE_YEARS[1]))
+    bad = (present & parsed.isna()) | implausible
+    return parsed.mask(implausible), bad
+
+
+def _date_hint(config: PipelineConfig) -> str:
+    if config.date_format:
+        return f"expected a date in the format {config.date_format!r}"
+    return ("expected an ISO 8601 date such as 2025-03-31 or 2025-03-31T14:05:00; for other formats "
+            "set date_format in the config (for example \"%m/%d/%Y\")")
+
+
+def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str) -> pd.DataFrame:
+    out = frame.copy()
+
+    def report_rows(mask: pd.Series) -> list[int]:
+        return out.loc[mask, ROW].tolist()
+
+    ids = _text(out["deal_id"])
+    if ids.isna().any():
+        report.error(src, "expected a deal identifier, the cell is empty", "deal_id", report_rows(ids.isna()))
+    dup = ids.notna() & ids.duplicated(keep=False)
+    if dup.any():
+        report.error(src, f"duplicate deal_id {examples(ids[dup].unique().tolist())}; each deal must appear once",
+                     "deal_id", report_rows(dup))
+    out["deal_id"] = ids
+
+    raw_amount = out["amount"]
+    amount = pd.to_numeric(_text(raw_amount) if not pd.api.types.is_numeric_dtype(raw_amount) else raw_amount,
+                           errors="coerce")
+    not_number = amount.isna() | ~np.isfinite(amount.fillna(0.0))
+    if not_number.any():
+        report.error(src, f"expected a number >= 0, got {examples(raw_amount[not_number].fillna('(empty)').tolist())}",
+                     "amount", report_rows(not_number))
+    negative = amount < 0
+    if negative.any():
+        report.error(src, f"expected a number >= 0, got {examples(raw_amount[negative].tolist())}",
+                     "amount", report_rows(negative))
+    out["amount"] = amount
+
+    status = _map_values(_text(out["status"]), dict(config.values.get("status", {})))
+    labels = {_fold(s): "won" for s in config.won_labels} | {_fold(s): "lost" for s in config.lost_labels}
+    labels |= {s: s for s in STATUSES}
+    status = status.map({v: labels.get(_fold(v), v) for v in status.dropna().unique()})
+    bad_status = ~status.isin(STATUSES)
+    if bad_status.any():
+        report.error(src, f"expected open, won or lost, got {examples(status[bad_status].fillna('(empty)').unique().tolist())}"
+                     "; map other labels in the config's [values.status] table", "status", report_rows(bad_status))
+    out["status"] = status
+
+    kind, canon = _classify_stages(_text(out["stage"]), config)
+    out["stage"] = canon
+    out["_stage_kind"] = kind
+    unknown = kind.isin(["unknown", "missing"]) | ((kind != "open") & (status == "open"))
+    if unknown.any():
+        report.error(src, f"unknown stage {examples(out.loc[unknown, 'stage'].fillna('(empty)').unique().tolist())}; "
+                     f"expected one of the configured stages {list(config.stages)}"
+                     " (add it to stages, or map it in the config's [values.stage] table)", "stage", report_rows(unknown))
+
+    for col in DEAL_DATE_COLUMNS:
+        if col not in out.columns:
+            out[col] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[us]")
+            continue
+        parsed, bad = parse_dates(out[col], config.date_format)
+        if bad.any():
+            report.error(src, f"{_date_hint(config)}; got {examples(out.loc[bad, col].astype(str).tolist())}",
+                         col, report_rows(bad))
+        out[col] = parsed
+    empty_created = out["created_at"].isna() & ~_text(frame["created_at"]).notna()
+    if empty_created.any():
+        report.error(src, "expected the date the deal was created, the cell is empty", "created_at",
+                     report_rows(empty_created))
+    return out
+
+
+def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineConfig,
+                   report: DataReport, src: str) -> pd.DataFrame:
+    out = frame.copy()
+
+    def error(message: str, column: str, mask: pd.Series) -> None:
+        if SOURCE_COLUMN in out.columns:  # rows derived from a wide export: name the column they came from
+            for source_col, part in out[mask].groupby(SOURCE_COLUMN, sort=False):
+                report.error(src, message, str(source_col), part[ROW].tolist())
+        else:
+            report.error(src, message, column, out.loc[mask, ROW].tolist())
+
+    by_id = deals.dropna(subset=["deal_id"]).drop_duplicates("deal_id").set_index("deal_id")
+    ids = _text(out["deal_id"])
+    out["deal_id"] = ids
+    known = set(by_id.index)
+    unknown_deal = ~ids.isin(known)
+    if unknown_deal.any():
+        error(f"history for deal(s) {examples(ids[unknown_deal].fillna('(empty)').unique().tolist())} "
+              "that are not in the deals file", "deal_id", unknown_deal)
+
+    kind, canon = _classify_stages(_text(out["stage"]), config)
+    out["stage"], out["_stage_kind"] = canon, kind
+    bad_stage = kind.isin(["unknown", "missing"])
+    if bad_stage.any():
+        error(f"unknown stage {examples(out.loc[bad_stage, 'stage'].fillna('(empty)').unique().tolist())}; expected one of "
+              f"{list(config.stages)} or a won/lost label {[*config.won_labels, *config.lost_labels]}", "stage", bad_stage)
+
+    parsed, bad = parse_dates(out["entered_at"], config.date_format)
+    missing = parsed.isna() & ~bad
+    if bad.any():
+        error(f"{_date_hint(config)}; got {examples(out.loc[bad, 'entered_at'].astype(str).tolist())}", "entered_at", bad)
+    if missing.any():
+        error("expected the date the deal entered the stage, the cell is empty", "entered_at", missing)
+    out["entered_at"] = parsed
+    out = out[~(unknown_deal | bad_stage | bad | missing)]
+
+    # Won/lost rows: their date completes a missing closed_at, then the outcome comes from the deals table.
+    terminal = out[out["_stage_kind"].isin(["won", "lost"])]
+    if not terminal.empty:
+        last = terminal.sort_values("entered_at").groupby("deal_id").last()
+        status = by_id["status"]
+        disagree = last.index[status.reindex(last.index).to_numpy() != last["_stage_kind"].to_numpy()]
+        if len(disagree):
+            report.warn(src, f"the history's last won/lost row disagrees with the deals' status for deal(s) "
+                        f"{examples(list(disagree))}; the deals' status is used", "stage",
+                        terminal[terminal["deal_id"].isin(disagree)][ROW].tolist())
+        fill = deals["closed_at"].isna() & deals["status"].isin(["won", "lost"]) & deals["deal_id"].isin(last.index)
+        fill &= deals["deal_id"].map(last["_stage_kind"]).eq(deals["status"])
+        if fill.any():
+            deals.loc[fill, "closed_at"] = deals.loc[fill, "deal_id"].map(last["entered_at"]).to_numpy()
+            report.notes.append(f"{int(fill.sum())} closed deal(s) took closed_at from their won/lost history row")
+        report.set_rows_aside(src, "won/lost rows: the outcome comes from the deals' status and closed_at",
+                              terminal[ROW].tolist())
+        out = out[out["_stage_kind"] == "open"]
+
+    out = out.sort_values(["deal_id", "entered_at"], kind="stable")
+    ids_sorted, stages_sorted = out["deal_id"].to_numpy(), out["stage"].to_numpy()
+    repeat = np.zeros(len(out), dtype=bool)
+    repeat[1:] = (ids_sorted[1:] == ids_sorted[:-1]) & (stages_sorted[1:] == stages_sorted[:-1])
+    report.set_rows_aside(src, "repeats of the stage the deal was already in (a change of another field, "
+                          "or a duplicate row)", out.loc[repeat, ROW].tolist())
+    out = out[~repeat]
+
+    closed_at = out["deal_id"].map(by_id["closed_at"])
+    after = closed_at.notna() & (out["entered_at"] > closed_at)
+    if after.any():
+        report.warn(src, "stage entered after the deal was closed; those rows are set aside", "entered_at",
+                    out.loc[after, ROW].tolist())
+        report.set_rows_aside(src, "stage entered after the deal closed", out.loc[after, ROW].tolist())
+        out = out[~after]
+    created = out["deal_id"].map(by_id["created_at"])
+    early = created.notna() & (out["entered_at"] < created.dt.normalize())
+    if early.any():
+        report.warn(src, "stage entered before the deal's created_at (kept as given)", "entered_at",
+                    out.loc[early, ROW].tolist())
+    return out
+
+
+def _check_deal_dates(deals: pd.DataFrame, report: DataReport, src: str) -> None:
+    rows = deals[ROW]
+    closed = deals["status"].isin(["won", "lost"])
+    no_close = closed & deals["closed_at"].isna()
+    if no_close.any():
+        report.error(src, "a won or lost deal needs the date it closed; the cell is empty",
+                     "closed_at", rows[no_close].tolist())
+    before = deals["closed_at"] < deals["created_at"].dt.normalize()
+    if before.any():
+        report.error(src, "closed_at is before created_at; expected a close date on or after creation",
+                     "closed_at", rows[before].tolist())
+    open_closed = (deals["status"] == "open") & deals["closed_at"].notna()
+    if open_closed.any():
+        report.warn(src, "open deals with a closed_at: the date is ignored while the deal is open",
+                    "closed_at", rows[open_closed].tolist())
+        deals.loc[open_closed, "closed_at"] = pd.NaT
+    early = deals["stage_entered_at"] < deals["created_at"].dt.normalize()
+    if early.any():
+        report.warn(src, "stage_entered_at is before created_at (kept as given)", "stage_entered_at",
+                    rows[early].tolist())
+
+
+def _resolve_closed_stages(deals: pd.DataFrame, hist: pd.DataFrame | None, config: PipelineConfig,
+                           report: DataReport, src: str) -> None:
+    """Closed deals exported with an outcome as their stage get their last open stage from the history."""
+    outcome_stage = deals["_stage_kind"].isin(["won", "lost"]) & deals["status"].isin(["won", "lost"])
+    if not outcome_stage.any():
+        return
+    last_open = pd.Series(dtype="str")
+    if hist is not None and not hist.empty:
+        last_open = hist.sort_values("entered_at", kind="stable").groupby("deal_id")["stage"].last()
+    found = deals.loc[outcome_stage, "deal_id"].map(last_open)
+    deals.loc[found.index, "stage"] = found.where(found.notna(), deals.loc[found.index, "stage"])
+    deals.loc[found.index[found.notna()], "_stage_kind"] = "open"
+    unresolved = found.index[found.isna()]
+    if len(unresolved):
+        report.error(src, "the stage of these closed deals is an outcome (won/lost), not an open stage, and no stage "
+                     "history says which open stage they were in last; give --history, or export the last open stage",
+                     "stage", deals.loc[unresolved, ROW].tolist())
+
+
+def _features(deals: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str) -> dict[str, FeatureKind]:
+    """Classify the extra columns: numeric or categorical features; set aside dates, identifiers and empty columns."""
+    ignore = {_fold(c) for c in config.ignore_columns}
+    candidates = [c for c in deals.columns if c not in DEAL_COLUMNS and not c.startswith("_")]
+    features: dict[str, FeatureKind] = {}
+    skipped: dict[str, list[str]] = {"empty": [], "date": [], "identifier": []}
+    for col in candidates:
+        if _fold(col) in ignore:
+            continue
+        raw = deals[col]
+        text = _text(raw) if not pd.api.types.is_numeric_dtype(raw) else raw
+        present = text.notna()
+        if not present.any():
+            skipped["empty"].append(col)
+            continue
+        numbers = pd.to_numeric(text, errors="coerce")
+        if numbers[present].notna().all():
+            deals[col] = numbers.astype(float)
+            features[col] = "numeric"
+            continue
+        if pd.api.types.is_datetime64_any_dtype(raw) or parse_dates(text[present], None)[0].notna().mean() > 0.9:
+            skipped["date"].append(col)
+            continue
+        if len(deals) >= 20 and text[present].nunique() == len(deals):
+            skipped["identifier"].append(col)
+            continue
+        deals[col] = text.astype("str").where(present, None)
+        features[col] = "categorical"
+    reasons = {"empty": "empty", "date": "dates (only the canonical dates are used, so no feature reveals the future)",
+               "identifier": "a different value on every deal (a name or identifier, not a feature)"}
+    for key, cols in skipped.items():
+        if cols:
+            report.warn(src, f"column(s) {examples(cols)} not used as features: {reasons[key]}")
+    return features

@@ -1,0 +1,104 @@
+"""What validation found: problems (errors and warnings) and rows set aside, each located."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+#: How many row numbers and example values a message lists before "and N more".
+SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One kind of problem in one column of one file, with the rows it was found in.
+
+    Rows are numbered as in a spreadsheet: the header is row 1, the first deal row 2.
+    """
+
+    source: str
+    message: str
+    column: str | None = None
+    rows: tuple[int, ...] = ()
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        where = [self.source]
+        if self.column:
+            where.append(f"column {self.column!r}")
+        if self.rows:
+            where.append(("row " if len(self.rows) == 1 else "rows ") + _listing(self.rows))
+        return f"{', '.join(where)}: {self.message}"
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """Rows that were read but not used, and why."""
+
+    source: str
+    reason: str
+    rows: tuple[int, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.count} row(s) set aside: {self.reason} (rows {_listing(self.rows)})"
+
+
+@dataclass
+class DataReport:
+    """Everything validation found; data is usable when there are no errors."""
+
+    problems: list[Problem] = field(default_factory=list)
+    set_aside: list[SetAside] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def error(self, source: str, message: str, column: str | None = None, rows: Iterable[int] = ()) -> None:
+        self.problems.append(Problem(source, message, column, _rows(rows), "error"))
+
+    def warn(self, source: str, message: str, column: str | None = None, rows: Iterable[int] = ()) -> None:
+        self.problems.append(Problem(source, message, column, _rows(rows), "warning"))
+
+    def set_rows_aside(self, source: str, reason: str, rows: Iterable[int]) -> None:
+        rows = _rows(rows)
+        if rows:
+            self.set_aside.append(SetAside(source, reason, rows))
+
+    def summary(self) -> str:
+        """One paragraph: the errors (or that there are none), then counts of warnings and set-aside rows."""
+        parts = [str(p) for p in self.errors] or ["no errors"]
+        if self.warnings:
+            parts.append(f"{len(self.warnings)} warning(s)")
+        if self.set_aside:
+            parts.append(f"{sum(s.count for s in self.set_aside)} row(s) set aside")
+        return "; ".join(parts)
+
+
+def examples(values: Sequence[object]) -> str:
+    """A short, quoted listing of offending values: 'a', 'b', 'c' and 4 more."""
+    shown = ", ".join(repr(str(v)) for v in values[:SHOWN])
+    return shown + (f" and {len(values) - SHOWN} more" if len(values) > SHOWN else "")
+
+
+def _listing(rows: Sequence[int]) -> str:
+    shown = ", ".join(str(r) for r in rows[:SHOWN])
+    return shown + (f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else "")
+
+
+def _rows(rows: Iterable[int]) -> tuple[int, ...]:
+    return tuple(sorted({int(r) for r in rows}))

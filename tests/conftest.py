@@ -1,0 +1,42 @@
+"""Shared fixtures: small deal tables written to temporary files."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+GOOD_DEALS = """deal_id,created_at,amount,stage,status,closed_at,stage_entered_at,expected_close_date,segment,seats
+D1,2024-01-05,12000,Lead,open,,2024-01-05,2024-06-30,SMB,10
+D2,2024-01-06T09:30:00,55000.50,Proposal,won,2024-03-01,2024-02-01,,Enterprise,200
+D3,2024-01-07,0,Qualified,lost,2024-02-15T17:00:00Z,2024-01-20,,SMB,
+D4,2024-02-01,8000,Negotiation,open,,2024-04-01,2024-05-15,Mid-Market,40
+"""
+GOOD_HISTORY = """deal_id,stage,entered_at
+D1,Lead,2024-01-05
+D2,Lead,2024-01-06T09:30:00
+D2,Qualified,2024-01-15
+D2,Proposal,2024-02-01
+D3,Lead,2024-01-07
+D3,Qualified,2024-01-20
+D4,Lead,2024-02-01
+D4,Qualified,2024-02-20
+D4,Proposal,2024-03-10
+D4,Negotiation,2024-04-01
+"""
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[[str, str], Path]:
+    """Write text to a file in the test's temporary folder and return its path."""
+
+    def _write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return _write

@@ -1,0 +1,69 @@
+"""The pipeline configuration: defaults, TOML loading, presets underneath, and refusals."""
+from __future__ import annotations
+
+import pytest
+
+from scoring.config import TEXTBOOK_PROBABILITIES, PipelineConfig, dump_config, load_config
+from scoring.errors import ConfigError
+
+
+def test_textbook_default():
+    config = load_config()
+    assert config.stages == ("Lead", "Qualified", "Proposal", "Negotiation")
+    assert dict(config.fixed_probabilities) == TEXTBOOK_PROBABILITIES
+    assert config.fixed_probability("Proposal") == 0.5
+
+
+def test_toml_round_trip(write):
+    text = """stages = ["Discovery", "Demo", "Contract"]
+won_labels = ["Signed"]
+date_format = "%d/%m/%Y"
+[fixed_probabilities]
+Discovery = 0.1
+Demo = 0.4
+Contract = 0.8
+[columns]
+deal_id = "Opportunity"
+[values.status]
+"Closed - signed" = "won"
+[sufficiency]
+min_won = 5
+"""
+    config = load_config(write("p.toml", text))
+    assert config.stages == ("Discovery", "Demo", "Contract")
+    assert config.columns["deal_id"] == ("Opportunity",)
+    assert config.sufficiency.min_won == 5 and config.sufficiency.min_lost == 30
+    assert load_config(write("again.toml", dump_config(config))) == config
+
+
+def test_preset_underneath_user_file(write):
+    config = load_config(write("p.toml", 'ignore_columns = ["Region"]\n'), preset="hubspot")
+    assert config.stages[0] == "Appointment Scheduled" and config.ignore_columns == ("Region",)
+    assert config.preset == "hubspot"
+    assert load_config(write("q.toml", 'preset = "pipedrive"\n')).stages[0] == "Qualified"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('stages = ["A", "B"]\n', "without \\[fixed_probabilities\\]"),
+    ('stages = ["A"]\n[fixed_probabilities]\nA = 1.5\n', "fixed_probabilities.A: expected a probability"),
+    ('stages = ["A", "B"]\n[fixed_probabilities]\nA = 0.5\n', "no fixed percentage for stage\\(s\\) \\['B'\\]"),
+    ('stages = ["A", "a"]\n[fixed_probabilities]\nA = 0.5\na = 0.5\n', "listed twice"),
+    ('stages = ["Won"]\n[fixed_probabilities]\nWon = 0.5\n', "also won/lost labels"),
+    ('stagez = ["A"]\n', "unknown key\\(s\\) 'stagez'"),
+    ("stages = \n", "not valid TOML"),
+    ('[sufficiency]\nmin_won = 0\n', "sufficiency.min_won: expected a whole number >= 1"),
+    ('preset = "zoho"\n', "unknown preset 'zoho'"),
+])
+def test_bad_config_is_refused_with_the_key_named(write, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(write("bad.toml", text))
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_config_is_checked_when_built_in_code():
+    with pytest.raises(ConfigError, match="at least one open stage"):
+        PipelineConfig(stages=(), fixed_probabilities={})

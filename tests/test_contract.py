@@ -1,0 +1,189 @@
+"""The data contract: reading, mapping and refusing each kind of bad data with a located message."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from scoring.config import PipelineConfig
+from scoring.contract import ROW, inspect_deal_history, load_deal_history
+from scoring.errors import DataError
+from tests.conftest import GOOD_DEALS, GOOD_HISTORY
+
+
+def test_good_files_load_into_canonical_tables(write):
+    data = load_deal_history(write("deals.csv", GOOD_DEALS), write("history.csv", GOOD_HISTORY))
+    deals = data.deals
+    assert list(deals["deal_id"]) == ["D1", "D2", "D3", "D4"]
+    assert deals["amount"].tolist() == [12000.0, 55000.5, 0.0, 8000.0]
+    assert deals["created_at"].dtype.kind == "M" and deals["closed_at"].dtype.kind == "M"
+    assert deals.loc[2, "closed_at"] == pd.Timestamp("2024-02-15 17:00")  # Z suffix read as UTC
+    assert data.features == {"segment": "categorical", "seats": "numeric"}
+    assert len(data.history) == 10 and data.has_history
+    assert data.report.ok and not data.report.warnings and not data.report.set_aside
+
+
+def test_parquet_reads_like_csv(write, tmp_path: Path):
+    csv = load_deal_history(write("deals.csv", GOOD_DEALS))
+    frame = pd.read_csv(write("d2.csv", GOOD_DEALS))
+    frame["amount"] = frame["amount"].astype(float)
+    frame.to_parquet(tmp_path / "deals.parquet")
+    pq = load_deal_history(tmp_path / "deals.parquet")
+    pd.testing.assert_frame_equal(csv.deals.drop(columns=[ROW]), pq.deals.drop(columns=[ROW]), check_dtype=False)
+
+
+def _errors(write, deals: str, history: str | None = None, config: PipelineConfig | None = None):
+    data, report = inspect_deal_history(write("deals.csv", deals),
+                                        write("history.csv", history) if history else None, config)
+    assert data is None, "bad data must not load"
+    with pytest.raises(DataError):
+        load_deal_history(write("deals.csv", deals), write("history.csv", history) if history else None, config)
+    return report.errors
+
+
+def _replace(line_no: int, new: str) -> str:
+    lines = GOOD_DEALS.splitlines()
+    lines[line_no - 1] = new
+    return "\n".join(lines) + "\n"
+
+
+# Each bad input: the deals text, the column the error must name, the spreadsheet rows, a phrase.
+BAD = {
+    "missing required column": (GOOD_DEALS.replace("status", "state", 1), None, (), "missing required column(s) status"),
+    "duplicate deal_id": (_replace(3, "D1,2024-01-06,1,Lead,open,,,,SMB,1"), "deal_id", (2, 3), "duplicate deal_id 'D1'"),
+    "negative amount": (_replace(2, "D1,2024-01-05,-12,Lead,open,,,,SMB,1"), "amount", (2,), "expected a number >= 0"),
+    "non-numeric amount": (_replace(2, "D1,2024-01-05,12k,Lead,open,,,,SMB,1"), "amount", (2,), "got '12k'"),
+    "empty amount": (_replace(2, "D1,2024-01-05,,Lead,open,,,,SMB,1"), "amount", (2,), "expected a number >= 0"),
+    "unparseable date": (_replace(3, "D2,2024-02-30,5,Proposal,won,2024-03-01,,,SMB,1"), "created_at", (3,),
+                         "expected an ISO 8601 date"),
+    "unknown stage": (_replace(4, "D3,2024-01-07,5,Discovery,lost,2024-02-15,,,SMB,1"), "stage", (4,),
+                      "unknown stage 'Discovery'"),
+    "won without closed_at": (_replace(3, "D2,2024-01-06,5,Proposal,won,,,,SMB,1"), "closed_at", (3,),
+                              "needs the date it closed"),
+    "lost without closed_at": (_replace(4, "D3,2024-01-07,5,Qualified,lost,,,,SMB,1"), "closed_at", (4,),
+                               "needs the date it closed"),
+    "closed_at before created_at": (_replace(3, "D2,2024-01-06,5,Proposal,won,2023-12-01,,,SMB,1"), "closed_at", (3,),
+                                    "closed_at is before created_at"),
+    "bad status": (_replace(5, "D4,2024-02-01,5,Negotiation,pending,,,,SMB,1"), "status", (5,), "got 'pending'"),
+    "empty deal_id": (_replace(5, ",2024-02-01,5,Negotiation,open,,,,SMB,1"), "deal_id", (5,), "cell is empty"),
+    "implausible date": (_replace(5, "D4,9999-12-31,5,Negotiation,open,,,,SMB,1"), "created_at", (5,), "got '9999-12-31'"),
+}
+
+
+@pytest.mark.parametrize("case", BAD, ids=list(BAD))
+def test_each_kind_of_bad_data_is_refused_with_its_location(write, case):
+    text, column, rows, phrase = BAD[case]
+    errors = _errors(write, text)
+    match = [e for e in errors if phrase in str(e)]
+    assert match, f"no error says {phrase!r}: {[str(e) for e in errors]}"
+    assert match[0].column == column and match[0].rows == rows
+    assert match[0].source.endswith("deals.csv")
+    if column:
+        assert f"column '{column}'" in str(match[0])
+
+
+def test_all_problems_are_reported_at_once(write):
+    text = _replace(2, "D1,2024-01-05,-1,Lead,open,,,,SMB,1").replace("D4,2024-02-01,8000,Negotiation",
+                                                                        "D4,2024-02-01,8000,Demo")
+    assert {e.column for e in _errors(write, text)} == {"amount", "stage"}
+
+
+def test_history_for_unknown_deals_is_refused(write):
+    errors = _errors(write, GOOD_DEALS, GOOD_HISTORY + "D9,Lead,2024-01-05\n")
+    assert [(e.column, e.rows) for e in errors] == [("deal_id", (12,))]
+    assert "'D9'" in str(errors[0]) and "history.csv" in str(errors[0])
+
+
+def test_history_with_unknown_stage_or_bad_date_is_refused(write):
+    errors = _errors(write, GOOD_DEALS, GOOD_HISTORY + "D1,Demo,2024-01-06\nD1,Qualified,someday\n")
+    assert {(e.column, e.rows) for e in errors} == {("stage", (12,)), ("entered_at", (13,))}
+
+
+def test_missing_history_column_is_named(write):
+    errors = _errors(write, GOOD_DEALS, GOOD_HISTORY.replace("entered_at", "when", 1))
+    assert "missing required column(s) entered_at" in str(errors[0])
+
+
+def test_rows_set_aside_are_counted_not_silently_dropped(write):
+    history = GOOD_HISTORY + "D2,Proposal,2024-02-01\nD2,Proposal,2024-02-05\nD3,Proposal,2024-06-01\nD2,Won,2024-03-01\n"
+    data = load_deal_history(write("deals.csv", GOOD_DEALS), write("history.csv", history))
+    aside = {a.reason.split(":")[0].split(" (")[0]: a.rows for a in data.report.set_aside}
+    assert aside == {
+        "won/lost rows": (15,),
+        "repeats of the stage the deal was already in": (12, 13),
+        "stage entered after the deal closed": (14,),
+    }
+    assert len(data.history) == 10
+    assert len(pd.read_csv(write("h.csv", history))) == len(data.history) + sum(a.count for a in data.report.set_aside)
+
+
+def test_closed_at_can_come_from_a_won_history_row(write):
+    deals = GOOD_DEALS.replace("D2,2024-01-06T09:30:00,55000.50,Proposal,won,2024-03-01",
+                               "D2,2024-01-06T09:30:00,55000.50,Proposal,won,")
+    data = load_deal_history(write("deals.csv", deals), write("history.csv", GOOD_HISTORY + "D2,Closed Won,2024-03-02\n"))
+    assert data.deals.loc[1, "closed_at"] == pd.Timestamp("2024-03-02")
+    assert any("took closed_at" in n for n in data.report.notes)
+
+
+def test_closed_deal_exported_with_outcome_stage_gets_last_open_stage_from_history(write):
+    deals = GOOD_DEALS.replace("55000.50,Proposal,won", "55000.50,Closed Won,won")
+    data = load_deal_history(write("deals.csv", deals), write("history.csv", GOOD_HISTORY))
+    assert data.deals.loc[1, "stage"] == "Proposal"
+    errors = _errors(write, deals)  # without history the last open stage is unknown
+    assert errors[0].column == "stage" and errors[0].rows == (3,) and "--history" in str(errors[0])
+
+
+def test_stage_and_status_matching_ignores_case_and_uses_value_maps(write):
+    deals = GOOD_DEALS.replace("Lead,open", "  lead ,OPEN").replace("Qualified,lost", "Discovery,Closed Lost")
+    config = PipelineConfig.from_dict({"values": {"stage": {"Discovery": "Qualified"}}})
+    data = load_deal_history(write("deals.csv", deals), config=config)
+    assert data.deals["stage"].tolist() == ["Lead", "Proposal", "Qualified", "Negotiation"]
+    assert data.deals["status"].tolist() == ["open", "won", "lost", "open"]
+
+
+def test_column_mapping_from_config(write):
+    deals = GOOD_DEALS.replace("deal_id,created_at,amount", "Opp,Opened,Value", 1)
+    config = PipelineConfig.from_dict({"columns": {"deal_id": "Opp", "created_at": ["Created", "Opened"],
+                                                   "amount": "Value"}})
+    assert load_deal_history(write("deals.csv", deals), config=config).deals["deal_id"].tolist() == ["D1", "D2", "D3", "D4"]
+
+
+def test_date_format_from_config(write):
+    deals = GOOD_DEALS.replace("2024-01-05,12000", "01/05/2024,12000")
+    assert _errors(write, deals)[0].column == "created_at"
+    config = PipelineConfig.from_dict({"date_format": "mixed"})
+    assert load_deal_history(write("deals.csv", deals), config=config).deals.loc[0, "created_at"] == pd.Timestamp("2024-01-05")
+
+
+def test_semicolon_separated_export(write):
+    data = load_deal_history(write("deals.csv", GOOD_DEALS.replace(",", ";")))
+    assert len(data.deals) == 4
+
+
+def test_feature_columns_that_would_leak_or_identify_are_set_aside(write):
+    n = 25
+    rows = "\n".join(f"X{i},2024-01-{i + 1:02d},{i * 100},Lead,open,,Name {i},2024-05-{i + 1:02d},,A" for i in range(n))
+    text = "deal_id,created_at,amount,stage,status,closed_at,name,last_activity,empty,kind\n" + rows + "\n"
+    data = load_deal_history(write("deals.csv", text), config=PipelineConfig.from_dict({"ignore_columns": ["kind"]}))
+    assert data.features == {}
+    warnings = " ".join(str(w) for w in data.report.warnings)
+    assert "'name'" in warnings and "'last_activity'" in warnings and "'empty'" in warnings
+
+
+def test_unreadable_files_get_a_clear_error(tmp_path: Path, write):
+    with pytest.raises(DataError, match="file not found"):
+        load_deal_history(tmp_path / "nope.csv")
+    with pytest.raises(DataError, match="unsupported file type"):
+        load_deal_history(write("deals.xlsx", "x"))
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("deal_id,created_at\nCafé,2024-01-01\n".encode("latin-1"))
+    with pytest.raises(DataError, match="not UTF-8"):
+        load_deal_history(latin)
+
+
+def test_digest_depends_on_content_only(write):
+    a = load_deal_history(write("a.csv", GOOD_DEALS)).digest()
+    b = load_deal_history(write("b.csv", GOOD_DEALS)).digest()
+    c = load_deal_history(write("c.csv", GOOD_DEALS.replace("12000", "12001"))).digest()
+    assert a == b != c

@@ -1,0 +1,107 @@
+"""The demo generator: deterministic, realistic, and its outcomes follow the truth it records."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring.contract import load_deal_history
+from scoring.demo import DemoCompany
+from scoring.summary import check_sufficiency
+
+END = "2025-06-30"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return DemoCompany().generate(20_000, seed=11, end=END)
+
+
+def test_same_seed_same_files(tmp_path):
+    a = DemoCompany().generate(500, seed=5, end=END).write(tmp_path / "a")
+    b = DemoCompany().generate(500, seed=5, end=END).write(tmp_path / "b")
+    c = DemoCompany().generate(500, seed=6, end=END).write(tmp_path / "c")
+    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+    assert a[0].read_bytes() != c[0].read_bytes()
+    assert [p.name for p in a] == ["deals.csv", "stage_history.csv", "open_deals.csv", "pipeline.toml",
+                                   "truth.csv", "truth.json"]
+
+
+def _within(observed: np.ndarray, expected: np.ndarray, z: float = 4.0) -> None:
+    """Mean outcome matches mean probability within z standard errors (sum of Bernoulli variances)."""
+    se = np.sqrt(np.sum(expected * (1 - expected))) / len(expected)
+    assert abs(observed.mean() - expected.mean()) < z * se, (observed.mean(), expected.mean(), se)
+
+
+def test_outcomes_match_true_probability_at_creation(demo):
+    truth = demo.truth
+    won = (truth["eventual_status"] == "won").to_numpy(float)
+    p = truth["true_win_probability_at_creation"].to_numpy()
+    _within(won, p)
+    for part in np.array_split(np.argsort(p), 10):  # deciles of the true probability: calibrated everywhere
+        _within(won[part], p[part])
+    for segment in demo.company.segment.values:
+        mask = (demo.deals["segment"] == segment).to_numpy()
+        _within(won[mask], p[mask])
+
+
+def test_open_deals_outcomes_match_truth_given_stage_and_time_in_stage(demo):
+    truth = demo.truth.dropna(subset=["true_win_probability_at_end"])
+    assert len(truth) > 500
+    won = (truth["eventual_status"] == "won").to_numpy(float)
+    p = truth["true_win_probability_at_end"].to_numpy()
+    _within(won, p)
+    for part in np.array_split(np.argsort(p), 4):
+        _within(won[part], p[part])
+
+
+def test_true_probability_falls_as_a_deal_sits_in_a_stage(demo):
+    company = demo.company
+    deal = demo.deals.iloc[[0]]
+    for stage in company.stages:
+        p = [company.win_probability(deal, [stage], days)[0] for days in (1, 10, 30, 60, 120, 240)]
+        assert all(a > b for a, b in zip(p, p[1:])), (stage, p)
+        assert p[0] > 1.5 * p[-1]
+
+
+def test_the_company_looks_like_a_real_one(demo):
+    deals, history = demo.deals, demo.history
+    closed = deals[deals["status"] != "open"]
+    rates = closed.groupby("segment")["status"].apply(lambda s: (s == "won").mean())
+    assert rates["SMB"] > rates["Mid-Market"] > rates["Enterprise"]
+    sizes = deals.groupby("segment")["amount"].median()
+    assert sizes["SMB"] < sizes["Mid-Market"] < sizes["Enterprise"]
+    # log-normal sizes: log(amount) roughly symmetric within a segment
+    logs = np.log(deals.loc[deals["segment"] == "Mid-Market", "amount"])
+    assert abs(logs.mean() - logs.median()) < 0.05
+    # losers linger in their last stage longer than winners
+    days = (closed["closed_at"] - closed["stage_entered_at"]).dt.days
+    assert days[closed["status"] == "lost"].median() > 1.3 * days[closed["status"] == "won"].median()
+    # growth: the last year has more new deals than the first
+    year = deals["created_at"].dt.year
+    assert (deals["created_at"] > pd.Timestamp(END) - pd.Timedelta(days=365)).sum() > (year == year.min()).sum()
+    # stage skips and regressions both happen, rarely
+    order = {s: i for i, s in enumerate(demo.company.stages)}
+    step = history.assign(i=history["stage"].map(order)).groupby("deal_id")["i"].diff().dropna()
+    assert 0 < (step == 2).mean() < 0.1 and 0 < (step == -1).mean() < 0.05
+    # deals still open at the end, each with a rep's expected close date
+    open_deals = demo.open_deals
+    assert len(open_deals) > 200 and open_deals["expected_close_date"].notna().all()
+    assert set(open_deals.columns) >= {"deal_id", "stage", "amount", "created_at", "stage_entered_at"}
+    assert "status" not in open_deals.columns
+
+
+def test_demo_files_pass_the_data_contract(tmp_path):
+    paths = DemoCompany().generate(3000, seed=2, end=END).write(tmp_path)
+    data = load_deal_history(paths[0], paths[1])
+    assert data.report.ok and not data.report.set_aside and not data.report.warnings
+    assert check_sufficiency(data).ok
+    assert set(data.features) == {"segment", "source", "region", "owner", "product", "employees"}
+    truth = pd.read_csv(paths[4])
+    assert "true_win_probability_at_creation" not in pd.read_csv(paths[0]).columns  # the truth never leaks
+    assert len(truth) == 3000
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="n_deals must be at least 1"):
+        DemoCompany().generate(0)

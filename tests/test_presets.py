@@ -1,0 +1,172 @@
+"""CRM export presets, on small files shaped like each CRM's real export."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from scoring.config import load_config
+from scoring.contract import inspect_deal_history, load_deal_history
+from scoring.presets import get_preset, hubspot_stage_columns
+from scoring.errors import ConfigError
+
+
+def _csv(tmp_path: Path, name: str, rows: list[dict]) -> Path:
+    path = tmp_path / name
+    pd.DataFrame(rows).to_csv(path, index=False)  # quotes headers such as Date entered "X" as a CRM does
+    return path
+
+
+def test_salesforce_report_export_with_opportunity_history(tmp_path):
+    deals = _csv(tmp_path, "opportunities.csv", [
+        {"Opportunity ID": "0065g01", "Opportunity Name": "Acme - 50 seats", "Account Name": "Acme",
+         "Amount": "50000", "Stage": "Closed Won", "Close Date": "3/1/2024", "Created Date": "1/10/2024",
+         "Opportunity Owner": "Jane Doe", "Lead Source": "Web", "Type": "New Business", "Probability (%)": "100",
+         "Won": "1", "Closed": "1", "Age": "51", "Fiscal Period": "Q1-2024"},
+        {"Opportunity ID": "0065g02", "Opportunity Name": "Globex renewal", "Account Name": "Globex",
+         "Amount": "12000", "Stage": "Closed Lost", "Close Date": "2/20/2024", "Created Date": "1/12/2024",
+         "Opportunity Owner": "Raj Patel", "Lead Source": "Partner", "Type": "Existing Business",
+         "Probability (%)": "0", "Won": "0", "Closed": "1", "Age": "39", "Fiscal Period": "Q1-2024"},
+        {"Opportunity ID": "0065g03", "Opportunity Name": "Initech pilot", "Account Name": "Initech",
+         "Amount": "8000", "Stage": "Value Proposition", "Close Date": "6/30/2024", "Created Date": "2/01/2024",
+         "Opportunity Owner": "Jane Doe", "Lead Source": "Web", "Type": "New Business", "Probability (%)": "50",
+         "Won": "0", "Closed": "0", "Age": "30", "Fiscal Period": "Q2-2024"},
+    ])
+    history = _csv(tmp_path, "opportunity_history.csv", [
+        {"Opportunity ID": "0065g01", "From Stage": "", "To Stage": "Prospecting", "Amount": "40000",
+         "Probability (%)": "10", "Close Date": "3/31/2024", "Last Modified": "1/10/2024"},
+        {"Opportunity ID": "0065g01", "From Stage": "Prospecting", "To Stage": "Prospecting", "Amount": "50000",
+         "Probability (%)": "10", "Close Date": "3/31/2024", "Last Modified": "1/12/2024"},
+        {"Opportunity ID": "0065g01", "From Stage": "Prospecting", "To Stage": "Negotiation/Review", "Amount": "50000",
+         "Probability (%)": "90", "Close Date": "3/1/2024", "Last Modified": "2/15/2024"},
+        {"Opportunity ID": "0065g01", "From Stage": "Negotiation/Review", "To Stage": "Closed Won", "Amount": "50000",
+         "Probability (%)": "100", "Close Date": "3/1/2024", "Last Modified": "3/1/2024"},
+        {"Opportunity ID": "0065g02", "From Stage": "", "To Stage": "Qualification", "Amount": "12000",
+         "Probability (%)": "10", "Close Date": "3/31/2024", "Last Modified": "1/12/2024"},
+        {"Opportunity ID": "0065g02", "From Stage": "Qualification", "To Stage": "Closed Lost", "Amount": "12000",
+         "Probability (%)": "0", "Close Date": "2/20/2024", "Last Modified": "2/20/2024"},
+        {"Opportunity ID": "0065g03", "From Stage": "", "To Stage": "Value Proposition", "Amount": "8000",
+         "Probability (%)": "50", "Close Date": "6/30/2024", "Last Modified": "2/01/2024"},
+    ])
+    config_file = tmp_path / "pipeline.toml"
+    config_file.write_text('date_format = "%m/%d/%Y"\n')
+    data = load_deal_history(deals, history, load_config(config_file, preset="salesforce"))
+    d = data.deals.set_index("deal_id")
+    assert d["status"].to_dict() == {"0065g01": "won", "0065g02": "lost", "0065g03": "open"}
+    assert d["stage"].to_dict() == {"0065g01": "Negotiation/Review", "0065g02": "Qualification",
+                                    "0065g03": "Value Proposition"}
+    assert d.loc["0065g01", "closed_at"] == pd.Timestamp("2024-03-01")
+    assert pd.isna(d.loc["0065g03", "closed_at"]) and d.loc["0065g03", "expected_close_date"] == pd.Timestamp("2024-06-30")
+    # leaky columns (Probability, Won, Closed, Age, Fiscal Period) and names are never features
+    assert set(data.features) == {"Account Name", "Opportunity Owner", "Lead Source", "Type"}
+    assert data.history.groupby("deal_id").size().to_dict() == {"0065g01": 2, "0065g02": 1, "0065g03": 1}
+    reasons = " ".join(a.reason for a in data.report.set_aside)
+    assert "repeats of the stage" in reasons and "won/lost rows" in reasons
+
+
+def test_salesforce_data_loader_export_uses_api_field_names(tmp_path):
+    deals = _csv(tmp_path, "Opportunity.csv", [
+        {"Id": "006A", "Name": "A", "AccountId": "001X", "Amount": "1000", "StageName": "Closed Lost",
+         "CloseDate": "2024-02-01", "CreatedDate": "2024-01-10T14:22:05.000+0000", "IsClosed": "true",
+         "IsWon": "false", "LeadSource": "Web", "Probability": "0", "ForecastCategoryName": "Omitted",
+         "LastStageChangeDate": "2024-02-01T10:00:00.000+0000"},
+        {"Id": "006B", "Name": "B", "AccountId": "001Y", "Amount": "", "StageName": "Prospecting",
+         "CloseDate": "2024-05-01", "CreatedDate": "2024-01-11T09:00:00.000+0000", "IsClosed": "false",
+         "IsWon": "false", "LeadSource": "Partner", "Probability": "10", "ForecastCategoryName": "Pipeline",
+         "LastStageChangeDate": "2024-01-11T09:00:00.000+0000"},
+    ])
+    history = _csv(tmp_path, "OpportunityHistory.csv", [
+        {"Id": "008-1", "OpportunityId": "006A", "StageName": "Qualification", "CreatedDate": "2024-01-10T14:22:05.000+0000"},
+        {"Id": "008-2", "OpportunityId": "006A", "StageName": "Closed Lost", "CreatedDate": "2024-02-01T10:00:00.000+0000"},
+        {"Id": "008-3", "OpportunityId": "006B", "StageName": "Prospecting", "CreatedDate": "2024-01-11T09:00:00.000+0000"},
+    ])
+    data, report = inspect_deal_history(deals, history, load_config(preset="salesforce"))
+    # Salesforce leaves Amount empty on some opportunities: that must be an error naming the row, not a zero
+    assert data is None
+    assert [(e.column, e.rows) for e in report.errors] == [("amount", (3,))]
+    fixed = pd.read_csv(deals, dtype=str)
+    fixed.loc[1, "Amount"] = "2500"
+    fixed.to_csv(deals, index=False)
+    data = load_deal_history(deals, history, load_config(preset="salesforce"))
+    assert data.deals.set_index("deal_id")["stage"].to_dict() == {"006A": "Qualification", "006B": "Prospecting"}
+    assert data.deals.loc[0, "created_at"] == pd.Timestamp("2024-01-10 14:22:05")
+    assert set(data.features) == {"AccountId", "LeadSource"}
+
+
+def test_hubspot_export_turns_date_entered_columns_into_history(tmp_path):
+    entered = 'Date entered "{} (Sales Pipeline)"'
+    deals = _csv(tmp_path, "hubspot-crm-exports-all-deals.csv", [
+        {"Record ID": "1001", "Deal Name": "Acme", "Deal Stage": "Closed Won", "Amount": "20000",
+         "Close Date": "2024-03-05 10:00", "Create Date": "2024-01-02 09:15", "Deal owner": "Jane Doe",
+         "Pipeline": "Sales Pipeline", "Deal Type": "New Business",
+         entered.format("Appointment Scheduled"): "2024-01-02 09:15", entered.format("Qualified To Buy"): "2024-01-20 11:00",
+         entered.format("Contract Sent"): "2024-02-25 16:30", entered.format("Closed Won"): "2024-03-05 10:00",
+         'Date exited "Appointment Scheduled (Sales Pipeline)"': "2024-01-20 11:00",
+         'Cumulative time in "Appointment Scheduled (Sales Pipeline)" (HH:mm:ss)': "434:00:00",
+         "Is Closed Won": "true", "Is Deal Closed?": "true", "Deal probability": "1"},
+        {"Record ID": "1002", "Deal Name": "Globex", "Deal Stage": "Qualified To Buy", "Amount": "5000",
+         "Close Date": "2024-06-30 00:00", "Create Date": "2024-02-01 08:00", "Deal owner": "Raj Patel",
+         "Pipeline": "Sales Pipeline", "Deal Type": "Existing Business",
+         entered.format("Appointment Scheduled"): "2024-02-01 08:00", entered.format("Qualified To Buy"): "2024-02-10 08:00",
+         entered.format("Contract Sent"): "", entered.format("Closed Won"): "",
+         'Date exited "Appointment Scheduled (Sales Pipeline)"': "2024-02-10 08:00",
+         'Cumulative time in "Appointment Scheduled (Sales Pipeline)" (HH:mm:ss)': "216:00:00",
+         "Is Closed Won": "false", "Is Deal Closed?": "false", "Deal probability": "0.4"},
+    ])
+    data = load_deal_history(deals, None, load_config(preset="hubspot"))
+    d = data.deals.set_index("deal_id")
+    assert d["status"].to_dict() == {"1001": "won", "1002": "open"}
+    assert d.loc["1001", "stage"] == "Contract Sent"  # the last open stage before Closed Won
+    assert d.loc["1002", "expected_close_date"] == pd.Timestamp("2024-06-30")
+    h = data.history
+    assert h[h["deal_id"] == "1001"]["stage"].tolist() == ["Appointment Scheduled", "Qualified To Buy", "Contract Sent"]
+    assert set(data.features) == {"Deal owner", "Pipeline", "Deal Type"}
+    assert any("Date entered" in n for n in data.report.notes)
+
+
+def test_hubspot_history_errors_name_the_date_entered_column(tmp_path):
+    deals = _csv(tmp_path, "deals.csv", [
+        {"Record ID": "1", "Deal Stage": "Appointment Scheduled", "Amount": "1", "Create Date": "2024-01-02",
+         "Close Date": "", 'Date entered "Appointment Scheduled (Sales Pipeline)"': "yesterday"}])
+    _, report = inspect_deal_history(deals, None, load_config(preset="hubspot"))
+    assert [(e.column, e.rows) for e in report.errors] == [('Date entered "Appointment Scheduled (Sales Pipeline)"', (2,))]
+
+
+def test_hubspot_stage_column_names():
+    cols = ['Date entered "Qualified To Buy (Sales Pipeline)"', 'Date entered "Demo done"', "Date exited \"X\"", "Amount"]
+    assert hubspot_stage_columns(cols) == {cols[0]: "Qualified To Buy", cols[1]: "Demo done"}
+
+
+@pytest.mark.parametrize("prefix", ["Deal - ", ""])
+def test_pipedrive_deals_export(tmp_path, prefix):
+    rows = [
+        {"ID": "1", "Title": "Acme deal", "Value": "1500", "Currency": "EUR", "Status": "Won", "Stage": "Proposal Made",
+         "Pipeline": "Sales", "Owner": "Jane", "Deal created": "2024-01-02 10:00:00", "Won time": "2024-02-01 12:00:00",
+         "Lost time": "", "Expected close date": "2024-02-15", "Last stage change": "2024-01-20 09:00:00",
+         "Lost reason": "", "Probability": ""},
+        {"ID": "2", "Title": "Globex", "Value": "900", "Currency": "EUR", "Status": "Lost", "Stage": "Contact Made",
+         "Pipeline": "Sales", "Owner": "Raj", "Deal created": "2024-01-05 10:00:00", "Won time": "",
+         "Lost time": "2024-01-25 15:00:00", "Expected close date": "", "Last stage change": "2024-01-10 09:00:00",
+         "Lost reason": "Price", "Probability": ""},
+        {"ID": "3", "Title": "Initech", "Value": "3000", "Currency": "USD", "Status": "Open", "Stage": "Demo Scheduled",
+         "Pipeline": "Sales", "Owner": "Jane", "Deal created": "2024-02-05 10:00:00", "Won time": "", "Lost time": "",
+         "Expected close date": "2024-04-30", "Last stage change": "2024-02-20 09:00:00", "Lost reason": "",
+         "Probability": ""},
+        {"ID": "4", "Title": "Dup", "Value": "1", "Currency": "USD", "Status": "Deleted", "Stage": "Qualified",
+         "Pipeline": "Sales", "Owner": "Jane", "Deal created": "2024-02-06 10:00:00", "Won time": "", "Lost time": "",
+         "Expected close date": "", "Last stage change": "", "Lost reason": "", "Probability": ""},
+    ]
+    deals = _csv(tmp_path, "deals-export.csv", [{f"{prefix}{k}": v for k, v in r.items()} for r in rows])
+    data = load_deal_history(deals, None, load_config(preset="pipedrive"))
+    d = data.deals.set_index("deal_id")
+    assert d["status"].to_dict() == {"1": "won", "2": "lost", "3": "open"}
+    assert d.loc["1", "closed_at"] == pd.Timestamp("2024-02-01 12:00") and d.loc["2", "closed_at"] == pd.Timestamp("2024-01-25 15:00")
+    assert d.loc["3", "stage_entered_at"] == pd.Timestamp("2024-02-20 09:00")
+    assert set(data.features) == {"Currency", "Pipeline", "Owner"}  # never "Lost reason" (known only at loss)
+    assert [(a.reason, a.rows) for a in data.report.set_aside] == [("deleted deals (status 'deleted')", (5,))]
+
+
+def test_unknown_preset():
+    with pytest.raises(ConfigError, match="unknown preset 'zoho'; expected one of salesforce, hubspot, pipedrive"):
+        get_preset("zoho")
