@@ -1,0 +1,150 @@
+"""As-of snapshots: the pipeline as it was known at past dates, labelled with what happened next.
+
+A snapshot row is one deal open at one date T: its stage, days in that stage, age and stage moves,
+computed only from stage entries at or before T, plus its amount and features. Its label is the
+outcome (``won``/``lost``) and the days from T to it, if the outcome happened by the ``cutoff``;
+otherwise the row is censored (``outcome == "open"``) and ``days_observed`` says for how long it
+was watched. Dates on a regular grid sample deals the way scoring meets them (open at a random
+date), so deals that close fast are neither over- nor under-represented.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from scoring.contract import DealHistory
+from scoring.config import PipelineConfig
+
+#: The state columns every snapshot (and every scored open deal) has, besides the feature columns.
+STATE_COLUMNS = ("stage", "stage_index", "days_in_stage", "age_days", "stage_moves", "furthest_stage_index")
+LABEL_COLUMNS = ("outcome", "days_to_outcome", "days_observed")
+DAY_SECONDS = 86400.0
+
+
+@dataclass(frozen=True)
+class SnapshotTable:
+    """Snapshot rows and what could not be placed in time."""
+
+    rows: pd.DataFrame
+    cutoff: pd.Timestamp
+    unplaced: int  # (deal, date) pairs where the deal was open but its stage at that date is unknown
+
+
+def stage_events(data: DealHistory) -> pd.DataFrame:
+    """Every known open-stage entry: ``deal_id``, ``stage``, ``entered_at``, sorted.
+
+    With a stage history these are its rows. Without one, each deal has a single entry: its
+    current stage at ``stage_entered_at`` (or at ``created_at`` when that is missing, which for a
+    multi-stage pipeline assumes the deal held its last stage since creation).
+    """
+    if data.has_history:
+        events = data.history[["deal_id", "stage", "entered_at"]]
+    else:
+        deals = data.deals
+        events = pd.DataFrame({"deal_id": deals["deal_id"], "stage": deals["stage"],
+                               "entered_at": deals["stage_entered_at"].fillna(deals["created_at"])})
+    return events.sort_values(["deal_id", "entered_at"], kind="stable").reset_index(drop=True)
+
+
+def snapshot_dates(start: pd.Timestamp, end: pd.Timestamp, every_days: int) -> pd.DatetimeIndex:
+    """Dates from ``end`` back to ``start`` every ``every_days`` days (so ``end`` is always one)."""
+    if every_days < 1:
+        raise ValueError(f"every_days must be at least 1, got {every_days}")
+    end = pd.Timestamp(end)
+    count = int((end - pd.Timestamp(start)) / pd.Timedelta(days=every_days)) + 1
+    return pd.DatetimeIndex([end - pd.Timedelta(days=every_days * i) for i in range(max(count, 1))][::-1])
+
+
+def take_snapshots(data: DealHistory, dates: pd.DatetimeIndex | list[pd.Timestamp],
+                   cutoff: pd.Timestamp | str | None = None) -> SnapshotTable:
+    """Snapshot rows of every deal open at each date, labelled with outcomes known by ``cutoff``.
+
+    ``cutoff`` defaults to the last date; no date may be after it. Nothing dated after a row's
+    snapshot date shapes its state, and nothing after ``cutoff`` shapes any label.
+    """
+    dates = pd.DatetimeIndex(sorted(pd.DatetimeIndex(dates).unique()))
+    cutoff = pd.Timestamp(cutoff) if cutoff is not None else dates[-1]
+    if len(dates) and dates[-1] > cutoff:
+        raise ValueError(f"snapshot date {dates[-1].date()} is after the cutoff {cutoff.date()}")
+    deals = data.deals
+    grid = dates.to_numpy(dtype="datetime64[us]")
+    created = deals["created_at"].to_numpy(dtype="datetime64[us]")
+    closed = deals["closed_at"].to_numpy(dtype="datetime64[us]")
+    # A deal is open at T when created_at <= T < closed_at (or it never closed).
+    ends = np.where(np.isnat(closed), np.datetime64("9999-12-31", "us"), closed)
+    first = np.searchsorted(grid, created, side="left")
+    last = np.searchsorted(grid, ends, side="left")
+    counts = np.maximum(last - first, 0)
+    deal_ix = np.repeat(np.arange(len(deals)), counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    at = grid[np.repeat(first, counts) + offsets]
+    rows = pd.DataFrame({"deal_id": deals["deal_id"].to_numpy()[deal_ix], "as_of": at, "_deal": deal_ix})
+    rows, unplaced = _attach_state(rows, stage_events(data), data.config)
+    rows = _attach_deal_columns(rows, deals, data)
+    rows = _label(rows, deals, cutoff)
+    return SnapshotTable(rows.drop(columns="_deal").reset_index(drop=True), cutoff, unplaced)
+
+
+def _attach_state(rows: pd.DataFrame, events: pd.DataFrame, config: PipelineConfig) -> tuple[pd.DataFrame, int]:
+    order = {s: i for i, s in enumerate(config.stages)}
+    ev = events.assign(stage_index=events["stage"].map(order).astype(int))
+    ev["stage_moves"] = ev.groupby("deal_id").cumcount()
+    ev["furthest_stage_index"] = ev.groupby("deal_id")["stage_index"].cummax()
+    ev = ev.rename(columns={"entered_at": "stage_entered_at"}).sort_values("stage_entered_at", kind="stable")
+    rows = rows.sort_values("as_of", kind="stable")
+    merged = pd.merge_asof(rows, ev, left_on="as_of", right_on="stage_entered_at", by="deal_id",
+                           direction="backward", allow_exact_matches=True)
+    known = merged["stage"].notna()
+    merged = merged[known].copy()
+    merged["days_in_stage"] = (merged["as_of"] - merged["stage_entered_at"]).dt.total_seconds() / DAY_SECONDS
+    merged["stage_index"] = merged["stage_index"].astype(int)
+    merged["stage_moves"] = merged["stage_moves"].astype(int)
+    merged["furthest_stage_index"] = merged["furthest_stage_index"].astype(int)
+    return merged.drop(columns="stage_entered_at"), int((~known).sum())
+
+
+def _attach_deal_columns(rows: pd.DataFrame, deals: pd.DataFrame, data: DealHistory) -> pd.DataFrame:
+    ix = rows["_deal"].to_numpy()
+    created = deals["created_at"].to_numpy(dtype="datetime64[us]")[ix]
+    rows["age_days"] = (rows["as_of"].to_numpy(dtype="datetime64[us]") - created) / np.timedelta64(1, "s") / DAY_SECONDS
+    rows["amount"] = deals["amount"].to_numpy()[ix]
+    for name in data.features:
+        rows[name] = deals[name].to_numpy()[ix]
+    return rows
+
+
+def _label(rows: pd.DataFrame, deals: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    ix = rows["_deal"].to_numpy()
+    closed = deals["closed_at"].to_numpy(dtype="datetime64[us]")[ix]
+    status = deals["status"].to_numpy()[ix]
+    as_of = rows["as_of"].to_numpy(dtype="datetime64[us]")
+    known = ~np.isnat(closed) & (closed <= np.datetime64(cutoff.to_datetime64(), "us"))
+    rows["outcome"] = np.where(known, status, "open")
+    rows["days_to_outcome"] = np.where(known, (closed - as_of) / np.timedelta64(1, "s") / DAY_SECONDS, np.nan)
+    rows["days_observed"] = (np.datetime64(cutoff.to_datetime64(), "us") - as_of) / np.timedelta64(1, "s") / DAY_SECONDS
+    return rows
+
+
+def open_deal_state(deals: pd.DataFrame, as_of: pd.Timestamp, config: PipelineConfig,
+                    features: list[str]) -> pd.DataFrame:
+    """The snapshot state of open deals given as a table (the input of scoring), at ``as_of``.
+
+    Needs ``deal_id``, ``stage``, ``amount``, ``created_at`` and optionally ``stage_entered_at``;
+    with no stage history, stage moves are unknown (NaN) and the furthest stage is the current one.
+    """
+    order = {s: i for i, s in enumerate(config.stages)}
+    entered = deals["stage_entered_at"] if "stage_entered_at" in deals.columns else pd.Series(pd.NaT, index=deals.index)
+    entered = entered.fillna(deals["created_at"])
+    rows = pd.DataFrame({"deal_id": deals["deal_id"].to_numpy(), "as_of": pd.Timestamp(as_of)})
+    rows["stage"] = deals["stage"].to_numpy()
+    rows["stage_index"] = deals["stage"].map(order).to_numpy(dtype=int)
+    rows["stage_moves"] = np.nan
+    rows["furthest_stage_index"] = rows["stage_index"]
+    rows["days_in_stage"] = ((pd.Timestamp(as_of) - entered).dt.total_seconds() / DAY_SECONDS).to_numpy()
+    rows["age_days"] = ((pd.Timestamp(as_of) - deals["created_at"]).dt.total_seconds() / DAY_SECONDS).to_numpy()
+    rows["amount"] = deals["amount"].to_numpy(dtype=float)
+    for name in features:
+        rows[name] = deals[name].to_numpy() if name in deals.columns else np.nan
+    return rows
