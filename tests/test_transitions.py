@@ -7,6 +7,7 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from scoring.contract import load_deal_history
+from scoring.dataset import TrainingSet
 from scoring.demo import DemoCompany
 from scoring.snapshots import take_snapshots
 from scoring.transitions import StageTransitionModel, sojourns
@@ -19,7 +20,7 @@ END = pd.Timestamp("2025-06-30")
 def fitted():
     demo = DemoCompany().generate(15_000, seed=21, end=END)
     data = load_deal_history(demo.deals, demo.history)
-    return demo, data, StageTransitionModel().fit(data, END)
+    return demo, data, StageTransitionModel().fit(TrainingSet(data, END))
 
 
 def test_sojourns_end_in_next_stage_outcome_or_censoring(write):
@@ -70,7 +71,7 @@ def test_censoring_is_not_counted_as_loss(write):
     from scoring.config import load_config
 
     data = load_deal_history(write("deals.csv", text), config=load_config(config_toml))
-    model = StageTransitionModel(min_exits=5).fit(data, "2024-01-20")
+    model = StageTransitionModel(min_exits=5).fit(TrainingSet(data, "2024-01-20"))
     # all observed exits from Proposal were wins; the open ones are censored, so P(win | Proposal) stays 1
     assert model.entry_win_[2] == pytest.approx(1.0)
     assert model.censored_[2] == 20
@@ -78,7 +79,7 @@ def test_censoring_is_not_counted_as_loss(write):
 
 def test_a_stage_with_too_few_exits_falls_back_to_its_fixed_percentage(write):
     data = load_deal_history(write("deals.csv", GOOD_DEALS), write("history.csv", GOOD_HISTORY))
-    model = StageTransitionModel(min_exits=5).fit(data, "2024-06-30")
+    model = StageTransitionModel(min_exits=5).fit(TrainingSet(data, "2024-06-30"))
     assert model.fallback_.all()
     assert model.entry_win_[3] == pytest.approx(0.75)
 

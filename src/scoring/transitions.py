@@ -22,6 +22,7 @@ import pandas as pd
 from sklearn.exceptions import NotFittedError
 
 from scoring.contract import DealHistory
+from scoring.dataset import TrainingSet
 from scoring.snapshots import DAY_SECONDS, stage_events
 
 WON, LOST = "won", "lost"
@@ -62,8 +63,8 @@ class StageTransitionModel:
         self.min_exits = min_exits
 
     # -- learning ---------------------------------------------------------------------------------
-    def fit(self, data: DealHistory, cutoff: pd.Timestamp | str) -> StageTransitionModel:
-        cutoff = pd.Timestamp(cutoff)
+    def fit(self, training: TrainingSet) -> StageTransitionModel:
+        data, cutoff = training.data, training.cutoff
         config = data.config
         stages = list(config.stages)
         self.stages_ = stages

@@ -1,0 +1,171 @@
+"""The baselines every model is compared with, behind the same interface as the models.
+
+- :class:`FixedStageModel`: the configured stage percentages;
+- :class:`EmpiricalStageRateModel`: the historical win rate of closed deals that reached each stage;
+- :class:`OdooNaiveBayesModel`: Odoo CRM's "predictive lead scoring" (frequency tables of won/lost per
+  field value and per reached stage, 0.1 added to each count, prior from the first stage);
+- :class:`LogisticRegressionModel`: a logistic regression on the same snapshot features as the model.
+
+Each has ``fit(training) -> self`` and ``predict_proba(rows) -> P(win)`` for snapshot rows.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import NotFittedError
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+from scoring.dataset import TrainingSet
+from scoring.snapshots import stage_events
+
+
+def _check(model: object, attribute: str) -> None:
+    if not hasattr(model, attribute):
+        raise NotFittedError(f"{type(model).__name__} is not fitted; call fit first")
+
+
+class FixedStageModel:
+    """P(win) = the configured fixed percentage of the deal's stage."""
+
+    name = "fixed"
+
+    def fit(self, training: TrainingSet) -> FixedStageModel:
+        config = training.config
+        self.probabilities_ = np.array([config.fixed_probability(s) for s in config.stages])
+        return self
+
+    def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
+        _check(self, "probabilities_")
+        return self.probabilities_[rows["stage_index"].to_numpy(dtype=int)]
+
+
+def reached_by(training: TrainingSet) -> pd.DataFrame:
+    """(deal_id, stage_index) for each stage each deal closed by the cutoff reached, from what was known then."""
+    events = stage_events(training.data)
+    closed = training.closed_deals
+    events = events[events["deal_id"].isin(closed["deal_id"]) & (events["entered_at"] <= training.cutoff)]
+    order = {s: i for i, s in enumerate(training.config.stages)}
+    return pd.DataFrame({"deal_id": events["deal_id"], "stage_index": events["stage"].map(order)}).drop_duplicates()
+
+
+class EmpiricalStageRateModel:
+    """P(win) = won / (won + lost) among deals closed by the cutoff that reached the stage."""
+
+    name = "empirical_stage_rate"
+
+    def fit(self, training: TrainingSet) -> EmpiricalStageRateModel:
+        config = training.config
+        reached = reached_by(training)
+        status = training.closed_deals.set_index("deal_id")["status"]
+        reached = reached.assign(won=reached["deal_id"].map(status).eq("won"))
+        rates = reached.groupby("stage_index")["won"].mean()
+        fixed = np.array([config.fixed_probability(s) for s in config.stages])
+        self.probabilities_ = np.array([rates.get(i, fixed[i]) for i in range(len(config.stages))], dtype=float)
+        return self
+
+    def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
+        _check(self, "probabilities_")
+        return self.probabilities_[rows["stage_index"].to_numpy(dtype=int)]
+
+
+class OdooNaiveBayesModel:
+    """Odoo CRM's predictive lead scoring, faithfully.
+
+    Counted over deals closed by the cutoff: for each categorical field value, how many were won and
+    lost; for each stage, a won deal counts in every stage and a lost deal in every stage up to the
+    furthest it reached. 0.1 is added to each count. The prior is the first stage's won/lost totals;
+    each known field value (and the stage) multiplies in P(value | won) and P(value | lost); values never
+    seen are skipped; p = S_won / (S_won + S_lost). Numeric fields are not used, as in Odoo.
+    """
+
+    name = "odoo_naive_bayes"
+
+    def __init__(self, smoothing: float = 0.1) -> None:
+        self.smoothing = smoothing
+
+    def fit(self, training: TrainingSet) -> OdooNaiveBayesModel:
+        closed = training.closed_deals
+        won = closed["status"].eq("won").to_numpy()
+        n_stages = len(training.config.stages)
+        furthest = reached_by(training).groupby("deal_id")["stage_index"].max()
+        lost_reach = closed["deal_id"].map(furthest).fillna(0).to_numpy(dtype=int)[~won]
+        n_won, n_lost = int(won.sum()), int((~won).sum())
+        s = self.smoothing
+        # Stage table: won deals in every stage; lost deals in stages 0..furthest reached.
+        self.stage_won_ = np.full(n_stages, n_won + s)
+        self.stage_lost_ = np.array([(lost_reach >= i).sum() + s for i in range(n_stages)], dtype=float)
+        self.total_won_, self.total_lost_ = self.stage_won_[0], self.stage_lost_[0]
+        self.fields_: dict[str, dict[str, tuple[float, float]]] = {}
+        for name, kind in training.features.items():
+            if kind != "categorical":
+                continue
+            values = closed[name].astype("str")
+            table = pd.crosstab(values, won).reindex(columns=[True, False], fill_value=0)
+            self.fields_[name] = {str(v): (float(r[True]) + s, float(r[False]) + s)
+                                  for v, r in table.iterrows() if pd.notna(v)}
+        return self
+
+    def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
+        _check(self, "fields_")
+        log_won = np.full(len(rows), np.log(self.total_won_ / (self.total_won_ + self.total_lost_)))
+        log_lost = np.full(len(rows), np.log(self.total_lost_ / (self.total_won_ + self.total_lost_)))
+        stage = rows["stage_index"].to_numpy(dtype=int)
+        log_won += np.log(self.stage_won_[stage] / self.total_won_)
+        log_lost += np.log(self.stage_lost_[stage] / self.total_lost_)
+        for name, table in self.fields_.items():
+            if name not in rows:
+                continue
+            values = rows[name].astype("str")
+            pairs = values.map({v: table[v] for v in values.dropna().unique() if v in table})
+            known = pairs.notna().to_numpy()
+            counts = np.array([p for p in pairs[known]], dtype=float).reshape(-1, 2)
+            log_won[known] += np.log(counts[:, 0] / self.total_won_)
+            log_lost[known] += np.log(counts[:, 1] / self.total_lost_)
+        return 1.0 / (1.0 + np.exp(log_lost - log_won))
+
+
+class LogisticRegressionModel:
+    """Logistic regression on the snapshot features, fitted on snapshot rows whose outcome is known."""
+
+    name = "logistic_regression"
+
+    def __init__(self, C: float = 1.0, max_iter: int = 1000) -> None:
+        self.C = C
+        self.max_iter = max_iter
+
+    def fit(self, training: TrainingSet) -> LogisticRegressionModel:
+        rows = training.snapshots.rows
+        rows = rows[rows["outcome"] != "open"]
+        numeric = [n for n, k in training.features.items() if k == "numeric"]
+        categorical = [n for n, k in training.features.items() if k == "categorical"]
+        log = FunctionTransformer(np.log1p, feature_names_out="one-to-one")
+        transformer = ColumnTransformer([
+            ("state", make_pipeline(SimpleImputer(strategy="median"), log, StandardScaler()),
+             ["days_in_stage", "age_days", "amount"]),
+            ("stage", OneHotEncoder(handle_unknown="ignore"), ["stage_index"]),
+            *([("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric)] if numeric else []),
+            *([("categorical", make_pipeline(SimpleImputer(strategy="constant", fill_value="(missing)"),
+                                             OneHotEncoder(handle_unknown="ignore", min_frequency=5)), categorical)]
+              if categorical else []),
+        ])
+        self.columns_ = ["days_in_stage", "age_days", "amount", "stage_index", *numeric, *categorical]
+        self.pipeline_ = Pipeline([("features", transformer),
+                                   ("model", LogisticRegression(C=self.C, max_iter=self.max_iter))])
+        self.pipeline_.fit(self._frame(rows, categorical), rows["outcome"].eq("won").to_numpy())
+        self.categorical_ = categorical
+        return self
+
+    @staticmethod
+    def _frame(rows: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
+        frame = rows.copy()
+        for name in categorical:
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+        return frame
+
+    def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
+        _check(self, "pipeline_")
+        return self.pipeline_.predict_proba(self._frame(rows[self.columns_], self.categorical_))[:, 1]

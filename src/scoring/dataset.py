@@ -1,0 +1,45 @@
+"""The training set every model fits on: a validated history, a cutoff, and its snapshots (made once)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import pandas as pd
+
+from scoring.config import PipelineConfig
+from scoring.contract import DealHistory
+from scoring.snapshots import SnapshotTable, snapshot_dates, take_snapshots
+
+
+@dataclass
+class TrainingSet:
+    """What was known at ``cutoff``: the models learn from this and nothing later.
+
+    Snapshots are taken every ``every_days`` days from the first deal's creation to the cutoff.
+    """
+
+    data: DealHistory
+    cutoff: pd.Timestamp
+    every_days: int = 14
+
+    def __post_init__(self) -> None:
+        self.cutoff = pd.Timestamp(self.cutoff)
+
+    @cached_property
+    def snapshots(self) -> SnapshotTable:
+        start = self.data.deals["created_at"].min()
+        return take_snapshots(self.data, snapshot_dates(start, self.cutoff, self.every_days), self.cutoff)
+
+    @cached_property
+    def closed_deals(self) -> pd.DataFrame:
+        """Deals won or lost by the cutoff (what the classic baselines count)."""
+        deals = self.data.deals
+        return deals[deals["closed_at"].notna() & (deals["closed_at"] <= self.cutoff)]
+
+    @property
+    def features(self) -> dict[str, str]:
+        return dict(self.data.features)
+
+    @property
+    def config(self) -> PipelineConfig:
+        return self.data.config

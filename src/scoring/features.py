@@ -1,0 +1,74 @@
+"""The fitted feature encoder: snapshot rows -> a float matrix, the same in training and serving.
+
+Numeric columns pass through (amount on a log scale); categorical columns become integer codes
+learned at fit time (values seen fewer than ``min_count`` times share one "rare" code, which values
+never seen also get; with no rare values in training, unseen values are missing). LightGBM reads the codes as categories; a linear model one-hot encodes them.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import NotFittedError
+
+#: The state columns used as model inputs (see scoring.snapshots); stage moves are not, since a scored
+#: open deal given without its history does not have them.
+STATE_INPUTS = ("stage_index", "days_in_stage", "age_days", "log_amount")
+RARE = "__rare__"
+
+
+class FeatureEncoder:
+    """Encode snapshot rows; ``fit`` learns the category codes, ``transform`` applies them."""
+
+    def __init__(self, features: dict[str, str], min_count: int = 5) -> None:
+        self.features = features
+        self.min_count = min_count
+
+    def fit(self, rows: pd.DataFrame) -> FeatureEncoder:
+        self.numeric_ = [n for n, kind in self.features.items() if kind == "numeric"]
+        self.categorical_ = [n for n, kind in self.features.items() if kind == "categorical"]
+        self.codes_: dict[str, dict[str, int]] = {}
+        for name in self.categorical_:
+            counts = rows[name].value_counts()
+            common = sorted(str(v) for v in counts.index[counts >= self.min_count])
+            codes = {v: i for i, v in enumerate(common)}
+            if (counts < self.min_count).any():
+                codes[RARE] = len(codes)
+            self.codes_[name] = codes
+        self.names_ = [*STATE_INPUTS, *self.numeric_, *self.categorical_]
+        self.categorical_indices_ = list(range(len(STATE_INPUTS) + len(self.numeric_), len(self.names_)))
+        return self
+
+    def transform(self, rows: pd.DataFrame) -> np.ndarray:
+        if not hasattr(self, "codes_"):
+            raise NotFittedError("FeatureEncoder is not fitted; call fit first")
+        out = np.empty((len(rows), len(self.names_)), dtype=np.float64)
+        out[:, 0] = rows["stage_index"].to_numpy(dtype=float)
+        out[:, 1] = rows["days_in_stage"].to_numpy(dtype=float)
+        out[:, 2] = rows["age_days"].to_numpy(dtype=float)
+        out[:, 3] = np.log1p(np.clip(rows["amount"].to_numpy(dtype=float), 0, None))
+        col = len(STATE_INPUTS)
+        for name in self.numeric_:
+            out[:, col] = pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype=float) if name in rows else np.nan
+            col += 1
+        for name in self.categorical_:
+            codes = self.codes_[name]
+            rare = codes.get(RARE, np.nan)
+            if name in rows:
+                values = rows[name]
+                table = {v: codes.get(str(v), rare) for v in values.dropna().unique()}
+                out[:, col] = values.map(table).to_numpy(dtype=float)
+            else:
+                out[:, col] = np.nan
+            col += 1
+        return out
+
+    def unknown_values(self, rows: pd.DataFrame) -> dict[str, list[str]]:
+        """Per categorical feature, the values in ``rows`` never seen in training (scored as missing/rare)."""
+        out = {}
+        for name in self.categorical_:
+            if name in rows:
+                seen = set(self.codes_[name])
+                new = sorted({str(v) for v in rows[name].dropna().unique()} - seen)
+                if new:
+                    out[name] = new
+        return out
