@@ -1,0 +1,219 @@
+"""The deal-level win model: a LightGBM discrete-time hazard with competing risks, calibrated out of time.
+
+Each snapshot row (a deal open at date T, described by what was known at T) is followed through
+time intervals after T (by default 0-30, 30-60, 60-90, 90-180 and 180-365 days). For each interval
+the model gives P(won in it), P(lost in it) and P(still open) given the deal was open at its start:
+one multiclass LightGBM on (features, interval). An interval enters training only if it was fully
+observed before the cutoff, so deals still open at the cutoff are censored, never counted as lost,
+and fast closers are not favoured. From the hazards come:
+
+- P(win) eventually (a geometric tail after the last interval),
+- P(win within N days) and the expected days to a win (timing),
+- per-feature contributions to the deal's log-odds of winning rather than losing next (LightGBM's own).
+
+The eventual P(win) is calibrated by isotonic regression fitted out of time: a model fitted on what
+was known before a calibration window scores the window's deals, whose outcomes are then known.
+"""
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import NotFittedError
+from sklearn.isotonic import IsotonicRegression
+
+from scoring.dataset import TrainingSet
+from scoring.features import FeatureEncoder
+
+NONE, WON, LOST = 0, 1, 2
+BOUNDARIES = (30, 60, 90, 180, 365)
+#: Calibrated probabilities stay this far from 0 and 1: a finite sample never proves certainty.
+PROBABILITY_FLOOR = 0.001
+
+
+def recensor(rows: pd.DataFrame, shift_days: float) -> pd.DataFrame:
+    """The same snapshot rows as if the cutoff were ``shift_days`` earlier (outcomes after it unknown)."""
+    observed = rows["days_observed"] - shift_days
+    keep = observed >= 0
+    rows = rows[keep].copy()
+    observed = observed[keep]
+    late = rows["days_to_outcome"] > observed
+    rows.loc[late, "outcome"] = "open"
+    rows.loc[late, "days_to_outcome"] = np.nan
+    rows["days_observed"] = observed
+    return rows
+
+
+def person_periods(rows: pd.DataFrame, boundaries: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row index, interval index, class) for every fully observed interval a row was at risk in."""
+    starts = np.array((0, *boundaries[:-1]), dtype=float)
+    ends = np.array(boundaries, dtype=float)
+    t = rows["days_to_outcome"].to_numpy(dtype=float)
+    observed = rows["days_observed"].to_numpy(dtype=float)
+    outcome = rows["outcome"].to_numpy()
+    kind = np.where(outcome == "won", WON, np.where(outcome == "lost", LOST, NONE))
+    idx, interval, label = [], [], []
+    for k, (start, end) in enumerate(zip(starts, ends)):
+        at_risk = (np.isnan(t) | (t > start)) & (observed >= end)
+        event = at_risk & ~np.isnan(t) & (t <= end)
+        rows_k = np.nonzero(at_risk)[0]
+        idx.append(rows_k)
+        interval.append(np.full(len(rows_k), k))
+        label.append(np.where(event[rows_k], kind[rows_k], NONE))
+    return np.concatenate(idx), np.concatenate(interval), np.concatenate(label)
+
+
+class WinModel:
+    """LightGBM competing-risk hazard over snapshot features; ``predict_proba`` is the calibrated P(win).
+
+    Parameters are LightGBM's usual ones plus the interval ``boundaries`` (days after the snapshot),
+    the calibration window (``calibration_days`` of snapshots that then had ``followup_days`` to
+    resolve before the cutoff) and ``calibrate`` to switch calibration off.
+    """
+
+    name = "model"
+
+    def __init__(self, boundaries: tuple[int, ...] = BOUNDARIES, n_estimators: int = 400,
+                 learning_rate: float = 0.05, num_leaves: int = 7, min_child_samples: int = 300,
+                 reg_lambda: float = 5.0, cat_smooth: float = 50.0, cat_l2: float = 30.0, calibrate: bool = True, calibration_days: int = 180, followup_days: int = 180,
+                 random_state: int = 0, n_jobs: int = 2) -> None:
+        self.boundaries = boundaries
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.reg_lambda = reg_lambda
+        self.cat_smooth = cat_smooth
+        self.cat_l2 = cat_l2
+        self.calibrate = calibrate
+        self.calibration_days = calibration_days
+        self.followup_days = followup_days
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    # -- learning ---------------------------------------------------------------------------------
+    def fit(self, training: TrainingSet) -> WinModel:
+        rows = training.snapshots.rows
+        self.encoder_ = FeatureEncoder(training.features).fit(rows)
+        self.feature_names_ = [*self.encoder_.names_, "interval"]
+        self.calibrator_ = None
+        self.calibration_rows_ = 0
+        if self.calibrate:
+            self._fit_calibrator(rows)
+        self.booster_ = self._fit_booster(rows)
+        return self
+
+    def _params(self) -> dict[str, object]:
+        return {"objective": "multiclass", "num_class": 3, "learning_rate": self.learning_rate,
+                "num_leaves": self.num_leaves, "min_child_samples": self.min_child_samples,
+                "lambda_l2": self.reg_lambda, "cat_smooth": self.cat_smooth, "cat_l2": self.cat_l2,
+                "seed": self.random_state, "deterministic": True, "force_row_wise": True,
+                "num_threads": self.n_jobs, "verbosity": -1}
+
+    def _fit_booster(self, rows: pd.DataFrame) -> lgb.Booster:
+        idx, interval, label = person_periods(rows, self.boundaries)
+        if len(np.unique(label)) < 3:
+            raise ValueError("the training snapshots need won, lost and still-open intervals to learn hazards")
+        x = np.column_stack([self.encoder_.transform(rows)[idx], interval])
+        data = lgb.Dataset(x, label=label, feature_name=self.feature_names_,
+                           categorical_feature=self.encoder_.categorical_indices_, free_raw_data=True)
+        return lgb.train(self._params(), data, num_boost_round=self.n_estimators)
+
+    def _fit_calibrator(self, rows: pd.DataFrame) -> None:
+        """Isotonic map of P(win), fitted on a window the calibration model never saw."""
+        shift = self.calibration_days + self.followup_days
+        early = recensor(rows, shift)
+        early = early[early["days_observed"] >= 0]
+        window = rows[(rows["days_observed"] >= self.followup_days) & (rows["days_observed"] < shift)]
+        window = window[window["outcome"] != "open"]
+        if len(window) < 200 or early.empty or (early["outcome"] == "won").sum() < 20:
+            return  # too little history for an out-of-time window: leave uncalibrated, and say so (calibration_rows_ == 0)
+        booster = self._fit_booster(early)
+        raw = self._eventual(self._hazards(booster, window))
+        iso = IsotonicRegression(y_min=PROBABILITY_FLOOR, y_max=1 - PROBABILITY_FLOOR, out_of_bounds="clip")
+        iso.fit(raw, window["outcome"].eq("won").to_numpy(dtype=float))
+        self.calibrator_ = iso
+        self.calibration_rows_ = len(window)
+
+    # -- prediction -------------------------------------------------------------------------------
+    def _check(self) -> None:
+        if not hasattr(self, "booster_"):
+            raise NotFittedError("WinModel is not fitted; call fit first")
+
+    def _hazards(self, booster: lgb.Booster, rows: pd.DataFrame) -> np.ndarray:
+        """(n, intervals, 3) probabilities of none/won/lost in each interval, given open at its start."""
+        x = self.encoder_.transform(rows)
+        k = len(self.boundaries)
+        stacked = np.column_stack([np.repeat(x, k, axis=0), np.tile(np.arange(k), len(x))])
+        return booster.predict(stacked).reshape(len(x), k, 3)
+
+    def hazards(self, rows: pd.DataFrame) -> np.ndarray:
+        self._check()
+        return self._hazards(self.booster_, rows)
+
+    def _eventual(self, hazards: np.ndarray) -> np.ndarray:
+        return self._cumulative(hazards)[:, -1]
+
+    def _cumulative(self, hazards: np.ndarray) -> np.ndarray:
+        """P(won by the end of each interval, and ever): shape (n, intervals + 1)."""
+        won, lost = hazards[:, :, WON], hazards[:, :, LOST]
+        survive = np.cumprod(1 - won - lost, axis=1)
+        before = np.column_stack([np.ones(len(hazards)), survive[:, :-1]])
+        by_end = np.cumsum(before * won, axis=1)
+        last_w, last_l = won[:, -1], lost[:, -1]
+        tail = survive[:, -1] * last_w / np.maximum(last_w + last_l, 1e-12)
+        return np.column_stack([by_end, by_end[:, -1] + tail])
+
+    def raw_proba(self, rows: pd.DataFrame) -> np.ndarray:
+        """Uncalibrated P(win) from the hazards."""
+        return self._eventual(self.hazards(rows))
+
+    def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
+        """Calibrated P(win) eventually."""
+        raw = self.raw_proba(rows)
+        return self.calibrator_.predict(raw) if self.calibrator_ is not None else raw
+
+    def win_within(self, rows: pd.DataFrame, days: float | np.ndarray) -> np.ndarray:
+        """P(won within ``days`` of the snapshot date), consistent with the calibrated P(win)."""
+        hazards = self.hazards(rows)
+        cumulative = self._cumulative(hazards)
+        raw_total = cumulative[:, -1]
+        days = np.broadcast_to(np.asarray(days, dtype=float), (len(rows),))
+        bounds = np.array((0, *self.boundaries), dtype=float)
+        k = np.clip(np.searchsorted(bounds, days, side="right") - 1, 0, len(self.boundaries) - 1)
+        rows_ix = np.arange(len(rows))
+        start_cum = np.where(k > 0, cumulative[rows_ix, np.maximum(k - 1, 0)], 0.0)
+        won, lost = hazards[rows_ix, k, WON], hazards[rows_ix, k, LOST]
+        survive_start = np.where(k > 0, np.cumprod(1 - hazards[:, :, WON] - hazards[:, :, LOST], axis=1)[rows_ix, np.maximum(k - 1, 0)], 1.0)
+        width = bounds[k + 1] - bounds[k]
+        frac = (days - bounds[k]) / width
+        beyond = days >= bounds[-1]
+        if beyond.any():  # past the last interval: keep its hazard, interval after interval
+            frac = np.where(beyond, (days - bounds[-2]) / width, frac)
+        total = np.clip(won + lost, 1e-12, 1.0)
+        share = 1 - (1 - total) ** frac
+        by_t = start_cum + survive_start * share * won / total
+        by_t = np.where(days <= 0, 0.0, np.minimum(by_t, raw_total))
+        scale = self.predict_proba(rows) / np.maximum(raw_total, 1e-12) if self.calibrator_ is not None else 1.0
+        return np.clip(by_t * scale, 0.0, 1.0)
+
+    def expected_days_to_win(self, rows: pd.DataFrame) -> np.ndarray:
+        """Expected days from the snapshot to the win, for deals that will be won."""
+        hazards = self.hazards(rows)
+        cumulative = self._cumulative(hazards)
+        per_interval = np.diff(np.column_stack([np.zeros(len(rows)), cumulative]), axis=1)
+        bounds = np.array((0, *self.boundaries), dtype=float)
+        mids = np.concatenate([(bounds[:-1] + bounds[1:]) / 2, [bounds[-1] + (bounds[-1] - bounds[-2])]])
+        return (per_interval * mids).sum(axis=1) / np.maximum(cumulative[:, -1], 1e-12)
+
+    def contributions(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Per-feature contributions to log-odds(won vs lost in the next interval), one column per input."""
+        self._check()
+        x = np.column_stack([self.encoder_.transform(rows), np.zeros(len(rows))])
+        raw = self.booster_.predict(x, pred_contrib=True)  # (n, 3 * (features + 1))
+        width = len(self.feature_names_) + 1
+        won = raw[:, WON * width:(WON + 1) * width]
+        lost = raw[:, LOST * width:(LOST + 1) * width]
+        diff = (won - lost)[:, :-2]  # drop the interval column and the bias
+        names = self.encoder_.names_
+        return pd.DataFrame(diff, columns=names, index=rows.index)

@@ -1,0 +1,107 @@
+"""Baselines and metrics: each baseline does what its name says, on data small enough to check by hand."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import NotFittedError
+
+from scoring.baselines import (
+    EmpiricalStageRateModel,
+    FixedStageModel,
+    LogisticRegressionModel,
+    OdooNaiveBayesModel,
+)
+from scoring.config import PipelineConfig
+from scoring.contract import load_deal_history
+from scoring.dataset import TrainingSet
+from scoring.evaluation import compare, expected_calibration_error, reliability_table, scores
+
+STAGES = PipelineConfig(stages=("A", "B"), fixed_probabilities={"A": 0.2, "B": 0.6})
+
+
+def _history(write):
+    """Six closed deals: won ones went A -> B; lost ones stopped at A or B. Source: web wins more."""
+    deals = """deal_id,created_at,amount,stage,status,closed_at,source
+W1,2024-01-01,100,B,won,2024-02-01,web
+W2,2024-01-01,100,B,won,2024-02-01,web
+W3,2024-01-01,100,B,won,2024-02-01,phone
+L1,2024-01-01,100,A,lost,2024-02-01,phone
+L2,2024-01-01,100,A,lost,2024-02-01,phone
+L3,2024-01-01,100,B,lost,2024-02-01,web
+O1,2024-01-01,100,A,open,,web
+"""
+    history = "deal_id,stage,entered_at\n" + "".join(
+        f"{d},A,2024-01-01\n" + (f"{d},B,2024-01-15\n" if d in ("W1", "W2", "W3", "L3") else "")
+        for d in ("W1", "W2", "W3", "L1", "L2", "L3", "O1"))
+    data = load_deal_history(write("d.csv", deals), write("h.csv", history), STAGES)
+    return TrainingSet(data, pd.Timestamp("2024-03-01"))
+
+
+def _rows(stage_index, source):
+    return pd.DataFrame({"stage_index": stage_index, "source": source, "days_in_stage": 1.0, "age_days": 1.0,
+                         "amount": 100.0})
+
+
+def test_fixed_uses_the_configured_percentages(write):
+    model = FixedStageModel().fit(_history(write))
+    assert model.predict_proba(_rows([0, 1], ["web", "web"])).tolist() == [0.2, 0.6]
+
+
+def test_empirical_rate_counts_closed_deals_that_reached_each_stage(write):
+    model = EmpiricalStageRateModel().fit(_history(write))
+    # reached A: 3 won of 6 closed; reached B: 3 won of 4 (the open deal is not counted)
+    assert model.predict_proba(_rows([0, 1], ["web", "web"])).tolist() == pytest.approx([3 / 6, 3 / 4])
+
+
+def test_odoo_naive_bayes_by_hand(write):
+    model = OdooNaiveBayesModel().fit(_history(write))
+    # Prior from the first stage: won 3.1, lost 3.1. Stage B: won 3.1 (all won), lost 1.1 (L3 reached B).
+    # source=web: won 2.1, lost 1.1.   S_won = 3.1/6.2 * 3.1/3.1 * 2.1/3.1 ; S_lost = 3.1/6.2 * 1.1/3.1 * 1.1/3.1
+    s_won = 0.5 * 1.0 * 2.1 / 3.1
+    s_lost = 0.5 * (1.1 / 3.1) * (1.1 / 3.1)
+    p = model.predict_proba(_rows([1, 1], ["web", "fax"]))
+    assert p[0] == pytest.approx(s_won / (s_won + s_lost))
+    # a value never seen is skipped: only prior and stage count
+    assert p[1] == pytest.approx(0.5 / (0.5 + 0.5 * 1.1 / 3.1))
+
+
+def test_logistic_regression_learns_direction(write):
+    model = LogisticRegressionModel().fit(_history(write))
+    p = model.predict_proba(_rows([1, 0], ["web", "phone"]))
+    assert p[0] > p[1]
+
+
+@pytest.mark.parametrize("model", [FixedStageModel(), EmpiricalStageRateModel(), OdooNaiveBayesModel(),
+                                   LogisticRegressionModel()])
+def test_unfitted_models_say_so(model):
+    with pytest.raises(NotFittedError):
+        model.predict_proba(_rows([0], ["web"]))
+
+
+def test_scores_known_values():
+    y = np.array([1, 0, 1, 0])
+    p = np.array([0.9, 0.1, 0.8, 0.3])
+    s = scores(y, p)
+    assert s["roc_auc"] == 1.0
+    assert s["brier"] == pytest.approx(np.mean((p - y) ** 2))
+    assert s["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.9, 0.8, 0.7])))
+    assert np.isnan(scores(np.array([1, 1]), np.array([0.5, 0.6]))["roc_auc"])
+
+
+def test_calibration_error_is_zero_when_rates_match_and_large_when_not():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 1, 200_000)
+    y = (rng.uniform(0, 1, p.size) < p).astype(float)
+    assert expected_calibration_error(y, p) < 0.01
+    assert expected_calibration_error(y, np.clip(p + 0.2, 0, 1)) > 0.15
+    table = reliability_table(y, p, bins=5)
+    assert len(table) == 5 and table["count"].sum() == p.size
+
+
+def test_compare_puts_models_side_by_side_per_group():
+    y = np.array([1, 0] * 40)
+    groups = pd.Series(["a"] * 40 + ["b"] * 40)
+    table = compare(y, {"m1": np.full(80, 0.5), "m2": np.where(y == 1, 0.8, 0.2)}, groups)
+    assert set(table["group"]) == {"all", "a", "b"} and set(table["model"]) == {"m1", "m2"}
+    assert (table.loc[table["model"] == "m2", "log_loss"].to_numpy() < table.loc[table["model"] == "m1", "log_loss"].to_numpy()).all()

@@ -1,0 +1,125 @@
+"""The LightGBM hazard win model: censoring, calibration, timing, direction, and beating the fixed baseline."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import NotFittedError
+
+from scoring.baselines import FixedStageModel, LogisticRegressionModel
+from scoring.contract import load_deal_history
+from scoring.dataset import TrainingSet
+from scoring.demo import DemoCompany
+from scoring.evaluation import scores
+from scoring.snapshots import snapshot_dates, take_snapshots
+from scoring.winmodel import PROBABILITY_FLOOR, WinModel, person_periods, recensor
+
+END = pd.Timestamp("2025-06-30")
+CUT = pd.Timestamp("2025-01-01")
+
+
+@pytest.fixture(scope="module")
+def trained():
+    demo = DemoCompany().generate(12_000, seed=8, end=END)
+    data = load_deal_history(demo.deals, demo.history)
+    training = TrainingSet(data, CUT)
+    model = WinModel(n_estimators=200).fit(training)
+    rows = take_snapshots(data, snapshot_dates(CUT + pd.Timedelta(days=1), END, 14), END).rows
+    holdout = rows[(rows["as_of"] > CUT) & (rows["outcome"] != "open")]
+    return demo, training, model, holdout
+
+
+def _rows(outcome, days_to_outcome, days_observed):
+    return pd.DataFrame({"outcome": outcome, "days_to_outcome": days_to_outcome, "days_observed": days_observed})
+
+
+def test_person_periods_use_only_fully_observed_intervals():
+    rows = _rows(["won", "lost", "open", "open"], [45.0, 10.0, np.nan, np.nan], [400.0, 400.0, 70.0, 20.0])
+    idx, interval, label = person_periods(rows, (30, 60, 90))
+    got = sorted(zip(idx.tolist(), interval.tolist(), label.tolist()))
+    # won at day 45: open in 0-30, won in 30-60; lost at day 10: lost in 0-30;
+    # open, watched 70 days: open in 0-30 and 30-60, not 60-90 (not fully observed); watched 20 days: nothing
+    assert got == [(0, 0, 0), (0, 1, 1), (1, 0, 2), (2, 0, 0), (2, 1, 0)]
+
+
+def test_recensor_hides_outcomes_after_the_earlier_cutoff():
+    rows = _rows(["won", "lost"], [50.0, 5.0], [100.0, 100.0])
+    early = recensor(rows, 60)
+    assert early["outcome"].tolist() == ["open", "lost"] and early["days_observed"].tolist() == [40.0, 40.0]
+
+
+def test_beats_the_fixed_percentages_and_is_calibrated(trained):
+    _, training, model, holdout = trained
+    y = holdout["outcome"].eq("won").to_numpy()
+    ours = scores(y, model.predict_proba(holdout))
+    fixed = scores(y, FixedStageModel().fit(training).predict_proba(holdout))
+    assert ours["log_loss"] < fixed["log_loss"] - 0.03
+    assert ours["roc_auc"] > fixed["roc_auc"] + 0.03
+    assert ours["ece"] < 0.03
+    assert model.calibration_rows_ > 200
+
+
+def test_close_to_the_true_probability_of_open_deals(trained):
+    demo, training, model, _ = trained
+    rows = take_snapshots(training.data, [END]).rows
+    truth = demo.truth.set_index("deal_id").loc[rows["deal_id"], "true_win_probability_at_end"].to_numpy()
+    p = model.predict_proba(rows)
+    assert np.corrcoef(p, truth)[0, 1] > 0.85
+    assert abs(p.mean() - truth.mean()) < 0.03
+
+
+def test_direction_staleness_lowers_and_a_better_source_raises(trained):
+    _, training, model, holdout = trained
+    base = holdout[holdout["stage"] == "Proposal"].head(200).copy()
+    fresh, stale = base.assign(days_in_stage=5.0), base.assign(days_in_stage=150.0)
+    assert model.predict_proba(stale).mean() < model.predict_proba(fresh).mean() - 0.1
+    referral, outbound = base.assign(source="Referral"), base.assign(source="Outbound")
+    assert model.predict_proba(referral).mean() > model.predict_proba(outbound).mean() + 0.05
+
+
+def test_invariance_to_the_deal_identifier_and_row_order(trained):
+    _, _, model, holdout = trained
+    rows = holdout.head(50)
+    p = model.predict_proba(rows)
+    renamed = rows.assign(deal_id=[f"X{i}" for i in range(len(rows))])
+    assert np.array_equal(model.predict_proba(renamed), p)
+    assert np.allclose(model.predict_proba(rows.iloc[::-1])[::-1], p)
+
+
+def test_timing_is_a_distribution_up_to_the_win_probability(trained):
+    _, _, model, holdout = trained
+    rows = holdout.head(100)
+    p = model.predict_proba(rows)
+    by = np.column_stack([model.win_within(rows, d) for d in (0, 15, 30, 75, 200, 365, 5000)])
+    assert np.all(by[:, 0] == 0) and np.all(np.diff(by, axis=1) >= -1e-12)
+    assert np.allclose(by[:, -1], p, atol=0.02)
+    days = model.expected_days_to_win(rows)
+    assert np.all((days > 0) & (days < 800))
+
+
+def test_contributions_say_what_raised_and_lowered_the_score(trained):
+    _, _, model, holdout = trained
+    rows = holdout[holdout["stage"] == "Proposal"].head(1)
+    stale = rows.assign(days_in_stage=200.0)
+    assert model.contributions(stale)["days_in_stage"].iloc[0] < model.contributions(rows.assign(days_in_stage=3.0))["days_in_stage"].iloc[0]
+    assert list(model.contributions(rows).columns) == model.encoder_.names_
+
+
+def test_probabilities_are_never_exactly_zero_or_one(trained):
+    _, _, model, holdout = trained
+    p = model.predict_proba(holdout)
+    assert p.min() >= PROBABILITY_FLOOR and p.max() <= 1 - PROBABILITY_FLOOR
+
+
+def test_logistic_regression_is_a_real_competitor(trained):
+    """The comparison is honest: the linear baseline is far better than fixed percentages too."""
+    _, training, _, holdout = trained
+    y = holdout["outcome"].eq("won").to_numpy()
+    lr = scores(y, LogisticRegressionModel().fit(training).predict_proba(holdout))
+    fixed = scores(y, FixedStageModel().fit(training).predict_proba(holdout))
+    assert lr["log_loss"] < fixed["log_loss"]
+
+
+def test_unfitted_model_says_so():
+    with pytest.raises(NotFittedError):
+        WinModel().predict_proba(pd.DataFrame())
