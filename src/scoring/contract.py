@@ -7,6 +7,7 @@ without raising, for ``scoring validate``. Rows are numbered as in a spreadsheet
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -175,13 +176,13 @@ def _fold(text: object) -> str:
     return " ".join(str(text).split()).casefold()
 
 
-def _map_columns(raw: pd.DataFrame, mapping: dict[str, tuple[str, ...]] | object, canonical: tuple[str, ...],
+def _map_columns(raw: pd.DataFrame, mapping: Mapping[str, tuple[str, ...]], canonical: tuple[str, ...],
                  report: DataReport, source: str, what: str) -> pd.DataFrame:
     """Rename export columns to canonical names: the configured names first, then the canonical name itself."""
     by_fold = {_fold(c): c for c in raw.columns if c != ROW}
     renames: dict[str, str] = {}
     for canon in canonical:
-        candidates = (*mapping.get(canon, ()), canon)  # type: ignore[attr-defined]
+        candidates = (*mapping.get(canon, ()), canon)
         for name in candidates:
             col = by_fold.get(_fold(name))
             if col is not None and col not in renames:

@@ -182,9 +182,11 @@ class WinModel:
         bounds = np.array((0, *self.boundaries), dtype=float)
         k = np.clip(np.searchsorted(bounds, days, side="right") - 1, 0, len(self.boundaries) - 1)
         rows_ix = np.arange(len(rows))
-        start_cum = np.where(k > 0, cumulative[rows_ix, np.maximum(k - 1, 0)], 0.0)
+        previous = np.maximum(k - 1, 0)
+        survive = np.cumprod(1 - hazards[:, :, WON] - hazards[:, :, LOST], axis=1)
+        start_cum = np.where(k > 0, cumulative[rows_ix, previous], 0.0)
+        survive_start = np.where(k > 0, survive[rows_ix, previous], 1.0)
         won, lost = hazards[rows_ix, k, WON], hazards[rows_ix, k, LOST]
-        survive_start = np.where(k > 0, np.cumprod(1 - hazards[:, :, WON] - hazards[:, :, LOST], axis=1)[rows_ix, np.maximum(k - 1, 0)], 1.0)
         width = bounds[k + 1] - bounds[k]
         frac = (days - bounds[k]) / width
         beyond = days >= bounds[-1]
