@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -174,3 +175,99 @@ def _print_sufficiency(data: DealHistory, result: SufficiencyResult) -> None:
                   "those stages will lean on the others and be less certain")
     for problem in result.problems:
         out.print(f"[bold red]error:[/] {escape(problem)}", soft_wrap=True)
+
+
+DEFAULT_BUNDLE = Path("models") / "pipeline-scoring.joblib"
+
+
+@main.command()
+@data_options
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Train on what was known at this date (default: the latest date in the data).")
+@click.option("--holdout-fraction", default=0.2, show_default=True, type=click.FloatRange(0.05, 0.5),
+              help="The last part of the time span before --as-of held out for evaluation.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", "out_path", default=DEFAULT_BUNDLE, show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="Where to write the model bundle.")
+@friendly_errors
+def train(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, as_of: Any,
+          holdout_fraction: float, seed: int, out_path: Path) -> None:
+    """Learn the models, evaluate them against the baselines on a time-based holdout, save a bundle."""
+    from scoring.bundle import train_bundle
+    from scoring.contract import load_deal_history
+
+    config = load_config(config_path, preset)
+    with err.status(f"Reading {deals}..."):
+        data = load_deal_history(deals, history, config)
+    _print_report(data.report)
+    with err.status("Training...") as status:
+        bundle = train_bundle(data, as_of=as_of, holdout_fraction=holdout_fraction, seed=seed,
+                              progress=lambda text: status.update(f"Training: {text.strip()}"))
+    bundle.save(out_path)
+    overall = bundle.metrics[bundle.metrics["by"] == "all"].set_index("model")
+    table = Table(title=f"Holdout {bundle.holdout_start:%Y-%m-%d} to {bundle.as_of:%Y-%m-%d} "
+                        f"({int(overall['n'].iloc[0]):,} snapshot rows with known outcome)", title_justify="left")
+    for col in ("model", "log-loss", "Brier", "ROC AUC", "calibration error"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for name, row in overall.sort_values("log_loss").iterrows():
+        table.add_row(str(name), f"{row['log_loss']:.4f}", f"{row['brier']:.4f}", f"{row['roc_auc']:.3f}",
+                      f"{row['ece']:.3f}")
+    out.print(table)
+    out.print(f"Saved the model bundle to {out_path}", markup=False)
+
+
+@main.command()
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Open deals to score (CSV or Parquet).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the scores (CSV).")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Score as of this date (default: today).")
+@click.option("--model", "model_path", default=DEFAULT_BUNDLE, show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The model bundle to use.")
+@click.option("--preset", type=click.Choice(sorted(PRESETS), case_sensitive=False),
+              help="Read a CRM's own export of open deals.")
+@friendly_errors
+def score(input_path: Path, out_path: Path, as_of: Any, model_path: Path, preset: str | None) -> None:
+    """Score open deals into a CSV: win probability beside the fixed one, expected revenue, factors."""
+    from scoring.bundle import ModelBundle
+    from scoring.contract import load_open_deals
+
+    bundle = ModelBundle.load(model_path)
+    config = bundle.config if not preset else load_config(None, preset)
+    deals = load_open_deals(input_path, config)
+    when = pd.Timestamp(as_of) if as_of else pd.Timestamp(date.today())
+    scores, warnings = bundle.score(deals, when)
+    for text in warnings:
+        out.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    scores.to_csv(out_path, index=False)
+    out.print(f"Scored {len(scores):,} deals as of {when:%Y-%m-%d}: expected revenue {scores['expected_revenue'].sum():,.0f} "
+              f"(fixed percentages: {scores['fixed_expected_revenue'].sum():,.0f}). Wrote {out_path}", markup=False)
+
+
+@main.command()
+@click.option("--model", "model_path", default=DEFAULT_BUNDLE, show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The model bundle to use.")
+@friendly_errors
+def stages(model_path: Path) -> None:
+    """The learned stage table: win probability from each stage vs the fixed one, transitions, days in stage."""
+    from scoring.bundle import ModelBundle
+
+    bundle = ModelBundle.load(model_path)
+    stage_table = bundle.stage_table()
+    table = Table(title="Win probability by stage", title_justify="left")
+    for col in ("stage", "fixed", "learned", "after 30 d", "after 90 d", "median days", "90 % within"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for _, r in stage_table.iterrows():
+        table.add_row(escape(r["stage"]), f"{r['fixed_probability']:.0%}", f"{r['learned_probability']:.1%}",
+                      f"{r['p_win_after_30d']:.1%}", f"{r['p_win_after_90d']:.1%}", f"{r['days_p50']:.0f}",
+                      f"{r['days_p90']:.0f} d")
+    out.print(table)
+    matrix = bundle.stage_model.transition_matrix()
+    mt = Table(title="Where deals go from each stage", title_justify="left")
+    mt.add_column("from")
+    for col in matrix.columns:
+        mt.add_column(escape(str(col)), justify="right")
+    for stage, row in matrix.iterrows():
+        mt.add_row(escape(str(stage)), *[f"{v:.1%}" if v else "" for v in row])
+    out.print(mt)

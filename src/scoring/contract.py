@@ -166,6 +166,41 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
                        features, report, sources), report
 
 
+SCORE_REQUIRED = ("deal_id", "created_at", "amount", "stage")
+
+
+def load_open_deals(deals: TableInput, config: PipelineConfig | None = None) -> pd.DataFrame:
+    """Read and validate open deals to score (the input of ``scoring score`` and the API).
+
+    Needs ``deal_id``, ``stage``, ``amount`` and ``created_at``; ``stage_entered_at``,
+    ``expected_close_date`` and feature columns are optional. A ``status`` column, if present, must
+    say ``open``. Raises :class:`DataError` listing every problem.
+    """
+    config = config or PipelineConfig()
+    report = DataReport()
+    src, raw = _load(deals, "deals")
+    if config.preset:
+        from scoring.presets import get_preset
+
+        raw, _, _ = get_preset(config.preset).prepare(raw, None, config, report, src)
+    frame = _map_columns(raw, config.columns, DEAL_COLUMNS, report, src, "deals")
+    missing = [c for c in SCORE_REQUIRED if c not in frame.columns]
+    if missing:
+        report.error(src, f"missing required column(s) {', '.join(missing)}; the file has "
+                     f"{examples([c for c in raw.columns if c != ROW])}")
+        raise DataError("the deals to score cannot be used: " + report.summary(), report)
+    if "status" not in frame.columns:
+        frame["status"] = "open"
+    parsed = _parse_deals(frame, config, report, src)
+    closed = parsed["status"].isin(["won", "lost"])
+    if closed.any():
+        report.error(src, "only open deals can be scored; expected status open", "status", parsed.loc[closed, ROW].tolist())
+    if not report.ok:
+        raise DataError("the deals to score cannot be used: " + report.summary(), report)
+    extra = [c for c in parsed.columns if c not in DEAL_COLUMNS and not c.startswith("_")]
+    return parsed[[*DEAL_COLUMNS, *extra]].drop(columns=["status", "closed_at"]).reset_index(drop=True)
+
+
 def _load(table: TableInput, name: str) -> tuple[str, pd.DataFrame]:
     if isinstance(table, pd.DataFrame):
         return name, _with_rows(table.copy())
