@@ -1,0 +1,112 @@
+"""The trained bundle and the train / score / stages commands, end to end on a small demo company."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scoring.bundle import ModelBundle, train_bundle
+from scoring.cli import main
+from scoring.contract import load_deal_history, load_open_deals
+from scoring.demo import DemoCompany
+from scoring.errors import DataError, InsufficientDataError, ModelError
+
+END = "2025-06-30"
+
+
+@pytest.fixture(scope="module")
+def company(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("company")
+    DemoCompany().generate(6000, seed=13, end=END).write(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def bundle(company: Path) -> ModelBundle:
+    data = load_deal_history(company / "deals.csv", company / "stage_history.csv")
+    return train_bundle(data, as_of=END)
+
+
+def test_bundle_carries_metrics_for_every_model_and_its_provenance(bundle: ModelBundle):
+    overall = bundle.metrics[bundle.metrics["by"] == "all"].set_index("model")
+    assert set(overall.index) == {"model", "stage_transitions", "fixed", "empirical_stage_rate", "odoo_naive_bayes",
+                                  "logistic_regression"}
+    assert overall.loc["model", "log_loss"] < overall.loc["fixed", "log_loss"]
+    assert set(bundle.metrics["by"]) == {"all", "stage", "segment"}
+    assert len(bundle.data_digest) == 64 and bundle.n_deals == 6000
+    assert set(bundle.versions) >= {"lightgbm", "scikit-learn", "numpy", "pandas", "python"}
+    assert bundle.holdout_start < bundle.as_of
+
+
+def test_known_predictions_survive_a_reload(bundle: ModelBundle, company: Path, tmp_path: Path):
+    deals = load_open_deals(company / "open_deals.csv")
+    before, _ = bundle.score(deals, END)
+    loaded = ModelBundle.load(bundle.save(tmp_path / "b.joblib"))
+    after, _ = loaded.score(deals, END)
+    np.testing.assert_array_equal(before["win_probability"].to_numpy(), after["win_probability"].to_numpy())
+
+
+def test_a_bundle_from_other_library_versions_is_refused(bundle: ModelBundle, tmp_path: Path):
+    path = replace(bundle, versions={**bundle.versions, "lightgbm": "4.6.0"}).save(tmp_path / "old.joblib")
+    with pytest.raises(ModelError, match="trained with lightgbm 4.6.0"):
+        ModelBundle.load(path)
+    (tmp_path / "junk.joblib").write_text("not a model")
+    with pytest.raises(ModelError, match="not a readable model bundle"):
+        ModelBundle.load(tmp_path / "junk.joblib")
+
+
+def test_scores_have_the_spec_columns_and_sensible_values(bundle: ModelBundle, company: Path):
+    deals = load_open_deals(company / "open_deals.csv")
+    scores, warnings = bundle.score(deals, END)
+    assert {"deal_id", "win_probability", "fixed_probability", "expected_revenue",
+            "fixed_expected_revenue"} <= set(scores.columns)
+    assert scores["win_probability"].between(0, 1).all() and not warnings
+    assert np.allclose(scores["expected_revenue"], scores["amount"] * scores["win_probability"])
+    assert (scores["factors_up"].str.len() + scores["factors_down"].str.len() > 0).all()
+
+
+def test_scoring_refuses_deals_created_after_the_as_of_date(bundle: ModelBundle, company: Path):
+    deals = load_open_deals(company / "open_deals.csv")
+    with pytest.raises(DataError, match="created after the as-of date"):
+        bundle.score(deals, "2020-01-01")
+
+
+def test_unknown_feature_values_are_scored_and_reported(bundle: ModelBundle, company: Path):
+    deals = load_open_deals(company / "open_deals.csv").head(5).assign(source="Carrier pigeon").drop(columns="region")
+    scores, warnings = bundle.score(deals, END)
+    assert len(scores) == 5
+    assert any("Carrier pigeon" in w for w in warnings) and any("region" in w for w in warnings)
+
+
+def test_too_little_data_is_refused_with_the_numbers(company: Path):
+    deals = pd.read_csv(company / "deals.csv").head(150)
+    history = pd.read_csv(company / "stage_history.csv")
+    data = load_deal_history(deals, history[history["deal_id"].isin(deals["deal_id"])])
+    with pytest.raises(InsufficientDataError, match="won and .* lost deal"):
+        train_bundle(data)
+
+
+def test_train_score_stages_commands(company: Path, tmp_path: Path):
+    runner = CliRunner()
+    model = tmp_path / "model.joblib"
+    result = runner.invoke(main, ["train", "--deals", str(company / "deals.csv"), "--history",
+                                  str(company / "stage_history.csv"), "--as-of", END, "--out", str(model)])
+    assert result.exit_code == 0, result.output
+    assert "Holdout" in result.output and "odoo_naive_bayes" in result.output and model.exists()
+    scored = tmp_path / "scored.csv"
+    result = runner.invoke(main, ["score", "--input", str(company / "open_deals.csv"), "--out", str(scored),
+                                  "--as-of", END, "--model", str(model)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(scored)
+    assert len(table) == len(pd.read_csv(company / "open_deals.csv"))
+    result = runner.invoke(main, ["stages", "--model", str(model)])
+    assert result.exit_code == 0 and "Where deals go from each stage" in result.output
+    result = runner.invoke(main, ["score", "--input", str(company / "deals.csv"), "--out", str(scored),
+                                  "--model", str(model)])
+    assert result.exit_code == 1 and "only open deals can be scored" in result.output
+    result = runner.invoke(main, ["stages", "--model", str(tmp_path / "none.joblib")])
+    assert result.exit_code == 1 and "no model bundle there" in result.output
