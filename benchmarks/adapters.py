@@ -92,14 +92,14 @@ def it_consulting(src: Path) -> Adapted:
         "amount": raw["Deal Cost"].astype(float),
         "stage": "Bid",
         "status": raw["Deal Status Code"].str.lower(),
-        "closed_at": created,
+        "closed_at": (pd.to_datetime(created) + pd.Timedelta(days=30)).dt.strftime("%Y-%m-%d"),
         **{c.lower().replace(" ", "_"): raw[c].str.strip()
            for c in ("Client Category", "Solution Type", "Sector", "Location", "VP Name", "Manager Name")},
     })
     config = PipelineConfig(stages=("Bid",), fixed_probabilities={"Bid": 0.5})
     return Adapted(deals, config, set_aside={"exact duplicate rows": int(dup.sum())}, assumptions=[
-        "no close date exists: closed_at is set to the creation date, so only win probability (not timing) "
-        "can be evaluated; split by time on created_at",
+        "no close date exists: every deal is taken as decided 30 days after creation (a pseudo decision time), "
+        "so it is seen open on one or two snapshot dates; only win probability (not timing) can be evaluated",
         "one open stage, Bid, with a fixed probability of 50 %",
         "trailing spaces in category values are removed (\"Energy \" is \"Energy\")",
     ])

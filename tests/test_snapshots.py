@@ -109,3 +109,10 @@ def test_stage_events_without_history_use_stage_entered_at_or_created_at(write):
     text = GOOD_DEALS.replace("2024-01-05,2024-06-30", ",2024-06-30")
     events = stage_events(load_deal_history(write("deals.csv", text)))
     assert events.set_index("deal_id").loc["D1", "entered_at"] == pd.Timestamp("2024-01-05")
+
+
+def test_a_date_with_no_open_deal_gives_an_empty_snapshot(write):
+    """No deal open on the date: an empty table with the usual columns, not a merge error."""
+    data = load_deal_history(write("deals.csv", GOOD_DEALS))
+    table = take_snapshots(data, pd.to_datetime(["2023-06-01"]))
+    assert table.rows.empty and {"stage", "days_in_stage", "outcome"} <= set(table.rows.columns)

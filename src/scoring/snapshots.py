@@ -93,7 +93,8 @@ def _attach_state(rows: pd.DataFrame, events: pd.DataFrame, config: PipelineConf
     ev["stage_moves"] = ev.groupby("deal_id").cumcount()
     ev["furthest_stage_index"] = ev.groupby("deal_id")["stage_index"].cummax()
     ev = ev.rename(columns={"entered_at": "stage_entered_at"}).sort_values("stage_entered_at", kind="stable")
-    rows = rows.sort_values("as_of", kind="stable")
+    ev["deal_id"] = ev["deal_id"].astype(object)  # merge_asof needs identical key dtypes
+    rows = rows.sort_values("as_of", kind="stable").assign(deal_id=lambda r: r["deal_id"].astype(object))
     merged = pd.merge_asof(rows, ev, left_on="as_of", right_on="stage_entered_at", by="deal_id",
                            direction="backward", allow_exact_matches=True)
     known = merged["stage"].notna()

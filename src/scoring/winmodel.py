@@ -23,6 +23,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.isotonic import IsotonicRegression
 
 from scoring.dataset import TrainingSet
+from scoring.errors import DataError
 from scoring.features import FeatureEncoder
 
 NONE, WON, LOST = 0, 1, 2
@@ -112,8 +113,9 @@ class WinModel:
 
     def _fit_booster(self, rows: pd.DataFrame) -> lgb.Booster:
         idx, interval, label = person_periods(rows, self.boundaries)
-        if len(np.unique(label)) < 3:
-            raise ValueError("the training snapshots need won, lost and still-open intervals to learn hazards")
+        if not {WON, LOST} <= set(np.unique(label).tolist()):
+            raise DataError("the training snapshots need both won and lost outcomes within the observed intervals "
+                            f"to learn from; got {int((label == WON).sum())} won and {int((label == LOST).sum())} lost")
         x = np.column_stack([self.encoder_.transform(rows)[idx], interval])
         data = lgb.Dataset(x, label=label, feature_name=self.feature_names_,
                            categorical_feature=self.encoder_.categorical_indices_, free_raw_data=True)
@@ -126,7 +128,8 @@ class WinModel:
         early = early[early["days_observed"] >= 0]
         window = rows[(rows["days_observed"] >= self.followup_days) & (rows["days_observed"] < shift)]
         window = window[window["outcome"] != "open"]
-        if len(window) < 200 or early.empty or (early["outcome"] == "won").sum() < 20:
+        outcomes = early["outcome"].value_counts()
+        if len(window) < 200 or min(outcomes.get("won", 0), outcomes.get("lost", 0)) < 20:
             return  # too little history for an out-of-time window: leave uncalibrated, and say so (calibration_rows_ == 0)
         booster = self._fit_booster(early)
         raw = self._eventual(self._hazards(booster, window))
