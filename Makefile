@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: install run test demo-data validate constraints clean
+.PHONY: install run test demo-data validate train constraints clean
 
 install: $(STAMP)
 
@@ -24,8 +24,13 @@ demo-data: install
 validate: demo-data
 	$(BIN)/scoring validate --deals $(DEMO)/deals.csv --history $(DEMO)/stage_history.csv --config $(DEMO)/pipeline.toml
 
-# Training and serving land with their issues; until then `run` makes and checks the demo data.
-run: validate
+train: validate
+	$(BIN)/scoring train --deals $(DEMO)/deals.csv --history $(DEMO)/stage_history.csv --config $(DEMO)/pipeline.toml
+	$(BIN)/scoring stages
+
+# Serving lands with its issue; until then `run` trains on demo data and scores its open deals.
+run: train
+	$(BIN)/scoring score --input $(DEMO)/open_deals.csv --out $(DEMO)/scored.csv
 
 test: install
 	$(BIN)/python -m pytest
@@ -37,4 +42,4 @@ constraints:
 	rm constraints.new
 
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache
+	rm -rf $(VENV) $(DEMO) .pytest_cache models/*.joblib
