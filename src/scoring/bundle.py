@@ -125,8 +125,12 @@ class ModelBundle:
         values = contrib.to_numpy()
         up, down = [], []
         for i in range(len(rows)):
+            row = rows.iloc[i]
             order = np.argsort(values[i])
-            describe = lambda j: f"{self._label(names[j], rows.iloc[i])} ({values[i, j]:+.2f})"  # noqa: E731
+
+            def describe(j: int) -> str:
+                return f"{self._label(names[j], row)} ({values[i, j]:+.2f})"
+
             up.append("; ".join(describe(j) for j in order[::-1][:top] if values[i, j] > 0.01))
             down.append("; ".join(describe(j) for j in order[:top] if values[i, j] < -0.01))
         return up, down
@@ -192,11 +196,7 @@ def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, hol
     holdout_start = (as_of - (as_of - start) * holdout_fraction).normalize()
 
     say(f"fitting on what was known at {holdout_start.date()} (holdout: {holdout_start.date()} to {as_of.date()})")
-    early = TrainingSet(data, holdout_start, every_days)
-    early_models = new_models(seed)
-    for name, model in early_models.items():
-        say(f"  {name}")
-        model.fit(early)
+    early_models = fit_models(TrainingSet(data, holdout_start, every_days), seed, say)
     dates = snapshot_dates(holdout_start + pd.Timedelta(days=every_days), as_of, every_days)
     holdout = take_snapshots(data, dates[dates > holdout_start], as_of).rows
     holdout = holdout[holdout["outcome"] != "open"]
@@ -213,15 +213,21 @@ def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, hol
                             ignore_index=True)
 
     say(f"refitting on everything known at {as_of.date()}")
-    final = TrainingSet(data, as_of, every_days)
-    models = new_models(seed)
-    for name, model in models.items():
-        say(f"  {name}")
-        model.fit(final)
+    models = fit_models(TrainingSet(data, as_of, every_days), seed, say)
     return ModelBundle(config=data.config, features=dict(data.features), models=models, metrics=metrics,
                        reliability=reliability, as_of=as_of, holdout_start=holdout_start,
                        data_digest=data.digest(), n_deals=len(data.deals),
                        trained_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"))
+
+
+def fit_models(training: TrainingSet, seed: int = 0, progress: Progress | None = None) -> dict[str, Any]:
+    """The model and every baseline, fitted on ``training``."""
+    models = new_models(seed)
+    for name, model in models.items():
+        if progress:
+            progress(f"  {name}")
+        model.fit(training)
+    return models
 
 
 def _grouped(y: np.ndarray, predictions: dict[str, np.ndarray], rows: pd.DataFrame, column: str) -> pd.DataFrame:
