@@ -95,6 +95,8 @@ def test_timing_is_a_distribution_up_to_the_win_probability(trained):
     assert np.allclose(by[:, -1], p, atol=0.02)
     days = model.expected_days_to_win(rows)
     assert np.all((days > 0) & (days < 800))
+    p_once, within_once, days_once = model.outlook(rows, 75)
+    assert np.array_equal(p_once, p) and np.array_equal(within_once, by[:, 3]) and np.array_equal(days_once, days)
 
 
 def test_contributions_say_what_raised_and_lowered_the_score(trained):

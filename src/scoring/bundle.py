@@ -98,10 +98,9 @@ class ModelBundle:
         absent = [f for f in self.features if f not in deals.columns]
         if absent:
             warnings.append(f"feature column(s) {', '.join(absent)} missing: scored as unknown")
-        p = self.model.predict_proba(rows)
+        p, p_90d, days_to_win = self.model.outlook(rows, 90.0)
         fixed = self.models["fixed"].predict_proba(rows)
         amount = rows["amount"].to_numpy(dtype=float)
-        days_to_win = self.model.expected_days_to_win(rows)
         out = pd.DataFrame({
             "deal_id": rows["deal_id"],
             "stage": rows["stage"],
@@ -111,7 +110,7 @@ class ModelBundle:
             "expected_revenue": amount * p,
             "fixed_expected_revenue": amount * fixed,
             "stage_probability": self.stage_model.predict_proba(rows),
-            "win_probability_90d": self.model.win_within(rows, 90.0),
+            "win_probability_90d": p_90d,
             "expected_close_date": (as_of + pd.to_timedelta(np.round(days_to_win), unit="D")).normalize(),
             "days_in_stage": rows["days_in_stage"].round(1),
         })

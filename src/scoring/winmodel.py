@@ -125,7 +125,6 @@ class WinModel:
         """Isotonic map of P(win), fitted on a window the calibration model never saw."""
         shift = self.calibration_days + self.followup_days
         early = recensor(rows, shift)
-        early = early[early["days_observed"] >= 0]
         window = rows[(rows["days_observed"] >= self.followup_days) & (rows["days_observed"] < shift)]
         window = window[window["outcome"] != "open"]
         outcomes = early["outcome"].value_counts()
@@ -171,20 +170,35 @@ class WinModel:
         """Uncalibrated P(win) from the hazards."""
         return self._eventual(self.hazards(rows))
 
+    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
+        return self.calibrator_.predict(raw) if self.calibrator_ is not None else raw
+
     def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
         """Calibrated P(win) eventually."""
-        raw = self.raw_proba(rows)
-        return self.calibrator_.predict(raw) if self.calibrator_ is not None else raw
+        return self._calibrated(self.raw_proba(rows))
+
+    def outlook(self, rows: pd.DataFrame, within_days: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """P(win), P(win within ``within_days``) and expected days to a win, from one pass of the booster."""
+        hazards = self.hazards(rows)
+        return (self._calibrated(self._eventual(hazards)), self._win_within(hazards, within_days),
+                self._days_to_win(hazards))
 
     def win_within(self, rows: pd.DataFrame, days: float | np.ndarray) -> np.ndarray:
         """P(won within ``days`` of the snapshot date), consistent with the calibrated P(win)."""
-        hazards = self.hazards(rows)
+        return self._win_within(self.hazards(rows), days)
+
+    def expected_days_to_win(self, rows: pd.DataFrame) -> np.ndarray:
+        """Expected days from the snapshot to the win, for deals that will be won."""
+        return self._days_to_win(self.hazards(rows))
+
+    def _win_within(self, hazards: np.ndarray, days: float | np.ndarray) -> np.ndarray:
+        n = len(hazards)
         cumulative = self._cumulative(hazards)
         raw_total = cumulative[:, -1]
-        days = np.broadcast_to(np.asarray(days, dtype=float), (len(rows),))
+        days = np.broadcast_to(np.asarray(days, dtype=float), (n,))
         bounds = np.array((0, *self.boundaries), dtype=float)
         k = np.clip(np.searchsorted(bounds, days, side="right") - 1, 0, len(self.boundaries) - 1)
-        rows_ix = np.arange(len(rows))
+        rows_ix = np.arange(n)
         previous = np.maximum(k - 1, 0)
         survive = np.cumprod(1 - hazards[:, :, WON] - hazards[:, :, LOST], axis=1)
         start_cum = np.where(k > 0, cumulative[rows_ix, previous], 0.0)
@@ -199,14 +213,12 @@ class WinModel:
         share = 1 - (1 - total) ** frac
         by_t = start_cum + survive_start * share * won / total
         by_t = np.where(days <= 0, 0.0, np.minimum(by_t, raw_total))
-        scale = self.predict_proba(rows) / np.maximum(raw_total, 1e-12) if self.calibrator_ is not None else 1.0
+        scale = self._calibrated(raw_total) / np.maximum(raw_total, 1e-12)
         return np.clip(by_t * scale, 0.0, 1.0)
 
-    def expected_days_to_win(self, rows: pd.DataFrame) -> np.ndarray:
-        """Expected days from the snapshot to the win, for deals that will be won."""
-        hazards = self.hazards(rows)
+    def _days_to_win(self, hazards: np.ndarray) -> np.ndarray:
         cumulative = self._cumulative(hazards)
-        per_interval = np.diff(np.column_stack([np.zeros(len(rows)), cumulative]), axis=1)
+        per_interval = np.diff(np.column_stack([np.zeros(len(hazards)), cumulative]), axis=1)
         bounds = np.array((0, *self.boundaries), dtype=float)
         mids = np.concatenate([(bounds[:-1] + bounds[1:]) / 2, [bounds[-1] + (bounds[-1] - bounds[-2])]])
         return (per_interval * mids).sum(axis=1) / np.maximum(cumulative[:, -1], 1e-12)
