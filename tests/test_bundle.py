@@ -108,5 +108,8 @@ def test_train_score_stages_commands(company: Path, tmp_path: Path):
     result = runner.invoke(main, ["score", "--input", str(company / "deals.csv"), "--out", str(scored),
                                   "--model", str(model)])
     assert result.exit_code == 1 and "only open deals can be scored" in result.output
+    result = runner.invoke(main, ["score", "--input", str(company / "open_deals.csv"), "--out", str(scored),
+                                  "--model", str(model), "--preset", "hubspot"])
+    assert result.exit_code == 1 and "not a hubspot export" in result.output
     result = runner.invoke(main, ["stages", "--model", str(tmp_path / "none.joblib")])
     assert result.exit_code == 1 and "no model bundle there" in result.output

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from scoring.config import load_config
 from scoring.contract import DealHistory, inspect_deal_history
-from scoring.errors import ScoringError
+from scoring.errors import ConfigError, ScoringError
 from scoring.presets import PRESETS
 from scoring.report import DataReport
 from scoring.summary import SufficiencyResult, check_sufficiency, summarize
@@ -225,7 +225,7 @@ def train(deals: Path, history: Path | None, config_path: Path | None, preset: s
 @click.option("--model", "model_path", default=DEFAULT_BUNDLE, show_default=True,
               type=click.Path(dir_okay=False, path_type=Path), help="The model bundle to use.")
 @click.option("--preset", type=click.Choice(sorted(PRESETS), case_sensitive=False),
-              help="Read a CRM's own export of open deals.")
+              help="The CRM export the deals come from (must be the one the model was trained on).")
 @friendly_errors
 def score(input_path: Path, out_path: Path, as_of: Any, model_path: Path, preset: str | None) -> None:
     """Score open deals into a CSV: win probability beside the fixed one, expected revenue, factors."""
@@ -233,8 +233,10 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_path: Path, preset
     from scoring.contract import load_open_deals
 
     bundle = ModelBundle.load(model_path)
-    config = bundle.config if not preset else load_config(None, preset)
-    deals = load_open_deals(input_path, config)
+    if preset and preset.lower() != (bundle.config.preset or ""):
+        raise ConfigError(f"the model was trained on {bundle.config.preset or 'canonical'} data, not a {preset} export: "
+                          "its stages and column mapping come with it, so score the same kind of export")
+    deals = load_open_deals(input_path, bundle.config)
     when = pd.Timestamp(as_of) if as_of else pd.Timestamp(date.today())
     scores, warnings = bundle.score(deals, when)
     for text in warnings:

@@ -132,22 +132,14 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
             hist_src = f"{deals_src} (stage dates)"
 
     frame = _map_columns(raw_deals, config.columns, DEAL_COLUMNS, report, deals_src, "deals")
-    missing = [c for c in DEAL_REQUIRED if c not in frame.columns]
-    if missing:
-        report.error(deals_src, f"missing required column(s) {', '.join(missing)}; the file has "
-                     f"{examples([c for c in raw_deals.columns if c != ROW])}. Name them as in the data "
-                     "format, map them in the config's [columns] table, or choose a CRM preset (--preset)")
+    if not _has_columns(frame, raw_deals, DEAL_REQUIRED, report, deals_src):
         return None, report
 
     parsed = _parse_deals(frame, config, report, deals_src)
     hist = None
     if raw_hist is not None and hist_src is not None:
         hframe = _map_columns(raw_hist, config.history_columns, HISTORY_COLUMNS, report, hist_src, "history")
-        hmissing = [c for c in HISTORY_COLUMNS if c not in hframe.columns]
-        if hmissing:
-            report.error(hist_src, f"missing required column(s) {', '.join(hmissing)}; the file has "
-                         f"{examples([c for c in raw_hist.columns if c != ROW])}")
-        else:
+        if _has_columns(hframe, raw_hist, HISTORY_COLUMNS, report, hist_src):
             hist = _parse_history(hframe, parsed, config, report, hist_src)
     _check_deal_dates(parsed, report, deals_src)
     _resolve_closed_stages(parsed, hist, config, report, deals_src)
@@ -184,10 +176,7 @@ def load_open_deals(deals: TableInput, config: PipelineConfig | None = None) -> 
 
         raw, _, _ = get_preset(config.preset).prepare(raw, None, config, report, src)
     frame = _map_columns(raw, config.columns, DEAL_COLUMNS, report, src, "deals")
-    missing = [c for c in SCORE_REQUIRED if c not in frame.columns]
-    if missing:
-        report.error(src, f"missing required column(s) {', '.join(missing)}; the file has "
-                     f"{examples([c for c in raw.columns if c != ROW])}")
+    if not _has_columns(frame, raw, SCORE_REQUIRED, report, src):
         raise DataError("the deals to score cannot be used: " + report.summary(), report)
     if "status" not in frame.columns:
         frame["status"] = "open"
@@ -199,6 +188,17 @@ def load_open_deals(deals: TableInput, config: PipelineConfig | None = None) -> 
         raise DataError("the deals to score cannot be used: " + report.summary(), report)
     extra = [c for c in parsed.columns if c not in DEAL_COLUMNS and not c.startswith("_")]
     return parsed[[*DEAL_COLUMNS, *extra]].drop(columns=["status", "closed_at"]).reset_index(drop=True)
+
+
+def _has_columns(frame: pd.DataFrame, raw: pd.DataFrame, required: tuple[str, ...], report: DataReport,
+                 src: str) -> bool:
+    """Report the required canonical columns that the mapped ``frame`` lacks; True when none is missing."""
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        report.error(src, f"missing required column(s) {', '.join(missing)}; the file has "
+                     f"{examples([c for c in raw.columns if c != ROW])}. Name them as in the data format, map them "
+                     "in the config's [columns] or [history_columns] table, or choose a CRM preset (--preset)")
+    return not missing
 
 
 def _load(table: TableInput, name: str) -> tuple[str, pd.DataFrame]:

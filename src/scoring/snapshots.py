@@ -17,9 +17,6 @@ import pandas as pd
 from scoring.contract import DealHistory
 from scoring.config import PipelineConfig
 
-#: The state columns every snapshot (and every scored open deal) has, besides the feature columns.
-STATE_COLUMNS = ("stage", "stage_index", "days_in_stage", "age_days", "stage_moves", "furthest_stage_index")
-LABEL_COLUMNS = ("outcome", "days_to_outcome", "days_observed")
 DAY_SECONDS = 86400.0
 
 
@@ -82,7 +79,7 @@ def take_snapshots(data: DealHistory, dates: pd.DatetimeIndex | list[pd.Timestam
     at = grid[np.repeat(first, counts) + offsets]
     rows = pd.DataFrame({"deal_id": deals["deal_id"].to_numpy()[deal_ix], "as_of": at, "_deal": deal_ix})
     rows, unplaced = _attach_state(rows, stage_events(data), data.config)
-    rows = _attach_deal_columns(rows, deals, data)
+    rows = _attach_deal_columns(rows, data)
     rows = _label(rows, deals, cutoff)
     return SnapshotTable(rows.drop(columns="_deal").reset_index(drop=True), cutoff, unplaced)
 
@@ -106,7 +103,8 @@ def _attach_state(rows: pd.DataFrame, events: pd.DataFrame, config: PipelineConf
     return merged.drop(columns="stage_entered_at"), int((~known).sum())
 
 
-def _attach_deal_columns(rows: pd.DataFrame, deals: pd.DataFrame, data: DealHistory) -> pd.DataFrame:
+def _attach_deal_columns(rows: pd.DataFrame, data: DealHistory) -> pd.DataFrame:
+    deals = data.deals
     ix = rows["_deal"].to_numpy()
     created = deals["created_at"].to_numpy(dtype="datetime64[us]")[ix]
     rows["age_days"] = (rows["as_of"].to_numpy(dtype="datetime64[us]") - created) / np.timedelta64(1, "s") / DAY_SECONDS
