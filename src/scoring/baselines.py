@@ -34,8 +34,7 @@ class FixedStageModel:
     name = "fixed"
 
     def fit(self, training: TrainingSet) -> FixedStageModel:
-        config = training.config
-        self.probabilities_ = np.array([config.fixed_probability(s) for s in config.stages])
+        self.probabilities_ = training.config.fixed_array()
         return self
 
     def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
@@ -48,7 +47,7 @@ def reached_by(training: TrainingSet) -> pd.DataFrame:
     events = stage_events(training.data)
     closed = training.closed_deals
     events = events[events["deal_id"].isin(closed["deal_id"]) & (events["entered_at"] <= training.cutoff)]
-    order = {s: i for i, s in enumerate(training.config.stages)}
+    order = training.config.stage_order
     return pd.DataFrame({"deal_id": events["deal_id"], "stage_index": events["stage"].map(order)}).drop_duplicates()
 
 
@@ -63,7 +62,7 @@ class EmpiricalStageRateModel:
         status = training.closed_deals.set_index("deal_id")["status"]
         reached = reached.assign(won=reached["deal_id"].map(status).eq("won"))
         rates = reached.groupby("stage_index")["won"].mean()
-        fixed = np.array([config.fixed_probability(s) for s in config.stages])
+        fixed = config.fixed_array()
         self.probabilities_ = np.array([rates.get(i, fixed[i]) for i in range(len(config.stages))], dtype=float)
         return self
 

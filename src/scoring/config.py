@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tomli_w
 
 from scoring.errors import ConfigError
@@ -68,6 +69,15 @@ class PipelineConfig:
     def stage_index(self, stage: str) -> int:
         """Position of an open stage in the pipeline order (0 is the first)."""
         return self.stages.index(stage)
+
+    @property
+    def stage_order(self) -> dict[str, int]:
+        """Each open stage's position in the pipeline order (0 is the first)."""
+        return {s: i for i, s in enumerate(self.stages)}
+
+    def fixed_array(self) -> np.ndarray:
+        """The fixed percentages in stage order."""
+        return np.array([self.fixed_probability(s) for s in self.stages])
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (TOML/JSON friendly) that ``from_dict`` turns back into this config."""

@@ -85,7 +85,7 @@ def take_snapshots(data: DealHistory, dates: pd.DatetimeIndex | list[pd.Timestam
 
 
 def _attach_state(rows: pd.DataFrame, events: pd.DataFrame, config: PipelineConfig) -> tuple[pd.DataFrame, int]:
-    order = {s: i for i, s in enumerate(config.stages)}
+    order = config.stage_order
     ev = events.assign(stage_index=events["stage"].map(order).astype(int))
     ev["stage_moves"] = ev.groupby("deal_id").cumcount()
     ev["furthest_stage_index"] = ev.groupby("deal_id")["stage_index"].cummax()
@@ -133,7 +133,7 @@ def open_deal_state(deals: pd.DataFrame, as_of: pd.Timestamp, config: PipelineCo
     Needs ``deal_id``, ``stage``, ``amount``, ``created_at`` and optionally ``stage_entered_at``;
     with no stage history, stage moves are unknown (NaN) and the furthest stage is the current one.
     """
-    order = {s: i for i, s in enumerate(config.stages)}
+    order = config.stage_order
     entered = deals["stage_entered_at"] if "stage_entered_at" in deals.columns else pd.Series(pd.NaT, index=deals.index)
     entered = entered.fillna(deals["created_at"])
     rows = pd.DataFrame({"deal_id": deals["deal_id"].to_numpy(), "as_of": pd.Timestamp(as_of)})

@@ -19,7 +19,7 @@ def reached_stages(data: DealHistory) -> pd.DataFrame:
     if data.has_history:
         pairs = pd.concat([data.history[["deal_id", "stage"]], deals], ignore_index=True)
         return pairs.drop_duplicates().reset_index(drop=True)
-    order = {s: i for i, s in enumerate(data.config.stages)}
+    order = data.config.stage_order
     position = deals["stage"].map(order).to_numpy()
     frames = [deals.loc[position >= i, ["deal_id"]].assign(stage=s) for s, i in order.items()]
     return pd.concat(frames, ignore_index=True)

@@ -69,7 +69,7 @@ class StageTransitionModel:
         stages = list(config.stages)
         self.stages_ = stages
         self.destinations_ = stages + [WON, LOST]
-        self.fixed_ = np.array([config.fixed_probability(s) for s in stages])
+        self.fixed_ = config.fixed_array()
         stays = sojourns(data, cutoff)
         n, k = len(stages), len(self.destinations_)
         self.cif_ = np.zeros((n, MAX_DAYS + 1, k))   # cumulative incidence of each exit by day
