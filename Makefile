@@ -4,11 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO   := demo
 STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: install run test demo-data validate train constraints clean
+.PHONY: install system-deps run test demo-data validate train constraints clean
 
 install: $(STAMP)
 
@@ -17,6 +18,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+# What the tests need from Debian: Chromium, for the report test in a real headless browser.
+system-deps:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 demo-data: install
 	$(BIN)/scoring demo-data $(DEMO)
@@ -32,7 +38,7 @@ train: validate
 run: train
 	$(BIN)/scoring score --input $(DEMO)/open_deals.csv --out $(DEMO)/scored.csv
 
-test: install
+test: install system-deps
 	$(BIN)/python -m pytest
 
 constraints:

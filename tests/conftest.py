@@ -7,6 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from scoring.bundle import ModelBundle, train_bundle
+from scoring.contract import load_deal_history
+from scoring.demo import DemoCompany
+
+#: The observation date of the shared demo company.
+END = "2025-06-30"
+
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
@@ -40,3 +47,18 @@ def write(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def company(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small demo company written to files (deals, history, open deals, config, truth)."""
+    out = tmp_path_factory.mktemp("company")
+    DemoCompany().generate(6000, seed=13, end=END).write(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def bundle(company: Path) -> ModelBundle:
+    """A bundle trained on the demo company at its end."""
+    data = load_deal_history(company / "deals.csv", company / "stage_history.csv")
+    return train_bundle(data, as_of=END)

@@ -1,6 +1,7 @@
 """The trained bundle and the train / score / stages commands, end to end on a small demo company."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,20 +16,7 @@ from scoring.contract import load_deal_history, load_open_deals
 from scoring.demo import DemoCompany
 from scoring.errors import DataError, InsufficientDataError, ModelError
 
-END = "2025-06-30"
-
-
-@pytest.fixture(scope="module")
-def company(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("company")
-    DemoCompany().generate(6000, seed=13, end=END).write(out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def bundle(company: Path) -> ModelBundle:
-    data = load_deal_history(company / "deals.csv", company / "stage_history.csv")
-    return train_bundle(data, as_of=END)
+from tests.conftest import END
 
 
 def test_bundle_carries_metrics_for_every_model_and_its_provenance(bundle: ModelBundle):
@@ -113,3 +101,17 @@ def test_train_score_stages_commands(company: Path, tmp_path: Path):
     assert result.exit_code == 1 and "not a hubspot export" in result.output
     result = runner.invoke(main, ["stages", "--model", str(tmp_path / "none.joblib")])
     assert result.exit_code == 1 and "no model bundle there" in result.output
+
+
+def test_forecast_command_writes_the_spec_json(company: Path, bundle: ModelBundle, tmp_path: Path):
+    model = bundle.save(tmp_path / "m.joblib")
+    out = tmp_path / "forecast.json"
+    result = CliRunner().invoke(main, ["forecast", "--input", str(company / "open_deals.csv"), "--out", str(out),
+                                       "--as-of", END, "--period", "month", "--periods", "2", "--model", str(model)])
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    assert [p["start"] for p in document["periods"]] == [END, "2025-07-01"]
+    assert document["total"]["model"]["p10"] <= document["total"]["model"]["p90"]
+    bad = CliRunner().invoke(main, ["forecast", "--input", str(company / "open_deals.csv"), "--out", str(out),
+                                    "--as-of", "2019-01-01", "--model", str(model)])
+    assert bad.exit_code == 1 and "created after" in bad.output

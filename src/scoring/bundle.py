@@ -25,12 +25,14 @@ from scoring.contract import DealHistory
 from scoring.dataset import TrainingSet
 from scoring.errors import DataError, ModelError
 from scoring.evaluation import compare, reliability_table
+from scoring.kpis import pipeline_kpis
 from scoring.snapshots import open_deal_state, snapshot_dates, take_snapshots
 from scoring.summary import require_sufficient
+from scoring.timing import StageTiming
 from scoring.transitions import StageTransitionModel
 from scoring.winmodel import WinModel
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Libraries whose version must match exactly when a bundle is loaded.
 PINNED = ("lightgbm", "scikit-learn", "numpy")
 RECORDED = (*PINNED, "pandas", "scipy", "pipeline-scoring")
@@ -73,6 +75,8 @@ class ModelBundle:
     data_digest: str
     n_deals: int
     trained_at: str
+    timing: StageTiming
+    kpis: dict[str, Any]
     versions: dict[str, str] = field(default_factory=library_versions)
     format_version: int = FORMAT_VERSION
 
@@ -85,9 +89,8 @@ class ModelBundle:
         return self.models["stage_transitions"]
 
     # -- scoring ----------------------------------------------------------------------------------
-    def score(self, deals: pd.DataFrame, as_of: pd.Timestamp | str, top: int = 3) -> tuple[pd.DataFrame, list[str]]:
-        """Score open deals (canonical columns, as from ``load_open_deals``); return the scores and warnings."""
-        as_of = pd.Timestamp(as_of)
+    def state(self, deals: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.DataFrame, list[str]]:
+        """The snapshot rows of open deals (canonical columns) at ``as_of``, and warnings about their features."""
         early = deals["created_at"] > as_of
         if early.any():
             raise DataError(f"deal(s) {', '.join(deals.loc[early, 'deal_id'].astype(str).head(5))} were created after "
@@ -98,6 +101,12 @@ class ModelBundle:
         absent = [f for f in self.features if f not in deals.columns]
         if absent:
             warnings.append(f"feature column(s) {', '.join(absent)} missing: scored as unknown")
+        return rows, warnings
+
+    def score(self, deals: pd.DataFrame, as_of: pd.Timestamp | str, top: int = 3) -> tuple[pd.DataFrame, list[str]]:
+        """Score open deals (canonical columns, as from ``load_open_deals``); return the scores and warnings."""
+        as_of = pd.Timestamp(as_of)
+        rows, warnings = self.state(deals, as_of)
         p, p_90d, days_to_win = self.model.outlook(rows, 90.0)
         fixed = self.models["fixed"].predict_proba(rows)
         amount = rows["amount"].to_numpy(dtype=float)
@@ -146,14 +155,7 @@ class ModelBundle:
 
     def stage_table(self) -> pd.DataFrame:
         """The learned stage table beside the fixed percentages."""
-        records = []
-        for r in self.stage_model.table():
-            records.append({"stage": r.stage, "fixed_probability": r.fixed_probability,
-                            "learned_probability": r.win_probability,
-                            **{f"p_win_after_{d}d": v for d, v in r.win_probability_after.items()},
-                            **{f"days_{k}": v for k, v in r.days_quantiles.items()},
-                            "exits": r.exits, "still_in_stage": r.censored})
-        return pd.DataFrame.from_records(records)
+        return self.stage_model.table_frame()
 
     # -- persistence ------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -212,11 +214,13 @@ def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, hol
                             ignore_index=True)
 
     say(f"refitting on everything known at {as_of.date()}")
-    models = fit_models(TrainingSet(data, as_of, every_days), seed, say)
+    training = TrainingSet(data, as_of, every_days)
+    models = fit_models(training, seed, say)
     return ModelBundle(config=data.config, features=dict(data.features), models=models, metrics=metrics,
                        reliability=reliability, as_of=as_of, holdout_start=holdout_start,
                        data_digest=data.digest(), n_deals=len(data.deals),
-                       trained_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"))
+                       trained_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+                       timing=StageTiming().fit(training), kpis=pipeline_kpis(data, as_of).to_dict())
 
 
 def fit_models(training: TrainingSet, seed: int = 0, progress: Progress | None = None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -229,14 +230,7 @@ def train(deals: Path, history: Path | None, config_path: Path | None, preset: s
 @friendly_errors
 def score(input_path: Path, out_path: Path, as_of: Any, model_path: Path, preset: str | None) -> None:
     """Score open deals into a CSV: win probability beside the fixed one, expected revenue, factors."""
-    from scoring.bundle import ModelBundle
-    from scoring.contract import load_open_deals
-
-    bundle = ModelBundle.load(model_path)
-    if preset and preset.lower() != (bundle.config.preset or ""):
-        raise ConfigError(f"the model was trained on {bundle.config.preset or 'canonical'} data, not a {preset} export: "
-                          "its stages and column mapping come with it, so score the same kind of export")
-    deals = load_open_deals(input_path, bundle.config)
+    bundle, deals = _open_deals(input_path, model_path, preset)
     when = pd.Timestamp(as_of) if as_of else pd.Timestamp(date.today())
     scores, warnings = bundle.score(deals, when)
     for text in warnings:
@@ -245,6 +239,130 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_path: Path, preset
     scores.to_csv(out_path, index=False)
     out.print(f"Scored {len(scores):,} deals as of {when:%Y-%m-%d}: expected revenue {scores['expected_revenue'].sum():,.0f} "
               f"(fixed percentages: {scores['fixed_expected_revenue'].sum():,.0f}). Wrote {out_path}", markup=False)
+
+
+def _open_deals(input_path: Path, model_path: Path, preset: str | None) -> tuple[Any, pd.DataFrame]:
+    """The model bundle and the open deals to score with it (read with the model's own config)."""
+    from scoring.bundle import ModelBundle
+    from scoring.contract import load_open_deals
+
+    bundle = ModelBundle.load(model_path)
+    if preset and preset.lower() != (bundle.config.preset or ""):
+        raise ConfigError(f"the model was trained on {bundle.config.preset or 'canonical'} data, not a {preset} export: "
+                          "its stages and column mapping come with it, so score the same kind of export")
+    return bundle, load_open_deals(input_path, bundle.config)
+
+
+@main.command()
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Open deals to forecast (CSV or Parquet).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the forecast JSON.")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Forecast as of this date (default: today).")
+@click.option("--period", type=click.Choice(["month", "quarter"]), default="quarter", show_default=True)
+@click.option("--periods", type=click.IntRange(1, 36), default=4, show_default=True, help="How many periods.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the Monte Carlo quantiles.")
+@click.option("--model", "model_path", default=DEFAULT_BUNDLE, show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The model bundle to use.")
+@click.option("--preset", type=click.Choice(sorted(PRESETS), case_sensitive=False),
+              help="The CRM export the deals come from (must be the one the model was trained on).")
+@friendly_errors
+def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods: int, seed: int, model_path: Path,
+             preset: str | None) -> None:
+    """Won revenue per month or quarter with its P10-P90 range, beside the fixed-percentage forecast (JSON)."""
+    from scoring.forecast import forecast as make_forecast
+
+    bundle, deals = _open_deals(input_path, model_path, preset)
+    when = pd.Timestamp(as_of) if as_of else pd.Timestamp(date.today())
+    result = make_forecast(bundle, deals, when, period, periods, seed=seed,
+                           model_info={"name": model_path.stem, "version": bundle.trained_at})
+    for text in result.warnings:
+        out.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True)
+    document = result.to_json()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    table = Table(title=f"Won revenue forecast for {len(deals):,} open deals as of {when:%Y-%m-%d}", title_justify="left")
+    for col in ("period", "model expected", "P10", "P50", "P90", "fixed"):
+        table.add_column(col, justify="left" if col == "period" else "right")
+    for p in document["periods"] + [{"start": "total", "end": "", **document["total"]}]:
+        m = p["model"]
+        table.add_row(f"{p['start']} to {p['end']}" if p["end"] else "all future", f"{m['expected']:,.0f}",
+                      f"{m['p10']:,.0f}", f"{m['p50']:,.0f}", f"{m['p90']:,.0f}", f"{p['fixed']['expected']:,.0f}")
+    out.print(table)
+    out.print(f"Wrote {out_path}", markup=False)
+
+
+@main.command()
+@data_options
+@click.option("--start", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="First as-of date.")
+@click.option("--end", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="Last as-of date.")
+@click.option("--every", type=click.Choice(["month", "quarter"]), default="quarter", show_default=True,
+              help="Forecast at the start of every month or quarter, one period ahead each.")
+@click.option("--periods", type=click.IntRange(1, 12), default=1, show_default=True,
+              help="How many periods each forecast covers.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for backtest.csv, report.html and the PNG plots.")
+@friendly_errors
+def backtest(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, start: Any, end: Any,
+             every: str, periods: int, seed: int, out_dir: Path) -> None:
+    """Replay history: at each date fit on what was known, forecast, compare with what closed; write a report."""
+    from scoring.backtest import backtest as run_backtest
+    from scoring.contract import load_deal_history
+    from scoring.html_report import report_inputs, write_report
+
+    config = load_config(config_path, preset)
+    with err.status(f"Reading {deals}..."):
+        data = load_deal_history(deals, history, config)
+    _print_report(data.report)
+    with err.status("Backtesting...") as status:
+        result = run_backtest(data, start, end, every, periods, seed,
+                              progress=lambda text: status.update(f"Backtesting: {text}"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result.to_csv_frame().to_csv(out_dir / "backtest.csv", index=False)
+    summary = result.summary()
+    path = write_report(report_inputs(data, title=f"Backtest {pd.Timestamp(start):%Y-%m-%d} to {pd.Timestamp(end):%Y-%m-%d}",
+                                      metrics=summary, reliability=result.reliability(), backtest=result), out_dir)
+    table = Table(title=f"Backtest: forecasts at {result.periods['as_of'].nunique()} dates, every {every}",
+                  title_justify="left")
+    for col in ("model", "periods", "relative error", "bias", "P10-P90 coverage", "log-loss", "Brier"):
+        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=col == "model")
+    for _, r in summary.sort_values("relative_error").iterrows():
+        table.add_row(r["model"], f"{r['periods']}", _pct(r["relative_error"]), _pct(r["bias"], "{:+.1%}"),
+                      _pct(r["coverage_p10_p90"], "{:.0%}"), f"{r['log_loss']:.4f}", f"{r['brier']:.4f}")
+    out.print(table)
+    out.print(f"Wrote {out_dir / 'backtest.csv'} and {path}", markup=False)
+
+
+def _pct(value: float, fmt: str = "{:.1%}") -> str:
+    return "n/a" if pd.isna(value) else fmt.format(value)
+
+
+@main.command()
+@data_options
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="The KPIs as they were at this date (default: the end of the data).")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the JSON here (default: print it).")
+@friendly_errors
+def kpis(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, as_of: Any,
+         out_path: Path | None) -> None:
+    """The classic pipeline KPIs as JSON: conversion, win rate, cycle, deal size, lead velocity, stale deals."""
+    from scoring.bundle import data_end
+    from scoring.contract import load_deal_history
+    from scoring.kpis import pipeline_kpis
+
+    data = load_deal_history(deals, history, load_config(config_path, preset))
+    result = pipeline_kpis(data, pd.Timestamp(as_of) if as_of else data_end(data))
+    document = json.dumps(result.to_dict(), indent=2)
+    if out_path is None:
+        click.echo(document)
+        return
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(document + "\n", encoding="utf-8")
+    for line in result.sentences():
+        out.print(line, markup=False)
+    out.print(f"Wrote {out_path}", markup=False)
 
 
 @main.command()

@@ -172,6 +172,52 @@ class DemoCompany:
             later = (weights * value).sum(axis=1) / total
         return np.where(total > 1e-300, later, at_entry)
 
+    def win_within(self, deals: pd.DataFrame, stage: pd.Series | np.ndarray, days_in_stage: pd.Series | np.ndarray,
+                   horizons: np.ndarray | list[float], samples: int = 200, seed: int = 0) -> np.ndarray:
+        """True P(won within each of ``horizons`` days) of deals at ``stage`` after ``days_in_stage`` days there.
+
+        Monte Carlo (``samples`` futures per deal) of the company's own process, conditioned on the time
+        already spent in the stage: shape (deals, horizons).
+        """
+        rng = np.random.default_rng(seed)
+        n = len(deals)
+        q = np.repeat(self.quality(deals), samples)
+        seg = np.repeat(deals["segment"].map({v: i for i, v in enumerate(self.segment.values)}).to_numpy(dtype=int),
+                        samples)
+        stage_ix = np.repeat(pd.Series(np.asarray(stage)).map({s: i for i, s in enumerate(self.stages)})
+                             .to_numpy(dtype=int), samples)
+        days = np.repeat(np.asarray(days_in_stage, dtype=float), samples)
+        # The current stay: its exit kind given survival so far, then its length beyond `days`.
+        probs = self.exit_probabilities(stage_ix, q)
+        medians = self.median_days(stage_ix, seg)
+        z_now = (np.log(np.maximum(days, 1e-9))[:, None] - np.log(medians)) / self.days_sigma
+        weights = probs * norm.sf(z_now)
+        weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-300)
+        kind = np.minimum((rng.random(len(q))[:, None] > np.cumsum(weights, axis=1)).sum(axis=1), len(KINDS) - 1)
+        rows = np.arange(len(q))
+        low = norm.cdf(z_now[rows, kind])
+        u = low + (1 - low) * rng.random(len(q))
+        length = medians[rows, kind] * np.exp(self.days_sigma * norm.ppf(np.minimum(u, 1 - 1e-12)))
+        t = np.maximum(length - days, 0.0)
+        won_at = np.full(len(q), np.inf)
+        last = len(self.stages) - 1
+        idx = rows
+        for _ in range(200):  # as in _simulate: a longer regression loop is practically impossible
+            done = (kind == LOSE) | (kind == WIN)
+            won = done & (kind == WIN)
+            won_at[idx[won]] = t[won]
+            stage_ix = np.select([kind == ADVANCE, kind == SKIP, kind == REGRESS],
+                                 [stage_ix + 1, np.minimum(stage_ix + 2, last), stage_ix - 1], stage_ix)
+            idx, stage_ix, t = idx[~done], stage_ix[~done], t[~done]
+            if len(idx) == 0:
+                break
+            probs = self.exit_probabilities(stage_ix, q[idx])
+            kind = np.minimum((rng.random(len(idx))[:, None] > np.cumsum(probs, axis=1)).sum(axis=1), len(KINDS) - 1)
+            median = self.median_days(stage_ix, seg[idx])[np.arange(len(idx)), kind]
+            t = t + median * np.exp(self.days_sigma * rng.standard_normal(len(idx)))
+        horizons = np.asarray(horizons, dtype=float)
+        return (won_at.reshape(n, samples)[:, :, None] <= horizons).mean(axis=1)
+
     # -- sampling ---------------------------------------------------------------------------------
     def generate(self, n_deals: int = 5_000, seed: int = 0, end: str | pd.Timestamp = "2025-12-31",
                  years: float = 3.0) -> DemoData:

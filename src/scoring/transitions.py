@@ -143,6 +143,17 @@ class StageTransitionModel:
             ))
         return rows
 
+    def table_frame(self) -> pd.DataFrame:
+        """The learned stage table as one frame: learned beside fixed P(win), P(win) after days in stage, days."""
+        records = []
+        for r in self.table():
+            records.append({"stage": r.stage, "fixed_probability": r.fixed_probability,
+                            "learned_probability": r.win_probability,
+                            **{f"p_win_after_{d}d": v for d, v in r.win_probability_after.items()},
+                            **{f"days_{k}": v for k, v in r.days_quantiles.items()},
+                            "exits": r.exits, "still_in_stage": r.censored})
+        return pd.DataFrame.from_records(records)
+
     def transition_matrix(self) -> pd.DataFrame:
         """Rows: from-stage; columns: to-stage, won, lost."""
         self._check()

@@ -74,8 +74,8 @@ class WinModel:
 
     name = "model"
 
-    def __init__(self, boundaries: tuple[int, ...] = BOUNDARIES, n_estimators: int = 400,
-                 learning_rate: float = 0.05, num_leaves: int = 7, min_child_samples: int = 300,
+    def __init__(self, boundaries: tuple[int, ...] = BOUNDARIES, n_estimators: int = 150,
+                 learning_rate: float = 0.1, num_leaves: int = 7, min_child_samples: int = 300,
                  reg_lambda: float = 5.0, cat_smooth: float = 50.0, cat_l2: float = 30.0, calibrate: bool = True, calibration_days: int = 180, followup_days: int = 180,
                  random_state: int = 0, n_jobs: int = 2) -> None:
         self.boundaries = boundaries
@@ -182,6 +182,12 @@ class WinModel:
         hazards = self.hazards(rows)
         return (self._calibrated(self._eventual(hazards)), self._win_within(hazards, within_days),
                 self._days_to_win(hazards))
+
+    def win_by(self, rows: pd.DataFrame, horizons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """P(win) and P(won within each of ``horizons`` days), shape (rows, horizons), from one pass."""
+        hazards = self.hazards(rows)
+        by = [self._win_within(hazards, float(days)) for days in np.asarray(horizons, dtype=float)]
+        return self._calibrated(self._eventual(hazards)), np.column_stack(by) if by else np.empty((len(rows), 0))
 
     def win_within(self, rows: pd.DataFrame, days: float | np.ndarray) -> np.ndarray:
         """P(won within ``days`` of the snapshot date), consistent with the calibrated P(win)."""

@@ -1,0 +1,102 @@
+"""Forecast quality and speed on the demo company, whose true probabilities are known.
+
+    python benchmarks/forecast_bench.py [--deals 100000] [--coverage-deals 20000] [--runs 5]
+
+1. Accuracy: a bundle trained on everything known at the end of the history forecasts the open
+   deals' won revenue for the next quarter; the truth is the generator's own P(won within the
+   quarter) for each deal (Monte Carlo of its process from the deal's state), summed with amounts.
+2. Range: a monthly backtest over two years; how often the model's P10-P90 held what actually closed.
+3. Speed: the whole forecast (state, booster, quantiles) of 100,000 open deals; median of several runs.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import pandas as pd
+
+from scoring.backtest import backtest
+from scoring.bundle import ModelBundle, train_bundle
+from scoring.contract import load_deal_history, load_open_deals
+from scoring.demo import DemoCompany
+from scoring.forecast import forecast, period_bounds, won_revenue_quantiles
+
+END = pd.Timestamp("2025-12-31")
+
+
+def accuracy(deals: int) -> tuple[ModelBundle, pd.DataFrame]:
+    company = DemoCompany().generate(deals, seed=0, end=END)
+    data = load_deal_history(company.deals, company.history)
+    start = time.perf_counter()
+    bundle = train_bundle(data, as_of=END)
+    print(f"trained on {deals:,} deals in {time.perf_counter() - start:.1f} s")
+    as_of = END + pd.Timedelta(days=1)
+    open_deals = load_open_deals(company.open_deals, bundle.config)
+    result = forecast(bundle, open_deals, as_of, "quarter", 2)
+    bounds = period_bounds(as_of, "quarter", 2)
+    horizons = [((e + pd.Timedelta(days=1)) - as_of).days for _, e in bounds] + [1e9]
+    days = (as_of - open_deals["stage_entered_at"]).dt.total_seconds() / 86400
+    truth = company.company.win_within(open_deals, open_deals["stage"], days, horizons, samples=400)
+    amount = open_deals["amount"].to_numpy(dtype=float)
+    true_in = np.diff(np.column_stack([np.zeros(len(amount)), truth]), axis=1)
+    true_total = truth[:, -1] @ amount
+    print(f"{len(open_deals):,} open deals as of {as_of.date()}")
+    print(f"{'period':<24} {'truth':>14} {'model':>14} {'model/truth':>12} {'fixed':>14} {'fixed/truth':>12}")
+    for k, (s, e) in enumerate(bounds):
+        t = true_in[:, k] @ amount
+        m, f = result.model_expected[k], result.fixed_expected[k]
+        print(f"{f'{s.date()} to {e.date()}':<24} {t:>14,.0f} {m:>14,.0f} {m / t:>12.3f} {f:>14,.0f} {f / t:>12.3f}")
+    print(f"{'all future':<24} {true_total:>14,.0f} {result.total_expected:>14,.0f} "
+          f"{result.total_expected / true_total:>12.3f} {result.total_fixed:>14,.0f} {result.total_fixed / true_total:>12.3f}")
+    q = won_revenue_quantiles(amount, true_in[:, :1], seed=1)[0]
+    print(f"next quarter P10/P50/P90: model {', '.join(f'{v:,.0f}' for v in result.model_quantiles[0])}; "
+          f"from the true probabilities {', '.join(f'{v:,.0f}' for v in q)}")
+    return bundle, open_deals
+
+
+def coverage(deals: int) -> None:
+    company = DemoCompany().generate(deals, seed=3, end=END)
+    data = load_deal_history(company.deals, company.history)
+    start = time.perf_counter()
+    result = backtest(data, "2024-01-01", "2025-11-01", "month", periods=1)
+    summary = result.summary().set_index("model")
+    print(f"monthly backtest, {deals:,} deals, {result.periods['as_of'].nunique()} as-of dates "
+          f"({time.perf_counter() - start:.0f} s):")
+    print(summary[["periods", "relative_error", "bias", "coverage_p10_p90", "log_loss"]].round(3).to_string())
+
+
+def speed(bundle: ModelBundle, open_deals: pd.DataFrame, runs: int, n: int = 100_000) -> None:
+    copies = -(-n // len(open_deals))
+    many = pd.concat([open_deals.assign(deal_id=open_deals["deal_id"] + f"-{i}") for i in range(copies)],
+                     ignore_index=True).head(n)
+    as_of = END + pd.Timedelta(days=1)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        forecast(bundle, many, as_of, "quarter", 4)
+        times.append(time.perf_counter() - start)
+    rows, _ = bundle.state(many, as_of)
+    p_win, by_end = bundle.model.win_by(rows, np.array([90.0, 181.0, 273.0, 365.0]))
+    amount = many["amount"].to_numpy(dtype=float)
+    start = time.perf_counter()
+    won_revenue_quantiles(amount, np.column_stack([np.diff(by_end, axis=1, prepend=0), p_win]))
+    quantile_s = time.perf_counter() - start
+    print(f"forecast of {len(many):,} open deals, 4 quarters with P10/P50/P90: median {statistics.median(times):.2f} s "
+          f"over {runs} runs ({', '.join(f'{t:.2f}' for t in times)}); of which quantiles {quantile_s:.2f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--deals", type=int, default=100_000)
+    parser.add_argument("--coverage-deals", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    bundle, open_deals = accuracy(args.deals)
+    speed(bundle, open_deals, args.runs)
+    coverage(args.coverage_deals)
+
+
+if __name__ == "__main__":
+    main()

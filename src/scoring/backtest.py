@@ -1,0 +1,159 @@
+"""Backtests: replay history, forecasting at each past date with only what was known then.
+
+At each as-of date every model is fitted on the history known at that date; the deals open then
+(their state as known then) are forecast over the next periods, and the forecast is compared with
+the revenue those deals actually brought in each period. The baselines give only P(win), so their
+wins are spread over periods by ``StageTiming`` (how long wins from each stage took before the date);
+the same goes for the fixed percentages, since past expected close dates are not known as they were.
+Only periods that ended before the data does are scored.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from scoring.bundle import data_end, fit_models
+from scoring.contract import DealHistory
+from scoring.dataset import TrainingSet
+from scoring.errors import ConfigError, DataError
+from scoring.evaluation import reliability_table, scores
+from scoring.forecast import PERIODS, period_bounds, won_revenue_quantiles
+from scoring.snapshots import DAY_SECONDS, take_snapshots
+from scoring.summary import require_sufficient
+from scoring.timing import StageTiming
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class BacktestResult:
+    """``periods``: one row per (as_of, model, period); ``outcomes``: one row per (as_of, deal) with each model's P(win)."""
+
+    periods: pd.DataFrame
+    outcomes: pd.DataFrame
+    models: list[str]
+    every: str
+
+    def summary(self) -> pd.DataFrame:
+        """Per model over complete periods: error of won revenue, bias, P10-P90 coverage; log-loss and Brier of outcomes.
+
+        ``relative_error`` is the summed absolute error over the summed actual won revenue (robust to
+        periods where little closed); ``bias`` the summed signed error over the same.
+        """
+        done = self.periods[self.periods["complete"]]
+        records = []
+        known = self.outcomes[self.outcomes["outcome"] != "open"]
+        y = known["outcome"].eq("won").to_numpy()
+        for name in self.models:
+            part = done[done["model"] == name]
+            actual = part["actual"].sum()
+            quality = scores(y, known[name].to_numpy()) if len(known) else {}
+            records.append({
+                "model": name, "periods": int(len(part)),
+                "mean_abs_error": float(part["abs_error"].mean()) if len(part) else np.nan,
+                "relative_error": float(part["abs_error"].sum() / actual) if actual else np.nan,
+                "mean_abs_pct_error": float(part["abs_pct_error"].mean()) if len(part) else np.nan,
+                "bias": float(part["error"].sum() / actual) if actual else np.nan,
+                "coverage_p10_p90": float(part["covered"].mean()) if len(part) else np.nan,
+                "log_loss": quality.get("log_loss", np.nan), "brier": quality.get("brier", np.nan),
+                "roc_auc": quality.get("roc_auc", np.nan), "ece": quality.get("ece", np.nan)})
+        return pd.DataFrame.from_records(records)
+
+    def reliability(self) -> pd.DataFrame:
+        known = self.outcomes[self.outcomes["outcome"] != "open"]
+        y = known["outcome"].eq("won").to_numpy()
+        return pd.concat([reliability_table(y, known[name].to_numpy()).assign(model=name) for name in self.models],
+                         ignore_index=True)
+
+    def to_csv_frame(self) -> pd.DataFrame:
+        """``periods`` with each (as_of, model)'s log-loss and Brier of deal outcomes beside it."""
+        records = []
+        for as_of, group in self.outcomes.groupby("as_of"):
+            known = group[group["outcome"] != "open"]
+            y = known["outcome"].eq("won").to_numpy()
+            for name in self.models:
+                s = scores(y, known[name].to_numpy()) if len(known) else {"log_loss": np.nan, "brier": np.nan}
+                records.append({"as_of": as_of, "model": name, "log_loss": s["log_loss"], "brier": s["brier"]})
+        return self.periods.merge(pd.DataFrame.from_records(records), on=["as_of", "model"], how="left")
+
+
+def as_of_dates(start: pd.Timestamp | str, end: pd.Timestamp | str, every: str) -> list[pd.Timestamp]:
+    """The first day of every month or quarter from ``start`` to ``end``."""
+    if every not in PERIODS:
+        raise ConfigError(f"--every must be one of {', '.join(PERIODS)}, got {every!r}")
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    if end < start:
+        raise ConfigError(f"the backtest end {end.date()} is before its start {start.date()}")
+    first = pd.Period(start, PERIODS[every])
+    dates = [p.start_time for p in pd.period_range(first, pd.Period(end, PERIODS[every]), freq=PERIODS[every])]
+    dates = [d for d in dates if start <= d <= end]
+    if not dates:
+        raise ConfigError(f"no {every} starts between {start.date()} and {end.date()}")
+    return dates
+
+
+def backtest(data: DealHistory, start: pd.Timestamp | str, end: pd.Timestamp | str, every: str = "quarter",
+             periods: int = 1, seed: int = 0, progress: Progress | None = None) -> BacktestResult:
+    """At each as-of date from ``start`` to ``end``: fit on what was known, forecast ``periods`` periods, compare."""
+    say = progress or (lambda _: None)
+    require_sufficient(data)
+    dates = as_of_dates(start, end, every)
+    last = data_end(data)
+    if dates[0] >= last:
+        raise ConfigError(f"the backtest starts at {dates[0].date()}, after the data ends ({last.date()})")
+    period_rows, outcome_rows, names = [], [], []
+    for i, as_of in enumerate(dates, 1):
+        say(f"as of {as_of.date()} ({i}/{len(dates)})")
+        training = TrainingSet(data, as_of)
+        try:
+            models = fit_models(training, seed)
+        except DataError as exc:
+            raise DataError(f"as of {as_of.date()}: {exc}; start the backtest later") from None
+        timing = StageTiming().fit(training)
+        names = list(models)
+        rows = take_snapshots(data, [as_of], last).rows
+        if rows.empty:
+            continue
+        bounds = period_bounds(as_of, every, periods)
+        horizon = np.array([((e + pd.Timedelta(days=1)) - as_of).total_seconds() / DAY_SECONDS for _, e in bounds])
+        amount = rows["amount"].to_numpy(dtype=float)
+        actual = _actual(rows, horizon)
+        share = np.column_stack([timing.share_within(rows["stage_index"].to_numpy(), h) for h in horizon])
+        outcomes = rows[["deal_id", "stage", "amount", "outcome"]].assign(as_of=as_of)
+        for name, model in models.items():
+            if name == "model":
+                p_win, by_end = model.win_by(rows, horizon)
+            else:
+                p_win = model.predict_proba(rows)
+                by_end = p_win[:, None] * share
+            outcomes[name] = p_win
+            in_period = np.diff(np.column_stack([np.zeros(len(rows)), by_end]), axis=1)
+            q = won_revenue_quantiles(amount, in_period, seed=seed)
+            for k, (s, e) in enumerate(bounds):
+                expected = float(in_period[:, k] @ amount)
+                period_rows.append({"as_of": as_of, "model": name, "period": k + 1, "start": s, "end": e,
+                                    "expected": expected, "p10": q[k, 0], "p50": q[k, 1], "p90": q[k, 2],
+                                    "actual": actual[k], "complete": bool(e + pd.Timedelta(days=1) <= last),
+                                    "open_deals": int(len(rows))})
+        outcome_rows.append(outcomes)
+    if not period_rows:
+        raise DataError(f"no deals were open at any as-of date from {dates[0].date()} to {dates[-1].date()}")
+    table = pd.DataFrame.from_records(period_rows)
+    table["error"] = table["expected"] - table["actual"]
+    table["abs_error"] = table["error"].abs()
+    table["abs_pct_error"] = np.where(table["actual"] > 0, table["abs_error"] / table["actual"].where(table["actual"] > 0), np.nan)
+    table["covered"] = (table["p10"] <= table["actual"]) & (table["actual"] <= table["p90"])
+    return BacktestResult(periods=table, outcomes=pd.concat(outcome_rows, ignore_index=True), models=names,
+                          every=every)
+
+
+def _actual(rows: pd.DataFrame, horizon: np.ndarray) -> np.ndarray:
+    """Won revenue of these deals in each period (period k ends ``horizon[k]`` days after the as-of date)."""
+    won = rows["outcome"].eq("won").to_numpy()
+    days = rows["days_to_outcome"].to_numpy(dtype=float)
+    amount = rows["amount"].to_numpy(dtype=float)
+    edges = np.concatenate([[-np.inf], horizon])
+    return np.array([float(amount[won & (days >= lo) & (days < hi)].sum()) for lo, hi in zip(edges[:-1], edges[1:])])

@@ -1,0 +1,58 @@
+"""Backtests: forecasts made with only what was known then, compared with what those deals brought in."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring.backtest import BacktestResult, as_of_dates, backtest
+from scoring.contract import load_deal_history
+from scoring.errors import ConfigError
+from tests.conftest import END
+
+
+@pytest.fixture(scope="module")
+def result(company: Path) -> BacktestResult:
+    data = load_deal_history(company / "deals.csv", company / "stage_history.csv")
+    return backtest(data, "2024-10-01", "2025-04-01", "quarter", periods=2)
+
+
+def test_as_of_dates_are_period_starts():
+    assert as_of_dates("2024-02-10", "2024-08-01", "quarter") == [pd.Timestamp("2024-04-01"), pd.Timestamp("2024-07-01")]
+    assert len(as_of_dates("2024-01-01", "2024-12-31", "month")) == 12
+    with pytest.raises(ConfigError, match="before its start"):
+        as_of_dates("2024-05-01", "2024-01-01", "month")
+    with pytest.raises(ConfigError, match="no month starts"):
+        as_of_dates("2024-05-02", "2024-05-20", "month")
+
+
+def test_actual_is_what_the_deals_open_then_brought_in(company: Path, result: BacktestResult):
+    deals = pd.read_csv(company / "deals.csv", parse_dates=["created_at", "closed_at"])
+    for as_of in result.periods["as_of"].unique():
+        start, end = pd.Timestamp(as_of), pd.Timestamp(as_of) + pd.offsets.QuarterEnd(0) + pd.Timedelta(days=1)
+        open_then = (deals["created_at"] <= start) & ~(deals["closed_at"] <= start)
+        won = open_then & (deals["status"] == "won") & (deals["closed_at"] >= start) & (deals["closed_at"] < end)
+        row = result.periods[(result.periods["as_of"] == as_of) & (result.periods["period"] == 1)].iloc[0]
+        assert row["actual"] == pytest.approx(deals.loc[won, "amount"].sum())
+        assert row["open_deals"] == open_then.sum()
+
+
+def test_only_periods_that_ended_count_and_every_model_is_there(result: BacktestResult):
+    periods = result.periods
+    assert set(periods["model"]) == set(result.models) and len(result.models) == 6
+    assert periods.loc[periods["end"] >= pd.Timestamp(END), "complete"].eq(False).all()
+    assert periods.loc[periods["end"] < pd.Timestamp(END), "complete"].all()
+    assert (periods["p10"] <= periods["p50"]).all() and (periods["p50"] <= periods["p90"]).all()
+    frame = result.to_csv_frame()
+    assert {"log_loss", "brier", "error", "abs_error", "covered"} <= set(frame.columns)
+    assert frame["log_loss"].notna().all()
+
+
+def test_the_model_forecasts_won_revenue_better_than_the_fixed_percentages(result: BacktestResult):
+    summary = result.summary().set_index("model")
+    assert summary.loc["model", "relative_error"] < summary.loc["fixed", "relative_error"]
+    assert summary.loc["model", "log_loss"] < summary.loc["fixed", "log_loss"]
+    assert abs(summary.loc["model", "bias"]) < abs(summary.loc["fixed", "bias"])
+    assert np.isfinite(summary["coverage_p10_p90"]).all()
