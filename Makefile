@@ -25,7 +25,7 @@ system-deps:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 demo-data: install
-	$(BIN)/scoring demo-data $(DEMO)
+	$(BIN)/scoring demo-data $(DEMO) --deals 30000
 
 validate: demo-data
 	$(BIN)/scoring validate --deals $(DEMO)/deals.csv --history $(DEMO)/stage_history.csv --config $(DEMO)/pipeline.toml
@@ -34,9 +34,11 @@ train: validate
 	$(BIN)/scoring train --deals $(DEMO)/deals.csv --history $(DEMO)/stage_history.csv --config $(DEMO)/pipeline.toml
 	$(BIN)/scoring stages
 
-# Serving lands with its issue; until then `run` trains on demo data and scores its open deals.
+# Serving lands with its issue; until then `run` trains and registers a champion in the embedded
+# MLflow store (./mlflow.db), then scores and forecasts the demo's open deals with it.
 run: train
 	$(BIN)/scoring score --input $(DEMO)/open_deals.csv --out $(DEMO)/scored.csv
+	$(BIN)/scoring forecast --input $(DEMO)/open_deals.csv --out $(DEMO)/forecast.json
 
 test: install system-deps
 	$(BIN)/python -m pytest
@@ -48,4 +50,4 @@ constraints:
 	rm constraints.new
 
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache models/*.joblib
+	rm -rf $(VENV) $(DEMO) .pytest_cache models/*.joblib models/*.version mlflow.db mlflow.db.lock mlartifacts

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from scoring.bundle import ModelBundle, train_bundle
-from scoring.cli import main
+from scoring_cli.main import main
 from scoring.contract import load_deal_history, load_open_deals
 from scoring.demo import DemoCompany
 from scoring.errors import DataError, InsufficientDataError, ModelError
@@ -78,13 +78,9 @@ def test_too_little_data_is_refused_with_the_numbers(company: Path):
         train_bundle(data)
 
 
-def test_train_score_stages_commands(company: Path, tmp_path: Path):
+def test_score_and_stages_commands_read_a_bundle_file(company: Path, bundle: ModelBundle, tmp_path: Path):
     runner = CliRunner()
-    model = tmp_path / "model.joblib"
-    result = runner.invoke(main, ["train", "--deals", str(company / "deals.csv"), "--history",
-                                  str(company / "stage_history.csv"), "--as-of", END, "--out", str(model)])
-    assert result.exit_code == 0, result.output
-    assert "Holdout" in result.output and "odoo_naive_bayes" in result.output and model.exists()
+    model = bundle.save(tmp_path / "model.joblib")
     scored = tmp_path / "scored.csv"
     result = runner.invoke(main, ["score", "--input", str(company / "open_deals.csv"), "--out", str(scored),
                                   "--as-of", END, "--model", str(model)])

@@ -7,7 +7,7 @@ import math
 import pytest
 from click.testing import CliRunner
 
-from scoring.cli import main
+from scoring_cli.main import main
 from scoring.contract import load_deal_history
 from scoring.kpis import pipeline_kpis
 

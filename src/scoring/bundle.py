@@ -77,6 +77,7 @@ class ModelBundle:
     trained_at: str
     timing: StageTiming
     kpis: dict[str, Any]
+    holdout_model: WinModel  # the win model fitted at holdout_start: re-scores a later holdout fairly
     versions: dict[str, str] = field(default_factory=library_versions)
     format_version: int = FORMAT_VERSION
 
@@ -198,12 +199,7 @@ def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, hol
 
     say(f"fitting on what was known at {holdout_start.date()} (holdout: {holdout_start.date()} to {as_of.date()})")
     early_models = fit_models(TrainingSet(data, holdout_start, every_days), seed, say)
-    dates = snapshot_dates(holdout_start + pd.Timedelta(days=every_days), as_of, every_days)
-    holdout = take_snapshots(data, dates[dates > holdout_start], as_of).rows
-    holdout = holdout[holdout["outcome"] != "open"]
-    if holdout.empty or holdout["outcome"].nunique() < 2:
-        raise DataError(f"the holdout ({holdout_start.date()} to {as_of.date()}) has no deals with both outcomes "
-                        "known; give more history or a larger holdout")
+    holdout = holdout_rows(data, holdout_start, as_of, every_days)
     y = holdout["outcome"].eq("won").to_numpy()
     predictions = {name: model.predict_proba(holdout) for name, model in early_models.items()}
     metrics = pd.concat([compare(y, predictions).assign(by="all"),
@@ -220,7 +216,20 @@ def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, hol
                        reliability=reliability, as_of=as_of, holdout_start=holdout_start,
                        data_digest=data.digest(), n_deals=len(data.deals),
                        trained_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-                       timing=StageTiming().fit(training), kpis=pipeline_kpis(data, as_of).to_dict())
+                       timing=StageTiming().fit(training), kpis=pipeline_kpis(data, as_of).to_dict(),
+                       holdout_model=early_models["model"])
+
+
+def holdout_rows(data: DealHistory, holdout_start: pd.Timestamp, as_of: pd.Timestamp,
+                 every_days: int = 14) -> pd.DataFrame:
+    """Snapshot rows after ``holdout_start`` whose outcome was known by ``as_of``: what models are judged on."""
+    dates = snapshot_dates(holdout_start + pd.Timedelta(days=every_days), as_of, every_days)
+    holdout = take_snapshots(data, dates[dates > holdout_start], as_of).rows
+    holdout = holdout[holdout["outcome"] != "open"]
+    if holdout.empty or holdout["outcome"].nunique() < 2:
+        raise DataError(f"the holdout ({holdout_start.date()} to {as_of.date()}) has no deals with both outcomes "
+                        "known; give more history or a larger holdout")
+    return holdout
 
 
 def fit_models(training: TrainingSet, seed: int = 0, progress: Progress | None = None) -> dict[str, Any]:

@@ -178,7 +178,9 @@ def _print_sufficiency(data: DealHistory, result: SufficiencyResult) -> None:
         out.print(f"[bold red]error:[/] {escape(problem)}", soft_wrap=True)
 
 
-DEFAULT_BUNDLE = Path("models") / "pipeline-scoring.joblib"
+DEFAULT_MODEL = "models:/pipeline-scoring@champion"
+MODEL_HELP = ("The model: an MLflow model URI (models:/NAME@ALIAS, models:/NAME/VERSION, runs:/...) in the store of "
+              "MLFLOW_TRACKING_URI (default: ./mlflow.db), or a bundle file.")
 
 
 @main.command()
@@ -188,33 +190,85 @@ DEFAULT_BUNDLE = Path("models") / "pipeline-scoring.joblib"
 @click.option("--holdout-fraction", default=0.2, show_default=True, type=click.FloatRange(0.05, 0.5),
               help="The last part of the time span before --as-of held out for evaluation.")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--out", "out_path", default=DEFAULT_BUNDLE, show_default=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="Where to write the model bundle.")
+@click.option("--model-name", default="pipeline-scoring", show_default=True, help="The registered model's name.")
+@click.option("--promote", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="auto: make the new version champion only when it beats the baselines and the champion.")
+@click.option("--margin", default=0.001, show_default=True, type=click.FloatRange(0),
+              help="Holdout log-loss by which a new version must beat the champion under auto.")
+@click.option("--max-ece", default=0.05, show_default=True, type=click.FloatRange(0, 1),
+              help="Largest holdout calibration error a version may have to be promoted under auto.")
+@click.option("--export-dir", default=Path("models"), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="A promoted champion is also exported here as a bundle file (the service's fallback).")
 @friendly_errors
 def train(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, as_of: Any,
-          holdout_fraction: float, seed: int, out_path: Path) -> None:
-    """Learn the models, evaluate them against the baselines on a time-based holdout, save a bundle."""
-    from scoring.bundle import train_bundle
+          holdout_fraction: float, seed: int, model_name: str, promote: str, margin: float, max_ece: float,
+          export_dir: Path) -> None:
+    """Learn the models, evaluate them against the baselines on a time-based holdout, log and register in MLflow."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from scoring.bundle import new_models
     from scoring.contract import load_deal_history
+    from training.pipeline import train_and_log
 
     config = load_config(config_path, preset)
     with err.status(f"Reading {deals}..."):
         data = load_deal_history(deals, history, config)
     _print_report(data.report)
-    with err.status("Training...") as status:
-        bundle = train_bundle(data, as_of=as_of, holdout_fraction=holdout_fraction, seed=seed,
-                              progress=lambda text: status.update(f"Training: {text.strip()}"))
-    bundle.save(out_path)
+    steps = 2 * (len(new_models()) + 1) + 2  # two fits of every model, their headers, logging, comparing
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("Training", total=steps)
+
+        def step(text: str) -> None:
+            bar.update(task, advance=1, description=f"Training: {text.strip()}")
+
+        result = train_and_log(data, as_of=as_of, holdout_fraction=holdout_fraction, seed=seed, model_name=model_name,
+                               promote=promote, margin=margin, max_ece=max_ece, export_dir=export_dir, progress=step)
+    bundle = result.bundle
     overall = bundle.metrics[bundle.metrics["by"] == "all"].set_index("model")
     table = Table(title=f"Holdout {bundle.holdout_start:%Y-%m-%d} to {bundle.as_of:%Y-%m-%d} "
                         f"({int(overall['n'].iloc[0]):,} snapshot rows with known outcome)", title_justify="left")
     for col in ("model", "log-loss", "Brier", "ROC AUC", "calibration error"):
-        table.add_column(col, justify="left" if col == "model" else "right")
+        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=col == "model")
     for name, row in overall.sort_values("log_loss").iterrows():
         table.add_row(str(name), f"{row['log_loss']:.4f}", f"{row['brier']:.4f}", f"{row['roc_auc']:.3f}",
                       f"{row['ece']:.3f}")
     out.print(table)
-    out.print(f"Saved the model bundle to {out_path}", markup=False)
+    out.print(f"Logged run {result.run_id}; registered {model_name} version {result.version} (alias challenger).",
+              markup=False)
+    colour = "green" if result.decision.promote else "yellow"
+    out.print(f"[{colour}]{escape(result.decision.reason[0].upper() + result.decision.reason[1:])}.[/]", soft_wrap=True)
+    if result.exported:
+        out.print(f"Exported the champion to {result.exported}", markup=False)
+
+
+@main.command()
+@click.argument("version")
+@click.option("--model-name", default="pipeline-scoring", show_default=True)
+@click.option("--reason", default="promoted by hand", show_default=True, help="Recorded with the move.")
+@friendly_errors
+def promote(version: str, model_name: str, reason: str) -> None:
+    """Make VERSION the champion, whatever the metrics say (recorded with who, when and why)."""
+    from training.registry import move_champion
+    from training.store import open_store
+
+    client, _ = open_store()
+    entry = move_champion(client, model_name, version, reason)
+    out.print(f"{model_name}: champion moved from version {entry['from'] or '(none)'} to {entry['to']}.", markup=False)
+
+
+@main.command()
+@click.option("--model-name", default="pipeline-scoring", show_default=True)
+@friendly_errors
+def rollback(model_name: str) -> None:
+    """Move the champion back to the version it pointed at before its last move."""
+    from training.registry import rollback as roll_back
+    from training.store import open_store
+
+    client, _ = open_store()
+    entry = roll_back(client, model_name)
+    out.print(f"{model_name}: champion rolled back from version {entry['from']} to {entry['to']}.", markup=False)
 
 
 @main.command()
@@ -223,14 +277,13 @@ def train(deals: Path, history: Path | None, config_path: Path | None, preset: s
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the scores (CSV).")
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Score as of this date (default: today).")
-@click.option("--model", "model_path", default=DEFAULT_BUNDLE, show_default=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="The model bundle to use.")
+@click.option("--model", "model_ref", default=DEFAULT_MODEL, show_default=True, help=MODEL_HELP)
 @click.option("--preset", type=click.Choice(sorted(PRESETS), case_sensitive=False),
               help="The CRM export the deals come from (must be the one the model was trained on).")
 @friendly_errors
-def score(input_path: Path, out_path: Path, as_of: Any, model_path: Path, preset: str | None) -> None:
+def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: str | None) -> None:
     """Score open deals into a CSV: win probability beside the fixed one, expected revenue, factors."""
-    bundle, deals = _open_deals(input_path, model_path, preset)
+    bundle, _, deals = _open_deals(input_path, model_ref, preset)
     when = pd.Timestamp(as_of) if as_of else pd.Timestamp(date.today())
     scores, warnings = bundle.score(deals, when)
     for text in warnings:
@@ -241,16 +294,16 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_path: Path, preset
               f"(fixed percentages: {scores['fixed_expected_revenue'].sum():,.0f}). Wrote {out_path}", markup=False)
 
 
-def _open_deals(input_path: Path, model_path: Path, preset: str | None) -> tuple[Any, pd.DataFrame]:
-    """The model bundle and the open deals to score with it (read with the model's own config)."""
-    from scoring.bundle import ModelBundle
+def _open_deals(input_path: Path, model_ref: str, preset: str | None) -> tuple[Any, dict[str, str], pd.DataFrame]:
+    """The model bundle, its name and version, and the open deals to score with it (read with its own config)."""
     from scoring.contract import load_open_deals
+    from training.registry import load_bundle
 
-    bundle = ModelBundle.load(model_path)
+    bundle, info = load_bundle(model_ref)
     if preset and preset.lower() != (bundle.config.preset or ""):
         raise ConfigError(f"the model was trained on {bundle.config.preset or 'canonical'} data, not a {preset} export: "
                           "its stages and column mapping come with it, so score the same kind of export")
-    return bundle, load_open_deals(input_path, bundle.config)
+    return bundle, info, load_open_deals(input_path, bundle.config)
 
 
 @main.command()
@@ -262,20 +315,18 @@ def _open_deals(input_path: Path, model_path: Path, preset: str | None) -> tuple
 @click.option("--period", type=click.Choice(["month", "quarter"]), default="quarter", show_default=True)
 @click.option("--periods", type=click.IntRange(1, 36), default=4, show_default=True, help="How many periods.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the Monte Carlo quantiles.")
-@click.option("--model", "model_path", default=DEFAULT_BUNDLE, show_default=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="The model bundle to use.")
+@click.option("--model", "model_ref", default=DEFAULT_MODEL, show_default=True, help=MODEL_HELP)
 @click.option("--preset", type=click.Choice(sorted(PRESETS), case_sensitive=False),
               help="The CRM export the deals come from (must be the one the model was trained on).")
 @friendly_errors
-def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods: int, seed: int, model_path: Path,
+def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods: int, seed: int, model_ref: str,
              preset: str | None) -> None:
     """Won revenue per month or quarter with its P10-P90 range, beside the fixed-percentage forecast (JSON)."""
     from scoring.forecast import forecast as make_forecast
 
-    bundle, deals = _open_deals(input_path, model_path, preset)
+    bundle, info, deals = _open_deals(input_path, model_ref, preset)
     when = pd.Timestamp(as_of) if as_of else pd.Timestamp(date.today())
-    result = make_forecast(bundle, deals, when, period, periods, seed=seed,
-                           model_info={"name": model_path.stem, "version": bundle.trained_at})
+    result = make_forecast(bundle, deals, when, period, periods, seed=seed, model_info=info)
     for text in result.warnings:
         out.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True)
     document = result.to_json()
@@ -283,7 +334,7 @@ def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods:
     out_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     table = Table(title=f"Won revenue forecast for {len(deals):,} open deals as of {when:%Y-%m-%d}", title_justify="left")
     for col in ("period", "model expected", "P10", "P50", "P90", "fixed"):
-        table.add_column(col, justify="left" if col == "period" else "right")
+        table.add_column(col, justify="left" if col == "period" else "right", no_wrap=col == "period")
     for p in document["periods"] + [{"start": "total", "end": "", **document["total"]}]:
         m = p["model"]
         table.add_row(f"{p['start']} to {p['end']}" if p["end"] else "all future", f"{m['expected']:,.0f}",
@@ -366,14 +417,13 @@ def kpis(deals: Path, history: Path | None, config_path: Path | None, preset: st
 
 
 @main.command()
-@click.option("--model", "model_path", default=DEFAULT_BUNDLE, show_default=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="The model bundle to use.")
+@click.option("--model", "model_ref", default=DEFAULT_MODEL, show_default=True, help=MODEL_HELP)
 @friendly_errors
-def stages(model_path: Path) -> None:
+def stages(model_ref: str) -> None:
     """The learned stage table: win probability from each stage vs the fixed one, transitions, days in stage."""
-    from scoring.bundle import ModelBundle
+    from training.registry import load_bundle
 
-    bundle = ModelBundle.load(model_path)
+    bundle, _ = load_bundle(model_ref)
     stage_table = bundle.stage_table()
     table = Table(title="Win probability by stage", title_justify="left")
     for col in ("stage", "fixed", "learned", "after 30 d", "after 90 d", "median days", "90 % within"):

@@ -1,0 +1,1 @@
+"""The `scoring` command line: the library, training and serving behind one command."""

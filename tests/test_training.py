@@ -1,0 +1,95 @@
+"""Retraining with MLflow, end to end on a real SQLite store of the test's own: runs, registry, promotion."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+
+from scoring_cli.main import main
+from tests.conftest import END
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh embedded store in the test's folder, which is also the working directory."""
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+def _train(company: Path, *extra: str, deals: Path | None = None) -> str:
+    result = CliRunner().invoke(main, ["train", "--deals", str(deals or company / "deals.csv"), "--history",
+                                       str(company / "stage_history.csv"), "--as-of", END, *extra])
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())  # rich wraps long lines
+
+
+def test_train_logs_registers_and_promotes_and_pyfunc_scores_like_the_cli(company: Path, store: str,
+                                                                          tmp_path: Path):
+    output = _train(company, "--promote", "always")
+    assert "registered pipeline-scoring version 1" in output and "Promotion forced" in output
+    client = MlflowClient(store, store)
+    champion = client.get_model_version_by_alias("pipeline-scoring", "champion")
+    assert champion.version == "1" or champion.version == 1
+    assert client.get_model_version_by_alias("pipeline-scoring", "challenger").version == champion.version
+    run = client.get_run(champion.run_id)
+    assert len(run.data.params) >= 5 and run.data.params["as_of"] == END
+    for name in ("model", "fixed", "stage_transitions", "odoo_naive_bayes", "logistic_regression"):
+        assert f"holdout_log_loss_{name}" in run.data.metrics
+    assert run.data.tags["code_version"] and len(run.data.tags["data_digest"]) == 64
+    assert run.inputs.dataset_inputs and run.inputs.dataset_inputs[0].dataset.name == "deals"
+    report = [a.path for a in client.list_artifacts(run.info.run_id, "report")]
+    assert "report/report.html" in report and "report/reliability.png" in report
+    assert (tmp_path / "models" / "pipeline-scoring.joblib").exists()
+
+    scored = tmp_path / "scored.csv"
+    result = CliRunner().invoke(main, ["score", "--input", str(company / "open_deals.csv"), "--out", str(scored),
+                                       "--as-of", END])  # the default model: models:/pipeline-scoring@champion
+    assert result.exit_code == 0, result.output
+    cli = pd.read_csv(scored)
+    model = mlflow.pyfunc.load_model("models:/pipeline-scoring@champion")
+    deals = pd.read_csv(company / "open_deals.csv", dtype=str)
+    deals["amount"] = deals["amount"].astype(float)
+    deals["employees"] = deals["employees"].astype(float)
+    served = model.predict(deals, params={"as_of": END})
+    assert served["deal_id"].tolist() == cli["deal_id"].astype(str).tolist()
+    np.testing.assert_allclose(served["win_probability"], cli["win_probability"], rtol=1e-12)
+
+
+def test_a_worse_model_is_not_promoted_and_promote_and_rollback_move_the_champion(company: Path, store: str,
+                                                                                   tmp_path: Path):
+    _train(company, "--promote", "always")
+    client = MlflowClient(store, store)
+    assert str(client.get_model_version_by_alias("pipeline-scoring", "champion").version) == "1"
+
+    deals = pd.read_csv(company / "deals.csv")
+    closed = deals["status"].isin(["won", "lost"])
+    deals.loc[closed, "status"] = np.random.default_rng(0).permutation(deals.loc[closed, "status"].to_numpy())
+    shuffled = tmp_path / "shuffled.csv"
+    deals.to_csv(shuffled, index=False)
+    output = _train(company, deals=shuffled)
+    assert "Not promoted" in output
+    assert str(client.get_model_version_by_alias("pipeline-scoring", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("pipeline-scoring", "challenger").version) == "2"
+    assert "not promoted" in client.get_model_version("pipeline-scoring", "2").tags["promotion_decision"]
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["promote", "2", "--reason", "trying it"])
+    assert result.exit_code == 0 and "from version 1 to 2" in result.output
+    result = runner.invoke(main, ["rollback"])
+    assert result.exit_code == 0 and "from version 2 to 1" in result.output
+    assert str(client.get_model_version_by_alias("pipeline-scoring", "champion").version) == "1"
+    result = runner.invoke(main, ["promote", "9"])
+    assert result.exit_code == 1 and "no version 9" in result.output
+
+
+def test_score_without_a_champion_says_how_to_get_one(company: Path, store: str, tmp_path: Path):
+    result = CliRunner().invoke(main, ["score", "--input", str(company / "open_deals.csv"), "--out",
+                                       str(tmp_path / "s.csv")])
+    assert result.exit_code == 1 and "scoring train" in result.output

@@ -1,0 +1,1 @@
+"""Retraining with MLflow: tracked runs, the model registry, promotion of a champion."""

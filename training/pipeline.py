@@ -1,0 +1,154 @@
+"""Retraining: train a bundle, log everything to MLflow, register a version, promote it when it is better.
+
+One run holds: params (pipeline config, features, hyper-parameters, cut-offs), holdout metrics of
+the model and of every baseline (``holdout_<metric>_<model>``), the training data as a dataset
+input with its digest, the report (HTML and PNG), the stage, metrics and reliability tables, a tag
+with the code version, and the pyfunc model, registered as a new version with the alias
+``challenger``. ``champion`` moves only by :func:`training.registry.decide`.
+"""
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from scoring.bundle import ModelBundle, holdout_rows, train_bundle
+from scoring.contract import DealHistory
+from scoring.html_report import report_inputs, write_report
+from training import pyfunc
+from training.registry import CHALLENGER, DEFAULT_NAME, Decision, champion_version, decide, load_bundle, move_champion
+from training.store import open_store
+from training.store import tracking_uri as store_uri
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    bundle: ModelBundle
+    run_id: str
+    model_name: str
+    version: str
+    decision: Decision
+    exported: Path | None
+
+
+def code_version() -> str:
+    """The git commit of the code, or the package version outside a git checkout."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                                cwd=Path(__file__).parent, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True,
+                               cwd=Path(__file__).parent, timeout=5).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return version("pipeline-scoring")
+
+
+def train_and_log(data: DealHistory, as_of: pd.Timestamp | str | None = None, holdout_fraction: float = 0.2,
+                  seed: int = 0, model_name: str = DEFAULT_NAME, promote: str = "auto", margin: float = 0.001,
+                  max_ece: float = 0.05, export_dir: Path | None = Path("models"), tracking_uri: str | None = None,
+                  progress: Progress | None = None) -> TrainResult:
+    """Train on ``data``, log the run, register a version (alias ``challenger``), maybe promote it to ``champion``."""
+    say = progress or (lambda _: None)
+    uri = tracking_uri or store_uri()
+    client, experiment_id = open_store(uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    bundle = train_bundle(data, as_of=as_of, holdout_fraction=holdout_fraction, seed=seed, progress=say)
+    say("logging the run to MLflow")
+    with mlflow.start_run(experiment_id=experiment_id, tags={"code_version": code_version(),
+                                                             "data_digest": bundle.data_digest}) as run:
+        _log_params(bundle, holdout_fraction, seed)
+        _log_metrics(bundle)
+        mlflow.log_input(_dataset(data, bundle), context="training")
+        with tempfile.TemporaryDirectory() as tmp:
+            _log_artifacts(data, bundle, Path(tmp))
+            bundle_path = bundle.save(Path(tmp) / "bundle.joblib")
+            example = pyfunc.input_example(_open_example(data), bundle)
+            info = mlflow.pyfunc.log_model(name="model", python_model=pyfunc.ScoringModel(),
+                                           artifacts={"bundle": str(bundle_path)},
+                                           pip_requirements=pyfunc.requirements(),
+                                           signature=pyfunc.signature(bundle), input_example=example,
+                                           registered_model_name=model_name)
+    version_ = str(info.registered_model_version)
+    client.set_registered_model_alias(model_name, CHALLENGER, version_)
+    say("comparing with the champion")
+    current = champion_version(client, model_name)
+    champion = load_bundle(f"models:/{model_name}/{current}", client)[0] if current else None
+    holdout = holdout_rows(data, bundle.holdout_start, bundle.as_of)
+    decision = decide(bundle, holdout, champion, promote, margin, max_ece)
+    client.set_model_version_tag(model_name, version_, "promotion_decision", decision.reason)
+    exported = None
+    if decision.promote:
+        move_champion(client, model_name, version_, decision.reason)
+        if export_dir is not None:
+            exported = bundle.save(Path(export_dir) / f"{model_name}.joblib")
+            (Path(export_dir) / f"{model_name}.version").write_text(f"{version_}\n", encoding="utf-8")
+    return TrainResult(bundle, run.info.run_id, model_name, version_, decision, exported)
+
+
+def _dataset(data: DealHistory, bundle: ModelBundle) -> mlflow.data.dataset.Dataset:
+    """The training deals as an MLflow dataset, its source the deals file, its digest ours."""
+    deals = data.deals.drop(columns=[c for c in data.deals if c.startswith("_")])
+    source = Path(data.sources[0]).resolve().as_uri() if data.sources and Path(data.sources[0]).exists() else None
+    with warnings.catch_warnings():  # a local file fits two of MLflow's source kinds; it picks the right one
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
+        return mlflow.data.from_pandas(deals, source=source, name="deals", digest=bundle.data_digest[:16])
+
+
+def _log_params(bundle: ModelBundle, holdout_fraction: float, seed: int) -> None:
+    model = bundle.model
+    params = {
+        "stages": ",".join(bundle.config.stages),
+        **{f"fixed_probability.{s}": p for s, p in bundle.config.fixed_probabilities.items()},
+        "features": ",".join(f"{k}:{v}" for k, v in bundle.features.items()) or "(none)",
+        "preset": bundle.config.preset or "(canonical)",
+        "as_of": str(bundle.as_of.date()), "holdout_start": str(bundle.holdout_start.date()),
+        "holdout_fraction": holdout_fraction, "seed": seed, "n_deals": bundle.n_deals,
+        **{f"win_model.{k}": getattr(model, k) for k in ("boundaries", "n_estimators", "learning_rate", "num_leaves",
+                                                           "min_child_samples", "reg_lambda", "calibration_days")},
+    }
+    mlflow.log_params(params)
+
+
+def _log_metrics(bundle: ModelBundle) -> None:
+    overall = bundle.metrics[bundle.metrics["by"] == "all"]
+    metrics = {}
+    for _, row in overall.iterrows():
+        for metric in ("log_loss", "brier", "roc_auc", "ece"):
+            if pd.notna(row[metric]):
+                metrics[f"holdout_{metric}_{row['model']}"] = float(row[metric])
+    metrics["holdout_rows"] = float(overall["n"].iloc[0])
+    mlflow.log_metrics(metrics)
+
+
+def _log_artifacts(data: DealHistory, bundle: ModelBundle, tmp: Path) -> None:
+    report_dir = tmp / "report"
+    overall = bundle.metrics[bundle.metrics["by"] == "all"]
+    write_report(report_inputs(data, f"Training run as of {bundle.as_of:%Y-%m-%d}", metrics=overall,
+                               reliability=bundle.reliability, as_of=bundle.as_of, stage_table=bundle.stage_table()),
+                 report_dir)
+    mlflow.log_artifacts(str(report_dir), "report")
+    tables = tmp / "tables"
+    tables.mkdir()
+    bundle.stage_table().to_csv(tables / "stage_table.csv", index=False)
+    bundle.stage_model.transition_matrix().to_csv(tables / "transition_matrix.csv")
+    bundle.metrics.to_csv(tables / "holdout_metrics.csv", index=False)
+    bundle.reliability.to_csv(tables / "reliability.csv", index=False)
+    mlflow.log_artifacts(str(tables), "tables")
+
+
+def _open_example(data: DealHistory) -> pd.DataFrame:
+    """Deals to show as the model's input example: open ones if any, else the latest."""
+    deals = data.deals
+    chosen = deals[deals["status"] == "open"]
+    return (chosen if len(chosen) else deals.sort_values("created_at").tail(3)).head(3)

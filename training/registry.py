@@ -1,0 +1,149 @@
+"""The model registry: versions, the ``champion`` and ``challenger`` aliases, promotion and rollback.
+
+A new version is promoted under ``auto`` only when, on the new run's holdout, its win model
+(1) is beaten by no baseline by more than ``margin`` in log-loss, (2) is calibrated (calibration error at most ``max_ece``) and
+(3) beats the current champion by at least ``margin`` in log-loss. The champion is judged on the
+same rows with its own holdout-time model, which saw nothing after its own holdout start.
+Every move of ``champion`` is recorded on the registered model (tag ``champion_log``) with who,
+when, from which version and why.
+"""
+from __future__ import annotations
+
+import getpass
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from scoring.bundle import ModelBundle
+from scoring.errors import ModelError
+from scoring.evaluation import scores
+from training.store import tracking_uri
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+DEFAULT_NAME = "pipeline-scoring"
+DEFAULT_URI = f"models:/{DEFAULT_NAME}@{CHAMPION}"
+LOG_TAG = "champion_log"
+LOG_KEEP = 50
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+    new_log_loss: float
+    champion_log_loss: float | None = None
+
+
+def decide(bundle: ModelBundle, holdout: pd.DataFrame, champion: ModelBundle | None, mode: str = "auto",
+           margin: float = 0.001, max_ece: float = 0.05) -> Decision:
+    """Whether ``bundle`` should become the champion, and why, judged on ``holdout`` (its own holdout rows)."""
+    overall = bundle.metrics[bundle.metrics["by"] == "all"].set_index("model")
+    new = overall.loc["model"]
+    if mode == "always":
+        return Decision(True, "promotion forced (--promote always)", float(new["log_loss"]))
+    if mode == "never":
+        return Decision(False, "promotion not asked for (--promote never)", float(new["log_loss"]))
+    baselines = overall.drop(index="model")
+    best = baselines["log_loss"].idxmin()
+    if new["log_loss"] > baselines.loc[best, "log_loss"] + margin:
+        return Decision(False, f"not promoted: the {best} baseline's holdout log-loss "
+                               f"{baselines.loc[best, 'log_loss']:.4f} beats the model's {new['log_loss']:.4f} by more "
+                               f"than the margin {margin}", float(new["log_loss"]))
+    if new["ece"] > max_ece:
+        return Decision(False, f"not promoted: its calibration error {new['ece']:.3f} is above the limit {max_ece:.3f}",
+                        float(new["log_loss"]))
+    if champion is None:
+        return Decision(True, f"promoted: no champion yet, and no baseline beats it (log-loss {new['log_loss']:.4f}; "
+                              f"best baseline {best} {baselines.loc[best, 'log_loss']:.4f})", float(new["log_loss"]))
+    if tuple(champion.config.stages) != tuple(bundle.config.stages):
+        return Decision(False, "not promoted: the champion uses other stages, so the two cannot be compared on one "
+                               "holdout; promote it by hand (scoring promote VERSION) if that is intended",
+                        float(new["log_loss"]))
+    y = holdout["outcome"].eq("won").to_numpy()
+    rows = holdout.assign(**{f: np.nan for f in champion.features if f not in holdout.columns})
+    mine = scores(y, bundle.holdout_model.predict_proba(holdout))["log_loss"]
+    theirs = scores(y, champion.holdout_model.predict_proba(rows))["log_loss"]
+    caveat = ("" if champion.holdout_start <= bundle.holdout_start else
+              " (the champion's holdout model saw part of this holdout, which favours it)")
+    if mine <= theirs - margin:
+        return Decision(True, f"promoted: holdout log-loss {mine:.4f} beats the champion's {theirs:.4f} by more than "
+                              f"the margin {margin}{caveat}", mine, theirs)
+    return Decision(False, f"not promoted: holdout log-loss {mine:.4f} does not beat the champion's {theirs:.4f} by the "
+                           f"margin {margin}{caveat}", mine, theirs)
+
+
+def load_bundle(ref: str | Path, client: MlflowClient | None = None) -> tuple[ModelBundle, dict[str, str]]:
+    """A bundle from a file path or an MLflow model URI (``models:/name@alias``, ``models:/name/3``, ``runs:/...``)."""
+    text = str(ref)
+    if "://" not in text and ":/" not in text:
+        bundle = ModelBundle.load(text)
+        return bundle, {"name": Path(text).stem, "version": f"file trained {bundle.trained_at}"}
+    uri = tracking_uri()  # resolved now: MLFLOW_TRACKING_URI may have changed since MLflow last looked
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        with warnings.catch_warnings():  # MLflow suggests type hints on predict; its signature is explicit instead
+            warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
+            model = mlflow.pyfunc.load_model(text)
+    except (MlflowException, OSError) as exc:
+        raise ModelError(f"could not load the model {text}: {exc}. Train one with `scoring train` (it registers "
+                         "the champion), or give --model a bundle file") from None
+    info = {"name": text, "version": ""}
+    if text.startswith("models:/"):
+        name, _, rest = text.removeprefix("models:/").partition("@")
+        client = client or MlflowClient(uri, uri)
+        try:
+            version = client.get_model_version_by_alias(name, rest).version if rest else name.split("/")[-1]
+        except MlflowException:
+            version = ""
+        info = {"name": name.split("/")[0], "version": str(version)}
+    return model.unwrap_python_model().bundle, info
+
+
+def champion_version(client: MlflowClient, name: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def move_champion(client: MlflowClient, name: str, version: str, reason: str) -> dict[str, Any]:
+    """Point ``champion`` at ``version`` and record the move (from, to, who, when, why)."""
+    try:
+        client.get_model_version(name, version)
+    except MlflowException:
+        raise ModelError(f"{name} has no version {version}") from None
+    previous = champion_version(client, name)
+    client.set_registered_model_alias(name, CHAMPION, version)
+    entry = {"from": previous, "to": str(version), "by": getpass.getuser(),
+             "at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"), "reason": reason}
+    log = champion_log(client, name)[-(LOG_KEEP - 1):] + [entry]
+    client.set_registered_model_tag(name, LOG_TAG, json.dumps(log))
+    client.set_model_version_tag(name, version, "promoted", f"{entry['at']} by {entry['by']}: {reason}")
+    return entry
+
+
+def champion_log(client: MlflowClient, name: str) -> list[dict[str, Any]]:
+    try:
+        tags = client.get_registered_model(name).tags
+    except MlflowException:
+        raise ModelError(f"no registered model named {name}") from None
+    return json.loads(tags.get(LOG_TAG, "[]"))
+
+
+def rollback(client: MlflowClient, name: str) -> dict[str, Any]:
+    """Move ``champion`` back to the version it pointed at before its last move."""
+    log = champion_log(client, name)
+    current = champion_version(client, name)
+    for entry in reversed(log):
+        if str(entry["to"]) == current and entry["from"]:
+            return move_champion(client, name, str(entry["from"]), f"rollback from version {current}")
+    raise ModelError(f"{name}: there is no earlier champion to roll back to")
