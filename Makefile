@@ -19,10 +19,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-# What the tests need from Debian: Chromium, for the report test in a real headless browser.
+# What the tests need from Debian: Chromium (the report, in a real headless browser) and PostgreSQL
+# (MLflow's team store). The tests start their own servers; this only installs the packages.
 system-deps:
-	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql >/dev/null; }
 
 demo-data: install
 	$(BIN)/scoring demo-data $(DEMO) --deals 30000

@@ -93,3 +93,14 @@ def test_score_without_a_champion_says_how_to_get_one(company: Path, store: str,
     result = CliRunner().invoke(main, ["score", "--input", str(company / "open_deals.csv"), "--out",
                                        str(tmp_path / "s.csv")])
     assert result.exit_code == 1 and "scoring train" in result.output
+
+
+def test_same_data_and_seed_give_the_same_metrics(company: Path, store: str):
+    _train(company, "--promote", "never")
+    _train(company, "--promote", "never")
+    client = MlflowClient(store, store)
+    runs = client.search_runs([client.get_experiment_by_name("pipeline-scoring").experiment_id])
+    assert len(runs) == 2
+    first, second = (r.data.metrics for r in runs)
+    assert first == second and first["holdout_log_loss_model"] > 0
+    assert runs[0].data.tags["data_digest"] == runs[1].data.tags["data_digest"]

@@ -1,0 +1,97 @@
+"""MLflow tracking stores: the embedded SQLite one created safely by two processes at once, and a real
+PostgreSQL server (Debian's package; `make test` installs it) as the team store, end to end."""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+
+from scoring_cli.main import main
+from tests.conftest import END
+
+OPEN_STORE = "import sys; from training.store import open_store; c, e = open_store(sys.argv[1]); print(e)"
+
+
+def test_two_processes_creating_the_same_new_sqlite_store_both_succeed(tmp_path: Path):
+    uri = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    procs = [subprocess.Popen([sys.executable, "-c", OPEN_STORE, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env) for _ in range(2)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in results]
+    ids = {out.strip().splitlines()[-1] for out, _ in results}
+    assert len(ids) == 1  # one experiment, not two
+    client = MlflowClient(uri)
+    run = client.create_run(ids.pop())
+    client.log_metric(run.info.run_id, "x", 1.0)
+    assert client.get_run(run.info.run_id).data.metrics == {"x": 1.0}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """A PostgreSQL server of this test module's own, on a free loopback port; yields its URI."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    assert found, "PostgreSQL is missing: `make test` installs Debian's postgresql package"
+    bin_dir = Path(found[-1]).parent
+    root = Path(tempfile.mkdtemp(prefix="scoring-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(root, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    data = root / "data"
+
+    def run(*cmd: str) -> None:
+        subprocess.run([*as_user, *cmd], check=True, capture_output=True, timeout=120)
+
+    run(str(bin_dir / "initdb"), "-D", str(data), "-U", "scoring", "--auth=trust", "-E", "UTF8")
+    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "start", "-o",
+        f"-p {port} -k {root} -c listen_addresses=127.0.0.1")
+    try:
+        run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "scoring", "mlflow")
+        yield f"postgresql://scoring@127.0.0.1:{port}/mlflow"
+    finally:
+        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_train_register_and_load_against_postgresql(postgres: str, company: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", postgres)
+    monkeypatch.setenv("SCORING_ARTIFACT_ROOT", (tmp_path / "artifacts").as_uri())
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", "--deals", str(company / "deals.csv"), "--history",
+                                  str(company / "stage_history.csv"), "--as-of", END, "--promote", "always"])
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(postgres, postgres)
+    champion = client.get_model_version_by_alias("pipeline-scoring", "champion")
+    assert client.get_run(champion.run_id).data.metrics["holdout_log_loss_model"] > 0
+    scored = tmp_path / "scored.csv"
+    result = runner.invoke(main, ["score", "--input", str(company / "open_deals.csv"), "--out", str(scored),
+                                  "--as-of", END])
+    assert result.exit_code == 0, result.output
+    deals = pd.read_csv(company / "open_deals.csv", dtype=str)
+    deals["amount"] = deals["amount"].astype(float)
+    deals["employees"] = deals["employees"].astype(float)
+    served = mlflow.pyfunc.load_model("models:/pipeline-scoring@champion").predict(deals, params={"as_of": END})
+    np.testing.assert_allclose(served["win_probability"], pd.read_csv(scored)["win_probability"], rtol=1e-12)
