@@ -197,13 +197,15 @@ MODEL_HELP = ("The model: an MLflow model URI (models:/NAME@ALIAS, models:/NAME/
               help="Holdout log-loss by which a new version must beat the champion under auto.")
 @click.option("--max-ece", default=0.05, show_default=True, type=click.FloatRange(0, 1),
               help="Largest holdout calibration error a version may have to be promoted under auto.")
+@click.option("--tune", "tune_trials", default=0, show_default=True, type=click.IntRange(0, 1000),
+              help="Search the win model's hyper-parameters with Optuna first (this many trials, each a nested run).")
 @click.option("--export-dir", default=Path("models"), show_default=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="A promoted champion is also exported here as a bundle file (the service's fallback).")
 @friendly_errors
 def train(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, as_of: Any,
           holdout_fraction: float, seed: int, model_name: str, promote: str, margin: float, max_ece: float,
-          export_dir: Path) -> None:
+          tune_trials: int, export_dir: Path) -> None:
     """Learn the models, evaluate them against the baselines on a time-based holdout, log and register in MLflow."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -215,7 +217,8 @@ def train(deals: Path, history: Path | None, config_path: Path | None, preset: s
     with err.status(f"Reading {deals}..."):
         data = load_deal_history(deals, history, config)
     _print_report(data.report)
-    steps = 2 * (len(new_models()) + 1) + 2  # two fits of every model, their headers, logging, comparing
+    # Two fits of every model (each with a header line), logging, comparing, and the search if asked.
+    steps = 2 * (len(new_models()) + 1) + 2 + bool(tune_trials)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=err, transient=True) as bar:
         task = bar.add_task("Training", total=steps)
@@ -224,7 +227,8 @@ def train(deals: Path, history: Path | None, config_path: Path | None, preset: s
             bar.update(task, advance=1, description=f"Training: {text.strip()}")
 
         result = train_and_log(data, as_of=as_of, holdout_fraction=holdout_fraction, seed=seed, model_name=model_name,
-                               promote=promote, margin=margin, max_ece=max_ece, export_dir=export_dir, progress=step)
+                               promote=promote, margin=margin, max_ece=max_ece, export_dir=export_dir,
+                               tune_trials=tune_trials, progress=step)
     bundle = result.bundle
     overall = bundle.metrics[bundle.metrics["by"] == "all"].set_index("model")
     table = Table(title=f"Holdout {bundle.holdout_start:%Y-%m-%d} to {bundle.as_of:%Y-%m-%d} "

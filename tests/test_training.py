@@ -104,3 +104,17 @@ def test_same_data_and_seed_give_the_same_metrics(company: Path, store: str):
     first, second = (r.data.metrics for r in runs)
     assert first == second and first["holdout_log_loss_model"] > 0
     assert runs[0].data.tags["data_digest"] == runs[1].data.tags["data_digest"]
+
+
+def test_tuning_runs_optuna_trials_as_nested_runs_and_trains_with_the_best(company: Path, store: str):
+    output = _train(company, "--promote", "never", "--tune", "2")
+    assert "registered pipeline-scoring version 1" in output
+    client = MlflowClient(store, store)
+    runs = client.search_runs([client.get_experiment_by_name("pipeline-scoring").experiment_id])
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(trials) == 2 and all("validation_log_loss" in t.data.metrics for t in trials)
+    best = min(trials, key=lambda t: t.data.metrics["validation_log_loss"])
+    assert parent.data.metrics["tuning_best_validation_log_loss"] == best.data.metrics["validation_log_loss"]
+    for name in ("learning_rate", "num_leaves", "min_child_samples"):
+        assert float(parent.data.params[f"win_model.{name}"]) == float(best.data.params[name])

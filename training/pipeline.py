@@ -20,12 +20,13 @@ import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from scoring.bundle import ModelBundle, holdout_rows, train_bundle
+from scoring.bundle import ModelBundle, data_end, holdout_rows, train_bundle
 from scoring.contract import DealHistory
 from scoring.html_report import report_inputs, write_report
 from training import pyfunc
 from training.registry import CHALLENGER, DEFAULT_NAME, Decision, champion_version, decide, load_bundle, move_champion
 from training.store import open_store
+from training.tuning import tune
 from training.store import tracking_uri as store_uri
 
 Progress = Callable[[str], None]
@@ -56,17 +57,25 @@ def code_version() -> str:
 def train_and_log(data: DealHistory, as_of: pd.Timestamp | str | None = None, holdout_fraction: float = 0.2,
                   seed: int = 0, model_name: str = DEFAULT_NAME, promote: str = "auto", margin: float = 0.001,
                   max_ece: float = 0.05, export_dir: Path | None = Path("models"), tracking_uri: str | None = None,
-                  progress: Progress | None = None) -> TrainResult:
+                  tune_trials: int = 0, progress: Progress | None = None) -> TrainResult:
     """Train on ``data``, log the run, register a version (alias ``challenger``), maybe promote it to ``champion``."""
     say = progress or (lambda _: None)
     uri = tracking_uri or store_uri()
     client, experiment_id = open_store(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    bundle = train_bundle(data, as_of=as_of, holdout_fraction=holdout_fraction, seed=seed, progress=say)
-    say("logging the run to MLflow")
+    as_of = pd.Timestamp(as_of) if as_of is not None else data_end(data)
     with mlflow.start_run(experiment_id=experiment_id, tags={"code_version": code_version(),
-                                                             "data_digest": bundle.data_digest}) as run:
+                                                             "data_digest": data.digest()}) as run:
+        win_params = None
+        if tune_trials:
+            say(f"searching hyper-parameters ({tune_trials} trials)")
+            win_params, loss = tune(data, as_of, holdout_fraction, tune_trials, seed, experiment_id)
+            mlflow.log_metric("tuning_best_validation_log_loss", loss)
+            mlflow.log_param("tuning_trials", tune_trials)
+        bundle = train_bundle(data, as_of=as_of, holdout_fraction=holdout_fraction, seed=seed, progress=say,
+                              win_params=win_params)
+        say("logging the run to MLflow")
         _log_params(bundle, holdout_fraction, seed)
         _log_metrics(bundle)
         mlflow.log_input(_dataset(data, bundle), context="training")

@@ -54,9 +54,9 @@ def data_end(data: DealHistory) -> pd.Timestamp:
     return max(d for d in dates if pd.notna(d)).normalize() + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
 
 
-def new_models(seed: int = 0) -> dict[str, Any]:
-    """Fresh, unfitted instances of the model and every baseline, by name."""
-    models: list[Any] = [WinModel(random_state=seed), StageTransitionModel(), FixedStageModel(),
+def new_models(seed: int = 0, win_params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fresh, unfitted instances of the model (with ``win_params`` if given) and every baseline, by name."""
+    models: list[Any] = [WinModel(random_state=seed, **(win_params or {})), StageTransitionModel(), FixedStageModel(),
                          EmpiricalStageRateModel(), OdooNaiveBayesModel(), LogisticRegressionModel()]
     return {m.name: m for m in models}
 
@@ -187,18 +187,16 @@ class ModelBundle:
 
 
 def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, holdout_fraction: float = 0.2,
-                 every_days: int = 14, seed: int = 0, progress: Progress | None = None) -> ModelBundle:
+                 every_days: int = 14, seed: int = 0, progress: Progress | None = None,
+                 win_params: dict[str, Any] | None = None) -> ModelBundle:
     """Fit the model and every baseline, evaluate them on a time-based holdout, refit on everything."""
     say = progress or (lambda _: None)
     require_sufficient(data)
     as_of = pd.Timestamp(as_of) if as_of is not None else data_end(data)
-    start = data.deals["created_at"].min()
-    if not 0 < holdout_fraction < 1:
-        raise ValueError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction}")
-    holdout_start = (as_of - (as_of - start) * holdout_fraction).normalize()
+    holdout_start = holdout_start_of(data, as_of, holdout_fraction)
 
     say(f"fitting on what was known at {holdout_start.date()} (holdout: {holdout_start.date()} to {as_of.date()})")
-    early_models = fit_models(TrainingSet(data, holdout_start, every_days), seed, say)
+    early_models = fit_models(TrainingSet(data, holdout_start, every_days), seed, say, win_params)
     holdout = holdout_rows(data, holdout_start, as_of, every_days)
     y = holdout["outcome"].eq("won").to_numpy()
     predictions = {name: model.predict_proba(holdout) for name, model in early_models.items()}
@@ -211,13 +209,21 @@ def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, hol
 
     say(f"refitting on everything known at {as_of.date()}")
     training = TrainingSet(data, as_of, every_days)
-    models = fit_models(training, seed, say)
+    models = fit_models(training, seed, say, win_params)
     return ModelBundle(config=data.config, features=dict(data.features), models=models, metrics=metrics,
                        reliability=reliability, as_of=as_of, holdout_start=holdout_start,
                        data_digest=data.digest(), n_deals=len(data.deals),
                        trained_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
                        timing=StageTiming().fit(training), kpis=pipeline_kpis(data, as_of).to_dict(),
                        holdout_model=early_models["model"])
+
+
+def holdout_start_of(data: DealHistory, as_of: pd.Timestamp, holdout_fraction: float) -> pd.Timestamp:
+    """The start of the holdout: the last ``holdout_fraction`` of the time from the first deal to ``as_of``."""
+    if not 0 < holdout_fraction < 1:
+        raise ValueError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction}")
+    start = data.deals["created_at"].min()
+    return (as_of - (as_of - start) * holdout_fraction).normalize()
 
 
 def holdout_rows(data: DealHistory, holdout_start: pd.Timestamp, as_of: pd.Timestamp,
@@ -232,9 +238,10 @@ def holdout_rows(data: DealHistory, holdout_start: pd.Timestamp, as_of: pd.Times
     return holdout
 
 
-def fit_models(training: TrainingSet, seed: int = 0, progress: Progress | None = None) -> dict[str, Any]:
+def fit_models(training: TrainingSet, seed: int = 0, progress: Progress | None = None,
+               win_params: dict[str, Any] | None = None) -> dict[str, Any]:
     """The model and every baseline, fitted on ``training``."""
-    models = new_models(seed)
+    models = new_models(seed, win_params)
     for name, model in models.items():
         if progress:
             progress(f"  {name}")

@@ -1,0 +1,50 @@
+"""Optional hyper-parameter search for the win model (Optuna), each trial a nested MLflow run.
+
+Trials are judged on a validation window *before* the holdout (as long as the holdout, ending at
+its start), so the holdout that decides promotion stays untouched by the search.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow
+import optuna
+import pandas as pd
+
+from scoring.bundle import holdout_rows, holdout_start_of
+from scoring.contract import DealHistory
+from scoring.dataset import TrainingSet
+from scoring.evaluation import scores
+from scoring.winmodel import WinModel
+
+
+def search_space(trial: optuna.Trial) -> dict[str, Any]:
+    return {"learning_rate": trial.suggest_float("learning_rate", 0.03, 0.2, log=True),
+            "n_estimators": trial.suggest_int("n_estimators", 80, 400, step=20),
+            "num_leaves": trial.suggest_int("num_leaves", 4, 31, log=True),
+            "min_child_samples": trial.suggest_int("min_child_samples", 50, 800, log=True),
+            "reg_lambda": trial.suggest_float("reg_lambda", 0.1, 30.0, log=True)}
+
+
+def tune(data: DealHistory, as_of: pd.Timestamp, holdout_fraction: float, trials: int, seed: int = 0,
+         experiment_id: str | None = None) -> tuple[dict[str, Any], float]:
+    """The best win-model parameters over ``trials`` Optuna trials and their validation log-loss."""
+    holdout_start = holdout_start_of(data, as_of, holdout_fraction)
+    valid_start = holdout_start - (as_of - holdout_start)
+    training = TrainingSet(data, valid_start)
+    valid = holdout_rows(data, valid_start, holdout_start)
+    y = valid["outcome"].eq("won").to_numpy()
+
+    def objective(trial: optuna.Trial) -> float:
+        params = search_space(trial)
+        with mlflow.start_run(experiment_id=experiment_id, nested=True, run_name=f"trial-{trial.number}"):
+            model = WinModel(random_state=seed, **params).fit(training)
+            loss = scores(y, model.predict_proba(valid))["log_loss"]
+            mlflow.log_params(params)
+            mlflow.log_metrics({"validation_log_loss": loss, "validation_rows": float(len(valid))})
+        return loss
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(objective, n_trials=trials)
+    return dict(study.best_params), float(study.best_value)
