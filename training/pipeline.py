@@ -83,13 +83,11 @@ def train_and_log(data: DealHistory, as_of: pd.Timestamp | str | None = None, ho
             _log_artifacts(data, bundle, Path(tmp))
             bundle_path = bundle.save(Path(tmp) / "bundle.joblib")
             example = pyfunc.input_example(_open_example(data), bundle)
-            with warnings.catch_warnings():  # MLflow suggests type hints on predict; the signature is explicit
-                warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
-                info = mlflow.pyfunc.log_model(name="model", python_model=pyfunc.ScoringModel(),
-                                               artifacts={"bundle": str(bundle_path)},
-                                               pip_requirements=pyfunc.requirements(),
-                                               signature=pyfunc.signature(bundle), input_example=example,
-                                               registered_model_name=model_name)
+            info = mlflow.pyfunc.log_model(name="model", python_model=pyfunc.ScoringModel(),
+                                           artifacts={"bundle": str(bundle_path)},
+                                           pip_requirements=pyfunc.requirements(),
+                                           signature=pyfunc.signature(bundle), input_example=example,
+                                           registered_model_name=model_name)
     version_ = str(info.registered_model_version)
     client.set_registered_model_alias(model_name, CHALLENGER, version_)
     say("comparing with the champion")

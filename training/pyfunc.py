@@ -31,8 +31,8 @@ class ScoringModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         self.bundle = ModelBundle.load(context.artifacts["bundle"])
 
-    # No type hints here: MLflow would validate inputs from them instead of from the explicit signature.
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    # A DataFrame input hint: MLflow validates the input by the explicit signature, not by the hint.
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         as_of = pd.Timestamp((params or {}).get("as_of") or date.today())
         deals = load_open_deals(model_input, self.bundle.config)
         scores, _ = self.bundle.score(deals, as_of)

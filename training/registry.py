@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,9 +89,7 @@ def load_bundle(ref: str | Path, client: MlflowClient | None = None) -> tuple[Mo
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
-        with warnings.catch_warnings():  # MLflow suggests type hints on predict; its signature is explicit instead
-            warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
-            model = mlflow.pyfunc.load_model(text)
+        model = mlflow.pyfunc.load_model(text)
     except (MlflowException, OSError) as exc:
         raise ModelError(f"could not load the model {text}: {exc}. Train one with `scoring train` (it registers "
                          "the champion), or give --model a bundle file") from None
