@@ -92,7 +92,7 @@ def train_and_log(data: DealHistory, as_of: pd.Timestamp | str | None = None, ho
     client.set_registered_model_alias(model_name, CHALLENGER, version_)
     say("comparing with the champion")
     current = champion_version(client, model_name)
-    champion = load_bundle(f"models:/{model_name}/{current}", client)[0] if current else None
+    champion = load_bundle(f"models:/{model_name}/{current}", uri)[0] if current else None
     holdout = holdout_rows(data, bundle.holdout_start, bundle.as_of)
     decision = decide(bundle, holdout, champion, promote, margin, max_ece)
     client.set_model_version_tag(model_name, version_, "promotion_decision", decision.reason)

@@ -79,13 +79,16 @@ def decide(bundle: ModelBundle, holdout: pd.DataFrame, champion: ModelBundle | N
                            f"margin {margin}{caveat}", mine, theirs)
 
 
-def load_bundle(ref: str | Path, client: MlflowClient | None = None) -> tuple[ModelBundle, dict[str, str]]:
-    """A bundle from a file path or an MLflow model URI (``models:/name@alias``, ``models:/name/3``, ``runs:/...``)."""
+def load_bundle(ref: str | Path, store: str | None = None) -> tuple[ModelBundle, dict[str, str]]:
+    """A bundle from a file path or an MLflow model URI (``models:/name@alias``, ``models:/name/3``, ``runs:/...``).
+
+    URIs are resolved in ``store`` (default: the tracking store of :func:`training.store.tracking_uri`).
+    """
     text = str(ref)
     if "://" not in text and ":/" not in text:
         bundle = ModelBundle.load(text)
         return bundle, {"name": Path(text).stem, "version": f"file trained {bundle.trained_at}"}
-    uri = tracking_uri()  # resolved now: MLFLOW_TRACKING_URI may have changed since MLflow last looked
+    uri = store or tracking_uri()  # resolved now: MLFLOW_TRACKING_URI may have changed since MLflow last looked
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
@@ -96,7 +99,7 @@ def load_bundle(ref: str | Path, client: MlflowClient | None = None) -> tuple[Mo
     info = {"name": text, "version": ""}
     if text.startswith("models:/"):
         name, _, rest = text.removeprefix("models:/").partition("@")
-        client = client or MlflowClient(uri, uri)
+        client = MlflowClient(uri, uri)
         try:
             version = client.get_model_version_by_alias(name, rest).version if rest else name.split("/")[-1]
         except MlflowException:
