@@ -109,7 +109,8 @@ def pipeline_kpis(data: DealHistory, as_of: pd.Timestamp | str | None = None, wi
     events = events[(events["entered_at"] <= as_of) & events["deal_id"].isin(known["deal_id"])]
     events = events.assign(index=events["stage"].map(order).astype(int))
     furthest = events.groupby("deal_id")["index"].max()
-    furthest = known["deal_id"].map(furthest).fillna(known["stage"].map(order)).astype(int).to_numpy()
+    # A deal with no stage entry known by as_of was in the first stage as far as anyone knew then.
+    furthest = known["deal_id"].map(furthest).fillna(0).astype(int).to_numpy()
     won_by = status.eq("won").to_numpy()
     lost_by = status.eq("lost").to_numpy()
     if data.has_history:
@@ -143,7 +144,7 @@ def pipeline_kpis(data: DealHistory, as_of: pd.Timestamp | str | None = None, wi
 
     monthly, lvr = _lead_velocity(events, known, config.stages, as_of)
     open_now = known[status.eq("open").to_numpy()]
-    stale, stale_count, stale_by = _stale(open_now, events, ended, as_of)
+    stale, stale_count, stale_by = _stale(open_now, events, ended, as_of, config.stages[0])
     return PipelineKpis(
         as_of=str(as_of.date()), window_days=window_days, conversion=conversion,
         won=int(len(won)), lost=int((recent["status"] == "lost").sum()),
@@ -172,13 +173,13 @@ def _lead_velocity(events: pd.DataFrame, known: pd.DataFrame, stages: tuple[str,
     return monthly, lvr
 
 
-def _stale(open_now: pd.DataFrame, events: pd.DataFrame, ended: pd.DataFrame,
-           as_of: pd.Timestamp) -> tuple[list[StaleDeal], int, dict[str, int]]:
+def _stale(open_now: pd.DataFrame, events: pd.DataFrame, ended: pd.DataFrame, as_of: pd.Timestamp,
+           first_stage: str) -> tuple[list[StaleDeal], int, dict[str, int]]:
     """Open deals longer in their stage than STALE_QUANTILE of past stays there."""
     if open_now.empty:
         return [], 0, {}
     last = events.sort_values("entered_at").groupby("deal_id").tail(1).set_index("deal_id")
-    stage = open_now["deal_id"].map(last["stage"]).fillna(open_now["stage"])
+    stage = open_now["deal_id"].map(last["stage"]).fillna(first_stage)
     since = open_now["deal_id"].map(last["entered_at"]).fillna(open_now["created_at"])
     days = ((as_of - since).dt.total_seconds() / DAY_SECONDS).to_numpy()
     normal = ended.groupby("stage")["days"].quantile(STALE_QUANTILE)
