@@ -21,7 +21,7 @@ from scoring.backtest import backtest
 from scoring.bundle import ModelBundle, train_bundle
 from scoring.contract import load_deal_history, load_open_deals
 from scoring.demo import DemoCompany
-from scoring.forecast import forecast, period_bounds, won_revenue_quantiles
+from scoring.forecast import forecast, per_period, period_bounds, period_horizons, won_revenue_quantiles
 
 END = pd.Timestamp("2025-12-31")
 
@@ -36,11 +36,11 @@ def accuracy(deals: int) -> tuple[ModelBundle, pd.DataFrame]:
     open_deals = load_open_deals(company.open_deals, bundle.config)
     result = forecast(bundle, open_deals, as_of, "quarter", 2)
     bounds = period_bounds(as_of, "quarter", 2)
-    horizons = [((e + pd.Timedelta(days=1)) - as_of).days for _, e in bounds] + [1e9]
+    horizons = [*period_horizons(as_of, bounds), 1e9]
     days = (as_of - open_deals["stage_entered_at"]).dt.total_seconds() / 86400
     truth = company.company.win_within(open_deals, open_deals["stage"], days, horizons, samples=400)
     amount = open_deals["amount"].to_numpy(dtype=float)
-    true_in = np.diff(np.column_stack([np.zeros(len(amount)), truth]), axis=1)
+    true_in = per_period(truth)
     true_total = truth[:, -1] @ amount
     print(f"{len(open_deals):,} open deals as of {as_of.date()}")
     print(f"{'period':<24} {'truth':>14} {'model':>14} {'model/truth':>12} {'fixed':>14} {'fixed/truth':>12}")
@@ -81,7 +81,7 @@ def speed(bundle: ModelBundle, open_deals: pd.DataFrame, runs: int, n: int = 100
     p_win, by_end = bundle.model.win_by(rows, np.array([90.0, 181.0, 273.0, 365.0]))
     amount = many["amount"].to_numpy(dtype=float)
     start = time.perf_counter()
-    won_revenue_quantiles(amount, np.column_stack([np.diff(by_end, axis=1, prepend=0), p_win]))
+    won_revenue_quantiles(amount, np.column_stack([per_period(by_end), p_win]))
     quantile_s = time.perf_counter() - start
     print(f"forecast of {len(many):,} open deals, 4 quarters with P10/P50/P90: median {statistics.median(times):.2f} s "
           f"over {runs} runs ({', '.join(f'{t:.2f}' for t in times)}); of which quantiles {quantile_s:.2f} s")

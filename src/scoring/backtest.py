@@ -20,8 +20,8 @@ from scoring.contract import DealHistory
 from scoring.dataset import TrainingSet
 from scoring.errors import ConfigError, DataError
 from scoring.evaluation import reliability_table, scores
-from scoring.forecast import PERIODS, period_bounds, won_revenue_quantiles
-from scoring.snapshots import DAY_SECONDS, take_snapshots
+from scoring.forecast import PERIODS, per_period, period_bounds, period_horizons, won_revenue_quantiles
+from scoring.snapshots import take_snapshots
 from scoring.summary import require_sufficient
 from scoring.timing import StageTiming
 
@@ -118,10 +118,10 @@ def backtest(data: DealHistory, start: pd.Timestamp | str, end: pd.Timestamp | s
         if rows.empty:
             continue
         bounds = period_bounds(as_of, every, periods)
-        horizon = np.array([((e + pd.Timedelta(days=1)) - as_of).total_seconds() / DAY_SECONDS for _, e in bounds])
+        horizon = period_horizons(as_of, bounds)
         amount = rows["amount"].to_numpy(dtype=float)
         actual = _actual(rows, horizon)
-        share = np.column_stack([timing.share_within(rows["stage_index"].to_numpy(), h) for h in horizon])
+        share = timing.share_within(rows["stage_index"].to_numpy(), horizon)
         outcomes = rows[["deal_id", "stage", "amount", "outcome"]].assign(as_of=as_of)
         for name, model in models.items():
             if name == "model":
@@ -130,7 +130,7 @@ def backtest(data: DealHistory, start: pd.Timestamp | str, end: pd.Timestamp | s
                 p_win = model.predict_proba(rows)
                 by_end = p_win[:, None] * share
             outcomes[name] = p_win
-            in_period = np.diff(np.column_stack([np.zeros(len(rows)), by_end]), axis=1)
+            in_period = per_period(by_end)
             q = won_revenue_quantiles(amount, in_period, seed=seed)
             for k, (s, e) in enumerate(bounds):
                 expected = float(in_period[:, k] @ amount)

@@ -12,7 +12,11 @@ EPS = 1e-6
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
     """Mean |observed rate - mean probability| over equal-count bins, weighted by bin size."""
-    table = reliability_table(y, p, bins)
+    return calibration_error(reliability_table(y, p, bins))
+
+
+def calibration_error(table: pd.DataFrame) -> float:
+    """The count-weighted mean |observed - predicted| of a reliability table."""
     return float((table["count"] * (table["observed"] - table["predicted"]).abs()).sum() / table["count"].sum())
 
 

@@ -49,6 +49,16 @@ def period_bounds(as_of: pd.Timestamp, period: str, periods: int) -> list[tuple[
     return bounds
 
 
+def period_horizons(as_of: pd.Timestamp, bounds: list[tuple[pd.Timestamp, pd.Timestamp]]) -> np.ndarray:
+    """Days from ``as_of`` to the end of each period (the end of its last day)."""
+    return np.array([((end + pd.Timedelta(days=1)) - as_of).total_seconds() / DAY_SECONDS for _, end in bounds])
+
+
+def per_period(by_end: np.ndarray) -> np.ndarray:
+    """Probabilities in each period from cumulative ones by each period's end (columns)."""
+    return np.diff(by_end, axis=1, prepend=0.0)
+
+
 def won_revenue_quantiles(amounts: np.ndarray, probabilities: np.ndarray, quantiles: Sequence[float] = QUANTILES,
                           samples: int = SAMPLES, seed: int = 0) -> np.ndarray:
     """Quantiles of sum(amount_i * B_i), B_i ~ Bernoulli(p_i) independent, for each column of ``probabilities``.
@@ -155,7 +165,7 @@ def forecast(bundle: ModelBundle, deals: pd.DataFrame, as_of: pd.Timestamp | str
     as_of = pd.Timestamp(as_of)
     bounds = period_bounds(as_of, period, periods)
     rows, warnings = bundle.state(deals, as_of)
-    horizon = np.array([((end + pd.Timedelta(days=1)) - as_of).total_seconds() / DAY_SECONDS for _, end in bounds])
+    horizon = period_horizons(as_of, bounds)
     p_win, by_end = bundle.model.win_by(rows, horizon)
     fixed = bundle.models["fixed"].predict_proba(rows)
     fixed_by_end = _fixed_by_end(deals, rows, fixed, bundle, as_of, bounds, horizon)
@@ -168,7 +178,7 @@ def _fixed_by_end(deals: pd.DataFrame, rows: pd.DataFrame, fixed: np.ndarray, bu
                   as_of: pd.Timestamp, bounds: list[tuple[pd.Timestamp, pd.Timestamp]],
                   horizon: np.ndarray) -> np.ndarray:
     """Cumulative fixed probability by the end of each period: by expected close date, else by stage timing."""
-    share = np.column_stack([bundle.timing.share_within(rows["stage_index"].to_numpy(), h) for h in horizon])
+    share = bundle.timing.share_within(rows["stage_index"].to_numpy(), horizon)
     if "expected_close_date" in deals.columns:
         close = pd.to_datetime(deals["expected_close_date"]).to_numpy(dtype="datetime64[us]")
         ends = np.array([e.to_datetime64() for _, e in bounds], dtype="datetime64[us]")
@@ -183,8 +193,8 @@ def summarize_forecast(as_of: pd.Timestamp, period: str, bounds: list[tuple[pd.T
                        fixed: np.ndarray, fixed_by_end: np.ndarray, seed: int = 0, samples: int = SAMPLES,
                        warnings: list[str] | None = None, model_info: dict[str, str] | None = None) -> Forecast:
     """Sum per-deal probabilities into a forecast: P(win) ever and cumulative P(won by each period's end)."""
-    in_period = np.diff(np.column_stack([np.zeros(len(amount)), by_end]), axis=1)
-    fixed_in = np.diff(np.column_stack([np.zeros(len(amount)), fixed_by_end]), axis=1)
+    in_period = per_period(by_end)
+    fixed_in = per_period(fixed_by_end)
     quantiles = won_revenue_quantiles(amount, np.column_stack([in_period, p_win]), samples=samples, seed=seed)
     per_deal = pd.DataFrame({"deal_id": deals["deal_id"].to_numpy(), "amount": amount, "p_win": p_win,
                              "fixed": fixed})

@@ -21,6 +21,7 @@ from scoring.backtest import BacktestResult
 from scoring.bundle import data_end
 from scoring.contract import DealHistory
 from scoring.dataset import TrainingSet
+from scoring.evaluation import calibration_error
 from scoring.kpis import PipelineKpis, pipeline_kpis
 from scoring.transitions import StageTransitionModel, sojourns
 
@@ -167,7 +168,7 @@ def _reliability_section(reliability: pd.DataFrame, figures: dict[str, Figure]) 
     ax.plot([0, 1], [0, 1], color="grey", lw=1, ls=":", label="perfect")
     errors = {}
     for name, part in reliability.groupby("model", sort=False):
-        errors[name] = float((part["count"] * (part["observed"] - part["predicted"]).abs()).sum() / part["count"].sum())
+        errors[name] = calibration_error(part)
         if name in ("model", "fixed", "stage_transitions", "logistic_regression"):
             ax.plot(part["predicted"], part["observed"], marker="o", color=MODEL_COLOURS.get(name), label=label(name),
                     ls="--" if name == "fixed" else "-")

@@ -46,15 +46,14 @@ class StageTiming:
                 self.days_quantiles_[int(index)] = np.quantile(group["days_to_outcome"].to_numpy(dtype=float), QUANTILES)
         return self
 
-    def share_within(self, stage_index: np.ndarray, days: float | np.ndarray) -> np.ndarray:
-        """Share of a deal's eventual win probability that lands within ``days`` (per deal)."""
+    def share_within(self, stage_index: np.ndarray, horizons: np.ndarray) -> np.ndarray:
+        """Share of each deal's eventual win probability that lands within each of ``horizons`` days: (n, k)."""
         if not hasattr(self, "days_quantiles_"):
             raise NotFittedError("StageTiming is not fitted; call fit first")
-        stage_index = np.asarray(stage_index, dtype=int)
-        days = np.broadcast_to(np.asarray(days, dtype=float), stage_index.shape)
-        grid = self.days_quantiles_[stage_index]  # (n, 101)
-        share = (grid <= days[:, None]).mean(axis=1)
-        return np.where(days >= self.horizon_days, 1.0, np.where(days <= 0, 0.0, share))
+        grid = self.days_quantiles_[np.asarray(stage_index, dtype=int)]  # (n, 101)
+        horizons = np.asarray(horizons, dtype=float)
+        share = (grid[:, :, None] <= horizons).mean(axis=1)
+        return np.where(horizons >= self.horizon_days, 1.0, np.where(horizons <= 0, 0.0, share))
 
     def median_days(self) -> pd.Series:
         return pd.Series(self.days_quantiles_[:, 50], name="median_days_to_win")
