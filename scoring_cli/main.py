@@ -53,9 +53,18 @@ def data_options(command: F) -> F:
         click.option("--preset", type=click.Choice(sorted(PRESETS), case_sensitive=False),
                      help="Read a CRM's own export: its column names, stages and conventions."),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return _with_options(options)(command)
+
+
+def _with_options(options: list[Callable[[F], F]]) -> Callable[[F], F]:
+    """Apply click options so that they show in the order listed."""
+
+    def decorate(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -275,15 +284,24 @@ def rollback(model_name: str) -> None:
     out.print(f"{model_name}: champion rolled back from version {entry['from']} to {entry['to']}.", markup=False)
 
 
+def open_deal_options(verb: str, writes: str) -> Callable[[F], F]:
+    """--input, --out, --as-of, --model and --preset: the options of the commands that read open deals."""
+    options = [
+        click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+                     help=f"Open deals to {verb} (CSV or Parquet)."),
+        click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+                     help=f"Where to write the {writes}."),
+        click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
+                     help=f"{verb.capitalize()} as of this date (default: today)."),
+        click.option("--model", "model_ref", default=DEFAULT_MODEL, show_default=True, help=MODEL_HELP),
+        click.option("--preset", type=click.Choice(sorted(PRESETS), case_sensitive=False),
+                     help="The CRM export the deals come from (must be the one the model was trained on)."),
+    ]
+    return _with_options(options)
+
+
 @main.command()
-@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Open deals to score (CSV or Parquet).")
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the scores (CSV).")
-@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Score as of this date (default: today).")
-@click.option("--model", "model_ref", default=DEFAULT_MODEL, show_default=True, help=MODEL_HELP)
-@click.option("--preset", type=click.Choice(sorted(PRESETS), case_sensitive=False),
-              help="The CRM export the deals come from (must be the one the model was trained on).")
+@open_deal_options("score", "scores (CSV)")
 @friendly_errors
 def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: str | None) -> None:
     """Score open deals into a CSV: win probability beside the fixed one, expected revenue, factors."""
@@ -311,17 +329,10 @@ def _open_deals(input_path: Path, model_ref: str, preset: str | None) -> tuple[A
 
 
 @main.command()
-@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Open deals to forecast (CSV or Parquet).")
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the forecast JSON.")
-@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Forecast as of this date (default: today).")
+@open_deal_options("forecast", "forecast JSON")
 @click.option("--period", type=click.Choice(["month", "quarter"]), default="quarter", show_default=True)
 @click.option("--periods", type=click.IntRange(1, 36), default=4, show_default=True, help="How many periods.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the Monte Carlo quantiles.")
-@click.option("--model", "model_ref", default=DEFAULT_MODEL, show_default=True, help=MODEL_HELP)
-@click.option("--preset", type=click.Choice(sorted(PRESETS), case_sensitive=False),
-              help="The CRM export the deals come from (must be the one the model was trained on).")
 @friendly_errors
 def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods: int, seed: int, model_ref: str,
              preset: str | None) -> None:
