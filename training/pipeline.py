@@ -20,7 +20,7 @@ import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from scoring.bundle import ModelBundle, data_end, holdout_rows, train_bundle
+from scoring.bundle import ModelBundle, data_end, train_bundle
 from scoring.contract import DealHistory
 from scoring.html_report import report_inputs, write_report
 from training import pyfunc
@@ -92,9 +92,8 @@ def train_and_log(data: DealHistory, as_of: pd.Timestamp | str | None = None, ho
     client.set_registered_model_alias(model_name, CHALLENGER, version_)
     say("comparing with the champion")
     current = champion_version(client, model_name)
-    champion = load_bundle(f"models:/{model_name}/{current}", uri)[0] if current else None
-    holdout = holdout_rows(data, bundle.holdout_start, bundle.as_of)
-    decision = decide(bundle, holdout, champion, promote, margin, max_ece)
+    decision = decide(bundle, data, lambda: load_bundle(f"models:/{model_name}/{current}", uri)[0] if current else None,
+                      promote, margin, max_ece)
     client.set_model_version_tag(model_name, version_, "promotion_decision", decision.reason)
     exported = None
     if decision.promote:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from scoring.bundle import ModelBundle
+from scoring.bundle import ModelBundle, holdout_rows
+from scoring.contract import DealHistory
 from scoring.errors import ModelError
 from scoring.evaluation import scores
 from training.store import tracking_uri
@@ -41,9 +43,13 @@ class Decision:
     champion_log_loss: float | None = None
 
 
-def decide(bundle: ModelBundle, holdout: pd.DataFrame, champion: ModelBundle | None, mode: str = "auto",
-           margin: float = 0.001, max_ece: float = 0.05) -> Decision:
-    """Whether ``bundle`` should become the champion, and why, judged on ``holdout`` (its own holdout rows)."""
+def decide(bundle: ModelBundle, data: DealHistory, load_champion: Callable[[], ModelBundle | None],
+           mode: str = "auto", margin: float = 0.001, max_ece: float = 0.05) -> Decision:
+    """Whether ``bundle``, trained on ``data``, should become the champion, and why.
+
+    The champion (from ``load_champion``, None if there is none) and the holdout rows are fetched only
+    when the decision comes down to comparing the two.
+    """
     overall = bundle.metrics[bundle.metrics["by"] == "all"].set_index("model")
     new = overall.loc["model"]
     if mode == "always":
@@ -59,6 +65,7 @@ def decide(bundle: ModelBundle, holdout: pd.DataFrame, champion: ModelBundle | N
     if new["ece"] > max_ece:
         return Decision(False, f"not promoted: its calibration error {new['ece']:.3f} is above the limit {max_ece:.3f}",
                         float(new["log_loss"]))
+    champion = load_champion()
     if champion is None:
         return Decision(True, f"promoted: no champion yet, and no baseline beats it (log-loss {new['log_loss']:.4f}; "
                               f"best baseline {best} {baselines.loc[best, 'log_loss']:.4f})", float(new["log_loss"]))
@@ -66,6 +73,7 @@ def decide(bundle: ModelBundle, holdout: pd.DataFrame, champion: ModelBundle | N
         return Decision(False, "not promoted: the champion uses other stages, so the two cannot be compared on one "
                                "holdout; promote it by hand (scoring promote VERSION) if that is intended",
                         float(new["log_loss"]))
+    holdout = holdout_rows(data, bundle.holdout_start, bundle.as_of)
     y = holdout["outcome"].eq("won").to_numpy()
     rows = holdout.assign(**{f: np.nan for f in champion.features if f not in holdout.columns})
     mine = scores(y, bundle.holdout_model.predict_proba(holdout))["log_loss"]
@@ -85,7 +93,7 @@ def load_bundle(ref: str | Path, store: str | None = None) -> tuple[ModelBundle,
     URIs are resolved in ``store`` (default: the tracking store of :func:`training.store.tracking_uri`).
     """
     text = str(ref)
-    if "://" not in text and ":/" not in text:
+    if ":/" not in text:  # not a URI (models:/, runs:/, file://...): a bundle file
         bundle = ModelBundle.load(text)
         return bundle, {"name": Path(text).stem, "version": f"file trained {bundle.trained_at}"}
     uri = store or tracking_uri()  # resolved now: MLFLOW_TRACKING_URI may have changed since MLflow last looked
