@@ -39,7 +39,7 @@ class FixedStageModel:
 
     def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
         _check(self, "probabilities_")
-        return self.probabilities_[rows["stage_index"].to_numpy(dtype=int)]
+        return self.probabilities_[np.asarray(rows["stage_index"], dtype=int)]
 
 
 def reached_by(training: TrainingSet) -> pd.DataFrame:
@@ -68,7 +68,7 @@ class EmpiricalStageRateModel:
 
     def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
         _check(self, "probabilities_")
-        return self.probabilities_[rows["stage_index"].to_numpy(dtype=int)]
+        return self.probabilities_[np.asarray(rows["stage_index"], dtype=int)]
 
 
 class OdooNaiveBayesModel:
@@ -112,7 +112,7 @@ class OdooNaiveBayesModel:
         _check(self, "fields_")
         log_won = np.full(len(rows), np.log(self.total_won_ / (self.total_won_ + self.total_lost_)))
         log_lost = np.full(len(rows), np.log(self.total_lost_ / (self.total_won_ + self.total_lost_)))
-        stage = rows["stage_index"].to_numpy(dtype=int)
+        stage = np.asarray(rows["stage_index"], dtype=int)
         log_won += np.log(self.stage_won_[stage] / self.total_won_)
         log_lost += np.log(self.stage_lost_[stage] / self.total_lost_)
         for name, table in self.fields_.items():

@@ -9,11 +9,11 @@ silently: see shared/STACK.md).
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import joblib
 import numpy as np
@@ -26,13 +26,15 @@ from scoring.dataset import TrainingSet
 from scoring.errors import DataError, ModelError
 from scoring.evaluation import compare, reliability_table
 from scoring.kpis import pipeline_kpis
-from scoring.snapshots import open_deal_state, snapshot_dates, take_snapshots
+from scoring.snapshots import open_deal_columns, snapshot_dates, take_snapshots
 from scoring.summary import require_sufficient
 from scoring.timing import StageTiming
 from scoring.transitions import StageTransitionModel
 from scoring.winmodel import WinModel
 
 FORMAT_VERSION = 2
+#: A deal is stale when it has been in its stage longer than this share of past stays there lasted.
+STALE_QUANTILE = 0.9
 #: Libraries whose version must match exactly when a bundle is loaded.
 PINNED = ("lightgbm", "scikit-learn", "numpy")
 RECORDED = (*PINNED, "pandas", "scipy", "pipeline-scoring")
@@ -59,6 +61,14 @@ def new_models(seed: int = 0, win_params: dict[str, Any] | None = None) -> dict[
     models: list[Any] = [WinModel(random_state=seed, **(win_params or {})), StageTransitionModel(), FixedStageModel(),
                          EmpiricalStageRateModel(), OdooNaiveBayesModel(), LogisticRegressionModel()]
     return {m.name: m for m in models}
+
+
+class Factor(NamedTuple):
+    """One reason behind a score: a feature, its value, and how much it moved the log-odds of winning."""
+
+    feature: str
+    value: str
+    effect: float
 
 
 @dataclass
@@ -89,29 +99,57 @@ class ModelBundle:
     def stage_model(self) -> StageTransitionModel:
         return self.models["stage_transitions"]
 
-    # -- scoring ----------------------------------------------------------------------------------
+    # -- scoring ---------------------------------------------------------------------------------
+    # Files and API requests take one path: columns (name -> array) -> state -> model. ``score`` and
+    # ``state`` take a validated DataFrame (``load_open_deals``); ``score_columns`` and
+    # ``state_columns`` take the arrays directly, which spares a small request pandas' per-call cost.
     def state(self, deals: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.DataFrame, list[str]]:
         """The snapshot rows of open deals (canonical columns) at ``as_of``, and warnings about their features."""
-        early = deals["created_at"] > as_of
+        rows, warnings = self.state_columns(_columns(deals), as_of)
+        return pd.DataFrame(rows), warnings
+
+    def state_columns(self, deals: Mapping[str, np.ndarray], as_of: pd.Timestamp) -> tuple[dict[str, np.ndarray], list[str]]:
+        """:meth:`state` of deals given column by column; the rows come back as a mapping of arrays."""
+        as_of = pd.Timestamp(as_of)
+        early = np.asarray(deals["created_at"], dtype="datetime64[us]") > as_of.to_datetime64()
         if early.any():
-            raise DataError(f"deal(s) {', '.join(deals.loc[early, 'deal_id'].astype(str).head(5))} were created after "
-                            f"the as-of date {as_of.date()}; score them at a later date")
-        rows = open_deal_state(deals, as_of, self.config, list(self.features))
+            ids = np.asarray(deals["deal_id"], dtype=object)[early][:5]
+            raise DataError(f"deal(s) {', '.join(map(str, ids))} were created after the as-of date {as_of.date()}; "
+                            "score them at a later date")
+        rows = open_deal_columns(deals, as_of, self.config, list(self.features))
         warnings = [f"feature {name!r}: value(s) never seen in training, scored as rare: {', '.join(values[:5])}"
                     for name, values in self.model.encoder_.unknown_values(rows).items()]
-        absent = [f for f in self.features if f not in deals.columns]
+        absent = [f for f in self.features if f not in deals]
         if absent:
             warnings.append(f"feature column(s) {', '.join(absent)} missing: scored as unknown")
         return rows, warnings
 
     def score(self, deals: pd.DataFrame, as_of: pd.Timestamp | str, top: int = 3) -> tuple[pd.DataFrame, list[str]]:
-        """Score open deals (canonical columns, as from ``load_open_deals``); return the scores and warnings."""
+        """Score open deals (canonical columns, as from ``load_open_deals``); return the scores (factors as
+        text) and warnings."""
+        scores, warnings = self.score_columns(_columns(deals), as_of, top)
+        for side in ("factors_up", "factors_down"):
+            scores[side] = [_factor_text(factors) for factors in scores[side]]
+        return pd.DataFrame(scores), warnings
+
+    def score_columns(self, deals: Mapping[str, np.ndarray], as_of: pd.Timestamp | str, top: int = 3,
+                      period: str = "quarter") -> tuple[dict[str, Any], list[str]]:
+        """:meth:`score` of deals given column by column; the scores come back as a mapping of arrays.
+
+        Beside P(win): P(win within 90 days and by the end of the current ``period`` (month or quarter)),
+        the expected close date, a stale flag (longer in the stage than 90 % of past stays there) and
+        the ``top`` factors that raised and lowered the odds (lists of :class:`Factor`).
+        """
         as_of = pd.Timestamp(as_of)
-        rows, warnings = self.state(deals, as_of)
-        p, p_90d, days_to_win = self.model.outlook(rows, 90.0)
+        rows, warnings = self.state_columns(deals, as_of)
+        period_end = current_period_end(as_of, period)
+        horizons = np.array([90.0, (period_end - as_of) / pd.Timedelta(days=1)])
+        p, by, days_to_win, contributions = self.model.explain(rows, horizons)
         fixed = self.models["fixed"].predict_proba(rows)
-        amount = rows["amount"].to_numpy(dtype=float)
-        out = pd.DataFrame({
+        amount = rows["amount"]
+        close = as_of.to_datetime64().astype("datetime64[D]") + np.round(days_to_win).astype("timedelta64[D]")
+        up, down = self.factors(rows, contributions, top)
+        out: dict[str, Any] = {
             "deal_id": rows["deal_id"],
             "stage": rows["stage"],
             "amount": amount,
@@ -120,39 +158,31 @@ class ModelBundle:
             "expected_revenue": amount * p,
             "fixed_expected_revenue": amount * fixed,
             "stage_probability": self.stage_model.predict_proba(rows),
-            "win_probability_90d": p_90d,
-            "expected_close_date": (as_of + pd.to_timedelta(np.round(days_to_win), unit="D")).normalize(),
-            "days_in_stage": rows["days_in_stage"].round(1),
-        })
-        up, down = self._factors(rows, top)
-        out["factors_up"], out["factors_down"] = up, down
+            "win_probability_90d": by[:, 0],
+            "win_probability_this_period": by[:, 1],
+            "period_end": np.full(len(p), period_end.to_datetime64().astype("datetime64[D]").astype("datetime64[us]")),
+            "expected_close_date": close.astype("datetime64[us]"),
+            "days_in_stage": np.round(rows["days_in_stage"], 1),
+            "stale": rows["days_in_stage"] > self.stale_after_days()[rows["stage_index"]],
+            "factors_up": up,
+            "factors_down": down,
+        }
         return out, warnings
 
-    def _factors(self, rows: pd.DataFrame, top: int) -> tuple[list[str], list[str]]:
-        contrib = self.model.contributions(rows)
-        names = list(contrib.columns)
-        values = contrib.to_numpy()
+    def stale_after_days(self) -> np.ndarray:
+        """Per stage: the days in the stage beyond which a deal is stale (90 % of past stays there had ended)."""
+        return np.array([self.stage_model.days_quantile(i, STALE_QUANTILE) for i in range(len(self.config.stages))])
+
+    def factors(self, rows: Mapping[str, np.ndarray], values: np.ndarray,
+                top: int) -> tuple[list[list[Factor]], list[list[Factor]]]:
+        """Per row, the ``top`` features that raised and that lowered its odds (``values``: contributions)."""
+        names = self.model.encoder_.names_
+        order = np.argsort(values, axis=1)
         up, down = [], []
-        for i in range(len(rows)):
-            row = rows.iloc[i]
-            order = np.argsort(values[i])
-
-            def describe(j: int) -> str:
-                return f"{self._label(names[j], row)} ({values[i, j]:+.2f})"
-
-            up.append("; ".join(describe(j) for j in order[::-1][:top] if values[i, j] > 0.01))
-            down.append("; ".join(describe(j) for j in order[:top] if values[i, j] < -0.01))
+        for i in range(len(values)):
+            up.append([_factor(names[j], rows, i, values[i, j]) for j in order[i, ::-1][:top] if values[i, j] > 0.01])
+            down.append([_factor(names[j], rows, i, values[i, j]) for j in order[i, :top] if values[i, j] < -0.01])
         return up, down
-
-    @staticmethod
-    def _label(name: str, row: pd.Series) -> str:
-        if name == "stage_index":
-            return f"stage={row['stage']}"
-        if name == "log_amount":
-            return f"amount={row['amount']:,.0f}"
-        if name in ("days_in_stage", "age_days"):
-            return f"{name}={row[name]:.0f}"
-        return f"{name}={row.get(name)}"
 
     def stage_table(self) -> pd.DataFrame:
         """The learned stage table beside the fixed percentages."""
@@ -184,6 +214,35 @@ class ModelBundle:
             raise ModelError(f"{path} was trained with {', '.join(wrong)}; its probabilities would silently differ "
                              "here. Retrain it, or install the versions it was trained with.")
         return bundle
+
+
+def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {c: frame[c].to_numpy() for c in frame.columns}
+
+
+def _factor(name: str, rows: Mapping[str, np.ndarray], i: int, effect: float) -> Factor:
+    """Feature ``name`` of row ``i`` as a factor: (feature, its value as text, effect on the log-odds)."""
+    if name == "stage_index":
+        name, value = "stage", str(rows["stage"][i])
+    elif name == "log_amount":
+        name, value = "amount", f"{rows['amount'][i]:,.0f}"
+    elif name in ("days_in_stage", "age_days"):
+        value = f"{rows[name][i]:.0f}"
+    else:
+        raw = rows[name][i] if name in rows else None
+        value = "(missing)" if pd.isna(raw) else str(raw)
+    return Factor(name, value, round(float(effect), 4))
+
+
+def _factor_text(factors: list[Factor]) -> str:
+    return "; ".join(f"{f.feature}={f.value} ({f.effect:+.2f})" for f in factors)
+
+
+def current_period_end(as_of: pd.Timestamp, period: str) -> pd.Timestamp:
+    """The last moment of the calendar month or quarter that contains ``as_of``."""
+    if period not in ("month", "quarter"):
+        raise ValueError(f"period must be month or quarter, got {period!r}")
+    return pd.Period(as_of, freq="M" if period == "month" else "Q").end_time
 
 
 def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, holdout_fraction: float = 0.2,

@@ -7,7 +7,7 @@ without raising, for ``scoring validate``. Rows are numbered as in a spreadsheet
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -254,13 +254,26 @@ def _stage_lookup(config: PipelineConfig) -> dict[str, tuple[str, str]]:
     return table
 
 
+def stage_classifier(config: PipelineConfig) -> Callable[[str], tuple[str, str]]:
+    """Stage text -> (kind, canonical name): kind is 'open', 'won', 'lost' or 'unknown'. The config's
+    [values.stage] table applies first, then names match ignoring case and spacing."""
+    lookup = _stage_lookup(config)
+    mapping = dict(config.values.get("stage", {}))
+    folded = {_fold(k): v for k, v in mapping.items()}
+
+    def classify(text: str) -> tuple[str, str]:
+        value = mapping.get(text, folded.get(_fold(text), text))
+        return lookup.get(_fold(value), ("unknown", value))
+
+    return classify
+
+
 def _classify_stages(stages: pd.Series, config: PipelineConfig) -> tuple[pd.Series, pd.Series]:
     """Each stage cell's kind ('open', 'won', 'lost', 'unknown' or 'missing') and canonical name."""
-    lookup = _stage_lookup(config)
-    mapped = _map_values(stages, dict(config.values.get("stage", {})))
-    table = {v: lookup.get(_fold(v), ("unknown", v)) for v in mapped.dropna().unique()}
-    kind = mapped.map({v: k for v, (k, _) in table.items()}).fillna("missing")
-    canon = mapped.map({v: c for v, (_, c) in table.items()})
+    classify = stage_classifier(config)
+    table = {v: classify(v) for v in stages.dropna().unique()}
+    kind = stages.map({v: k for v, (k, _) in table.items()}).fillna("missing")
+    canon = stages.map({v: c for v, (_, c) in table.items()})
     return kind, canon
 
 

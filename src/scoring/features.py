@@ -6,6 +6,8 @@ never seen also get; with no rare values in training, unseen values are missing)
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import NotFittedError
@@ -14,6 +16,8 @@ from sklearn.exceptions import NotFittedError
 #: open deal given without its history does not have them.
 STATE_INPUTS = ("stage_index", "days_in_stage", "age_days", "log_amount")
 RARE = "__rare__"
+#: Snapshot rows: a DataFrame, or (on the serving path) a mapping of column name -> array.
+Rows = pd.DataFrame | Mapping[str, np.ndarray]
 
 
 class FeatureEncoder:
@@ -38,37 +42,52 @@ class FeatureEncoder:
         self.categorical_indices_ = list(range(len(STATE_INPUTS) + len(self.numeric_), len(self.names_)))
         return self
 
-    def transform(self, rows: pd.DataFrame) -> np.ndarray:
+    def transform(self, rows: Rows) -> np.ndarray:
+        """The float matrix of ``rows``: a DataFrame or a mapping of column name -> array, one row per deal."""
         if not hasattr(self, "codes_"):
             raise NotFittedError("FeatureEncoder is not fitted; call fit first")
-        out = np.empty((len(rows), len(self.names_)), dtype=np.float64)
-        out[:, 0] = rows["stage_index"].to_numpy(dtype=float)
-        out[:, 1] = rows["days_in_stage"].to_numpy(dtype=float)
-        out[:, 2] = rows["age_days"].to_numpy(dtype=float)
-        out[:, 3] = np.log1p(np.clip(rows["amount"].to_numpy(dtype=float), 0, None))
+        n = len(np.asarray(rows["stage_index"]))
+        out = np.empty((n, len(self.names_)), dtype=np.float64)
+        out[:, 0] = np.asarray(rows["stage_index"], dtype=float)
+        out[:, 1] = np.asarray(rows["days_in_stage"], dtype=float)
+        out[:, 2] = np.asarray(rows["age_days"], dtype=float)
+        out[:, 3] = np.log1p(np.clip(np.asarray(rows["amount"], dtype=float), 0, None))
         col = len(STATE_INPUTS)
         for name in self.numeric_:
-            out[:, col] = pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype=float) if name in rows else np.nan
+            out[:, col] = _numbers(np.asarray(rows[name])) if name in rows else np.nan
             col += 1
         for name in self.categorical_:
-            codes = self.codes_[name]
-            rare = codes.get(RARE, np.nan)
             if name in rows:
-                values = rows[name]
-                table = {v: codes.get(str(v), rare) for v in values.dropna().unique()}
-                out[:, col] = values.map(table).to_numpy(dtype=float)
+                codes = self.codes_[name]
+                rare = codes.get(RARE, np.nan)
+                inverse, uniques = _factorize(rows[name])
+                table = np.array([*(codes.get(str(v), rare) for v in uniques), np.nan], dtype=float)
+                out[:, col] = table[inverse]  # inverse -1 (missing) picks the trailing NaN
             else:
                 out[:, col] = np.nan
             col += 1
         return out
 
-    def unknown_values(self, rows: pd.DataFrame) -> dict[str, list[str]]:
+    def unknown_values(self, rows: Rows) -> dict[str, list[str]]:
         """Per categorical feature, the values in ``rows`` never seen in training (scored as missing/rare)."""
         out = {}
         for name in self.categorical_:
             if name in rows:
-                seen = set(self.codes_[name])
-                new = sorted({str(v) for v in rows[name].dropna().unique()} - seen)
+                seen = self.codes_[name]
+                new = sorted({str(v) for v in _factorize(rows[name])[1]} - seen.keys())
                 if new:
                     out[name] = new
         return out
+
+
+def _factorize(values: object) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each value, -1 where missing; the distinct values) of a column."""
+    codes, uniques = pd.factorize(values if isinstance(values, pd.Series) else np.asarray(values, dtype=object))
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _numbers(values: np.ndarray) -> np.ndarray:
+    """Values as floats; text that is not a number becomes NaN."""
+    if values.dtype.kind in "fiub":
+        return values.astype(float)
+    return np.asarray(pd.to_numeric(pd.Series(values, dtype=object), errors="coerce"), dtype=float)

@@ -9,6 +9,7 @@ date), so deals that close fast are neither over- nor under-represented.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,22 +129,32 @@ def _label(rows: pd.DataFrame, deals: pd.DataFrame, cutoff: pd.Timestamp) -> pd.
 
 def open_deal_state(deals: pd.DataFrame, as_of: pd.Timestamp, config: PipelineConfig,
                     features: list[str]) -> pd.DataFrame:
-    """The snapshot state of open deals given as a table (the input of scoring), at ``as_of``.
+    """The snapshot state of open deals given as a table (the input of scoring), at ``as_of``."""
+    return pd.DataFrame(open_deal_columns({c: deals[c].to_numpy() for c in deals.columns}, as_of, config, features))
+
+
+def open_deal_columns(deals: Mapping[str, np.ndarray], as_of: pd.Timestamp, config: PipelineConfig,
+                      features: list[str]) -> dict[str, np.ndarray]:
+    """The snapshot state of open deals given column by column (canonical names, validated), at ``as_of``.
 
     Needs ``deal_id``, ``stage``, ``amount``, ``created_at`` and optionally ``stage_entered_at``;
     with no stage history, stage moves are unknown (NaN) and the furthest stage is the current one.
+    The same arrays in give the same state whether they came from a file or from an API request.
     """
     order = config.stage_order
-    entered = deals["stage_entered_at"] if "stage_entered_at" in deals.columns else pd.Series(pd.NaT, index=deals.index)
-    entered = entered.fillna(deals["created_at"])
-    rows = pd.DataFrame({"deal_id": deals["deal_id"].to_numpy(), "as_of": pd.Timestamp(as_of)})
-    rows["stage"] = deals["stage"].to_numpy()
-    rows["stage_index"] = deals["stage"].map(order).to_numpy(dtype=int)
-    rows["stage_moves"] = np.nan
-    rows["furthest_stage_index"] = rows["stage_index"]
-    rows["days_in_stage"] = ((pd.Timestamp(as_of) - entered).dt.total_seconds() / DAY_SECONDS).to_numpy()
-    rows["age_days"] = ((pd.Timestamp(as_of) - deals["created_at"]).dt.total_seconds() / DAY_SECONDS).to_numpy()
-    rows["amount"] = deals["amount"].to_numpy(dtype=float)
+    now = np.datetime64(pd.Timestamp(as_of).to_datetime64(), "us")
+    created = np.asarray(deals["created_at"], dtype="datetime64[us]")
+    entered = np.asarray(deals["stage_entered_at"], dtype="datetime64[us]") if "stage_entered_at" in deals else created
+    entered = np.where(np.isnat(entered), created, entered)
+    stage = np.asarray(deals["stage"], dtype=object)
+    stage_index = np.fromiter((order[s] for s in stage), dtype=int, count=len(stage))
+    n = len(stage)
+    rows = {"deal_id": np.asarray(deals["deal_id"], dtype=object), "as_of": np.full(n, now),
+            "stage": stage, "stage_index": stage_index, "stage_moves": np.full(n, np.nan),
+            "furthest_stage_index": stage_index,
+            "days_in_stage": (now - entered) / np.timedelta64(1, "s") / DAY_SECONDS,
+            "age_days": (now - created) / np.timedelta64(1, "s") / DAY_SECONDS,
+            "amount": np.asarray(deals["amount"], dtype=float)}
     for name in features:
-        rows[name] = deals[name].to_numpy() if name in deals.columns else np.nan
+        rows[name] = np.asarray(deals[name]) if name in deals else np.full(n, np.nan)
     return rows

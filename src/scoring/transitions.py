@@ -116,7 +116,7 @@ class StageTransitionModel:
 
     def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
         """P(win) of snapshot rows (needs ``stage_index`` and ``days_in_stage``)."""
-        return self.win_probability(rows["stage_index"].to_numpy(), rows["days_in_stage"].to_numpy())
+        return self.win_probability(np.asarray(rows["stage_index"]), np.asarray(rows["days_in_stage"]))
 
     def days_quantile(self, stage_index: int, q: float) -> float:
         """Days by which a share ``q`` of stays in the stage have ended (Kaplan-Meier); inf if never."""

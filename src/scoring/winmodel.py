@@ -24,12 +24,14 @@ from sklearn.isotonic import IsotonicRegression
 
 from scoring.dataset import TrainingSet
 from scoring.errors import DataError
-from scoring.features import FeatureEncoder
+from scoring.features import FeatureEncoder, Rows
 
 NONE, WON, LOST = 0, 1, 2
 BOUNDARIES = (30, 60, 90, 180, 365)
 #: Calibrated probabilities stay this far from 0 and 1: a finite sample never proves certainty.
 PROBABILITY_FLOOR = 0.001
+#: Fewer rows than this are predicted on one thread.
+SMALL_BATCH = 2000
 
 
 def recensor(rows: pd.DataFrame, shift_days: float) -> pd.DataFrame:
@@ -62,6 +64,11 @@ def person_periods(rows: pd.DataFrame, boundaries: tuple[int, ...]) -> tuple[np.
         interval.append(np.full(len(rows_k), k))
         label.append(np.where(event[rows_k], kind[rows_k], NONE))
     return np.concatenate(idx), np.concatenate(interval), np.concatenate(label)
+
+
+def _predict(booster: lgb.Booster, x: np.ndarray, **kwargs: object) -> np.ndarray:
+    """``booster.predict``, on one thread for small inputs: starting OpenMP threads costs more than a few rows."""
+    return booster.predict(x, num_threads=1 if len(x) < SMALL_BATCH else 0, **kwargs)
 
 
 class WinModel:
@@ -142,14 +149,16 @@ class WinModel:
         if not hasattr(self, "booster_"):
             raise NotFittedError("WinModel is not fitted; call fit first")
 
-    def _hazards(self, booster: lgb.Booster, rows: pd.DataFrame) -> np.ndarray:
+    def _hazards(self, booster: lgb.Booster, rows: Rows) -> np.ndarray:
         """(n, intervals, 3) probabilities of none/won/lost in each interval, given open at its start."""
-        x = self.encoder_.transform(rows)
+        return self._hazards_of(booster, self.encoder_.transform(rows))
+
+    def _hazards_of(self, booster: lgb.Booster, x: np.ndarray) -> np.ndarray:
         k = len(self.boundaries)
         stacked = np.column_stack([np.repeat(x, k, axis=0), np.tile(np.arange(k), len(x))])
-        return booster.predict(stacked).reshape(len(x), k, 3)
+        return _predict(booster, stacked).reshape(len(x), k, 3)
 
-    def hazards(self, rows: pd.DataFrame) -> np.ndarray:
+    def hazards(self, rows: Rows) -> np.ndarray:
         self._check()
         return self._hazards(self.booster_, rows)
 
@@ -166,40 +175,61 @@ class WinModel:
         tail = survive[:, -1] * last_w / np.maximum(last_w + last_l, 1e-12)
         return np.column_stack([by_end, by_end[:, -1] + tail])
 
-    def raw_proba(self, rows: pd.DataFrame) -> np.ndarray:
+    def raw_proba(self, rows: Rows) -> np.ndarray:
         """Uncalibrated P(win) from the hazards."""
         return self._eventual(self.hazards(rows))
 
     def _calibrated(self, raw: np.ndarray) -> np.ndarray:
-        return self.calibrator_.predict(raw) if self.calibrator_ is not None else raw
+        """The isotonic map, applied as the piecewise-linear interpolation it is (sklearn's ``predict`` with
+        out_of_bounds="clip" gives the same numbers, with far more per-call overhead)."""
+        if self.calibrator_ is None:
+            return raw
+        return np.interp(raw, self.calibrator_.X_thresholds_, self.calibrator_.y_thresholds_)
 
-    def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, rows: Rows) -> np.ndarray:
         """Calibrated P(win) eventually."""
         return self._calibrated(self.raw_proba(rows))
 
-    def outlook(self, rows: pd.DataFrame, within_days: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def outlook(self, rows: Rows, within_days: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """P(win), P(win within ``within_days``) and expected days to a win, from one pass of the booster."""
-        hazards = self.hazards(rows)
-        return (self._calibrated(self._eventual(hazards)), self._win_within(hazards, within_days),
-                self._days_to_win(hazards))
+        return self._outlook_of(self.hazards(rows), within_days)
 
-    def win_by(self, rows: pd.DataFrame, horizons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def explain(self, rows: Rows, horizons: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """P(win), P(won within each of ``horizons``), expected days to a win and :meth:`contribution_matrix`,
+        from one encoding of the rows."""
+        self._check()
+        x = self.encoder_.transform(rows)
+        hazards = self._hazards_of(self.booster_, x)
+        return (*self._win_by(hazards, horizons), self._days_to_win(hazards), self._contributions_of(x))
+
+    def _outlook_of(self, hazards: np.ndarray, within_days: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        p, by = self._win_by(hazards, np.array([within_days]))
+        return p, by[:, 0], self._days_to_win(hazards)
+
+    def win_by(self, rows: Rows, horizons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """P(win) and P(won within each of ``horizons`` days), shape (rows, horizons), from one pass."""
-        hazards = self.hazards(rows)
-        by = [self._win_within(hazards, float(days)) for days in np.asarray(horizons, dtype=float)]
-        return self._calibrated(self._eventual(hazards)), np.column_stack(by) if by else np.empty((len(rows), 0))
+        return self._win_by(self.hazards(rows), horizons)
 
-    def win_within(self, rows: pd.DataFrame, days: float | np.ndarray) -> np.ndarray:
+    def _win_by(self, hazards: np.ndarray, horizons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cumulative = self._cumulative(hazards)
+        p = self._calibrated(cumulative[:, -1])
+        by = [self._win_within(hazards, float(days), cumulative, p) for days in np.asarray(horizons, dtype=float)]
+        return p, np.column_stack(by) if by else np.empty((len(hazards), 0))
+
+    def win_within(self, rows: Rows, days: float | np.ndarray) -> np.ndarray:
         """P(won within ``days`` of the snapshot date), consistent with the calibrated P(win)."""
-        return self._win_within(self.hazards(rows), days)
+        hazards = self.hazards(rows)
+        cumulative = self._cumulative(hazards)
+        return self._win_within(hazards, days, cumulative, self._calibrated(cumulative[:, -1]))
 
-    def expected_days_to_win(self, rows: pd.DataFrame) -> np.ndarray:
+    def expected_days_to_win(self, rows: Rows) -> np.ndarray:
         """Expected days from the snapshot to the win, for deals that will be won."""
         return self._days_to_win(self.hazards(rows))
 
-    def _win_within(self, hazards: np.ndarray, days: float | np.ndarray) -> np.ndarray:
+    def _win_within(self, hazards: np.ndarray, days: float | np.ndarray, cumulative: np.ndarray,
+                    calibrated: np.ndarray) -> np.ndarray:
+        """P(won within ``days``) given the hazards, their cumulative P(won) and the calibrated P(win)."""
         n = len(hazards)
-        cumulative = self._cumulative(hazards)
         raw_total = cumulative[:, -1]
         days = np.broadcast_to(np.asarray(days, dtype=float), (n,))
         bounds = np.array((0, *self.boundaries), dtype=float)
@@ -219,7 +249,7 @@ class WinModel:
         share = 1 - (1 - total) ** frac
         by_t = start_cum + survive_start * share * won / total
         by_t = np.where(days <= 0, 0.0, np.minimum(by_t, raw_total))
-        scale = self._calibrated(raw_total) / np.maximum(raw_total, 1e-12)
+        scale = calibrated / np.maximum(raw_total, 1e-12)
         return np.clip(by_t * scale, 0.0, 1.0)
 
     def _days_to_win(self, hazards: np.ndarray) -> np.ndarray:
@@ -231,12 +261,17 @@ class WinModel:
 
     def contributions(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Per-feature contributions to log-odds(won vs lost in the next interval), one column per input."""
+        return pd.DataFrame(self.contribution_matrix(rows), columns=self.encoder_.names_, index=rows.index)
+
+    def contribution_matrix(self, rows: Rows) -> np.ndarray:
+        """:meth:`contributions` as an array (rows x ``encoder_.names_``), for rows given as a mapping of arrays."""
         self._check()
-        x = np.column_stack([self.encoder_.transform(rows), np.zeros(len(rows))])
-        raw = self.booster_.predict(x, pred_contrib=True)  # (n, 3 * (features + 1))
+        return self._contributions_of(self.encoder_.transform(rows))
+
+    def _contributions_of(self, x: np.ndarray) -> np.ndarray:
+        x = np.column_stack([x, np.zeros(len(x))])
+        raw = _predict(self.booster_, x, pred_contrib=True)  # (n, 3 * (features + 1))
         width = len(self.feature_names_) + 1
         won = raw[:, WON * width:(WON + 1) * width]
         lost = raw[:, LOST * width:(LOST + 1) * width]
-        diff = (won - lost)[:, :-2]  # drop the interval column and the bias
-        names = self.encoder_.names_
-        return pd.DataFrame(diff, columns=names, index=rows.index)
+        return (won - lost)[:, :-2]  # drop the interval column and the bias
