@@ -9,7 +9,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: install system-deps run test demo-data validate train constraints clean
+.PHONY: install system-deps run serve test demo-data validate train constraints clean
 
 install: $(STAMP)
 
@@ -36,11 +36,16 @@ train: validate
 	$(BIN)/scoring train --deals $(DEMO)/deals.csv --history $(DEMO)/stage_history.csv --config $(DEMO)/pipeline.toml
 	$(BIN)/scoring stages
 
-# Serving lands with its issue; until then `run` trains and registers a champion in the embedded
-# MLflow store (./mlflow.db), then scores and forecasts the demo's open deals with it.
+# `run` trains and registers a champion in the embedded MLflow store (./mlflow.db), scores and
+# forecasts the demo's open deals with it, then serves the API on 127.0.0.1:8000 (Ctrl-C stops it).
 run: train
 	$(BIN)/scoring score --input $(DEMO)/open_deals.csv --out $(DEMO)/scored.csv
 	$(BIN)/scoring forecast --input $(DEMO)/open_deals.csv --out $(DEMO)/forecast.json
+	@echo "Serving on http://127.0.0.1:8000 (docs: http://127.0.0.1:8000/docs)"
+	$(BIN)/scoring serve --host 127.0.0.1 --port 8000
+
+serve: install
+	$(BIN)/scoring serve --host 127.0.0.1 --port 8000
 
 test: install system-deps
 	$(BIN)/python -m pytest

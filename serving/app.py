@@ -1,0 +1,149 @@
+"""``create_app(settings)``: the FastAPI service that CRMs call.
+
+The model is loaded in the lifespan (never at import), then a background task polls the champion
+alias and swaps new versions in. Scoring routes are plain ``def`` (run in the thread pool, off the
+event loop). Every error is JSON naming the field; no stack trace reaches a client.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from scoring.errors import ScoringError
+from serving.deals import RequestProblems
+from serving.holder import ModelHolder
+from serving.metrics import Metrics, RequestLimits
+from serving.routes import model, ops, scoring
+from serving.schemas import ProblemDetail
+from serving.settings import Settings
+
+log = logging.getLogger("serving")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service, configured by ``settings`` (default: from the environment)."""
+    settings = settings or Settings()
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    holder = ModelHolder(settings)
+    metrics = Metrics()
+
+    def on_swap() -> None:
+        current = holder.current
+        if current is not None:
+            metrics.serving(current.name, current.version, current.source)
+        metrics.swaps.inc()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(holder.load_at_start)
+        if holder.current is not None:
+            metrics.serving(holder.current.name, holder.current.version, holder.current.source)
+        poller = asyncio.create_task(_poll(holder, settings.poll_seconds, on_swap)) if settings.poll_seconds else None
+        try:
+            yield
+        finally:
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+
+    app = FastAPI(title="pipeline-scoring", version=_version(), lifespan=lifespan,
+                  description="Win probabilities and revenue forecasts learned from your own deal history, "
+                              "always beside the fixed stage percentages.")
+    app.state.settings = settings
+    app.state.holder = holder
+    app.state.metrics = metrics
+    app.state.key_hashes = settings.key_hashes()
+    app.state.on_swap = on_swap
+    for router in (scoring.router, model.router, ops.router):
+        app.include_router(router)
+    app.add_middleware(RequestLimits, metrics=metrics, max_bytes=settings.max_body_bytes)
+    _add_error_handlers(app)
+    return app
+
+
+async def _poll(holder: ModelHolder, seconds: float, on_swap: Any) -> None:
+    """Look for a new champion every ``seconds``; load it off the event loop."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            if await asyncio.to_thread(holder.refresh):
+                on_swap()
+        except Exception:  # noqa: BLE001 - polling must outlive any one failure
+            log.exception("polling for a new champion failed")
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    def problem(status: int, error: str, details: list[ProblemDetail], headers: dict[str, str] | None = None
+                ) -> JSONResponse:
+        message = "; ".join(f"{d.field}: {d.message}" if d.field else d.message for d in details[:10])
+        if len(details) > 10:
+            message += f"; and {len(details) - 10} more"
+        return JSONResponse({"error": error, "message": message, "errors": [d.model_dump() for d in details]},
+                            status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [ProblemDetail(field=_field(e.get("loc", ())), message=_message(e)) for e in exc.errors()]
+        return problem(422, "invalid request", details)
+
+    @app.exception_handler(RequestProblems)
+    async def unscorable(_: Request, exc: RequestProblems) -> JSONResponse:
+        return problem(422, "invalid deals", exc.problems)
+
+    @app.exception_handler(ScoringError)
+    async def library(_: Request, exc: ScoringError) -> JSONResponse:
+        return problem(422, "cannot score these deals", [ProblemDetail(field="deals", message=str(exc))])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        field, _, message = detail.partition(": ") if detail.startswith("deals:") else ("", "", detail)
+        return problem(exc.status_code, _reason(exc.status_code), [ProblemDetail(field=field, message=message)],
+                       headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "internal error", [ProblemDetail(field="", message="the service failed to answer; "
+                                                             "the details are in its log")])
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    """("body", "deals", 3, "amount") -> "deals[3].amount"."""
+    out = ""
+    for part in loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part not in ("function-after[_naive_utc(), datetime]",) and not str(part).startswith(("function-", "constrained-")):
+            out += f".{part}" if out else str(part)
+    return out or "body"
+
+
+def _message(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", "invalid value"))
+    if "input" in error and error.get("type") not in ("missing",):
+        given = repr(error["input"])
+        message += f" (got {given if len(given) <= 60 else given[:57] + '...'})"
+    return message
+
+
+def _reason(status: int) -> str:
+    return {401: "unauthorized", 404: "not found", 405: "method not allowed", 413: "request too large",
+            503: "not ready"}.get(status, "error")
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("pipeline-scoring")

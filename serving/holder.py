@@ -1,0 +1,123 @@
+"""The model in service and how it changes: loaded at start, swapped atomically when the champion moves.
+
+Requests read ``holder.current`` once and keep that object to the end, so a swap never changes the
+model under a request in flight. A new version is loaded off the event loop; only a version that
+loads completely replaces the old one. If the tracking store cannot be reached at start, the bundle
+that ``scoring train`` exported to ``models/`` is served instead, and ``/readyz`` and ``/v1/model`` say so.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from scoring.bundle import ModelBundle
+from scoring.errors import ScoringError
+from serving.settings import Settings
+from training.registry import load_bundle
+from training.store import tracking_uri
+
+log = logging.getLogger("serving")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A bundle in service and where it came from."""
+
+    bundle: ModelBundle
+    name: str
+    version: str
+    source: str  # "registry", "file" or "fallback"
+    loaded_at: str
+    detail: str | None = None
+
+
+class ModelHolder:
+    """Holds the model in service; ``refresh`` looks for a new champion and swaps it in."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = settings.tracking_uri or tracking_uri()
+        self.current: LoadedModel | None = None
+        self.error: str | None = None  # why the last load failed, if it did
+        self._refused: dict[str, str] = {}  # version -> why it failed to load (not retried by polling)
+        self._lock = threading.Lock()
+        self.swaps = 0
+
+    @property
+    def alias(self) -> str | None:
+        """The alias the service follows (``champion``), or None when it serves a fixed version or file."""
+        uri = self.settings.model_uri
+        return uri.partition("@")[2] or None if uri.startswith("models:/") else None
+
+    def load_at_start(self) -> None:
+        """Load the configured model; if that fails for a registry URI, the exported bundle."""
+        try:
+            self.current = self._load(self.settings.model_uri)
+            return
+        except (ScoringError, MlflowException, OSError) as exc:
+            self.error = str(exc)
+        if not self.settings.model_uri.startswith("models:/"):
+            log.error("could not load %s: %s", self.settings.model_uri, self.error)
+            return
+        path = Path(self.settings.fallback_dir) / f"{self.settings.model_name}.joblib"
+        try:
+            bundle = ModelBundle.load(path)
+        except ScoringError as exc:
+            self.error = f"{self.error}; and no usable exported bundle: {exc}"
+            log.error("no model to serve: %s", self.error)
+            return
+        version_file = path.with_suffix(".version")
+        version = version_file.read_text(encoding="utf-8").strip() if version_file.is_file() else "unknown"
+        self.current = LoadedModel(bundle, self.settings.model_name, version, "fallback", _now(),
+                                   f"the tracking store could not give {self.settings.model_uri} ({self.error}); "
+                                   f"serving the bundle exported to {path} (version {version})")
+        log.warning(self.current.detail)
+
+    def refresh(self, force: bool = False) -> bool:
+        """Swap in the version the alias names now, if it differs; True if the model changed.
+
+        A version that fails to load is refused (the old model keeps serving) and not retried by polling
+        until the alias moves again; ``force`` (the admin call) retries it.
+        """
+        with self._lock:
+            alias = self.alias
+            if alias is None:
+                return False
+            name = self.settings.model_name
+            try:
+                version = str(MlflowClient(self.store, self.store).get_model_version_by_alias(name, alias).version)
+            except MlflowException as exc:
+                self.error = f"could not read the {alias} alias of {name}: {exc}"
+                return False
+            current = self.current
+            if current is not None and current.source == "registry" and current.version == version:
+                return False
+            if version in self._refused and not force:
+                return False
+            try:
+                loaded = self._load(f"models:/{name}/{version}")
+            except Exception as exc:  # noqa: BLE001 - whatever breaks, the old model keeps serving
+                self._refused[version] = f"{type(exc).__name__}: {exc}"
+                self.error = f"version {version} failed to load and was refused: {self._refused[version]}"
+                log.error(self.error)
+                return False
+            self.current = loaded  # one reference assignment: requests in flight keep the model they read
+            self.error = None
+            self.swaps += 1
+            log.info("now serving %s version %s", name, version)
+            return True
+
+    def _load(self, uri: str) -> LoadedModel:
+        bundle, info = load_bundle(uri, self.store)
+        source = "registry" if ":/" in uri else "file"
+        return LoadedModel(bundle, info["name"], info["version"], source, _now())
+
+
+def _now() -> str:
+    return pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")

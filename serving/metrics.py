@@ -1,0 +1,96 @@
+"""Prometheus metrics of one app: requests, latencies, deals scored, the model in service."""
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class Metrics:
+    """The app's own registry (several apps in one process, as in tests, do not collide)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("scoring_http_requests", "HTTP requests by route, method and status.",
+                                ["route", "method", "status"], registry=self.registry)
+        self.latency = Histogram("scoring_http_request_seconds", "Time to answer, by route.", ["route"],
+                                 buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+                                 registry=self.registry)
+        self.deals = Counter("scoring_deals_scored", "Deals scored or forecast.", ["route"], registry=self.registry)
+        self.model = Gauge("scoring_model_info", "The model in service (value 1).", ["name", "version", "source"],
+                           registry=self.registry)
+        self.swaps = Counter("scoring_model_swaps", "Times a new model version was swapped in.", registry=self.registry)
+
+    def serving(self, name: str, version: str, source: str) -> None:
+        self.model.clear()
+        self.model.labels(name, version, source).set(1)
+
+
+class RequestLimits:
+    """Pure ASGI middleware: counts and times requests, and answers 413 to bodies beyond ``max_bytes``."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_bytes: int) -> None:
+        self.app, self.metrics, self.max_bytes = app, metrics, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = {"code": 500}
+        started = {"yes": False}
+
+        async def send_counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                started["yes"] = True
+            await send(message)
+
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        try:
+            if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+                await _too_large(send_counted, self.max_bytes)
+            else:
+                await self.app(scope, self._limited(receive), send_counted)
+        except BodyTooLarge:
+            if started["yes"]:
+                raise
+            await _too_large(send_counted, self.max_bytes)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self.metrics.requests.labels(path, scope["method"], str(status["code"])).inc()
+            self.metrics.latency.labels(path).observe(time.perf_counter() - start)
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = {"bytes": 0}
+
+        async def wrapped() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                seen["bytes"] += len(message.get("body", b""))
+                if seen["bytes"] > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        return wrapped
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = (b'{"error":"request too large","message":"the request body is larger than the limit of '
+            + str(limit).encode() + b' bytes; send fewer deals per request","errors":[]}')
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,49 @@
+"""Health, readiness, metrics (open) and the admin reload (needs a key when keys are configured)."""
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from serving.routes.common import ERRORS
+from serving.schemas import Ready, ReloadResult
+from serving.security import require_key
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=Ready, responses={503: {"model": Ready}})
+async def readyz(request: Request) -> JSONResponse:
+    """Ready only when a model is loaded; says when it is the exported fallback rather than the registry's."""
+    holder = request.app.state.holder
+    model = holder.current
+    body = Ready(ready=model is not None,
+                 model={"name": model.name, "version": model.version} if model else None,
+                 source=model.source if model else None,
+                 detail=(model.detail or holder.error) if model else holder.error)
+    return JSONResponse(body.model_dump(), status_code=200 if model is not None else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.post("/v1/admin/reload", response_model=ReloadResult, responses=ERRORS, dependencies=[Depends(require_key)])
+async def reload(request: Request) -> ReloadResult:
+    """Look for a new champion now and swap it in if there is one (a version that fails to load is refused)."""
+    holder = request.app.state.holder
+    changed = await asyncio.to_thread(holder.refresh, True)
+    if changed:
+        request.app.state.on_swap()
+    model = holder.current
+    return ReloadResult(changed=changed, model={"name": model.name, "version": model.version} if model else None,
+                        detail=holder.error)

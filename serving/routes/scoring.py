@@ -1,0 +1,84 @@
+"""POST /v1/score and POST /v1/forecast."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from scoring.forecast import forecast
+from serving.deals import deal_columns
+from serving.holder import LoadedModel
+from serving.routes.common import ERRORS, current_model
+from serving.schemas import ForecastRequest, ScoreRequest, ScoreResponse
+from serving.security import require_key
+
+router = APIRouter(prefix="/v1", tags=["scoring"], dependencies=[Depends(require_key)])
+
+
+@router.post("/score", response_model=ScoreResponse, responses=ERRORS)
+def score(body: ScoreRequest, request: Request, model: LoadedModel = Depends(current_model)) -> JSONResponse:
+    """Win probability, expected revenue, timing, stale flag and top factors of each open deal,
+    beside the fixed stage percentage."""
+    _check_size(body.deals, request)
+    as_of = _as_of(body.as_of)
+    columns, warnings = deal_columns(body.deals, model.bundle, as_of)
+    scores, more = model.bundle.score_columns(columns, as_of, top=body.top_factors, period=body.period)
+    request.app.state.metrics.deals.labels("/v1/score").inc(len(body.deals))
+    return JSONResponse({"model": {"name": model.name, "version": model.version}, "as_of": as_of.isoformat(),
+                         "scores": _score_dicts(scores), "warnings": warnings + more})
+
+
+@router.post("/forecast", responses=ERRORS)
+def forecast_deals(body: ForecastRequest, request: Request, model: LoadedModel = Depends(current_model)) -> JSONResponse:
+    """Probability-weighted won revenue per calendar month or quarter with P10/P50/P90, and the total,
+    beside the fixed-percentage forecast (the forecast JSON of the SPEC, section 5)."""
+    _check_size(body.deals, request)
+    as_of = _as_of(body.as_of)
+    columns, warnings = deal_columns(body.deals, model.bundle, as_of)
+    result = forecast(model.bundle, pd.DataFrame(columns), as_of, body.period, body.periods,
+                      model_info={"name": model.name, "version": model.version})
+    result.warnings[:0] = warnings
+    request.app.state.metrics.deals.labels("/v1/forecast").inc(len(body.deals))
+    return JSONResponse(result.to_json())
+
+
+def _check_size(deals: list[Any], request: Request) -> None:
+    limit = request.app.state.settings.max_deals
+    if len(deals) > limit:
+        raise HTTPException(413, f"deals: {len(deals)} deals in one request; the limit is {limit}. "
+                                 "Send them in batches.")
+
+
+def _as_of(value: Any) -> pd.Timestamp:
+    return pd.Timestamp(value) if value is not None else pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
+
+
+def _score_dicts(scores: dict[str, Any]) -> list[dict[str, Any]]:
+    """Columns of scores -> one JSON object per deal."""
+    def day(values: np.ndarray) -> list[str]:
+        return np.datetime_as_string(values.astype("datetime64[D]")).tolist()
+
+    floats = {k: np.asarray(scores[k], dtype=float).tolist()  # full precision: the same numbers as the CLI
+              for k in ("win_probability", "fixed_probability", "stage_probability", "win_probability_90d",
+                        "win_probability_this_period")}
+    money = {k: np.round(np.asarray(scores[k], dtype=float), 2).tolist()
+             for k in ("expected_revenue", "fixed_expected_revenue")}
+    close, period_end = day(scores["expected_close_date"]), day(scores["period_end"])
+    days, stale = np.asarray(scores["days_in_stage"], float).tolist(), np.asarray(scores["stale"]).tolist()
+    out = []
+    for i, deal_id in enumerate(scores["deal_id"]):
+        out.append({
+            "deal_id": deal_id, "stage": scores["stage"][i],
+            "win_probability": floats["win_probability"][i], "fixed_probability": floats["fixed_probability"][i],
+            "expected_revenue": money["expected_revenue"][i], "fixed_expected_revenue": money["fixed_expected_revenue"][i],
+            "stage_probability": floats["stage_probability"][i], "days_in_stage": days[i], "stale": stale[i],
+            "timing": {"win_probability_this_period": floats["win_probability_this_period"][i],
+                       "period_end": period_end[i], "win_probability_90d": floats["win_probability_90d"][i],
+                       "expected_close_date": close[i]},
+            "factors_up": [f._asdict() for f in scores["factors_up"][i]],
+            "factors_down": [f._asdict() for f in scores["factors_down"][i]],
+        })
+    return out

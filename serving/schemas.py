@@ -1,0 +1,130 @@
+"""Request and response bodies of the API, with the examples /docs shows."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+MAX_FACTORS = 10
+
+
+def _naive_utc(value: datetime) -> datetime:
+    """Datetimes with a zone become naive UTC (the data contract's convention)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+Timestamp = Annotated[datetime, AfterValidator(_naive_utc)]
+
+DEAL_EXAMPLE = {"deal_id": "D-1042", "stage": "Proposal", "amount": 48000, "created_at": "2025-08-04",
+                "stage_entered_at": "2025-09-15", "expected_close_date": "2025-11-30",
+                "segment": "Mid-Market", "source": "Referral"}
+
+
+class Deal(BaseModel):
+    """An open deal as the CRM has it. Feature fields (segment, source, ...) sit beside the named ones;
+    fields the model does not know are ignored and listed in the answer's warnings."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [DEAL_EXAMPLE]})
+
+    deal_id: Annotated[str, Field(min_length=1, max_length=200)] | int
+    stage: Annotated[str, Field(min_length=1, max_length=200, description="One of the model's open stages.")]
+    amount: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    created_at: Timestamp
+    stage_entered_at: Timestamp | None = None
+    expected_close_date: Timestamp | None = None
+
+
+class ScoreRequest(BaseModel):
+    """Open deals to score, as known at ``as_of`` (default: today)."""
+
+    as_of: date | None = Field(None, description="Score as of this date (default today, UTC).")
+    deals: list[Deal] = Field(min_length=1)
+    period: Literal["month", "quarter"] = Field("quarter", description="The calendar period of the timing fields.")
+    top_factors: int = Field(3, ge=0, le=MAX_FACTORS, description="How many factors up and down to list.")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"as_of": "2025-10-01",
+                                                                               "deals": [DEAL_EXAMPLE]}]})
+
+
+class ForecastRequest(BaseModel):
+    """Open deals and the periods to forecast."""
+
+    as_of: date | None = Field(None, description="Forecast from this date (default today, UTC).")
+    deals: list[Deal] = Field(min_length=1)
+    period: Literal["month", "quarter"] = "quarter"
+    periods: int = Field(4, ge=1, le=36, description="How many calendar periods, the first running from as_of.")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"as_of": "2025-10-01", "period": "quarter",
+                                                                               "periods": 4, "deals": [DEAL_EXAMPLE]}]})
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class Factor(BaseModel):
+    feature: str
+    value: str
+    effect: float = Field(description="Change in the log-odds of winning (rather than losing) next.")
+
+
+class Timing(BaseModel):
+    win_probability_this_period: float = Field(description="P(won by the end of the current month or quarter).")
+    period_end: date
+    win_probability_90d: float
+    expected_close_date: date = Field(description="When a win would most likely land.")
+
+
+class Score(BaseModel):
+    deal_id: str
+    stage: str
+    win_probability: float
+    fixed_probability: float = Field(description="The fixed stage percentage, for comparison.")
+    expected_revenue: float
+    fixed_expected_revenue: float
+    stage_probability: float = Field(description="P(win) from the stage-transition model alone.")
+    days_in_stage: float
+    stale: bool = Field(description="Longer in its stage than 90 % of past stays there.")
+    timing: Timing
+    factors_up: list[Factor]
+    factors_down: list[Factor]
+
+
+class ScoreResponse(BaseModel):
+    model: ModelRef
+    as_of: date
+    scores: list[Score]
+    warnings: list[str]
+
+
+class ProblemDetail(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """Every error: a message naming the offending field, and each problem found."""
+
+    error: str
+    message: str
+    errors: list[ProblemDetail] = []
+
+
+class Ready(BaseModel):
+    ready: bool
+    model: ModelRef | None
+    source: str | None = Field(description="registry, file or fallback (the exported bundle, store unreachable).")
+    detail: str | None
+
+
+class ReloadResult(BaseModel):
+    changed: bool
+    model: ModelRef | None
+    detail: str | None
+
+
+JSON = dict[str, Any]

@@ -1,0 +1,88 @@
+"""The service's settings, read from the environment (prefix ``SCORING_``) and passed to ``create_app``."""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+CHAMPION_URI = "models:/pipeline-scoring@champion"
+
+
+def hash_key(key: str) -> str:
+    """How an API key is stored: its SHA-256, hex."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class Settings(BaseSettings):
+    """What the service serves, where it listens and who may call it.
+
+    API keys are given either in clear (``SCORING_API_KEYS=k1,k2``; hashed on reading and never kept)
+    or already hashed (``SCORING_API_KEY_HASHES``: SHA-256 hex, e.g. from ``scoring hash-key``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SCORING_", extra="ignore")
+
+    model_uri: str = Field(CHAMPION_URI, description="An MLflow model URI or a bundle file.")
+    tracking_uri: str | None = Field(None, description="The MLflow store (default: MLFLOW_TRACKING_URI, else ./mlflow.db).")
+    fallback_dir: str = Field("models", description="Where `scoring train` exports the champion, served when the "
+                                                    "store cannot be reached at start.")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    api_key_hashes: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False,
+                                                     description="Keys in clear; kept only as their hashes.")
+    allow_open_network: bool = Field(False, description="Listen beyond loopback without API keys (not advised).")
+    max_deals: int = Field(10_000, ge=1, description="Most deals in one request (413 beyond).")
+    max_body_bytes: int = Field(20_000_000, ge=1024, description="Largest request body (413 beyond).")
+    poll_seconds: float = Field(30.0, ge=0, description="How often to look for a new champion (0: never).")
+
+    @field_validator("api_key_hashes", "api_keys", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("api_key_hashes")
+    @classmethod
+    def _hex(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if len(item) != 64 or any(c not in "0123456789abcdef" for c in item.lower()):
+                raise ValueError("API key hashes must be SHA-256 hex digests (64 characters)")
+        return [item.lower() for item in value]
+
+    @field_validator("api_keys")
+    @classmethod
+    def _hash_keys(cls, value: list[str]) -> list[str]:
+        return [hash_key(k) for k in value]  # the clear keys are not kept
+
+    def key_hashes(self) -> frozenset[str]:
+        """Every accepted key, hashed."""
+        return frozenset([*self.api_key_hashes, *self.api_keys])
+
+    @property
+    def model_name(self) -> str:
+        """The registered model's name (for the fallback file and polling), from ``model_uri``."""
+        if self.model_uri.startswith("models:/"):
+            return self.model_uri.removeprefix("models:/").split("@")[0].split("/")[0]
+        return "pipeline-scoring"
+
+    def check_exposure(self) -> None:
+        """Refuse to listen beyond loopback without API keys, unless told so explicitly."""
+        if self.key_hashes() or self.allow_open_network or is_loopback(self.host):
+            return
+        raise ValueError(f"refusing to listen on {self.host} without API keys: anyone who can reach it could read "
+                         "your pipeline. Set SCORING_API_KEYS (or SCORING_API_KEY_HASHES), listen on 127.0.0.1, or "
+                         "set SCORING_ALLOW_OPEN_NETWORK=true if something in front of it checks callers.")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
