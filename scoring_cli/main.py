@@ -497,3 +497,7 @@ def hash_key_command() -> None:
         err.print("[bold red]error:[/] no key on standard input")
         sys.exit(1)
     click.echo(hash_key(key))
+
+
+if __name__ == "__main__":
+    main()

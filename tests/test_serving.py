@@ -1,0 +1,324 @@
+"""The service over real HTTP: `scoring serve` (uvicorn) started by the test on a free port, called with httpx."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import schemathesis
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from mlflow.tracking import MlflowClient
+
+from scoring.bundle import ModelBundle
+from scoring.contract import load_deal_history
+from scoring_cli.main import main
+from serving.settings import Settings, hash_key
+from tests.conftest import END
+from training.pipeline import train_and_log
+
+KEY = "test-key-0123456789"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(tmp: Path, env: dict[str, str], *args: str, timeout: float = 90.0) -> Server:
+    """Run `scoring serve` in its own process and wait until it answers /healthz."""
+    port = free_port()
+    log = tmp / f"serve-{port}.log"
+    full_env = {**os.environ, "SCORING_POLL_SECONDS": "0", **env}
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen([sys.executable, "-m", "scoring_cli.main", "serve", "--port", str(port), *args],
+                                   env=full_env, cwd=tmp, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited: {log.read_text()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return Server(url, process, log)
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"the server did not start: {log.read_text()}")
+
+
+def stop(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+def open_deals(company: Path) -> list[dict]:
+    """The company's open deals as a CRM would send them (JSON objects, empty cells left out)."""
+    frame = pd.read_csv(company / "open_deals.csv", dtype=str)
+    return [{k: v for k, v in row.items() if isinstance(v, str)} for row in frame.to_dict(orient="records")]
+
+
+@pytest.fixture(scope="module")
+def served(company: Path, bundle: ModelBundle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The shared demo bundle served from a file, with an API key (given hashed)."""
+    tmp = tmp_path_factory.mktemp("served")
+    path = bundle.save(tmp / "bundle.joblib")
+    server = start_server(tmp, {"SCORING_API_KEY_HASHES": hash_key(KEY), "SCORING_MAX_DEALS": "500"},
+                          "--model", str(path))
+    yield server
+    stop(server)
+
+
+def test_scores_over_http_equal_the_cli(served: Server, company: Path, bundle: ModelBundle, tmp_path: Path):
+    deals = open_deals(company)[:300]
+    response = httpx.post(f"{served.url}/v1/score", json={"as_of": END, "deals": deals}, headers=AUTH, timeout=60)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"]["name"] == "bundle" and body["as_of"].startswith(END)
+    scores = body["scores"]
+    assert [s["deal_id"] for s in scores] == [d["deal_id"] for d in deals]
+    first = scores[0]
+    assert 0 <= first["win_probability"] <= 1 and first["fixed_probability"] in (0.1, 0.25, 0.5, 0.75)
+    assert first["expected_revenue"] == pytest.approx(float(deals[0]["amount"]) * first["win_probability"], abs=0.01)
+    assert set(first["timing"]) == {"win_probability_this_period", "period_end", "win_probability_90d",
+                                    "expected_close_date"}
+    assert first["timing"]["period_end"] == "2025-06-30"  # END is the last day of its quarter
+    assert all(f["effect"] > 0 for s in scores for f in s["factors_up"])
+    assert all(f["effect"] < 0 for s in scores for f in s["factors_down"])
+    assert any(s["stale"] for s in scores) and not all(s["stale"] for s in scores)
+
+    pd.DataFrame(deals).to_csv(tmp_path / "open.csv", index=False)
+    bundle_file = tmp_path / "bundle.joblib"
+    bundle.save(bundle_file)
+    result = CliRunner().invoke(main, ["score", "--input", str(tmp_path / "open.csv"), "--out",
+                                       str(tmp_path / "scored.csv"), "--as-of", END, "--model", str(bundle_file)])
+    assert result.exit_code == 0, result.output
+    cli = pd.read_csv(tmp_path / "scored.csv")
+    np.testing.assert_allclose([s["win_probability"] for s in scores], cli["win_probability"], rtol=1e-12)
+    np.testing.assert_allclose([s["timing"]["win_probability_90d"] for s in scores], cli["win_probability_90d"],
+                               rtol=1e-12)
+    assert [s["timing"]["expected_close_date"] for s in scores] == cli["expected_close_date"].str[:10].tolist()
+
+
+def test_unknown_fields_are_ignored_and_missing_features_listed(served: Server, company: Path):
+    deal = {k: v for k, v in open_deals(company)[0].items() if k != "segment"}
+    other = dict(open_deals(company)[1], crm_color="blue", notes={"free": "text"})
+    response = httpx.post(f"{served.url}/v1/score", json={"as_of": END, "deals": [deal, other]}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    warnings = " ".join(response.json()["warnings"])
+    assert "crm_color" in warnings and "notes" in warnings and "ignored" in warnings
+    assert f"'segment' missing on 1 deal(s) ({deal['deal_id']})" in warnings
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"amount": -5}, "deals[0].amount"),
+    ({"amount": "lots"}, "deals[0].amount"),
+    ({"stage": "Imaginary"}, "deals[0].stage"),
+    ({"stage": "Won"}, "deals[0].stage"),
+    ({"created_at": "2025-02-30"}, "deals[0].created_at"),
+    ({"created_at": "2026-01-01"}, "deals[0].created_at"),  # after as_of
+    ({"stage_entered_at": "yesterday"}, "deals[0].stage_entered_at"),
+    ({"stage": None}, "deals[0].stage"),
+    ({"employees": "many"}, "deals[0].employees"),
+    ({"segment": ["SMB"]}, "deals[0].segment"),
+])
+def test_bad_deals_get_422_naming_the_field(served: Server, company: Path, change: dict, field: str):
+    deal = {**open_deals(company)[0], **change}
+    response = httpx.post(f"{served.url}/v1/score", json={"as_of": END, "deals": [deal]}, headers=AUTH)
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert field in [e["field"] for e in body["errors"]] and field in body["message"]
+    assert "Traceback" not in response.text
+
+
+def test_missing_fields_bad_json_and_limits(served: Server, company: Path):
+    deal = open_deals(company)[0]
+    for required in ("stage", "amount", "deal_id", "created_at"):
+        partial = {k: v for k, v in deal.items() if k != required}
+        response = httpx.post(f"{served.url}/v1/score", json={"as_of": END, "deals": [partial]}, headers=AUTH)
+        assert response.status_code == 422 and f"deals[0].{required}" in response.json()["message"]
+    response = httpx.post(f"{served.url}/v1/score", content=b'{"deals": [', headers={**AUTH, "content-type": "application/json"})
+    assert response.status_code == 422 and response.json()["error"] == "invalid request"
+    duplicate = httpx.post(f"{served.url}/v1/score", json={"as_of": END, "deals": [deal, deal]}, headers=AUTH)
+    assert duplicate.status_code == 422 and "duplicate deal_id" in duplicate.json()["message"]
+    many = [dict(deal, deal_id=f"X{i}") for i in range(501)]  # the server's limit is 500 deals
+    response = httpx.post(f"{served.url}/v1/score", json={"as_of": END, "deals": many}, headers=AUTH)
+    assert response.status_code == 413 and "limit is 500" in response.json()["message"]
+    huge = b'{"deals": [' + b" " * 21_000_000 + b"]}"
+    response = httpx.post(f"{served.url}/v1/score", content=huge, headers={**AUTH, "content-type": "application/json"})
+    assert response.status_code == 413 and response.json()["error"] == "request too large"
+
+
+def test_api_keys(served: Server, company: Path):
+    body = {"as_of": END, "deals": open_deals(company)[:1]}
+    assert httpx.post(f"{served.url}/v1/score", json=body).status_code == 401
+    assert httpx.post(f"{served.url}/v1/score", json=body, headers={"X-API-Key": "wrong"}).status_code == 401
+    assert httpx.post(f"{served.url}/v1/score", json=body, headers={"X-API-Key": KEY}).status_code == 200
+    assert httpx.get(f"{served.url}/v1/model").status_code == 401
+    assert httpx.post(f"{served.url}/v1/admin/reload").status_code == 401
+    for open_path in ("/healthz", "/readyz", "/metrics"):
+        assert httpx.get(f"{served.url}{open_path}").status_code == 200
+
+
+def test_forecast_model_stages_kpis_and_metrics(served: Server, company: Path):
+    deals = open_deals(company)
+    response = httpx.post(f"{served.url}/v1/forecast", headers=AUTH, timeout=60,
+                          json={"as_of": END, "period": "month", "periods": 3, "deals": deals})
+    assert response.status_code == 200, response.text
+    forecast = response.json()
+    assert [p["start"] for p in forecast["periods"]] == ["2025-06-30", "2025-07-01", "2025-08-01"]
+    total = forecast["total"]
+    assert total["model"]["p10"] <= total["model"]["p50"] <= total["model"]["p90"]
+    assert sum(p["model"]["expected"] for p in forecast["periods"]) <= total["model"]["expected"] + 0.01
+    assert total["fixed"]["expected"] == pytest.approx(sum(
+        float(d["amount"]) * {"Lead": 0.1, "Qualified": 0.25, "Proposal": 0.5, "Negotiation": 0.75}[d["stage"]]
+        for d in deals), abs=0.05)
+
+    card = httpx.get(f"{served.url}/v1/model", headers=AUTH).json()
+    assert card["source"] == "file" and card["data"]["deals"] == 6000
+    assert {m["model"] for m in card["holdout_metrics"]} >= {"model", "fixed", "stage_transitions"}
+    stages = httpx.get(f"{served.url}/v1/stages", headers=AUTH).json()["stages"]
+    assert [s["stage"] for s in stages] == ["Lead", "Qualified", "Proposal", "Negotiation"]
+    kpis = httpx.get(f"{served.url}/v1/pipeline/kpis", headers=AUTH).json()
+    assert kpis["as_of"] == END and 0 < kpis["win_rate"] < 1
+    ready = httpx.get(f"{served.url}/readyz").json()
+    assert ready["ready"] and ready["source"] == "file"
+    metrics = httpx.get(f"{served.url}/metrics").text
+    assert 'scoring_http_requests_total{method="POST",route="/v1/forecast",status="200"}' in metrics
+    assert "scoring_deals_scored_total" in metrics and 'scoring_model_info{name="bundle"' in metrics
+
+
+def test_refuses_to_listen_beyond_loopback_without_keys(tmp_path: Path):
+    result = subprocess.run([sys.executable, "-m", "scoring_cli.main", "serve", "--host", "0.0.0.0", "--port",
+                             str(free_port())], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "SCORING_API_KEYS": "", "SCORING_API_KEY_HASHES": ""})
+    assert result.returncode == 1 and "refusing to listen on 0.0.0.0 without API keys" in result.stderr
+    assert Settings(host="0.0.0.0", api_keys=[KEY]).key_hashes() == {hash_key(KEY)}  # and keys are kept hashed only
+
+
+def test_no_generated_request_gets_a_server_error(served: Server):
+    """Schemathesis draws requests from the service's own OpenAPI document; none may get a 5xx."""
+    api = schemathesis.openapi.from_url(f"{served.url}/openapi.json")
+    operations = [result.ok() for result in api.get_all_operations()]
+    assert {f"{o.method.upper()} {o.path}" for o in operations} >= {"POST /v1/score", "POST /v1/forecast",
+                                                                    "GET /v1/model", "GET /v1/stages"}
+    for operation in operations:
+        @given(case=operation.as_strategy())
+        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def no_server_error(case: schemathesis.Case) -> None:
+            response = case.call(base_url=served.url, headers=AUTH, timeout=60)
+            assert response.status_code < 500, f"{case.method} {case.path}: {response.status_code} {response.text[:300]}"
+
+        no_server_error()
+
+
+# -- the champion alias: hot swap, refused versions, fallback ------------------------------------
+def test_hot_swap_under_load_and_a_broken_version_is_refused(company: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch):
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.chdir(tmp_path)
+    data = load_deal_history(company / "deals.csv", company / "stage_history.csv")
+    train_and_log(data, as_of=END, promote="always", tracking_uri=store, export_dir=tmp_path / "models")
+    server = start_server(tmp_path, {"MLFLOW_TRACKING_URI": store, "SCORING_POLL_SECONDS": "0.5",
+                                     "SCORING_API_KEYS": KEY})
+    deals = open_deals(company)[:20]
+    failures: list[str] = []
+    versions: set[str] = set()
+    done = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+            while not done.is_set():
+                r = client.post("/v1/score", json={"as_of": END, "deals": deals})
+                if r.status_code != 200:
+                    failures.append(f"{r.status_code} {r.text[:200]}")
+                else:
+                    versions.add(r.json()["model"]["version"])
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    try:
+        for t in threads:
+            t.start()
+        train_and_log(data, as_of="2025-05-31", promote="always", tracking_uri=store, export_dir=None)
+        _wait_for(lambda: httpx.get(f"{server.url}/readyz").json()["model"]["version"] == "2")
+
+        client = MlflowClient(store, store)  # a version that cannot load: its source holds no model
+        broken = client.create_model_version("pipeline-scoring", source=str(tmp_path), run_id=None)
+        client.set_registered_model_alias("pipeline-scoring", "champion", broken.version)
+        _wait_for(lambda: "refused" in (httpx.get(f"{server.url}/readyz").json()["detail"] or ""))
+        reload = httpx.post(f"{server.url}/v1/admin/reload", headers=AUTH, timeout=60).json()
+        assert reload["changed"] is False and "refused" in reload["detail"]
+        time.sleep(1.0)
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
+        stop(server)
+    assert failures == []
+    assert versions == {"1", "2"}  # served 1, then 2, never the broken 3
+    assert httpx.Client  # the server is gone; nothing else to check
+
+
+def test_serves_the_exported_bundle_when_the_store_is_unreachable(company: Path, bundle: ModelBundle,
+                                                                  tmp_path: Path):
+    bundle.save(tmp_path / "models" / "pipeline-scoring.joblib")
+    (tmp_path / "models" / "pipeline-scoring.version").write_text("7\n")
+    server = start_server(tmp_path, {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9",  # nothing listens on port 9
+                                     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "2"})
+    try:
+        ready = httpx.get(f"{server.url}/readyz").json()
+        assert ready["ready"] and ready["source"] == "fallback" and ready["model"]["version"] == "7"
+        assert "exported" in ready["detail"]
+        card = httpx.get(f"{server.url}/v1/model").json()
+        assert card["source"] == "fallback" and "could not give models:/pipeline-scoring@champion" in card["detail"]
+        response = httpx.post(f"{server.url}/v1/score", json={"as_of": END, "deals": open_deals(company)[:2]})
+        assert response.status_code == 200
+    finally:
+        stop(server)
+
+
+def test_not_ready_without_any_model(tmp_path: Path):
+    server = start_server(tmp_path, {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}"})
+    try:
+        response = httpx.get(f"{server.url}/readyz")
+        assert response.status_code == 503 and not response.json()["ready"]
+        score = httpx.post(f"{server.url}/v1/score", json={"deals": [{"deal_id": "a", "stage": "Lead", "amount": 1,
+                                                                       "created_at": "2025-01-01"}]})
+        assert score.status_code == 503 and "no model is loaded" in score.json()["message"]
+    finally:
+        stop(server)
+
+
+def _wait_for(condition, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except (httpx.HTTPError, KeyError, TypeError, json.JSONDecodeError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for the service")
