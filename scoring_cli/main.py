@@ -325,7 +325,11 @@ def _open_deals(input_path: Path, model_ref: str, preset: str | None) -> tuple[A
     if preset and preset.lower() != (bundle.config.preset or ""):
         raise ConfigError(f"the model was trained on {bundle.config.preset or 'canonical'} data, not a {preset} export: "
                           "its stages and column mapping come with it, so score the same kind of export")
-    return bundle, info, load_open_deals(input_path, bundle.config)
+    deals = load_open_deals(input_path, bundle.config)
+    problem = bundle.compile()
+    if problem:
+        err.print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
+    return bundle, info, deals
 
 
 @main.command()

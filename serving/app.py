@@ -27,6 +27,8 @@ from serving.schemas import ProblemDetail
 from serving.settings import Settings
 
 log = logging.getLogger("serving")
+#: At most this many problems are listed in an error answer (the message says how many more).
+MAX_LISTED = 100
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -89,7 +91,8 @@ def _add_error_handlers(app: FastAPI) -> None:
         message = "; ".join(f"{d.field}: {d.message}" if d.field else d.message for d in details[:10])
         if len(details) > 10:
             message += f"; and {len(details) - 10} more"
-        return JSONResponse({"error": error, "message": message, "errors": [d.model_dump() for d in details]},
+        listed = [d.model_dump() for d in details[:MAX_LISTED]]
+        return JSONResponse({"error": error, "message": message, "errors": listed},
                             status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -74,9 +74,11 @@ class ModelHolder:
             return
         version_file = path.with_suffix(".version")
         version = version_file.read_text(encoding="utf-8").strip() if version_file.is_file() else "unknown"
+        problem = _compiled(bundle)
         self.current = LoadedModel(bundle, self.settings.model_name, version, "fallback", _now(),
                                    f"the tracking store could not give {self.settings.model_uri} ({self.error}); "
-                                   f"serving the bundle exported to {path} (version {version})")
+                                   f"serving the bundle exported to {path} (version {version})"
+                                   + (f"; {problem}" if problem else ""))
         log.warning(self.current.detail)
 
     def refresh(self, force: bool = False) -> bool:
@@ -116,7 +118,15 @@ class ModelHolder:
     def _load(self, uri: str) -> LoadedModel:
         bundle, info = load_bundle(uri, self.store)
         source = "registry" if ":/" in uri else "file"
-        return LoadedModel(bundle, info["name"], info["version"], source, _now())
+        return LoadedModel(bundle, info["name"], info["version"], source, _now(), _compiled(bundle))
+
+
+def _compiled(bundle: ModelBundle) -> str | None:
+    """Compile the bundle's booster for speed; a warning if it could not (it then predicts with LightGBM)."""
+    problem = bundle.compile()
+    if problem:
+        log.warning(problem)
+    return problem
 
 
 def _now() -> str:

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import HTTPException, Request
+from fastapi.responses import Response
 
 from serving.holder import LoadedModel
 from serving.schemas import Problem
@@ -22,3 +24,9 @@ def current_model(request: Request) -> LoadedModel:
     if model is None:
         raise HTTPException(503, f"no model is loaded: {request.app.state.holder.error}")
     return model
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    """JSON by orjson (numpy arrays and dates included; NaN becomes null): several times faster than json."""
+    return Response(orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status_code,
+                    media_type="application/json")

@@ -5,24 +5,23 @@ import math
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Response
 
 from scoring.evaluation import calibration_error
 from serving.holder import LoadedModel
-from serving.routes.common import ERRORS, current_model
+from serving.routes.common import ERRORS, current_model, json_response
 from serving.security import require_key
 
 router = APIRouter(prefix="/v1", tags=["model"], dependencies=[Depends(require_key)])
 
 
 @router.get("/model", responses=ERRORS)
-def model_card(model: LoadedModel = Depends(current_model)) -> JSONResponse:
+def model_card(model: LoadedModel = Depends(current_model)) -> Response:
     """Which model answers, when and on what data it was trained, and its holdout metrics beside the baselines."""
     bundle = model.bundle
     overall = bundle.metrics[bundle.metrics["by"] == "all"].drop(columns=["by", "group"], errors="ignore")
     reliability = bundle.reliability[bundle.reliability["model"] == "model"]
-    return JSONResponse(_clean({
+    return json_response(_clean({
         "name": model.name, "version": model.version, "source": model.source, "loaded_at": model.loaded_at,
         "detail": model.detail,
         "trained_at": bundle.trained_at,
@@ -36,17 +35,17 @@ def model_card(model: LoadedModel = Depends(current_model)) -> JSONResponse:
 
 
 @router.get("/stages", responses=ERRORS)
-def stages(model: LoadedModel = Depends(current_model)) -> JSONResponse:
+def stages(model: LoadedModel = Depends(current_model)) -> Response:
     """Per stage: the learned P(win), the fixed percentage, where deals go next and how long they stay."""
     table = model.bundle.stage_table()
-    return JSONResponse(_clean({"model": {"name": model.name, "version": model.version},
+    return json_response(_clean({"model": {"name": model.name, "version": model.version},
                                 "stages": table.to_dict(orient="records")}))
 
 
 @router.get("/pipeline/kpis", responses=ERRORS)
-def kpis(model: LoadedModel = Depends(current_model)) -> JSONResponse:
+def kpis(model: LoadedModel = Depends(current_model)) -> Response:
     """The classic pipeline KPIs of the training data at its as-of date."""
-    return JSONResponse(_clean({"model": {"name": model.name, "version": model.version}, **model.bundle.kpis}))
+    return json_response(_clean({"model": {"name": model.name, "version": model.version}, **model.bundle.kpis}))
 
 
 def _clean(value: Any) -> Any:

@@ -5,13 +5,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from scoring.forecast import forecast
 from serving.deals import deal_columns
 from serving.holder import LoadedModel
-from serving.routes.common import ERRORS, current_model
+from serving.routes.common import ERRORS, current_model, json_response
 from serving.schemas import ForecastRequest, ScoreRequest, ScoreResponse
 from serving.security import require_key
 
@@ -19,7 +18,7 @@ router = APIRouter(prefix="/v1", tags=["scoring"], dependencies=[Depends(require
 
 
 @router.post("/score", response_model=ScoreResponse, responses=ERRORS)
-def score(body: ScoreRequest, request: Request, model: LoadedModel = Depends(current_model)) -> JSONResponse:
+def score(body: ScoreRequest, request: Request, model: LoadedModel = Depends(current_model)) -> Response:
     """Win probability, expected revenue, timing, stale flag and top factors of each open deal,
     beside the fixed stage percentage."""
     _check_size(body.deals, request)
@@ -27,12 +26,12 @@ def score(body: ScoreRequest, request: Request, model: LoadedModel = Depends(cur
     columns, warnings = deal_columns(body.deals, model.bundle, as_of)
     scores, more = model.bundle.score_columns(columns, as_of, top=body.top_factors, period=body.period)
     request.app.state.metrics.deals.labels("/v1/score").inc(len(body.deals))
-    return JSONResponse({"model": {"name": model.name, "version": model.version}, "as_of": as_of.isoformat(),
+    return json_response({"model": {"name": model.name, "version": model.version}, "as_of": as_of.isoformat(),
                          "scores": _score_dicts(scores), "warnings": warnings + more})
 
 
 @router.post("/forecast", responses=ERRORS)
-def forecast_deals(body: ForecastRequest, request: Request, model: LoadedModel = Depends(current_model)) -> JSONResponse:
+def forecast_deals(body: ForecastRequest, request: Request, model: LoadedModel = Depends(current_model)) -> Response:
     """Probability-weighted won revenue per calendar month or quarter with P10/P50/P90, and the total,
     beside the fixed-percentage forecast (the forecast JSON of the SPEC, section 5)."""
     _check_size(body.deals, request)
@@ -42,7 +41,7 @@ def forecast_deals(body: ForecastRequest, request: Request, model: LoadedModel =
                       model_info={"name": model.name, "version": model.version})
     result.warnings[:0] = warnings
     request.app.state.metrics.deals.labels("/v1/forecast").inc(len(body.deals))
-    return JSONResponse(result.to_json())
+    return json_response(result.to_json())
 
 
 def _check_size(deals: list[Any], request: Request) -> None:

@@ -8,6 +8,7 @@ silently: see shared/STACK.md).
 """
 from __future__ import annotations
 
+import os
 import platform
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -138,17 +139,19 @@ class ModelBundle:
 
         Beside P(win): P(win within 90 days and by the end of the current ``period`` (month or quarter)),
         the expected close date, a stale flag (longer in the stage than 90 % of past stays there) and
-        the ``top`` factors that raised and lowered the odds (lists of :class:`Factor`).
+        the ``top`` factors that raised and lowered the odds (lists of :class:`Factor`; ``top=0`` skips them,
+        which makes large batches several times faster).
         """
         as_of = pd.Timestamp(as_of)
         rows, warnings = self.state_columns(deals, as_of)
         period_end = current_period_end(as_of, period)
         horizons = np.array([90.0, (period_end - as_of) / pd.Timedelta(days=1)])
-        p, by, days_to_win, contributions = self.model.explain(rows, horizons)
+        p, by, days_to_win, contributions = self.model.explain(rows, horizons, contributions=top > 0)
         fixed = self.models["fixed"].predict_proba(rows)
         amount = rows["amount"]
         close = as_of.to_datetime64().astype("datetime64[D]") + np.round(days_to_win).astype("timedelta64[D]")
-        up, down = self.factors(rows, contributions, top)
+        n = len(p)
+        up, down = self.factors(rows, contributions, top) if contributions is not None else ([[]] * n, [[]] * n)
         out: dict[str, Any] = {
             "deal_id": rows["deal_id"],
             "stage": rows["stage"],
@@ -184,6 +187,17 @@ class ModelBundle:
             down.append([_factor(names[j], rows, i, values[i, j]) for j in order[i, :top] if values[i, j] < -0.01])
         return up, down
 
+    def compile(self, cache_dir: str | Path | None = None) -> str | None:
+        """Predict with the win model's booster compiled to native code (same probabilities, ~10x faster).
+
+        Returns None, or a warning when it could not compile and keeps LightGBM's own (slower) prediction.
+        """
+        try:
+            self.model.compile(cache_dir or compile_cache_dir())
+        except Exception as exc:  # noqa: BLE001 - the same model still predicts, only slower
+            return f"could not compile the model ({type(exc).__name__}: {exc}); predicting with LightGBM itself"
+        return None
+
     def stage_table(self) -> pd.DataFrame:
         """The learned stage table beside the fixed percentages."""
         return self.stage_model.table_frame()
@@ -216,6 +230,14 @@ class ModelBundle:
         return bundle
 
 
+def compile_cache_dir() -> Path:
+    """Where compiled boosters are cached: SCORING_CACHE_DIR, else the user's cache folder."""
+    if os.environ.get("SCORING_CACHE_DIR"):
+        return Path(os.environ["SCORING_CACHE_DIR"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "pipeline-scoring" / "compiled"
+
+
 def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return {c: frame[c].to_numpy() for c in frame.columns}
 
@@ -242,7 +264,9 @@ def current_period_end(as_of: pd.Timestamp, period: str) -> pd.Timestamp:
     """The last moment of the calendar month or quarter that contains ``as_of``."""
     if period not in ("month", "quarter"):
         raise ValueError(f"period must be month or quarter, got {period!r}")
-    return pd.Period(as_of, freq="M" if period == "month" else "Q").end_time
+    month = as_of.month if period == "month" else (as_of.month - 1) // 3 * 3 + 3
+    year, month = (as_of.year + 1, 1) if month == 12 else (as_of.year, month + 1)
+    return pd.Timestamp(year, month, 1) - pd.Timedelta(microseconds=1)  # pd.Period(...).end_time, without its cost
 
 
 def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, holdout_fraction: float = 0.2,

@@ -16,6 +16,8 @@ from sklearn.exceptions import NotFittedError
 #: open deal given without its history does not have them.
 STATE_INPUTS = ("stage_index", "days_in_stage", "age_days", "log_amount")
 RARE = "__rare__"
+#: Columns this short are factorized in plain Python (pandas' per-call cost dominates there).
+SMALL = 32
 #: Snapshot rows: a DataFrame, or (on the serving path) a mapping of column name -> array.
 Rows = pd.DataFrame | Mapping[str, np.ndarray]
 
@@ -81,9 +83,17 @@ class FeatureEncoder:
 
 
 def _factorize(values: object) -> tuple[np.ndarray, np.ndarray]:
-    """(code of each value, -1 where missing; the distinct values) of a column."""
+    """(code of each value, -1 where missing; the distinct values) of a column, as ``pd.factorize`` gives them."""
+    if not isinstance(values, pd.Series) and len(values) <= SMALL:  # a request's few deals: spare pandas' overhead
+        index: dict[object, int] = {}
+        codes = [-1 if _missing(v) else index.setdefault(v, len(index)) for v in values]
+        return np.array(codes, dtype=np.intp), np.array(list(index), dtype=object)
     codes, uniques = pd.factorize(values if isinstance(values, pd.Series) else np.asarray(values, dtype=object))
     return codes, np.asarray(uniques, dtype=object)
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
 
 
 def _numbers(values: np.ndarray) -> np.ndarray:

@@ -1,0 +1,250 @@
+"""Serving speed, in one run: our /v1/score against `mlflow models serve` and the HTTP floor.
+
+Three servers on this machine, each in its own process, called by the same load generator:
+
+- ours: ``scoring serve`` with a bundle trained on demo data;
+- ``mlflow models serve`` of a plain scikit-learn pipeline (one-hot ColumnTransformer + isotonic-
+  calibrated LightGBM) trained on the same snapshot rows: what a user would deploy instead;
+- a FastAPI no-op endpoint under uvicorn: the cost of HTTP alone.
+
+Single-deal requests/s (``--clients`` threads, each with a keep-alive connection, for ``--seconds``)
+and batches of 1,000 deals in rows/s; medians of ``--runs`` rounds, then the ratios. Also: how long
+``scoring serve`` takes to be ready with the embedded store.
+
+    python benchmarks/serve_bench.py [--deals 20000] [--runs 3] [--seconds 5] [--clients 4]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+END = "2025-06-30"
+NOOP = '''
+from fastapi import FastAPI, Request
+app = FastAPI()
+
+@app.post("/noop")
+async def noop(request: Request) -> dict:
+    await request.body()
+    return {"ok": True}
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 180.0) -> float:
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if process.poll() is not None:
+            raise SystemExit(f"{url}: the server exited")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return time.perf_counter() - start
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise SystemExit(f"{url}: not ready after {timeout} s")
+
+
+def load(url: str, payload: dict, seconds: float, clients: int, headers: dict[str, str] | None = None) -> tuple[float, int]:
+    """Requests per second over ``seconds`` with ``clients`` threads; and how many failed."""
+    counts, failures = [0] * clients, [0] * clients
+    stop_at = time.perf_counter() + seconds
+
+    def worker(i: int) -> None:
+        with httpx.Client(timeout=120, headers=headers) as client:
+            while time.perf_counter() < stop_at:
+                response = client.post(url, json=payload)
+                counts[i] += 1
+                failures[i] += response.status_code != 200
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.perf_counter() - start), sum(failures)
+
+
+def sklearn_pipeline_model(company: Path, work: Path) -> tuple[str, list[str]]:
+    """Train the plain sklearn pipeline on the same snapshot rows and log it as an MLflow model; its URI and inputs."""
+    import mlflow
+    from lightgbm import LGBMClassifier
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from scoring.contract import load_deal_history
+    from scoring.dataset import TrainingSet
+
+    data = load_deal_history(company / "deals.csv", company / "stage_history.csv")
+    rows = TrainingSet(data, pd.Timestamp(END), 14).snapshots.rows
+    rows = rows[rows["outcome"] != "open"]
+    categorical = ["stage", *[n for n, k in data.features.items() if k == "categorical"]]
+    numeric = ["days_in_stage", "age_days", "amount", *[n for n, k in data.features.items() if k == "numeric"]]
+    x = rows[categorical + numeric].copy()
+    x[categorical] = x[categorical].astype(object).fillna("missing")
+    pipeline = Pipeline([
+        ("columns", ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), categorical)],
+                                      remainder="passthrough")),
+        ("model", CalibratedClassifierCV(LGBMClassifier(n_estimators=150, num_leaves=15, verbose=-1), method="isotonic",
+                                         cv=3)),
+    ])
+    pipeline.fit(x, rows["outcome"].eq("won"))
+    mlflow.set_tracking_uri(f"sqlite:///{work / 'mlflow-sklearn.db'}")
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(pipeline, name="pipeline", serialization_format="cloudpickle",
+                                        pyfunc_predict_fn="predict_proba", input_example=x.head(2),
+                                        pip_requirements=["scikit-learn", "lightgbm", "pandas"])
+    return info.model_uri, categorical + numeric
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--deals", type=int, default=20000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--clients", type=int, default=4)
+    args = parser.parse_args()
+    os.environ.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SCORING_POLL_SECONDS": "0"}
+    work = Path(tempfile.mkdtemp(prefix="serve-bench-"))
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        from scoring.demo import DemoCompany
+        from training.pipeline import train_and_log
+        from scoring.contract import load_deal_history
+
+        print(f"demo company of {args.deals:,} deals; training our model and the sklearn pipeline ...", flush=True)
+        company = work / "company"
+        DemoCompany().generate(args.deals, seed=3, end=END).write(company)
+        os.chdir(work)
+        data = load_deal_history(company / "deals.csv", company / "stage_history.csv")
+        train_and_log(data, as_of=END, promote="always", tracking_uri=f"sqlite:///{work / 'mlflow.db'}",
+                      export_dir=work / "models")
+        sk_uri, sk_columns = sklearn_pipeline_model(company, work)
+
+        open_deals = pd.read_csv(company / "open_deals.csv", dtype=str)
+        records = [{k: v for k, v in r.items() if isinstance(v, str)} for r in open_deals.to_dict(orient="records")]
+        batch = (records * (1000 // len(records) + 1))[:1000]
+        batch = [dict(r, deal_id=f"{r['deal_id']}-{i}") for i, r in enumerate(batch)]
+        ours_one = {"as_of": END, "deals": records[:1]}
+        ours_batch = {"as_of": END, "deals": batch, "top_factors": 0}  # probabilities, timing: what mlflow's answers hold
+        ours_batch_factors = {"as_of": END, "deals": batch}  # and the top 3 factors up and down (TreeSHAP)
+        from scoring.bundle import ModelBundle  # noqa: F401  (the sklearn inputs: the same deals as snapshot state)
+        from training.registry import load_bundle
+        bundle, _ = load_bundle("models:/pipeline-scoring@champion", f"sqlite:///{work / 'mlflow.db'}")
+        from scoring.contract import load_open_deals
+        state, _ = bundle.state(load_open_deals(pd.DataFrame(batch), bundle.config), pd.Timestamp(END))
+        sk_frame = state[sk_columns].copy()
+        cats = [c for c in sk_columns if sk_frame[c].dtype == object or c == "stage"]
+        sk_frame[cats] = sk_frame[cats].astype(object).fillna("missing")
+        sk_records = sk_frame.to_dict(orient="records")
+        sk_one = {"dataframe_records": sk_records[:1]}
+        sk_batch = {"dataframe_records": sk_records}
+
+        ports = {name: free_port() for name in ("ours", "mlflow", "noop")}
+        start = time.perf_counter()
+        ours = subprocess.Popen([sys.executable, "-m", "scoring_cli.main", "serve", "--port", str(ports["ours"])],
+                                env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}"}, cwd=work,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        processes.append(ours)
+        ready = wait_ready(f"http://127.0.0.1:{ports['ours']}/readyz", ours)
+        print(f"scoring serve ready in {ready:.2f} s (embedded store, champion loaded)", flush=True)
+
+        mlflow_bin = shutil.which("mlflow", path=env["PATH"])
+        processes.append(subprocess.Popen([mlflow_bin, "models", "serve", "-m", sk_uri, "--env-manager", "local",
+                                           "-p", str(ports["mlflow"]), "-h", "127.0.0.1"],
+                                          env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow-sklearn.db'}"},
+                                          cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_ready(f"http://127.0.0.1:{ports['mlflow']}/ping", processes[-1])
+        (work / "noop_app.py").write_text(NOOP)
+        processes.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "noop_app:app", "--port", str(ports["noop"]),
+                                           "--log-level", "warning"], env=env, cwd=work,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        noop_url = f"http://127.0.0.1:{ports['noop']}/noop"
+        deadline = time.perf_counter() + 60
+        while time.perf_counter() < deadline:
+            try:
+                httpx.post(noop_url, json={})
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+
+        targets = {
+            "ours": (f"http://127.0.0.1:{ports['ours']}/v1/score", ours_one, ours_batch),
+            "mlflow": (f"http://127.0.0.1:{ports['mlflow']}/invocations", sk_one, sk_batch),
+            "noop": (noop_url, ours_one, ours_batch),
+            "factors": (f"http://127.0.0.1:{ports['ours']}/v1/score", ours_one, ours_batch_factors),
+        }
+        single: dict[str, list[float]] = {k: [] for k in targets}
+        rows: dict[str, list[float]] = {k: [] for k in targets}
+        for name, (url, one, many) in targets.items():  # warm up
+            load(url, one, 1.0, args.clients)
+            load(url, many, 1.0, 1)
+        for run in range(args.runs):
+            for name, (url, one, many) in targets.items():
+                rate, failed = load(url, one, args.seconds, args.clients)
+                assert failed == 0, f"{name}: {failed} failed single-deal requests"
+                single[name].append(rate)
+                rate, failed = load(url, many, args.seconds, 2)
+                assert failed == 0, f"{name}: {failed} failed batch requests"
+                rows[name].append(rate * 1000)
+            print(f"run {run + 1}: " + ", ".join(f"{k} {single[k][-1]:.0f} req/s, {rows[k][-1]:,.0f} rows/s"
+                                                 for k in targets), flush=True)
+        med = {k: statistics.median(v) for k, v in single.items()}
+        med_rows = {k: statistics.median(v) for k, v in rows.items()}
+        print(f"\nmedians of {args.runs} runs ({args.clients} clients for single deals, 2 for batches of 1,000):")
+        print(f"{'':28}{'single req/s':>14}{'batch rows/s':>16}")
+        for name, label in (("ours", "pipeline-scoring /v1/score"), ("factors", "  same, batches with factors"),
+                            ("mlflow", "mlflow models serve (sklearn)"), ("noop", "FastAPI no-op (HTTP floor)")):
+            print(f"{label:28}{med[name]:>14,.0f}{med_rows[name]:>16,.0f}")
+        print(f"\nsingle deals: {med['ours'] / med['mlflow']:.1f}x mlflow models serve (target 5x), "
+              f"{med['ours'] / med['noop']:.2f} of the no-op floor (target 0.5)")
+        print(f"batches of 1,000: {med_rows['ours'] / med_rows['mlflow']:.1f}x mlflow models serve's rows/s (target 3x); "
+              f"with factors {med_rows['factors'] / med_rows['mlflow']:.1f}x")
+        ready_times = []
+        for _ in range(3):  # readiness: a fresh process each time
+            port = free_port()
+            t0 = time.perf_counter()
+            p = subprocess.Popen([sys.executable, "-m", "scoring_cli.main", "serve", "--port", str(port)],
+                                 env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}"}, cwd=work,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_ready(f"http://127.0.0.1:{port}/readyz", p)
+            ready_times.append(time.perf_counter() - t0)
+            p.terminate()
+            p.wait()
+        print(f"scoring serve ready (process start to /readyz 200): median {statistics.median(ready_times):.2f} s "
+              f"of 3 (target 5 s)")
+    finally:
+        for p in processes:
+            p.terminate()
+        for p in processes:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
