@@ -6,17 +6,31 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from scoring.contract import PLAUSIBLE_YEARS
+
 MAX_FACTORS = 10
 
 
 def _naive_utc(value: datetime) -> datetime:
-    """Datetimes with a zone become naive UTC (the data contract's convention)."""
+    """Datetimes with a zone become naive UTC (the data contract's convention), within the plausible years."""
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        try:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        except OverflowError:
+            raise ValueError("the date is out of range") from None
+    return _plausible(value)
+
+
+def _plausible(value: Any) -> Any:
+    """Dates outside these years are taken for mistakes, as in files (Excel serials, 9999-12-31 placeholders)."""
+    first, last = PLAUSIBLE_YEARS
+    if not first <= value.year <= last:
+        raise ValueError(f"expected a date between {first} and {last}")
     return value
 
 
 Timestamp = Annotated[datetime, AfterValidator(_naive_utc)]
+Day = Annotated[date, AfterValidator(_plausible)]
 
 DEAL_EXAMPLE = {"deal_id": "D-1042", "stage": "Proposal", "amount": 48000, "created_at": "2025-08-04",
                 "stage_entered_at": "2025-09-15", "expected_close_date": "2025-11-30",
@@ -40,7 +54,7 @@ class Deal(BaseModel):
 class ScoreRequest(BaseModel):
     """Open deals to score, as known at ``as_of`` (default: today)."""
 
-    as_of: date | None = Field(None, description="Score as of this date (default today, UTC).")
+    as_of: Day | None = Field(None, description="Score as of this date (default now, UTC).")
     deals: list[Deal] = Field(min_length=1)
     period: Literal["month", "quarter"] = Field("quarter", description="The calendar period of the timing fields.")
     top_factors: int = Field(3, ge=0, le=MAX_FACTORS, description="How many factors up and down to list.")
@@ -52,7 +66,7 @@ class ScoreRequest(BaseModel):
 class ForecastRequest(BaseModel):
     """Open deals and the periods to forecast."""
 
-    as_of: date | None = Field(None, description="Forecast from this date (default today, UTC).")
+    as_of: Day | None = Field(None, description="Forecast from this date (default now, UTC).")
     deals: list[Deal] = Field(min_length=1)
     period: Literal["month", "quarter"] = "quarter"
     periods: int = Field(4, ge=1, le=36, description="How many calendar periods, the first running from as_of.")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,8 @@ END = "2025-06-30"
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
+# compiled boosters go to the session's own folder, not the user's cache (servers started by tests inherit it)
+os.environ.setdefault("SCORING_CACHE_DIR", tempfile.mkdtemp(prefix="scoring-compiled-"))
 
 GOOD_DEALS = """deal_id,created_at,amount,stage,status,closed_at,stage_entered_at,expected_close_date,segment,seats
 D1,2024-01-05,12000,Lead,open,,2024-01-05,2024-06-30,SMB,10

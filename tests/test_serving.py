@@ -141,6 +141,8 @@ def test_unknown_fields_are_ignored_and_missing_features_listed(served: Server, 
     ({"created_at": "2025-02-30"}, "deals[0].created_at"),
     ({"created_at": "2026-01-01"}, "deals[0].created_at"),  # after as_of
     ({"stage_entered_at": "yesterday"}, "deals[0].stage_entered_at"),
+    ({"created_at": "0001-01-01T00:00:00+00:01"}, "deals[0].created_at"),  # found by schemathesis: was a 500
+    ({"expected_close_date": "9999-12-31"}, "deals[0].expected_close_date"),
     ({"stage": None}, "deals[0].stage"),
     ({"employees": "many"}, "deals[0].employees"),
     ({"segment": ["SMB"]}, "deals[0].segment"),
@@ -162,6 +164,8 @@ def test_missing_fields_bad_json_and_limits(served: Server, company: Path):
         assert response.status_code == 422 and f"deals[0].{required}" in response.json()["message"]
     response = httpx.post(f"{served.url}/v1/score", content=b'{"deals": [', headers={**AUTH, "content-type": "application/json"})
     assert response.status_code == 422 and response.json()["error"] == "invalid request"
+    early = httpx.post(f"{served.url}/v1/score", json={"as_of": "0001-01-01", "deals": [deal]}, headers=AUTH)
+    assert early.status_code == 422 and early.json()["errors"][0]["field"] == "as_of"
     duplicate = httpx.post(f"{served.url}/v1/score", json={"as_of": END, "deals": [deal, deal]}, headers=AUTH)
     assert duplicate.status_code == 422 and "duplicate deal_id" in duplicate.json()["message"]
     many = [dict(deal, deal_id=f"X{i}") for i in range(501)]  # the server's limit is 500 deals
