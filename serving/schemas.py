@@ -140,5 +140,3 @@ class ReloadResult(BaseModel):
     model: ModelRef | None
     detail: str | None
 
-
-JSON = dict[str, Any]

@@ -236,7 +236,9 @@ class WinModel:
 
     def outlook(self, rows: Rows, within_days: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """P(win), P(win within ``within_days``) and expected days to a win, from one pass of the booster."""
-        return self._outlook_of(self.hazards(rows), within_days)
+        hazards = self.hazards(rows)
+        p, by = self._win_by(hazards, np.array([within_days]))
+        return p, by[:, 0], self._days_to_win(hazards)
 
     def explain(self, rows: Rows, horizons: np.ndarray, contributions: bool = True
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
@@ -248,10 +250,6 @@ class WinModel:
         hazards = self._hazards_of(self.booster_, x)
         return (*self._win_by(hazards, horizons), self._days_to_win(hazards),
                 self._contributions_of(x) if contributions else None)
-
-    def _outlook_of(self, hazards: np.ndarray, within_days: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        p, by = self._win_by(hazards, np.array([within_days]))
-        return p, by[:, 0], self._days_to_win(hazards)
 
     def win_by(self, rows: Rows, horizons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """P(win) and P(won within each of ``horizons`` days), shape (rows, horizons), from one pass."""
