@@ -1,8 +1,9 @@
 """``create_app(settings)``: the FastAPI service that CRMs call.
 
 The model is loaded in the lifespan (never at import), then a background task polls the champion
-alias and swaps new versions in. Scoring routes are plain ``def`` (run in the thread pool, off the
-event loop). Every error is JSON naming the field; no stack trace reaches a client.
+alias and swaps new versions in. Scoring routes read their bodies and hand the validation (pydantic,
+straight from the bytes) and the scoring to the thread pool, off the event loop. Every error is JSON
+naming the field; no stack trace reaches a client.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scoring.errors import ScoringError
@@ -23,7 +25,7 @@ from serving.deals import RequestProblems
 from serving.holder import ModelHolder
 from serving.metrics import Metrics, RequestLimits
 from serving.routes import model, ops, scoring
-from serving.schemas import ProblemDetail
+from serving.schemas import ForecastRequest, ProblemDetail, ScoreRequest
 from serving.settings import Settings
 
 log = logging.getLogger("serving")
@@ -71,7 +73,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.add_middleware(RequestLimits, metrics=metrics, max_bytes=settings.max_body_bytes)
     _add_error_handlers(app)
+    _document_bodies(app, (ScoreRequest, ForecastRequest))
     return app
+
+
+def _document_bodies(app: FastAPI, models: tuple[type[BaseModel], ...]) -> None:
+    """Put the request models of the routes that parse their own bodies (``routes.common.parse_body``)
+    into the OpenAPI components their ``body_schema`` refers to."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schemas = generate().setdefault("components", {}).setdefault("schemas", {})
+            for model in models:
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                schemas.update(schema.pop("$defs", {}))
+                schemas[model.__name__] = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _poll(holder: ModelHolder, seconds: float, on_swap: Any) -> None:

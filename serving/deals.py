@@ -7,6 +7,7 @@ as_of. Fields the model does not use are ignored and listed in the warnings.
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,8 @@ from scoring.config import DEAL_COLUMNS
 from scoring.contract import stage_classifier
 from serving.schemas import Deal, ProblemDetail
 
-NAT = np.datetime64("NaT", "us")
+_EPOCH, _MICROSECOND = datetime(1970, 1, 1), timedelta(microseconds=1)
+_NAT = np.iinfo(np.int64).min  # NaT as int64
 #: At most this many deal ids are quoted in one warning.
 QUOTED = 5
 
@@ -34,34 +36,33 @@ def deal_columns(deals: list[Deal], bundle: ModelBundle, as_of: pd.Timestamp) ->
     """The deals as columns of canonical names (feature columns only for the model's features) and warnings."""
     problems: list[ProblemDetail] = []
     classify = stage_classifier(bundle.config)
-    stages = []
+    kinds = {text: classify(text) for text in {deal.stage for deal in deals}}
     for i, deal in enumerate(deals):
-        kind, canon = classify(deal.stage)
+        kind = kinds[deal.stage][0]
         if kind != "open":
             reason = "only open deals can be scored" if kind in ("won", "lost") else "unknown stage"
             problems.append(ProblemDetail(field=f"deals[{i}].stage", message=f"{reason}: got {deal.stage!r}; expected "
                                           f"one of the model's open stages {list(bundle.config.stages)}"))
-        stages.append(canon)
     ids = [str(deal.deal_id) for deal in deals]
-    seen: dict[str, int] = {}
-    for i, deal_id in enumerate(ids):
-        if deal_id in seen:
-            problems.append(ProblemDetail(field=f"deals[{i}].deal_id", message=f"duplicate deal_id {deal_id!r} "
-                                          f"(also deals[{seen[deal_id]}]); each deal must appear once"))
-        seen.setdefault(deal_id, i)
-    limit = as_of.to_pydatetime()
-    for i, deal in enumerate(deals):
-        if deal.created_at > limit:
-            problems.append(ProblemDetail(field=f"deals[{i}].created_at", message=f"{deal.created_at} is after as_of "
-                                          f"{as_of}; a deal cannot be scored before it exists"))
+    if len(set(ids)) < len(ids):
+        seen: dict[str, int] = {}
+        for i, deal_id in enumerate(ids):
+            if deal_id in seen:
+                problems.append(ProblemDetail(field=f"deals[{i}].deal_id", message=f"duplicate deal_id {deal_id!r} "
+                                              f"(also deals[{seen[deal_id]}]); each deal must appear once"))
+            seen.setdefault(deal_id, i)
+    created = _dates([deal.created_at for deal in deals])
+    for i in np.flatnonzero(created > as_of.to_datetime64()).tolist():
+        problems.append(ProblemDetail(field=f"deals[{i}].created_at", message=f"{deals[i].created_at} is after as_of "
+                                      f"{as_of}; a deal cannot be scored before it exists"))
     features, unknown, missing = _features(deals, bundle.features, problems)
     if problems:
         raise RequestProblems(problems)
     columns: dict[str, np.ndarray] = {
         "deal_id": np.array(ids, dtype=object),
-        "stage": np.array(stages, dtype=object),
+        "stage": np.array([kinds[deal.stage][1] for deal in deals], dtype=object),
         "amount": np.array([deal.amount for deal in deals], dtype=float),
-        "created_at": _dates([deal.created_at for deal in deals]),
+        "created_at": created,
         "stage_entered_at": _dates([deal.stage_entered_at for deal in deals]),
         "expected_close_date": _dates([deal.expected_close_date for deal in deals]),
         **features,
@@ -79,30 +80,47 @@ def deal_columns(deals: list[Deal], bundle: ModelBundle, as_of: pd.Timestamp) ->
 def _features(deals: list[Deal], kinds: dict[str, str], problems: list[ProblemDetail]
               ) -> tuple[dict[str, np.ndarray], set[str], dict[str, list[int]]]:
     """The model's feature columns present in the deals; the unused field names; per feature, deals lacking it."""
-    values: dict[str, list[Any]] = {name: [None] * len(deals) for name in kinds}
-    present: set[str] = set()
-    unknown: set[str] = set()
-    for i, deal in enumerate(deals):
-        for name, value in (deal.model_extra or {}).items():
-            if name not in kinds:
-                unknown.add(name)
-                continue
-            present.add(name)
-            cleaned = _feature_value(value, kinds[name])
-            if cleaned is _BAD:
-                expected = "a number" if kinds[name] == "numeric" else "a string, number or boolean"
-                problems.append(ProblemDetail(field=f"deals[{i}].{name}", message=f"expected {expected} (or null), "
-                                              f"got {_short(value)}"))
-            else:
-                values[name][i] = cleaned
-    unknown -= set(DEAL_COLUMNS)  # status/closed_at of an open deal: nothing to use, nothing to warn about
-    columns = {}
-    for name in present:
-        dtype = float if kinds[name] == "numeric" else object
-        column = [np.nan if v is None and dtype is float else v for v in values[name]]
-        columns[name] = np.array(column, dtype=dtype)
-    missing = {name: [i for i, v in enumerate(values[name]) if v is None] for name in kinds}
+    extras = [deal.model_extra or {} for deal in deals]
+    sent = set().union(*extras)
+    unknown = sent - set(kinds) - set(DEAL_COLUMNS)  # status/closed_at of an open deal: nothing to use or warn about
+    columns: dict[str, np.ndarray] = {}
+    missing: dict[str, list[int]] = {}
+    for name, kind in kinds.items():
+        if name not in sent:
+            missing[name] = list(range(len(deals)))
+            continue
+        values = _column([extra.get(name) for extra in extras], kind)
+        if values is None:  # something unusual in the column: value by value, naming the bad ones
+            values = [_feature_value(extra.get(name), kind) for extra in extras]
+            for i, value in enumerate(values):
+                if value is _BAD:
+                    expected = "a number" if kind == "numeric" else "a string, number or boolean"
+                    problems.append(ProblemDetail(field=f"deals[{i}].{name}", message=f"expected {expected} (or null), "
+                                                  f"got {_short(extras[i][name])}"))
+            values = [None if v is _BAD else v for v in values]
+        missing[name] = [i for i, v in enumerate(values) if v is None]
+        if kind == "numeric":
+            columns[name] = np.array([np.nan if v is None else v for v in values], dtype=float)
+        else:
+            columns[name] = np.array(values, dtype=object)
     return columns, unknown, missing
+
+
+def _column(values: list[Any], kind: str) -> list[Any] | None:
+    """The common cases at list speed: a numeric column of numbers (or numeric text) and None, a categorical
+    column of text and None. None when the column needs :func:`_feature_value` value by value."""
+    types = set(map(type, values))
+    if kind == "numeric":
+        if not types <= {int, float, str, type(None)}:
+            return None
+        try:
+            numbers = [None if v is None else float(v) for v in values]
+        except (ValueError, OverflowError):  # blank, not a number, or an integer beyond floats
+            return None
+        return numbers if all(v is None or math.isfinite(v) for v in numbers) else None
+    if types <= {str, type(None)}:
+        return [v if v is None else (v.strip() or None) for v in values]
+    return None
 
 
 _BAD = object()
@@ -116,7 +134,11 @@ def _feature_value(value: Any, kind: str) -> Any:
         if isinstance(value, bool):
             return _BAD
         if isinstance(value, (int, float)):
-            return float(value) if math.isfinite(value) else _BAD
+            try:
+                number = float(value)
+            except OverflowError:  # an integer beyond floats
+                return _BAD
+            return number if math.isfinite(number) else _BAD
         if isinstance(value, str):
             try:
                 number = float(value.strip())
@@ -135,5 +157,8 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _dates(values: list[Any]) -> np.ndarray:
-    return np.array([NAT if v is None else np.datetime64(v, "us") for v in values], dtype="datetime64[us]")
+def _dates(values: list[datetime | None]) -> np.ndarray:
+    """Naive datetimes (or None: NaT) as one datetime64[us] column; by integer microseconds, several times
+    faster than numpy's conversion of datetime objects."""
+    return np.array([_NAT if v is None else (v - _EPOCH) // _MICROSECOND for v in values], dtype=np.int64
+                    ).view("datetime64[us]")

@@ -12,9 +12,10 @@ bearer = HTTPBearer(auto_error=False, description="An API key as a bearer token.
 header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
 
 
-def require_key(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer),
+async def require_key(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer),
                 api_key: str | None = Security(header)) -> None:
-    """Let the request through if no keys are configured or it carries a valid one (compared in constant time)."""
+    """Let the request through if no keys are configured or it carries a valid one (compared in constant time).
+    A coroutine: a microsecond of work is cheaper on the event loop than a trip to the thread pool."""
     hashes: frozenset[str] = request.app.state.key_hashes
     if not hashes:
         return

@@ -1,11 +1,13 @@
 """What the routers share: the model of the request and the documented error answers."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError
 
 from serving.holder import LoadedModel
 from serving.schemas import Problem
@@ -18,8 +20,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def current_model(request: Request) -> LoadedModel:
-    """The model in service, read once: a swap during the request does not change it."""
+Body = TypeVar("Body", bound=BaseModel)
+
+
+async def current_model(request: Request) -> LoadedModel:
+    """The model in service, read once: a swap during the request does not change it. A coroutine, like
+    :func:`serving.security.require_key`: reading one reference does not need the thread pool."""
     model = request.app.state.holder.current
     if model is None:
         raise HTTPException(503, f"no model is loaded: {request.app.state.holder.error}")
@@ -30,3 +36,20 @@ def json_response(content: Any, status_code: int = 200) -> Response:
     """JSON by orjson (numpy arrays and dates included; NaN becomes null): several times faster than json."""
     return Response(orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status_code,
                     media_type="application/json")
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting ``model`` as the JSON body of a route that parses its own body
+    (:func:`parse_body`); the model's schema is added to the components by ``create_app``."""
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
+
+
+def parse_body(model: type[Body], raw: bytes) -> Body:
+    """The request body validated by pydantic straight from the bytes: about twice as fast for a batch as
+    FastAPI's json.loads followed by validation of Python objects. Errors are raised as FastAPI's own."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+                                     ) from None

@@ -6,46 +6,59 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
 
 from scoring.forecast import forecast
 from serving.deals import deal_columns
 from serving.holder import LoadedModel
-from serving.routes.common import ERRORS, current_model, json_response
+from serving.routes.common import ERRORS, body_schema, current_model, json_response, parse_body
 from serving.schemas import ForecastRequest, ScoreRequest, ScoreResponse
 from serving.security import require_key
 
 router = APIRouter(prefix="/v1", tags=["scoring"], dependencies=[Depends(require_key)])
 
 
-@router.post("/score", response_model=ScoreResponse, responses=ERRORS)
-def score(body: ScoreRequest, request: Request, model: LoadedModel = Depends(current_model)) -> Response:
+@router.post("/score", response_model=ScoreResponse, responses=ERRORS, openapi_extra=body_schema(ScoreRequest))
+async def score(request: Request, model: LoadedModel = Depends(current_model)) -> Response:
     """Win probability, expected revenue, timing, stale flag and top factors of each open deal,
-    beside the fixed stage percentage."""
-    _check_size(body.deals, request)
+    beside the fixed stage percentage. Body: ``ScoreRequest``."""
+    return await run_in_threadpool(_score, await request.body(), request.app.state, model)
+
+
+@router.post("/forecast", responses=ERRORS, openapi_extra=body_schema(ForecastRequest))
+async def forecast_deals(request: Request, model: LoadedModel = Depends(current_model)) -> Response:
+    """Probability-weighted won revenue per calendar month or quarter with P10/P50/P90, and the total,
+    beside the fixed-percentage forecast (the forecast JSON of the SPEC, section 5). Body: ``ForecastRequest``."""
+    return await run_in_threadpool(_forecast, await request.body(), request.app.state, model)
+
+
+def _score(raw: bytes, state: State, model: LoadedModel) -> Response:
+    """The CPU work of /v1/score, in the thread pool: validation, columns, the model, JSON."""
+    body = parse_body(ScoreRequest, raw)
+    _check_size(body.deals, state)
     as_of = _as_of(body.as_of)
     columns, warnings = deal_columns(body.deals, model.bundle, as_of)
     scores, more = model.bundle.score_columns(columns, as_of, top=body.top_factors, period=body.period)
-    request.app.state.metrics.deals.labels("/v1/score").inc(len(body.deals))
+    state.metrics.deals.labels("/v1/score").inc(len(body.deals))
     return json_response({"model": {"name": model.name, "version": model.version}, "as_of": as_of.isoformat(),
                          "scores": _score_dicts(scores), "warnings": warnings + more})
 
 
-@router.post("/forecast", responses=ERRORS)
-def forecast_deals(body: ForecastRequest, request: Request, model: LoadedModel = Depends(current_model)) -> Response:
-    """Probability-weighted won revenue per calendar month or quarter with P10/P50/P90, and the total,
-    beside the fixed-percentage forecast (the forecast JSON of the SPEC, section 5)."""
-    _check_size(body.deals, request)
+def _forecast(raw: bytes, state: State, model: LoadedModel) -> Response:
+    body = parse_body(ForecastRequest, raw)
+    _check_size(body.deals, state)
     as_of = _as_of(body.as_of)
     columns, warnings = deal_columns(body.deals, model.bundle, as_of)
     result = forecast(model.bundle, pd.DataFrame(columns), as_of, body.period, body.periods,
                       model_info={"name": model.name, "version": model.version})
     result.warnings[:0] = warnings
-    request.app.state.metrics.deals.labels("/v1/forecast").inc(len(body.deals))
+    state.metrics.deals.labels("/v1/forecast").inc(len(body.deals))
     return json_response(result.to_json())
 
 
-def _check_size(deals: list[Any], request: Request) -> None:
-    limit = request.app.state.settings.max_deals
+def _check_size(deals: list[Any], state: State) -> None:
+    limit = state.settings.max_deals
     if len(deals) > limit:
         raise HTTPException(413, f"deals: {len(deals)} deals in one request; the limit is {limit}. "
                                  "Send them in batches.")
