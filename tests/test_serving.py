@@ -146,6 +146,7 @@ def test_unknown_fields_are_ignored_and_missing_features_listed(served: Server, 
     ({"stage": None}, "deals[0].stage"),
     ({"employees": "many"}, "deals[0].employees"),
     ({"segment": ["SMB"]}, "deals[0].segment"),
+    ({"employees": 10**400}, "deals[0].employees"),  # beyond floats
 ])
 def test_bad_deals_get_422_naming_the_field(served: Server, company: Path, change: dict, field: str):
     deal = {**open_deals(company)[0], **change}
@@ -154,6 +155,18 @@ def test_bad_deals_get_422_naming_the_field(served: Server, company: Path, chang
     body = response.json()
     assert field in [e["field"] for e in body["errors"]] and field in body["message"]
     assert "Traceback" not in response.text
+
+
+def test_a_bad_value_among_good_ones_is_named_by_its_deal(served: Server, company: Path):
+    first, second, third = open_deals(company)[:3]
+    deals = [{**first, "employees": 12}, {**second, "employees": True}, {**third, "employees": " 40 "}]
+    response = httpx.post(f"{served.url}/v1/score", json={"as_of": END, "deals": deals}, headers=AUTH)
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["deals[1].employees"]
+    deals[1]["employees"] = None  # numbers, numeric text and null in one column: all accepted
+    response = httpx.post(f"{served.url}/v1/score", json={"as_of": END, "deals": deals}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    assert any("'employees' missing on 1 deal(s)" in w for w in response.json()["warnings"])
 
 
 def test_missing_fields_bad_json_and_limits(served: Server, company: Path):
