@@ -1,6 +1,7 @@
 """The ``scoring`` command line."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -287,9 +288,9 @@ def rollback(model_name: str) -> None:
 def open_deal_options(verb: str, writes: str) -> Callable[[F], F]:
     """--input, --out, --as-of, --model and --preset: the options of the commands that read open deals."""
     options = [
-        click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+        click.option("--input", "input_path", required=True, type=click.Path(path_type=Path),
                      help=f"Open deals to {verb} (CSV or Parquet)."),
-        click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+        click.option("--out", "out_path", required=True, type=click.Path(path_type=Path),
                      help=f"Where to write the {writes}."),
         click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
                      help=f"{verb.capitalize()} as of this date (default: today)."),
@@ -300,14 +301,43 @@ def open_deal_options(verb: str, writes: str) -> Callable[[F], F]:
     return _with_options(options)
 
 
+def engine_options(command: F) -> F:
+    """--engine and --scheduler: where the work runs."""
+    options = [
+        click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+                     help="local: in this process. dask: on a Dask cluster (--scheduler), else on a LocalCluster of "
+                          "worker processes started on this machine."),
+        click.option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786) for --engine dask."),
+    ]
+    return _with_options(options)(command)
+
+
 @main.command()
-@open_deal_options("score", "scores (CSV)")
+@open_deal_options("score", "scores (CSV; with --engine dask a folder of Parquet parts)")
+@click.option("--factors", default=3, show_default=True, type=click.IntRange(0, 10),
+              help="How many factors up and down to list per deal (0: none, several times faster).")
+@engine_options
 @friendly_errors
-def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: str | None) -> None:
-    """Score open deals into a CSV: win probability beside the fixed one, expected revenue, factors."""
-    bundle, _, deals = _open_deals(input_path, model_ref, preset)
+def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: str | None, factors: int,
+          engine: str, scheduler: str | None) -> None:
+    """Score open deals into a CSV: win probability beside the fixed one, expected revenue, factors.
+    With --engine dask: Parquet (a file, a folder of parts or a glob) into a folder of Parquet parts,
+    partition by partition, so memory follows the partition size rather than the input's."""
     when = pd.Timestamp(as_of) if as_of else pd.Timestamp(date.today())
-    scores, warnings = bundle.score(deals, when)
+    if scheduler and engine != "dask":
+        raise ConfigError("--scheduler is for --engine dask")
+    if engine == "dask":
+        from scoring.dask_engine import dask_client, score_parquet
+
+        bundle, _ = _model_for(model_ref, preset)
+        with err.status("Scoring on Dask..."), dask_client(scheduler) as client:
+            done = score_parquet(bundle, input_path, out_path, when, client, top=factors)
+        out.print(f"Scored {done.deals:,} deals in {done.partitions:,} partitions as of {when:%Y-%m-%d}: expected "
+                  f"revenue {done.expected_revenue:,.0f} (fixed percentages: {done.fixed_expected_revenue:,.0f}). "
+                  f"Wrote {out_path}/", markup=False)
+        return
+    bundle, _, deals = _open_deals(input_path, model_ref, preset)
+    scores, warnings = bundle.score(deals, when, factors)
     for text in warnings:
         out.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -316,15 +346,25 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: 
               f"(fixed percentages: {scores['fixed_expected_revenue'].sum():,.0f}). Wrote {out_path}", markup=False)
 
 
-def _open_deals(input_path: Path, model_ref: str, preset: str | None) -> tuple[Any, dict[str, str], pd.DataFrame]:
-    """The model bundle, its name and version, and the open deals to score with it (read with its own config)."""
-    from scoring.contract import load_open_deals
+def _model_for(model_ref: str, preset: str | None) -> tuple[Any, dict[str, str]]:
+    """The model bundle and its name and version; refused when ``preset`` is not the export it was trained on."""
     from training.registry import load_bundle
 
     bundle, info = load_bundle(model_ref)
     if preset and preset.lower() != (bundle.config.preset or ""):
         raise ConfigError(f"the model was trained on {bundle.config.preset or 'canonical'} data, not a {preset} export: "
                           "its stages and column mapping come with it, so score the same kind of export")
+    return bundle, info
+
+
+def _open_deals(input_path: Path, model_ref: str, preset: str | None) -> tuple[Any, dict[str, str], pd.DataFrame]:
+    """The model bundle, its name and version, and the open deals to score with it (read with its own config)."""
+    from scoring.contract import load_open_deals
+
+    if input_path.is_dir():
+        raise ConfigError(f"{input_path} is a folder: give one file (a folder of Parquet parts is for "
+                          "`scoring score --engine dask`)")
+    bundle, info = _model_for(model_ref, preset)
     deals = load_open_deals(input_path, bundle.config)
     problem = bundle.compile()
     if problem:
@@ -373,10 +413,12 @@ def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for backtest.csv, report.html and the PNG plots.")
+@engine_options
 @friendly_errors
 def backtest(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, start: Any, end: Any,
-             every: str, periods: int, seed: int, out_dir: Path) -> None:
-    """Replay history: at each date fit on what was known, forecast, compare with what closed; write a report."""
+             every: str, periods: int, seed: int, out_dir: Path, engine: str, scheduler: str | None) -> None:
+    """Replay history: at each date fit on what was known, forecast, compare with what closed; write a report.
+    With --engine dask the as-of dates run in parallel on the cluster's workers."""
     from scoring.backtest import backtest as run_backtest
     from scoring.contract import load_deal_history
     from scoring.html_report import report_inputs, write_report
@@ -385,8 +427,16 @@ def backtest(deals: Path, history: Path | None, config_path: Path | None, preset
     with err.status(f"Reading {deals}..."):
         data = load_deal_history(deals, history, config)
     _print_report(data.report)
-    with err.status("Backtesting...") as status:
-        result = run_backtest(data, start, end, every, periods, seed,
+    if scheduler and engine != "dask":
+        raise ConfigError("--scheduler is for --engine dask")
+    with err.status("Backtesting...") as status, contextlib.ExitStack() as stack:
+        mapper = None
+        if engine == "dask":
+            from scoring.dask_engine import dask_client, map_on_cluster
+
+            client = stack.enter_context(dask_client(scheduler))
+            mapper = functools.partial(map_on_cluster, client)
+        result = run_backtest(data, start, end, every, periods, seed, mapper=mapper,
                               progress=lambda text: status.update(f"Backtesting: {text}"))
     out_dir.mkdir(parents=True, exist_ok=True)
     result.to_csv_frame().to_csv(out_dir / "backtest.csv", index=False)

@@ -95,50 +95,52 @@ def as_of_dates(start: pd.Timestamp | str, end: pd.Timestamp | str, every: str) 
     return dates
 
 
+@dataclass(frozen=True)
+class DateSetup:
+    """What every as-of date of one backtest shares (sent once to each worker of a cluster)."""
+
+    data: DealHistory
+    last: pd.Timestamp
+    every: str
+    periods: int
+    seed: int
+
+
+#: ``mapper(function, setup, dates)``: ``[function(setup, d) for d in dates]``, in order, anywhere (see
+#: ``dask_engine.map_on_cluster``).
+Mapper = Callable[[Callable[[DateSetup, pd.Timestamp], "DateResult"], DateSetup, list[pd.Timestamp]], list["DateResult"]]
+
+
+@dataclass
+class DateResult:
+    """One as-of date: its period rows, its deals with each model's P(win) (None when none was open)."""
+
+    period_rows: list[dict[str, object]]
+    outcomes: pd.DataFrame | None
+    models: list[str]
+
+
 def backtest(data: DealHistory, start: pd.Timestamp | str, end: pd.Timestamp | str, every: str = "quarter",
-             periods: int = 1, seed: int = 0, progress: Progress | None = None) -> BacktestResult:
-    """At each as-of date from ``start`` to ``end``: fit on what was known, forecast ``periods`` periods, compare."""
+             periods: int = 1, seed: int = 0, progress: Progress | None = None, mapper: Mapper | None = None
+             ) -> BacktestResult:
+    """At each as-of date from ``start`` to ``end``: fit on what was known, forecast ``periods`` periods, compare.
+    The dates are independent: ``mapper`` may run them in parallel (default: one after another here)."""
     say = progress or (lambda _: None)
     require_sufficient(data)
     dates = as_of_dates(start, end, every)
     last = data_end(data)
     if dates[0] >= last:
         raise ConfigError(f"the backtest starts at {dates[0].date()}, after the data ends ({last.date()})")
-    period_rows, outcome_rows, names = [], [], []
-    for i, as_of in enumerate(dates, 1):
-        say(f"as of {as_of.date()} ({i}/{len(dates)})")
-        training = TrainingSet(data, as_of)
-        try:
-            models = fit_models(training, seed)
-        except DataError as exc:
-            raise DataError(f"as of {as_of.date()}: {exc}; start the backtest later") from None
-        timing = StageTiming().fit(training)
-        names = list(models)
-        rows = take_snapshots(data, [as_of], last).rows
-        if rows.empty:
-            continue
-        bounds = period_bounds(as_of, every, periods)
-        horizon = period_horizons(as_of, bounds)
-        amount = rows["amount"].to_numpy(dtype=float)
-        actual = _actual(rows, horizon)
-        share = timing.share_within(rows["stage_index"].to_numpy(), horizon)
-        outcomes = rows[["deal_id", "stage", "amount", "outcome"]].assign(as_of=as_of)
-        for name, model in models.items():
-            if name == "model":
-                p_win, by_end = model.win_by(rows, horizon)
-            else:
-                p_win = model.predict_proba(rows)
-                by_end = p_win[:, None] * share
-            outcomes[name] = p_win
-            in_period = per_period(by_end)
-            q = won_revenue_quantiles(amount, in_period, seed=seed)
-            for k, (s, e) in enumerate(bounds):
-                expected = float(in_period[:, k] @ amount)
-                period_rows.append({"as_of": as_of, "model": name, "period": k + 1, "start": s, "end": e,
-                                    "expected": expected, "p10": q[k, 0], "p50": q[k, 1], "p90": q[k, 2],
-                                    "actual": actual[k], "complete": bool(e + pd.Timedelta(days=1) <= last),
-                                    "open_deals": int(len(rows))})
-        outcome_rows.append(outcomes)
+    setup = DateSetup(data, last, every, periods, seed)
+    if mapper is None:
+        results = []
+        for i, as_of in enumerate(dates, 1):
+            say(f"as of {as_of.date()} ({i}/{len(dates)})")
+            results.append(backtest_date(setup, as_of))
+    else:
+        say(f"{len(dates)} as-of dates in parallel")
+        results = mapper(backtest_date, setup, dates)
+    period_rows = [row for result in results for row in result.period_rows]
     if not period_rows:
         raise DataError(f"no deals were open at any as-of date from {dates[0].date()} to {dates[-1].date()}")
     table = pd.DataFrame.from_records(period_rows)
@@ -146,8 +148,46 @@ def backtest(data: DealHistory, start: pd.Timestamp | str, end: pd.Timestamp | s
     table["abs_error"] = table["error"].abs()
     table["abs_pct_error"] = np.where(table["actual"] > 0, table["abs_error"] / table["actual"].where(table["actual"] > 0), np.nan)
     table["covered"] = (table["p10"] <= table["actual"]) & (table["actual"] <= table["p90"])
-    return BacktestResult(periods=table, outcomes=pd.concat(outcome_rows, ignore_index=True), models=names,
+    outcomes = [r.outcomes for r in results if r.outcomes is not None]
+    return BacktestResult(periods=table, outcomes=pd.concat(outcomes, ignore_index=True), models=results[-1].models,
                           every=every)
+
+
+def backtest_date(setup: DateSetup, as_of: pd.Timestamp) -> DateResult:
+    """One as-of date of a backtest: fit every model on what was known then, forecast the deals open then."""
+    data, last, every = setup.data, setup.last, setup.every
+    training = TrainingSet(data, as_of)
+    try:
+        models = fit_models(training, setup.seed)
+    except DataError as exc:
+        raise DataError(f"as of {as_of.date()}: {exc}; start the backtest later") from None
+    timing = StageTiming().fit(training)
+    rows = take_snapshots(data, [as_of], last).rows
+    if rows.empty:
+        return DateResult([], None, list(models))
+    bounds = period_bounds(as_of, every, setup.periods)
+    horizon = period_horizons(as_of, bounds)
+    amount = rows["amount"].to_numpy(dtype=float)
+    actual = _actual(rows, horizon)
+    share = timing.share_within(rows["stage_index"].to_numpy(), horizon)
+    outcomes = rows[["deal_id", "stage", "amount", "outcome"]].assign(as_of=as_of)
+    period_rows: list[dict[str, object]] = []
+    for name, model in models.items():
+        if name == "model":
+            p_win, by_end = model.win_by(rows, horizon)
+        else:
+            p_win = model.predict_proba(rows)
+            by_end = p_win[:, None] * share
+        outcomes[name] = p_win
+        in_period = per_period(by_end)
+        q = won_revenue_quantiles(amount, in_period, seed=setup.seed)
+        for k, (s, e) in enumerate(bounds):
+            expected = float(in_period[:, k] @ amount)
+            period_rows.append({"as_of": as_of, "model": name, "period": k + 1, "start": s, "end": e,
+                                "expected": expected, "p10": q[k, 0], "p50": q[k, 1], "p90": q[k, 2],
+                                "actual": actual[k], "complete": bool(e + pd.Timedelta(days=1) <= last),
+                                "open_deals": int(len(rows))})
+    return DateResult(period_rows, outcomes, list(models))
 
 
 def _actual(rows: pd.DataFrame, horizon: np.ndarray) -> np.ndarray:

@@ -1,0 +1,79 @@
+"""The Dask engine on a small LocalCluster of worker processes: the same answers as one machine."""
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import Client
+
+from scoring.backtest import backtest
+from scoring.bundle import ModelBundle
+from scoring.contract import load_deal_history, load_open_deals
+from scoring.dask_engine import dask_client, map_on_cluster, score_parquet
+from scoring.errors import ConfigError, DataError
+from tests.conftest import END
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    with dask_client(workers=2, memory_limit="2GB") as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def parts(company: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The open deals split into three Parquet files, as text (as a CRM export would give them)."""
+    folder = tmp_path_factory.mktemp("open-parts")
+    deals = pd.read_csv(company / "open_deals.csv", dtype=str)
+    for i in range(3):
+        deals.iloc[i::3].to_parquet(folder / f"part-{i}.parquet", index=False)
+    return folder
+
+
+def test_batch_scoring_equals_one_machine(bundle: ModelBundle, company: Path, parts: Path, tmp_path: Path,
+                                          client: Client):
+    done = score_parquet(bundle, parts, tmp_path / "scored", END, client, top=2)
+    scored = pd.read_parquet(tmp_path / "scored").set_index("deal_id").sort_index()
+    expected, _ = bundle.score(load_open_deals(company / "open_deals.csv", bundle.config), END, 2)
+    expected = expected.set_index("deal_id").sort_index()
+    assert done.partitions == 3 and done.deals == len(expected) == len(scored)
+    assert list(scored.columns) == list(expected.columns)
+    np.testing.assert_allclose(scored["win_probability"], expected["win_probability"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(scored["win_probability_this_period"], expected["win_probability_this_period"],
+                               rtol=0, atol=1e-12)
+    assert (scored["factors_up"] == expected["factors_up"]).all()
+    assert done.expected_revenue == pytest.approx(expected["expected_revenue"].sum())
+    assert len(list((tmp_path / "scored").glob("*.parquet"))) == 3  # one output part per input partition
+
+
+def test_batch_scoring_errors_are_clear(bundle: ModelBundle, company: Path, parts: Path, tmp_path: Path,
+                                        client: Client):
+    with pytest.raises(ConfigError, match="reads Parquet"):
+        score_parquet(bundle, company / "open_deals.csv", tmp_path / "out", END, client)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    deals = pd.read_csv(company / "open_deals.csv", dtype=str)
+    deals.loc[len(deals) - 1, "stage"] = "Imaginary"  # in the last partition: found on a worker, not in the sample
+    deals.iloc[:30].to_parquet(bad / "part-0.parquet", index=False)
+    deals.iloc[30:].to_parquet(bad / "part-1.parquet", index=False)
+    with pytest.raises(DataError, match="Imaginary"):
+        score_parquet(bundle, bad, tmp_path / "out", END, client)
+
+
+def test_backtest_dates_in_parallel_equal_one_after_another(company: Path, client: Client):
+    data = load_deal_history(company / "deals.csv", company / "stage_history.csv")
+    here = backtest(data, "2024-10-01", "2025-04-01", "quarter", periods=2)
+    there = backtest(data, "2024-10-01", "2025-04-01", "quarter", periods=2,
+                     mapper=functools.partial(map_on_cluster, client))
+    pd.testing.assert_frame_equal(here.periods, there.periods)
+    pd.testing.assert_frame_equal(here.outcomes, there.outcomes)
+
+
+def test_an_unreachable_scheduler_is_a_clear_error():
+    with pytest.raises(ConfigError, match="cannot reach the Dask scheduler"):
+        with dask_client("tcp://127.0.0.1:9", timeout="2s"):
+            pass
