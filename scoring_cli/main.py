@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import pandas as pd
@@ -22,6 +22,10 @@ from scoring.errors import ConfigError, ScoringError
 from scoring.presets import PRESETS
 from scoring.report import DataReport
 from scoring.summary import SufficiencyResult, check_sufficiency, summarize
+
+if TYPE_CHECKING:  # imported where used: the CLI starts fast
+    from scoring.bundle import Engine
+    from training.pipeline import TrainResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console(highlight=False)
@@ -53,6 +57,17 @@ def data_options(command: F) -> F:
                      help="Pipeline configuration (TOML). Default: the textbook pipeline."),
         click.option("--preset", type=click.Choice(sorted(PRESETS), case_sensitive=False),
                      help="Read a CRM's own export: its column names, stages and conventions."),
+    ]
+    return _with_options(options)(command)
+
+
+def engine_options(command: F) -> F:
+    """--engine and --scheduler: where the work runs."""
+    options = [
+        click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+                     help="local: in this process. dask: on a Dask cluster (--scheduler), else on a LocalCluster of "
+                          "worker processes started on this machine."),
+        click.option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786) for --engine dask."),
     ]
     return _with_options(options)(command)
 
@@ -212,21 +227,42 @@ MODEL_HELP = ("The model: an MLflow model URI (models:/NAME@ALIAS, models:/NAME/
 @click.option("--export-dir", default=Path("models"), show_default=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="A promoted champion is also exported here as a bundle file (the service's fallback).")
+@engine_options
 @friendly_errors
 def train(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, as_of: Any,
           holdout_fraction: float, seed: int, model_name: str, promote: str, margin: float, max_ece: float,
-          tune_trials: int, export_dir: Path) -> None:
-    """Learn the models, evaluate them against the baselines on a time-based holdout, log and register in MLflow."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from scoring.bundle import new_models
+          tune_trials: int, export_dir: Path, engine: str, scheduler: str | None) -> None:
+    """Learn the models, evaluate them against the baselines on a time-based holdout, log and register in MLflow.
+    With --engine dask the snapshots are taken and the win model's boosters fitted (lightgbm.dask) on a cluster."""
+    from scoring.bundle import LOCAL
     from scoring.contract import load_deal_history
-    from training.pipeline import train_and_log
 
+    if scheduler and engine != "dask":
+        raise ConfigError("--scheduler is for --engine dask")
     config = load_config(config_path, preset)
     with err.status(f"Reading {deals}..."):
         data = load_deal_history(deals, history, config)
     _print_report(data.report)
+    with contextlib.ExitStack() as stack:
+        where = LOCAL
+        if engine == "dask":
+            from scoring.dask_engine import dask_client, dask_engine
+
+            with err.status("Starting Dask and sending it the deals..."):
+                where = dask_engine(stack.enter_context(dask_client(scheduler)), data)
+        result = _train_with_progress(data, where, as_of=as_of, holdout_fraction=holdout_fraction, seed=seed,
+                                      model_name=model_name, promote=promote, margin=margin, max_ece=max_ece,
+                                      export_dir=export_dir, tune_trials=tune_trials)
+    _print_training(result, model_name)
+
+
+def _train_with_progress(data: DealHistory, engine: Engine, tune_trials: int, **options: Any) -> TrainResult:
+    """``train_and_log`` under a progress bar."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from scoring.bundle import new_models
+    from training.pipeline import train_and_log
+
     # Two fits of every model (each with a header line), logging, comparing, and the search if asked.
     steps = 2 * (len(new_models()) + 1) + 2 + bool(tune_trials)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -236,9 +272,10 @@ def train(deals: Path, history: Path | None, config_path: Path | None, preset: s
         def step(text: str) -> None:
             bar.update(task, advance=1, description=f"Training: {text.strip()}")
 
-        result = train_and_log(data, as_of=as_of, holdout_fraction=holdout_fraction, seed=seed, model_name=model_name,
-                               promote=promote, margin=margin, max_ece=max_ece, export_dir=export_dir,
-                               tune_trials=tune_trials, progress=step)
+        return train_and_log(data, tune_trials=tune_trials, progress=step, engine=engine, **options)
+
+
+def _print_training(result: TrainResult, model_name: str) -> None:
     bundle = result.bundle
     overall = bundle.metrics[bundle.metrics["by"] == "all"].set_index("model")
     table = Table(title=f"Holdout {bundle.holdout_start:%Y-%m-%d} to {bundle.as_of:%Y-%m-%d} "
@@ -299,17 +336,6 @@ def open_deal_options(verb: str, writes: str) -> Callable[[F], F]:
                      help="The CRM export the deals come from (must be the one the model was trained on)."),
     ]
     return _with_options(options)
-
-
-def engine_options(command: F) -> F:
-    """--engine and --scheduler: where the work runs."""
-    options = [
-        click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
-                     help="local: in this process. dask: on a Dask cluster (--scheduler), else on a LocalCluster of "
-                          "worker processes started on this machine."),
-        click.option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786) for --engine dask."),
-    ]
-    return _with_options(options)(command)
 
 
 @main.command()

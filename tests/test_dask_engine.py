@@ -11,10 +11,11 @@ import pytest
 from distributed import Client
 
 from scoring.backtest import backtest
-from scoring.bundle import ModelBundle
+from scoring.bundle import ModelBundle, train_bundle
 from scoring.contract import load_deal_history, load_open_deals
-from scoring.dask_engine import dask_client, map_on_cluster, score_parquet
+from scoring.dask_engine import DaskSnapshots, dask_client, dask_engine, map_on_cluster, score_parquet
 from scoring.errors import ConfigError, DataError
+from scoring.snapshots import snapshot_dates, take_snapshots
 from tests.conftest import END
 
 
@@ -77,3 +78,30 @@ def test_an_unreachable_scheduler_is_a_clear_error():
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler"):
         with dask_client("tcp://127.0.0.1:9", timeout="2s"):
             pass
+
+
+def test_training_on_the_cluster_matches_one_machine(company: Path, client: Client):
+    data = load_deal_history(company / "deals.csv", company / "stage_history.csv")
+    here = train_bundle(data, as_of=END)
+    there = train_bundle(data, as_of=END, engine=dask_engine(client, data))
+    overall = {name: b.metrics[b.metrics["by"] == "all"].set_index("model") for name, b in (("here", here), ("there", there))}
+    baselines = [m for m in overall["here"].index if m != "model"]
+    # the same snapshots in another order: the same baselines up to float sums (a calibration bin edge may move)
+    pd.testing.assert_frame_equal(overall["here"].loc[baselines].drop(columns="ece"),
+                                  overall["there"].loc[baselines].drop(columns="ece"), rtol=1e-9)
+    # data-parallel LightGBM on two workers: the same model up to histogram sums in another order
+    for metric, tolerance in (("log_loss", 0.01), ("roc_auc", 0.01), ("ece", 0.02)):
+        assert abs(overall["here"].loc["model", metric] - overall["there"].loc["model", metric]) < tolerance, metric
+    assert there.model.booster_.num_trees() == here.model.booster_.num_trees()
+    assert there.model.calibrator_ is not None
+
+
+def test_cluster_snapshots_are_the_local_ones(company: Path, client: Client):
+    data = load_deal_history(company / "deals.csv", company / "stage_history.csv")
+    dates = snapshot_dates(pd.Timestamp("2024-01-01"), pd.Timestamp(END), 14)
+    here = take_snapshots(data, dates, pd.Timestamp(END))
+    there = DaskSnapshots(client, data)(data, dates, pd.Timestamp(END))
+    key = ["deal_id", "as_of"]
+    pd.testing.assert_frame_equal(here.rows.sort_values(key).reset_index(drop=True),
+                                  there.rows.sort_values(key).reset_index(drop=True))
+    assert here.unplaced == there.unplaced

@@ -20,7 +20,7 @@ import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from scoring.bundle import ModelBundle, data_end, train_bundle
+from scoring.bundle import LOCAL, Engine, ModelBundle, data_end, train_bundle
 from scoring.contract import DealHistory
 from scoring.html_report import report_inputs, write_report
 from training import pyfunc
@@ -57,8 +57,9 @@ def code_version() -> str:
 def train_and_log(data: DealHistory, as_of: pd.Timestamp | str | None = None, holdout_fraction: float = 0.2,
                   seed: int = 0, model_name: str = DEFAULT_NAME, promote: str = "auto", margin: float = 0.001,
                   max_ece: float = 0.05, export_dir: Path | None = Path("models"), tracking_uri: str | None = None,
-                  tune_trials: int = 0, progress: Progress | None = None) -> TrainResult:
-    """Train on ``data``, log the run, register a version (alias ``challenger``), maybe promote it to ``champion``."""
+                  tune_trials: int = 0, progress: Progress | None = None, engine: Engine = LOCAL) -> TrainResult:
+    """Train on ``data``, log the run, register a version (alias ``challenger``), maybe promote it to ``champion``.
+    ``engine`` says where snapshots and boosters are computed (here, or ``dask_engine.dask_engine``)."""
     say = progress or (lambda _: None)
     uri = tracking_uri or store_uri()
     client, experiment_id = open_store(uri)
@@ -74,7 +75,8 @@ def train_and_log(data: DealHistory, as_of: pd.Timestamp | str | None = None, ho
             mlflow.log_metric("tuning_best_validation_log_loss", loss)
             mlflow.log_param("tuning_trials", tune_trials)
         bundle = train_bundle(data, as_of=as_of, holdout_fraction=holdout_fraction, seed=seed, progress=say,
-                              win_params=win_params)
+                              win_params=win_params, engine=engine)
+        mlflow.log_param("engine", engine.name)
         say("logging the run to MLflow")
         _log_params(bundle, holdout_fraction, seed)
         _log_metrics(bundle)

@@ -23,7 +23,7 @@ import pandas as pd
 from scoring.baselines import EmpiricalStageRateModel, FixedStageModel, LogisticRegressionModel, OdooNaiveBayesModel
 from scoring.config import PipelineConfig
 from scoring.contract import DealHistory
-from scoring.dataset import TrainingSet
+from scoring.dataset import Snapshotter, TrainingSet
 from scoring.errors import DataError, ModelError
 from scoring.evaluation import compare, reliability_table
 from scoring.kpis import pipeline_kpis
@@ -31,7 +31,7 @@ from scoring.snapshots import open_deal_columns, snapshot_dates, take_snapshots
 from scoring.summary import require_sufficient
 from scoring.timing import StageTiming
 from scoring.transitions import StageTransitionModel
-from scoring.winmodel import WinModel
+from scoring.winmodel import Trainer, WinModel, train_here
 
 FORMAT_VERSION = 2
 #: A deal is stale when it has been in its stage longer than this share of past stays there lasted.
@@ -269,9 +269,21 @@ def current_period_end(as_of: pd.Timestamp, period: str) -> pd.Timestamp:
     return pd.Timestamp(year, month, 1) - pd.Timedelta(microseconds=1)  # pd.Period(...).end_time, without its cost
 
 
+class Engine(NamedTuple):
+    """Where training's heavy steps run: the snapshots of the history and the win model's boosters. Here by
+    default; ``dask_engine.dask_engine`` runs both on a Dask cluster with the same functions."""
+
+    name: str = "local"
+    snapshotter: Snapshotter = take_snapshots
+    trainer: Trainer = train_here
+
+
+LOCAL = Engine()
+
+
 def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, holdout_fraction: float = 0.2,
                  every_days: int = 14, seed: int = 0, progress: Progress | None = None,
-                 win_params: dict[str, Any] | None = None) -> ModelBundle:
+                 win_params: dict[str, Any] | None = None, engine: Engine = LOCAL) -> ModelBundle:
     """Fit the model and every baseline, evaluate them on a time-based holdout, refit on everything."""
     say = progress or (lambda _: None)
     require_sufficient(data)
@@ -279,8 +291,9 @@ def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, hol
     holdout_start = holdout_start_of(data, as_of, holdout_fraction)
 
     say(f"fitting on what was known at {holdout_start.date()} (holdout: {holdout_start.date()} to {as_of.date()})")
-    early_models = fit_models(TrainingSet(data, holdout_start, every_days), seed, say, win_params)
-    holdout = holdout_rows(data, holdout_start, as_of, every_days)
+    early_models = fit_models(TrainingSet(data, holdout_start, every_days, engine.snapshotter), seed, say, win_params,
+                              engine.trainer)
+    holdout = holdout_rows(data, holdout_start, as_of, every_days, engine.snapshotter)
     y = holdout["outcome"].eq("won").to_numpy()
     predictions = {name: model.predict_proba(holdout) for name, model in early_models.items()}
     metrics = pd.concat([compare(y, predictions).assign(by="all"),
@@ -291,8 +304,8 @@ def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, hol
                             ignore_index=True)
 
     say(f"refitting on everything known at {as_of.date()}")
-    training = TrainingSet(data, as_of, every_days)
-    models = fit_models(training, seed, say, win_params)
+    training = TrainingSet(data, as_of, every_days, engine.snapshotter)
+    models = fit_models(training, seed, say, win_params, engine.trainer)
     return ModelBundle(config=data.config, features=dict(data.features), models=models, metrics=metrics,
                        reliability=reliability, as_of=as_of, holdout_start=holdout_start,
                        data_digest=data.digest(), n_deals=len(data.deals),
@@ -310,10 +323,10 @@ def holdout_start_of(data: DealHistory, as_of: pd.Timestamp, holdout_fraction: f
 
 
 def holdout_rows(data: DealHistory, holdout_start: pd.Timestamp, as_of: pd.Timestamp,
-                 every_days: int = 14) -> pd.DataFrame:
+                 every_days: int = 14, snapshotter: Snapshotter = take_snapshots) -> pd.DataFrame:
     """Snapshot rows after ``holdout_start`` whose outcome was known by ``as_of``: what models are judged on."""
     dates = snapshot_dates(holdout_start + pd.Timedelta(days=every_days), as_of, every_days)
-    holdout = take_snapshots(data, dates[dates > holdout_start], as_of).rows
+    holdout = snapshotter(data, dates[dates > holdout_start], as_of).rows
     holdout = holdout[holdout["outcome"] != "open"]
     if holdout.empty or holdout["outcome"].nunique() < 2:
         raise DataError(f"the holdout ({holdout_start.date()} to {as_of.date()}) has no deals with both outcomes "
@@ -322,13 +335,16 @@ def holdout_rows(data: DealHistory, holdout_start: pd.Timestamp, as_of: pd.Times
 
 
 def fit_models(training: TrainingSet, seed: int = 0, progress: Progress | None = None,
-               win_params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The model and every baseline, fitted on ``training``."""
+               win_params: dict[str, Any] | None = None, trainer: Trainer = train_here) -> dict[str, Any]:
+    """The model and every baseline, fitted on ``training``; ``trainer`` fits the win model's boosters."""
     models = new_models(seed, win_params)
     for name, model in models.items():
         if progress:
             progress(f"  {name}")
-        model.fit(training)
+        if isinstance(model, WinModel):
+            model.fit(training, trainer)
+        else:
+            model.fit(training)
     return models
 
 

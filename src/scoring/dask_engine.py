@@ -1,25 +1,31 @@
-"""Dask, for work larger than one machine: a cluster, batch scoring of partitioned Parquet, backtest dates
-in parallel.
+"""Dask, for work larger than one machine: a cluster, training's snapshots and boosters on it, batch
+scoring of partitioned Parquet, backtest dates in parallel.
 
 Nothing here re-implements the model: each partition (or as-of date) goes through the same library
-functions as on one machine (``load_open_deals``, ``ModelBundle.score``, ``backtest_date``); Dask only
-decides where and when they run. Without a scheduler address a ``LocalCluster`` of worker processes
+functions as on one machine (``take_snapshots`` on a partition of the deals, ``load_open_deals`` and
+``ModelBundle.score``, ``backtest_date``), and the boosters are fitted by lightgbm.dask with the
+win model's own parameters; Dask only decides where and when they run. Without a scheduler address a ``LocalCluster`` of worker processes
 is started on this machine; with one, the same code runs on that cluster (its workers need this
 package installed). Dask is imported only when these functions run.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import lightgbm as lgb
+import numpy as np
 import pandas as pd
 
-from scoring.bundle import ModelBundle
-from scoring.contract import load_open_deals
+from scoring.bundle import Engine, ModelBundle
+from scoring.contract import DealHistory, load_open_deals
 from scoring.errors import ConfigError
+from scoring.snapshots import SnapshotTable, take_snapshots
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -43,6 +49,78 @@ def dask_client(scheduler: str | None = None, workers: int = 2, memory_limit: st
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         yield client
+
+
+def dask_engine(client: Client, data: DealHistory) -> Engine:
+    """Training on the cluster of ``client``: snapshots of ``data`` by partitions of its deals, boosters by
+    lightgbm.dask (pass to ``train_bundle``/``train_and_log``)."""
+    return Engine("dask", DaskSnapshots(client, data), DaskTrainer(client))
+
+
+def _workers(client: Client) -> int:
+    return max(len(client.scheduler_info()["workers"]), 1)
+
+
+class DaskSnapshots:
+    """``take_snapshots`` on the cluster: the deals (with their stage history) are split by a hash of their id
+    into partitions held by the workers; each partition's snapshots are taken there, the rows gathered here."""
+
+    def __init__(self, client: Client, data: DealHistory, partitions: int | None = None) -> None:
+        self.client, self.data = client, data
+        count = partitions or 2 * _workers(client)
+        part = _partition_of(data.deals["deal_id"], count)
+        history_part = _partition_of(data.history["deal_id"], count)
+        pieces = [dataclasses.replace(data, deals=data.deals[part == i].reset_index(drop=True),
+                                      history=data.history[history_part == i].reset_index(drop=True))
+                  for i in range(count)]
+        self.pieces = client.scatter(pieces)  # spread over the workers, kept there for every call
+
+    def __call__(self, data: DealHistory, dates: pd.DatetimeIndex, cutoff: pd.Timestamp | None = None
+                 ) -> SnapshotTable:
+        if data is not self.data:  # not the history these partitions came from: take them here
+            return take_snapshots(data, dates, cutoff)
+        futures = self.client.map(take_snapshots, self.pieces, dates=dates, cutoff=cutoff, pure=False)
+        tables = [t for t in self.client.gather(futures) if len(t.rows)]
+        if not tables:  # no deal open at any of the dates: the (empty) table, with its columns, from here
+            return take_snapshots(data, dates, cutoff)
+        rows = pd.concat([t.rows for t in tables], ignore_index=True)
+        return SnapshotTable(rows, tables[0].cutoff, sum(t.unplaced for t in tables))
+
+
+def _partition_of(ids: pd.Series, count: int) -> np.ndarray:
+    """A stable partition number per deal id (the same id, the same partition, in deals and history)."""
+    return (pd.util.hash_array(ids.astype(str).to_numpy(dtype=object)) % np.uint64(count)).astype(int)
+
+
+@dataclass
+class DaskTrainer:
+    """Fits the win model's boosters with ``lightgbm.dask`` on the cluster: the rows are split evenly over the
+    workers and LightGBM trains data-parallel there, with the win model's parameters."""
+
+    client: Client
+
+    def __call__(self, x: np.ndarray, label: np.ndarray, params: dict[str, Any], feature_names: list[str],
+                 categorical: list[int], rounds: int) -> lgb.Booster:
+        import dask.array as da
+        from lightgbm.dask import DaskLGBMClassifier
+
+        workers = list(self.client.scheduler_info()["workers"])
+        bounds = np.linspace(0, len(x), len(workers) + 1).astype(int)
+        chunks_x, chunks_y = [], []
+        for worker, start, end in zip(workers, bounds[:-1], bounds[1:]):
+            if end > start:  # each worker gets its own slice, sent once
+                fx, fy = self.client.scatter([x[start:end], label[start:end]], workers=[worker])
+                chunks_x.append(da.from_delayed(fx, shape=(end - start, x.shape[1]), dtype=x.dtype))
+                chunks_y.append(da.from_delayed(fy, shape=(end - start,), dtype=label.dtype))
+        own = {k: v for k, v in params.items() if k not in ("objective", "num_class", "num_threads", "seed",
+                                                            "verbosity")}
+        model = DaskLGBMClassifier(client=self.client, objective="multiclass", n_estimators=rounds,
+                                   random_state=params.get("seed"), verbose=-1, **own)
+        with warnings.catch_warnings():  # lightgbm.dask sets each worker's threads itself, and says so
+            warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored", category=UserWarning)
+            model.fit(da.concatenate(chunks_x), da.concatenate(chunks_y), feature_name=feature_names,
+                      categorical_feature=categorical)
+        return model.booster_
 
 
 @dataclass(frozen=True)
@@ -72,7 +150,7 @@ def score_parquet(bundle: ModelBundle, source: str | Path, out_dir: str | Path, 
     sample = frame.head(20, npartitions=-1 if frame.npartitions < 4 else 4)
     if sample.empty:
         raise ConfigError(f"{source}: no deals to score")
-    meta = _score_partition(sample, bundle, as_of, top).iloc[:0]
+    meta = _score_partition(sample, bundle, as_of, top, compiled=False).iloc[:0]  # the caller's bundle untouched
     shared = dask.delayed(bundle, pure=True, traverse=False)  # sent to each worker once, compiled there once
     scored = frame.map_partitions(_score_partition, shared, as_of, top, meta=meta, enforce_metadata=False,
                                   align_dataframes=False)
@@ -84,9 +162,10 @@ def score_parquet(bundle: ModelBundle, source: str | Path, out_dir: str | Path, 
                        float(sums["fixed_expected_revenue"]))
 
 
-def _score_partition(part: pd.DataFrame, bundle: ModelBundle, as_of: pd.Timestamp, top: int) -> pd.DataFrame:
+def _score_partition(part: pd.DataFrame, bundle: ModelBundle, as_of: pd.Timestamp, top: int,
+                     compiled: bool = True) -> pd.DataFrame:
     """One partition through the same path as ``scoring score``: the data contract, then the bundle."""
-    if getattr(bundle.model, "compiled_", None) is None:
+    if compiled and getattr(bundle.model, "compiled_", None) is None:
         bundle.compile()  # the worker's copy; the native code is cached on disk, so this is quick after once
     deals = load_open_deals(part.reset_index(drop=True), bundle.config)
     scores, _ = bundle.score(deals, as_of, top)

@@ -1,7 +1,8 @@
 """The training set every model fits on: a validated history, a cutoff, and its snapshots (made once)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import pandas as pd
@@ -10,17 +11,23 @@ from scoring.config import PipelineConfig
 from scoring.contract import DealHistory
 from scoring.snapshots import SnapshotTable, snapshot_dates, take_snapshots
 
+#: ``snapshots(data, dates, cutoff)``: :func:`take_snapshots` or the same computed elsewhere
+#: (``dask_engine.DaskSnapshots`` runs it on partitions of the deals on a cluster).
+Snapshotter = Callable[[DealHistory, pd.DatetimeIndex, pd.Timestamp], SnapshotTable]
+
 
 @dataclass
 class TrainingSet:
     """What was known at ``cutoff``: the models learn from this and nothing later.
 
-    Snapshots are taken every ``every_days`` days from the first deal's creation to the cutoff.
+    Snapshots are taken every ``every_days`` days from the first deal's creation to the cutoff, by
+    ``snapshotter`` (here by default).
     """
 
     data: DealHistory
     cutoff: pd.Timestamp
     every_days: int = 14
+    snapshotter: Snapshotter = field(default=take_snapshots, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.cutoff = pd.Timestamp(self.cutoff)
@@ -28,7 +35,7 @@ class TrainingSet:
     @cached_property
     def snapshots(self) -> SnapshotTable:
         start = self.data.deals["created_at"].min()
-        return take_snapshots(self.data, snapshot_dates(start, self.cutoff, self.every_days), self.cutoff)
+        return self.snapshotter(self.data, snapshot_dates(start, self.cutoff, self.every_days), self.cutoff)
 
     @cached_property
     def closed_deals(self) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import platform
 from importlib.metadata import version
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,20 @@ def person_periods(rows: pd.DataFrame, boundaries: tuple[int, ...]) -> tuple[np.
         interval.append(np.full(len(rows_k), k))
         label.append(np.where(event[rows_k], kind[rows_k], NONE))
     return np.concatenate(idx), np.concatenate(interval), np.concatenate(label)
+
+
+#: ``trainer(x, label, params, feature_names, categorical, rounds)``: a multiclass booster fitted on rows ``x``
+#: with classes ``label`` (0 none, 1 won, 2 lost). :func:`train_here` by default; ``dask_engine.DaskTrainer``
+#: fits the same with lightgbm.dask on a cluster.
+Trainer = Callable[[np.ndarray, np.ndarray, dict[str, Any], list[str], list[int], int], lgb.Booster]
+
+
+def train_here(x: np.ndarray, label: np.ndarray, params: dict[str, Any], feature_names: list[str],
+               categorical: list[int], rounds: int) -> lgb.Booster:
+    """LightGBM's ``train`` in this process."""
+    data = lgb.Dataset(x, label=label, feature_name=feature_names, categorical_feature=categorical,
+                       free_raw_data=True)
+    return lgb.train(params, data, num_boost_round=rounds)
 
 
 def _predict(booster: lgb.Booster, x: np.ndarray, **kwargs: object) -> np.ndarray:
@@ -130,15 +145,16 @@ class WinModel:
         self.n_jobs = n_jobs
 
     # -- learning ---------------------------------------------------------------------------------
-    def fit(self, training: TrainingSet) -> WinModel:
+    def fit(self, training: TrainingSet, trainer: Trainer = train_here) -> WinModel:
+        """Fit on the training set's snapshots; ``trainer`` fits the boosters (here, or on a cluster)."""
         rows = training.snapshots.rows
         self.encoder_ = FeatureEncoder(training.features).fit(rows)
         self.feature_names_ = [*self.encoder_.names_, "interval"]
         self.calibrator_ = None
         self.calibration_rows_ = 0
         if self.calibrate:
-            self._fit_calibrator(rows)
-        self.booster_ = self._fit_booster(rows)
+            self._fit_calibrator(rows, trainer)
+        self.booster_ = self._fit_booster(rows, trainer)
         return self
 
     def _params(self) -> dict[str, object]:
@@ -148,17 +164,16 @@ class WinModel:
                 "seed": self.random_state, "deterministic": True, "force_row_wise": True,
                 "num_threads": self.n_jobs, "verbosity": -1}
 
-    def _fit_booster(self, rows: pd.DataFrame) -> lgb.Booster:
+    def _fit_booster(self, rows: pd.DataFrame, trainer: Trainer) -> lgb.Booster:
         idx, interval, label = person_periods(rows, self.boundaries)
         if not {WON, LOST} <= set(np.unique(label).tolist()):
             raise DataError("the training snapshots need both won and lost outcomes within the observed intervals "
                             f"to learn from; got {int((label == WON).sum())} won and {int((label == LOST).sum())} lost")
         x = np.column_stack([self.encoder_.transform(rows)[idx], interval])
-        data = lgb.Dataset(x, label=label, feature_name=self.feature_names_,
-                           categorical_feature=self.encoder_.categorical_indices_, free_raw_data=True)
-        return lgb.train(self._params(), data, num_boost_round=self.n_estimators)
+        return trainer(x, label, self._params(), self.feature_names_, list(self.encoder_.categorical_indices_),
+                       self.n_estimators)
 
-    def _fit_calibrator(self, rows: pd.DataFrame) -> None:
+    def _fit_calibrator(self, rows: pd.DataFrame, trainer: Trainer) -> None:
         """Isotonic map of P(win), fitted on a window the calibration model never saw."""
         shift = self.calibration_days + self.followup_days
         early = recensor(rows, shift)
@@ -167,7 +182,7 @@ class WinModel:
         outcomes = early["outcome"].value_counts()
         if len(window) < 200 or min(outcomes.get("won", 0), outcomes.get("lost", 0)) < 20:
             return  # too little history for an out-of-time window: leave uncalibrated, and say so (calibration_rows_ == 0)
-        booster = self._fit_booster(early)
+        booster = self._fit_booster(early, trainer)
         raw = self._eventual(self._hazards(booster, window))
         iso = IsotonicRegression(y_min=PROBABILITY_FLOOR, y_max=1 - PROBABILITY_FLOOR, out_of_bounds="clip")
         iso.fit(raw, window["outcome"].eq("won").to_numpy(dtype=float))
