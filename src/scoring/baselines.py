@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
+from scoring.contract import is_in
 from scoring.dataset import TrainingSet
 from scoring.snapshots import stage_events
 
@@ -46,7 +47,7 @@ def reached_by(training: TrainingSet) -> pd.DataFrame:
     """(deal_id, stage_index) for each stage each deal closed by the cutoff reached, from what was known then."""
     events = stage_events(training.data)
     closed = training.closed_deals
-    events = events[events["deal_id"].isin(closed["deal_id"]) & (events["entered_at"] <= training.cutoff)]
+    events = events[is_in(events["deal_id"], closed["deal_id"]) & (events["entered_at"] <= training.cutoff).to_numpy()]
     order = training.config.stage_order
     return pd.DataFrame({"deal_id": events["deal_id"], "stage_index": events["stage"].map(order)}).drop_duplicates()
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scoring.contract import DealHistory
+from scoring.contract import DealHistory, is_in
 from scoring.snapshots import DAY_SECONDS, stage_events
 from scoring.transitions import sojourns
 
@@ -106,7 +106,7 @@ def pipeline_kpis(data: DealHistory, as_of: pd.Timestamp | str | None = None, wi
     status = known["status"].where(closed_by, "open")
 
     events = stage_events(data)
-    events = events[(events["entered_at"] <= as_of) & events["deal_id"].isin(known["deal_id"])]
+    events = events[(events["entered_at"] <= as_of).to_numpy() & is_in(events["deal_id"], known["deal_id"])]
     events = events.assign(index=events["stage"].map(order).astype(int))
     furthest = events.groupby("deal_id")["index"].max()
     # A deal with no stage entry known by as_of was in the first stage as far as anyone knew then.
@@ -115,12 +115,12 @@ def pipeline_kpis(data: DealHistory, as_of: pd.Timestamp | str | None = None, wi
     lost_by = status.eq("lost").to_numpy()
     if data.has_history:
         entered = events.groupby("index")["deal_id"].agg(set)
-        reached = {i: known["deal_id"].isin(entered.get(i, set())).to_numpy() for i in order.values()}
+        reached = {i: is_in(known["deal_id"], entered.get(i, set())) for i in order.values()}
     else:  # no history: deals are taken to have moved through the pipeline in order
         reached = {i: furthest >= i for i in order.values()}
 
     stays = sojourns(data, as_of)
-    stays = stays[stays["deal_id"].isin(known["deal_id"])]
+    stays = stays[is_in(stays["deal_id"], known["deal_id"])]
     ended = stays[stays["to"].notna()]
     conversion = []
     for stage, i in order.items():
