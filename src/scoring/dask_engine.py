@@ -4,9 +4,9 @@ scoring of partitioned Parquet, backtest dates in parallel.
 Nothing here re-implements the model: each partition (or as-of date) goes through the same library
 functions as on one machine (``take_snapshots`` on a partition of the deals, ``load_open_deals`` and
 ``ModelBundle.score``, ``backtest_date``), and the boosters are fitted by lightgbm.dask with the
-win model's own parameters; Dask only decides where and when they run. Without a scheduler address a ``LocalCluster`` of worker processes
-is started on this machine; with one, the same code runs on that cluster (its workers need this
-package installed). Dask is imported only when these functions run.
+win model's own parameters; Dask only decides where and when they run. Without a scheduler address
+a ``LocalCluster`` of worker processes is started on this machine; with one, the same code runs on
+that cluster (its workers need this package installed). Dask is imported only when these run.
 """
 from __future__ import annotations
 
