@@ -78,7 +78,7 @@ def write_open_deals(source: Path, out: Path, count: int, part_rows: int) -> Non
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--deals", type=int, default=1_000_000)
-    parser.add_argument("--score-deals", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--score-deals", type=int, nargs="*", default=[1_000_000, 10_000_000])
     parser.add_argument("--part-rows", type=int, default=250_000)
     parser.add_argument("--skip-train", action="store_true")
     args = parser.parse_args()

@@ -1,7 +1,7 @@
 """POST /v1/score and POST /v1/forecast."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,8 @@ from serving.holder import LoadedModel
 from serving.routes.common import ERRORS, body_schema, current_model, json_response, parse_body
 from serving.schemas import ForecastRequest, ScoreRequest, ScoreResponse
 from serving.security import require_key
+
+Request_ = TypeVar("Request_", ScoreRequest, ForecastRequest)
 
 router = APIRouter(prefix="/v1", tags=["scoring"], dependencies=[Depends(require_key)])
 
@@ -35,10 +37,7 @@ async def forecast_deals(request: Request, model: LoadedModel = Depends(current_
 
 def _score(raw: bytes, state: State, model: LoadedModel) -> Response:
     """The CPU work of /v1/score, in the thread pool: validation, columns, the model, JSON."""
-    body = parse_body(ScoreRequest, raw)
-    _check_size(body.deals, state)
-    as_of = _as_of(body.as_of)
-    columns, warnings = deal_columns(body.deals, model.bundle, as_of)
+    body, as_of, columns, warnings = _request(ScoreRequest, raw, state, model)
     scores, more = model.bundle.score_columns(columns, as_of, top=body.top_factors, period=body.period)
     state.metrics.deals.labels("/v1/score").inc(len(body.deals))
     return json_response({"model": {"name": model.name, "version": model.version}, "as_of": as_of.isoformat(),
@@ -46,15 +45,22 @@ def _score(raw: bytes, state: State, model: LoadedModel) -> Response:
 
 
 def _forecast(raw: bytes, state: State, model: LoadedModel) -> Response:
-    body = parse_body(ForecastRequest, raw)
-    _check_size(body.deals, state)
-    as_of = _as_of(body.as_of)
-    columns, warnings = deal_columns(body.deals, model.bundle, as_of)
+    body, as_of, columns, warnings = _request(ForecastRequest, raw, state, model)
     result = forecast(model.bundle, pd.DataFrame(columns), as_of, body.period, body.periods,
                       model_info={"name": model.name, "version": model.version})
     result.warnings[:0] = warnings
     state.metrics.deals.labels("/v1/forecast").inc(len(body.deals))
     return json_response(result.to_json())
+
+
+def _request(kind: type[Request_], raw: bytes, state: State, model: LoadedModel
+             ) -> tuple[Request_, pd.Timestamp, dict[str, np.ndarray], list[str]]:
+    """The validated body, its as_of, its deals as the model's columns and the warnings about them."""
+    body = parse_body(kind, raw)
+    _check_size(body.deals, state)
+    as_of = _as_of(body.as_of)
+    columns, warnings = deal_columns(body.deals, model.bundle, as_of)
+    return body, as_of, columns, warnings
 
 
 def _check_size(deals: list[Any], state: State) -> None:

@@ -81,6 +81,7 @@ class DaskSnapshots:
             return take_snapshots(data, dates, cutoff)
         futures = self.client.map(take_snapshots, self.pieces, dates=dates, cutoff=cutoff, pure=False)
         tables = [t for t in self.client.gather(futures) if len(t.rows)]
+        del futures  # the workers drop their copies before the rows are put together here
         if not tables:  # no deal open at any of the dates: the (empty) table, with its columns, from here
             return take_snapshots(data, dates, cutoff)
         rows = pd.concat([t.rows for t in tables], ignore_index=True)
