@@ -105,3 +105,37 @@ def test_cluster_snapshots_are_the_local_ones(company: Path, client: Client):
     pd.testing.assert_frame_equal(here.rows.sort_values(key).reset_index(drop=True),
                                   there.rows.sort_values(key).reset_index(drop=True))
     assert here.unplaced == there.unplaced
+
+
+def test_the_commands_run_on_dask(company: Path, parts: Path, bundle: ModelBundle, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch):
+    """As a user runs them: train (logged with the engine), score a folder of Parquet parts, and the
+    scheduler option refused without the engine."""
+    from click.testing import CliRunner
+    from mlflow import MlflowClient
+
+    from scoring_cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", "--deals", str(company / "deals.csv"), "--history",
+                                  str(company / "stage_history.csv"), "--as-of", END, "--promote", "always",
+                                  "--engine", "dask"])
+    assert result.exit_code == 0, result.output
+    tracking = MlflowClient(store, store)
+    runs = tracking.search_runs([e.experiment_id for e in tracking.search_experiments()])
+    assert [r.data.params["engine"] for r in runs] == ["dask"]
+    model = bundle.save(tmp_path / "model.joblib")
+    result = runner.invoke(main, ["score", "--input", str(parts), "--out", str(tmp_path / "scored"), "--as-of", END,
+                                  "--model", str(model), "--engine", "dask", "--factors", "0"])
+    assert result.exit_code == 0, result.output
+    assert "in 3 partitions" in " ".join(result.output.split())
+    assert pd.read_parquet(tmp_path / "scored")["factors_up"].eq("").all()
+    result = runner.invoke(main, ["score", "--input", str(parts), "--out", str(tmp_path / "x.csv"), "--model",
+                                  str(model)])
+    assert result.exit_code == 1 and "needs --engine dask" not in result.output and "is a folder" in result.output
+    result = runner.invoke(main, ["score", "--input", str(company / "open_deals.csv"), "--out", str(tmp_path / "y.csv"),
+                                  "--model", str(model), "--scheduler", "tcp://127.0.0.1:9"])
+    assert result.exit_code == 1 and "--scheduler is for --engine dask" in result.output

@@ -46,8 +46,9 @@ def dask_client(scheduler: str | None = None, workers: int = 2, memory_limit: st
         with client:
             yield client
         return
+    # the diagnostics server on a free port: 8787 may belong to another cluster already
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client
 
 
