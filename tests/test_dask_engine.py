@@ -55,6 +55,8 @@ def test_batch_scoring_errors_are_clear(bundle: ModelBundle, company: Path, part
                                         client: Client):
     with pytest.raises(ConfigError, match="reads Parquet"):
         score_parquet(bundle, company / "open_deals.csv", tmp_path / "out", END, client)
+    with pytest.raises(ConfigError, match="new or empty folder"):
+        score_parquet(bundle, parts, parts, END, client)  # would mix scores with the deals
     bad = tmp_path / "bad"
     bad.mkdir()
     deals = pd.read_csv(company / "open_deals.csv", dtype=str)

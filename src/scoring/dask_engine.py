@@ -146,10 +146,13 @@ def score_parquet(bundle: ModelBundle, source: str | Path, out_dir: str | Path, 
 
     as_of = pd.Timestamp(as_of)
     source, out_dir = str(source), Path(out_dir)
-    if not str(source).endswith((".parquet", ".parq")) and not Path(source).is_dir():
+    if not source.endswith((".parquet", ".parq")) and not Path(source).is_dir():
         raise ConfigError(f"{source}: the dask engine reads Parquet (a .parquet file, a folder of them or a glob)")
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise ConfigError(f"{out_dir}: give a new or empty folder for the scored parts (parts of an earlier run "
+                          "would mix with these)")
     frame = dd.read_parquet(source, split_row_groups="infer")
-    sample = frame.head(20, npartitions=-1 if frame.npartitions < 4 else 4)
+    sample = frame.head(20, npartitions=min(frame.npartitions, 4))  # the output's columns, from real deals
     if sample.empty:
         raise ConfigError(f"{source}: no deals to score")
     meta = _score_partition(sample, bundle, as_of, top, compiled=False).iloc[:0]  # the caller's bundle untouched

@@ -11,7 +11,7 @@ from scoring.config import PipelineConfig
 from scoring.contract import DealHistory
 from scoring.snapshots import SnapshotTable, snapshot_dates, take_snapshots
 
-#: ``snapshots(data, dates, cutoff)``: :func:`take_snapshots` or the same computed elsewhere
+#: ``snapshotter(data, dates, cutoff)``: :func:`take_snapshots` or the same computed elsewhere
 #: (``dask_engine.DaskSnapshots`` runs it on partitions of the deals on a cluster).
 Snapshotter = Callable[[DealHistory, pd.DatetimeIndex, pd.Timestamp], SnapshotTable]
 

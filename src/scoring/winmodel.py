@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import platform
-from importlib.metadata import version
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
