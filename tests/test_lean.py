@@ -6,9 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from scoring import winmodel
 from scoring.bundle import ModelBundle
 from scoring.contract import load_open_deals
 from scoring.features import _factorize
@@ -29,6 +31,21 @@ def test_the_compiled_booster_gives_the_same_probabilities(bundle: ModelBundle, 
     rows, _ = plain.state(deals, pd.Timestamp(END))
     np.testing.assert_allclose(fast.model.hazards(rows), plain.model.hazards(rows), rtol=0, atol=1e-12)
     assert not hasattr(pickle.loads(pickle.dumps(fast.model)), "compiled_")  # native code is never pickled
+
+
+def test_large_predictions_compile_a_booster_for_the_call(bundle: ModelBundle, company: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch):
+    """Training predicts large windows with boosters it then drops: compiled for the call, same hazards."""
+    model = ModelBundle.load(bundle.save(tmp_path / "plain.joblib")).model
+    rows, _ = bundle.state(load_open_deals(company / "open_deals.csv", bundle.config), pd.Timestamp(END))
+    plain = model.hazards(rows)
+    compiled = []
+    original = winmodel.compile_booster
+    monkeypatch.setattr(winmodel, "compile_booster", lambda *a: compiled.append(a) or original(*a))
+    monkeypatch.setattr(winmodel, "COMPILE_ABOVE", 100)
+    np.testing.assert_allclose(model.hazards(rows), plain, rtol=0, atol=1e-12)
+    assert len(compiled) == 1 and not Path(compiled[0][1]).exists()  # compiled in a folder that is gone
+    assert not hasattr(model, "compiled_")  # nothing kept
 
 
 def test_scoring_one_deal_equals_scoring_it_among_many(bundle: ModelBundle, company: Path):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import tempfile
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -39,6 +40,10 @@ BOUNDARIES = (30, 60, 90, 180, 365)
 PROBABILITY_FLOOR = 0.001
 #: Fewer rows than this are predicted on one thread.
 SMALL_BATCH = 2000
+#: From this many (row, interval) predictions on, an uncompiled booster is compiled for the call: compiling
+#: takes about 2 s, and the compiled booster predicts about 4 µs per row faster than LightGBM (break-even
+#: near 500,000).
+COMPILE_ABOVE = 1_000_000
 
 
 def recensor(rows: pd.DataFrame, shift_days: float) -> pd.DataFrame:
@@ -202,6 +207,9 @@ class WinModel:
         k = len(self.boundaries)
         stacked = np.column_stack([np.repeat(x, k, axis=0), np.tile(np.arange(k), len(x))])
         compiled = getattr(self, "compiled_", None) if booster is getattr(self, "booster_", None) else None
+        if compiled is None and len(stacked) >= COMPILE_ABOVE:  # e.g. the calibration window in training
+            with tempfile.TemporaryDirectory(prefix="scoring-booster-") as folder:
+                compiled = compile_booster(booster, folder)  # loaded in memory: the folder can go
         if compiled is not None:
             return compiled.predict(stacked, n_jobs=1 if len(stacked) < SMALL_BATCH else 2).reshape(len(x), k, 3)
         return _predict(booster, stacked).reshape(len(x), k, 3)
