@@ -8,13 +8,14 @@
    (``--score-deals``, default 1M and 10M open deals, in parts of ``--part-rows`` rows): time and
    peak memory, which should follow the part size, not the input size.
 
-    python benchmarks/scale_bench.py [--deals 1000000] [--score-deals 1000000 10000000] [--part-rows 250000]
+    python benchmarks/scale_bench.py [--deals 1000000] [--runs 1] [--score-deals 1000000 10000000] [--part-rows 250000]
 """
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,6 +81,7 @@ def main() -> None:
     parser.add_argument("--deals", type=int, default=1_000_000)
     parser.add_argument("--score-deals", type=int, nargs="*", default=[1_000_000, 10_000_000])
     parser.add_argument("--part-rows", type=int, default=250_000)
+    parser.add_argument("--runs", type=int, default=1, help="Training runs per engine (median reported).")
     parser.add_argument("--skip-train", action="store_true")
     args = parser.parse_args()
     scoring = shutil.which("scoring", path=str(Path(sys.executable).parent))
@@ -97,10 +99,19 @@ def main() -> None:
         data = ["--deals", "company/deals.csv", "--history", "company/stage_history.csv", "--config",
                 "company/pipeline.toml", "--as-of", END]
         if not args.skip_train:
-            for name, extra in (("one machine", []), ("dask LocalCluster (2 workers)", ["--engine", "dask"])):
-                seconds, peak, output = measured([scoring, "train", *data, "--promote", "always", *extra], env, work)
-                print(f"train, {name}: {seconds:.0f} s, peak memory {peak:.2f} GB; holdout: "
-                      f"{holdout_line(output)} (log-loss, Brier, AUC, calibration error)", flush=True)
+            engines = (("one machine", []), ("dask LocalCluster (2 workers)", ["--engine", "dask"]))
+            times: dict[str, list[float]] = {name: [] for name, _ in engines}
+            peaks: dict[str, list[float]] = {name: [] for name, _ in engines}
+            for run in range(args.runs):  # alternating, so both meet the same machine
+                for name, extra in engines:
+                    seconds, peak, output = measured([scoring, "train", *data, "--promote", "always", *extra], env, work)
+                    times[name].append(seconds)
+                    peaks[name].append(peak)
+                    print(f"run {run + 1}, train, {name}: {seconds:.0f} s, peak memory {peak:.2f} GB; holdout: "
+                          f"{holdout_line(output)} (log-loss, Brier, AUC, calibration error)", flush=True)
+            for name, _ in engines:
+                print(f"train, {name}: median {statistics.median(times[name]):.0f} s "
+                      f"({', '.join(f'{t:.0f}' for t in times[name])}), peak memory at most {max(peaks[name]):.2f} GB")
         else:
             measured([scoring, "train", *data, "--promote", "always"], env, work)
         for count in args.score_deals:
