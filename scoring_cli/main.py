@@ -61,6 +61,12 @@ def data_options(command: F) -> F:
     return _with_options(options)(command)
 
 
+def _check_engine(engine: str, scheduler: str | None) -> None:
+    """Refuse --scheduler without --engine dask, before any work."""
+    if scheduler and engine != "dask":
+        raise ConfigError("--scheduler is for --engine dask")
+
+
 def engine_options(command: F) -> F:
     """--engine and --scheduler: where the work runs."""
     options = [
@@ -237,8 +243,7 @@ def train(deals: Path, history: Path | None, config_path: Path | None, preset: s
     from scoring.bundle import LOCAL
     from scoring.contract import load_deal_history
 
-    if scheduler and engine != "dask":
-        raise ConfigError("--scheduler is for --engine dask")
+    _check_engine(engine, scheduler)
     config = load_config(config_path, preset)
     with err.status(f"Reading {deals}..."):
         data = load_deal_history(deals, history, config)
@@ -350,8 +355,7 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: 
     With --engine dask: Parquet (a file, a folder of parts or a glob) into a folder of Parquet parts,
     partition by partition, so memory follows the partition size rather than the input's."""
     when = pd.Timestamp(as_of) if as_of else pd.Timestamp(date.today())
-    if scheduler and engine != "dask":
-        raise ConfigError("--scheduler is for --engine dask")
+    _check_engine(engine, scheduler)
     if engine == "dask":
         from scoring.dask_engine import dask_client, score_parquet
 
@@ -449,12 +453,11 @@ def backtest(deals: Path, history: Path | None, config_path: Path | None, preset
     from scoring.contract import load_deal_history
     from scoring.html_report import report_inputs, write_report
 
+    _check_engine(engine, scheduler)
     config = load_config(config_path, preset)
     with err.status(f"Reading {deals}..."):
         data = load_deal_history(deals, history, config)
     _print_report(data.report)
-    if scheduler and engine != "dask":
-        raise ConfigError("--scheduler is for --engine dask")
     with err.status("Backtesting...") as status, contextlib.ExitStack() as stack:
         mapper = None
         if engine == "dask":

@@ -69,7 +69,7 @@ class DealHistory:
         return h.hexdigest()
 
 
-def is_in(series: pd.Series, values: pd.Series | set[str]) -> np.ndarray:
+def is_in(series: pd.Series, values: pd.Series | pd.Index | set[str]) -> np.ndarray:
     """``series.isin(values)`` as a boolean array, through pandas' hash table for objects: pandas 3's ``isin``
     on a text column turns each of ``values`` into a pyarrow scalar in Python, several times slower."""
     wanted = pd.Index(list(values) if isinstance(values, set) else values, dtype=object)
@@ -384,7 +384,7 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
     by_id = deals.dropna(subset=["deal_id"]).drop_duplicates("deal_id").set_index("deal_id")
     ids = _text(out["deal_id"])
     out["deal_id"] = ids
-    unknown_deal = pd.Series(~is_in(ids, pd.Series(by_id.index)), index=ids.index)
+    unknown_deal = pd.Series(~is_in(ids, by_id.index), index=ids.index)
     if unknown_deal.any():
         error(f"history for deal(s) {examples(ids[unknown_deal].fillna('(empty)').unique().tolist())} "
               "that are not in the deals file", "deal_id", unknown_deal)
@@ -415,7 +415,7 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
             report.warn(src, f"the history's last won/lost row disagrees with the deals' status for deal(s) "
                         f"{examples(list(disagree))}; the deals' status is used", "stage",
                         terminal[terminal["deal_id"].isin(disagree)][ROW].tolist())
-        fill = deals["closed_at"].isna() & deals["status"].isin(["won", "lost"]) & is_in(deals["deal_id"], pd.Series(last.index))
+        fill = deals["closed_at"].isna() & deals["status"].isin(["won", "lost"]) & is_in(deals["deal_id"], last.index)
         fill &= deals["deal_id"].map(last["_stage_kind"]).eq(deals["status"])
         if fill.any():
             deals.loc[fill, "closed_at"] = deals.loc[fill, "deal_id"].map(last["entered_at"]).to_numpy()
