@@ -567,7 +567,7 @@ def serve(model_uri: str | None, host: str | None, port: int | None, poll_second
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
-                timeout_graceful_shutdown=10)
+                access_log=settings.access_log, timeout_graceful_shutdown=10)
 
 
 @main.command("hash-key")

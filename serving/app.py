@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,6 +27,7 @@ from serving.holder import ModelHolder
 from serving.metrics import Metrics, RequestLimits
 from serving.routes import model, ops, scoring
 from serving.schemas import ForecastRequest, ProblemDetail, ScoreRequest
+from serving.security import ApiKeys, document
 from serving.settings import Settings
 
 log = logging.getLogger("serving")
@@ -49,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="scoring")
         await asyncio.to_thread(holder.load_at_start)
         if holder.current is not None:
             metrics.serving(holder.current.name, holder.current.version, holder.current.source)
@@ -60,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 poller.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
+            app.state.executor.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="pipeline-scoring", version=_version(), lifespan=lifespan,
                   description="Win probabilities and revenue forecasts learned from your own deal history, "
@@ -67,28 +71,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.holder = holder
     app.state.metrics = metrics
-    app.state.key_hashes = settings.key_hashes()
     app.state.on_swap = on_swap
     for router in (scoring.router, model.router, ops.router):
         app.include_router(router)
-    app.add_middleware(RequestLimits, metrics=metrics, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ApiKeys, hashes=settings.key_hashes())
+    app.add_middleware(RequestLimits, metrics=metrics, max_bytes=settings.max_body_bytes)  # outermost: counts 401s too
     _add_error_handlers(app)
-    _document_bodies(app, (ScoreRequest, ForecastRequest))
+    _document(app, (ScoreRequest, ForecastRequest))
     return app
 
 
-def _document_bodies(app: FastAPI, models: tuple[type[BaseModel], ...]) -> None:
-    """Put the request models of the routes that parse their own bodies (``routes.common.parse_body``)
-    into the OpenAPI components their ``body_schema`` refers to."""
+def _document(app: FastAPI, models: tuple[type[BaseModel], ...]) -> None:
+    """Complete the OpenAPI document with what the routes do by hand: the request models of the routes that
+    parse their own bodies (``routes.common.parse_body``; their ``body_schema`` refers to the components)
+    and the API keys the middleware asks for (``security.document``)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schemas = generate().setdefault("components", {}).setdefault("schemas", {})
+            spec = generate()
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
             for model in models:
                 schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 schemas.update(schema.pop("$defs", {}))
                 schemas[model.__name__] = schema
+            document(spec)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -7,6 +7,7 @@ that ``scoring train`` exported to ``models/`` is served instead, and ``/readyz`
 """
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from dataclasses import dataclass
@@ -57,6 +58,10 @@ class ModelHolder:
 
     def load_at_start(self) -> None:
         """Load the configured model; if that fails for a registry URI, the exported bundle."""
+        self._load_at_start()
+        settle_heap()
+
+    def _load_at_start(self) -> None:
         try:
             self.current = self._load(self.settings.model_uri)
             return
@@ -113,12 +118,22 @@ class ModelHolder:
             self.error = None
             self.swaps += 1
             log.info("now serving %s version %s", name, version)
-            return True
+        settle_heap()
+        return True
 
     def _load(self, uri: str) -> LoadedModel:
         bundle, info = load_bundle(uri, self.store)
         source = "registry" if ":/" in uri else "file"
         return LoadedModel(bundle, info["name"], info["version"], source, _now(), _compiled(bundle))
+
+
+def settle_heap() -> None:
+    """Collect, then freeze what is alive (the libraries, the model) so that the garbage collector's later
+    passes skip it: a request makes many small objects, and full passes over the heap of pandas, MLflow
+    and the model cost a batch of 1,000 deals about a quarter of its time."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _compiled(bundle: ModelBundle) -> str | None:

@@ -5,6 +5,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 Scope = MutableMapping[str, Any]
@@ -89,8 +90,15 @@ class BodyTooLarge(Exception):
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = (b'{"error":"request too large","message":"the request body is larger than the limit of '
-            + str(limit).encode() + b' bytes; send fewer deals per request","errors":[]}')
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send_problem(send, 413, "request too large", f"the request body is larger than the limit of {limit} bytes; "
+                       "send fewer deals per request")
+
+
+async def send_problem(send: Send, status: int, error: str, message: str,
+                       headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """An error answer from ASGI middleware, in the shape of every other (``schemas.Problem``)."""
+    body = orjson.dumps({"error": error, "message": message, "errors": [{"field": "", "message": message}]})
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
     await send({"type": "http.response.body", "body": body})

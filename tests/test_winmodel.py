@@ -125,3 +125,16 @@ def test_logistic_regression_is_a_real_competitor(trained):
 def test_unfitted_model_says_so():
     with pytest.raises(NotFittedError):
         WinModel().predict_proba(pd.DataFrame())
+
+
+def test_contributions_are_lightgbms_own_treeshap(trained):
+    """The lookup table (scoring.treeshap) gives what LightGBM's pred_contrib gives, and a refit replaces it."""
+    _, training, model, holdout = trained
+    x = np.column_stack([model.encoder_.transform(holdout), np.zeros(len(holdout))])  # interval 0, as explained
+    raw = model.booster_.predict(x, pred_contrib=True).reshape(len(x), 3, -1)
+    assert model.contribution_table() is not None
+    np.testing.assert_allclose(model.contribution_matrix(holdout), raw[:, 1, :-2] - raw[:, 2, :-2], rtol=0, atol=1e-10)
+    refit = WinModel(n_estimators=20, calibrate=False).fit(training)
+    before = refit.contribution_table()
+    refit.fit(training)
+    assert refit.contribution_table() is not before

@@ -5,19 +5,18 @@ import math
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Request, Response
 
 from scoring.evaluation import calibration_error
-from serving.holder import LoadedModel
-from serving.routes.common import ERRORS, current_model, json_response
-from serving.security import require_key
+from serving.routes.common import ERRORS, json_response, model_of
 
-router = APIRouter(prefix="/v1", tags=["model"], dependencies=[Depends(require_key)])
+router = APIRouter(prefix="/v1", tags=["model"])
 
 
 @router.get("/model", responses=ERRORS)
-def model_card(model: LoadedModel = Depends(current_model)) -> Response:
+def model_card(request: Request) -> Response:
     """Which model answers, when and on what data it was trained, and its holdout metrics beside the baselines."""
+    model = model_of(request)
     bundle = model.bundle
     overall = bundle.metrics[bundle.metrics["by"] == "all"].drop(columns=["by", "group"], errors="ignore")
     reliability = bundle.reliability[bundle.reliability["model"] == "model"]
@@ -35,16 +34,18 @@ def model_card(model: LoadedModel = Depends(current_model)) -> Response:
 
 
 @router.get("/stages", responses=ERRORS)
-def stages(model: LoadedModel = Depends(current_model)) -> Response:
+def stages(request: Request) -> Response:
     """Per stage: the learned P(win), the fixed percentage, where deals go next and how long they stay."""
+    model = model_of(request)
     table = model.bundle.stage_table()
     return json_response(_clean({"model": {"name": model.name, "version": model.version},
                                 "stages": table.to_dict(orient="records")}))
 
 
 @router.get("/pipeline/kpis", responses=ERRORS)
-def kpis(model: LoadedModel = Depends(current_model)) -> Response:
+def kpis(request: Request) -> Response:
     """The classic pipeline KPIs of the training data at its as-of date."""
+    model = model_of(request)
     return json_response(_clean({"model": {"name": model.name, "version": model.version}, **model.bundle.kpis}))
 
 

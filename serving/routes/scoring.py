@@ -5,34 +5,34 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.datastructures import State
 
 from scoring.forecast import forecast
 from serving.deals import deal_columns
 from serving.holder import LoadedModel
-from serving.routes.common import ERRORS, body_schema, current_model, json_response, parse_body
+from serving.routes.common import ERRORS, body_schema, json_response, model_of, off_loop, parse_body
 from serving.schemas import ForecastRequest, ScoreRequest, ScoreResponse
-from serving.security import require_key
 
 Request_ = TypeVar("Request_", ScoreRequest, ForecastRequest)
 
-router = APIRouter(prefix="/v1", tags=["scoring"], dependencies=[Depends(require_key)])
+router = APIRouter(prefix="/v1", tags=["scoring"])
 
 
 @router.post("/score", response_model=ScoreResponse, responses=ERRORS, openapi_extra=body_schema(ScoreRequest))
-async def score(request: Request, model: LoadedModel = Depends(current_model)) -> Response:
+async def score(request: Request) -> Response:
     """Win probability, expected revenue, timing, stale flag and top factors of each open deal,
     beside the fixed stage percentage. Body: ``ScoreRequest``."""
-    return await run_in_threadpool(_score, await request.body(), request.app.state, model)
+    model = model_of(request)
+    return await off_loop(request, _score, await request.body(), request.app.state, model)
 
 
 @router.post("/forecast", responses=ERRORS, openapi_extra=body_schema(ForecastRequest))
-async def forecast_deals(request: Request, model: LoadedModel = Depends(current_model)) -> Response:
+async def forecast_deals(request: Request) -> Response:
     """Probability-weighted won revenue per calendar month or quarter with P10/P50/P90, and the total,
     beside the fixed-percentage forecast (the forecast JSON of the SPEC, section 5). Body: ``ForecastRequest``."""
-    return await run_in_threadpool(_forecast, await request.body(), request.app.state, model)
+    model = model_of(request)
+    return await off_loop(request, _forecast, await request.body(), request.app.state, model)
 
 
 def _score(raw: bytes, state: State, model: LoadedModel) -> Response:
@@ -75,28 +75,29 @@ def _as_of(value: Any) -> pd.Timestamp:
 
 
 def _score_dicts(scores: dict[str, Any]) -> list[dict[str, Any]]:
-    """Columns of scores -> one JSON object per deal."""
-    def day(values: np.ndarray) -> list[str]:
-        return np.datetime_as_string(values.astype("datetime64[D]")).tolist()
+    """Columns of scores -> one JSON object per deal (numbers at full precision: the same as the CLI's)."""
+    def floats(name: str) -> list[float]:
+        return np.asarray(scores[name], dtype=float).tolist()
 
-    floats = {k: np.asarray(scores[k], dtype=float).tolist()  # full precision: the same numbers as the CLI
-              for k in ("win_probability", "fixed_probability", "stage_probability", "win_probability_90d",
-                        "win_probability_this_period")}
-    money = {k: np.round(np.asarray(scores[k], dtype=float), 2).tolist()
-             for k in ("expected_revenue", "fixed_expected_revenue")}
-    close, period_end = day(scores["expected_close_date"]), day(scores["period_end"])
-    days, stale = np.asarray(scores["days_in_stage"], float).tolist(), np.asarray(scores["stale"]).tolist()
-    out = []
-    for i, deal_id in enumerate(scores["deal_id"]):
-        out.append({
-            "deal_id": deal_id, "stage": scores["stage"][i],
-            "win_probability": floats["win_probability"][i], "fixed_probability": floats["fixed_probability"][i],
-            "expected_revenue": money["expected_revenue"][i], "fixed_expected_revenue": money["fixed_expected_revenue"][i],
-            "stage_probability": floats["stage_probability"][i], "days_in_stage": days[i], "stale": stale[i],
-            "timing": {"win_probability_this_period": floats["win_probability_this_period"][i],
-                       "period_end": period_end[i], "win_probability_90d": floats["win_probability_90d"][i],
-                       "expected_close_date": close[i]},
-            "factors_up": [f._asdict() for f in scores["factors_up"][i]],
-            "factors_down": [f._asdict() for f in scores["factors_down"][i]],
-        })
-    return out
+    def days(name: str) -> list[str]:
+        return np.datetime_as_string(np.asarray(scores[name]).astype("datetime64[D]")).tolist()
+
+    def money(name: str) -> list[float]:
+        return np.round(np.asarray(scores[name], dtype=float), 2).tolist()
+
+    def factors(name: str) -> list[list[dict[str, Any]]]:
+        return [[{"feature": f.feature, "value": f.value, "effect": f.effect} for f in row] for row in scores[name]]
+
+    columns = zip(scores["deal_id"], scores["stage"], floats("win_probability"), floats("fixed_probability"),
+                  money("expected_revenue"), money("fixed_expected_revenue"), floats("stage_probability"),
+                  floats("days_in_stage"), np.asarray(scores["stale"]).tolist(), floats("win_probability_this_period"),
+                  days("period_end"), floats("win_probability_90d"), days("expected_close_date"),
+                  factors("factors_up"), factors("factors_down"))
+    return [{"deal_id": deal_id, "stage": stage, "win_probability": p, "fixed_probability": fixed,
+             "expected_revenue": revenue, "fixed_expected_revenue": fixed_revenue, "stage_probability": stage_p,
+             "days_in_stage": in_stage, "stale": stale,
+             "timing": {"win_probability_this_period": this_period, "period_end": period_end,
+                        "win_probability_90d": p90, "expected_close_date": close},
+             "factors_up": up, "factors_down": down}
+            for (deal_id, stage, p, fixed, revenue, fixed_revenue, stage_p, in_stage, stale, this_period, period_end,
+                 p90, close, up, down) in columns]

@@ -33,6 +33,7 @@ from sklearn.isotonic import IsotonicRegression
 from scoring.dataset import TrainingSet
 from scoring.errors import DataError
 from scoring.features import FeatureEncoder, Rows
+from scoring.treeshap import ContributionTable
 
 NONE, WON, LOST = 0, 1, 2
 BOUNDARIES = (30, 60, 90, 180, 365)
@@ -153,6 +154,8 @@ class WinModel:
     def fit(self, training: TrainingSet, trainer: Trainer = train_here) -> WinModel:
         """Fit on the training set's snapshots; ``trainer`` fits the boosters (here, or on a cluster)."""
         rows = training.snapshots.rows
+        for derived in ("compiled_", "contribution_table_"):  # of a booster fitted before
+            self.__dict__.pop(derived, None)
         self.encoder_ = FeatureEncoder(training.features).fit(rows)
         self.feature_names_ = [*self.encoder_.names_, "interval"]
         self.calibrator_ = None
@@ -218,11 +221,13 @@ class WinModel:
         """Predict hazards with the booster compiled by lleaves (see :func:`compile_booster`) from now on."""
         self._check()
         self.compiled_ = compile_booster(self.booster_, cache_dir)
+        self.contribution_table()
         return self
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("compiled_", None)  # native code belongs to this process and machine: never pickled
+        state.pop("contribution_table_", None)  # derived from the booster when needed
         return state
 
     def hazards(self, rows: Rows) -> np.ndarray:
@@ -260,69 +265,67 @@ class WinModel:
     def outlook(self, rows: Rows, within_days: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """P(win), P(win within ``within_days``) and expected days to a win, from one pass of the booster."""
         hazards = self.hazards(rows)
-        p, by = self._win_by(hazards, np.array([within_days]))
-        return p, by[:, 0], self._days_to_win(hazards)
+        cumulative = self._cumulative(hazards)
+        p, by = self._win_by(hazards, np.array([within_days]), cumulative)
+        return p, by[:, 0], self._days_to_win(cumulative)
 
     def explain(self, rows: Rows, horizons: np.ndarray, contributions: bool = True
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """P(win), P(won within each of ``horizons``), expected days to a win and :meth:`contribution_matrix`
-        (None unless ``contributions``: LightGBM's TreeSHAP costs far more than the probabilities), from one
-        encoding of the rows."""
+        (None unless ``contributions``: TreeSHAP costs more than the probabilities), from one encoding of the rows."""
         self._check()
         x = self.encoder_.transform(rows)
         hazards = self._hazards_of(self.booster_, x)
-        return (*self._win_by(hazards, horizons), self._days_to_win(hazards),
-                self._contributions_of(x) if contributions else None)
+        cumulative = self._cumulative(hazards)
+        p, by = self._win_by(hazards, horizons, cumulative)
+        return p, by, self._days_to_win(cumulative), self._contributions_of(x) if contributions else None
 
     def win_by(self, rows: Rows, horizons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """P(win) and P(won within each of ``horizons`` days), shape (rows, horizons), from one pass."""
-        return self._win_by(self.hazards(rows), horizons)
+        hazards = self.hazards(rows)
+        return self._win_by(hazards, horizons, self._cumulative(hazards))
 
-    def _win_by(self, hazards: np.ndarray, horizons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cumulative = self._cumulative(hazards)
+    def _win_by(self, hazards: np.ndarray, horizons: np.ndarray, cumulative: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = self._calibrated(cumulative[:, -1])
-        by = [self._win_within(hazards, float(days), cumulative, p) for days in np.asarray(horizons, dtype=float)]
-        return p, np.column_stack(by) if by else np.empty((len(hazards), 0))
+        days = np.broadcast_to(np.asarray(horizons, dtype=float).reshape(1, -1), (len(hazards), np.size(horizons)))
+        return p, self._win_within(hazards, days, cumulative, p)
 
     def win_within(self, rows: Rows, days: float | np.ndarray) -> np.ndarray:
         """P(won within ``days`` of the snapshot date), consistent with the calibrated P(win)."""
         hazards = self.hazards(rows)
         cumulative = self._cumulative(hazards)
-        return self._win_within(hazards, days, cumulative, self._calibrated(cumulative[:, -1]))
+        days = np.broadcast_to(np.asarray(days, dtype=float), (len(hazards),))[:, None]
+        return self._win_within(hazards, days, cumulative, self._calibrated(cumulative[:, -1]))[:, 0]
 
     def expected_days_to_win(self, rows: Rows) -> np.ndarray:
         """Expected days from the snapshot to the win, for deals that will be won."""
-        return self._days_to_win(self.hazards(rows))
+        return self._days_to_win(self._cumulative(self.hazards(rows)))
 
-    def _win_within(self, hazards: np.ndarray, days: float | np.ndarray, cumulative: np.ndarray,
+    def _win_within(self, hazards: np.ndarray, days: np.ndarray, cumulative: np.ndarray,
                     calibrated: np.ndarray) -> np.ndarray:
-        """P(won within ``days``) given the hazards, their cumulative P(won) and the calibrated P(win)."""
-        n = len(hazards)
-        raw_total = cumulative[:, -1]
-        days = np.broadcast_to(np.asarray(days, dtype=float), (n,))
+        """P(won within ``days``), shape (rows, horizons) like ``days``, given the hazards, their cumulative
+        P(won) and the calibrated P(win)."""
+        rows_ix = np.arange(len(hazards))[:, None]
+        raw_total = cumulative[:, -1:]
         bounds = np.array((0, *self.boundaries), dtype=float)
         k = np.clip(np.searchsorted(bounds, days, side="right") - 1, 0, len(self.boundaries) - 1)
-        rows_ix = np.arange(n)
         previous = np.maximum(k - 1, 0)
         survive = np.cumprod(1 - hazards[:, :, WON] - hazards[:, :, LOST], axis=1)
         start_cum = np.where(k > 0, cumulative[rows_ix, previous], 0.0)
         survive_start = np.where(k > 0, survive[rows_ix, previous], 1.0)
         won, lost = hazards[rows_ix, k, WON], hazards[rows_ix, k, LOST]
         width = bounds[k + 1] - bounds[k]
-        frac = (days - bounds[k]) / width
-        beyond = days >= bounds[-1]
-        if beyond.any():  # past the last interval: keep its hazard, interval after interval
-            frac = np.where(beyond, (days - bounds[-2]) / width, frac)
+        # past the last interval: keep its hazard, interval after interval
+        frac = np.where(days >= bounds[-1], (days - bounds[-2]) / width, (days - bounds[k]) / width)
         total = np.clip(won + lost, 1e-12, 1.0)
         share = 1 - (1 - total) ** frac
         by_t = start_cum + survive_start * share * won / total
         by_t = np.where(days <= 0, 0.0, np.minimum(by_t, raw_total))
-        scale = calibrated / np.maximum(raw_total, 1e-12)
+        scale = calibrated[:, None] / np.maximum(raw_total, 1e-12)
         return np.clip(by_t * scale, 0.0, 1.0)
 
-    def _days_to_win(self, hazards: np.ndarray) -> np.ndarray:
-        cumulative = self._cumulative(hazards)
-        per_interval = np.diff(np.column_stack([np.zeros(len(hazards)), cumulative]), axis=1)
+    def _days_to_win(self, cumulative: np.ndarray) -> np.ndarray:
+        per_interval = np.diff(cumulative, axis=1, prepend=0.0)
         bounds = np.array((0, *self.boundaries), dtype=float)
         mids = np.concatenate([(bounds[:-1] + bounds[1:]) / 2, [bounds[-1] + (bounds[-1] - bounds[-2])]])
         return (per_interval * mids).sum(axis=1) / np.maximum(cumulative[:, -1], 1e-12)
@@ -336,8 +339,18 @@ class WinModel:
         self._check()
         return self._contributions_of(self.encoder_.transform(rows))
 
+    def contribution_table(self) -> ContributionTable | None:
+        """The booster's won-minus-lost TreeSHAP as a lookup table (built once, ~0.1 s; None for large trees)."""
+        self._check()
+        if not hasattr(self, "contribution_table_"):
+            self.contribution_table_ = ContributionTable.from_booster(self.booster_, {WON: 1.0, LOST: -1.0})
+        return self.contribution_table_
+
     def _contributions_of(self, x: np.ndarray) -> np.ndarray:
         x = np.column_stack([x, np.zeros(len(x))])
+        table = self.contribution_table()
+        if table is not None:  # LightGBM's numbers, 5-10x faster
+            return table(x)[:, :-1]  # drop the interval column
         raw = self.booster_.predict(x, pred_contrib=True, num_threads=1 if len(x) < 50 else 0)  # (n, 3 * (features + 1))
         width = len(self.feature_names_) + 1
         won = raw[:, WON * width:(WON + 1) * width]
