@@ -7,15 +7,25 @@ Three servers on this machine, each in its own process, called by the same load 
   calibrated LightGBM) trained on the same snapshot rows: what a user would deploy instead;
 - a FastAPI no-op endpoint under uvicorn: the cost of HTTP alone.
 
-Single-deal requests/s (``--clients`` threads, each with a keep-alive connection, for ``--seconds``)
-and batches of 1,000 deals in rows/s; medians of ``--runs`` rounds, then the ratios. Also: how long
+Single-deal requests/s (``--clients`` keep-alive connections, for ``--seconds``) and batches of 1,000
+deals in rows/s (2 connections); medians of ``--runs`` rounds, then the ratios. Two load generators, each
+sending the same pre-encoded bodies:
+
+- ``wrk`` (C, one thread; ``apt install wrk``): it costs the machine little, so the figures are the
+  servers' own; used when it is on the PATH;
+- ``python``: httpx in threads, one process. It takes a core of its own, and a fast server waits for it:
+  the no-op floor is then the client's speed more than HTTP's.
+
+Each server runs with its defaults, except that ours and the no-op do not write an access log (uvicorn's
+``--log-level warning`` for the no-op, ``SCORING_ACCESS_LOG=false`` for ours). Also: how long
 ``scoring serve`` takes to be ready with the embedded store.
 
-    python benchmarks/serve_bench.py [--deals 20000] [--runs 3] [--seconds 5] [--clients 4]
+    python benchmarks/serve_bench.py [--deals 20000] [--runs 3] [--seconds 5] [--clients 4] [--load wrk python]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -62,15 +72,42 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 180.
     raise SystemExit(f"{url}: not ready after {timeout} s")
 
 
-def load(url: str, payload: dict, seconds: float, clients: int, headers: dict[str, str] | None = None) -> tuple[float, int]:
-    """Requests per second over ``seconds`` with ``clients`` threads; and how many failed."""
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
+wrk.body = f:read("*a")
+f:close()
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d\\n", summary.requests, e.connect + e.read + e.write + e.status + e.timeout,
+                         summary.duration))
+end
+"""
+
+
+def load_wrk(url: str, body: Path, seconds: float, clients: int) -> tuple[float, int]:
+    """Requests per second by wrk (one thread, ``clients`` connections) over ``seconds``; and how many failed."""
+    script = body.parent / "post.lua"
+    if not script.exists():
+        script.write_text(WRK_SCRIPT)
+    out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s", "-s", str(script), url],
+                         env={**os.environ, "BENCH_BODY": str(body)}, capture_output=True, text=True, check=True).stdout
+    requests, failed, micros = (int(v) for v in out.split("RESULT")[1].split())
+    return requests / (micros / 1e6), failed
+
+
+def load_python(url: str, body: Path, seconds: float, clients: int) -> tuple[float, int]:
+    """Requests per second over ``seconds`` with ``clients`` httpx threads; and how many failed."""
+    content = body.read_bytes()
     counts, failures = [0] * clients, [0] * clients
     stop_at = time.perf_counter() + seconds
 
     def worker(i: int) -> None:
-        with httpx.Client(timeout=120, headers=headers) as client:
+        with httpx.Client(timeout=120, headers={"content-type": "application/json"}) as client:
             while time.perf_counter() < stop_at:
-                response = client.post(url, json=payload)
+                response = client.post(url, content=content)
+                response.read()
                 counts[i] += 1
                 failures[i] += response.status_code != 200
 
@@ -123,7 +160,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--load", nargs="+", choices=("wrk", "python"), default=None,
+                        help="load generators (default: both, wrk only if it is on the PATH)")
     args = parser.parse_args()
+    generators = args.load or (["wrk", "python"] if shutil.which("wrk") else ["python"])
+    if "wrk" in generators and not shutil.which("wrk"):
+        raise SystemExit("wrk is not on the PATH (apt install wrk), or leave it out: --load python")
     os.environ.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SCORING_POLL_SECONDS": "0"}
@@ -165,7 +207,8 @@ def main() -> None:
         ports = {name: free_port() for name in ("ours", "mlflow", "noop")}
         start = time.perf_counter()
         ours = subprocess.Popen([sys.executable, "-m", "scoring_cli.main", "serve", "--port", str(ports["ours"])],
-                                env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}"}, cwd=work,
+                                env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}",
+                                     "SCORING_ACCESS_LOG": "false"}, cwd=work,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         processes.append(ours)
         ready = wait_ready(f"http://127.0.0.1:{ports['ours']}/readyz", ours)
@@ -190,38 +233,49 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.1)
 
+        bodies = work / "bodies"
+        bodies.mkdir()
+        for name, payload in {"ours_one": ours_one, "ours_batch": ours_batch, "ours_batch_factors": ours_batch_factors,
+                              "sk_one": sk_one, "sk_batch": sk_batch}.items():
+            (bodies / f"{name}.json").write_text(json.dumps(payload))
         targets = {
-            "ours": (f"http://127.0.0.1:{ports['ours']}/v1/score", ours_one, ours_batch),
-            "mlflow": (f"http://127.0.0.1:{ports['mlflow']}/invocations", sk_one, sk_batch),
-            "noop": (noop_url, ours_one, ours_batch),
-            "factors": (f"http://127.0.0.1:{ports['ours']}/v1/score", ours_one, ours_batch_factors),
+            "ours": (f"http://127.0.0.1:{ports['ours']}/v1/score", "ours_one", "ours_batch"),
+            "mlflow": (f"http://127.0.0.1:{ports['mlflow']}/invocations", "sk_one", "sk_batch"),
+            "noop": (noop_url, "ours_one", "ours_batch"),
+            "factors": (f"http://127.0.0.1:{ports['ours']}/v1/score", "ours_one", "ours_batch_factors"),
         }
-        single: dict[str, list[float]] = {k: [] for k in targets}
-        rows: dict[str, list[float]] = {k: [] for k in targets}
-        for name, (url, one, many) in targets.items():  # warm up
-            load(url, one, 1.0, args.clients)
-            load(url, many, 1.0, 1)
-        for run in range(args.runs):
-            for name, (url, one, many) in targets.items():
-                rate, failed = load(url, one, args.seconds, args.clients)
-                assert failed == 0, f"{name}: {failed} failed single-deal requests"
-                single[name].append(rate)
-                rate, failed = load(url, many, args.seconds, 2)
-                assert failed == 0, f"{name}: {failed} failed batch requests"
-                rows[name].append(rate * 1000)
-            print(f"run {run + 1}: " + ", ".join(f"{k} {single[k][-1]:.0f} req/s, {rows[k][-1]:,.0f} rows/s"
-                                                 for k in targets), flush=True)
-        med = {k: statistics.median(v) for k, v in single.items()}
-        med_rows = {k: statistics.median(v) for k, v in rows.items()}
-        print(f"\nmedians of {args.runs} runs ({args.clients} clients for single deals, 2 for batches of 1,000):")
-        print(f"{'':28}{'single req/s':>14}{'batch rows/s':>16}")
-        for name, label in (("ours", "pipeline-scoring /v1/score"), ("factors", "  same, batches with factors"),
-                            ("mlflow", "mlflow models serve (sklearn)"), ("noop", "FastAPI no-op (HTTP floor)")):
-            print(f"{label:28}{med[name]:>14,.0f}{med_rows[name]:>16,.0f}")
-        print(f"\nsingle deals: {med['ours'] / med['mlflow']:.1f}x mlflow models serve (target 5x), "
-              f"{med['ours'] / med['noop']:.2f} of the no-op floor (target 0.5)")
-        print(f"batches of 1,000: {med_rows['ours'] / med_rows['mlflow']:.1f}x mlflow models serve's rows/s (target 3x); "
-              f"with factors {med_rows['factors'] / med_rows['mlflow']:.1f}x")
+        loaders = {"wrk": load_wrk, "python": load_python}
+        for generator in generators:
+            measure = loaders[generator]
+            single: dict[str, list[float]] = {k: [] for k in targets}
+            rows: dict[str, list[float]] = {k: [] for k in targets}
+            for name, (url, one, many) in targets.items():  # warm up
+                measure(url, bodies / f"{one}.json", 1.0, args.clients)
+                measure(url, bodies / f"{many}.json", 1.0, 1)
+            for run in range(args.runs):
+                for name, (url, one, many) in targets.items():
+                    if name != "factors":  # the same single-deal requests as "ours"
+                        rate, failed = measure(url, bodies / f"{one}.json", args.seconds, args.clients)
+                        assert failed == 0, f"{name}: {failed} failed single-deal requests"
+                        single[name].append(rate)
+                    rate, failed = measure(url, bodies / f"{many}.json", args.seconds, 2)
+                    assert failed == 0, f"{name}: {failed} failed batch requests"
+                    rows[name].append(rate * 1000)
+                print(f"{generator} run {run + 1}: " + ", ".join(
+                    f"{k} {single[k][-1]:.0f} req/s, {rows[k][-1]:,.0f} rows/s" if single[k] else f"{k} {rows[k][-1]:,.0f} rows/s"
+                    for k in targets), flush=True)
+            med = {k: statistics.median(v) for k, v in single.items() if v}
+            med_rows = {k: statistics.median(v) for k, v in rows.items()}
+            print(f"\n{generator}: medians of {args.runs} runs ({args.clients} connections for single deals, 2 for "
+                  "batches of 1,000):")
+            print(f"{'':30}{'single req/s':>14}{'batch rows/s':>16}")
+            for name, label in (("ours", "pipeline-scoring /v1/score"), ("factors", "  same, batches with factors"),
+                                ("mlflow", "mlflow models serve (sklearn)"), ("noop", "FastAPI no-op (HTTP floor)")):
+                print(f"{label:30}{med[name] if name in med else float('nan'):>14,.0f}{med_rows[name]:>16,.0f}")
+            print(f"single deals: {med['ours'] / med['mlflow']:.1f}x mlflow models serve (target 5x), "
+                  f"{med['ours'] / med['noop']:.2f} of the no-op floor (target 0.5)")
+            print(f"batches of 1,000: {med_rows['ours'] / med_rows['mlflow']:.1f}x mlflow models serve's rows/s "
+                  f"(target 3x); with factors {med_rows['factors'] / med_rows['mlflow']:.1f}x\n", flush=True)
         ready_times = []
         for _ in range(3):  # readiness: a fresh process each time
             port = free_port()

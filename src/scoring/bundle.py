@@ -8,6 +8,7 @@ silently: see shared/STACK.md).
 """
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from collections.abc import Callable, Mapping
@@ -282,6 +283,7 @@ def _factor_text(factors: list[Factor]) -> str:
     return "; ".join(f"{f.feature}={f.value} ({f.effect:+.2f})" for f in factors)
 
 
+@functools.lru_cache(maxsize=256)  # a service asks for the same few dates again and again
 def current_period_end(as_of: pd.Timestamp, period: str) -> pd.Timestamp:
     """The last moment of the calendar month or quarter that contains ``as_of``."""
     if period not in ("month", "quarter"):

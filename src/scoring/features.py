@@ -53,7 +53,7 @@ class FeatureEncoder:
         out[:, 0] = np.asarray(rows["stage_index"], dtype=float)
         out[:, 1] = np.asarray(rows["days_in_stage"], dtype=float)
         out[:, 2] = np.asarray(rows["age_days"], dtype=float)
-        out[:, 3] = np.log1p(np.clip(np.asarray(rows["amount"], dtype=float), 0, None))
+        out[:, 3] = np.log1p(np.maximum(np.asarray(rows["amount"], dtype=float), 0.0))
         col = len(STATE_INPUTS)
         for name in self.numeric_:
             out[:, col] = _numbers(np.asarray(rows[name])) if name in rows else np.nan

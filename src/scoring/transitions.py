@@ -104,11 +104,12 @@ class StageTransitionModel:
         """P(win | in stage ``stage_index`` for ``days_in_stage`` days so far)."""
         self._check()
         stage_index = np.asarray(stage_index, dtype=int)
-        day = np.clip(np.floor(np.nan_to_num(np.asarray(days_in_stage, float), nan=0.0)), 0, MAX_DAYS).astype(int)
+        days = np.asarray(days_in_stage, float)
+        day = np.minimum(np.maximum(np.floor(np.where(np.isnan(days), 0.0, days)), 0), MAX_DAYS).astype(int)
         value = np.concatenate([self.entry_win_, [1.0, 0.0]])
         total = self.transition_[stage_index]                      # CIF at infinity
         so_far = self.cif_[stage_index, day]                       # exits already happened by that day
-        remaining = np.clip(total - so_far, 0.0, None)
+        remaining = np.maximum(total - so_far, 0.0)
         mass = remaining.sum(axis=1)
         later = (remaining @ value) / np.where(mass > 1e-12, mass, 1.0)
         # Past all observed exits, the stay is "long" but nothing says more: use the late-exit mix.
