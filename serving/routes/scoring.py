@@ -39,7 +39,7 @@ def _score(raw: bytes, state: State, model: LoadedModel) -> Response:
     """The CPU work of /v1/score, in the thread pool: validation, columns, the model, JSON."""
     body, as_of, columns, warnings = _request(ScoreRequest, raw, state, model)
     scores, more = model.bundle.score_columns(columns, as_of, top=body.top_factors, period=body.period)
-    state.metrics.deals.labels("/v1/score").inc(len(body.deals))
+    state.metrics.scored("/v1/score", len(body.deals))
     return json_response({"model": {"name": model.name, "version": model.version}, "as_of": as_of.isoformat(),
                          "scores": _score_dicts(scores), "warnings": warnings + more})
 
@@ -49,7 +49,7 @@ def _forecast(raw: bytes, state: State, model: LoadedModel) -> Response:
     result = forecast(model.bundle, pd.DataFrame(columns), as_of, body.period, body.periods,
                       model_info={"name": model.name, "version": model.version})
     result.warnings[:0] = warnings
-    state.metrics.deals.labels("/v1/forecast").inc(len(body.deals))
+    state.metrics.scored("/v1/forecast", len(body.deals))
     return json_response(result.to_json())
 
 

@@ -64,6 +64,7 @@ class StageTransitionModel:
 
     # -- learning ---------------------------------------------------------------------------------
     def fit(self, training: TrainingSet) -> StageTransitionModel:
+        self.__dict__.pop("_exit_value", None)  # of an earlier fit
         data, cutoff = training.data, training.cutoff
         config = data.config
         stages = list(config.stages)
@@ -106,7 +107,9 @@ class StageTransitionModel:
         stage_index = np.asarray(stage_index, dtype=int)
         days = np.asarray(days_in_stage, float)
         day = np.minimum(np.maximum(np.floor(np.where(np.isnan(days), 0.0, days)), 0), MAX_DAYS).astype(int)
-        value = np.concatenate([self.entry_win_, [1.0, 0.0]])
+        value = self.__dict__.get("_exit_value")
+        if value is None:  # P(win) after each exit: through an open stage, won, lost (worked out once)
+            value = self.__dict__["_exit_value"] = np.concatenate([self.entry_win_, [1.0, 0.0]])
         total = self.transition_[stage_index]                      # CIF at infinity
         so_far = self.cif_[stage_index, day]                       # exits already happened by that day
         remaining = np.maximum(total - so_far, 0.0)
