@@ -27,6 +27,7 @@ from scoring.contract import DealHistory
 from scoring.dataset import Snapshotter, TrainingSet
 from scoring.errors import DataError, ModelError
 from scoring.evaluation import compare, reliability_table
+from scoring.features import is_missing
 from scoring.kpis import pipeline_kpis
 from scoring.snapshots import open_deal_columns, snapshot_dates, take_snapshots
 from scoring.summary import require_sufficient
@@ -270,7 +271,7 @@ class _FactorTexts:
             value = f"{self._column(name)[i]:.0f}"
         else:
             raw = self._column(name)[i] if name in self.rows else None
-            value = "(missing)" if pd.isna(raw) else str(raw)
+            value = "(missing)" if is_missing(raw) else str(raw)
         return Factor(name, value, round(effect, 4))
 
     def _column(self, name: str) -> list[Any]:

@@ -86,13 +86,14 @@ def _factorize(values: object) -> tuple[np.ndarray, np.ndarray]:
     """(code of each value, -1 where missing; the distinct values) of a column, as ``pd.factorize`` gives them."""
     if not isinstance(values, pd.Series) and len(values) <= SMALL:  # a request's few deals: spare pandas' overhead
         index: dict[object, int] = {}
-        codes = [-1 if _missing(v) else index.setdefault(v, len(index)) for v in values]
+        codes = [-1 if is_missing(v) else index.setdefault(v, len(index)) for v in values]
         return np.array(codes, dtype=np.intp), np.array(list(index), dtype=object)
     codes, uniques = pd.factorize(values if isinstance(values, pd.Series) else np.asarray(values, dtype=object))
     return codes, np.asarray(uniques, dtype=object)
 
 
-def _missing(value: object) -> bool:
+def is_missing(value: object) -> bool:
+    """None, NA, NaT or a float NaN: what pandas' isna says of one value, without its per-call cost."""
     return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
 
 
