@@ -19,16 +19,13 @@ SCHEMES = {"HTTPBearer": {"type": "http", "scheme": "bearer", "description": "An
 
 
 def given_key(headers: list[tuple[bytes, bytes]]) -> str | None:
-    """The key a request carries: the bearer token if there is one, else X-API-Key."""
-    bearer = api_key = None
-    for name, value in headers:
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                bearer = token.strip()
-        elif name == b"x-api-key" and value.strip():
-            api_key = value.decode("latin-1").strip()
-    return bearer or api_key
+    """The key a request carries: the bearer token if there is one, else X-API-Key (the first of each header)."""
+    authorization = next((value for name, value in headers if name == b"authorization"), b"")
+    scheme, _, token = authorization.decode("latin-1").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    api_key = next((value for name, value in headers if name == b"x-api-key"), b"").decode("latin-1").strip()
+    return api_key or None
 
 
 def is_valid(key: str | None, hashes: frozenset[str]) -> bool:
