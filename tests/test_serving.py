@@ -86,8 +86,8 @@ def served(company: Path, bundle: ModelBundle, tmp_path_factory: pytest.TempPath
     """The shared demo bundle served from a file, with an API key (given hashed)."""
     tmp = tmp_path_factory.mktemp("served")
     path = bundle.save(tmp / "bundle.joblib")
-    server = start_server(tmp, {"SCORING_API_KEY_HASHES": hash_key(KEY), "SCORING_MAX_DEALS": "500"},
-                          "--model", str(path))
+    server = start_server(tmp, {"SCORING_API_KEY_HASHES": hash_key(KEY), "SCORING_MAX_DEALS": "500",
+                                "SCORING_ACCESS_LOG": "false"}, "--model", str(path))
     yield server
     stop(server)
 
@@ -198,6 +198,7 @@ def test_api_keys(served: Server, company: Path):
     assert httpx.post(f"{served.url}/v1/admin/reload").status_code == 401
     for open_path in ("/healthz", "/readyz", "/metrics"):
         assert httpx.get(f"{served.url}{open_path}").status_code == 200
+    assert "POST /v1/score" not in served.log.read_text()  # SCORING_ACCESS_LOG=false: no line per request
 
 
 def test_forecast_model_stages_kpis_and_metrics(served: Server, company: Path):
@@ -315,6 +316,7 @@ def test_serves_the_exported_bundle_when_the_store_is_unreachable(company: Path,
         assert response.status_code == 200
     finally:
         stop(server)
+    assert '"POST /v1/score HTTP/1.1" 200' in server.log.read_text()  # the access log, on by default
 
 
 def test_not_ready_without_any_model(tmp_path: Path):
