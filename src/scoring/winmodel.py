@@ -208,7 +208,10 @@ class WinModel:
 
     def _hazards_of(self, booster: lgb.Booster, x: np.ndarray) -> np.ndarray:
         k = len(self.boundaries)
-        stacked = np.column_stack([np.repeat(x, k, axis=0), np.tile(np.arange(k), len(x))])
+        stacked = np.empty((len(x), k, x.shape[1] + 1))  # each row once per interval, the interval last
+        stacked[:, :, :-1] = x[:, None, :]
+        stacked[:, :, -1] = np.arange(k)
+        stacked = stacked.reshape(len(x) * k, x.shape[1] + 1)
         compiled = getattr(self, "compiled_", None) if booster is getattr(self, "booster_", None) else None
         if compiled is None and len(stacked) >= COMPILE_ABOVE:  # e.g. the calibration window in training
             with tempfile.TemporaryDirectory(prefix="scoring-booster-") as folder:
@@ -238,14 +241,18 @@ class WinModel:
         return self._cumulative(hazards)[:, -1]
 
     def _cumulative(self, hazards: np.ndarray) -> np.ndarray:
-        """P(won by the end of each interval, and ever): shape (n, intervals + 1)."""
+        """P(won by the end of each interval, and ever): shape (n, intervals + 1). (Filled in place: for a
+        few rows numpy's per-call cost is most of the time.)"""
+        n, k = hazards.shape[:2]
         won, lost = hazards[:, :, WON], hazards[:, :, LOST]
         survive = np.cumprod(1 - won - lost, axis=1)
-        before = np.column_stack([np.ones(len(hazards)), survive[:, :-1]])
-        by_end = np.cumsum(before * won, axis=1)
-        last_w, last_l = won[:, -1], lost[:, -1]
-        tail = survive[:, -1] * last_w / np.maximum(last_w + last_l, 1e-12)
-        return np.column_stack([by_end, by_end[:, -1] + tail])
+        before = np.empty((n, k))
+        before[:, 0] = 1.0
+        before[:, 1:] = survive[:, :-1]
+        out = np.empty((n, k + 1))
+        np.cumsum(before * won, axis=1, out=out[:, :k])
+        out[:, k] = out[:, k - 1] + survive[:, -1] * won[:, -1] / np.maximum(won[:, -1] + lost[:, -1], 1e-12)
+        return out
 
     def raw_proba(self, rows: Rows) -> np.ndarray:
         """Uncalibrated P(win) from the hazards."""
