@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     max_deals: int = Field(10_000, ge=1, description="Most deals in one request (413 beyond).")
     max_body_bytes: int = Field(20_000_000, ge=1024, description="Largest request body (413 beyond).")
     poll_seconds: float = Field(30.0, ge=0, description="How often to look for a new champion (0: never).")
-    threads: int = Field(2, ge=1, le=64, description="Worker threads for validation and scoring, off the event loop.")
+    threads: int = Field(1, ge=1, le=64, description="Worker threads for validation and scoring, off the event loop "
+                                                     "(more let small requests overtake a large batch, at some cost "
+                                                     "in throughput).")
     access_log: bool = Field(True, description="Log a line per request (uvicorn's access log).")
 
     @field_validator("api_key_hashes", "api_keys", mode="before")
