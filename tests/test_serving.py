@@ -253,6 +253,40 @@ def test_no_generated_request_gets_a_server_error(served: Server):
         no_server_error()
 
 
+def test_the_event_loop_stays_free_while_large_requests_are_scored(served: Server, company: Path):
+    """Validation and scoring run in worker threads: /healthz answers in about a millisecond while two
+    clients keep the service busy with forecasts of 500 deals (about 0.1 s each). On the event loop,
+    it would wait for them."""
+    deals = (open_deals(company) * 500)[:500]
+    body = {"as_of": END, "period": "month", "periods": 6,
+            "deals": [dict(d, deal_id=f"{d['deal_id']}-{i}") for i, d in enumerate(deals)]}
+    start = time.perf_counter()
+    assert httpx.post(f"{served.url}/v1/forecast", json=body, headers=AUTH, timeout=60).status_code == 200
+    one_forecast = time.perf_counter() - start
+    stop_at = time.perf_counter() + max(2.0, 15 * one_forecast)
+    answered = []
+
+    def busy() -> None:
+        with httpx.Client(headers=AUTH, timeout=60) as client:
+            while time.perf_counter() < stop_at:
+                answered.append(client.post(f"{served.url}/v1/forecast", json=body).status_code)
+
+    threads = [threading.Thread(target=busy) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    waits = []
+    with httpx.Client() as client:
+        while time.perf_counter() < stop_at:
+            asked = time.perf_counter()
+            assert client.get(f"{served.url}/healthz").status_code == 200
+            waits.append(time.perf_counter() - asked)
+            time.sleep(0.01)
+    for thread in threads:
+        thread.join()
+    assert answered and set(answered) == {200}
+    assert np.median(waits) < one_forecast / 4, (np.median(waits), one_forecast)
+
+
 # -- the champion alias: hot swap, refused versions, fallback ------------------------------------
 def test_hot_swap_under_load_and_a_broken_version_is_refused(company: Path, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch):
