@@ -205,7 +205,6 @@ def main() -> None:
         sk_batch = {"dataframe_records": sk_records}
 
         ports = {name: free_port() for name in ("ours", "mlflow", "noop")}
-        start = time.perf_counter()
         ours = subprocess.Popen([sys.executable, "-m", "scoring_cli.main", "serve", "--port", str(ports["ours"])],
                                 env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}",
                                      "SCORING_ACCESS_LOG": "false"}, cwd=work,
