@@ -1,8 +1,9 @@
 """Validated request deals -> the columns the model scores (the same arrays a file gives), with problems named.
 
-Pydantic has checked types, required fields, amounts and dates; here come the checks that need the
-model: stages it knows, feature values of the right kind, no duplicate ids, nothing created after
-as_of. Fields the model does not use are ignored and listed in the warnings.
+Pydantic has checked types, required fields, amounts and that dates parse; here come the checks that
+need the model or are cheaper on whole columns: stages it knows, feature values of the right kind, no
+duplicate ids, dates within the plausible years, nothing created after as_of. Fields the model does not
+use are ignored and listed in the warnings.
 """
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ import pandas as pd
 
 from scoring.bundle import ModelBundle
 from scoring.config import DEAL_COLUMNS
-from scoring.contract import stage_classifier
+from scoring.contract import PLAUSIBLE_YEARS, stage_classifier
 from serving.schemas import Deal, ProblemDetail
 
 _EPOCH, _MICROSECOND = datetime(1970, 1, 1), timedelta(microseconds=1)
 _NAT = np.iinfo(np.int64).min  # NaT as int64
+#: The plausible years (as in files: earlier or later dates are mistakes, 9999-12-31 placeholders) in microseconds.
+_FIRST, _AFTER = ((datetime(year, 1, 1) - _EPOCH) // _MICROSECOND for year in (PLAUSIBLE_YEARS[0], PLAUSIBLE_YEARS[1] + 1))
 #: At most this many deal ids are quoted in one warning.
 QUOTED = 5
 
@@ -36,14 +39,14 @@ def deal_columns(deals: list[Deal], bundle: ModelBundle, as_of: pd.Timestamp) ->
     """The deals as columns of canonical names (feature columns only for the model's features) and warnings."""
     problems: list[ProblemDetail] = []
     classify = stage_classifier(bundle.config)
-    kinds = {text: classify(text) for text in {deal.stage for deal in deals}}
+    kinds = {text: classify(text) for text in {deal["stage"] for deal in deals}}
     for i, deal in enumerate(deals):
-        kind = kinds[deal.stage][0]
+        kind = kinds[deal["stage"]][0]
         if kind != "open":
             reason = "only open deals can be scored" if kind in ("won", "lost") else "unknown stage"
-            problems.append(ProblemDetail(field=f"deals[{i}].stage", message=f"{reason}: got {deal.stage!r}; expected "
+            problems.append(ProblemDetail(field=f"deals[{i}].stage", message=f"{reason}: got {deal['stage']!r}; expected "
                                           f"one of the model's open stages {list(bundle.config.stages)}"))
-    ids = [str(deal.deal_id) for deal in deals]
+    ids = [str(deal["deal_id"]) for deal in deals]
     if len(set(ids)) < len(ids):
         seen: dict[str, int] = {}
         for i, deal_id in enumerate(ids):
@@ -51,20 +54,21 @@ def deal_columns(deals: list[Deal], bundle: ModelBundle, as_of: pd.Timestamp) ->
                 problems.append(ProblemDetail(field=f"deals[{i}].deal_id", message=f"duplicate deal_id {deal_id!r} "
                                               f"(also deals[{seen[deal_id]}]); each deal must appear once"))
             seen.setdefault(deal_id, i)
-    created = _dates([deal.created_at for deal in deals])
+    created, entered, close = (_dates(deals, name, problems)
+                               for name in ("created_at", "stage_entered_at", "expected_close_date"))
     for i in np.flatnonzero(created > as_of.to_datetime64()).tolist():
-        problems.append(ProblemDetail(field=f"deals[{i}].created_at", message=f"{deals[i].created_at} is after as_of "
+        problems.append(ProblemDetail(field=f"deals[{i}].created_at", message=f"{deals[i]['created_at']} is after as_of "
                                       f"{as_of}; a deal cannot be scored before it exists"))
     features, unknown, missing = _features(deals, bundle.features, problems)
     if problems:
         raise RequestProblems(problems)
     columns: dict[str, np.ndarray] = {
         "deal_id": np.array(ids, dtype=object),
-        "stage": np.array([kinds[deal.stage][1] for deal in deals], dtype=object),
-        "amount": np.array([deal.amount for deal in deals], dtype=float),
+        "stage": np.array([kinds[deal["stage"]][1] for deal in deals], dtype=object),
+        "amount": np.array([deal["amount"] for deal in deals], dtype=float),
         "created_at": created,
-        "stage_entered_at": _dates([deal.stage_entered_at for deal in deals]),
-        "expected_close_date": _dates([deal.expected_close_date for deal in deals]),
+        "stage_entered_at": entered,
+        "expected_close_date": close,
         **features,
     }
     warnings = []
@@ -80,8 +84,7 @@ def deal_columns(deals: list[Deal], bundle: ModelBundle, as_of: pd.Timestamp) ->
 def _features(deals: list[Deal], kinds: dict[str, str], problems: list[ProblemDetail]
               ) -> tuple[dict[str, np.ndarray], set[str], dict[str, list[int]]]:
     """The model's feature columns present in the deals; the unused field names; per feature, deals lacking it."""
-    extras = [deal.model_extra or {} for deal in deals]
-    sent = set().union(*extras)
+    sent = set().union(*deals)
     unknown = sent - set(kinds) - set(DEAL_COLUMNS)  # status/closed_at of an open deal: nothing to use or warn about
     columns: dict[str, np.ndarray] = {}
     missing: dict[str, list[int]] = {}
@@ -89,14 +92,14 @@ def _features(deals: list[Deal], kinds: dict[str, str], problems: list[ProblemDe
         if name not in sent:
             missing[name] = list(range(len(deals)))
             continue
-        values = _column([extra.get(name) for extra in extras], kind)
+        values = _column([deal.get(name) for deal in deals], kind)
         if values is None:  # something unusual in the column: value by value, naming the bad ones
-            values = [_feature_value(extra.get(name), kind) for extra in extras]
+            values = [_feature_value(deal.get(name), kind) for deal in deals]
             for i, value in enumerate(values):
                 if value is _BAD:
                     expected = "a number" if kind == "numeric" else "a string, number or boolean"
                     problems.append(ProblemDetail(field=f"deals[{i}].{name}", message=f"expected {expected} (or null), "
-                                                  f"got {_short(extras[i][name])}"))
+                                                  f"got {_short(deals[i][name])}"))
             values = [None if v is _BAD else v for v in values]
         missing[name] = [i for i, v in enumerate(values) if v is None]
         if kind == "numeric":
@@ -157,8 +160,30 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _dates(values: list[datetime | None]) -> np.ndarray:
-    """Naive datetimes (or None: NaT) as one datetime64[us] column; by integer microseconds, several times
-    faster than numpy's conversion of datetime objects."""
-    return np.array([_NAT if v is None else (v - _EPOCH) // _MICROSECOND for v in values], dtype=np.int64
-                    ).view("datetime64[us]")
+def _dates(deals: list[Deal], name: str, problems: list[ProblemDetail]) -> np.ndarray:
+    """The deals' datetimes ``name`` as one datetime64[us] column (missing: NaT), naive UTC (the data
+    contract's convention: a zone is converted), by integer microseconds: several times faster than numpy's
+    conversion of datetime objects, and than a pydantic validator per date. Dates outside the plausible
+    years are problems (and NaT in the column)."""
+    values = [deal.get(name) for deal in deals]
+    try:
+        micros = [_NAT if v is None else (v - _EPOCH) // _MICROSECOND for v in values]
+    except TypeError:  # a datetime with a zone among them
+        micros = [_NAT if v is None else _utc_micros(v) for v in values]
+    column = np.array(micros, dtype=np.int64)
+    wrong = (column != _NAT) & ((column < _FIRST) | (column >= _AFTER))
+    for i in np.flatnonzero(wrong).tolist():
+        problems.append(ProblemDetail(field=f"deals[{i}].{name}", message=f"expected a date between {PLAUSIBLE_YEARS[0]} "
+                                      f"and {PLAUSIBLE_YEARS[1]} (got {values[i]})"))
+    column[wrong] = _NAT
+    return column.view("datetime64[us]")
+
+
+def _utc_micros(value: datetime) -> int:
+    """Microseconds since 1970 of a datetime, naive or with a zone (as UTC); _FIRST - 1 when UTC is out of range."""
+    if value.tzinfo is not None:
+        try:
+            value = value.replace(tzinfo=None) - value.utcoffset()
+        except OverflowError:  # e.g. 0001-01-01T00:00+00:01 is before the first datetime in UTC
+            return _FIRST - 1
+    return (value - _EPOCH) // _MICROSECOND

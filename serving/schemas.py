@@ -1,24 +1,15 @@
 """Request and response bodies of the API, with the examples /docs shows."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, with_config
+from typing_extensions import NotRequired, TypedDict
 
 from scoring.contract import PLAUSIBLE_YEARS
 
 MAX_FACTORS = 10
-
-
-def _naive_utc(value: datetime) -> datetime:
-    """Datetimes with a zone become naive UTC (the data contract's convention), within the plausible years."""
-    if value.tzinfo is not None:
-        try:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
-        except OverflowError:
-            raise ValueError("the date is out of range") from None
-    return _plausible(value)
 
 
 def _plausible(value: Any) -> Any:
@@ -29,7 +20,9 @@ def _plausible(value: Any) -> Any:
     return value
 
 
-Timestamp = Annotated[datetime, AfterValidator(_naive_utc)]
+#: A deal's datetimes: a zone is converted to naive UTC and the year checked for plausibility on whole
+#: columns, in ``serving.deals`` (a validator per date cost a batch of 1,000 deals about 0.5 ms).
+Timestamp = datetime
 Day = Annotated[date, AfterValidator(_plausible)]
 
 DEAL_EXAMPLE = {"deal_id": "D-1042", "stage": "Proposal", "amount": 48000, "created_at": "2025-08-04",
@@ -37,18 +30,18 @@ DEAL_EXAMPLE = {"deal_id": "D-1042", "stage": "Proposal", "amount": 48000, "crea
                 "segment": "Mid-Market", "source": "Referral"}
 
 
-class Deal(BaseModel):
+@with_config(ConfigDict(extra="allow", json_schema_extra={"examples": [DEAL_EXAMPLE]}))
+class Deal(TypedDict):
     """An open deal as the CRM has it. Feature fields (segment, source, ...) sit beside the named ones;
-    fields the model does not know are ignored and listed in the answer's warnings."""
-
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [DEAL_EXAMPLE]})
+    fields the model does not know are ignored and listed in the answer's warnings. (Validated into a
+    plain dict: a model object per deal cost a batch of 1,000 about 0.4 ms more.)"""
 
     deal_id: Annotated[str, Field(min_length=1, max_length=200)] | int
     stage: Annotated[str, Field(min_length=1, max_length=200, description="One of the model's open stages.")]
     amount: Annotated[float, Field(ge=0, allow_inf_nan=False)]
     created_at: Timestamp
-    stage_entered_at: Timestamp | None = None
-    expected_close_date: Timestamp | None = None
+    stage_entered_at: NotRequired[Timestamp | None]
+    expected_close_date: NotRequired[Timestamp | None]
 
 
 class ScoreRequest(BaseModel):

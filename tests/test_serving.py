@@ -143,6 +143,8 @@ def test_unknown_fields_are_ignored_and_missing_features_listed(served: Server, 
     ({"stage_entered_at": "yesterday"}, "deals[0].stage_entered_at"),
     ({"created_at": "0001-01-01T00:00:00+00:01"}, "deals[0].created_at"),  # found by schemathesis: was a 500
     ({"expected_close_date": "9999-12-31"}, "deals[0].expected_close_date"),
+    ({"created_at": "1900-01-01"}, "deals[0].created_at"),  # before the plausible years
+    ({"stage_entered_at": "2101-01-01T03:00:00+02:00"}, "deals[0].stage_entered_at"),  # after them, in UTC too
     ({"stage": None}, "deals[0].stage"),
     ({"employees": "many"}, "deals[0].employees"),
     ({"segment": ["SMB"]}, "deals[0].segment"),
@@ -155,6 +157,17 @@ def test_bad_deals_get_422_naming_the_field(served: Server, company: Path, chang
     body = response.json()
     assert field in [e["field"] for e in body["errors"]] and field in body["message"]
     assert "Traceback" not in response.text
+
+
+def test_dates_with_a_zone_are_read_as_utc(served: Server, company: Path):
+    deal = open_deals(company)[0]
+    entered = pd.Timestamp(deal["stage_entered_at"])
+    zoned = dict(deal, deal_id="zoned", stage_entered_at=f"{entered - pd.Timedelta(hours=2):%Y-%m-%dT%H:%M:%S}-02:00")
+    response = httpx.post(f"{served.url}/v1/score", json={"as_of": END, "deals": [deal, zoned]}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    plain, converted = response.json()["scores"]
+    assert plain["days_in_stage"] == converted["days_in_stage"]
+    assert plain["win_probability"] == converted["win_probability"]
 
 
 def test_a_bad_value_among_good_ones_is_named_by_its_deal(served: Server, company: Path):
