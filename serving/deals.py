@@ -101,9 +101,10 @@ def _features(deals: list[Deal], kinds: dict[str, str], problems: list[ProblemDe
                     problems.append(ProblemDetail(field=f"deals[{i}].{name}", message=f"expected {expected} (or null), "
                                                   f"got {_short(deals[i][name])}"))
             values = [None if v is _BAD else v for v in values]
-        missing[name] = [i for i, v in enumerate(values) if v is None]
+        missing[name] = [i for i, v in enumerate(values) if v is None] if None in values else []
         if kind == "numeric":
-            columns[name] = np.array([np.nan if v is None else v for v in values], dtype=float)
+            columns[name] = np.array([np.nan if v is None else v for v in values] if missing[name] else values,
+                                     dtype=float)
         else:
             columns[name] = np.array(values, dtype=object)
     return columns, unknown, missing
