@@ -171,13 +171,12 @@ def _dates(deals: list[Deal], name: str, problems: list[ProblemDetail]) -> np.nd
         micros = [_NAT if v is None else (v - _EPOCH) // _MICROSECOND for v in values]
     except TypeError:  # a datetime with a zone among them
         micros = [_NAT if v is None else _utc_micros(v) for v in values]
-    column = np.array(micros, dtype=np.int64)
-    wrong = (column != _NAT) & ((column < _FIRST) | (column >= _AFTER))
-    for i in np.flatnonzero(wrong).tolist():
+    wrong = [i for i, m in enumerate(micros) if not _FIRST <= m < _AFTER and m != _NAT]
+    for i in wrong:
         problems.append(ProblemDetail(field=f"deals[{i}].{name}", message=f"expected a date between {PLAUSIBLE_YEARS[0]} "
                                       f"and {PLAUSIBLE_YEARS[1]} (got {values[i]})"))
-    column[wrong] = _NAT
-    return column.view("datetime64[us]")
+        micros[i] = _NAT
+    return np.array(micros, dtype=np.int64).view("datetime64[us]")
 
 
 def _utc_micros(value: datetime) -> int:
