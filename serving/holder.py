@@ -37,6 +37,11 @@ class LoadedModel:
     loaded_at: str
     detail: str | None = None
 
+    @property
+    def ref(self) -> dict[str, str]:
+        """How answers name the model: ``{"name", "version"}``."""
+        return {"name": self.name, "version": self.version}
+
 
 class ModelHolder:
     """Holds the model in service; ``refresh`` looks for a new champion and swaps it in."""

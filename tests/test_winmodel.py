@@ -138,3 +138,13 @@ def test_contributions_are_lightgbms_own_treeshap(trained):
     before = refit.contribution_table()
     refit.fit(training)
     assert refit.contribution_table() is not before
+
+
+def test_large_trees_keep_lightgbms_own_treeshap(trained):
+    """A booster of trees too large for a lookup table explains through LightGBM's pred_contrib itself."""
+    _, training, _, holdout = trained
+    model = WinModel(n_estimators=10, num_leaves=31, min_child_samples=20, calibrate=False).fit(training)
+    assert model.contribution_table() is None
+    x = np.column_stack([model.encoder_.transform(holdout), np.zeros(len(holdout))])
+    raw = model.booster_.predict(x, pred_contrib=True).reshape(len(x), 3, -1)
+    np.testing.assert_allclose(model.contribution_matrix(holdout), raw[:, 1, :-2] - raw[:, 2, :-2], rtol=0, atol=1e-12)

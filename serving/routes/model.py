@@ -38,15 +38,14 @@ def stages(request: Request) -> Response:
     """Per stage: the learned P(win), the fixed percentage, where deals go next and how long they stay."""
     model = model_of(request)
     table = model.bundle.stage_table()
-    return json_response(_clean({"model": {"name": model.name, "version": model.version},
-                                "stages": table.to_dict(orient="records")}))
+    return json_response(_clean({"model": model.ref, "stages": table.to_dict(orient="records")}))
 
 
 @router.get("/pipeline/kpis", responses=ERRORS)
 def kpis(request: Request) -> Response:
     """The classic pipeline KPIs of the training data at its as-of date."""
     model = model_of(request)
-    return json_response(_clean({"model": {"name": model.name, "version": model.version}, **model.bundle.kpis}))
+    return json_response(_clean({"model": model.ref, **model.bundle.kpis}))
 
 
 def _clean(value: Any) -> Any:

@@ -25,7 +25,7 @@ async def readyz(request: Request) -> JSONResponse:
     holder = request.app.state.holder
     model = holder.current
     body = Ready(ready=model is not None,
-                 model={"name": model.name, "version": model.version} if model else None,
+                 model=model.ref if model else None,
                  source=model.source if model else None,
                  detail=(model.detail or holder.error) if model else holder.error)
     return JSONResponse(body.model_dump(), status_code=200 if model is not None else 503)
@@ -44,5 +44,5 @@ async def reload(request: Request) -> ReloadResult:
     if changed:
         request.app.state.on_swap()
     model = holder.current
-    return ReloadResult(changed=changed, model={"name": model.name, "version": model.version} if model else None,
+    return ReloadResult(changed=changed, model=model.ref if model else None,
                         detail=holder.error)

@@ -40,14 +40,14 @@ def _score(raw: bytes, state: State, model: LoadedModel) -> Response:
     body, as_of, columns, warnings = _request(ScoreRequest, raw, state, model)
     scores, more = model.bundle.score_columns(columns, as_of, top=body.top_factors, period=body.period)
     state.metrics.scored("/v1/score", len(body.deals))
-    return json_response({"model": {"name": model.name, "version": model.version}, "as_of": as_of.isoformat(),
+    return json_response({"model": model.ref, "as_of": as_of.isoformat(),
                          "scores": _score_dicts(scores), "warnings": warnings + more})
 
 
 def _forecast(raw: bytes, state: State, model: LoadedModel) -> Response:
     body, as_of, columns, warnings = _request(ForecastRequest, raw, state, model)
     result = forecast(model.bundle, pd.DataFrame(columns), as_of, body.period, body.periods,
-                      model_info={"name": model.name, "version": model.version})
+                      model_info=model.ref)
     result.warnings[:0] = warnings
     state.metrics.scored("/v1/forecast", len(body.deals))
     return json_response(result.to_json())
