@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scoring import winmodel
+from scoring.compiled import THREADS_FROM, CompiledHazards, split_model_text
 from scoring.bundle import ModelBundle
 from scoring.contract import load_open_deals
 from scoring.features import _factorize
@@ -33,6 +36,48 @@ def test_the_compiled_booster_gives_the_same_probabilities(bundle: ModelBundle, 
     assert not hasattr(pickle.loads(pickle.dumps(fast.model)), "compiled_")  # native code is never pickled
 
 
+def _hazard_booster(reads_interval: bool) -> lgb.Booster:
+    """A small 3-class booster over two features and the interval (last), which matters to the classes;
+    unless ``reads_interval``, it is constant in training and no tree splits on it."""
+    rng = np.random.default_rng(1)
+    n, k = 3000, 5
+    x = np.column_stack([rng.normal(size=n), rng.integers(0, 4, n), rng.integers(0, k if reads_interval else 1, n)])
+    x[rng.random(n) < 0.1, 0] = np.nan
+    score = x[:, 1] + np.nan_to_num(x[:, 0]) + 0.3 * x[:, 2] + rng.normal(size=n)
+    label = np.digitize(score, np.quantile(score, [0.4, 0.7]))
+    data = lgb.Dataset(x, label=label, categorical_feature=[1])
+    return lgb.train({"objective": "multiclass", "num_class": 3, "num_leaves": 5, "verbosity": -1, "seed": 0},
+                     data, num_boost_round=30)
+
+
+def _splits_on(node: dict, feature: int) -> bool:
+    return "split_feature" in node and (node["split_feature"] == feature or _splits_on(node["left_child"], feature)
+                                        or _splits_on(node["right_child"], feature))
+
+
+@pytest.mark.parametrize("reads_interval", [False, True])
+def test_split_compiled_booster_gives_lightgbm_probabilities(reads_interval: bool, tmp_path: Path):
+    """Trees that ignore the interval are evaluated once per deal: the same probabilities, few rows or many."""
+    booster = _hazard_booster(reads_interval)
+    per_deal, per_interval = split_model_text(booster.model_to_string(), 2)
+    assert [len(re.findall(r"^Tree=\d+$", text, re.M)) for text in (per_deal, per_interval)] == [90, 90]  # every place kept
+    reading = sum(_splits_on(tree["tree_structure"], 2) for tree in booster.dump_model()["tree_info"])
+    assert (0 < reading < 90) if reads_interval else reading == 0
+    stumps = [len(re.findall(r"^num_leaves=1$", text, re.M)) for text in (per_deal, per_interval)]
+    assert stumps == [reading, 90 - reading]  # each tree in one part, a leaf of 0 in the other
+    compiled = CompiledHazards.compile(booster, 2, tmp_path)
+    rng = np.random.default_rng(2)
+    for deals in (1, 7, THREADS_FROM // 5 + 3):  # one thread, and the pool (an odd number of deals)
+        x = np.column_stack([rng.normal(size=deals), rng.integers(-1, 6, deals)]).astype(float)
+        x[::3, 0] = np.nan
+        stacked = np.column_stack([np.repeat(x, 5, axis=0), np.tile(np.arange(5.0), deals)])
+        expected = booster.predict(stacked).reshape(deals, 5, 3)
+        np.testing.assert_allclose(compiled.predict(stacked, 5), expected, rtol=0, atol=1e-12)
+    raws = [lgb.Booster(model_str=text).predict(stacked, raw_score=True) for text in (per_deal, per_interval)]
+    np.testing.assert_allclose(raws[0] + raws[1], booster.predict(stacked, raw_score=True), rtol=0, atol=1e-12)
+    assert (raws[0].reshape(-1, 5, 3) == raws[0][::5, None, :]).all()  # the per-deal part ignores the interval
+
+
 def test_large_predictions_compile_a_booster_for_the_call(bundle: ModelBundle, company: Path, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch):
     """Training predicts large windows with boosters it then drops: compiled for the call, same hazards."""
@@ -40,11 +85,11 @@ def test_large_predictions_compile_a_booster_for_the_call(bundle: ModelBundle, c
     rows, _ = bundle.state(load_open_deals(company / "open_deals.csv", bundle.config), pd.Timestamp(END))
     plain = model.hazards(rows)
     compiled = []
-    original = winmodel.compile_booster
-    monkeypatch.setattr(winmodel, "compile_booster", lambda *a: compiled.append(a) or original(*a))
+    original = winmodel.CompiledHazards.compile
+    monkeypatch.setattr(winmodel.CompiledHazards, "compile", lambda *a: compiled.append(a) or original(*a))
     monkeypatch.setattr(winmodel, "COMPILE_ABOVE", 100)
     np.testing.assert_allclose(model.hazards(rows), plain, rtol=0, atol=1e-12)
-    assert len(compiled) == 1 and not Path(compiled[0][1]).exists()  # compiled in a folder that is gone
+    assert len(compiled) == 1 and not Path(compiled[0][2]).exists()  # compiled in a folder that is gone
     assert not hasattr(model, "compiled_")  # nothing kept
 
 

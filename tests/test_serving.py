@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -168,6 +169,29 @@ def test_dates_with_a_zone_are_read_as_utc(served: Server, company: Path):
     plain, converted = response.json()["scores"]
     assert plain["days_in_stage"] == converted["days_in_stage"]
     assert plain["win_probability"] == converted["win_probability"]
+
+
+@pytest.mark.parametrize("dates", [
+    ["2024-06-17T20:03", None, "2024-06-18"],
+    ["2024-06-17T20:03Z", "2024-06-17T22:03+02:00"],  # zones mixed
+    ["2024-06-17T20:03+02:00", "2024-06-18T01:00+02:00"],  # all in one zone
+    ["2024-06-17T20:03Z", "2024-06-17T20:03"],  # a zone and none
+    ["0001-01-01T00:00+00:01", "1969-12-31T23:59:59Z", "2101-01-01T01:00+02:00", "9999-12-31", "2100-12-31T23:59"],
+])
+def test_many_dates_convert_as_a_few_do(dates: list[str | None]):
+    """Requests of many deals convert dates by pandas, of a few date by date: the same times, the same problems."""
+    from pydantic import TypeAdapter
+
+    from serving.deals import _PANDAS_FROM, _dates
+
+    parse = TypeAdapter(datetime).validate_python
+    few = [{"at": None if d is None else parse(d)} for d in dates]
+    many = few * (_PANDAS_FROM // len(few) + 1)
+    problems_few: list = []
+    problems_many: list = []
+    expected = _dates(few, "at", problems_few).tolist()
+    assert _dates(many, "at", problems_many).tolist() == expected * (len(many) // len(few))
+    assert [p.message for p in problems_many] == [p.message for p in problems_few] * (len(many) // len(few))
 
 
 def test_a_bad_value_among_good_ones_is_named_by_its_deal(served: Server, company: Path):

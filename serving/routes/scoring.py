@@ -1,6 +1,7 @@
 """POST /v1/score and POST /v1/forecast."""
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, TypeVar
 
 import numpy as np
@@ -79,8 +80,8 @@ def _score_dicts(scores: dict[str, Any]) -> list[dict[str, Any]]:
     def floats(name: str) -> list[float]:
         return np.asarray(scores[name], dtype=float).tolist()
 
-    def days(name: str) -> list[str]:
-        return np.datetime_as_string(np.asarray(scores[name]).astype("datetime64[D]")).tolist()
+    def days(name: str) -> list[date]:  # orjson writes dates as ISO text, several times faster than numpy
+        return np.asarray(scores[name]).astype("datetime64[D]").tolist()
 
     def money(name: str) -> list[float]:
         return np.round(np.asarray(scores[name], dtype=float), 2).tolist()

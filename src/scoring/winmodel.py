@@ -16,11 +16,8 @@ was known before a calibration window scores the window's deals, whose outcomes 
 """
 from __future__ import annotations
 
-import hashlib
-import platform
 import tempfile
 from collections.abc import Callable
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +27,7 @@ import pandas as pd
 from sklearn.exceptions import NotFittedError
 from sklearn.isotonic import IsotonicRegression
 
+from scoring.compiled import CompiledHazards
 from scoring.dataset import TrainingSet
 from scoring.errors import DataError
 from scoring.features import FeatureEncoder, Rows
@@ -97,30 +95,6 @@ def _predict(booster: lgb.Booster, x: np.ndarray, one_thread_below: int = SMALL_
     """``booster.predict``, on one thread for fewer than ``one_thread_below`` rows: starting OpenMP threads costs
     more than a few rows."""
     return booster.predict(x, num_threads=1 if len(x) < one_thread_below else 0, **kwargs)
-
-
-def compile_booster(booster: lgb.Booster, cache_dir: str | Path) -> Any:
-    """The booster compiled to native code by lleaves: the same probabilities, about 10x faster.
-
-    Compiling takes a few seconds; the object file is cached in ``cache_dir`` under a key of the model,
-    the compiler and this CPU (native code is specific to the machine), so the next load takes milliseconds.
-    """
-    import lleaves
-    import llvmlite.binding as llvm
-    from filelock import FileLock
-
-    text = booster.model_to_string()
-    tag = f"{version('lleaves')} {version('llvmlite')} {platform.machine()} {llvm.get_host_cpu_name()}"
-    key = hashlib.sha256(f"{tag}\n{text}".encode()).hexdigest()[:24]
-    cache = Path(cache_dir)
-    cache.mkdir(parents=True, exist_ok=True)
-    model_file = cache / f"{key}.txt"
-    with FileLock(str(cache / f"{key}.lock"), timeout=300):  # one compiler per model at a time
-        if not model_file.exists():
-            model_file.write_text(text, encoding="utf-8")
-        compiled = lleaves.Model(model_file=str(model_file))
-        compiled.compile(cache=str(cache / f"{key}.o"))
-    return compiled
 
 
 class WinModel:
@@ -216,15 +190,15 @@ class WinModel:
         compiled = getattr(self, "compiled_", None) if booster is getattr(self, "booster_", None) else None
         if compiled is None and len(stacked) >= COMPILE_ABOVE:  # e.g. the calibration window in training
             with tempfile.TemporaryDirectory(prefix="scoring-booster-") as folder:
-                compiled = compile_booster(booster, folder)  # loaded in memory: the folder can go
+                compiled = CompiledHazards.compile(booster, x.shape[1], folder)  # in memory: the folder can go
         if compiled is not None:
-            return compiled.predict(stacked, n_jobs=1 if len(stacked) < SMALL_BATCH else 2).reshape(len(x), k, 3)
+            return compiled.predict(stacked, k)
         return _predict(booster, stacked).reshape(len(x), k, 3)
 
     def compile(self, cache_dir: str | Path) -> WinModel:
-        """Predict hazards with the booster compiled by lleaves (see :func:`compile_booster`) from now on."""
+        """Predict hazards with the booster compiled to native code (:class:`CompiledHazards`) from now on."""
         self._check()
-        self.compiled_ = compile_booster(self.booster_, cache_dir)
+        self.compiled_ = CompiledHazards.compile(self.booster_, len(self.feature_names_) - 1, cache_dir)
         self.contribution_table()
         return self
 
