@@ -16,7 +16,7 @@ from scoring import winmodel
 from scoring.compiled import THREADS_FROM, CompiledHazards, split_model_text
 from scoring.bundle import ModelBundle
 from scoring.contract import load_open_deals
-from scoring.features import _factorize
+from scoring.features import FeatureEncoder, _factorize
 from tests.conftest import END
 
 
@@ -112,3 +112,11 @@ def test_small_columns_factorize_as_pandas_does(items: list[object]):
     expected_codes, expected_uniques = pd.factorize(column)
     assert codes.tolist() == expected_codes.tolist()
     assert uniques.tolist() == list(expected_uniques)
+
+
+def test_values_never_seen_in_training_are_named_for_arrays_and_frames():
+    encoder = FeatureEncoder({"source": "categorical"}, min_count=1).fit(pd.DataFrame({"source": ["web", "phone", "web"]}))
+    column = np.array(["web", "fax", None, np.nan, "fax", 7, pd.NA], dtype=object)
+    assert encoder.unknown_values({"source": column}) == {"source": ["7", "fax"]}
+    assert encoder.unknown_values(pd.DataFrame({"source": column})) == {"source": ["7", "fax"]}
+    assert encoder.unknown_values({"source": np.array(["web", None, "phone"], dtype=object)}) == {}

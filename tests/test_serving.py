@@ -126,11 +126,12 @@ def test_scores_over_http_equal_the_cli(served: Server, company: Path, bundle: M
 
 def test_unknown_fields_are_ignored_and_missing_features_listed(served: Server, company: Path):
     deal = {k: v for k, v in open_deals(company)[0].items() if k != "segment"}
-    other = dict(open_deals(company)[1], crm_color="blue", notes={"free": "text"})
+    other = dict(open_deals(company)[1], crm_color="blue", notes={"free": "text"}, source="Carrier pigeon")
     response = httpx.post(f"{served.url}/v1/score", json={"as_of": END, "deals": [deal, other]}, headers=AUTH)
     assert response.status_code == 200, response.text
     warnings = " ".join(response.json()["warnings"])
     assert "crm_color" in warnings and "notes" in warnings and "ignored" in warnings
+    assert "feature 'source': value(s) never seen in training, scored as rare: Carrier pigeon" in warnings
     assert f"'segment' missing on 1 deal(s) ({deal['deal_id']})" in warnings
 
 

@@ -86,8 +86,9 @@ def _score_dicts(scores: dict[str, Any]) -> list[dict[str, Any]]:
     def money(name: str) -> list[float]:
         return np.round(np.asarray(scores[name], dtype=float), 2).tolist()
 
-    def factors(name: str) -> list[list[dict[str, Any]]]:
-        return [[{"feature": f.feature, "value": f.value, "effect": f.effect} for f in row] for row in scores[name]]
+    def factors(name: str) -> list[list[dict[str, Any]]]:  # (an empty row spares a list comprehension's call)
+        return [[{"feature": f.feature, "value": f.value, "effect": f.effect} for f in row] if row else []
+                for row in scores[name]]
 
     columns = zip(scores["deal_id"], scores["stage"], floats("win_probability"), floats("fixed_probability"),
                   money("expected_revenue"), money("fixed_expected_revenue"), floats("stage_probability"),

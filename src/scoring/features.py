@@ -76,7 +76,7 @@ class FeatureEncoder:
         for name in self.categorical_:
             if name in rows:
                 seen = self.codes_[name]
-                new = sorted({str(v) for v in _factorize(rows[name])[1]} - seen.keys())
+                new = sorted({str(v) for v in _distinct(rows[name])} - seen.keys())
                 if new:
                     out[name] = new
         return out
@@ -90,6 +90,14 @@ def _factorize(values: object) -> tuple[np.ndarray, np.ndarray]:
         return np.array(codes, dtype=np.intp), np.array(list(index), dtype=object)
     codes, uniques = pd.factorize(values if isinstance(values, pd.Series) else np.asarray(values, dtype=object))
     return codes, np.asarray(uniques, dtype=object)
+
+
+def _distinct(values: object) -> list[object]:
+    """The distinct values of a column, missing ones left out (by a Python set: for a request's column of a
+    thousand values several times cheaper than pandas)."""
+    if isinstance(values, pd.Series):
+        return values.dropna().unique().tolist()
+    return [v for v in set(values) if not is_missing(v)]  # type: ignore[call-overload]
 
 
 def is_missing(value: object) -> bool:
