@@ -66,6 +66,7 @@ def test_split_compiled_booster_gives_lightgbm_probabilities(reads_interval: boo
     stumps = [len(re.findall(r"^num_leaves=1$", text, re.M)) for text in (per_deal, per_interval)]
     assert stumps == [reading, 90 - reading]  # each tree in one part, a leaf of 0 in the other
     compiled = CompiledHazards.compile(booster, 2, tmp_path)
+    assert compiled.predict(np.empty((0, 3)), 5).shape == (0, 5, 3)
     rng = np.random.default_rng(2)
     for deals in (1, 7, THREADS_FROM // 5 + 3):  # one thread, and the pool (an odd number of deals)
         x = np.column_stack([rng.normal(size=deals), rng.integers(-1, 6, deals)]).astype(float)

@@ -4,8 +4,8 @@ The win model scores each open deal once per time interval: the deal's features 
 last. A tree that never splits on the interval gives the same raw score in all of a deal's rows, so those
 trees are compiled apart and evaluated once per deal, the others once per (deal, interval) row; the raw
 scores add up and a softmax gives the booster's probabilities (LightGBM's to about 1e-15). In the demo
-model 206 of 450 trees ignore the interval. Large inputs are predicted on two threads of a pool kept for
-the purpose (lleaves would start new threads at every call).
+model 206 of 450 trees ignore the interval. Large inputs are predicted on two threads: the caller's and
+one kept for the purpose (lleaves would start new threads at every call).
 """
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ class CompiledHazards:
         raw -= functools.reduce(np.maximum, columns)[:, None]
         np.exp(raw, out=raw)
         raw /= sum(columns)[:, None]
-        return raw.reshape(n, k, -1)
+        return raw.reshape(n, k, raw.shape[1])
 
 
 def compile_text(text: str, cache_dir: str | Path) -> Any:
