@@ -7,9 +7,10 @@ Three servers on this machine, each in its own process, called by the same load 
   calibrated LightGBM) trained on the same snapshot rows: what a user would deploy instead;
 - a FastAPI no-op endpoint under uvicorn: the cost of HTTP alone.
 
-Single-deal requests/s (``--clients`` keep-alive connections, for ``--seconds``) and batches of 1,000
-deals in rows/s (2 connections); medians of ``--runs`` rounds, then the ratios. Two load generators, each
-sending the same pre-encoded bodies:
+Single-deal requests/s (``--clients`` keep-alive connections, for ``--seconds``), the latency of one
+client sending one deal at a time (p50, p99) and batches of 1,000 deals in rows/s (2 connections);
+medians of ``--runs`` rounds, and the medians of the ratios within each round (a shared machine's speed
+drifts between rounds). Two load generators, each sending the same pre-encoded bodies:
 
 - ``wrk`` (C, one thread; ``apt install wrk``): it costs the machine little, so the figures are the
   servers' own; used when it is on the PATH;
@@ -36,6 +37,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import numpy as np
@@ -80,35 +82,43 @@ wrk.body = f:read("*a")
 f:close()
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("RESULT %d %d %d\\n", summary.requests, e.connect + e.read + e.write + e.status + e.timeout,
-                         summary.duration))
+  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, e.connect + e.read + e.write + e.status + e.timeout,
+                         summary.duration, latency:percentile(50), latency:percentile(99)))
 end
 """
 
 
-def load_wrk(url: str, body: Path, seconds: float, clients: int) -> tuple[float, int]:
-    """Requests per second by wrk (one thread, ``clients`` connections) over ``seconds``; and how many failed."""
+class Load(NamedTuple):
+    rate: float  # requests per second
+    failed: int  # requests that failed or did not answer 200
+    p50: float  # latency percentiles, ms
+    p99: float
+
+
+def load_wrk(url: str, body: Path, seconds: float, clients: int) -> Load:
+    """wrk (one thread, ``clients`` connections) posting ``body`` to ``url`` for ``seconds``."""
     script = body.parent / "post.lua"
     if not script.exists():
         script.write_text(WRK_SCRIPT)
     out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s", "-s", str(script), url],
                          env={**os.environ, "BENCH_BODY": str(body)}, capture_output=True, text=True, check=True).stdout
-    requests, failed, micros = (int(v) for v in out.split("RESULT")[1].split())
-    return requests / (micros / 1e6), failed
+    requests, failed, micros, p50, p99 = (int(v) for v in out.split("RESULT")[1].split())
+    return Load(requests / (micros / 1e6), failed, p50 / 1000, p99 / 1000)
 
 
-def load_python(url: str, body: Path, seconds: float, clients: int) -> tuple[float, int]:
-    """Requests per second over ``seconds`` with ``clients`` httpx threads; and how many failed."""
+def load_python(url: str, body: Path, seconds: float, clients: int) -> Load:
+    """``clients`` httpx threads posting ``body`` to ``url`` for ``seconds``."""
     content = body.read_bytes()
-    counts, failures = [0] * clients, [0] * clients
+    times: list[list[float]] = [[] for _ in range(clients)]
+    failures = [0] * clients
     stop_at = time.perf_counter() + seconds
 
     def worker(i: int) -> None:
         with httpx.Client(timeout=120, headers={"content-type": "application/json"}) as client:
-            while time.perf_counter() < stop_at:
+            while (start := time.perf_counter()) < stop_at:
                 response = client.post(url, content=content)
                 response.read()
-                counts[i] += 1
+                times[i].append(time.perf_counter() - start)
                 failures[i] += response.status_code != 200
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
@@ -117,7 +127,9 @@ def load_python(url: str, body: Path, seconds: float, clients: int) -> tuple[flo
         t.start()
     for t in threads:
         t.join()
-    return sum(counts) / (time.perf_counter() - start), sum(failures)
+    elapsed = time.perf_counter() - start
+    all_times = np.concatenate([np.array(t) for t in times]) * 1000
+    return Load(len(all_times) / elapsed, sum(failures), *np.percentile(all_times, [50, 99]).tolist())
 
 
 def sklearn_pipeline_model(company: Path, work: Path) -> tuple[str, list[str]]:
@@ -248,33 +260,44 @@ def main() -> None:
             measure = loaders[generator]
             single: dict[str, list[float]] = {k: [] for k in targets}
             rows: dict[str, list[float]] = {k: [] for k in targets}
+            latency: dict[str, list[tuple[float, float]]] = {k: [] for k in targets}
             for name, (url, one, many) in targets.items():  # warm up
                 measure(url, bodies / f"{one}.json", 1.0, args.clients)
                 measure(url, bodies / f"{many}.json", 1.0, 1)
             for run in range(args.runs):
                 for name, (url, one, many) in targets.items():
                     if name != "factors":  # the same single-deal requests as "ours"
-                        rate, failed = measure(url, bodies / f"{one}.json", args.seconds, args.clients)
-                        assert failed == 0, f"{name}: {failed} failed single-deal requests"
-                        single[name].append(rate)
-                    rate, failed = measure(url, bodies / f"{many}.json", args.seconds, 2)
-                    assert failed == 0, f"{name}: {failed} failed batch requests"
-                    rows[name].append(rate * 1000)
+                        load = measure(url, bodies / f"{one}.json", args.seconds, args.clients)
+                        assert load.failed == 0, f"{name}: {load.failed} failed single-deal requests"
+                        single[name].append(load.rate)
+                        load = measure(url, bodies / f"{one}.json", args.seconds / 2, 1)  # one client, one at a time
+                        assert load.failed == 0, f"{name}: {load.failed} failed single-deal requests"
+                        latency[name].append((load.p50, load.p99))
+                    load = measure(url, bodies / f"{many}.json", args.seconds, 2)
+                    assert load.failed == 0, f"{name}: {load.failed} failed batch requests"
+                    rows[name].append(load.rate * 1000)
                 print(f"{generator} run {run + 1}: " + ", ".join(
-                    f"{k} {single[k][-1]:.0f} req/s, {rows[k][-1]:,.0f} rows/s" if single[k] else f"{k} {rows[k][-1]:,.0f} rows/s"
-                    for k in targets), flush=True)
+                    f"{k} {single[k][-1]:.0f} req/s, {rows[k][-1]:,.0f} rows/s, p50 {latency[k][-1][0]:.2f} ms"
+                    if single[k] else f"{k} {rows[k][-1]:,.0f} rows/s" for k in targets), flush=True)
             med = {k: statistics.median(v) for k, v in single.items() if v}
             med_rows = {k: statistics.median(v) for k, v in rows.items()}
+
+            def ratio(of: dict[str, list[float]], a: str, b: str) -> float:
+                """The median over runs of a run's ratio ``a`` / ``b`` (each measured minutes apart, not days)."""
+                return statistics.median(x / y for x, y in zip(of[a], of[b]))
+
             print(f"\n{generator}: medians of {args.runs} runs ({args.clients} connections for single deals, 2 for "
-                  "batches of 1,000):")
-            print(f"{'':30}{'single req/s':>14}{'batch rows/s':>16}")
+                  "batches of 1,000; latency: one client sending one deal at a time):")
+            print(f"{'':30}{'single req/s':>14}{'batch rows/s':>16}{'p50 ms':>10}{'p99 ms':>10}")
             for name, label in (("ours", "pipeline-scoring /v1/score"), ("factors", "  same, batches with factors"),
                                 ("mlflow", "mlflow models serve (sklearn)"), ("noop", "FastAPI no-op (HTTP floor)")):
-                print(f"{label:30}{med[name] if name in med else float('nan'):>14,.0f}{med_rows[name]:>16,.0f}")
-            print(f"single deals: {med['ours'] / med['mlflow']:.1f}x mlflow models serve (target 5x), "
-                  f"{med['ours'] / med['noop']:.2f} of the no-op floor (target 0.5)")
-            print(f"batches of 1,000: {med_rows['ours'] / med_rows['mlflow']:.1f}x mlflow models serve's rows/s "
-                  f"(target 3x); with factors {med_rows['factors'] / med_rows['mlflow']:.1f}x\n", flush=True)
+                p50, p99 = (statistics.median(v) for v in zip(*latency[name])) if latency[name] else (np.nan, np.nan)
+                print(f"{label:30}{med.get(name, np.nan):>14,.0f}{med_rows[name]:>16,.0f}{p50:>10.2f}{p99:>10.2f}")
+            print("ratios: medians of the ratios within each run")
+            print(f"single deals: {ratio(single, 'ours', 'mlflow'):.1f}x mlflow models serve (target 5x), "
+                  f"{ratio(single, 'ours', 'noop'):.2f} of the no-op floor (target 0.5)")
+            print(f"batches of 1,000: {ratio(rows, 'ours', 'mlflow'):.2f}x mlflow models serve's rows/s "
+                  f"(target 3x); with factors {ratio(rows, 'factors', 'mlflow'):.2f}x\n", flush=True)
         ready_times = []
         for _ in range(3):  # readiness: a fresh process each time
             port = free_port()
