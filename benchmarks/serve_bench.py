@@ -283,7 +283,7 @@ def main() -> None:
             med_rows = {k: statistics.median(v) for k, v in rows.items()}
 
             def ratio(of: dict[str, list[float]], a: str, b: str) -> float:
-                """The median over runs of a run's ratio ``a`` / ``b`` (each measured minutes apart, not days)."""
+                """The median over runs of each run's own ratio ``a`` / ``b`` (measured within a minute of each other)."""
                 return statistics.median(x / y for x, y in zip(of[a], of[b]))
 
             print(f"\n{generator}: medians of {args.runs} runs ({args.clients} connections for single deals, 2 for "
