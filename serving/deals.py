@@ -170,10 +170,11 @@ def _dates(deals: list[Deal], name: str, problems: list[ProblemDetail]) -> np.nd
     a few by that arithmetic (pandas costs some 15 us a call). Dates outside the plausible years are problems
     (and NaT in the column)."""
     values = [deal.get(name) for deal in deals]
-    micros = _pandas_micros(values) if len(values) >= _PANDAS_FROM else None
+    many = len(values) >= _PANDAS_FROM
+    micros = _pandas_micros(values) if many else None
     if micros is None:
         micros = np.array([_NAT if v is None else _utc_micros(v) for v in values], dtype=np.int64)
-    if len(values) >= _PANDAS_FROM:
+    if many:
         wrong = np.flatnonzero(((micros < _FIRST) | (micros >= _AFTER)) & (micros != _NAT)).tolist()
     else:  # a few numbers: in Python (numpy costs microseconds a call)
         wrong = [i for i, m in enumerate(micros.tolist()) if not _FIRST <= m < _AFTER and m != _NAT]

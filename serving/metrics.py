@@ -33,20 +33,21 @@ class Metrics:
 
     def answered(self, route: str, method: str, status: str, seconds: float) -> None:
         """Count a request and its time to answer."""
-        key = ("answered", route, method, status)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (self.requests.labels(route, method, status), self.latency.labels(route))
-        children[0].inc()
-        children[1].observe(seconds)
+        count, latency = self._series(("answered", route, method, status),
+                                      lambda: (self.requests.labels(route, method, status), self.latency.labels(route)))
+        count.inc()
+        latency.observe(seconds)
 
     def scored(self, route: str, deals: int) -> None:
         """Count deals scored or forecast by a route."""
-        key = ("scored", route)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = self.deals.labels(route)
-        child.inc(deals)
+        self._series(("scored", route), lambda: self.deals.labels(route)).inc(deals)
+
+    def _series(self, key: tuple[str, ...], labelled: Callable[[], Any]) -> Any:
+        """The labelled series of ``key``, made by ``labelled()`` the first time."""
+        series = self._children.get(key)
+        if series is None:
+            series = self._children[key] = labelled()
+        return series
 
     def serving(self, name: str, version: str, source: str) -> None:
         self.model.clear()
@@ -73,7 +74,7 @@ class RequestLimits:
                 started["yes"] = True
             await send(message)
 
-        declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
+        declared = header(scope, b"content-length")
         try:
             if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
                 await _too_large(send_counted, self.max_bytes)
@@ -100,6 +101,11 @@ class RequestLimits:
             return message
 
         return wrapped
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lower case) of a request."""
+    return next((value for key, value in scope["headers"] if key == name), None)
 
 
 class BodyTooLarge(Exception):

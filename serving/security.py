@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from serving.metrics import ASGIApp, Receive, Scope, Send, send_problem
+from serving.metrics import ASGIApp, Receive, Scope, Send, header, send_problem
 from serving.settings import hash_key
 
 GUARDED = "/v1/"
@@ -18,13 +18,12 @@ SCHEMES = {"HTTPBearer": {"type": "http", "scheme": "bearer", "description": "An
            "APIKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "An API key."}}
 
 
-def given_key(headers: list[tuple[bytes, bytes]]) -> str | None:
+def given_key(scope: Scope) -> str | None:
     """The key a request carries: the bearer token if there is one, else X-API-Key (the first of each header)."""
-    authorization = next((value for name, value in headers if name == b"authorization"), b"")
-    scheme, _, token = authorization.decode("latin-1").partition(" ")
+    scheme, _, token = (header(scope, b"authorization") or b"").decode("latin-1").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    api_key = next((value for name, value in headers if name == b"x-api-key"), b"").decode("latin-1").strip()
+    api_key = (header(scope, b"x-api-key") or b"").decode("latin-1").strip()
     return api_key or None
 
 
@@ -45,7 +44,7 @@ class ApiKeys:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and self.hashes and scope["path"].startswith(GUARDED)
-                and not is_valid(given_key(scope["headers"]), self.hashes)):
+                and not is_valid(given_key(scope), self.hashes)):
             await send_problem(send, 401, "unauthorized", REFUSAL, headers=[(b"www-authenticate", b"Bearer")])
             return
         await self.app(scope, receive, send)
