@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scoring.config import PipelineConfig, dump_config
+from scoring.data.config import PipelineConfig, dump_config
 
 
 @dataclass

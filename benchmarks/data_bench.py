@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from scoring.contract import load_deal_history
-from scoring.demo import DemoCompany
-from scoring.summary import check_sufficiency
+from scoring.data.contract import load_deal_history
+from scoring.data.demo import DemoCompany
+from scoring.data.summary import check_sufficiency
 
 
 def median_seconds(step: Callable[[], object], runs: int) -> float:

@@ -17,11 +17,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from scoring.backtest import backtest
+from scoring.forecast.backtest import backtest
 from scoring.bundle import ModelBundle, train_bundle
-from scoring.contract import load_deal_history, load_open_deals
-from scoring.demo import DemoCompany
-from scoring.forecast import forecast, per_period, period_bounds, period_horizons, won_revenue_quantiles
+from scoring.data.contract import load_deal_history, load_open_deals
+from scoring.data.demo import DemoCompany
+from scoring.forecast.revenue import forecast, per_period, period_bounds, period_horizons, won_revenue_quantiles
 
 END = pd.Timestamp("2025-12-31")
 

@@ -26,12 +26,12 @@ from pathlib import Path
 import pandas as pd
 
 from scoring.bundle import new_models, train_bundle
-from scoring.config import load_config
-from scoring.contract import load_deal_history
-from scoring.dataset import TrainingSet
-from scoring.demo import DemoCompany
-from scoring.evaluation import compare
-from scoring.snapshots import snapshot_dates, take_snapshots
+from scoring.data.config import load_config
+from scoring.data.contract import load_deal_history
+from scoring.features.dataset import TrainingSet
+from scoring.data.demo import DemoCompany
+from scoring.evaluation.metrics import compare
+from scoring.features.snapshots import snapshot_dates, take_snapshots
 
 END = pd.Timestamp("2025-12-31")
 

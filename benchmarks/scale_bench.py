@@ -89,7 +89,7 @@ def main() -> None:
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}", "MLFLOW_DISABLE_TELEMETRY": "true",
            "DO_NOT_TRACK": "true", "SCORING_CACHE_DIR": str(work / "compiled")}
     try:
-        from scoring.demo import DemoCompany
+        from scoring.data.demo import DemoCompany
 
         t0 = time.perf_counter()
         DemoCompany().generate(args.deals, seed=7, end=END).write(work / "company")

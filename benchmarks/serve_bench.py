@@ -141,8 +141,8 @@ def sklearn_pipeline_model(company: Path, work: Path) -> tuple[str, list[str]]:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    from scoring.contract import load_deal_history
-    from scoring.dataset import TrainingSet
+    from scoring.data.contract import load_deal_history
+    from scoring.features.dataset import TrainingSet
 
     data = load_deal_history(company / "deals.csv", company / "stage_history.csv")
     rows = TrainingSet(data, pd.Timestamp(END), 14).snapshots.rows
@@ -184,9 +184,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="serve-bench-"))
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        from scoring.demo import DemoCompany
-        from training.pipeline import train_and_log
-        from scoring.contract import load_deal_history
+        from scoring.data.demo import DemoCompany
+        from scoring.training.pipeline import train_and_log
+        from scoring.data.contract import load_deal_history
 
         print(f"demo company of {args.deals:,} deals; training our model and the sklearn pipeline ...", flush=True)
         company = work / "company"
@@ -205,9 +205,9 @@ def main() -> None:
         ours_batch = {"as_of": END, "deals": batch, "top_factors": 0}  # probabilities, timing: what mlflow's answers hold
         ours_batch_factors = {"as_of": END, "deals": batch}  # and the top 3 factors up and down (TreeSHAP)
         from scoring.bundle import ModelBundle  # noqa: F401  (the sklearn inputs: the same deals as snapshot state)
-        from training.registry import load_bundle
+        from scoring.training.registry import load_bundle
         bundle, _ = load_bundle("models:/pipeline-scoring@champion", f"sqlite:///{work / 'mlflow.db'}")
-        from scoring.contract import load_open_deals
+        from scoring.data.contract import load_open_deals
         state, _ = bundle.state(load_open_deals(pd.DataFrame(batch), bundle.config), pd.Timestamp(END))
         sk_frame = state[sk_columns].copy()
         cats = [c for c in sk_columns if sk_frame[c].dtype == object or c == "stage"]
@@ -217,7 +217,7 @@ def main() -> None:
         sk_batch = {"dataframe_records": sk_records}
 
         ports = {name: free_port() for name in ("ours", "mlflow", "noop")}
-        ours = subprocess.Popen([sys.executable, "-m", "scoring_cli.main", "serve", "--port", str(ports["ours"])],
+        ours = subprocess.Popen([sys.executable, "-m", "scoring.cli.main", "serve", "--port", str(ports["ours"])],
                                 env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}",
                                      "SCORING_ACCESS_LOG": "false"}, cwd=work,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -302,7 +302,7 @@ def main() -> None:
         for _ in range(3):  # readiness: a fresh process each time
             port = free_port()
             t0 = time.perf_counter()
-            p = subprocess.Popen([sys.executable, "-m", "scoring_cli.main", "serve", "--port", str(port)],
+            p = subprocess.Popen([sys.executable, "-m", "scoring.cli.main", "serve", "--port", str(port)],
                                  env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}"}, cwd=work,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             wait_ready(f"http://127.0.0.1:{port}/readyz", p)

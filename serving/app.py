@@ -22,13 +22,13 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scoring.errors import ScoringError
-from serving.deals import RequestProblems
-from serving.holder import ModelHolder
-from serving.metrics import Metrics, RequestLimits
-from serving.routes import model, ops, scoring
-from serving.schemas import ForecastRequest, ProblemDetail, ScoreRequest
-from serving.security import ApiKeys, document
-from serving.settings import Settings
+from scoring.serving.deals import RequestProblems
+from scoring.serving.holder import ModelHolder
+from scoring.serving.metrics import Metrics, RequestLimits
+from scoring.serving.routes import model, ops, scoring
+from scoring.serving.schemas import ForecastRequest, ProblemDetail, ScoreRequest
+from scoring.serving.security import ApiKeys, document
+from scoring.serving.settings import Settings
 
 log = logging.getLogger("serving")
 #: At most this many problems are listed in an error answer (the message says how many more).

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from scoring.bundle import ModelBundle
-from scoring.config import DEAL_COLUMNS
-from scoring.contract import PLAUSIBLE_YEARS, stage_classifier
-from serving.schemas import Deal, ProblemDetail
+from scoring.data.config import DEAL_COLUMNS
+from scoring.data.contract import PLAUSIBLE_YEARS, stage_classifier
+from scoring.serving.schemas import Deal, ProblemDetail
 
 _EPOCH, _MICROSECOND = datetime(1970, 1, 1), timedelta(microseconds=1)
 _NAT = np.iinfo(np.int64).min  # NaT as int64

@@ -19,9 +19,9 @@ from mlflow.tracking import MlflowClient
 
 from scoring.bundle import ModelBundle
 from scoring.errors import ScoringError
-from serving.settings import Settings
-from training.registry import load_bundle
-from training.store import tracking_uri
+from scoring.serving.settings import Settings
+from scoring.training.registry import load_bundle
+from scoring.tracking import tracking_uri
 
 log = logging.getLogger("serving")
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, with_config
 from typing_extensions import NotRequired, TypedDict
 
-from scoring.contract import PLAUSIBLE_YEARS
+from scoring.data.contract import PLAUSIBLE_YEARS
 
 MAX_FACTORS = 10
 
@@ -21,7 +21,7 @@ def _plausible(value: Any) -> Any:
 
 
 #: A deal's datetimes: a zone is converted to naive UTC and the year checked for plausibility on whole
-#: columns, in ``serving.deals`` (a validator per date cost a batch of 1,000 deals about 0.5 ms).
+#: columns, in ``scoring.serving.deals`` (a validator per date cost a batch of 1,000 deals about 0.5 ms).
 Timestamp = datetime
 Day = Annotated[date, AfterValidator(_plausible)]
 

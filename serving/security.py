@@ -9,8 +9,8 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from serving.metrics import ASGIApp, Receive, Scope, Send, header, send_problem
-from serving.settings import hash_key
+from scoring.serving.metrics import ASGIApp, Receive, Scope, Send, header, send_problem
+from scoring.serving.settings import hash_key
 
 GUARDED = "/v1/"
 REFUSAL = "a valid API key is required (Authorization: Bearer <key> or X-API-Key)"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from scoring.bundle import ModelBundle, train_bundle
-from scoring.contract import load_deal_history
-from scoring.demo import DemoCompany
+from scoring.data.contract import load_deal_history
+from scoring.data.demo import DemoCompany
 
 #: The observation date of the shared demo company.
 END = "2025-06-30"

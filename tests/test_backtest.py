@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.backtest import BacktestResult, as_of_dates, backtest
-from scoring.contract import load_deal_history
+from scoring.forecast.backtest import BacktestResult, as_of_dates, backtest
+from scoring.data.contract import load_deal_history
 from scoring.errors import ConfigError
 from tests.conftest import END
 

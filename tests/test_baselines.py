@@ -8,16 +8,16 @@ from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
 
-from scoring.baselines import (
+from scoring.models.baselines import (
     EmpiricalStageRateModel,
     FixedStageModel,
     LogisticRegressionModel,
     OdooNaiveBayesModel,
 )
-from scoring.config import PipelineConfig
-from scoring.contract import load_deal_history
-from scoring.dataset import TrainingSet
-from scoring.evaluation import compare, expected_calibration_error, reliability_table, scores
+from scoring.data.config import PipelineConfig
+from scoring.data.contract import load_deal_history
+from scoring.features.dataset import TrainingSet
+from scoring.evaluation.metrics import compare, expected_calibration_error, reliability_table, scores
 
 STAGES = PipelineConfig(stages=("A", "B"), fixed_probabilities={"A": 0.2, "B": 0.6})
 

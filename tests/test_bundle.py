@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from scoring.bundle import ModelBundle, train_bundle
-from scoring_cli.main import main
-from scoring.contract import load_deal_history, load_open_deals
-from scoring.demo import DemoCompany
+from scoring.cli.main import main
+from scoring.data.contract import load_deal_history, load_open_deals
+from scoring.data.demo import DemoCompany
 from scoring.errors import DataError, InsufficientDataError, ModelError
 
 from tests.conftest import END

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scoring_cli.main import main
+from scoring.cli.main import main
 from tests.conftest import GOOD_DEALS
 from tests.test_contract import BAD
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from scoring.config import TEXTBOOK_PROBABILITIES, PipelineConfig, dump_config, load_config
+from scoring.data.config import TEXTBOOK_PROBABILITIES, PipelineConfig, dump_config, load_config
 from scoring.errors import ConfigError
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from scoring.config import PipelineConfig
-from scoring.contract import ROW, inspect_deal_history, load_deal_history
+from scoring.data.config import PipelineConfig
+from scoring.data.contract import ROW, inspect_deal_history, load_deal_history
 from scoring.errors import DataError
 from tests.conftest import GOOD_DEALS, GOOD_HISTORY
 

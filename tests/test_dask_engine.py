@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from distributed import Client
 
-from scoring.backtest import backtest
+from scoring.forecast.backtest import backtest
 from scoring.bundle import ModelBundle, train_bundle
-from scoring.contract import load_deal_history, load_open_deals
-from scoring.dask_engine import DaskSnapshots, dask_client, dask_engine, map_on_cluster, score_parquet
+from scoring.data.contract import load_deal_history, load_open_deals
+from scoring.engines.dask import DaskSnapshots, dask_client, dask_engine, map_on_cluster, score_parquet
 from scoring.errors import ConfigError, DataError
-from scoring.snapshots import snapshot_dates, take_snapshots
+from scoring.features.snapshots import snapshot_dates, take_snapshots
 from tests.conftest import END
 
 
@@ -116,7 +116,7 @@ def test_the_commands_run_on_dask(company: Path, parts: Path, bundle: ModelBundl
     from click.testing import CliRunner
     from mlflow import MlflowClient
 
-    from scoring_cli.main import main
+    from scoring.cli.main import main
 
     monkeypatch.chdir(tmp_path)
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"

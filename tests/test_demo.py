@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.contract import load_deal_history
-from scoring.demo import DemoCompany
-from scoring.summary import check_sufficiency
+from scoring.data.contract import load_deal_history
+from scoring.data.demo import DemoCompany
+from scoring.data.summary import check_sufficiency
 
 END = "2025-06-30"
 

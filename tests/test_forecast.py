@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from scoring.bundle import ModelBundle
-from scoring.contract import load_open_deals
+from scoring.data.contract import load_open_deals
 from scoring.errors import ConfigError, DataError
-from scoring.forecast import _exact_quantiles, forecast, period_bounds, won_revenue_quantiles
+from scoring.forecast.revenue import _exact_quantiles, forecast, period_bounds, won_revenue_quantiles
 from tests.conftest import END
 
 

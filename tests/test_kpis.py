@@ -7,9 +7,9 @@ import math
 import pytest
 from click.testing import CliRunner
 
-from scoring_cli.main import main
-from scoring.contract import load_deal_history
-from scoring.kpis import pipeline_kpis
+from scoring.cli.main import main
+from scoring.data.contract import load_deal_history
+from scoring.forecast.kpis import pipeline_kpis
 
 DEALS = """deal_id,created_at,amount,stage,status,closed_at
 A,2024-01-01,1000,Proposal,won,2024-03-01

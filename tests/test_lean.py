@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scoring import winmodel
-from scoring.compiled import THREADS_FROM, CompiledHazards, split_model_text
+from scoring.models import win as winmodel
+from scoring.models.compiled import THREADS_FROM, CompiledHazards, split_model_text
 from scoring.bundle import ModelBundle
-from scoring.contract import load_open_deals
-from scoring.features import FeatureEncoder, _factorize
+from scoring.data.contract import load_open_deals
+from scoring.features.encoder import FeatureEncoder, _factorize
 from tests.conftest import END
 
 

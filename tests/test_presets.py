@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from scoring.config import load_config
-from scoring.contract import inspect_deal_history, load_deal_history
-from scoring.presets import get_preset, hubspot_stage_columns
+from scoring.data.config import load_config
+from scoring.data.contract import inspect_deal_history, load_deal_history
+from scoring.data.presets import get_preset, hubspot_stage_columns
 from scoring.errors import ConfigError
 
 

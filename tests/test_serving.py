@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from mlflow.tracking import MlflowClient
 
 from scoring.bundle import ModelBundle
-from scoring.contract import load_deal_history
-from scoring_cli.main import main
-from serving.settings import Settings, hash_key
+from scoring.data.contract import load_deal_history
+from scoring.cli.main import main
+from scoring.serving.settings import Settings, hash_key
 from tests.conftest import END
-from training.pipeline import train_and_log
+from scoring.training.pipeline import train_and_log
 
 KEY = "test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -52,7 +52,7 @@ def start_server(tmp: Path, env: dict[str, str], *args: str, timeout: float = 90
     log = tmp / f"serve-{port}.log"
     full_env = {**os.environ, "SCORING_POLL_SECONDS": "0", **env}
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen([sys.executable, "-m", "scoring_cli.main", "serve", "--port", str(port), *args],
+        process = subprocess.Popen([sys.executable, "-m", "scoring.cli.main", "serve", "--port", str(port), *args],
                                    env=full_env, cwd=tmp, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
@@ -183,7 +183,7 @@ def test_many_dates_convert_as_a_few_do(dates: list[str | None]):
     """Requests of many deals convert dates by pandas, of a few date by date: the same times, the same problems."""
     from pydantic import TypeAdapter
 
-    from serving.deals import _PANDAS_FROM, _dates
+    from scoring.serving.deals import _PANDAS_FROM, _dates
 
     parse = TypeAdapter(datetime).validate_python
     few = [{"at": None if d is None else parse(d)} for d in dates]
@@ -268,7 +268,7 @@ def test_forecast_model_stages_kpis_and_metrics(served: Server, company: Path):
 
 
 def test_refuses_to_listen_beyond_loopback_without_keys(tmp_path: Path):
-    result = subprocess.run([sys.executable, "-m", "scoring_cli.main", "serve", "--host", "0.0.0.0", "--port",
+    result = subprocess.run([sys.executable, "-m", "scoring.cli.main", "serve", "--host", "0.0.0.0", "--port",
                              str(free_port())], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                             env={**os.environ, "SCORING_API_KEYS": "", "SCORING_API_KEY_HASHES": ""})
     assert result.returncode == 1 and "refusing to listen on 0.0.0.0 without API keys" in result.stderr

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scoring.contract import load_deal_history
-from scoring.demo import DemoCompany
-from scoring.snapshots import snapshot_dates, stage_events, take_snapshots
+from scoring.data.contract import load_deal_history
+from scoring.data.demo import DemoCompany
+from scoring.features.snapshots import snapshot_dates, stage_events, take_snapshots
 from tests.conftest import GOOD_DEALS, GOOD_HISTORY
 
 
@@ -64,7 +64,7 @@ def test_grid_dates_end_on_the_last_date():
 
 def test_every_open_deal_at_a_date_is_in_its_snapshot():
     demo = DemoCompany().generate(2000, seed=3, end="2025-06-30")
-    from scoring.contract import load_deal_history as load
+    from scoring.data.contract import load_deal_history as load
     data = load(demo.deals, demo.history)
     day = pd.Timestamp("2025-06-30")
     table = take_snapshots(data, [day])

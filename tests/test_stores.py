@@ -19,10 +19,10 @@ import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
-from scoring_cli.main import main
+from scoring.cli.main import main
 from tests.conftest import END
 
-OPEN_STORE = "import sys; from training.store import open_store; c, e = open_store(sys.argv[1]); print(e)"
+OPEN_STORE = "import sys; from scoring.tracking import open_store; c, e = open_store(sys.argv[1]); print(e)"
 
 
 def test_two_processes_creating_the_same_new_sqlite_store_both_succeed(tmp_path: Path):

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
-from scoring_cli.main import main
+from scoring.cli.main import main
 from tests.conftest import END
 
 

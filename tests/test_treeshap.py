@@ -5,7 +5,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from scoring.treeshap import ContributionTable
+from scoring.models.treeshap import ContributionTable
 
 
 def _data(n: int = 3000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

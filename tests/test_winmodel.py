@@ -6,13 +6,13 @@ import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from scoring.baselines import FixedStageModel, LogisticRegressionModel
-from scoring.contract import load_deal_history
-from scoring.dataset import TrainingSet
-from scoring.demo import DemoCompany
-from scoring.evaluation import scores
-from scoring.snapshots import snapshot_dates, take_snapshots
-from scoring.winmodel import PROBABILITY_FLOOR, WinModel, person_periods, recensor
+from scoring.models.baselines import FixedStageModel, LogisticRegressionModel
+from scoring.data.contract import load_deal_history
+from scoring.features.dataset import TrainingSet
+from scoring.data.demo import DemoCompany
+from scoring.evaluation.metrics import scores
+from scoring.features.snapshots import snapshot_dates, take_snapshots
+from scoring.models.win import PROBABILITY_FLOOR, WinModel, person_periods, recensor
 
 END = pd.Timestamp("2025-06-30")
 CUT = pd.Timestamp("2025-01-01")
@@ -128,7 +128,7 @@ def test_unfitted_model_says_so():
 
 
 def test_contributions_are_lightgbms_own_treeshap(trained):
-    """The lookup table (scoring.treeshap) gives what LightGBM's pred_contrib gives, and a refit replaces it."""
+    """The lookup table (scoring.models.treeshap) gives what LightGBM's pred_contrib gives, and a refit replaces it."""
     _, training, model, holdout = trained
     x = np.column_stack([model.encoder_.transform(holdout), np.zeros(len(holdout))])  # interval 0, as explained
     raw = model.booster_.predict(x, pred_contrib=True).reshape(len(x), 3, -1)

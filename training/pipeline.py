@@ -4,7 +4,7 @@ One run holds: params (pipeline config, features, hyper-parameters, cut-offs), h
 the model and of every baseline (``holdout_<metric>_<model>``), the training data as a dataset
 input with its digest, the report (HTML and PNG), the stage, metrics and reliability tables, a tag
 with the code version, and the pyfunc model, registered as a new version with the alias
-``challenger``. ``champion`` moves only by :func:`training.registry.decide`.
+``challenger``. ``champion`` moves only by :func:`scoring.training.registry.decide`.
 """
 from __future__ import annotations
 
@@ -21,13 +21,13 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from scoring.bundle import LOCAL, Engine, ModelBundle, data_end, train_bundle
-from scoring.contract import DealHistory
-from scoring.html_report import report_inputs, write_report
-from training import pyfunc
-from training.registry import CHALLENGER, DEFAULT_NAME, Decision, champion_version, decide, load_bundle, move_champion
-from training.store import open_store
-from training.tuning import tune
-from training.store import tracking_uri as store_uri
+from scoring.data.contract import DealHistory
+from scoring.report.html import report_inputs, write_report
+from scoring.training import pyfunc
+from scoring.training.registry import CHALLENGER, DEFAULT_NAME, Decision, champion_version, decide, load_bundle, move_champion
+from scoring.tracking import open_store
+from scoring.training.tuning import tune
+from scoring.tracking import tracking_uri as store_uri
 
 Progress = Callable[[str], None]
 

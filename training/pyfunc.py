@@ -17,7 +17,7 @@ from mlflow.models import ModelSignature
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from scoring.bundle import ModelBundle
-from scoring.contract import load_open_deals
+from scoring.data.contract import load_open_deals
 
 #: What the pyfunc needs at predict time, at the versions that trained it.
 REQUIREMENTS = ("lightgbm", "scikit-learn", "numpy", "pandas", "scipy", "joblib", "pyarrow", "tomli-w", "mlflow")

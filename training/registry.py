@@ -23,10 +23,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from scoring.bundle import ModelBundle, holdout_rows
-from scoring.contract import DealHistory
+from scoring.data.contract import DealHistory
 from scoring.errors import ModelError
-from scoring.evaluation import scores
-from training.store import tracking_uri
+from scoring.evaluation.metrics import scores
+from scoring.tracking import tracking_uri
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 DEFAULT_NAME = "pipeline-scoring"
@@ -90,7 +90,7 @@ def decide(bundle: ModelBundle, data: DealHistory, load_champion: Callable[[], M
 def load_bundle(ref: str | Path, store: str | None = None) -> tuple[ModelBundle, dict[str, str]]:
     """A bundle from a file path or an MLflow model URI (``models:/name@alias``, ``models:/name/3``, ``runs:/...``).
 
-    URIs are resolved in ``store`` (default: the tracking store of :func:`training.store.tracking_uri`).
+    URIs are resolved in ``store`` (default: the tracking store of :func:`scoring.tracking.tracking_uri`).
     """
     text = str(ref)
     if ":/" not in text:  # not a URI (models:/, runs:/, file://...): a bundle file

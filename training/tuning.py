@@ -12,10 +12,10 @@ import optuna
 import pandas as pd
 
 from scoring.bundle import holdout_rows, holdout_start_of
-from scoring.contract import DealHistory
-from scoring.dataset import TrainingSet
-from scoring.evaluation import scores
-from scoring.winmodel import WinModel
+from scoring.data.contract import DealHistory
+from scoring.features.dataset import TrainingSet
+from scoring.evaluation.metrics import scores
+from scoring.models.win import WinModel
 
 
 def search_space(trial: optuna.Trial) -> dict[str, Any]:

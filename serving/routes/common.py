@@ -11,8 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
-from serving.holder import LoadedModel
-from serving.schemas import Problem
+from scoring.serving.holder import LoadedModel
+from scoring.serving.schemas import Problem
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "No valid API key."},

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Request, Response
 
-from scoring.evaluation import calibration_error
-from serving.routes.common import ERRORS, json_response, model_of
+from scoring.evaluation.metrics import calibration_error
+from scoring.serving.routes.common import ERRORS, json_response, model_of
 
 router = APIRouter(prefix="/v1", tags=["model"])
 

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from serving.routes.common import ERRORS
-from serving.schemas import Ready, ReloadResult
+from scoring.serving.routes.common import ERRORS
+from scoring.serving.schemas import Ready, ReloadResult
 
 router = APIRouter(tags=["operations"])
 

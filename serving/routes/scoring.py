@@ -9,11 +9,11 @@ import pandas as pd
 from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.datastructures import State
 
-from scoring.forecast import forecast
-from serving.deals import deal_columns
-from serving.holder import LoadedModel
-from serving.routes.common import ERRORS, body_schema, json_response, model_of, off_loop, parse_body
-from serving.schemas import ForecastRequest, ScoreRequest, ScoreResponse
+from scoring.forecast.revenue import forecast
+from scoring.serving.deals import deal_columns
+from scoring.serving.holder import LoadedModel
+from scoring.serving.routes.common import ERRORS, body_schema, json_response, model_of, off_loop, parse_body
+from scoring.serving.schemas import ForecastRequest, ScoreRequest, ScoreResponse
 
 Request_ = TypeVar("Request_", ScoreRequest, ForecastRequest)
 

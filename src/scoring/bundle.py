@@ -21,19 +21,19 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from scoring.baselines import EmpiricalStageRateModel, FixedStageModel, LogisticRegressionModel, OdooNaiveBayesModel
-from scoring.config import PipelineConfig
-from scoring.contract import DealHistory
-from scoring.dataset import Snapshotter, TrainingSet
+from scoring.models.baselines import EmpiricalStageRateModel, FixedStageModel, LogisticRegressionModel, OdooNaiveBayesModel
+from scoring.data.config import PipelineConfig
+from scoring.data.contract import DealHistory
+from scoring.features.dataset import Snapshotter, TrainingSet
 from scoring.errors import DataError, ModelError
-from scoring.evaluation import compare, reliability_table
-from scoring.features import is_missing
-from scoring.kpis import pipeline_kpis
-from scoring.snapshots import open_deal_columns, snapshot_dates, take_snapshots
-from scoring.summary import require_sufficient
-from scoring.timing import StageTiming
-from scoring.transitions import StageTransitionModel
-from scoring.winmodel import Trainer, WinModel, train_here
+from scoring.evaluation.metrics import compare, reliability_table
+from scoring.features.encoder import is_missing
+from scoring.forecast.kpis import pipeline_kpis
+from scoring.features.snapshots import open_deal_columns, snapshot_dates, take_snapshots
+from scoring.data.summary import require_sufficient
+from scoring.models.timing import StageTiming
+from scoring.models.transitions import StageTransitionModel
+from scoring.models.win import Trainer, WinModel, train_here
 
 FORMAT_VERSION = 2
 #: A deal is stale when it has been in its stage longer than this share of past stays there lasted.

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from scoring.report import DataReport
+    from scoring.data.problems import DataReport
 
 
 class ScoringError(Exception):

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from scoring.contract import DealHistory
+from scoring.data.contract import DealHistory
 from scoring.errors import InsufficientDataError
 
 

@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from scoring.bundle import Engine, ModelBundle
-from scoring.contract import DealHistory, load_open_deals
+from scoring.data.contract import DealHistory, load_open_deals
 from scoring.errors import ConfigError
-from scoring.snapshots import SnapshotTable, take_snapshots
+from scoring.features.snapshots import SnapshotTable, take_snapshots
 
 if TYPE_CHECKING:
     from distributed import Client

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import NotFittedError
 
-#: The state columns used as model inputs (see scoring.snapshots); stage moves are not, since a scored
+#: The state columns used as model inputs (see scoring.features.snapshots); stage moves are not, since a scored
 #: open deal given without its history does not have them.
 STATE_INPUTS = ("stage_index", "days_in_stage", "age_days", "log_amount")
 RARE = "__rare__"

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from scoring.config import (
+from scoring.data.config import (
     DEAL_COLUMNS,
     DEAL_DATE_COLUMNS,
     DEAL_REQUIRED,
@@ -24,7 +24,7 @@ from scoring.config import (
     PipelineConfig,
 )
 from scoring.errors import DataError
-from scoring.report import DataReport, examples
+from scoring.data.problems import DataReport, examples
 
 #: Spreadsheet row number of each row in its source file (header = row 1).
 ROW = "_row"
@@ -131,7 +131,7 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
     hist_src, raw_hist = _load(history, "stage_history") if history is not None else (None, None)
 
     if config.preset:
-        from scoring.presets import get_preset
+        from scoring.data.presets import get_preset
 
         preset = get_preset(config.preset)
         raw_deals, raw_hist, derived = preset.prepare(raw_deals, raw_hist, config, report, deals_src)
@@ -179,7 +179,7 @@ def load_open_deals(deals: TableInput, config: PipelineConfig | None = None) -> 
     report = DataReport()
     src, raw = _load(deals, "deals")
     if config.preset:
-        from scoring.presets import get_preset
+        from scoring.data.presets import get_preset
 
         raw, _, _ = get_preset(config.preset).prepare(raw, None, config, report, src)
     frame = _map_columns(raw, config.columns, DEAL_COLUMNS, report, src, "deals")

@@ -27,11 +27,11 @@ import pandas as pd
 from sklearn.exceptions import NotFittedError
 from sklearn.isotonic import IsotonicRegression
 
-from scoring.compiled import CompiledHazards
-from scoring.dataset import TrainingSet
+from scoring.models.compiled import CompiledHazards
+from scoring.features.dataset import TrainingSet
 from scoring.errors import DataError
-from scoring.features import FeatureEncoder, Rows
-from scoring.treeshap import ContributionTable
+from scoring.features.encoder import FeatureEncoder, Rows
+from scoring.models.treeshap import ContributionTable
 
 NONE, WON, LOST = 0, 1, 2
 BOUNDARIES = (30, 60, 90, 180, 365)

@@ -19,9 +19,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from scoring.contract import is_in
-from scoring.dataset import TrainingSet
-from scoring.snapshots import stage_events
+from scoring.data.contract import is_in
+from scoring.features.dataset import TrainingSet
+from scoring.features.snapshots import stage_events
 
 
 def _check(model: object, attribute: str) -> None:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from scoring.config import PipelineConfig
-from scoring.contract import ROW, SOURCE_COLUMN
+from scoring.data.config import PipelineConfig
+from scoring.data.contract import ROW, SOURCE_COLUMN
 from scoring.errors import ConfigError
-from scoring.report import DataReport
+from scoring.data.problems import DataReport
 
 Prepared = tuple[pd.DataFrame, pd.DataFrame | None, bool]
 Prepare = Callable[[pd.DataFrame, pd.DataFrame | None, PipelineConfig, DataReport, str], Prepared]

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.special import expit
 from scipy.stats import norm
 
-from scoring.config import TEXTBOOK_STAGES, PipelineConfig, dump_config
+from scoring.data.config import TEXTBOOK_STAGES, PipelineConfig, dump_config
 
 DAY = np.timedelta64(1, "D")
 # Exit kinds at a stage.

@@ -24,7 +24,7 @@ import pandas as pd
 
 from scoring.bundle import ModelBundle
 from scoring.errors import ConfigError
-from scoring.snapshots import DAY_SECONDS
+from scoring.features.snapshots import DAY_SECONDS
 
 PERIODS = {"month": "M", "quarter": "Q"}
 QUANTILES = (0.1, 0.5, 0.9)

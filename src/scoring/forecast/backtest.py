@@ -16,14 +16,14 @@ import numpy as np
 import pandas as pd
 
 from scoring.bundle import data_end, fit_models
-from scoring.contract import DealHistory
-from scoring.dataset import TrainingSet
+from scoring.data.contract import DealHistory
+from scoring.features.dataset import TrainingSet
 from scoring.errors import ConfigError, DataError
-from scoring.evaluation import reliability_table, scores
-from scoring.forecast import PERIODS, per_period, period_bounds, period_horizons, won_revenue_quantiles
-from scoring.snapshots import take_snapshots
-from scoring.summary import require_sufficient
-from scoring.timing import StageTiming
+from scoring.evaluation.metrics import reliability_table, scores
+from scoring.forecast.revenue import PERIODS, per_period, period_bounds, period_horizons, won_revenue_quantiles
+from scoring.features.snapshots import take_snapshots
+from scoring.data.summary import require_sufficient
+from scoring.models.timing import StageTiming
 
 Progress = Callable[[str], None]
 

@@ -17,13 +17,13 @@ import pandas as pd
 from jinja2 import Environment
 from matplotlib.figure import Figure
 
-from scoring.backtest import BacktestResult
+from scoring.forecast.backtest import BacktestResult
 from scoring.bundle import data_end
-from scoring.contract import DealHistory
-from scoring.dataset import TrainingSet
-from scoring.evaluation import calibration_error
-from scoring.kpis import PipelineKpis, pipeline_kpis
-from scoring.transitions import StageTransitionModel, sojourns
+from scoring.data.contract import DealHistory
+from scoring.features.dataset import TrainingSet
+from scoring.evaluation.metrics import calibration_error
+from scoring.forecast.kpis import PipelineKpis, pipeline_kpis
+from scoring.models.transitions import StageTransitionModel, sojourns
 
 MODEL_COLOURS = {"model": "#1f6feb", "fixed": "#d1242f", "stage_transitions": "#8250df",
                  "empirical_stage_rate": "#9a6700", "odoo_naive_bayes": "#1a7f37", "logistic_regression": "#6e7781"}

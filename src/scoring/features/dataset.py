@@ -7,9 +7,9 @@ from functools import cached_property
 
 import pandas as pd
 
-from scoring.config import PipelineConfig
-from scoring.contract import DealHistory
-from scoring.snapshots import SnapshotTable, snapshot_dates, take_snapshots
+from scoring.data.config import PipelineConfig
+from scoring.data.contract import DealHistory
+from scoring.features.snapshots import SnapshotTable, snapshot_dates, take_snapshots
 
 #: ``snapshotter(data, dates, cutoff)``: :func:`take_snapshots` or the same computed elsewhere
 #: (``dask_engine.DaskSnapshots`` runs it on partitions of the deals on a cluster).

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import NotFittedError
 
-from scoring.contract import DealHistory
-from scoring.dataset import TrainingSet
-from scoring.snapshots import DAY_SECONDS, stage_events
+from scoring.data.contract import DealHistory
+from scoring.features.dataset import TrainingSet
+from scoring.features.snapshots import DAY_SECONDS, stage_events
 
 WON, LOST = "won", "lost"
 #: Days-in-stage grid of the fitted curves; later days use the last value.

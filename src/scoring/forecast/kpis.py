@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scoring.contract import DealHistory, is_in
-from scoring.snapshots import DAY_SECONDS, stage_events
-from scoring.transitions import sojourns
+from scoring.data.contract import DealHistory, is_in
+from scoring.features.snapshots import DAY_SECONDS, stage_events
+from scoring.models.transitions import sojourns
 
 #: Win rate, sales cycle and deal size look at deals closed in this many days before as_of.
 WINDOW_DAYS = 365

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import NotFittedError
 
-from scoring.dataset import TrainingSet
+from scoring.features.dataset import TrainingSet
 
 #: Wins are followed this many days; a share "within" a longer time is 1.
 HORIZON_DAYS = 365.0

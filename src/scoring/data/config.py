@@ -164,7 +164,7 @@ def load_config(path: str | Path | None = None, preset: str | None = None) -> Pi
     chosen = preset or data.get("preset")
     base = PipelineConfig()
     if chosen:
-        from scoring.presets import get_preset  # presets build on this module
+        from scoring.data.presets import get_preset  # presets build on this module
 
         base = get_preset(str(chosen)).config
     if preset:

@@ -17,16 +17,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from scoring.config import load_config
-from scoring.contract import DealHistory, inspect_deal_history
+from scoring.data.config import load_config
+from scoring.data.contract import DealHistory, inspect_deal_history
 from scoring.errors import ConfigError, ScoringError
-from scoring.presets import PRESETS
-from scoring.report import DataReport
-from scoring.summary import SufficiencyResult, check_sufficiency, summarize
+from scoring.data.presets import PRESETS
+from scoring.data.problems import DataReport
+from scoring.data.summary import SufficiencyResult, check_sufficiency, summarize
 
 if TYPE_CHECKING:  # imported where used: the CLI starts fast
     from scoring.bundle import Engine
-    from training.pipeline import TrainResult
+    from scoring.training.pipeline import TrainResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console(highlight=False)
@@ -112,7 +112,7 @@ def demo_data(out_dir: Path, n_deals: int, seed: int, end: Any, years: float) ->
     Files: deals.csv, stage_history.csv, open_deals.csv, pipeline.toml, and truth.csv /
     truth.json with the true probabilities the generator used.
     """
-    from scoring.demo import DemoCompany
+    from scoring.data.demo import DemoCompany
 
     end_date = (end.date() if end else date.today()).isoformat()
     with err.status(f"Simulating {n_deals:,} deals..."):
@@ -242,7 +242,7 @@ def train(deals: Path, history: Path | None, config_path: Path | None, preset: s
     """Learn the models, evaluate them against the baselines on a time-based holdout, log and register in MLflow.
     With --engine dask the snapshots are taken and the win model's boosters fitted (lightgbm.dask) on a cluster."""
     from scoring.bundle import LOCAL
-    from scoring.contract import load_deal_history
+    from scoring.data.contract import load_deal_history
 
     _check_engine(engine, scheduler)
     config = load_config(config_path, preset)
@@ -252,7 +252,7 @@ def train(deals: Path, history: Path | None, config_path: Path | None, preset: s
     with contextlib.ExitStack() as stack:
         where = LOCAL
         if engine == "dask":
-            from scoring.dask_engine import dask_client, dask_engine
+            from scoring.engines.dask import dask_client, dask_engine
 
             with err.status("Starting Dask and sending it the deals..."):
                 where = dask_engine(stack.enter_context(dask_client(scheduler)), data)
@@ -267,7 +267,7 @@ def _train_with_progress(data: DealHistory, engine: Engine, tune_trials: int, **
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from scoring.bundle import new_models
-    from training.pipeline import train_and_log
+    from scoring.training.pipeline import train_and_log
 
     # Two fits of every model (each with a header line), logging, comparing, and the search if asked.
     steps = 2 * (len(new_models()) + 1) + 2 + bool(tune_trials)
@@ -307,8 +307,8 @@ def _print_training(result: TrainResult, model_name: str) -> None:
 @friendly_errors
 def promote(version: str, model_name: str, reason: str) -> None:
     """Make VERSION the champion, whatever the metrics say (recorded with who, when and why)."""
-    from training.registry import move_champion
-    from training.store import open_store
+    from scoring.training.registry import move_champion
+    from scoring.tracking import open_store
 
     client, _ = open_store()
     entry = move_champion(client, model_name, version, reason)
@@ -320,8 +320,8 @@ def promote(version: str, model_name: str, reason: str) -> None:
 @friendly_errors
 def rollback(model_name: str) -> None:
     """Move the champion back to the version it pointed at before its last move."""
-    from training.registry import rollback as roll_back
-    from training.store import open_store
+    from scoring.training.registry import rollback as roll_back
+    from scoring.tracking import open_store
 
     client, _ = open_store()
     entry = roll_back(client, model_name)
@@ -358,7 +358,7 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: 
     when = pd.Timestamp(as_of) if as_of else pd.Timestamp(date.today())
     _check_engine(engine, scheduler)
     if engine == "dask":
-        from scoring.dask_engine import dask_client, score_parquet
+        from scoring.engines.dask import dask_client, score_parquet
 
         bundle, _ = _model_for(model_ref, preset)
         with err.status("Scoring on Dask..."), dask_client(scheduler) as client:
@@ -383,7 +383,7 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: 
 
 def _model_for(model_ref: str, preset: str | None) -> tuple[Any, dict[str, str]]:
     """The model bundle and its name and version; refused when ``preset`` is not the export it was trained on."""
-    from training.registry import load_bundle
+    from scoring.training.registry import load_bundle
 
     bundle, info = load_bundle(model_ref)
     if preset and preset.lower() != (bundle.config.preset or ""):
@@ -394,7 +394,7 @@ def _model_for(model_ref: str, preset: str | None) -> tuple[Any, dict[str, str]]
 
 def _open_deals(input_path: Path, model_ref: str, preset: str | None) -> tuple[Any, dict[str, str], pd.DataFrame]:
     """The model bundle, its name and version, and the open deals to score with it (read with its own config)."""
-    from scoring.contract import load_open_deals
+    from scoring.data.contract import load_open_deals
 
     if input_path.is_dir():
         raise ConfigError(f"{input_path} is a folder: give one file (a folder of Parquet parts is for "
@@ -416,7 +416,7 @@ def _open_deals(input_path: Path, model_ref: str, preset: str | None) -> tuple[A
 def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods: int, seed: int, model_ref: str,
              preset: str | None) -> None:
     """Won revenue per month or quarter with its P10-P90 range, beside the fixed-percentage forecast (JSON)."""
-    from scoring.forecast import forecast as make_forecast
+    from scoring.forecast.revenue import forecast as make_forecast
 
     bundle, info, deals = _open_deals(input_path, model_ref, preset)
     when = pd.Timestamp(as_of) if as_of else pd.Timestamp(date.today())
@@ -454,9 +454,9 @@ def backtest(deals: Path, history: Path | None, config_path: Path | None, preset
              every: str, periods: int, seed: int, out_dir: Path, engine: str, scheduler: str | None) -> None:
     """Replay history: at each date fit on what was known, forecast, compare with what closed; write a report.
     With --engine dask the as-of dates run in parallel on the cluster's workers."""
-    from scoring.backtest import backtest as run_backtest
-    from scoring.contract import load_deal_history
-    from scoring.html_report import report_inputs, write_report
+    from scoring.forecast.backtest import backtest as run_backtest
+    from scoring.data.contract import load_deal_history
+    from scoring.report.html import report_inputs, write_report
 
     _check_engine(engine, scheduler)
     config = load_config(config_path, preset)
@@ -466,7 +466,7 @@ def backtest(deals: Path, history: Path | None, config_path: Path | None, preset
     with err.status("Backtesting...") as status, contextlib.ExitStack() as stack:
         mapper = None
         if engine == "dask":
-            from scoring.dask_engine import dask_client, map_on_cluster
+            from scoring.engines.dask import dask_client, map_on_cluster
 
             client = stack.enter_context(dask_client(scheduler))
             mapper = functools.partial(map_on_cluster, client)
@@ -503,8 +503,8 @@ def kpis(deals: Path, history: Path | None, config_path: Path | None, preset: st
          out_path: Path | None) -> None:
     """The classic pipeline KPIs as JSON: conversion, win rate, cycle, deal size, lead velocity, stale deals."""
     from scoring.bundle import data_end
-    from scoring.contract import load_deal_history
-    from scoring.kpis import pipeline_kpis
+    from scoring.data.contract import load_deal_history
+    from scoring.forecast.kpis import pipeline_kpis
 
     data = load_deal_history(deals, history, load_config(config_path, preset))
     result = pipeline_kpis(data, pd.Timestamp(as_of) if as_of else data_end(data))
@@ -524,7 +524,7 @@ def kpis(deals: Path, history: Path | None, config_path: Path | None, preset: st
 @friendly_errors
 def stages(model_ref: str) -> None:
     """The learned stage table: win probability from each stage vs the fixed one, transitions, days in stage."""
-    from training.registry import load_bundle
+    from scoring.training.registry import load_bundle
 
     bundle, _ = load_bundle(model_ref)
     stage_table = bundle.stage_table()
@@ -559,8 +559,8 @@ def serve(model_uri: str | None, host: str | None, port: int | None, poll_second
     import uvicorn
     from pydantic import ValidationError
 
-    from serving.app import create_app
-    from serving.settings import Settings
+    from scoring.serving.app import create_app
+    from scoring.serving.settings import Settings
 
     given = {"model_uri": model_uri, "host": host, "port": port, "poll_seconds": poll_seconds}
     try:
@@ -578,7 +578,7 @@ def serve(model_uri: str | None, host: str | None, port: int | None, poll_second
 @main.command("hash-key")
 def hash_key_command() -> None:
     """Read an API key on standard input; print the SHA-256 to put in SCORING_API_KEY_HASHES."""
-    from serving.settings import hash_key
+    from scoring.serving.settings import hash_key
 
     key = sys.stdin.readline().strip()
     if not key:
