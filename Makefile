@@ -9,7 +9,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: install system-deps run serve test demo-data validate train constraints clean
+.PHONY: install system-deps run serve test check demo-data validate train constraints clean
 
 install: $(STAMP)
 
@@ -47,7 +47,11 @@ run: train
 serve: install
 	$(BIN)/scoring serve --host 127.0.0.1 --port 8000
 
-test: install system-deps
+# Lint (ruff, configured in pyproject.toml) before the whole test suite.
+check: install
+	$(BIN)/ruff check src training serving cli tests benchmarks
+
+test: install system-deps check
 	$(BIN)/python -m pytest
 
 constraints:

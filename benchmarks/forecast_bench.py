@@ -11,17 +11,21 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
 import numpy as np
 import pandas as pd
 
-from scoring.forecast.backtest import backtest
-from scoring.bundle import ModelBundle, train_bundle
+from scoring.bundle import ModelBundle
 from scoring.data.contract import load_deal_history, load_open_deals
 from scoring.data.demo import DemoCompany
+from scoring.forecast.backtest import backtest
 from scoring.forecast.revenue import forecast, per_period, period_bounds, period_horizons, won_revenue_quantiles
+from scoring.models.compiled import compile_cache_dir
+from scoring.scores import deal_state
+from scoring.train import train_bundle
 
 END = pd.Timestamp("2025-12-31")
 
@@ -75,7 +79,7 @@ def speed(bundle: ModelBundle, open_deals: pd.DataFrame, runs: int, n: int = 100
     medians = {}
     for label in ("LightGBM's own prediction", "compiled booster (lleaves)"):
         if label.startswith("compiled"):
-            problem = bundle.compile()
+            problem = bundle.compile(compile_cache_dir(os.environ))
             assert problem is None, problem
         times = []
         for _ in range(runs):
@@ -85,7 +89,7 @@ def speed(bundle: ModelBundle, open_deals: pd.DataFrame, runs: int, n: int = 100
         medians[label] = statistics.median(times)
         print(f"forecast of {len(many):,} open deals, 4 quarters with P10/P50/P90, {label}: median "
               f"{medians[label]:.2f} s over {runs} runs ({', '.join(f'{t:.2f}' for t in times)})")
-    rows, _ = bundle.state(many, as_of)
+    rows, _ = deal_state(bundle, many, as_of)
     p_win, by_end = bundle.model.win_by(rows, np.array([90.0, 181.0, 273.0, 365.0]))
     amount = many["amount"].to_numpy(dtype=float)
     start = time.perf_counter()

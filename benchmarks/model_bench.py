@@ -25,13 +25,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from scoring.bundle import new_models, train_bundle
-from scoring.data.config import load_config
 from scoring.data.contract import load_deal_history
-from scoring.features.dataset import TrainingSet
 from scoring.data.demo import DemoCompany
+from scoring.data.presets import load_config
 from scoring.evaluation.metrics import compare
+from scoring.features.dataset import TrainingSet
 from scoring.features.snapshots import snapshot_dates, take_snapshots
+from scoring.train import new_models, train_bundle
 
 END = pd.Timestamp("2025-12-31")
 

@@ -184,9 +184,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="serve-bench-"))
     processes: list[subprocess.Popen[bytes]] = []
     try:
+        from scoring.data.contract import load_deal_history
         from scoring.data.demo import DemoCompany
         from scoring.training.pipeline import train_and_log
-        from scoring.data.contract import load_deal_history
 
         print(f"demo company of {args.deals:,} deals; training our model and the sklearn pipeline ...", flush=True)
         company = work / "company"
@@ -204,11 +204,11 @@ def main() -> None:
         ours_one = {"as_of": END, "deals": records[:1]}
         ours_batch = {"as_of": END, "deals": batch, "top_factors": 0}  # probabilities, timing: what mlflow's answers hold
         ours_batch_factors = {"as_of": END, "deals": batch}  # and the top 3 factors up and down (TreeSHAP)
-        from scoring.bundle import ModelBundle  # noqa: F401  (the sklearn inputs: the same deals as snapshot state)
-        from scoring.training.registry import load_bundle
+        from scoring.scores import deal_state  # the sklearn inputs: the same deals as snapshot state
+        from scoring.tracking import load_bundle
         bundle, _ = load_bundle("models:/pipeline-scoring@champion", f"sqlite:///{work / 'mlflow.db'}")
         from scoring.data.contract import load_open_deals
-        state, _ = bundle.state(load_open_deals(pd.DataFrame(batch), bundle.config), pd.Timestamp(END))
+        state, _ = deal_state(bundle, load_open_deals(pd.DataFrame(batch), bundle.config), pd.Timestamp(END))
         sk_frame = state[sk_columns].copy()
         cats = [c for c in sk_columns if sk_frame[c].dtype == object or c == "stage"]
         sk_frame[cats] = sk_frame[cats].astype(object).fillna("missing")
@@ -261,7 +261,7 @@ def main() -> None:
             single: dict[str, list[float]] = {k: [] for k in targets}
             rows: dict[str, list[float]] = {k: [] for k in targets}
             latency: dict[str, list[tuple[float, float]]] = {k: [] for k in targets}
-            for name, (url, one, many) in targets.items():  # warm up
+            for url, one, many in targets.values():  # warm up
                 measure(url, bodies / f"{one}.json", 1.0, args.clients)
                 measure(url, bodies / f"{many}.json", 1.0, 1)
             for run in range(args.runs):

@@ -5,6 +5,7 @@ import contextlib
 import functools
 import gc
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -17,15 +18,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from scoring.data.config import load_config
 from scoring.data.contract import DealHistory, inspect_deal_history
-from scoring.errors import ConfigError, ScoringError
-from scoring.data.presets import PRESETS
+from scoring.data.presets import PRESETS, load_config
 from scoring.data.problems import DataReport
 from scoring.data.summary import SufficiencyResult, check_sufficiency, summarize
+from scoring.errors import ConfigError, ScoringError
+from scoring.models.compiled import compile_cache_dir
+from scoring.scores import score_deals
 
 if TYPE_CHECKING:  # imported where used: the CLI starts fast
-    from scoring.bundle import Engine
+    from scoring.engines import Engine
     from scoring.training.pipeline import TrainResult
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,6 +96,9 @@ def _with_options(options: list[Callable[[F], F]]) -> Callable[[F], F]:
 @click.version_option(package_name="pipeline-scoring")
 def main() -> None:
     """Learn win probabilities and revenue forecasts from your own deal history."""
+    # MLflow's telemetry is on unless told otherwise, and it reads these when first imported: before any command.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
 
 
 @main.command("demo-data")
@@ -241,8 +246,8 @@ def train(deals: Path, history: Path | None, config_path: Path | None, preset: s
           tune_trials: int, export_dir: Path, engine: str, scheduler: str | None) -> None:
     """Learn the models, evaluate them against the baselines on a time-based holdout, log and register in MLflow.
     With --engine dask the snapshots are taken and the win model's boosters fitted (lightgbm.dask) on a cluster."""
-    from scoring.bundle import LOCAL
     from scoring.data.contract import load_deal_history
+    from scoring.engines import LOCAL
 
     _check_engine(engine, scheduler)
     config = load_config(config_path, preset)
@@ -266,7 +271,7 @@ def _train_with_progress(data: DealHistory, engine: Engine, tune_trials: int, **
     """``train_and_log`` under a progress bar."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from scoring.bundle import new_models
+    from scoring.train import new_models
     from scoring.training.pipeline import train_and_log
 
     # Two fits of every model (each with a header line), logging, comparing, and the search if asked.
@@ -307,8 +312,8 @@ def _print_training(result: TrainResult, model_name: str) -> None:
 @friendly_errors
 def promote(version: str, model_name: str, reason: str) -> None:
     """Make VERSION the champion, whatever the metrics say (recorded with who, when and why)."""
-    from scoring.training.registry import move_champion
     from scoring.tracking import open_store
+    from scoring.training.registry import move_champion
 
     client, _ = open_store()
     entry = move_champion(client, model_name, version, reason)
@@ -320,8 +325,8 @@ def promote(version: str, model_name: str, reason: str) -> None:
 @friendly_errors
 def rollback(model_name: str) -> None:
     """Move the champion back to the version it pointed at before its last move."""
-    from scoring.training.registry import rollback as roll_back
     from scoring.tracking import open_store
+    from scoring.training.registry import rollback as roll_back
 
     client, _ = open_store()
     entry = roll_back(client, model_name)
@@ -362,7 +367,8 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: 
 
         bundle, _ = _model_for(model_ref, preset)
         with err.status("Scoring on Dask..."), dask_client(scheduler) as client:
-            done = score_parquet(bundle, input_path, out_path, when, client, top=factors)
+            done = score_parquet(bundle, input_path, out_path, when, client, top=factors,
+                                    cache_dir=compile_cache_dir(os.environ))
         out.print(f"Scored {done.deals:,} deals in {done.partitions:,} partitions as of {when:%Y-%m-%d}: expected "
                   f"revenue {done.expected_revenue:,.0f} (fixed percentages: {done.fixed_expected_revenue:,.0f}). "
                   f"Wrote {out_path}/", markup=False)
@@ -370,7 +376,7 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: 
     bundle, _, deals = _open_deals(input_path, model_ref, preset)
     gc.freeze()  # the model and the deals outlive scoring: the collector's passes over them cost a third of it
     try:
-        scores, warnings = bundle.score(deals, when, factors)
+        scores, warnings = score_deals(bundle, deals, when, factors)
     finally:
         gc.unfreeze()
     for text in warnings:
@@ -383,7 +389,7 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: 
 
 def _model_for(model_ref: str, preset: str | None) -> tuple[Any, dict[str, str]]:
     """The model bundle and its name and version; refused when ``preset`` is not the export it was trained on."""
-    from scoring.training.registry import load_bundle
+    from scoring.tracking import load_bundle
 
     bundle, info = load_bundle(model_ref)
     if preset and preset.lower() != (bundle.config.preset or ""):
@@ -401,7 +407,7 @@ def _open_deals(input_path: Path, model_ref: str, preset: str | None) -> tuple[A
                           "`scoring score --engine dask`)")
     bundle, info = _model_for(model_ref, preset)
     deals = load_open_deals(input_path, bundle.config)
-    problem = bundle.compile()
+    problem = bundle.compile(compile_cache_dir(os.environ))
     if problem:
         err.print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
     return bundle, info, deals
@@ -454,8 +460,8 @@ def backtest(deals: Path, history: Path | None, config_path: Path | None, preset
              every: str, periods: int, seed: int, out_dir: Path, engine: str, scheduler: str | None) -> None:
     """Replay history: at each date fit on what was known, forecast, compare with what closed; write a report.
     With --engine dask the as-of dates run in parallel on the cluster's workers."""
-    from scoring.forecast.backtest import backtest as run_backtest
     from scoring.data.contract import load_deal_history
+    from scoring.forecast.backtest import backtest as run_backtest
     from scoring.report.html import report_inputs, write_report
 
     _check_engine(engine, scheduler)
@@ -502,8 +508,7 @@ def _pct(value: float, fmt: str = "{:.1%}") -> str:
 def kpis(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, as_of: Any,
          out_path: Path | None) -> None:
     """The classic pipeline KPIs as JSON: conversion, win rate, cycle, deal size, lead velocity, stale deals."""
-    from scoring.bundle import data_end
-    from scoring.data.contract import load_deal_history
+    from scoring.data.contract import data_end, load_deal_history
     from scoring.forecast.kpis import pipeline_kpis
 
     data = load_deal_history(deals, history, load_config(config_path, preset))
@@ -524,7 +529,7 @@ def kpis(deals: Path, history: Path | None, config_path: Path | None, preset: st
 @friendly_errors
 def stages(model_ref: str) -> None:
     """The learned stage table: win probability from each stage vs the fixed one, transitions, days in stage."""
-    from scoring.training.registry import load_bundle
+    from scoring.tracking import load_bundle
 
     bundle, _ = load_bundle(model_ref)
     stage_table = bundle.stage_table()

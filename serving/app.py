@@ -3,14 +3,14 @@
 The model is loaded in the lifespan (never at import), then a background task polls the champion
 alias and swaps new versions in. Scoring routes read their bodies and hand the validation (pydantic,
 straight from the bytes) and the scoring to the thread pool, off the event loop. Every error is JSON
-naming the field; no stack trace reaches a client.
+naming the field; library errors map to HTTP codes in one place (bad deals 422, a model that cannot
+be used 503), and nothing else is caught: a bug is a bug, logged by the server.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -21,8 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from scoring.errors import ScoringError
-from scoring.serving.deals import RequestProblems
+from scoring.errors import InvalidDeals, ModelError, ScoringError
 from scoring.serving.holder import ModelHolder
 from scoring.serving.metrics import Metrics, RequestLimits
 from scoring.serving.routes import model, ops, scoring
@@ -38,8 +37,6 @@ MAX_LISTED = 100
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The service, configured by ``settings`` (default: from the environment)."""
     settings = settings or Settings()
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("DO_NOT_TRACK", "true")
     holder = ModelHolder(settings)
     metrics = Metrics()
 
@@ -127,9 +124,15 @@ def _add_error_handlers(app: FastAPI) -> None:
         details = [ProblemDetail(field=_field(e.get("loc", ())), message=_message(e)) for e in exc.errors()]
         return problem(422, "invalid request", details)
 
-    @app.exception_handler(RequestProblems)
-    async def unscorable(_: Request, exc: RequestProblems) -> JSONResponse:
-        return problem(422, "invalid deals", exc.problems)
+    @app.exception_handler(InvalidDeals)
+    async def unscorable(_: Request, exc: InvalidDeals) -> JSONResponse:
+        return problem(422, "invalid deals", [ProblemDetail(field=exc.where(p), message=p.message)
+                                              for p in exc.problems])
+
+    @app.exception_handler(ModelError)
+    async def model_error(_: Request, exc: ModelError) -> JSONResponse:  # the service's problem, not the caller's
+        log.error("model error: %s", exc)
+        return problem(503, "model unavailable", [ProblemDetail(field="", message=str(exc))])
 
     @app.exception_handler(ScoringError)
     async def library(_: Request, exc: ScoringError) -> JSONResponse:
@@ -141,12 +144,6 @@ def _add_error_handlers(app: FastAPI) -> None:
         field, _, message = detail.partition(": ") if detail.startswith("deals:") else ("", "", detail)
         return problem(exc.status_code, _reason(exc.status_code), [ProblemDetail(field=field, message=message)],
                        headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def crash(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "internal error", [ProblemDetail(field="", message="the service failed to answer; "
-                                                             "the details are in its log")])
 
 
 def _field(loc: tuple[Any, ...]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,9 @@ from mlflow.tracking import MlflowClient
 
 from scoring.bundle import ModelBundle
 from scoring.errors import ScoringError
+from scoring.models.compiled import compile_cache_dir
 from scoring.serving.settings import Settings
-from scoring.training.registry import load_bundle
-from scoring.tracking import tracking_uri
+from scoring.tracking import load_bundle, tracking_uri
 
 log = logging.getLogger("serving")
 
@@ -84,7 +85,7 @@ class ModelHolder:
             return
         version_file = path.with_suffix(".version")
         version = version_file.read_text(encoding="utf-8").strip() if version_file.is_file() else "unknown"
-        problem = _compiled(bundle)
+        problem = _compiled(bundle, self.settings)
         self.current = LoadedModel(bundle, self.settings.model_name, version, "fallback", _now(),
                                    f"the tracking store could not give {self.settings.model_uri} ({self.error}); "
                                    f"serving the bundle exported to {path} (version {version})"
@@ -129,7 +130,7 @@ class ModelHolder:
     def _load(self, uri: str) -> LoadedModel:
         bundle, info = load_bundle(uri, self.store)
         source = "registry" if ":/" in uri else "file"
-        return LoadedModel(bundle, info["name"], info["version"], source, _now(), _compiled(bundle))
+        return LoadedModel(bundle, info["name"], info["version"], source, _now(), _compiled(bundle, self.settings))
 
 
 def settle_heap() -> None:
@@ -141,9 +142,9 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def _compiled(bundle: ModelBundle) -> str | None:
+def _compiled(bundle: ModelBundle, settings: Settings) -> str | None:
     """Compile the bundle's booster for speed; a warning if it could not (it then predicts with LightGBM)."""
-    problem = bundle.compile()
+    problem = bundle.compile(settings.cache_dir or compile_cache_dir(os.environ))
     if problem:
         log.warning(problem)
     return problem

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, with_config
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
-from scoring.data.contract import PLAUSIBLE_YEARS
+from scoring.data.tables import PLAUSIBLE_YEARS
 
 MAX_FACTORS = 10
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 CHAMPION_URI = "models:/pipeline-scoring@champion"
 
@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     threads: int = Field(1, ge=1, le=64, description="Worker threads for validation and scoring, off the event loop "
                                                      "(more let small requests overtake a large batch, at some cost "
                                                      "in throughput).")
+    cache_dir: str | None = Field(None, description="Where compiled boosters are cached (default: "
+                                  "$XDG_CACHE_HOME/pipeline-scoring/compiled).")
     access_log: bool = Field(True, description="Log a line per request (uvicorn's access log).")
 
     @field_validator("api_key_hashes", "api_keys", mode="before")

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from scoring.bundle import ModelBundle, train_bundle
+from scoring.bundle import ModelBundle
 from scoring.data.contract import load_deal_history
 from scoring.data.demo import DemoCompany
+from scoring.train import train_bundle
 
 #: The observation date of the shared demo company.
 END = "2025-06-30"

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.forecast.backtest import BacktestResult, as_of_dates, backtest
 from scoring.data.contract import load_deal_history
 from scoring.errors import ConfigError
+from scoring.forecast.backtest import BacktestResult, as_of_dates, backtest
 from tests.conftest import END
 
 

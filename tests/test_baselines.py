@@ -4,20 +4,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import NotFittedError
-from sklearn.pipeline import make_pipeline
 
+from scoring.data.config import PipelineConfig
+from scoring.data.contract import load_deal_history
+from scoring.evaluation.metrics import compare, expected_calibration_error, reliability_table, scores
+from scoring.features.dataset import TrainingSet
 from scoring.models.baselines import (
     EmpiricalStageRateModel,
     FixedStageModel,
     LogisticRegressionModel,
     OdooNaiveBayesModel,
 )
-from scoring.data.config import PipelineConfig
-from scoring.data.contract import load_deal_history
-from scoring.features.dataset import TrainingSet
-from scoring.evaluation.metrics import compare, expected_calibration_error, reliability_table, scores
 
 STAGES = PipelineConfig(stages=("A", "B"), fixed_probabilities={"A": 0.2, "B": 0.6})
 
@@ -80,29 +78,6 @@ def test_logistic_regression_codes_categories_like_their_text(write):
     codes = model._frame(rows)["source"].tolist()
     assert codes == [1, 2, -1, 0]  # sorted training values (phone, web), missing after them, unseen -1
     assert np.isfinite(model.predict_proba(rows)).all()
-
-
-def test_logistic_regression_fitted_by_an_older_version_still_predicts(write):
-    """Bundles saved before categories became codes hold a pipeline that imputes "(missing)" and one-hot
-    encodes the text; they must keep scoring."""
-    from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import OneHotEncoder
-
-    model = LogisticRegressionModel().fit(_history(write))
-    rows = model._frame(_history(write).snapshots.rows)
-    text = _history(write).snapshots.rows[model.columns_].copy()
-    text["source"] = text["source"].astype(object).where(text["source"].notna(), None)
-    columns = model.pipeline_.named_steps["features"]
-    old = [(n, t, c) if n != "categorical" else
-           (n, make_pipeline(SimpleImputer(strategy="constant", fill_value="(missing)"),
-                             OneHotEncoder(handle_unknown="ignore", min_frequency=5)), c)
-           for n, t, c in columns.transformers]
-    model.pipeline_.set_params(features=ColumnTransformer(old))
-    model.pipeline_.fit(text, np.arange(len(text)) % 2 == 0)
-    del model.categories_
-    model.categorical_ = ["source"]
-    assert np.isfinite(model.predict_proba(_rows([0, 1], ["web", None]))).all()
-    assert len(rows) == len(text)
 
 
 @pytest.mark.parametrize("model", [FixedStageModel(), EmpiricalStageRateModel(), OdooNaiveBayesModel(),

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from scoring.bundle import ModelBundle, train_bundle
+from scoring.bundle import ModelBundle
 from scoring.cli.main import main
 from scoring.data.contract import load_deal_history, load_open_deals
-from scoring.data.demo import DemoCompany
 from scoring.errors import DataError, InsufficientDataError, ModelError
-
+from scoring.scores import score_deals
+from scoring.train import train_bundle
 from tests.conftest import END
 
 
@@ -32,9 +32,9 @@ def test_bundle_carries_metrics_for_every_model_and_its_provenance(bundle: Model
 
 def test_known_predictions_survive_a_reload(bundle: ModelBundle, company: Path, tmp_path: Path):
     deals = load_open_deals(company / "open_deals.csv")
-    before, _ = bundle.score(deals, END)
+    before, _ = score_deals(bundle, deals, END)
     loaded = ModelBundle.load(bundle.save(tmp_path / "b.joblib"))
-    after, _ = loaded.score(deals, END)
+    after, _ = score_deals(loaded, deals, END)
     np.testing.assert_array_equal(before["win_probability"].to_numpy(), after["win_probability"].to_numpy())
 
 
@@ -49,7 +49,7 @@ def test_a_bundle_from_other_library_versions_is_refused(bundle: ModelBundle, tm
 
 def test_scores_have_the_spec_columns_and_sensible_values(bundle: ModelBundle, company: Path):
     deals = load_open_deals(company / "open_deals.csv")
-    scores, warnings = bundle.score(deals, END)
+    scores, warnings = score_deals(bundle, deals, END)
     assert {"deal_id", "win_probability", "fixed_probability", "expected_revenue",
             "fixed_expected_revenue"} <= set(scores.columns)
     assert scores["win_probability"].between(0, 1).all() and not warnings
@@ -60,12 +60,12 @@ def test_scores_have_the_spec_columns_and_sensible_values(bundle: ModelBundle, c
 def test_scoring_refuses_deals_created_after_the_as_of_date(bundle: ModelBundle, company: Path):
     deals = load_open_deals(company / "open_deals.csv")
     with pytest.raises(DataError, match="created after the as-of date"):
-        bundle.score(deals, "2020-01-01")
+        score_deals(bundle, deals, "2020-01-01")
 
 
 def test_unknown_feature_values_are_scored_and_reported(bundle: ModelBundle, company: Path):
     deals = load_open_deals(company / "open_deals.csv").head(5).assign(source="Carrier pigeon").drop(columns="region")
-    scores, warnings = bundle.score(deals, END)
+    scores, warnings = score_deals(bundle, deals, END)
     assert len(scores) == 5
     assert any("Carrier pigeon" in w for w in warnings) and any("region" in w for w in warnings)
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from scoring.data.config import TEXTBOOK_PROBABILITIES, PipelineConfig, dump_config, load_config
+from scoring.data.config import TEXTBOOK_PROBABILITIES, PipelineConfig, dump_config
+from scoring.data.presets import load_config
 from scoring.errors import ConfigError
 
 

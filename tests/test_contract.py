@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from scoring.data.config import PipelineConfig
-from scoring.data.contract import ROW, inspect_deal_history, load_deal_history
+from scoring.data.contract import inspect_deal_history, load_deal_history
+from scoring.data.tables import ROW
 from scoring.errors import DataError
 from tests.conftest import GOOD_DEALS, GOOD_HISTORY
 

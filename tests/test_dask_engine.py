@@ -10,12 +10,14 @@ import pandas as pd
 import pytest
 from distributed import Client
 
-from scoring.forecast.backtest import backtest
-from scoring.bundle import ModelBundle, train_bundle
+from scoring.bundle import ModelBundle
 from scoring.data.contract import load_deal_history, load_open_deals
 from scoring.engines.dask import DaskSnapshots, dask_client, dask_engine, map_on_cluster, score_parquet
 from scoring.errors import ConfigError, DataError
 from scoring.features.snapshots import snapshot_dates, take_snapshots
+from scoring.forecast.backtest import backtest
+from scoring.scores import score_deals
+from scoring.train import train_bundle
 from tests.conftest import END
 
 
@@ -39,7 +41,7 @@ def test_batch_scoring_equals_one_machine(bundle: ModelBundle, company: Path, pa
                                           client: Client):
     done = score_parquet(bundle, parts, tmp_path / "scored", END, client, top=2)
     scored = pd.read_parquet(tmp_path / "scored").set_index("deal_id").sort_index()
-    expected, _ = bundle.score(load_open_deals(company / "open_deals.csv", bundle.config), END, 2)
+    expected, _ = score_deals(bundle, load_open_deals(company / "open_deals.csv", bundle.config), END, 2)
     expected = expected.set_index("deal_id").sort_index()
     assert done.partitions == 3 and done.deals == len(expected) == len(scored)
     assert list(scored.columns) == list(expected.columns)

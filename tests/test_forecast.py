@@ -12,6 +12,7 @@ from scoring.bundle import ModelBundle
 from scoring.data.contract import load_open_deals
 from scoring.errors import ConfigError, DataError
 from scoring.forecast.revenue import _exact_quantiles, forecast, period_bounds, won_revenue_quantiles
+from scoring.scores import deal_state, score_deals
 from tests.conftest import END
 
 
@@ -69,7 +70,7 @@ def test_forecast_sums_deal_probabilities_per_period_and_keeps_fixed_beside(bund
                                                                              open_deals: pd.DataFrame):
     as_of = pd.Timestamp(END)
     result = forecast(bundle, open_deals, as_of, "month", 3)
-    scores, _ = bundle.score(open_deals, as_of)
+    scores, _ = score_deals(bundle, open_deals, as_of)
     amount = open_deals["amount"].to_numpy()
     # Total: amount x P(win) ever, the same probabilities `score` gives; fixed: the weighted pipeline.
     assert result.total_expected == pytest.approx(scores["expected_revenue"].sum(), rel=1e-9)
@@ -79,7 +80,7 @@ def test_forecast_sums_deal_probabilities_per_period_and_keeps_fixed_beside(bund
     assert np.all(low <= mid) and np.all(mid <= high)
     assert low[1] < result.model_expected[1] < high[1]
     # Later horizons only add wins: P(won by the end of each period) grows with the period.
-    _, by_end = bundle.model.win_by(bundle.state(open_deals, as_of)[0], np.array([10.0, 40.0, 70.0]))
+    _, by_end = bundle.model.win_by(deal_state(bundle, open_deals, as_of)[0], np.array([10.0, 40.0, 70.0]))
     assert np.all(np.diff(by_end, axis=1) >= -1e-12)
 
 
@@ -88,7 +89,7 @@ def test_fixed_forecast_goes_by_expected_close_date_and_overdue_counts_now(bundl
     deals = open_deals.head(3).copy()
     deals["expected_close_date"] = pd.to_datetime(["2025-05-01", "2025-08-15", "2026-03-01"])
     result = forecast(bundle, deals, pd.Timestamp(END), "quarter", 2)
-    fixed = bundle.models["fixed"].predict_proba(bundle.state(deals, pd.Timestamp(END))[0]) * deals["amount"]
+    fixed = bundle.models["fixed"].predict_proba(deal_state(bundle, deals, pd.Timestamp(END))[0]) * deals["amount"]
     # Q2 (just 30 June): the overdue deal; Q3: the August one; the March 2026 one is beyond both.
     assert result.fixed_expected.tolist() == pytest.approx([fixed.iloc[0], fixed.iloc[1]])
     assert result.total_fixed == pytest.approx(fixed.sum())

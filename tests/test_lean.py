@@ -12,11 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scoring.models import win as winmodel
-from scoring.models.compiled import THREADS_FROM, CompiledHazards, split_model_text
 from scoring.bundle import ModelBundle
 from scoring.data.contract import load_open_deals
 from scoring.features.encoder import FeatureEncoder, _factorize
+from scoring.models import win as winmodel
+from scoring.models.compiled import THREADS_FROM, CompiledHazards, split_model_text
+from scoring.scores import deal_state, score_deals
 from tests.conftest import END
 
 
@@ -26,12 +27,12 @@ def test_the_compiled_booster_gives_the_same_probabilities(bundle: ModelBundle, 
     assert fast.compile(tmp_path / "cache") is None
     assert any(tmp_path.joinpath("cache").glob("*.o"))  # cached: the next load does not compile again
     deals = load_open_deals(company / "open_deals.csv", plain.config)
-    expected, _ = plain.score(deals, END)
-    got, _ = fast.score(deals, END)
+    expected, _ = score_deals(plain, deals, END)
+    got, _ = score_deals(fast, deals, END)
     for column in ("win_probability", "win_probability_90d", "win_probability_this_period"):
         np.testing.assert_allclose(got[column], expected[column], rtol=0, atol=1e-9)
     assert (got["expected_close_date"] == expected["expected_close_date"]).mean() > 0.99  # rounding at .5 days aside
-    rows, _ = plain.state(deals, pd.Timestamp(END))
+    rows, _ = deal_state(plain, deals, pd.Timestamp(END))
     np.testing.assert_allclose(fast.model.hazards(rows), plain.model.hazards(rows), rtol=0, atol=1e-12)
     assert not hasattr(pickle.loads(pickle.dumps(fast.model)), "compiled_")  # native code is never pickled
 
@@ -83,7 +84,7 @@ def test_large_predictions_compile_a_booster_for_the_call(bundle: ModelBundle, c
                                                          monkeypatch: pytest.MonkeyPatch):
     """Training predicts large windows with boosters it then drops: compiled for the call, same hazards."""
     model = ModelBundle.load(bundle.save(tmp_path / "plain.joblib")).model
-    rows, _ = bundle.state(load_open_deals(company / "open_deals.csv", bundle.config), pd.Timestamp(END))
+    rows, _ = deal_state(bundle, load_open_deals(company / "open_deals.csv", bundle.config), pd.Timestamp(END))
     plain = model.hazards(rows)
     compiled = []
     original = winmodel.CompiledHazards.compile
@@ -96,9 +97,9 @@ def test_large_predictions_compile_a_booster_for_the_call(bundle: ModelBundle, c
 
 def test_scoring_one_deal_equals_scoring_it_among_many(bundle: ModelBundle, company: Path):
     deals = load_open_deals(company / "open_deals.csv", bundle.config)
-    many, _ = bundle.score(deals, END)
+    many, _ = score_deals(bundle, deals, END)
     for i in (0, 7, len(deals) - 1):
-        one, _ = bundle.score(deals.iloc[[i]].reset_index(drop=True), END)
+        one, _ = score_deals(bundle, deals.iloc[[i]].reset_index(drop=True), END)
         assert one["win_probability"].iloc[0] == many["win_probability"].iloc[i]
         assert one["factors_up"].iloc[0] == many["factors_up"].iloc[i]
 

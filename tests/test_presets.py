@@ -6,9 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from scoring.data.config import load_config
 from scoring.data.contract import inspect_deal_history, load_deal_history
-from scoring.data.presets import get_preset, hubspot_stage_columns
+from scoring.data.presets import get_preset, hubspot_stage_columns, load_config
 from scoring.errors import ConfigError
 
 

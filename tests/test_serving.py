@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from mlflow.tracking import MlflowClient
 
 from scoring.bundle import ModelBundle
-from scoring.data.contract import load_deal_history
 from scoring.cli.main import main
+from scoring.data.contract import load_deal_history
 from scoring.serving.settings import Settings, hash_key
-from tests.conftest import END
 from scoring.training.pipeline import train_and_log
+from tests.conftest import END
 
 KEY = "test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -183,6 +183,7 @@ def test_many_dates_convert_as_a_few_do(dates: list[str | None]):
     """Requests of many deals convert dates by pandas, of a few date by date: the same times, the same problems."""
     from pydantic import TypeAdapter
 
+    from scoring.data.open_deals import _dates as checked
     from scoring.serving.deals import _PANDAS_FROM, _dates
 
     parse = TypeAdapter(datetime).validate_python
@@ -190,8 +191,8 @@ def test_many_dates_convert_as_a_few_do(dates: list[str | None]):
     many = few * (_PANDAS_FROM // len(few) + 1)
     problems_few: list = []
     problems_many: list = []
-    expected = _dates(few, "at", problems_few).tolist()
-    assert _dates(many, "at", problems_many).tolist() == expected * (len(many) // len(few))
+    expected = checked(_dates(few, "at"), len(few), "at", problems_few).tolist()
+    assert checked(_dates(many, "at"), len(many), "at", problems_many).tolist() == expected * (len(many) // len(few))
     assert [p.message for p in problems_many] == [p.message for p in problems_few] * (len(many) // len(few))
 
 

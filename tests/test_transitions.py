@@ -7,8 +7,8 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from scoring.data.contract import load_deal_history
-from scoring.features.dataset import TrainingSet
 from scoring.data.demo import DemoCompany
+from scoring.features.dataset import TrainingSet
 from scoring.features.snapshots import take_snapshots
 from scoring.models.transitions import StageTransitionModel, sojourns
 from tests.conftest import GOOD_DEALS, GOOD_HISTORY
@@ -68,7 +68,7 @@ def test_censoring_is_not_counted_as_loss(write):
         lines.append(f"P{i},2024-01-01,100,Proposal,{'won' if won else 'open'},{'2024-01-11' if won else ''}")
     text = "\n".join(lines) + "\n"
     config_toml = write("p.toml", '[sufficiency]\nmin_won = 1\nmin_lost = 1\n')
-    from scoring.data.config import load_config
+    from scoring.data.presets import load_config
 
     data = load_deal_history(write("deals.csv", text), config=load_config(config_toml))
     model = StageTransitionModel(min_exits=5).fit(TrainingSet(data, "2024-01-20"))

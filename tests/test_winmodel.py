@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from scoring.models.baselines import FixedStageModel, LogisticRegressionModel
 from scoring.data.contract import load_deal_history
-from scoring.features.dataset import TrainingSet
 from scoring.data.demo import DemoCompany
 from scoring.evaluation.metrics import scores
+from scoring.features.dataset import TrainingSet
 from scoring.features.snapshots import snapshot_dates, take_snapshots
+from scoring.models.baselines import FixedStageModel, LogisticRegressionModel
 from scoring.models.win import PROBABILITY_FLOOR, WinModel, person_periods, recensor
 
 END = pd.Timestamp("2025-06-30")
@@ -90,21 +90,24 @@ def test_timing_is_a_distribution_up_to_the_win_probability(trained):
     _, _, model, holdout = trained
     rows = holdout.head(100)
     p = model.predict_proba(rows)
-    by = np.column_stack([model.win_within(rows, d) for d in (0, 15, 30, 75, 200, 365, 5000)])
+    by = np.column_stack([model.win_by(rows, np.array([d]))[1][:, 0] for d in (0, 15, 30, 75, 200, 365, 5000)])
     assert np.all(by[:, 0] == 0) and np.all(np.diff(by, axis=1) >= -1e-12)
     assert np.allclose(by[:, -1], p, atol=0.02)
-    days = model.expected_days_to_win(rows)
+    _, _, days, _ = model.explain(rows, np.array([75.0]), contributions=False)
     assert np.all((days > 0) & (days < 800))
-    p_once, within_once, days_once = model.outlook(rows, 75)
-    assert np.array_equal(p_once, p) and np.array_equal(within_once, by[:, 3]) and np.array_equal(days_once, days)
+    p_once, within_once, days_once, _ = model.explain(rows, np.array([75.0]), contributions=False)
+    assert np.array_equal(p_once, p) and np.array_equal(within_once[:, 0], by[:, 3]) and np.array_equal(days_once, days)
 
 
 def test_contributions_say_what_raised_and_lowered_the_score(trained):
     _, _, model, holdout = trained
     rows = holdout[holdout["stage"] == "Proposal"].head(1)
     stale = rows.assign(days_in_stage=200.0)
-    assert model.contributions(stale)["days_in_stage"].iloc[0] < model.contributions(rows.assign(days_in_stage=3.0))["days_in_stage"].iloc[0]
-    assert list(model.contributions(rows).columns) == model.encoder_.names_
+    def contributions(frame: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(model.contribution_matrix(frame), columns=model.encoder_.names_, index=frame.index)
+
+    assert contributions(stale)["days_in_stage"].iloc[0] < contributions(rows.assign(days_in_stage=3.0))["days_in_stage"].iloc[0]
+    assert list(contributions(rows).columns) == model.encoder_.names_
 
 
 def test_probabilities_are_never_exactly_zero_or_one(trained):

@@ -18,16 +18,17 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
-from mlflow.tracking import MlflowClient
 
-from scoring.bundle import LOCAL, Engine, ModelBundle, data_end, train_bundle
-from scoring.data.contract import DealHistory
+from scoring.bundle import ModelBundle
+from scoring.data.contract import DealHistory, data_end
+from scoring.engines import LOCAL, Engine
 from scoring.report.html import report_inputs, write_report
-from scoring.training import pyfunc
-from scoring.training.registry import CHALLENGER, DEFAULT_NAME, Decision, champion_version, decide, load_bundle, move_champion
-from scoring.tracking import open_store
-from scoring.training.tuning import tune
+from scoring.tracking import CHALLENGER, DEFAULT_NAME, champion_version, load_bundle, open_store
 from scoring.tracking import tracking_uri as store_uri
+from scoring.train import train_bundle
+from scoring.training import pyfunc
+from scoring.training.registry import Decision, decide, move_champion
+from scoring.training.tuning import tune
 
 Progress = Callable[[str], None]
 

@@ -18,6 +18,7 @@ from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from scoring.bundle import ModelBundle
 from scoring.data.contract import load_open_deals
+from scoring.scores import score_deals
 
 #: What the pyfunc needs at predict time, at the versions that trained it.
 REQUIREMENTS = ("lightgbm", "scikit-learn", "numpy", "pandas", "scipy", "joblib", "pyarrow", "tomli-w", "mlflow")
@@ -35,7 +36,7 @@ class ScoringModel(mlflow.pyfunc.PythonModel):
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         as_of = pd.Timestamp((params or {}).get("as_of") or date.today())
         deals = load_open_deals(model_input, self.bundle.config)
-        scores, _ = self.bundle.score(deals, as_of)
+        scores, _ = score_deals(self.bundle, deals, as_of)
         out = scores[list(OUTPUT_COLUMNS)].copy()
         out["expected_close_date"] = out["expected_close_date"].dt.strftime("%Y-%m-%d")
         return out

@@ -13,24 +13,20 @@ import getpass
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from scoring.bundle import ModelBundle, holdout_rows
+from scoring.bundle import ModelBundle
 from scoring.data.contract import DealHistory
 from scoring.errors import ModelError
+from scoring.evaluation.holdout import holdout_rows
 from scoring.evaluation.metrics import scores
-from scoring.tracking import tracking_uri
+from scoring.tracking import CHAMPION, champion_version
 
-CHAMPION, CHALLENGER = "champion", "challenger"
-DEFAULT_NAME = "pipeline-scoring"
-DEFAULT_URI = f"models:/{DEFAULT_NAME}@{CHAMPION}"
 LOG_TAG = "champion_log"
 LOG_KEEP = 50
 
@@ -85,42 +81,6 @@ def decide(bundle: ModelBundle, data: DealHistory, load_champion: Callable[[], M
                               f"the margin {margin}{caveat}", mine, theirs)
     return Decision(False, f"not promoted: holdout log-loss {mine:.4f} does not beat the champion's {theirs:.4f} by the "
                            f"margin {margin}{caveat}", mine, theirs)
-
-
-def load_bundle(ref: str | Path, store: str | None = None) -> tuple[ModelBundle, dict[str, str]]:
-    """A bundle from a file path or an MLflow model URI (``models:/name@alias``, ``models:/name/3``, ``runs:/...``).
-
-    URIs are resolved in ``store`` (default: the tracking store of :func:`scoring.tracking.tracking_uri`).
-    """
-    text = str(ref)
-    if ":/" not in text:  # not a URI (models:/, runs:/, file://...): a bundle file
-        bundle = ModelBundle.load(text)
-        return bundle, {"name": Path(text).stem, "version": f"file trained {bundle.trained_at}"}
-    uri = store or tracking_uri()  # resolved now: MLFLOW_TRACKING_URI may have changed since MLflow last looked
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        model = mlflow.pyfunc.load_model(text)
-    except (MlflowException, OSError) as exc:
-        raise ModelError(f"could not load the model {text}: {exc}. Train one with `scoring train` (it registers "
-                         "the champion), or give --model a bundle file") from None
-    info = {"name": text, "version": ""}
-    if text.startswith("models:/"):
-        name, _, rest = text.removeprefix("models:/").partition("@")
-        client = MlflowClient(uri, uri)
-        try:
-            version = client.get_model_version_by_alias(name, rest).version if rest else name.split("/")[-1]
-        except MlflowException:
-            version = ""
-        info = {"name": name.split("/")[0], "version": str(version)}
-    return model.unwrap_python_model().bundle, info
-
-
-def champion_version(client: MlflowClient, name: str) -> str | None:
-    try:
-        return str(client.get_model_version_by_alias(name, CHAMPION).version)
-    except MlflowException:
-        return None
 
 
 def move_champion(client: MlflowClient, name: str, version: str, reason: str) -> dict[str, Any]:

@@ -11,10 +11,10 @@ import mlflow
 import optuna
 import pandas as pd
 
-from scoring.bundle import holdout_rows, holdout_start_of
 from scoring.data.contract import DealHistory
-from scoring.features.dataset import TrainingSet
+from scoring.evaluation.holdout import holdout_rows, holdout_start_of
 from scoring.evaluation.metrics import scores
+from scoring.features.dataset import TrainingSet
 from scoring.models.win import WinModel
 
 

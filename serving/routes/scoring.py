@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.datastructures import State
 
 from scoring.forecast.revenue import forecast
+from scoring.scores import score_columns
 from scoring.serving.deals import deal_columns
 from scoring.serving.holder import LoadedModel
 from scoring.serving.routes.common import ERRORS, body_schema, json_response, model_of, off_loop, parse_body
@@ -39,7 +40,7 @@ async def forecast_deals(request: Request) -> Response:
 def _score(raw: bytes, state: State, model: LoadedModel) -> Response:
     """The CPU work of /v1/score, in the thread pool: validation, columns, the model, JSON."""
     body, as_of, columns, warnings = _request(ScoreRequest, raw, state, model)
-    scores, more = model.bundle.score_columns(columns, as_of, top=body.top_factors, period=body.period)
+    scores, more = score_columns(model.bundle, columns, as_of, top=body.top_factors, period=body.period)
     state.metrics.scored("/v1/score", len(body.deals))
     return json_response({"model": model.ref, "as_of": as_of.isoformat(),
                          "scores": _score_dicts(scores), "warnings": warnings + more})
@@ -60,8 +61,7 @@ def _request(kind: type[Request_], raw: bytes, state: State, model: LoadedModel
     body = parse_body(kind, raw)
     _check_size(body.deals, state)
     as_of = _as_of(body.as_of)
-    columns, warnings = deal_columns(body.deals, model.bundle, as_of)
-    return body, as_of, columns, warnings
+    return body, as_of, deal_columns(body.deals), []
 
 
 def _check_size(deals: list[Any], state: State) -> None:

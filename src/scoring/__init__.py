@@ -3,13 +3,14 @@
 The public API; everything else is internal. Data flows one way:
 data contract (``config``, ``presets``, ``contract``) -> summaries -> models -> forecasts.
 """
-from scoring.data.config import PipelineConfig, Sufficiency, dump_config, load_config
-from scoring.data.contract import DealHistory, inspect_deal_history, load_deal_history, read_table
+from scoring.data.config import PipelineConfig, Sufficiency, dump_config
+from scoring.data.contract import DealHistory, inspect_deal_history, load_deal_history
 from scoring.data.demo import DemoCompany, DemoData
-from scoring.errors import ConfigError, DataError, InsufficientDataError, ModelError, ScoringError
-from scoring.data.presets import PRESETS, Preset, get_preset
+from scoring.data.presets import PRESETS, Preset, get_preset, load_config
 from scoring.data.problems import DataReport, Problem, SetAside
 from scoring.data.summary import DataSummary, SufficiencyResult, check_sufficiency, reached_stages, require_sufficient, summarize
+from scoring.data.tables import read_table
+from scoring.errors import ConfigError, DataError, InsufficientDataError, ModelError, ScoringError
 
 __version__ = "0.1.0"
 __all__ = [

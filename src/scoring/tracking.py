@@ -1,4 +1,5 @@
-"""The MLflow tracking store: where it is and how it is opened safely.
+"""The MLflow tracking store and registry as training and serving both need them: where the store is, how
+it is opened safely, the model names and aliases, and how a bundle is loaded from a URI or a file.
 
 The default is an embedded SQLite store, ``mlflow.db`` in the working directory, with artifacts
 beside it in ``mlartifacts/``; ``MLFLOW_TRACKING_URI`` names another (PostgreSQL for teams:
@@ -11,11 +12,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import mlflow
 from filelock import FileLock
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+
+from scoring.bundle import ModelBundle
+from scoring.errors import ModelError
 
 EXPERIMENT = "pipeline-scoring"
 DEFAULT_DB = "mlflow.db"
+CHAMPION, CHALLENGER = "champion", "challenger"
+#: The registered model's name unless told otherwise, and the model that scores by default.
+DEFAULT_NAME = "pipeline-scoring"
+DEFAULT_URI = f"models:/{DEFAULT_NAME}@{CHAMPION}"
 
 
 def tracking_uri() -> str:
@@ -52,3 +62,39 @@ def _open(uri: str, experiment: str) -> tuple[MlflowClient, str]:
     if found is not None:
         return client, found.experiment_id
     return client, client.create_experiment(experiment, artifact_location=artifact_root(uri))
+
+
+def load_bundle(ref: str | Path, store: str | None = None) -> tuple[ModelBundle, dict[str, str]]:
+    """A bundle from a file path or an MLflow model URI (``models:/name@alias``, ``models:/name/3``, ``runs:/...``).
+
+    URIs are resolved in ``store`` (default: the tracking store of :func:`scoring.tracking.tracking_uri`).
+    """
+    text = str(ref)
+    if ":/" not in text:  # not a URI (models:/, runs:/, file://...): a bundle file
+        bundle = ModelBundle.load(text)
+        return bundle, {"name": Path(text).stem, "version": f"file trained {bundle.trained_at}"}
+    uri = store or tracking_uri()  # resolved now: MLFLOW_TRACKING_URI may have changed since MLflow last looked
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        model = mlflow.pyfunc.load_model(text)
+    except (MlflowException, OSError) as exc:
+        raise ModelError(f"could not load the model {text}: {exc}. Train one with `scoring train` (it registers "
+                         "the champion), or give --model a bundle file") from None
+    info = {"name": text, "version": ""}
+    if text.startswith("models:/"):
+        name, _, rest = text.removeprefix("models:/").partition("@")
+        client = MlflowClient(uri, uri)
+        try:
+            version = client.get_model_version_by_alias(name, rest).version if rest else name.split("/")[-1]
+        except MlflowException:
+            version = ""
+        info = {"name": name.split("/")[0], "version": str(version)}
+    return model.unwrap_python_model().bundle, info
+
+
+def champion_version(client: MlflowClient, name: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException:
+        return None

@@ -5,10 +5,8 @@ defaults for its export; a user's file overrides them key by key.
 """
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -148,28 +146,6 @@ class PipelineConfig:
             if str(exc).startswith(source):
                 raise
             raise ConfigError(f"{source}: {exc}") from None
-
-
-def load_config(path: str | Path | None = None, preset: str | None = None) -> PipelineConfig:
-    """Load a pipeline config: textbook default < CRM preset < the TOML file at ``path``."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: file not found") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    chosen = preset or data.get("preset")
-    base = PipelineConfig()
-    if chosen:
-        from scoring.data.presets import get_preset  # presets build on this module
-
-        base = get_preset(str(chosen)).config
-    if preset:
-        data = {**data, "preset": preset}
-    return PipelineConfig.from_dict(data, base=base, source=str(path) if path else "configuration")
 
 
 def dump_config(config: PipelineConfig) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -23,20 +22,12 @@ from scoring.data.config import (
     STATUSES,
     PipelineConfig,
 )
-from scoring.errors import DataError
+from scoring.data.presets import get_preset
 from scoring.data.problems import DataReport, examples
-
-#: Spreadsheet row number of each row in its source file (header = row 1).
-ROW = "_row"
-#: For history rows derived from a wide export (HubSpot "Date entered" columns): the column they came from.
-SOURCE_COLUMN = "_source_column"
-#: Cells read as missing in CSV files.
-NA_VALUES = ["", "NULL", "null", "NaN", "nan", "N/A", "n/a", "#N/A"]
-#: Dates outside these years are taken for mistakes (Excel serials, "9999-12-31" placeholders).
-PLAUSIBLE_YEARS = (1970, 2100)
+from scoring.data.tables import PLAUSIBLE_YEARS, ROW, SOURCE_COLUMN, TableInput, load_table
+from scoring.errors import DataError
 
 FeatureKind = Literal["numeric", "categorical"]
-TableInput = str | Path | pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -76,41 +67,13 @@ def is_in(series: pd.Series, values: pd.Series | pd.Index | set[str]) -> np.ndar
     return series.astype(object).isin(wanted).to_numpy()
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV (optionally gzipped) or Parquet file as text cells, adding the spreadsheet row number."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    name = path.name.lower()
-    try:
-        if name.endswith((".parquet", ".pq")):
-            frame = pd.read_parquet(path)
-        elif name.endswith((".csv", ".csv.gz", ".txt")):
-            frame = _read_csv(path, ",")
-            if frame.shape[1] == 1 and ";" in str(frame.columns[0]):
-                frame = _read_csv(path, ";")  # European spreadsheet exports
-        else:
-            raise DataError(f"{path}: unsupported file type; expected .csv, .csv.gz or .parquet")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                        "export or save the file as UTF-8 CSV") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"{path}: cannot be read as a table ({exc})") from None
-    return _with_rows(frame)
-
-
-def _read_csv(path: Path, sep: str) -> pd.DataFrame:
-    return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=NA_VALUES,
-                       encoding="utf-8-sig", skipinitialspace=True)
-
-
-def _with_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.reset_index(drop=True)
-    frame.columns = [str(c).strip() for c in frame.columns]
-    frame[ROW] = np.arange(2, len(frame) + 2)
-    return frame
+def data_end(data: DealHistory) -> pd.Timestamp:
+    """The latest date in the data: the natural 'as of' of an export."""
+    deals = data.deals
+    dates = [deals["created_at"].max(), deals["closed_at"].max(), deals["stage_entered_at"].max()]
+    if data.has_history:
+        dates.append(data.history["entered_at"].max())
+    return max(d for d in dates if pd.notna(d)).normalize() + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
 
 
 def load_deal_history(deals: TableInput, history: TableInput | None = None,
@@ -127,12 +90,10 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
     """Read, map and validate; return the data (None when there are errors) and everything found."""
     config = config or PipelineConfig()
     report = DataReport()
-    deals_src, raw_deals = _load(deals, "deals")
-    hist_src, raw_hist = _load(history, "stage_history") if history is not None else (None, None)
+    deals_src, raw_deals = load_table(deals, "deals")
+    hist_src, raw_hist = load_table(history, "stage_history") if history is not None else (None, None)
 
     if config.preset:
-        from scoring.data.presets import get_preset
-
         preset = get_preset(config.preset)
         raw_deals, raw_hist, derived = preset.prepare(raw_deals, raw_hist, config, report, deals_src)
         if derived:
@@ -173,14 +134,13 @@ def load_open_deals(deals: TableInput, config: PipelineConfig | None = None) -> 
 
     Needs ``deal_id``, ``stage``, ``amount`` and ``created_at``; ``stage_entered_at``,
     ``expected_close_date`` and feature columns are optional. A ``status`` column, if present, must
-    say ``open``. Raises :class:`DataError` listing every problem.
+    say ``open``. Raises :class:`DataError` listing every problem. The spreadsheet row of each deal stays in the
+    ``_row`` column, so that scoring names the row of a problem it finds (:mod:`scoring.data.open_deals`).
     """
     config = config or PipelineConfig()
     report = DataReport()
-    src, raw = _load(deals, "deals")
+    src, raw = load_table(deals, "deals")
     if config.preset:
-        from scoring.data.presets import get_preset
-
         raw, _, _ = get_preset(config.preset).prepare(raw, None, config, report, src)
     frame = _map_columns(raw, config.columns, DEAL_COLUMNS, report, src, "deals")
     if not _has_columns(frame, raw, SCORE_REQUIRED, report, src):
@@ -194,7 +154,7 @@ def load_open_deals(deals: TableInput, config: PipelineConfig | None = None) -> 
     if not report.ok:
         raise DataError("the deals to score cannot be used: " + report.summary(), report)
     extra = [c for c in parsed.columns if c not in DEAL_COLUMNS and not c.startswith("_")]
-    return parsed[[*DEAL_COLUMNS, *extra]].drop(columns=["status", "closed_at"]).reset_index(drop=True)
+    return parsed[[*DEAL_COLUMNS, *extra, ROW]].drop(columns=["status", "closed_at"]).reset_index(drop=True)
 
 
 def _has_columns(frame: pd.DataFrame, raw: pd.DataFrame, required: tuple[str, ...], report: DataReport,
@@ -206,12 +166,6 @@ def _has_columns(frame: pd.DataFrame, raw: pd.DataFrame, required: tuple[str, ..
                      f"{examples([c for c in raw.columns if c != ROW])}. Name them as in the data format, map them "
                      "in the config's [columns] or [history_columns] table, or choose a CRM preset (--preset)")
     return not missing
-
-
-def _load(table: TableInput, name: str) -> tuple[str, pd.DataFrame]:
-    if isinstance(table, pd.DataFrame):
-        return name, _with_rows(table.copy())
-    return str(table), read_table(table)
 
 
 def _fold(text: object) -> str:

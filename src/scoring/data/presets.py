@@ -9,15 +9,18 @@ into ``closed_at`` (closed deals) and ``expected_close_date`` (open ones), or tu
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from scoring.data.config import PipelineConfig
-from scoring.data.contract import ROW, SOURCE_COLUMN
-from scoring.errors import ConfigError
 from scoring.data.problems import DataReport
+from scoring.data.tables import ROW, SOURCE_COLUMN
+from scoring.errors import ConfigError
 
 Prepared = tuple[pd.DataFrame, pd.DataFrame | None, bool]
 Prepare = Callable[[pd.DataFrame, pd.DataFrame | None, PipelineConfig, DataReport, str], Prepared]
@@ -277,3 +280,23 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name.strip().lower()]
     except KeyError:
         raise ConfigError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}") from None
+
+
+def load_config(path: str | Path | None = None, preset: str | None = None) -> PipelineConfig:
+    """Load a pipeline config: textbook default < CRM preset < the TOML file at ``path``."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    chosen = preset or data.get("preset")
+    base = PipelineConfig()
+    if chosen:
+        base = get_preset(str(chosen)).config
+    if preset:
+        data = {**data, "preset": preset}
+    return PipelineConfig.from_dict(data, base=base, source=str(path) if path else "configuration")

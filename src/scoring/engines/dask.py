@@ -22,10 +22,12 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from scoring.bundle import Engine, ModelBundle
+from scoring.bundle import ModelBundle
 from scoring.data.contract import DealHistory, load_open_deals
+from scoring.engines import Engine
 from scoring.errors import ConfigError
 from scoring.features.snapshots import SnapshotTable, take_snapshots
+from scoring.scores import score_deals
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -137,7 +139,7 @@ class BatchScores:
 
 
 def score_parquet(bundle: ModelBundle, source: str | Path, out_dir: str | Path, as_of: pd.Timestamp | str,
-                  client: Client, top: int = 3) -> BatchScores:
+                  client: Client, top: int = 3, cache_dir: str | Path | None = None) -> BatchScores:
     """Score the open deals of a Parquet file, folder or glob into a folder of Parquet parts, partition by
     partition: memory follows the size of a partition (a file or row group of the input), not of the input.
     Columns as ``scoring score`` writes them."""
@@ -155,9 +157,9 @@ def score_parquet(bundle: ModelBundle, source: str | Path, out_dir: str | Path, 
     sample = frame.head(20, npartitions=min(frame.npartitions, 4))  # the output's columns, from real deals
     if sample.empty:
         raise ConfigError(f"{source}: no deals to score")
-    meta = _score_partition(sample, bundle, as_of, top, compiled=False).iloc[:0]  # the caller's bundle untouched
+    meta = _score_partition(sample, bundle, as_of, top, None).iloc[:0]  # the caller's bundle untouched
     shared = dask.delayed(bundle, pure=True, traverse=False)  # sent to each worker once, compiled there once
-    scored = frame.map_partitions(_score_partition, shared, as_of, top, meta=meta, enforce_metadata=False,
+    scored = frame.map_partitions(_score_partition, shared, as_of, top, cache_dir, meta=meta, enforce_metadata=False,
                                   align_dataframes=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     totals = scored[["expected_revenue", "fixed_expected_revenue"]].sum()
@@ -168,12 +170,13 @@ def score_parquet(bundle: ModelBundle, source: str | Path, out_dir: str | Path, 
 
 
 def _score_partition(part: pd.DataFrame, bundle: ModelBundle, as_of: pd.Timestamp, top: int,
-                     compiled: bool = True) -> pd.DataFrame:
-    """One partition through the same path as ``scoring score``: the data contract, then the bundle."""
-    if compiled and getattr(bundle.model, "compiled_", None) is None:
-        bundle.compile()  # the worker's copy; the native code is cached on disk, so this is quick after once
+                     cache_dir: str | Path | None) -> pd.DataFrame:
+    """One partition through the same path as ``scoring score``: the data contract, then the bundle. With a
+    ``cache_dir``, the worker's copy of the booster is compiled (cached on disk there: quick after once)."""
+    if cache_dir is not None and getattr(bundle.model, "compiled_", None) is None:
+        bundle.compile(cache_dir)
     deals = load_open_deals(part.reset_index(drop=True), bundle.config)
-    scores, _ = bundle.score(deals, as_of, top)
+    scores, _ = score_deals(bundle, deals, as_of, top)
     return scores
 
 

@@ -2,7 +2,8 @@
 
 Numeric columns pass through (amount on a log scale); categorical columns become integer codes
 learned at fit time (values seen fewer than ``min_count`` times share one "rare" code, which values
-never seen also get; with no rare values in training, unseen values are missing). LightGBM reads the codes as categories; a linear model one-hot encodes them.
+never seen also get; with no rare values in training, unseen values are missing). LightGBM reads the codes as
+categories; a linear model one-hot encodes them.
 """
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scoring.data.contract import DealHistory
 from scoring.data.config import PipelineConfig
+from scoring.data.contract import DealHistory
 
 DAY_SECONDS = 86400.0
 

@@ -15,15 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scoring.bundle import data_end, fit_models
-from scoring.data.contract import DealHistory
-from scoring.features.dataset import TrainingSet
+from scoring.data.contract import DealHistory, data_end
+from scoring.data.summary import require_sufficient
 from scoring.errors import ConfigError, DataError
 from scoring.evaluation.metrics import reliability_table, scores
-from scoring.forecast.revenue import PERIODS, per_period, period_bounds, period_horizons, won_revenue_quantiles
+from scoring.features.dataset import TrainingSet
 from scoring.features.snapshots import take_snapshots
-from scoring.data.summary import require_sufficient
-from scoring.models.timing import StageTiming
+from scoring.forecast.revenue import PERIODS, per_period, period_bounds, period_horizons, won_revenue_quantiles
+from scoring.train import fit_models
 
 Progress = Callable[[str], None]
 
@@ -146,7 +145,8 @@ def backtest(data: DealHistory, start: pd.Timestamp | str, end: pd.Timestamp | s
     table = pd.DataFrame.from_records(period_rows)
     table["error"] = table["expected"] - table["actual"]
     table["abs_error"] = table["error"].abs()
-    table["abs_pct_error"] = np.where(table["actual"] > 0, table["abs_error"] / table["actual"].where(table["actual"] > 0), np.nan)
+    positive = table["actual"] > 0
+    table["abs_pct_error"] = np.where(positive, table["abs_error"] / table["actual"].where(positive), np.nan)
     table["covered"] = (table["p10"] <= table["actual"]) & (table["actual"] <= table["p90"])
     outcomes = [r.outcomes for r in results if r.outcomes is not None]
     return BacktestResult(periods=table, outcomes=pd.concat(outcomes, ignore_index=True), models=results[-1].models,
@@ -161,7 +161,6 @@ def backtest_date(setup: DateSetup, as_of: pd.Timestamp) -> DateResult:
         models = fit_models(training, setup.seed)
     except DataError as exc:
         raise DataError(f"as of {as_of.date()}: {exc}; start the backtest later") from None
-    timing = StageTiming().fit(training)
     rows = take_snapshots(data, [as_of], last).rows
     if rows.empty:
         return DateResult([], None, list(models))
@@ -169,15 +168,10 @@ def backtest_date(setup: DateSetup, as_of: pd.Timestamp) -> DateResult:
     horizon = period_horizons(as_of, bounds)
     amount = rows["amount"].to_numpy(dtype=float)
     actual = _actual(rows, horizon)
-    share = timing.share_within(rows["stage_index"].to_numpy(), horizon)
     outcomes = rows[["deal_id", "stage", "amount", "outcome"]].assign(as_of=as_of)
     period_rows: list[dict[str, object]] = []
     for name, model in models.items():
-        if name == "model":
-            p_win, by_end = model.win_by(rows, horizon)
-        else:
-            p_win = model.predict_proba(rows)
-            by_end = p_win[:, None] * share
+        p_win, by_end = model.win_by(rows, horizon)
         outcomes[name] = p_win
         in_period = per_period(by_end)
         q = won_revenue_quantiles(amount, in_period, seed=setup.seed)

@@ -14,13 +14,12 @@ import numpy as np
 import pandas as pd
 
 from scoring.data.contract import DealHistory, is_in
+from scoring.features.dataset import TrainingSet
 from scoring.features.snapshots import DAY_SECONDS, stage_events
-from scoring.models.transitions import sojourns
+from scoring.models.transitions import STALE_QUANTILE, StageTransitionModel, sojourns
 
 #: Win rate, sales cycle and deal size look at deals closed in this many days before as_of.
 WINDOW_DAYS = 365
-#: A deal is stale when it has been in its stage longer than this quantile of past stays there.
-STALE_QUANTILE = 0.9
 #: At most this many stale deals are listed (all are counted).
 STALE_LIST = 100
 
@@ -40,7 +39,7 @@ class StaleDeal:
     deal_id: str
     stage: str
     days_in_stage: float
-    normal_days: float  # the STALE_QUANTILE of past stays in this stage
+    normal_days: float  # the stage-transition model's stale_after_days of this stage
 
 
 @dataclass
@@ -92,7 +91,7 @@ class PipelineKpis:
 
 
 def pipeline_kpis(data: DealHistory, as_of: pd.Timestamp | str | None = None, window_days: int = WINDOW_DAYS,
-                  min_decided: int = 10) -> PipelineKpis:
+                  min_decided: int = 10, stale_after: np.ndarray | None = None) -> PipelineKpis:
     """The classic pipeline KPIs from what was known at ``as_of`` (default: the last creation date).
 
     The bottleneck is the stage with the lowest conversion among those with ``min_decided`` deals decided.
@@ -144,7 +143,10 @@ def pipeline_kpis(data: DealHistory, as_of: pd.Timestamp | str | None = None, wi
 
     monthly, lvr = _lead_velocity(events, known, config.stages, as_of)
     open_now = known[status.eq("open").to_numpy()]
-    stale, stale_count, stale_by = _stale(open_now, events, ended, as_of, config.stages[0])
+    if stale_after is None:  # the stage-transition model's, as scoring uses: one definition of stale
+        stale_after = StageTransitionModel().fit(TrainingSet(data, as_of)).stale_after_days()
+    stale, stale_count, stale_by = _stale(open_now, events, as_of, config.stages[0], dict(zip(config.stages,
+                                                                                              stale_after)))
     return PipelineKpis(
         as_of=str(as_of.date()), window_days=window_days, conversion=conversion,
         won=int(len(won)), lost=int((recent["status"] == "lost").sum()),
@@ -173,18 +175,17 @@ def _lead_velocity(events: pd.DataFrame, known: pd.DataFrame, stages: tuple[str,
     return monthly, lvr
 
 
-def _stale(open_now: pd.DataFrame, events: pd.DataFrame, ended: pd.DataFrame, as_of: pd.Timestamp,
-           first_stage: str) -> tuple[list[StaleDeal], int, dict[str, int]]:
-    """Open deals longer in their stage than STALE_QUANTILE of past stays there."""
+def _stale(open_now: pd.DataFrame, events: pd.DataFrame, as_of: pd.Timestamp, first_stage: str,
+           normal: dict[str, float]) -> tuple[list[StaleDeal], int, dict[str, int]]:
+    """Open deals longer in their stage than ``normal`` days (per stage: ``stale_after_days``)."""
     if open_now.empty:
         return [], 0, {}
     last = events.sort_values("entered_at").groupby("deal_id").tail(1).set_index("deal_id")
     stage = open_now["deal_id"].map(last["stage"]).fillna(first_stage)
     since = open_now["deal_id"].map(last["entered_at"]).fillna(open_now["created_at"])
     days = ((as_of - since).dt.total_seconds() / DAY_SECONDS).to_numpy()
-    normal = ended.groupby("stage")["days"].quantile(STALE_QUANTILE)
     limit = stage.map(normal).to_numpy(dtype=float)
-    is_stale = ~np.isnan(limit) & (days > limit)
+    is_stale = np.isfinite(limit) & (days > limit)
     table = pd.DataFrame({"deal_id": open_now["deal_id"].astype(str).to_numpy(), "stage": stage.to_numpy(),
                           "days_in_stage": days, "normal_days": limit})[is_stale]
     table = table.assign(ratio=table["days_in_stage"] / table["normal_days"].clip(lower=1.0))

@@ -25,6 +25,7 @@ import pandas as pd
 from scoring.bundle import ModelBundle
 from scoring.errors import ConfigError
 from scoring.features.snapshots import DAY_SECONDS
+from scoring.scores import deal_state
 
 PERIODS = {"month": "M", "quarter": "Q"}
 QUANTILES = (0.1, 0.5, 0.9)
@@ -164,7 +165,7 @@ def forecast(bundle: ModelBundle, deals: pd.DataFrame, as_of: pd.Timestamp | str
     """Forecast won revenue of open ``deals`` (canonical columns) with ``bundle``'s model beside the fixed percentages."""
     as_of = pd.Timestamp(as_of)
     bounds = period_bounds(as_of, period, periods)
-    rows, warnings = bundle.state(deals, as_of)
+    rows, warnings = deal_state(bundle, deals, as_of)
     horizon = period_horizons(as_of, bounds)
     p_win, by_end = bundle.model.win_by(rows, horizon)
     fixed = bundle.models["fixed"].predict_proba(rows)

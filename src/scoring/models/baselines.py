@@ -6,40 +6,43 @@
   field value and per reached stage, 0.1 added to each count, prior from the first stage);
 - :class:`LogisticRegressionModel`: a logistic regression on the same snapshot features as the model.
 
-Each has ``fit(training) -> self`` and ``predict_proba(rows) -> P(win)`` for snapshot rows.
+Each keeps the models' one interface (:mod:`scoring.models.base`); their timing is the stage's.
 """
 from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.exceptions import NotFittedError
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
 
 from scoring.data.contract import is_in
 from scoring.features.dataset import TrainingSet
 from scoring.features.snapshots import stage_events
+from scoring.models.base import Model, StageTimedMixin
 
 
-def _check(model: object, attribute: str) -> None:
-    if not hasattr(model, attribute):
-        raise NotFittedError(f"{type(model).__name__} is not fitted; call fit first")
-
-
-class FixedStageModel:
+class FixedStageModel(StageTimedMixin, Model):
     """P(win) = the configured fixed percentage of the deal's stage."""
 
-    name = "fixed"
+    name: ClassVar[str] = "fixed"
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
 
-    def fit(self, training: TrainingSet) -> FixedStageModel:
+    def fit(self, training: TrainingSet) -> Self:
+        self._start_fit()
+        self._fit_timing(training)
         self.probabilities_ = training.config.fixed_array()
         return self
 
     def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
-        _check(self, "probabilities_")
+        check_is_fitted(self)
         return self.probabilities_[np.asarray(rows["stage_index"], dtype=int)]
 
 
@@ -52,12 +55,15 @@ def reached_by(training: TrainingSet) -> pd.DataFrame:
     return pd.DataFrame({"deal_id": events["deal_id"], "stage_index": events["stage"].map(order)}).drop_duplicates()
 
 
-class EmpiricalStageRateModel:
+class EmpiricalStageRateModel(StageTimedMixin, Model):
     """P(win) = won / (won + lost) among deals closed by the cutoff that reached the stage."""
 
-    name = "empirical_stage_rate"
+    name: ClassVar[str] = "empirical_stage_rate"
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
 
-    def fit(self, training: TrainingSet) -> EmpiricalStageRateModel:
+    def fit(self, training: TrainingSet) -> Self:
+        self._start_fit()
+        self._fit_timing(training)
         config = training.config
         reached = reached_by(training)
         status = training.closed_deals.set_index("deal_id")["status"]
@@ -68,11 +74,11 @@ class EmpiricalStageRateModel:
         return self
 
     def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
-        _check(self, "probabilities_")
+        check_is_fitted(self)
         return self.probabilities_[np.asarray(rows["stage_index"], dtype=int)]
 
 
-class OdooNaiveBayesModel:
+class OdooNaiveBayesModel(StageTimedMixin, Model):
     """Odoo CRM's predictive lead scoring, faithfully.
 
     Counted over deals closed by the cutoff: for each categorical field value, how many were won and
@@ -82,18 +88,21 @@ class OdooNaiveBayesModel:
     seen are skipped; p = S_won / (S_won + S_lost). Numeric fields are not used, as in Odoo.
     """
 
-    name = "odoo_naive_bayes"
+    name: ClassVar[str] = "odoo_naive_bayes"
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {"smoothing": [Interval(Real, 0, None, closed="neither")]}
 
     def __init__(self, smoothing: float = 0.1) -> None:
         self.smoothing = smoothing
 
-    def fit(self, training: TrainingSet) -> OdooNaiveBayesModel:
+    def fit(self, training: TrainingSet) -> Self:
+        self._start_fit()
+        self._fit_timing(training)
         closed = training.closed_deals
         won = closed["status"].eq("won").to_numpy()
         n_stages = len(training.config.stages)
         furthest = reached_by(training).groupby("deal_id")["stage_index"].max()
         lost_reach = closed["deal_id"].map(furthest).fillna(0).to_numpy(dtype=int)[~won]
-        n_won, n_lost = int(won.sum()), int((~won).sum())
+        n_won = int(won.sum())
         s = self.smoothing
         # Stage table: won deals in every stage; lost deals in stages 0..furthest reached.
         self.stage_won_ = np.full(n_stages, n_won + s)
@@ -110,7 +119,7 @@ class OdooNaiveBayesModel:
         return self
 
     def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
-        _check(self, "fields_")
+        check_is_fitted(self)
         log_won = np.full(len(rows), np.log(self.total_won_ / (self.total_won_ + self.total_lost_)))
         log_lost = np.full(len(rows), np.log(self.total_lost_ / (self.total_won_ + self.total_lost_)))
         stage = np.asarray(rows["stage_index"], dtype=int)
@@ -128,16 +137,20 @@ class OdooNaiveBayesModel:
         return 1.0 / (1.0 + np.exp(log_lost - log_won))
 
 
-class LogisticRegressionModel:
+class LogisticRegressionModel(StageTimedMixin, Model):
     """Logistic regression on the snapshot features, fitted on snapshot rows whose outcome is known."""
 
-    name = "logistic_regression"
+    name: ClassVar[str] = "logistic_regression"
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "C": [Interval(Real, 0, None, closed="neither")], "max_iter": [Interval(Integral, 1, None, closed="left")]}
 
     def __init__(self, C: float = 1.0, max_iter: int = 1000) -> None:
         self.C = C
         self.max_iter = max_iter
 
-    def fit(self, training: TrainingSet) -> LogisticRegressionModel:
+    def fit(self, training: TrainingSet) -> Self:
+        self._start_fit()
+        self._fit_timing(training)
         rows = training.snapshots.rows
         rows = rows[rows["outcome"] != "open"]
         numeric = [n for n, k in training.features.items() if k == "numeric"]
@@ -170,10 +183,5 @@ class LogisticRegressionModel:
         return frame
 
     def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
-        _check(self, "pipeline_")
-        if not hasattr(self, "categories_"):  # fitted before categories became codes: strings, "(missing)" imputed
-            frame = rows[self.columns_].copy()
-            for name in self.categorical_:
-                frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
-            return self.pipeline_.predict_proba(frame)[:, 1]
+        check_is_fitted(self)
         return self.pipeline_.predict_proba(self._frame(rows))[:, 1]

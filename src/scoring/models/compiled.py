@@ -13,6 +13,7 @@ import functools
 import hashlib
 import platform
 import re
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
@@ -114,3 +115,12 @@ def compile_text(text: str, cache_dir: str | Path) -> Any:
         compiled = lleaves.Model(model_file=str(model_file))
         compiled.compile(cache=str(cache / f"{key}.o"), raw_score=True)
     return compiled
+
+
+def compile_cache_dir(environ: Mapping[str, str]) -> Path:
+    """Where compiled boosters are cached, by the given environment: ``SCORING_CACHE_DIR``, else the user's cache
+    folder (``XDG_CACHE_HOME`` or ``~/.cache``)."""
+    if environ.get("SCORING_CACHE_DIR"):
+        return Path(environ["SCORING_CACHE_DIR"])
+    base = Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "pipeline-scoring" / "compiled"

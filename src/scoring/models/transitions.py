@@ -16,18 +16,24 @@ It is the direct, explainable replacement for the fixed stage percentages.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
-from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
 
 from scoring.data.contract import DealHistory
 from scoring.features.dataset import TrainingSet
 from scoring.features.snapshots import DAY_SECONDS, stage_events
+from scoring.models.base import Model, StageTimedMixin
 
 WON, LOST = "won", "lost"
 #: Days-in-stage grid of the fitted curves; later days use the last value.
 MAX_DAYS = 1095
+#: A deal is stale when it has been in its stage longer than this share of past stays there lasted.
+STALE_QUANTILE = 0.9
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,7 @@ class StageRow:
     win_probability_after: dict[int, float]
 
 
-class StageTransitionModel:
+class StageTransitionModel(StageTimedMixin, Model):
     """Empirical semi-Markov model of the pipeline. ``fit`` learns, ``predict_proba`` gives P(win).
 
     Parameters
@@ -56,15 +62,20 @@ class StageTransitionModel:
         A stage with fewer observed exits falls back to its fixed percentage (and says so).
     """
 
-    name = "stage_transitions"
+    name: ClassVar[str] = "stage_transitions"
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "tail_share": [Interval(Real, 0, 1, closed="both")], "min_exits": [Interval(Integral, 1, None, closed="left")]}
 
     def __init__(self, tail_share: float = 0.75, min_exits: int = 5) -> None:
         self.tail_share = tail_share
         self.min_exits = min_exits
 
     # -- learning ---------------------------------------------------------------------------------
-    def fit(self, training: TrainingSet) -> StageTransitionModel:
-        self.__dict__.pop("_exit_value", None)  # of an earlier fit
+    def fit(self, training: TrainingSet) -> Self:
+        self._start_fit()
+        self._fit_timing(training)
+        for derived in ("_exit_value", "_stale_after_days"):  # of an earlier fit
+            self.__dict__.pop(derived, None)
         data, cutoff = training.data, training.cutoff
         config = data.config
         stages = list(config.stages)
@@ -89,7 +100,9 @@ class StageTransitionModel:
                 self.transition_[i, k - 2] = self.fixed_[i]
                 self.transition_[i, k - 1] = 1 - self.fixed_[i]
                 self.cif_[i, :, :] = self.transition_[i]  # immediate, for lack of data
-                self.survival_[i, :] = 0.0
+                # how long stays last is still known from the few that ended (and those still going)
+                self.survival_[i] = (_aalen_johansen(part["days"].to_numpy(float), dest, k, self.tail_share)[1]
+                                     if self.exits_[i] else 1.0)
                 continue
             self.cif_[i], self.survival_[i], self.transition_[i] = _aalen_johansen(
                 part["days"].to_numpy(float), dest, k, self.tail_share)
@@ -98,8 +111,7 @@ class StageTransitionModel:
 
     # -- prediction -------------------------------------------------------------------------------
     def _check(self) -> None:
-        if not hasattr(self, "transition_"):
-            raise NotFittedError("StageTransitionModel is not fitted; call fit first")
+        check_is_fitted(self, "transition_")
 
     def win_probability(self, stage_index: np.ndarray, days_in_stage: np.ndarray) -> np.ndarray:
         """P(win | in stage ``stage_index`` for ``days_in_stage`` days so far)."""
@@ -128,6 +140,16 @@ class StageTransitionModel:
         ended = 1 - self.survival_[stage_index]
         hit = np.nonzero(ended >= q)[0]
         return float(hit[0]) if len(hit) else float("inf")
+
+    def stale_after_days(self) -> np.ndarray:
+        """Per stage: the days in the stage beyond which a deal is stale, the one definition of stale (longer
+        than ``STALE_QUANTILE`` of past stays there had lasted; inf where too few ended). Worked out once."""
+        days = self.__dict__.get("_stale_after_days")
+        if days is None:
+            days = np.array([self.days_quantile(i, STALE_QUANTILE) for i in range(len(self.stages_))])
+            days.flags.writeable = False
+            self.__dict__["_stale_after_days"] = days
+        return days
 
     def table(self, after_days: tuple[int, ...] = (30, 90, 180)) -> list[StageRow]:
         """The learned stage table, stage by stage."""

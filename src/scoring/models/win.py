@@ -18,19 +18,22 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.exceptions import NotFittedError
 from sklearn.isotonic import IsotonicRegression
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
 
-from scoring.models.compiled import CompiledHazards
-from scoring.features.dataset import TrainingSet
 from scoring.errors import DataError
+from scoring.features.dataset import TrainingSet
 from scoring.features.encoder import FeatureEncoder, Rows
+from scoring.models.base import Model
+from scoring.models.compiled import CompiledHazards
 from scoring.models.treeshap import ContributionTable
 
 NONE, WON, LOST = 0, 1, 2
@@ -97,20 +100,33 @@ def _predict(booster: lgb.Booster, x: np.ndarray, one_thread_below: int = SMALL_
     return booster.predict(x, num_threads=1 if len(x) < one_thread_below else 0, **kwargs)
 
 
-class WinModel:
+class WinModel(Model):
     """LightGBM competing-risk hazard over snapshot features; ``predict_proba`` is the calibrated P(win).
 
     Parameters are LightGBM's usual ones plus the interval ``boundaries`` (days after the snapshot),
     the calibration window (``calibration_days`` of snapshots that then had ``followup_days`` to
-    resolve before the cutoff) and ``calibrate`` to switch calibration off.
+    resolve before the cutoff), ``calibrate`` to switch calibration off, and the ``trainer`` that fits
+    the boosters (:func:`train_here` by default; the Dask engine's fits them on a cluster).
     """
 
-    name = "model"
+    name: ClassVar[str] = "model"
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "boundaries": [tuple], "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "num_leaves": [Interval(Integral, 2, None, closed="left")],
+        "min_child_samples": [Interval(Integral, 1, None, closed="left")],
+        "reg_lambda": [Interval(Real, 0, None, closed="left")], "cat_smooth": [Interval(Real, 0, None, closed="left")],
+        "cat_l2": [Interval(Real, 0, None, closed="left")], "calibrate": ["boolean"],
+        "calibration_days": [Interval(Integral, 1, None, closed="left")],
+        "followup_days": [Interval(Integral, 1, None, closed="left")], "random_state": [Integral],
+        "n_jobs": [Interval(Integral, 1, None, closed="left")], "trainer": [callable, None],
+    }
 
     def __init__(self, boundaries: tuple[int, ...] = BOUNDARIES, n_estimators: int = 150,
                  learning_rate: float = 0.1, num_leaves: int = 7, min_child_samples: int = 300,
-                 reg_lambda: float = 5.0, cat_smooth: float = 50.0, cat_l2: float = 30.0, calibrate: bool = True, calibration_days: int = 180, followup_days: int = 180,
-                 random_state: int = 0, n_jobs: int = 2) -> None:
+                 reg_lambda: float = 5.0, cat_smooth: float = 50.0, cat_l2: float = 30.0, calibrate: bool = True,
+                 calibration_days: int = 180, followup_days: int = 180, random_state: int = 0, n_jobs: int = 2,
+                 trainer: Trainer | None = None) -> None:
         self.boundaries = boundaries
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -124,10 +140,15 @@ class WinModel:
         self.followup_days = followup_days
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.trainer = trainer
 
     # -- learning ---------------------------------------------------------------------------------
-    def fit(self, training: TrainingSet, trainer: Trainer = train_here) -> WinModel:
-        """Fit on the training set's snapshots; ``trainer`` fits the boosters (here, or on a cluster)."""
+    def fit(self, training: TrainingSet) -> Self:
+        """Fit on the training set's snapshots."""
+        self._start_fit()
+        if any(b <= a for a, b in zip((0, *self.boundaries), self.boundaries, strict=False)):
+            raise ValueError(f"boundaries must be increasing days after 0, got {self.boundaries}")
+        trainer = self.trainer or train_here
         rows = training.snapshots.rows
         for derived in ("compiled_", "contribution_table_"):  # of a booster fitted before
             self.__dict__.pop(derived, None)
@@ -174,8 +195,7 @@ class WinModel:
 
     # -- prediction -------------------------------------------------------------------------------
     def _check(self) -> None:
-        if not hasattr(self, "booster_"):
-            raise NotFittedError("WinModel is not fitted; call fit first")
+        check_is_fitted(self, "booster_")
 
     def _hazards(self, booster: lgb.Booster, rows: Rows) -> np.ndarray:
         """(n, intervals, 3) probabilities of none/won/lost in each interval, given open at its start."""
@@ -206,6 +226,7 @@ class WinModel:
         state = dict(self.__dict__)
         state.pop("compiled_", None)  # native code belongs to this process and machine: never pickled
         state.pop("contribution_table_", None)  # derived from the booster when needed
+        state["trainer"] = None  # it may hold a cluster's client; a loaded model predicts, and refits here
         return state
 
     def hazards(self, rows: Rows) -> np.ndarray:
@@ -244,13 +265,6 @@ class WinModel:
         """Calibrated P(win) eventually."""
         return self._calibrated(self.raw_proba(rows))
 
-    def outlook(self, rows: Rows, within_days: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """P(win), P(win within ``within_days``) and expected days to a win, from one pass of the booster."""
-        hazards = self.hazards(rows)
-        cumulative = self._cumulative(hazards)
-        p, by = self._win_by(hazards, np.array([within_days]), cumulative)
-        return p, by[:, 0], self._days_to_win(cumulative)
-
     def explain(self, rows: Rows, horizons: np.ndarray, contributions: bool = True
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """P(win), P(won within each of ``horizons``), expected days to a win and :meth:`contribution_matrix`
@@ -272,17 +286,6 @@ class WinModel:
         p = self._calibrated(cumulative[:, -1])
         days = np.broadcast_to(np.asarray(horizons, dtype=float).reshape(1, -1), (len(hazards), np.size(horizons)))
         return p, self._win_within(hazards, days, cumulative, p)
-
-    def win_within(self, rows: Rows, days: float | np.ndarray) -> np.ndarray:
-        """P(won within ``days`` of the snapshot date), consistent with the calibrated P(win)."""
-        hazards = self.hazards(rows)
-        cumulative = self._cumulative(hazards)
-        days = np.broadcast_to(np.asarray(days, dtype=float), (len(hazards),))[:, None]
-        return self._win_within(hazards, days, cumulative, self._calibrated(cumulative[:, -1]))[:, 0]
-
-    def expected_days_to_win(self, rows: Rows) -> np.ndarray:
-        """Expected days from the snapshot to the win, for deals that will be won."""
-        return self._days_to_win(self._cumulative(self.hazards(rows)))
 
     def _win_within(self, hazards: np.ndarray, days: np.ndarray, cumulative: np.ndarray,
                     calibrated: np.ndarray) -> np.ndarray:
@@ -312,10 +315,6 @@ class WinModel:
         bounds = np.array((0, *self.boundaries), dtype=float)
         mids = np.concatenate([(bounds[:-1] + bounds[1:]) / 2, [bounds[-1] + (bounds[-1] - bounds[-2])]])
         return (per_interval * mids).sum(axis=1) / np.maximum(cumulative[:, -1], 1e-12)
-
-    def contributions(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """Per-feature contributions to log-odds(won vs lost in the next interval), one column per input."""
-        return pd.DataFrame(self.contribution_matrix(rows), columns=self.encoder_.names_, index=rows.index)
 
     def contribution_matrix(self, rows: Rows) -> np.ndarray:
         """:meth:`contributions` as an array (rows x ``encoder_.names_``), for rows given as a mapping of arrays."""

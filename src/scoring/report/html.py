@@ -17,11 +17,10 @@ import pandas as pd
 from jinja2 import Environment
 from matplotlib.figure import Figure
 
-from scoring.forecast.backtest import BacktestResult
-from scoring.bundle import data_end
-from scoring.data.contract import DealHistory
-from scoring.features.dataset import TrainingSet
+from scoring.data.contract import DealHistory, data_end
 from scoring.evaluation.metrics import calibration_error
+from scoring.features.dataset import TrainingSet
+from scoring.forecast.backtest import BacktestResult
 from scoring.forecast.kpis import PipelineKpis, pipeline_kpis
 from scoring.models.transitions import StageTransitionModel, sojourns
 

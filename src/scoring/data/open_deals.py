@@ -1,0 +1,181 @@
+"""The one contract of deals to score, for files and API requests alike.
+
+Both paths first turn their input into columns (a file: :func:`scoring.data.contract.load_open_deals` reads
+text into typed dates and amounts; a request: pydantic's typed fields); then :func:`check_open_deals` checks
+what a model needs, the same way for both: open stages the model knows, no duplicate ids, dates within the
+plausible years, nothing created after the as-of date, and feature values of the model's kinds (numeric
+text read as numbers, text stripped of stray spaces, so ``'SMB '`` is ``SMB`` from a file as from a request).
+Problems are :class:`~scoring.errors.DealProblem` s (position, field, message), raised together as
+:class:`~scoring.errors.InvalidDeals`; fields the model does not use are ignored and named in the warnings.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scoring.data.config import DEAL_COLUMNS, PipelineConfig
+from scoring.data.contract import stage_classifier
+from scoring.data.tables import PLAUSIBLE_YEARS
+from scoring.errors import DealProblem, InvalidDeals
+
+#: At most this many deal ids are quoted in one warning.
+QUOTED = 5
+_DATES = ("created_at", "stage_entered_at", "expected_close_date")
+_FIRST, _AFTER = (np.datetime64(f"{year}-01-01", "us") for year in (PLAUSIBLE_YEARS[0], PLAUSIBLE_YEARS[1] + 1))
+_BAD = object()
+
+
+def check_open_deals(deals: Mapping[str, Any], config: PipelineConfig, features: Mapping[str, str],
+                     as_of: pd.Timestamp, rows: Sequence[int] | None = None, source: str = "deals",
+                     ) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The deals' columns as the model scores them (canonical stage names, the model's features of their kinds)
+    and warnings; raises :class:`InvalidDeals` naming every problem (by ``rows`` of ``source`` when given).
+
+    ``deals``: ``deal_id``, ``stage`` (text as given), ``amount`` and the dates (datetime64, NaT when missing)
+    as arrays or lists, and any other field as given (feature values of any JSON type or text).
+    """
+    problems: list[DealProblem] = []
+    ids = [str(v) for v in deals["deal_id"]]
+    n = len(ids)
+    classify = stage_classifier(config)
+    texts = [str(v) for v in deals["stage"]]
+    kinds = {text: classify(text) for text in set(texts)}
+    for i, text in enumerate(texts):
+        kind = kinds[text][0]
+        if kind != "open":
+            reason = "only open deals can be scored" if kind in ("won", "lost") else "unknown stage"
+            problems.append(DealProblem(i, "stage", f"{reason}: got {text!r}; expected one of the model's open "
+                                                    f"stages {list(config.stages)}"))
+    if len(set(ids)) < n:
+        seen: dict[str, int] = {}
+        for i, deal_id in enumerate(ids):
+            if deal_id in seen:
+                problems.append(DealProblem(i, "deal_id", f"duplicate deal_id {deal_id!r} (also the deal at "
+                                                          f"position {seen[deal_id]}); each deal must appear once"))
+            seen.setdefault(deal_id, i)
+    dates = {name: _dates(deals.get(name), n, name, problems) for name in _DATES}
+    for i in np.flatnonzero(np.isnat(dates["created_at"])).tolist():
+        if not any(p.index == i and p.field == "created_at" for p in problems):
+            problems.append(DealProblem(i, "created_at", "expected the date the deal was created, it is missing"))
+    for i in np.flatnonzero(dates["created_at"] > as_of.to_datetime64()).tolist():
+        problems.append(DealProblem(i, "created_at", f"created after the as-of date {as_of.date()} (on "
+                                                     f"{dates['created_at'][i]}); a deal cannot be scored before it exists"))
+    columns, missing = _features(deals, features, n, problems)
+    if problems:
+        raise InvalidDeals(sorted(problems, key=lambda p: p.index), rows, source)
+    out: dict[str, np.ndarray] = {
+        "deal_id": np.array(ids, dtype=object),
+        "stage": np.array([kinds[text][1] for text in texts], dtype=object),
+        "amount": np.asarray(deals["amount"], dtype=float),
+        **dates,
+        **columns,
+    }
+    warnings = []
+    unused = sorted(set(deals) - set(features) - set(DEAL_COLUMNS) - {"_row"})
+    if unused:
+        warnings.append(f"field(s) {', '.join(unused)} not used by the model: ignored")
+    for name, where in missing.items():
+        if 0 < len(where) < n:
+            quoted = ", ".join(ids[i] for i in where[:QUOTED]) + (", ..." if len(where) > QUOTED else "")
+            warnings.append(f"feature {name!r} missing on {len(where)} deal(s) ({quoted}): scored as unknown")
+    absent = [name for name in features if name not in deals]
+    if absent:
+        warnings.append(f"feature column(s) {', '.join(absent)} missing: scored as unknown")
+    return out, warnings
+
+
+def _dates(values: Any, n: int, name: str, problems: list[DealProblem]) -> np.ndarray:
+    """A date column as datetime64[us] (NaT when missing); dates outside the plausible years are problems."""
+    if values is None:
+        return np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    column = np.asarray(values, dtype="datetime64[us]").copy()
+    wrong = np.flatnonzero(~np.isnat(column) & ((column < _FIRST) | (column >= _AFTER))).tolist()
+    for i in wrong:
+        problems.append(DealProblem(i, name, f"expected a date between {PLAUSIBLE_YEARS[0]} and {PLAUSIBLE_YEARS[1]} "
+                                             f"(got {column[i]})"))
+        column[i] = np.datetime64("NaT")
+    return column
+
+
+def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], n: int, problems: list[DealProblem]
+              ) -> tuple[dict[str, np.ndarray], dict[str, list[int]]]:
+    """The model's feature columns present in the deals, of their kinds; per feature, the deals lacking it."""
+    columns: dict[str, np.ndarray] = {}
+    missing: dict[str, list[int]] = {}
+    for name, kind in kinds.items():
+        if name not in deals:
+            missing[name] = list(range(n))
+            continue
+        given = [None if _is_na(v) else v for v in deals[name]]
+        values = _column(given, kind)
+        if values is None:  # something unusual in the column: value by value, naming the bad ones
+            values = [_feature_value(v, kind) for v in given]
+            for i, value in enumerate(values):
+                if value is _BAD:
+                    expected = "a number" if kind == "numeric" else "a string, number or boolean"
+                    problems.append(DealProblem(i, name, f"expected {expected} (or empty), got {_short(given[i])}"))
+            values = [None if v is _BAD else v for v in values]
+        missing[name] = [i for i, v in enumerate(values) if v is None] if None in values else []
+        if kind == "numeric":
+            columns[name] = np.array([np.nan if v is None else v for v in values] if missing[name] else values,
+                                     dtype=float)
+        else:
+            columns[name] = np.array(values, dtype=object)
+    return columns, missing
+
+
+def _is_na(value: Any) -> bool:
+    """Missing as a file or a request gives it: None, NaN, pandas' NA."""
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
+def _column(values: list[Any], kind: str) -> list[Any] | None:
+    """The common cases at list speed: a numeric column of numbers (or numeric text) and None, a categorical
+    column of text and None. None when the column needs :func:`_feature_value` value by value."""
+    types = set(map(type, values))
+    if kind == "numeric":
+        if not types <= {int, float, str, type(None)}:
+            return None
+        try:
+            numbers = [None if v is None or (isinstance(v, str) and not v.strip()) else float(v) for v in values]
+        except (ValueError, OverflowError):  # not a number, or an integer beyond floats
+            return None
+        return numbers if all(v is None or math.isfinite(v) for v in numbers) else None
+    if types <= {str, type(None)}:
+        return [v if v is None else (v.strip() or None) for v in values]
+    return None
+
+
+def _feature_value(value: Any, kind: str) -> Any:
+    """A value as the feature's kind (None when missing), or _BAD."""
+    if value is None:
+        return None
+    if kind == "numeric":
+        if isinstance(value, (bool, np.bool_)):
+            return _BAD
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            try:
+                number = float(value)
+            except OverflowError:  # an integer beyond floats
+                return _BAD
+            return number if math.isfinite(number) else _BAD
+        if isinstance(value, str):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                return None if not value.strip() else _BAD
+            return number if math.isfinite(number) else _BAD
+        return _BAD
+    if isinstance(value, (str, int, float, bool, np.integer, np.floating, np.bool_)):
+        text = str(value).strip()
+        return text or None
+    return _BAD
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,54 @@
+"""The time-based holdout every model is judged on: snapshots after its start whose outcome was known by
+the as-of date, scored by models fitted on what was known at its start."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from scoring.data.contract import DealHistory
+from scoring.errors import DataError
+from scoring.evaluation.metrics import compare, reliability_table
+from scoring.features.dataset import Snapshotter
+from scoring.features.snapshots import snapshot_dates, take_snapshots
+from scoring.models.base import WinProbabilityModel
+
+
+def holdout_start_of(data: DealHistory, as_of: pd.Timestamp, holdout_fraction: float) -> pd.Timestamp:
+    """The start of the holdout: the last ``holdout_fraction`` of the time from the first deal to ``as_of``."""
+    if not 0 < holdout_fraction < 1:
+        raise ValueError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction}")
+    start = data.deals["created_at"].min()
+    return (as_of - (as_of - start) * holdout_fraction).normalize()
+
+
+def holdout_rows(data: DealHistory, holdout_start: pd.Timestamp, as_of: pd.Timestamp,
+                 every_days: int = 14, snapshotter: Snapshotter = take_snapshots) -> pd.DataFrame:
+    """Snapshot rows after ``holdout_start`` whose outcome was known by ``as_of``: what models are judged on."""
+    dates = snapshot_dates(holdout_start + pd.Timedelta(days=every_days), as_of, every_days)
+    holdout = snapshotter(data, dates[dates > holdout_start], as_of).rows
+    holdout = holdout[holdout["outcome"] != "open"]
+    if holdout.empty or holdout["outcome"].nunique() < 2:
+        raise DataError(f"the holdout ({holdout_start.date()} to {as_of.date()}) has no deals with both outcomes "
+                        "known; give more history or a larger holdout")
+    return holdout
+
+
+def evaluate(models: Mapping[str, WinProbabilityModel], holdout: pd.DataFrame,
+             by: tuple[str, ...] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each model's metrics on the holdout rows (overall, per stage and per column of ``by``) and its
+    reliability table."""
+    y = holdout["outcome"].eq("won").to_numpy()
+    predictions = {name: model.predict_proba(holdout) for name, model in models.items()}
+    metrics = pd.concat([compare(y, predictions).assign(by="all"),
+                         *[_grouped(y, predictions, holdout, column) for column in ("stage", *by)]],
+                        ignore_index=True)
+    reliability = pd.concat([reliability_table(y, p).assign(model=name) for name, p in predictions.items()],
+                            ignore_index=True)
+    return metrics, reliability
+
+
+def _grouped(y: np.ndarray, predictions: dict[str, np.ndarray], rows: pd.DataFrame, column: str) -> pd.DataFrame:
+    table = compare(y, predictions, rows[column].astype(str).reset_index(drop=True))
+    return table[table["group"] != "all"].assign(by=column)

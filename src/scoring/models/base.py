@@ -1,0 +1,75 @@
+"""The one interface every win-probability model keeps: the win model, the stage-transition model and the
+baselines alike, so that training, the holdout comparison, the backtest and scoring treat them all the same.
+
+- ``fit(training) -> self``: learn from a :class:`~scoring.features.dataset.TrainingSet` (what was known at
+  its cutoff); learned attributes end in ``_`` and using an unfitted model raises sklearn's ``NotFittedError``;
+- ``predict_proba(rows) -> P(win)`` for snapshot rows (a DataFrame or a mapping of arrays);
+- ``win_by(rows, horizons) -> (P(win), P(won within each horizon))``, the second of shape (rows, horizons).
+
+Parameters are stored by ``__init__`` and checked when ``fit`` starts (scikit-learn's
+``_parameter_constraints``). Models without timing of their own (the baselines) spread their P(win)
+over time with the stage's historical time to a win (:class:`StageTimedMixin`).
+"""
+from __future__ import annotations
+
+from typing import ClassVar, Protocol, Self, runtime_checkable
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from scoring.features.dataset import TrainingSet
+from scoring.features.encoder import Rows
+from scoring.models.timing import StageTiming
+
+
+@runtime_checkable
+class WinProbabilityModel(Protocol):
+    """What training, evaluation, backtests and scoring ask of a model."""
+
+    name: ClassVar[str]
+
+    def fit(self, training: TrainingSet) -> Self: ...
+
+    def predict_proba(self, rows: Rows) -> np.ndarray: ...
+
+    def win_by(self, rows: Rows, horizons: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class Model(BaseEstimator):
+    """scikit-learn's estimator contract for the models here: parameters checked at ``fit``, ``check_fitted``."""
+
+    name: ClassVar[str]
+
+    def _start_fit(self) -> None:
+        self._validate_params()
+
+    def check_fitted(self) -> None:
+        """Raise ``NotFittedError`` unless ``fit`` has run."""
+        check_is_fitted(self)
+
+
+class StageTimedMixin:
+    """Timing for models that only know P(win): the share of a win that lands within a horizon, per stage,
+    from how long past wins from that stage took (:class:`StageTiming`)."""
+
+    timing_: StageTiming | None
+
+    def predict_proba(self, rows: Rows) -> np.ndarray:
+        raise NotImplementedError
+
+    def _fit_timing(self, training: TrainingSet) -> None:
+        try:
+            self.timing_ = StageTiming().fit(training)
+        except ValueError:  # no win to learn timing from: a win is only known to land within the horizon
+            self.timing_ = None
+
+    def win_by(self, rows: Rows, horizons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """P(win) and P(won within each of ``horizons`` days), shape (rows, horizons)."""
+        p = self.predict_proba(rows)
+        horizons = np.asarray(horizons, dtype=float)
+        if self.timing_ is None:
+            share = np.broadcast_to((horizons >= StageTiming().horizon_days).astype(float), (len(p), horizons.size))
+        else:
+            share = self.timing_.share_within(np.asarray(rows["stage_index"]), horizons)
+        return p, p[:, None] * share

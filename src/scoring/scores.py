@@ -1,0 +1,160 @@
+"""Scoring open deals with a trained bundle: their snapshot state at the as-of date, P(win), timing, the stale
+flag and the factors that raised and lowered each score.
+
+Files and API requests take one path: validated columns (name -> array, from
+:func:`scoring.data.open_deals.check_open_deals`) -> state -> models. ``score_deals`` takes a DataFrame (as
+from ``load_open_deals``); ``score_columns`` takes the arrays directly, which spares a small request pandas'
+per-call cost.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from scoring.bundle import ModelBundle
+from scoring.data.open_deals import check_open_deals
+from scoring.data.tables import ROW
+from scoring.features.encoder import is_missing
+from scoring.features.snapshots import open_deal_columns
+
+
+class Factor(NamedTuple):
+    """One reason behind a score: a feature, its value, and how much it moved the log-odds of winning."""
+
+    feature: str
+    value: str
+    effect: float
+
+
+def deal_state(bundle: ModelBundle, deals: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.DataFrame, list[str]]:
+    """The snapshot rows of open deals (canonical columns) at ``as_of``, and warnings about their features."""
+    rows, warnings = state_columns(bundle, *_columns(deals), as_of)
+    return pd.DataFrame(rows), warnings
+
+
+def state_columns(bundle: ModelBundle, deals: Mapping[str, Any], rows: Sequence[int] | None, as_of: pd.Timestamp,
+                  source: str = "deals") -> tuple[dict[str, np.ndarray], list[str]]:
+    """:func:`deal_state` of deals given column by column, checked by the one contract of deals to score
+    (:func:`check_open_deals`; problems named by ``rows`` of ``source`` when given, else by position)."""
+    as_of = pd.Timestamp(as_of)
+    columns, warnings = check_open_deals(deals, bundle.config, bundle.features, as_of, rows, source)
+    state = open_deal_columns(columns, as_of, bundle.config, list(bundle.features))
+    warnings += [f"feature {name!r}: value(s) never seen in training, scored as rare: {', '.join(values[:5])}"
+                 for name, values in bundle.model.encoder_.unknown_values(state).items()]
+    return state, warnings
+
+
+def score_deals(bundle: ModelBundle, deals: pd.DataFrame, as_of: pd.Timestamp | str,
+                top: int = 3) -> tuple[pd.DataFrame, list[str]]:
+    """Score open deals (canonical columns, as from ``load_open_deals``); return the scores (factors as
+    text) and warnings."""
+    columns, rows = _columns(deals)
+    scores, warnings = score_columns(bundle, columns, as_of, top, rows=rows)
+    for side in ("factors_up", "factors_down"):
+        scores[side] = [_factor_text(factors) for factors in scores[side]]
+    return pd.DataFrame(scores), warnings
+
+def score_columns(bundle: ModelBundle, deals: Mapping[str, Any], as_of: pd.Timestamp | str, top: int = 3,
+                  period: str = "quarter", rows: Sequence[int] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """:meth:`score` of deals given column by column; the scores come back as a mapping of arrays.
+
+    Beside P(win): P(win within 90 days and by the end of the current ``period`` (month or quarter)),
+    the expected close date, a stale flag (longer in the stage than 90 % of past stays there) and
+    the ``top`` factors that raised and lowered the odds (lists of :class:`Factor`; ``top=0`` skips them,
+    which makes large batches several times faster).
+    """
+    as_of = pd.Timestamp(as_of)
+    state, warnings = state_columns(bundle, deals, rows, as_of)
+    rows = state
+    period_end = current_period_end(as_of, period)
+    horizons = np.array([90.0, (period_end - as_of) / pd.Timedelta(days=1)])
+    p, by, days_to_win, contributions = bundle.model.explain(rows, horizons, contributions=top > 0)
+    fixed = bundle.models["fixed"].predict_proba(rows)
+    amount = rows["amount"]
+    close = as_of.to_datetime64().astype("datetime64[D]") + np.round(days_to_win).astype("timedelta64[D]")
+    n = len(p)
+    up, down = factors(bundle, rows, contributions, top) if contributions is not None else ([[]] * n, [[]] * n)
+    out: dict[str, Any] = {
+        "deal_id": rows["deal_id"],
+        "stage": rows["stage"],
+        "amount": amount,
+        "win_probability": p,
+        "fixed_probability": fixed,
+        "expected_revenue": amount * p,
+        "fixed_expected_revenue": amount * fixed,
+        "stage_probability": bundle.stage_model.predict_proba(rows),
+        "win_probability_90d": by[:, 0],
+        "win_probability_this_period": by[:, 1],
+        "period_end": np.full(len(p), period_end.to_datetime64().astype("datetime64[D]").astype("datetime64[us]")),
+        "expected_close_date": close.astype("datetime64[us]"),
+        "days_in_stage": np.round(rows["days_in_stage"], 1),
+        "stale": rows["days_in_stage"] > bundle.stage_model.stale_after_days()[rows["stage_index"]],
+        "factors_up": up,
+        "factors_down": down,
+    }
+    return out, warnings
+
+def factors(bundle: ModelBundle, rows: Mapping[str, np.ndarray], values: np.ndarray,
+            top: int) -> tuple[list[list[Factor]], list[list[Factor]]]:
+    """Per row, the ``top`` features that raised and that lowered its odds (``values``: contributions)."""
+    names = bundle.model.encoder_.names_
+    order = np.argsort(values, axis=1)
+    top = min(top, values.shape[1])
+    highest, lowest = order[:, ::-1][:, :top].tolist(), order[:, :top].tolist()
+    effects = values.tolist()  # Python floats: indexing them is far cheaper than indexing the array
+    texts = _FactorTexts(rows)
+    up = [[texts.factor(names[j], i, effects[i][j]) for j in highest[i] if effects[i][j] > 0.01]
+          for i in range(len(effects))]
+    down = [[texts.factor(names[j], i, effects[i][j]) for j in lowest[i] if effects[i][j] < -0.01]
+            for i in range(len(effects))]
+    return up, down
+
+
+def _columns(frame: pd.DataFrame) -> tuple[dict[str, np.ndarray], list[int] | None]:
+    """A frame's columns as arrays, and its spreadsheet rows when it came from a file."""
+    rows = frame[ROW].tolist() if ROW in frame.columns else None
+    return {c: frame[c].to_numpy() for c in frame.columns if c != ROW}, rows
+
+
+class _FactorTexts:
+    """Features of rows as factors: (feature, its value as text, effect on the log-odds). Each column is turned
+    into Python values once, when a factor first needs it."""
+
+    def __init__(self, rows: Mapping[str, np.ndarray]) -> None:
+        self.rows = rows
+        self.columns: dict[str, list[Any]] = {}
+
+    def factor(self, name: str, i: int, effect: float) -> Factor:
+        if name == "stage_index":
+            name, value = "stage", str(self._column("stage")[i])
+        elif name == "log_amount":
+            name, value = "amount", f"{self._column('amount')[i]:,.0f}"
+        elif name in ("days_in_stage", "age_days"):
+            value = f"{self._column(name)[i]:.0f}"
+        else:
+            raw = self._column(name)[i] if name in self.rows else None
+            value = "(missing)" if is_missing(raw) else str(raw)
+        return Factor(name, value, round(effect, 4))
+
+    def _column(self, name: str) -> list[Any]:
+        if name not in self.columns:
+            self.columns[name] = np.asarray(self.rows[name]).tolist()
+        return self.columns[name]
+
+
+def _factor_text(factors: list[Factor]) -> str:
+    return "; ".join(f"{f.feature}={f.value} ({f.effect:+.2f})" for f in factors)
+
+
+@functools.lru_cache(maxsize=256)  # a service asks for the same few dates again and again
+def current_period_end(as_of: pd.Timestamp, period: str) -> pd.Timestamp:
+    """The last moment of the calendar month or quarter that contains ``as_of``."""
+    if period not in ("month", "quarter"):
+        raise ValueError(f"period must be month or quarter, got {period!r}")
+    month = as_of.month if period == "month" else (as_of.month - 1) // 3 * 3 + 3
+    year, month = (as_of.year + 1, 1) if month == 12 else (as_of.year, month + 1)
+    return pd.Timestamp(year, month, 1) - pd.Timedelta(microseconds=1)  # pd.Period(...).end_time, without its cost

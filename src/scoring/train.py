@@ -1,0 +1,74 @@
+"""Training: validate sufficiency, fit every model on what was known at the holdout start, judge them on the
+holdout, then refit everything on all that was known at the as-of date, into a :class:`ModelBundle`."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+import pandas as pd
+
+from scoring.bundle import ModelBundle
+from scoring.data.contract import DealHistory, data_end
+from scoring.data.summary import require_sufficient
+from scoring.engines import LOCAL, Engine
+from scoring.evaluation.holdout import evaluate, holdout_rows, holdout_start_of
+from scoring.features.dataset import TrainingSet
+from scoring.forecast.kpis import pipeline_kpis
+from scoring.models import MODELS
+from scoring.models.base import WinProbabilityModel
+from scoring.models.timing import StageTiming
+from scoring.models.transitions import StageTransitionModel
+from scoring.models.win import Trainer, WinModel, train_here
+
+Progress = Callable[[str], None]
+
+
+def new_models(seed: int = 0, win_params: dict[str, Any] | None = None,
+               trainer: Trainer = train_here) -> dict[str, WinProbabilityModel]:
+    """Fresh, unfitted instances of every model in :data:`~scoring.models.MODELS`, by name: the win model with
+    ``win_params`` (if given), ``seed`` and ``trainer`` (which fits its boosters: here, or on a cluster)."""
+    models: dict[str, WinProbabilityModel] = {}
+    for kind in MODELS:
+        model = WinModel(random_state=seed, trainer=trainer, **(win_params or {})) if kind is WinModel else kind()
+        models[kind.name] = model
+    return models
+
+
+def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, holdout_fraction: float = 0.2,
+                 every_days: int = 14, seed: int = 0, progress: Progress | None = None,
+                 win_params: dict[str, Any] | None = None, engine: Engine = LOCAL) -> ModelBundle:
+    """Fit the model and every baseline, evaluate them on a time-based holdout, refit on everything."""
+    say = progress or (lambda _: None)
+    require_sufficient(data)
+    as_of = pd.Timestamp(as_of) if as_of is not None else data_end(data)
+    holdout_start = holdout_start_of(data, as_of, holdout_fraction)
+
+    say(f"fitting on what was known at {holdout_start.date()} (holdout: {holdout_start.date()} to {as_of.date()})")
+    early_models = fit_models(TrainingSet(data, holdout_start, every_days, engine.snapshotter), seed, say, win_params,
+                              engine.trainer)
+    holdout = holdout_rows(data, holdout_start, as_of, every_days, engine.snapshotter)
+    metrics, reliability = evaluate(early_models, holdout, by=tuple(f for f in ("segment",) if f in data.features))
+
+    say(f"refitting on everything known at {as_of.date()}")
+    training = TrainingSet(data, as_of, every_days, engine.snapshotter)
+    models = fit_models(training, seed, say, win_params, engine.trainer)
+    stage_model = cast(StageTransitionModel, models[StageTransitionModel.name])
+    return ModelBundle(config=data.config, features=dict(data.features), models=models, metrics=metrics,
+                       reliability=reliability, as_of=as_of, holdout_start=holdout_start,
+                       data_digest=data.digest(), n_deals=len(data.deals),
+                       trained_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+                       timing=StageTiming().fit(training),
+                       kpis=pipeline_kpis(data, as_of, stale_after=stage_model.stale_after_days()).to_dict(),
+                       holdout_model=cast(WinModel, early_models[WinModel.name]))
+
+
+def fit_models(training: TrainingSet, seed: int = 0, progress: Progress | None = None,
+               win_params: dict[str, Any] | None = None, trainer: Trainer = train_here
+               ) -> dict[str, WinProbabilityModel]:
+    """Every model, fitted on ``training``."""
+    models = new_models(seed, win_params, trainer)
+    for name, model in models.items():
+        if progress:
+            progress(f"  {name}")
+        model.fit(training)
+    return models

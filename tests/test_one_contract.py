@@ -1,0 +1,111 @@
+"""One contract, one meaning: the same deals score the same by file and by request, through the app in process
+(``TestClient(create_app(settings))``); library errors map to HTTP codes in one place; stale means one thing."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scoring.bundle import ModelBundle
+from scoring.data.contract import load_open_deals
+from scoring.errors import InvalidDeals, ModelError
+from scoring.scores import score_deals
+from scoring.serving.app import create_app
+from scoring.serving.settings import Settings
+from tests.conftest import END
+
+#: Stray spaces as exports and hand-typed CRM fields have them.
+PADS = st.sampled_from(["", " ", "  ", "\t"])
+
+
+@pytest.fixture(scope="module")
+def client(bundle: ModelBundle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    tmp = tmp_path_factory.mktemp("in-process")
+    path = bundle.save(tmp / "bundle.joblib")
+    app = create_app(Settings(model_uri=str(path), poll_seconds=0, cache_dir=str(tmp / "compiled"),
+                              fallback_dir=str(tmp)))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def _messy(company: Path, pads: list[tuple[str, str]], n: int) -> pd.DataFrame:
+    frame = pd.read_csv(company / "open_deals.csv", dtype=str).head(n).reset_index(drop=True)
+    for column in ("segment", "source"):
+        frame[column] = [f"{left}{value}{right}" if isinstance(value, str) else value
+                         for value, (left, right) in zip(frame[column], pads, strict=False)]
+    return frame
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pads=st.lists(st.tuples(PADS, PADS), min_size=300, max_size=300))
+def test_the_same_messy_deals_score_the_same_by_file_and_by_request(client: TestClient, company: Path,
+                                                                    tmp_path: Path, pads: list[tuple[str, str]]):
+    frame = _messy(company, pads, 300)
+    path = tmp_path / "messy.csv"
+    frame.to_csv(path, index=False)
+    by_file, _ = score_deals(client.app.state.holder.current.bundle, load_open_deals(path), END, top=0)
+    deals = [{k: v for k, v in row.items() if isinstance(v, str)} for row in frame.to_dict(orient="records")]
+    answer = client.post("/v1/score", json={"as_of": END, "deals": deals, "top_factors": 0})
+    assert answer.status_code == 200, answer.text
+    by_request = pd.DataFrame(answer.json()["scores"])
+    assert list(by_request["deal_id"]) == list(by_file["deal_id"])
+    np.testing.assert_allclose(by_request["win_probability"], by_file["win_probability"], rtol=1e-12, atol=0)
+
+
+def test_a_bad_numeric_feature_is_refused_by_file_and_by_request_alike(client: TestClient, bundle: ModelBundle,
+                                                                       company: Path, tmp_path: Path):
+    numeric = [name for name, kind in bundle.features.items() if kind == "numeric"]
+    assert numeric, "the demo company has a numeric feature"
+    frame = pd.read_csv(company / "open_deals.csv", dtype=str).head(5)
+    frame.loc[2, numeric[0]] = "abc"
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(InvalidDeals, match=rf"row 4, column {numeric[0]}: expected a number"):
+        score_deals(bundle, load_open_deals(path), END)
+    deals = [{k: v for k, v in row.items() if isinstance(v, str)} for row in frame.to_dict(orient="records")]
+    answer = client.post("/v1/score", json={"as_of": END, "deals": deals})
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == f"deals[2].{numeric[0]}"
+
+
+def test_a_model_error_is_the_service_s_problem(client: TestClient, company: Path, monkeypatch: pytest.MonkeyPatch):
+    from scoring.serving.routes import scoring as routes
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ModelError("the model cannot be used")
+
+    monkeypatch.setattr(routes, "score_columns", broken)
+    deal = pd.read_csv(company / "open_deals.csv", dtype=str).head(1).dropna(axis=1).to_dict(orient="records")
+    answer = client.post("/v1/score", json={"as_of": END, "deals": deal})
+    assert answer.status_code == 503 and answer.json()["error"] == "model unavailable"
+
+
+def test_no_handler_turns_every_exception_into_a_500(bundle: ModelBundle, tmp_path: Path):
+    app = create_app(Settings(model_uri=str(bundle.save(tmp_path / "b.joblib")), poll_seconds=0))
+    assert Exception not in app.exception_handlers and 500 not in app.exception_handlers
+
+
+def test_create_app_leaves_the_environment_alone(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.delenv("DO_NOT_TRACK", raising=False)
+    create_app(Settings(model_uri=str(tmp_path / "none.joblib"), poll_seconds=0))
+    import os
+
+    assert "DO_NOT_TRACK" not in os.environ
+
+
+def test_stale_means_one_thing(bundle: ModelBundle, company: Path):
+    """The KPIs' stale deals (at training) are the deals scoring flags stale, at the same date."""
+    deals = pd.read_csv(company / "deals.csv", dtype=str)
+    open_now = deals[deals["status"] == "open"].drop(columns=["status", "closed_at"])
+    path = company.parent / "open_at_end.csv"
+    open_now.to_csv(path, index=False)
+    scores, _ = score_deals(bundle, load_open_deals(path), bundle.as_of, top=0)
+    flagged = set(scores.loc[scores["stale"], "deal_id"])
+    assert bundle.kpis["stale_count"] == len(flagged) > 0
+    assert {s["deal_id"] for s in bundle.kpis["stale"]} <= flagged
