@@ -389,12 +389,11 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: 
 
 def _model_for(model_ref: str, preset: str | None) -> tuple[Any, dict[str, str]]:
     """The model bundle and its name and version; refused when ``preset`` is not the export it was trained on."""
+    from scoring.scores import require_same_export
     from scoring.tracking import load_bundle
 
     bundle, info = load_bundle(model_ref)
-    if preset and preset.lower() != (bundle.config.preset or ""):
-        raise ConfigError(f"the model was trained on {bundle.config.preset or 'canonical'} data, not a {preset} export: "
-                          "its stages and column mapping come with it, so score the same kind of export")
+    require_same_export(bundle, preset)
     return bundle, info
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 from scoring.bundle import ModelBundle
 from scoring.data.open_deals import check_open_deals
 from scoring.data.tables import ROW
+from scoring.errors import ConfigError
 from scoring.features.encoder import is_missing
 from scoring.features.snapshots import open_deal_columns
 
@@ -28,6 +29,14 @@ class Factor(NamedTuple):
     feature: str
     value: str
     effect: float
+
+
+def require_same_export(bundle: ModelBundle, preset: str | None) -> None:
+    """Refuse scoring an export of another kind (``preset``) than the model was trained on: its stages and
+    column mapping come with the model."""
+    if preset and preset.lower() != (bundle.config.preset or ""):
+        raise ConfigError(f"the model was trained on {bundle.config.preset or 'canonical'} data, not a {preset} export: "
+                          "its stages and column mapping come with it, so score the same kind of export")
 
 
 def deal_state(bundle: ModelBundle, deals: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.DataFrame, list[str]]:
