@@ -61,14 +61,16 @@ def score_deals(bundle: ModelBundle, deals: pd.DataFrame, as_of: pd.Timestamp | 
                 top: int = 3) -> tuple[pd.DataFrame, list[str]]:
     """Score open deals (canonical columns, as from ``load_open_deals``); return the scores (factors as
     text) and warnings."""
-    columns, rows = _columns(deals)
-    scores, warnings = score_columns(bundle, columns, as_of, top, rows=rows)
+    columns, file_rows = _columns(deals)
+    scores, warnings = score_columns(bundle, columns, as_of, top, file_rows=file_rows)
     for side in ("factors_up", "factors_down"):
         scores[side] = [_factor_text(factors) for factors in scores[side]]
     return pd.DataFrame(scores), warnings
 
+
 def score_columns(bundle: ModelBundle, deals: Mapping[str, Any], as_of: pd.Timestamp | str, top: int = 3,
-                  period: str = "quarter", rows: Sequence[int] | None = None) -> tuple[dict[str, Any], list[str]]:
+                  period: str = "quarter", file_rows: Sequence[int] | None = None
+                  ) -> tuple[dict[str, Any], list[str]]:
     """:meth:`score` of deals given column by column; the scores come back as a mapping of arrays.
 
     Beside P(win): P(win within 90 days and by the end of the current ``period`` (month or quarter)),
@@ -77,8 +79,7 @@ def score_columns(bundle: ModelBundle, deals: Mapping[str, Any], as_of: pd.Times
     which makes large batches several times faster).
     """
     as_of = pd.Timestamp(as_of)
-    state, warnings = state_columns(bundle, deals, rows, as_of)
-    rows = state
+    rows, warnings = state_columns(bundle, deals, file_rows, as_of)
     period_end = current_period_end(as_of, period)
     horizons = np.array([90.0, (period_end - as_of) / pd.Timedelta(days=1)])
     p, by, days_to_win, contributions = bundle.model.explain(rows, horizons, contributions=top > 0)
