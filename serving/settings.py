@@ -8,7 +8,9 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-CHAMPION_URI = "models:/pipeline-scoring@champion"
+from scoring.tracking import DEFAULT_NAME, DEFAULT_URI
+
+CHAMPION_URI = DEFAULT_URI
 
 
 def hash_key(key: str) -> str:
@@ -74,7 +76,7 @@ class Settings(BaseSettings):
         """The registered model's name (for the fallback file and polling), from ``model_uri``."""
         if self.model_uri.startswith("models:/"):
             return self.model_uri.removeprefix("models:/").split("@")[0].split("/")[0]
-        return "pipeline-scoring"
+        return DEFAULT_NAME
 
     def check_exposure(self) -> None:
         """Refuse to listen beyond loopback without API keys, unless told so explicitly."""

@@ -1,4 +1,9 @@
-"""Shared fixtures: small deal tables written to temporary files."""
+"""Shared fixtures: small deal tables written to temporary files, the demo company and its bundle.
+
+The suite in four kinds: ``unit`` (code, tiny inline data), ``data`` (the data contract on export-shaped files),
+``model`` (behaviour of trained models: direction, invariance, beats the fixed percentages) and ``e2e`` (the
+CLI, MLflow stores, the service over real HTTP and in process, the report in a browser). ``make test`` runs all.
+"""
 from __future__ import annotations
 
 import os
@@ -39,6 +44,13 @@ D4,Qualified,2024-02-20
 D4,Proposal,2024-03-10
 D4,Negotiation,2024-04-01
 """
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests of trained models (tests/model) and end to end (tests/e2e) are slow: ``-m "not slow"`` skips them."""
+    for item in items:
+        if item.path.parent.name in ("model", "e2e"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

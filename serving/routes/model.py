@@ -5,22 +5,22 @@ import math
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 
 from scoring.evaluation.metrics import calibration_error
-from scoring.serving.routes.common import ERRORS, json_response, model_of
+from scoring.serving.dependencies import ModelDep
+from scoring.serving.routes.common import ERRORS
 
 router = APIRouter(prefix="/v1", tags=["model"])
 
 
 @router.get("/model", responses=ERRORS)
-def model_card(request: Request) -> Response:
+def model_card(model: ModelDep) -> dict[str, Any]:
     """Which model answers, when and on what data it was trained, and its holdout metrics beside the baselines."""
-    model = model_of(request)
     bundle = model.bundle
     overall = bundle.metrics[bundle.metrics["by"] == "all"].drop(columns=["by", "group"], errors="ignore")
     reliability = bundle.reliability[bundle.reliability["model"] == "model"]
-    return json_response(_clean({
+    return _clean({
         "name": model.name, "version": model.version, "source": model.source, "loaded_at": model.loaded_at,
         "detail": model.detail,
         "trained_at": bundle.trained_at,
@@ -30,22 +30,20 @@ def model_card(request: Request) -> Response:
         "holdout_metrics": overall.to_dict(orient="records"),
         "calibration_error": calibration_error(reliability),
         "libraries": bundle.versions,
-    }))
+    })
 
 
 @router.get("/stages", responses=ERRORS)
-def stages(request: Request) -> Response:
+def stages(model: ModelDep) -> dict[str, Any]:
     """Per stage: the learned P(win), the fixed percentage, where deals go next and how long they stay."""
-    model = model_of(request)
     table = model.bundle.stage_table()
-    return json_response(_clean({"model": model.ref, "stages": table.to_dict(orient="records")}))
+    return _clean({"model": model.ref, "stages": table.to_dict(orient="records")})
 
 
 @router.get("/pipeline/kpis", responses=ERRORS)
-def kpis(request: Request) -> Response:
+def kpis(model: ModelDep) -> dict[str, Any]:
     """The classic pipeline KPIs of the training data at its as-of date."""
-    model = model_of(request)
-    return json_response(_clean({"model": model.ref, **model.bundle.kpis}))
+    return _clean({"model": model.ref, **model.bundle.kpis})
 
 
 def _clean(value: Any) -> Any:

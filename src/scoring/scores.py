@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from typing_extensions import TypedDict  # pydantic reads it (on Python 3.11) in the API's answers
 
 from scoring.bundle import ModelBundle
 from scoring.data.open_deals import check_open_deals
@@ -23,12 +24,17 @@ from scoring.features.encoder import is_missing
 from scoring.features.snapshots import open_deal_columns
 
 
-class Factor(NamedTuple):
-    """One reason behind a score: a feature, its value, and how much it moved the log-odds of winning."""
+class Factor(TypedDict):
+    """One reason behind a score: a feature, its value as text, and how much it moved the log-odds of winning
+    (rather than losing) next."""
 
     feature: str
     value: str
     effect: float
+
+
+#: How factors name the model's derived inputs.
+_SHOWN = {"stage_index": "stage", "log_amount": "amount"}
 
 
 def require_same_export(bundle: ModelBundle, preset: str | None) -> None:
@@ -110,18 +116,48 @@ def score_columns(bundle: ModelBundle, deals: Mapping[str, Any], as_of: pd.Times
 
 def factors(bundle: ModelBundle, rows: Mapping[str, np.ndarray], values: np.ndarray,
             top: int) -> tuple[list[list[Factor]], list[list[Factor]]]:
-    """Per row, the ``top`` features that raised and that lowered its odds (``values``: contributions)."""
+    """Per row, the ``top`` features that raised and that lowered its odds (``values``: contributions, rows x
+    the encoder's inputs): those moving the log-odds by more than 0.01, largest first."""
     names = bundle.model.encoder_.names_
-    order = np.argsort(values, axis=1)
     top = min(top, values.shape[1])
-    highest, lowest = order[:, ::-1][:, :top].tolist(), order[:, :top].tolist()
-    effects = values.tolist()  # Python floats: indexing them is far cheaper than indexing the array
-    texts = _FactorTexts(rows)
-    up = [[texts.factor(names[j], i, effects[i][j]) for j in highest[i] if effects[i][j] > 0.01]
-          for i in range(len(effects))]
-    down = [[texts.factor(names[j], i, effects[i][j]) for j in lowest[i] if effects[i][j] < -0.01]
-            for i in range(len(effects))]
-    return up, down
+    order = np.argsort(values, axis=1)
+    highest, lowest = order[:, ::-1][:, :top], order[:, :top]
+    texts = _value_texts(rows, names, np.unique(np.concatenate([highest, lowest], axis=None)).tolist())
+    shown = [_SHOWN.get(name, name) for name in names]
+    # Python floats (indexing them is far cheaper than indexing an array), shown to 4 decimals
+    effects, shown_effects = values.tolist(), np.round(values, 4).tolist()
+    up = [[{"feature": shown[j], "value": texts[j][i], "effect": out[j]} for j in picked if row[j] > 0.01]
+          for i, (picked, row, out) in enumerate(zip(highest.tolist(), effects, shown_effects, strict=True))]
+    down = [[{"feature": shown[j], "value": texts[j][i], "effect": out[j]} for j in picked if row[j] < -0.01]
+            for i, (picked, row, out) in enumerate(zip(lowest.tolist(), effects, shown_effects, strict=True))]
+    return up, down  # type: ignore[return-value]  # dict literals of Factor's keys
+
+
+def _value_texts(rows: Mapping[str, np.ndarray], names: list[str], needed: list[int]) -> dict[int, list[str]]:
+    """Per needed input (by position in ``names``), every row's value as a factor shows it: the stage's name,
+    the amount with thousands separators, whole days, other values as given ("(missing)" when missing).
+    Each distinct value is turned into text once."""
+    out: dict[int, list[str]] = {}
+    for j in needed:
+        name = names[j]
+        if name == "stage_index":
+            column, form = rows["stage"], str
+        elif name == "log_amount":
+            column, form = rows["amount"], "{:,.0f}".format
+        elif name in ("days_in_stage", "age_days"):
+            column, form = rows[name], "{:.0f}".format
+        elif name in rows:
+            column, form = rows[name], _as_given
+        else:
+            out[j] = ["(missing)"] * len(next(iter(rows.values())))
+            continue
+        memo: dict[Any, str] = {}
+        out[j] = [memo[v] if v in memo else memo.setdefault(v, form(v)) for v in np.asarray(column).tolist()]
+    return out
+
+
+def _as_given(value: Any) -> str:
+    return "(missing)" if is_missing(value) else str(value)
 
 
 def _columns(frame: pd.DataFrame) -> tuple[dict[str, np.ndarray], list[int] | None]:
@@ -130,34 +166,8 @@ def _columns(frame: pd.DataFrame) -> tuple[dict[str, np.ndarray], list[int] | No
     return {c: frame[c].to_numpy() for c in frame.columns if c != ROW}, rows
 
 
-class _FactorTexts:
-    """Features of rows as factors: (feature, its value as text, effect on the log-odds). Each column is turned
-    into Python values once, when a factor first needs it."""
-
-    def __init__(self, rows: Mapping[str, np.ndarray]) -> None:
-        self.rows = rows
-        self.columns: dict[str, list[Any]] = {}
-
-    def factor(self, name: str, i: int, effect: float) -> Factor:
-        if name == "stage_index":
-            name, value = "stage", str(self._column("stage")[i])
-        elif name == "log_amount":
-            name, value = "amount", f"{self._column('amount')[i]:,.0f}"
-        elif name in ("days_in_stage", "age_days"):
-            value = f"{self._column(name)[i]:.0f}"
-        else:
-            raw = self._column(name)[i] if name in self.rows else None
-            value = "(missing)" if is_missing(raw) else str(raw)
-        return Factor(name, value, round(effect, 4))
-
-    def _column(self, name: str) -> list[Any]:
-        if name not in self.columns:
-            self.columns[name] = np.asarray(self.rows[name]).tolist()
-        return self.columns[name]
-
-
 def _factor_text(factors: list[Factor]) -> str:
-    return "; ".join(f"{f.feature}={f.value} ({f.effect:+.2f})" for f in factors)
+    return "; ".join(f"{f['feature']}={f['value']} ({f['effect']:+.2f})" for f in factors)
 
 
 @functools.lru_cache(maxsize=256)  # a service asks for the same few dates again and again

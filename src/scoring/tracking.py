@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import mlflow
 from filelock import FileLock
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
-from scoring.bundle import ModelBundle
 from scoring.errors import ModelError
+
+if TYPE_CHECKING:  # MLflow is imported where used: the names here are read by commands that start fast
+    from mlflow.tracking import MlflowClient
+
+    from scoring.bundle import ModelBundle
 
 EXPERIMENT = "pipeline-scoring"
 DEFAULT_DB = "mlflow.db"
@@ -57,6 +59,8 @@ def open_store(uri: str | None = None, experiment: str = EXPERIMENT) -> tuple[Ml
 
 
 def _open(uri: str, experiment: str) -> tuple[MlflowClient, str]:
+    from mlflow.tracking import MlflowClient
+
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     found = client.get_experiment_by_name(experiment)
     if found is not None:
@@ -69,6 +73,12 @@ def load_bundle(ref: str | Path, store: str | None = None) -> tuple[ModelBundle,
 
     URIs are resolved in ``store`` (default: the tracking store of :func:`scoring.tracking.tracking_uri`).
     """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from scoring.bundle import ModelBundle
+
     text = str(ref)
     if ":/" not in text:  # not a URI (models:/, runs:/, file://...): a bundle file
         bundle = ModelBundle.load(text)
@@ -94,6 +104,8 @@ def load_bundle(ref: str | Path, store: str | None = None) -> tuple[ModelBundle,
 
 
 def champion_version(client: MlflowClient, name: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
     try:
         return str(client.get_model_version_by_alias(name, CHAMPION).version)
     except MlflowException:

@@ -11,7 +11,7 @@ Problems are :class:`~scoring.errors.DealProblem` s (position, field, message), 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,7 +41,7 @@ def check_open_deals(deals: Mapping[str, Any], config: PipelineConfig, features:
     problems: list[DealProblem] = []
     ids = [str(v) for v in deals["deal_id"]]
     n = len(ids)
-    classify = stage_classifier(config)
+    classify = _classifier(config)
     texts = [str(v) for v in deals["stage"]]
     kinds = {text: classify(text) for text in set(texts)}
     for i, text in enumerate(texts):
@@ -86,6 +86,19 @@ def check_open_deals(deals: Mapping[str, Any], config: PipelineConfig, features:
     if absent:
         warnings.append(f"feature column(s) {', '.join(absent)} missing: scored as unknown")
     return out, warnings
+
+
+#: Stage classifiers by config (a model's config is asked again and again; building one costs some 20 us).
+_CLASSIFIERS: dict[int, tuple[PipelineConfig, Callable[[str], tuple[str, str]]]] = {}
+
+
+def _classifier(config: PipelineConfig) -> Callable[[str], tuple[str, str]]:
+    kept = _CLASSIFIERS.get(id(config))
+    if kept is None or kept[0] is not config:
+        if len(_CLASSIFIERS) >= 16:
+            _CLASSIFIERS.clear()
+        kept = _CLASSIFIERS[id(config)] = (config, stage_classifier(config))  # the config kept: its id stays its own
+    return kept[1]
 
 
 def _dates(values: Any, n: int, name: str, problems: list[DealProblem]) -> np.ndarray:

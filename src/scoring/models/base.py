@@ -40,13 +40,17 @@ class Model(BaseEstimator):
     """scikit-learn's estimator contract for the models here: parameters checked at ``fit``, ``check_fitted``."""
 
     name: ClassVar[str]
+    #: An attribute ``fit`` sets: its absence means not fitted.
+    _fitted_attribute: ClassVar[str]
 
     def _start_fit(self) -> None:
         self._validate_params()
 
     def check_fitted(self) -> None:
-        """Raise ``NotFittedError`` unless ``fit`` has run."""
-        check_is_fitted(self)
+        """Raise scikit-learn's ``NotFittedError`` unless ``fit`` has run (an attribute test first: sklearn's
+        own check costs some 17 us, a tenth of scoring one deal)."""
+        if not hasattr(self, self._fitted_attribute):
+            check_is_fitted(self, self._fitted_attribute)
 
 
 class StageTimedMixin:

@@ -21,7 +21,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
 
 from scoring.data.contract import is_in
 from scoring.features.dataset import TrainingSet
@@ -33,6 +32,7 @@ class FixedStageModel(StageTimedMixin, Model):
     """P(win) = the configured fixed percentage of the deal's stage."""
 
     name: ClassVar[str] = "fixed"
+    _fitted_attribute: ClassVar[str] = "probabilities_"
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
 
     def fit(self, training: TrainingSet) -> Self:
@@ -42,7 +42,7 @@ class FixedStageModel(StageTimedMixin, Model):
         return self
 
     def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
-        check_is_fitted(self)
+        self.check_fitted()
         return self.probabilities_[np.asarray(rows["stage_index"], dtype=int)]
 
 
@@ -59,6 +59,7 @@ class EmpiricalStageRateModel(StageTimedMixin, Model):
     """P(win) = won / (won + lost) among deals closed by the cutoff that reached the stage."""
 
     name: ClassVar[str] = "empirical_stage_rate"
+    _fitted_attribute: ClassVar[str] = "probabilities_"
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
 
     def fit(self, training: TrainingSet) -> Self:
@@ -74,7 +75,7 @@ class EmpiricalStageRateModel(StageTimedMixin, Model):
         return self
 
     def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
-        check_is_fitted(self)
+        self.check_fitted()
         return self.probabilities_[np.asarray(rows["stage_index"], dtype=int)]
 
 
@@ -89,6 +90,7 @@ class OdooNaiveBayesModel(StageTimedMixin, Model):
     """
 
     name: ClassVar[str] = "odoo_naive_bayes"
+    _fitted_attribute: ClassVar[str] = "fields_"
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {"smoothing": [Interval(Real, 0, None, closed="neither")]}
 
     def __init__(self, smoothing: float = 0.1) -> None:
@@ -119,7 +121,7 @@ class OdooNaiveBayesModel(StageTimedMixin, Model):
         return self
 
     def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
-        check_is_fitted(self)
+        self.check_fitted()
         log_won = np.full(len(rows), np.log(self.total_won_ / (self.total_won_ + self.total_lost_)))
         log_lost = np.full(len(rows), np.log(self.total_lost_ / (self.total_won_ + self.total_lost_)))
         stage = np.asarray(rows["stage_index"], dtype=int)
@@ -141,6 +143,7 @@ class LogisticRegressionModel(StageTimedMixin, Model):
     """Logistic regression on the snapshot features, fitted on snapshot rows whose outcome is known."""
 
     name: ClassVar[str] = "logistic_regression"
+    _fitted_attribute: ClassVar[str] = "pipeline_"
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "C": [Interval(Real, 0, None, closed="neither")], "max_iter": [Interval(Integral, 1, None, closed="left")]}
 
@@ -183,5 +186,5 @@ class LogisticRegressionModel(StageTimedMixin, Model):
         return frame
 
     def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
-        check_is_fitted(self)
+        self.check_fitted()
         return self.pipeline_.predict_proba(self._frame(rows))[:, 1]

@@ -22,7 +22,6 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
 
 from scoring.data.contract import DealHistory
 from scoring.features.dataset import TrainingSet
@@ -63,6 +62,7 @@ class StageTransitionModel(StageTimedMixin, Model):
     """
 
     name: ClassVar[str] = "stage_transitions"
+    _fitted_attribute: ClassVar[str] = "transition_"
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "tail_share": [Interval(Real, 0, 1, closed="both")], "min_exits": [Interval(Integral, 1, None, closed="left")]}
 
@@ -110,12 +110,9 @@ class StageTransitionModel(StageTimedMixin, Model):
         return self
 
     # -- prediction -------------------------------------------------------------------------------
-    def _check(self) -> None:
-        check_is_fitted(self, "transition_")
-
     def win_probability(self, stage_index: np.ndarray, days_in_stage: np.ndarray) -> np.ndarray:
         """P(win | in stage ``stage_index`` for ``days_in_stage`` days so far)."""
-        self._check()
+        self.check_fitted()
         stage_index = np.asarray(stage_index, dtype=int)
         days = np.asarray(days_in_stage, float)
         day = np.minimum(np.maximum(np.floor(np.where(np.isnan(days), 0.0, days)), 0), MAX_DAYS).astype(int)
@@ -136,7 +133,7 @@ class StageTransitionModel(StageTimedMixin, Model):
 
     def days_quantile(self, stage_index: int, q: float) -> float:
         """Days by which a share ``q`` of stays in the stage have ended (Kaplan-Meier); inf if never."""
-        self._check()
+        self.check_fitted()
         ended = 1 - self.survival_[stage_index]
         hit = np.nonzero(ended >= q)[0]
         return float(hit[0]) if len(hit) else float("inf")
@@ -153,7 +150,7 @@ class StageTransitionModel(StageTimedMixin, Model):
 
     def table(self, after_days: tuple[int, ...] = (30, 90, 180)) -> list[StageRow]:
         """The learned stage table, stage by stage."""
-        self._check()
+        self.check_fitted()
         rows = []
         for i, stage in enumerate(self.stages_):
             rows.append(StageRow(
@@ -182,7 +179,7 @@ class StageTransitionModel(StageTimedMixin, Model):
 
     def transition_matrix(self) -> pd.DataFrame:
         """Rows: from-stage; columns: to-stage, won, lost."""
-        self._check()
+        self.check_fitted()
         return pd.DataFrame(self.transition_, index=self.stages_, columns=self.destinations_)
 
 

@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
 
 from scoring.errors import DataError
 from scoring.features.dataset import TrainingSet
@@ -110,6 +109,7 @@ class WinModel(Model):
     """
 
     name: ClassVar[str] = "model"
+    _fitted_attribute: ClassVar[str] = "booster_"
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "boundaries": [tuple], "n_estimators": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -194,9 +194,6 @@ class WinModel(Model):
         self.calibration_rows_ = len(window)
 
     # -- prediction -------------------------------------------------------------------------------
-    def _check(self) -> None:
-        check_is_fitted(self, "booster_")
-
     def _hazards(self, booster: lgb.Booster, rows: Rows) -> np.ndarray:
         """(n, intervals, 3) probabilities of none/won/lost in each interval, given open at its start."""
         return self._hazards_of(booster, self.encoder_.transform(rows))
@@ -217,7 +214,7 @@ class WinModel(Model):
 
     def compile(self, cache_dir: str | Path) -> WinModel:
         """Predict hazards with the booster compiled to native code (:class:`CompiledHazards`) from now on."""
-        self._check()
+        self.check_fitted()
         self.compiled_ = CompiledHazards.compile(self.booster_, len(self.feature_names_) - 1, cache_dir)
         self.contribution_table()
         return self
@@ -230,7 +227,7 @@ class WinModel(Model):
         return state
 
     def hazards(self, rows: Rows) -> np.ndarray:
-        self._check()
+        self.check_fitted()
         return self._hazards(self.booster_, rows)
 
     def _eventual(self, hazards: np.ndarray) -> np.ndarray:
@@ -269,7 +266,7 @@ class WinModel(Model):
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """P(win), P(won within each of ``horizons``), expected days to a win and :meth:`contribution_matrix`
         (None unless ``contributions``: TreeSHAP costs more than the probabilities), from one encoding of the rows."""
-        self._check()
+        self.check_fitted()
         x = self.encoder_.transform(rows)
         hazards = self._hazards_of(self.booster_, x)
         cumulative = self._cumulative(hazards)
@@ -318,12 +315,12 @@ class WinModel(Model):
 
     def contribution_matrix(self, rows: Rows) -> np.ndarray:
         """:meth:`contributions` as an array (rows x ``encoder_.names_``), for rows given as a mapping of arrays."""
-        self._check()
+        self.check_fitted()
         return self._contributions_of(self.encoder_.transform(rows))
 
     def contribution_table(self) -> ContributionTable | None:
         """The booster's won-minus-lost TreeSHAP as a lookup table (built once, ~0.1 s; None for large trees)."""
-        self._check()
+        self.check_fitted()
         if not hasattr(self, "contribution_table_"):
             self.contribution_table_ = ContributionTable.from_booster(self.booster_, {WON: 1.0, LOST: -1.0})
         return self.contribution_table_

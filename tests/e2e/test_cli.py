@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from scoring.cli.main import main
 from tests.conftest import GOOD_DEALS
-from tests.test_contract import BAD
+from tests.data.test_contract import BAD
 
 
 @pytest.fixture(scope="module")

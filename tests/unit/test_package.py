@@ -9,7 +9,7 @@ from pathlib import Path
 
 import scoring
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SRC = Path(scoring.__file__).parent
 #: Where each installed package's files live (pyproject maps the apps' folders under the one name).
 FOLDERS = {"scoring": SRC, "scoring.training": ROOT / "training", "scoring.serving": ROOT / "serving",

@@ -1,0 +1,142 @@
+"""What the commands share: the consoles, error handling, option groups and the model a command reads."""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import pandas as pd
+from rich.console import Console
+from rich.markup import escape
+
+from scoring.data.presets import PRESETS
+from scoring.data.problems import DataReport
+from scoring.errors import ConfigError, ScoringError
+from scoring.models.compiled import compile_cache_dir
+from scoring.tracking import DEFAULT_URI
+
+F = TypeVar("F", bound=Callable[..., Any])
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def friendly_errors(command: F) -> F:
+    """Turn the library's errors into a one-paragraph message and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ScoringError as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def data_options(command: F) -> F:
+    """--deals, --history, --config and --preset: the options of every command that reads deals."""
+    options = [
+        click.option("--deals", "deals", required=True, type=click.Path(dir_okay=False, path_type=Path),
+                     help="Deals file (CSV or Parquet), one row per deal."),
+        click.option("--history", "history", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Stage history file (CSV or Parquet): deal_id, stage, entered_at."),
+        click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Pipeline configuration (TOML). Default: the textbook pipeline."),
+        click.option("--preset", type=click.Choice(sorted(PRESETS), case_sensitive=False),
+                     help="Read a CRM's own export: its column names, stages and conventions."),
+    ]
+    return _with_options(options)(command)
+
+
+def check_engine(engine: str, scheduler: str | None) -> None:
+    """Refuse --scheduler without --engine dask, before any work."""
+    if scheduler and engine != "dask":
+        raise ConfigError("--scheduler is for --engine dask")
+
+
+def engine_options(command: F) -> F:
+    """--engine and --scheduler: where the work runs."""
+    options = [
+        click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+                     help="local: in this process. dask: on a Dask cluster (--scheduler), else on a LocalCluster of "
+                          "worker processes started on this machine."),
+        click.option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786) for --engine dask."),
+    ]
+    return _with_options(options)(command)
+
+
+def _with_options(options: list[Callable[[F], F]]) -> Callable[[F], F]:
+    """Apply click options so that they show in the order listed."""
+
+    def decorate(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+
+DEFAULT_MODEL = DEFAULT_URI
+MODEL_HELP = ("The model: an MLflow model URI (models:/NAME@ALIAS, models:/NAME/VERSION, runs:/...) in the store of "
+              "MLFLOW_TRACKING_URI (default: ./mlflow.db), or a bundle file.")
+
+
+
+def open_deal_options(verb: str, writes: str) -> Callable[[F], F]:
+    """--input, --out, --as-of, --model and --preset: the options of the commands that read open deals."""
+    options = [
+        click.option("--input", "input_path", required=True, type=click.Path(path_type=Path),
+                     help=f"Open deals to {verb} (CSV or Parquet)."),
+        click.option("--out", "out_path", required=True, type=click.Path(path_type=Path),
+                     help=f"Where to write the {writes}."),
+        click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
+                     help=f"{verb.capitalize()} as of this date (default: today)."),
+        click.option("--model", "model_ref", default=DEFAULT_MODEL, show_default=True, help=MODEL_HELP),
+        click.option("--preset", type=click.Choice(sorted(PRESETS), case_sensitive=False),
+                     help="The CRM export the deals come from (must be the one the model was trained on)."),
+    ]
+    return _with_options(options)
+
+
+
+
+def model_for(model_ref: str, preset: str | None) -> tuple[Any, dict[str, str]]:
+    """The model bundle and its name and version; refused when ``preset`` is not the export it was trained on."""
+    from scoring.scores import require_same_export
+    from scoring.tracking import load_bundle
+
+    bundle, info = load_bundle(model_ref)
+    require_same_export(bundle, preset)
+    return bundle, info
+
+
+def open_deals_for(input_path: Path, model_ref: str, preset: str | None) -> tuple[Any, dict[str, str], pd.DataFrame]:
+    """The model bundle, its name and version, and the open deals to score with it (read with its own config)."""
+    from scoring.data.contract import load_open_deals
+
+    if input_path.is_dir():
+        raise ConfigError(f"{input_path} is a folder: give one file (a folder of Parquet parts is for "
+                          "`scoring score --engine dask`)")
+    bundle, info = model_for(model_ref, preset)
+    deals = load_open_deals(input_path, bundle.config)
+    problem = bundle.compile(compile_cache_dir(os.environ))
+    if problem:
+        err.print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
+    return bundle, info, deals
+
+
+def print_report(report: DataReport) -> None:
+    for note in report.notes:
+        out.print(f"note: {escape(note)}")
+    for problem in report.warnings:
+        out.print(f"[yellow]warning:[/] {escape(str(problem))}", soft_wrap=True)
+    for aside in report.set_aside:
+        out.print(f"[yellow]set aside:[/] {escape(str(aside))}", soft_wrap=True)
+    for problem in report.errors:
+        out.print(f"[bold red]error:[/] {escape(str(problem))}", soft_wrap=True)

@@ -1,0 +1,149 @@
+"""Commands on data: demo-data, validate, kpis."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+import pandas as pd
+from rich.markup import escape
+from rich.table import Table
+
+from scoring.cli.common import data_options, err, friendly_errors, out, print_report
+from scoring.data.contract import DealHistory, inspect_deal_history
+from scoring.data.presets import load_config
+from scoring.data.summary import SufficiencyResult, check_sufficiency, summarize
+
+
+@click.command("demo-data")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--deals", "n_deals", default=5000, show_default=True, type=click.IntRange(min=1),
+              help="How many deals the company has created over the period.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Random seed: same seed, same files.")
+@click.option("--end", default=None, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="The date the history is observed at (default: today).")
+@click.option("--years", default=3.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Years of history before --end.")
+@friendly_errors
+def demo_data(out_dir: Path, n_deals: int, seed: int, end: Any, years: float) -> None:
+    """Write a realistic synthetic company history to OUT_DIR.
+
+    Files: deals.csv, stage_history.csv, open_deals.csv, pipeline.toml, and truth.csv /
+    truth.json with the true probabilities the generator used.
+    """
+    from scoring.data.demo import DemoCompany
+
+    end_date = (end.date() if end else date.today()).isoformat()
+    with err.status(f"Simulating {n_deals:,} deals..."):
+        demo = DemoCompany().generate(n_deals, seed=seed, end=end_date, years=years)
+        paths = demo.write(out_dir)
+    counts = demo.deals["status"].value_counts()
+    out.print(f"Wrote {len(demo.deals):,} deals ({counts.get('open', 0):,} open, {counts.get('won', 0):,} won, "
+              f"{counts.get('lost', 0):,} lost) and {len(demo.history):,} stage entries, observed at {end_date}:")
+    for path in paths:
+        out.print(f"  {path}", markup=False)
+
+
+@click.command()
+@data_options
+@friendly_errors
+def validate(deals: Path, history: Path | None, config_path: Path | None, preset: str | None) -> None:
+    """Check a deal history: print a data summary and every problem found.
+
+    Exits with status 1 when the data cannot be used (errors, or too little to learn from).
+    """
+    config = load_config(config_path, preset)
+    with err.status(f"Reading {deals}..."):
+        data, report = inspect_deal_history(deals, history, config)
+    problems = len(report.errors)
+    if data is not None:
+        _print_summary(data)
+    print_report(report)
+    if data is not None:
+        sufficiency = check_sufficiency(data)
+        _print_sufficiency(data, sufficiency)
+        problems += len(sufficiency.problems)
+    if not problems:
+        out.print("[bold green]OK:[/] the data can be used to train.")
+        return
+    err.print(f"[bold red]error:[/] the data cannot be used: {problems} problem(s), listed above.")
+    sys.exit(1)
+
+
+def _print_summary(data: DealHistory) -> None:
+    s = summarize(data)
+    cfg = data.config
+    out.print(f"[bold]Data:[/] {escape(' and '.join(data.sources))}")
+    out.print(f"Pipeline: {' -> '.join(cfg.stages)}" + (f" (preset {cfg.preset})" if cfg.preset else ""), markup=False)
+    out.print(f"{s.deals:,} deals: {s.by_status['open']:,} open, {s.by_status['won']:,} won, "
+              f"{s.by_status['lost']:,} lost; created {s.created[0]:%Y-%m-%d} to {s.created[1]:%Y-%m-%d}"
+              + (f", closed {s.closed[0]:%Y-%m-%d} to {s.closed[1]:%Y-%m-%d}" if s.closed else ""))
+    if s.win_rate is not None:
+        cycle = f"; median sales cycle of won deals {s.median_cycle_days:.0f} days" if s.median_cycle_days else ""
+        out.print(f"Win rate {s.win_rate:.1%} of closed deals{cycle}; open pipeline {s.open_amount:,.0f}")
+    out.print(f"Stage history: {s.history_rows:,} entries for {s.deals_with_history:,} deals" if s.history_rows
+              else "Stage history: none (time in stage comes from stage_entered_at where given)")
+    table = Table(title="Deals by stage", title_justify="left")
+    for col in ("stage", "open", "won", "lost", "fixed"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for stage, row in s.by_stage.iterrows():
+        table.add_row(escape(str(stage)), f"{row['open']:,}", f"{row['won']:,}", f"{row['lost']:,}",
+                      f"{cfg.fixed_probability(str(stage)):.0%}")
+    out.print(table)
+    if s.features:
+        ft = Table(title="Feature columns", title_justify="left")
+        for col in ("column", "kind", "missing", "values"):
+            ft.add_column(col)
+        for f in s.features:
+            ft.add_row(escape(f.name), f.kind, f"{f.missing:.0%}", escape(f.detail))
+        out.print(ft)
+    else:
+        out.print("Feature columns: none (only stage, age and amount will be used)")
+
+
+def _print_sufficiency(data: DealHistory, result: SufficiencyResult) -> None:
+    table = Table(title=f"Data sufficiency (closed deals that reached each stage; at least "
+                        f"{data.config.sufficiency.min_per_stage} won and lost wanted per stage)",
+                  title_justify="left")
+    for col in ("stage", "reached", "won", "lost", ""):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for st in result.stages:
+        flag = "[yellow]thin[/]" if st.stage in result.thin_stages else "ok"
+        table.add_row(escape(st.stage), f"{st.reached:,}", f"{st.won:,}", f"{st.lost:,}", flag)
+    out.print(table)
+    if result.thin_stages:
+        out.print(f"[yellow]warning:[/] few closed deals reached {escape(', '.join(result.thin_stages))}: estimates for "
+                  "those stages will lean on the others and be less certain")
+    for problem in result.problems:
+        out.print(f"[bold red]error:[/] {escape(problem)}", soft_wrap=True)
+
+
+
+
+@click.command()
+@data_options
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="The KPIs as they were at this date (default: the end of the data).")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the JSON here (default: print it).")
+@friendly_errors
+def kpis(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, as_of: Any,
+         out_path: Path | None) -> None:
+    """The classic pipeline KPIs as JSON: conversion, win rate, cycle, deal size, lead velocity, stale deals."""
+    from scoring.data.contract import data_end, load_deal_history
+    from scoring.forecast.kpis import pipeline_kpis
+
+    data = load_deal_history(deals, history, load_config(config_path, preset))
+    result = pipeline_kpis(data, pd.Timestamp(as_of) if as_of else data_end(data))
+    document = json.dumps(result.to_dict(), indent=2)
+    if out_path is None:
+        click.echo(document)
+        return
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(document + "\n", encoding="utf-8")
+    for line in result.sentences():
+        out.print(line, markup=False)
+    out.print(f"Wrote {out_path}", markup=False)

@@ -1,0 +1,157 @@
+"""Commands that score: score, forecast, backtest."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import gc
+import json
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+import pandas as pd
+from rich.markup import escape
+from rich.table import Table
+
+from scoring.cli.common import (
+    check_engine,
+    data_options,
+    engine_options,
+    err,
+    friendly_errors,
+    model_for,
+    open_deal_options,
+    open_deals_for,
+    out,
+    print_report,
+)
+from scoring.data.presets import load_config
+from scoring.models.compiled import compile_cache_dir
+from scoring.scores import score_deals
+
+
+@click.command()
+@open_deal_options("score", "scores (CSV; with --engine dask a folder of Parquet parts)")
+@click.option("--factors", default=3, show_default=True, type=click.IntRange(0, 10),
+              help="How many factors up and down to list per deal (0: none, several times faster).")
+@engine_options
+@friendly_errors
+def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: str | None, factors: int,
+          engine: str, scheduler: str | None) -> None:
+    """Score open deals into a CSV: win probability beside the fixed one, expected revenue, factors.
+    With --engine dask: Parquet (a file, a folder of parts or a glob) into a folder of Parquet parts,
+    partition by partition, so memory follows the partition size rather than the input's."""
+    when = pd.Timestamp(as_of) if as_of else pd.Timestamp(date.today())
+    check_engine(engine, scheduler)
+    if engine == "dask":
+        from scoring.engines.dask import dask_client, score_parquet
+
+        bundle, _ = model_for(model_ref, preset)
+        with err.status("Scoring on Dask..."), dask_client(scheduler) as client:
+            done = score_parquet(bundle, input_path, out_path, when, client, top=factors,
+                                    cache_dir=compile_cache_dir(os.environ))
+        out.print(f"Scored {done.deals:,} deals in {done.partitions:,} partitions as of {when:%Y-%m-%d}: expected "
+                  f"revenue {done.expected_revenue:,.0f} (fixed percentages: {done.fixed_expected_revenue:,.0f}). "
+                  f"Wrote {out_path}/", markup=False)
+        return
+    bundle, _, deals = open_deals_for(input_path, model_ref, preset)
+    gc.freeze()  # the model and the deals outlive scoring: the collector's passes over them cost a third of it
+    try:
+        scores, warnings = score_deals(bundle, deals, when, factors)
+    finally:
+        gc.unfreeze()
+    for text in warnings:
+        out.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    scores.to_csv(out_path, index=False)
+    out.print(f"Scored {len(scores):,} deals as of {when:%Y-%m-%d}: expected revenue {scores['expected_revenue'].sum():,.0f} "
+              f"(fixed percentages: {scores['fixed_expected_revenue'].sum():,.0f}). Wrote {out_path}", markup=False)
+
+
+
+
+@click.command()
+@open_deal_options("forecast", "forecast JSON")
+@click.option("--period", type=click.Choice(["month", "quarter"]), default="quarter", show_default=True)
+@click.option("--periods", type=click.IntRange(1, 36), default=4, show_default=True, help="How many periods.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the Monte Carlo quantiles.")
+@friendly_errors
+def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods: int, seed: int, model_ref: str,
+             preset: str | None) -> None:
+    """Won revenue per month or quarter with its P10-P90 range, beside the fixed-percentage forecast (JSON)."""
+    from scoring.forecast.revenue import forecast as make_forecast
+
+    bundle, info, deals = open_deals_for(input_path, model_ref, preset)
+    when = pd.Timestamp(as_of) if as_of else pd.Timestamp(date.today())
+    result = make_forecast(bundle, deals, when, period, periods, seed=seed, model_info=info)
+    for text in result.warnings:
+        out.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True)
+    document = result.to_json()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    table = Table(title=f"Won revenue forecast for {len(deals):,} open deals as of {when:%Y-%m-%d}", title_justify="left")
+    for col in ("period", "model expected", "P10", "P50", "P90", "fixed"):
+        table.add_column(col, justify="left" if col == "period" else "right", no_wrap=col == "period")
+    for p in document["periods"] + [{"start": "total", "end": "", **document["total"]}]:
+        m = p["model"]
+        table.add_row(f"{p['start']} to {p['end']}" if p["end"] else "all future", f"{m['expected']:,.0f}",
+                      f"{m['p10']:,.0f}", f"{m['p50']:,.0f}", f"{m['p90']:,.0f}", f"{p['fixed']['expected']:,.0f}")
+    out.print(table)
+    out.print(f"Wrote {out_path}", markup=False)
+
+
+@click.command()
+@data_options
+@click.option("--start", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="First as-of date.")
+@click.option("--end", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="Last as-of date.")
+@click.option("--every", type=click.Choice(["month", "quarter"]), default="quarter", show_default=True,
+              help="Forecast at the start of every month or quarter, one period ahead each.")
+@click.option("--periods", type=click.IntRange(1, 12), default=1, show_default=True,
+              help="How many periods each forecast covers.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for backtest.csv, report.html and the PNG plots.")
+@engine_options
+@friendly_errors
+def backtest(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, start: Any, end: Any,
+             every: str, periods: int, seed: int, out_dir: Path, engine: str, scheduler: str | None) -> None:
+    """Replay history: at each date fit on what was known, forecast, compare with what closed; write a report.
+    With --engine dask the as-of dates run in parallel on the cluster's workers."""
+    from scoring.data.contract import load_deal_history
+    from scoring.forecast.backtest import backtest as run_backtest
+    from scoring.report.html import report_inputs, write_report
+
+    check_engine(engine, scheduler)
+    config = load_config(config_path, preset)
+    with err.status(f"Reading {deals}..."):
+        data = load_deal_history(deals, history, config)
+    print_report(data.report)
+    with err.status("Backtesting...") as status, contextlib.ExitStack() as stack:
+        mapper = None
+        if engine == "dask":
+            from scoring.engines.dask import dask_client, map_on_cluster
+
+            client = stack.enter_context(dask_client(scheduler))
+            mapper = functools.partial(map_on_cluster, client)
+        result = run_backtest(data, start, end, every, periods, seed, mapper=mapper,
+                              progress=lambda text: status.update(f"Backtesting: {text}"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result.to_csv_frame().to_csv(out_dir / "backtest.csv", index=False)
+    summary = result.summary()
+    path = write_report(report_inputs(data, title=f"Backtest {pd.Timestamp(start):%Y-%m-%d} to {pd.Timestamp(end):%Y-%m-%d}",
+                                      metrics=summary, reliability=result.reliability(), backtest=result), out_dir)
+    table = Table(title=f"Backtest: forecasts at {result.periods['as_of'].nunique()} dates, every {every}",
+                  title_justify="left")
+    for col in ("model", "periods", "relative error", "bias", "P10-P90 coverage", "log-loss", "Brier"):
+        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=col == "model")
+    for _, r in summary.sort_values("relative_error").iterrows():
+        table.add_row(r["model"], f"{r['periods']}", _pct(r["relative_error"]), _pct(r["bias"], "{:+.1%}"),
+                      _pct(r["coverage_p10_p90"], "{:.0%}"), f"{r['log_loss']:.4f}", f"{r['brier']:.4f}")
+    out.print(table)
+    out.print(f"Wrote {out_dir / 'backtest.csv'} and {path}", markup=False)
+
+
+def _pct(value: float, fmt: str = "{:.1%}") -> str:
+    return "n/a" if pd.isna(value) else fmt.format(value)

@@ -1,0 +1,50 @@
+"""Commands of the service: serve, hash-key."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from scoring.cli.common import err, friendly_errors
+from scoring.errors import ConfigError
+
+
+@click.command()
+@click.option("--model", "model_uri", help="Model URI or bundle file. Default: SCORING_MODEL_URI, else "
+                                           "models:/pipeline-scoring@champion.")
+@click.option("--host", help="Address to listen on. Default: SCORING_HOST, else 127.0.0.1.")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port. Default: SCORING_PORT, else 8000.")
+@click.option("--poll-seconds", type=click.FloatRange(min=0), help="How often to look for a new champion (0: never). "
+                                                                     "Default: SCORING_POLL_SECONDS, else 30.")
+@friendly_errors
+def serve(model_uri: str | None, host: str | None, port: int | None, poll_seconds: float | None) -> None:
+    """Serve the scoring and forecasting API (docs at /docs). Other settings come from SCORING_* variables."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from scoring.serving.app import create_app
+    from scoring.serving.settings import Settings
+
+    given = {"model_uri": model_uri, "host": host, "port": port, "poll_seconds": poll_seconds}
+    try:
+        settings = Settings(**{k: v for k, v in given.items() if v is not None})
+        settings.check_exposure()
+    except ValidationError as exc:
+        problems = "; ".join(f"SCORING_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"bad service settings: {problems}") from None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
+                access_log=settings.access_log, timeout_graceful_shutdown=10)
+
+
+@click.command("hash-key")
+def hash_key_command() -> None:
+    """Read an API key on standard input; print the SHA-256 to put in SCORING_API_KEY_HASHES."""
+    from scoring.serving.settings import hash_key
+
+    key = sys.stdin.readline().strip()
+    if not key:
+        err.print("[bold red]error:[/] no key on standard input")
+        sys.exit(1)
+    click.echo(hash_key(key))

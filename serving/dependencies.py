@@ -1,0 +1,31 @@
+"""What routes depend on, as FastAPI dependencies: the model in service, the settings, the metrics."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from scoring.serving.holder import LoadedModel
+from scoring.serving.metrics import Metrics
+from scoring.serving.settings import Settings
+
+
+def current_model(request: Request) -> LoadedModel:
+    """The model in service, read once: a swap during the request does not change it (503 while none)."""
+    model: LoadedModel | None = request.app.state.holder.current
+    if model is None:
+        raise HTTPException(503, f"no model is loaded: {request.app.state.holder.error}")
+    return model
+
+
+def settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def metrics(request: Request) -> Metrics:
+    return request.app.state.metrics  # type: ignore[no-any-return]
+
+
+ModelDep = Annotated[LoadedModel, Depends(current_model)]
+SettingsDep = Annotated[Settings, Depends(settings)]
+MetricsDep = Annotated[Metrics, Depends(metrics)]
