@@ -47,9 +47,10 @@ run: train
 serve: install
 	$(BIN)/scoring serve --host 127.0.0.1 --port 8000
 
-# Lint (ruff, configured in pyproject.toml) before the whole test suite.
+# Lint (ruff) and types (mypy, of the library), both configured in pyproject.toml, before the whole test suite.
 check: install
 	$(BIN)/ruff check src training serving cli tests benchmarks
+	$(BIN)/mypy
 
 test: install system-deps check
 	$(BIN)/python -m pytest

@@ -14,7 +14,8 @@ Messages name the file, the row(s) and the column, and say what was expected.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from scoring.data.problems import DataReport
@@ -36,7 +37,8 @@ class DataError(ScoringError, ValueError):
         self.report = report
 
 
-class DealProblem(NamedTuple):
+@dataclass(frozen=True)
+class DealProblem:
     """One problem of one deal to score: its position in the batch, the field, what was wrong."""
 
     index: int

@@ -9,7 +9,7 @@ per-call cost.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -140,6 +140,7 @@ def _value_texts(rows: Mapping[str, np.ndarray], names: list[str], needed: list[
     out: dict[int, list[str]] = {}
     for j in needed:
         name = names[j]
+        form: Callable[[Any], str]
         if name == "stage_index":
             column, form = rows["stage"], str
         elif name == "log_amount":

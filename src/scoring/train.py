@@ -40,25 +40,25 @@ def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, hol
     """Fit the model and every baseline, evaluate them on a time-based holdout, refit on everything."""
     say = progress or (lambda _: None)
     require_sufficient(data)
-    as_of = pd.Timestamp(as_of) if as_of is not None else data_end(data)
-    holdout_start = holdout_start_of(data, as_of, holdout_fraction)
+    when: pd.Timestamp = pd.Timestamp(as_of) if as_of is not None else data_end(data)
+    holdout_start = holdout_start_of(data, when, holdout_fraction)
 
-    say(f"fitting on what was known at {holdout_start.date()} (holdout: {holdout_start.date()} to {as_of.date()})")
+    say(f"fitting on what was known at {holdout_start.date()} (holdout: {holdout_start.date()} to {when.date()})")
     early_models = fit_models(TrainingSet(data, holdout_start, every_days, engine.snapshotter), seed, say, win_params,
                               engine.trainer)
-    holdout = holdout_rows(data, holdout_start, as_of, every_days, engine.snapshotter)
+    holdout = holdout_rows(data, holdout_start, when, every_days, engine.snapshotter)
     metrics, reliability = evaluate(early_models, holdout, by=tuple(f for f in ("segment",) if f in data.features))
 
-    say(f"refitting on everything known at {as_of.date()}")
-    training = TrainingSet(data, as_of, every_days, engine.snapshotter)
+    say(f"refitting on everything known at {when.date()}")
+    training = TrainingSet(data, when, every_days, engine.snapshotter)
     models = fit_models(training, seed, say, win_params, engine.trainer)
     stage_model = cast(StageTransitionModel, models[StageTransitionModel.name])
     return ModelBundle(config=data.config, features=dict(data.features), models=models, metrics=metrics,
-                       reliability=reliability, as_of=as_of, holdout_start=holdout_start,
+                       reliability=reliability, as_of=when, holdout_start=holdout_start,
                        data_digest=data.digest(), n_deals=len(data.deals),
                        trained_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
                        timing=StageTiming().fit(training),
-                       kpis=pipeline_kpis(data, as_of, stale_after=stage_model.stale_after_days()).to_dict(),
+                       kpis=pipeline_kpis(data, when, stale_after=stage_model.stale_after_days()).to_dict(),
                        holdout_model=cast(WinModel, early_models[WinModel.name]))
 
 

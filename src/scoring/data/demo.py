@@ -85,7 +85,8 @@ class DemoCompany:
     def owners(self) -> pd.DataFrame:
         """The sales reps: name, region and skill (log-odds)."""
         rng = np.random.default_rng(self.company_seed)
-        names, regions = [], []
+        names: list[str] = []
+        regions: list[str] = []
         for region, count in zip(self.region.values, self.owners_per_region):
             for _ in range(count):
                 i = len(names)

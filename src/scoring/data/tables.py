@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ NA_VALUES = ["", "NULL", "null", "NaN", "nan", "N/A", "n/a", "#N/A"]
 #: Dates outside these years are taken for mistakes (Excel serials, "9999-12-31" placeholders).
 PLAUSIBLE_YEARS = (1970, 2100)
 
-TableInput = str | Path | pd.DataFrame
+TableInput: TypeAlias = str | Path | pd.DataFrame
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

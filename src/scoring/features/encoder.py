@@ -8,6 +8,7 @@ categories; a linear model one-hot encodes them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ RARE = "__rare__"
 #: Columns this short are factorized in plain Python (pandas' per-call cost dominates there).
 SMALL = 32
 #: Snapshot rows: a DataFrame, or (on the serving path) a mapping of column name -> array.
-Rows = pd.DataFrame | Mapping[str, np.ndarray]
+Rows: TypeAlias = pd.DataFrame | Mapping[str, np.ndarray]
 
 
 class FeatureEncoder:
@@ -83,7 +84,7 @@ class FeatureEncoder:
         return out
 
 
-def _factorize(values: object) -> tuple[np.ndarray, np.ndarray]:
+def _factorize(values: Any) -> tuple[np.ndarray, np.ndarray]:
     """(code of each value, -1 where missing; the distinct values) of a column, as ``pd.factorize`` gives them."""
     if not isinstance(values, pd.Series) and len(values) <= SMALL:  # a request's few deals: spare pandas' overhead
         index: dict[object, int] = {}

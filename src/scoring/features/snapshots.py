@@ -63,9 +63,9 @@ def take_snapshots(data: DealHistory, dates: pd.DatetimeIndex | list[pd.Timestam
     snapshot date shapes its state, and nothing after ``cutoff`` shapes any label.
     """
     dates = pd.DatetimeIndex(sorted(pd.DatetimeIndex(dates).unique()))
-    cutoff = pd.Timestamp(cutoff) if cutoff is not None else dates[-1]
-    if len(dates) and dates[-1] > cutoff:
-        raise ValueError(f"snapshot date {dates[-1].date()} is after the cutoff {cutoff.date()}")
+    until: pd.Timestamp = pd.Timestamp(cutoff) if cutoff is not None else dates[-1]
+    if len(dates) and dates[-1] > until:
+        raise ValueError(f"snapshot date {dates[-1].date()} is after the cutoff {until.date()}")
     deals = data.deals
     grid = dates.to_numpy(dtype="datetime64[us]")
     created = deals["created_at"].to_numpy(dtype="datetime64[us]")
@@ -81,8 +81,8 @@ def take_snapshots(data: DealHistory, dates: pd.DatetimeIndex | list[pd.Timestam
     rows = pd.DataFrame({"deal_id": deals["deal_id"].to_numpy()[deal_ix], "as_of": at, "_deal": deal_ix})
     rows, unplaced = _attach_state(rows, stage_events(data), data.config)
     rows = _attach_deal_columns(rows, data)
-    rows = _label(rows, deals, cutoff)
-    return SnapshotTable(rows.drop(columns="_deal").reset_index(drop=True), cutoff, unplaced)
+    rows = _label(rows, deals, until)
+    return SnapshotTable(rows.drop(columns="_deal").reset_index(drop=True), until, unplaced)
 
 
 def _attach_state(rows: pd.DataFrame, events: pd.DataFrame, config: PipelineConfig) -> tuple[pd.DataFrame, int]:
@@ -149,11 +149,11 @@ def open_deal_columns(deals: Mapping[str, np.ndarray], as_of: pd.Timestamp, conf
     stage = np.asarray(deals["stage"], dtype=object)
     stage_index = np.fromiter((order[s] for s in stage), dtype=int, count=len(stage))
     n = len(stage)
-    rows = {"deal_id": np.asarray(deals["deal_id"], dtype=object), "as_of": np.full(n, now),
+    rows: dict[str, np.ndarray] = {"deal_id": np.asarray(deals["deal_id"], dtype=object), "as_of": np.full(n, now),
             "stage": stage, "stage_index": stage_index, "stage_moves": np.full(n, np.nan),
             "furthest_stage_index": stage_index,
-            "days_in_stage": (now - entered) / np.timedelta64(1, "s") / DAY_SECONDS,
-            "age_days": (now - created) / np.timedelta64(1, "s") / DAY_SECONDS,
+            "days_in_stage": np.asarray((now - entered) / np.timedelta64(1, "s") / DAY_SECONDS),
+            "age_days": np.asarray((now - created) / np.timedelta64(1, "s") / DAY_SECONDS),
             "amount": np.asarray(deals["amount"], dtype=float)}
     for name in features:
         rows[name] = np.asarray(deals[name]) if name in deals else np.full(n, np.nan)

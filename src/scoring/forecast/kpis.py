@@ -97,15 +97,15 @@ def pipeline_kpis(data: DealHistory, as_of: pd.Timestamp | str | None = None, wi
     The bottleneck is the stage with the lowest conversion among those with ``min_decided`` deals decided.
     """
     deals = data.deals
-    as_of = pd.Timestamp(as_of) if as_of is not None else deals["created_at"].max()
+    when: pd.Timestamp = pd.Timestamp(as_of) if as_of is not None else deals["created_at"].max()
     config = data.config
     order = config.stage_order
-    known = deals[deals["created_at"] <= as_of]
-    closed_by = known["closed_at"].notna() & (known["closed_at"] <= as_of)
+    known = deals[deals["created_at"] <= when]
+    closed_by = known["closed_at"].notna() & (known["closed_at"] <= when)
     status = known["status"].where(closed_by, "open")
 
     events = stage_events(data)
-    events = events[(events["entered_at"] <= as_of).to_numpy() & is_in(events["deal_id"], known["deal_id"])]
+    events = events[(events["entered_at"] <= when).to_numpy() & is_in(events["deal_id"], known["deal_id"])]
     events = events.assign(index=events["stage"].map(order).astype(int))
     furthest = events.groupby("deal_id")["index"].max()
     # A deal with no stage entry known by as_of was in the first stage as far as anyone knew then.
@@ -118,7 +118,7 @@ def pipeline_kpis(data: DealHistory, as_of: pd.Timestamp | str | None = None, wi
     else:  # no history: deals are taken to have moved through the pipeline in order
         reached = {i: furthest >= i for i in order.values()}
 
-    stays = sojourns(data, as_of)
+    stays = sojourns(data, when)
     stays = stays[is_in(stays["deal_id"], known["deal_id"])]
     ended = stays[stays["to"].notna()]
     conversion = []
@@ -134,21 +134,21 @@ def pipeline_kpis(data: DealHistory, as_of: pd.Timestamp | str | None = None, wi
     rated = [c for c in conversion if c.decided >= min_decided]
     bottleneck = min(rated, key=lambda c: c.rate).stage if rated else None
 
-    window = closed_by & (known["closed_at"] > as_of - pd.Timedelta(days=window_days))
+    window = closed_by & (known["closed_at"] > when - pd.Timedelta(days=window_days))
     if not window.any():
         window = closed_by  # a quiet year: use all of history
     recent = known[window]
     won = recent[recent["status"] == "won"]
     cycle = (won["closed_at"] - won["created_at"]).dt.total_seconds() / DAY_SECONDS
 
-    monthly, lvr = _lead_velocity(events, known, config.stages, as_of)
+    monthly, lvr = _lead_velocity(events, known, config.stages, when)
     open_now = known[status.eq("open").to_numpy()]
     if stale_after is None:  # the stage-transition model's, as scoring uses: one definition of stale
-        stale_after = StageTransitionModel().fit(TrainingSet(data, as_of)).stale_after_days()
-    stale, stale_count, stale_by = _stale(open_now, events, as_of, config.stages[0], dict(zip(config.stages,
+        stale_after = StageTransitionModel().fit(TrainingSet(data, when)).stale_after_days()
+    stale, stale_count, stale_by = _stale(open_now, events, when, config.stages[0], dict(zip(config.stages,
                                                                                               stale_after)))
     return PipelineKpis(
-        as_of=str(as_of.date()), window_days=window_days, conversion=conversion,
+        as_of=str(when.date()), window_days=window_days, conversion=conversion,
         won=int(len(won)), lost=int((recent["status"] == "lost").sum()),
         win_rate=float(len(won) / len(recent)) if len(recent) else float("nan"),
         sales_cycle_median_days=float(cycle.median()) if len(cycle) else float("nan"),

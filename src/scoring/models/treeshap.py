@@ -105,22 +105,22 @@ class ContributionTable:
             for j, split in enumerate(splits):
                 by_feature.setdefault(split["feature"], []).append((t, 1 << j, split))
         features, blocks, first = [], [], 0
-        for column, splits in sorted(by_feature.items()):
-            if splits[0][2]["categorical"]:
-                size = max((max(s["categories"], default=-1) for _, _, s in splits), default=-1) + 1
+        for column, entries in sorted(by_feature.items()):
+            if entries[0][2]["categorical"]:
+                size = max((max(s["categories"], default=-1) for _, _, s in entries), default=-1) + 1
                 feature = _Feature(column, None, size, first)
                 # bucket c < size: category c; bucket size: anything else (NaN, negative, unseen) goes right
-                goes_left = [[c in s["categories"] for _, _, s in splits] for c in range(size)] + [[False] * len(splits)]
+                goes_left = [[c in s["categories"] for _, _, s in entries] for c in range(size)] + [[False] * len(entries)]
             else:
-                thresholds = np.unique([s["threshold"] for _, _, s in splits])
+                thresholds = np.unique([s["threshold"] for _, _, s in entries])
                 feature = _Feature(column, thresholds, 0, first)
-                rank = np.searchsorted(thresholds, [s["threshold"] for _, _, s in splits])
+                rank = np.searchsorted(thresholds, [s["threshold"] for _, _, s in entries])
                 # bucket b <= len(thresholds): value <= threshold k exactly when k >= b; bucket len + 1: NaN
-                nan_left = [s["default_left"] if s["missing"] else 0.0 <= s["threshold"] for _, _, s in splits]
+                nan_left = [s["default_left"] if s["missing"] else 0.0 <= s["threshold"] for _, _, s in entries]
                 goes_left = [(rank >= b).tolist() for b in range(len(thresholds) + 1)] + [nan_left]
             block = np.zeros((len(goes_left), len(trees)), dtype=np.int64)
             for b, lefts in enumerate(goes_left):
-                for (t, bit, _), left in zip(splits, lefts):
+                for (t, bit, _), left in zip(entries, lefts):
                     block[b, t] += bit if left else 0
             features.append(feature)
             blocks.append(block)

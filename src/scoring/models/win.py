@@ -93,10 +93,10 @@ def train_here(x: np.ndarray, label: np.ndarray, params: dict[str, Any], feature
     return lgb.train(params, data, num_boost_round=rounds)
 
 
-def _predict(booster: lgb.Booster, x: np.ndarray, one_thread_below: int = SMALL_BATCH, **kwargs: object) -> np.ndarray:
+def _predict(booster: lgb.Booster, x: np.ndarray, one_thread_below: int = SMALL_BATCH, **kwargs: Any) -> np.ndarray:
     """``booster.predict``, on one thread for fewer than ``one_thread_below`` rows: starting OpenMP threads costs
     more than a few rows."""
-    return booster.predict(x, num_threads=1 if len(x) < one_thread_below else 0, **kwargs)
+    return np.asarray(booster.predict(x, num_threads=1 if len(x) < one_thread_below else 0, **kwargs))
 
 
 class WinModel(Model):

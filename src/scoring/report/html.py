@@ -236,7 +236,7 @@ def _days_section(stays: pd.DataFrame, stage_table: pd.DataFrame, figures: dict[
     sentence = ""
     if present:
         medians = {s: float(np.median(d)) for s, d in present}
-        slow = max(medians, key=medians.get)
+        slow = max(medians, key=lambda stage: medians[stage])
         d = dict(present)[slow]
         sentence = (f"Deals spend longest in {slow}: {medians[slow]:.0f} days at the median, "
                     f"{np.percentile(d, 90):.0f} days for the slowest tenth.")
