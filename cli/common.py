@@ -42,13 +42,15 @@ def data_options(command: F) -> F:
     """--deals, --history, --config and --preset: the options of every command that reads deals."""
     options = [
         click.option("--deals", "deals", required=True, type=click.Path(dir_okay=False, path_type=Path),
-                     help="Deals file (CSV or Parquet), one row per deal."),
+                     help="Deals file (CSV, gzipped CSV, Parquet or Excel .xlsx), one row per deal."),
         click.option("--history", "history", type=click.Path(dir_okay=False, path_type=Path),
-                     help="Stage history file (CSV or Parquet): deal_id, stage, entered_at."),
+                     help="Stage history file (CSV, Parquet or .xlsx): deal_id, stage, entered_at."),
         click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
                      help="Pipeline configuration (TOML). Default: the textbook pipeline."),
         click.option("--preset", type=click.Choice(sorted(PRESETS), case_sensitive=False),
                      help="Read a CRM's own export: its column names, stages and conventions."),
+        click.option("--strict", is_flag=True, help="Refuse rows that would be set aside (blank amounts, report "
+                                                    "footers, history of deals not in the file, ...)."),
     ]
     return _with_options(options)(command)
 
@@ -118,13 +120,19 @@ def model_for(model_ref: str, preset: str | None) -> tuple[Any, dict[str, str]]:
 
 def open_deals_for(input_path: Path, model_ref: str, preset: str | None) -> tuple[Any, dict[str, str], pd.DataFrame]:
     """The model bundle, its name and version, and the open deals to score with it (read with its own config)."""
-    from scoring.data.contract import load_open_deals
+    from scoring.data.contract import read_open_deals
 
     if input_path.is_dir():
         raise ConfigError(f"{input_path} is a folder: give one file (a folder of Parquet parts is for "
                           "`scoring score --engine dask`)")
     bundle, info = model_for(model_ref, preset)
-    deals = load_open_deals(input_path, bundle.config)
+    deals, report = read_open_deals(input_path, bundle.config)
+    skipped = sum(s.count for s in report.set_aside if not s.kept)
+    if skipped:
+        err.print(f"{skipped:,} row(s) not scored: " + "; ".join(f"{s.count:,} {s.reason}" for s in report.set_aside
+                                                                 if not s.kept), soft_wrap=True, markup=False)
+    for aside in (s for s in report.set_aside if s.kept):
+        err.print(f"note: {aside}", soft_wrap=True, markup=False)
     problem = bundle.compile(compile_cache_dir(os.environ))
     if problem:
         err.print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)

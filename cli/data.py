@@ -50,14 +50,22 @@ def demo_data(out_dir: Path, n_deals: int, seed: int, end: Any, years: float) ->
 @click.command()
 @data_options
 @friendly_errors
-def validate(deals: Path, history: Path | None, config_path: Path | None, preset: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (for machines) instead of tables.")
+def validate(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, strict: bool,
+             as_json: bool) -> None:
     """Check a deal history: print a data summary and every problem found.
 
     Exits with status 1 when the data cannot be used (errors, or too little to learn from).
     """
     config = load_config(config_path, preset)
     with err.status(f"Reading {deals}..."):
-        data, report = inspect_deal_history(deals, history, config)
+        data, report = inspect_deal_history(deals, history, config, strict)
+    if as_json:
+        sufficiency = check_sufficiency(data) if data is not None else None
+        click.echo(json.dumps({**report.to_dict(), "deals": len(data.deals) if data is not None else None,
+                               "sufficiency": [str(p) for p in sufficiency.problems] if sufficiency else []},
+                              indent=2))
+        sys.exit(0 if report.ok and not (sufficiency and sufficiency.problems) else 1)
     problems = len(report.errors)
     if data is not None:
         _print_summary(data)
@@ -130,13 +138,13 @@ def _print_sufficiency(data: DealHistory, result: SufficiencyResult) -> None:
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the JSON here (default: print it).")
 @friendly_errors
-def kpis(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, as_of: Any,
+def kpis(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, strict: bool, as_of: Any,
          out_path: Path | None) -> None:
     """The classic pipeline KPIs as JSON: conversion, win rate, cycle, deal size, lead velocity, stale deals."""
     from scoring.data.contract import data_end, load_deal_history
     from scoring.forecast.kpis import pipeline_kpis
 
-    data = load_deal_history(deals, history, load_config(config_path, preset))
+    data = load_deal_history(deals, history, load_config(config_path, preset), strict)
     result = pipeline_kpis(data, pd.Timestamp(as_of) if as_of else data_end(data))
     document = json.dumps(result.to_dict(), indent=2)
     if out_path is None:

@@ -51,7 +51,7 @@ from scoring.tracking import DEFAULT_NAME
               help="A promoted champion is also exported here as a bundle file (the service's fallback).")
 @engine_options
 @friendly_errors
-def train(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, as_of: Any,
+def train(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, strict: bool, as_of: Any,
           holdout_fraction: float, seed: int, model_name: str, promote: str, margin: float, max_ece: float,
           tune_trials: int, export_dir: Path, engine: str, scheduler: str | None) -> None:
     """Learn the models, evaluate them against the baselines on a time-based holdout, log and register in MLflow.
@@ -62,7 +62,7 @@ def train(deals: Path, history: Path | None, config_path: Path | None, preset: s
     check_engine(engine, scheduler)
     config = load_config(config_path, preset)
     with err.status(f"Reading {deals}..."):
-        data = load_deal_history(deals, history, config)
+        data = load_deal_history(deals, history, config, strict)
     print_report(data.report)
     with contextlib.ExitStack() as stack:
         where = LOCAL

@@ -115,7 +115,8 @@ def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods:
               help="Folder for backtest.csv, report.html and the PNG plots.")
 @engine_options
 @friendly_errors
-def backtest(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, start: Any, end: Any,
+def backtest(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, strict: bool,
+             start: Any, end: Any,
              every: str, periods: int, seed: int, out_dir: Path, engine: str, scheduler: str | None) -> None:
     """Replay history: at each date fit on what was known, forecast, compare with what closed; write a report.
     With --engine dask the as-of dates run in parallel on the cluster's workers."""
@@ -126,7 +127,7 @@ def backtest(deals: Path, history: Path | None, config_path: Path | None, preset
     check_engine(engine, scheduler)
     config = load_config(config_path, preset)
     with err.status(f"Reading {deals}..."):
-        data = load_deal_history(deals, history, config)
+        data = load_deal_history(deals, history, config, strict)
     print_report(data.report)
     with err.status("Backtesting...") as status, contextlib.ExitStack() as stack:
         mapper = None

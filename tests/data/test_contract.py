@@ -55,9 +55,8 @@ BAD = {
     "duplicate deal_id": (_replace(3, "D1,2024-01-06,1,Lead,open,,,,SMB,1"), "deal_id", (2, 3), "duplicate deal_id 'D1'"),
     "negative amount": (_replace(2, "D1,2024-01-05,-12,Lead,open,,,,SMB,1"), "amount", (2,), "expected a number >= 0"),
     "non-numeric amount": (_replace(2, "D1,2024-01-05,12k,Lead,open,,,,SMB,1"), "amount", (2,), "got '12k'"),
-    "empty amount": (_replace(2, "D1,2024-01-05,,Lead,open,,,,SMB,1"), "amount", (2,), "expected a number >= 0"),
     "unparseable date": (_replace(3, "D2,2024-02-30,5,Proposal,won,2024-03-01,,,SMB,1"), "created_at", (3,),
-                         "expected an ISO 8601 date"),
+                         "expected a date (ISO 8601"),
     "unknown stage": (_replace(4, "D3,2024-01-07,5,Discovery,lost,2024-02-15,,,SMB,1"), "stage", (4,),
                       "unknown stage 'Discovery'"),
     "won without closed_at": (_replace(3, "D2,2024-01-06,5,Proposal,won,,,,SMB,1"), "closed_at", (3,),
@@ -90,10 +89,16 @@ def test_all_problems_are_reported_at_once(write):
     assert {e.column for e in _errors(write, text)} == {"amount", "stage"}
 
 
-def test_history_for_unknown_deals_is_refused(write):
-    errors = _errors(write, GOOD_DEALS, GOOD_HISTORY + "D9,Lead,2024-01-05\n")
-    assert [(e.column, e.rows) for e in errors] == [("deal_id", (12,))]
-    assert "'D9'" in str(errors[0]) and "history.csv" in str(errors[0])
+def test_history_for_unknown_deals_is_set_aside_or_refused_when_strict(write):
+    """A report filtered on deals still lists their history: set aside (and named), refused by --strict."""
+    deals, history = write("deals.csv", GOOD_DEALS), write("history.csv", GOOD_HISTORY + "D9,Lead,2024-01-05\n")
+    data, report = inspect_deal_history(deals, history)
+    assert data is not None and "D9" not in set(data.history["deal_id"])
+    aside = [s for s in report.set_aside if s.column == "deal_id"]
+    assert [(s.rows, s.source.endswith("history.csv")) for s in aside] == [((12,), True)] and "'D9'" in str(aside[0])
+    _, strict = inspect_deal_history(deals, history, strict=True)
+    assert [(e.column, e.rows) for e in strict.errors] == [("deal_id", (12,))]
+    assert "'D9'" in str(strict.errors[0]) and "history.csv" in str(strict.errors[0])
 
 
 def test_history_with_unknown_stage_or_bad_date_is_refused(write):
@@ -176,6 +181,8 @@ def test_unreadable_files_get_a_clear_error(tmp_path: Path, write):
     with pytest.raises(DataError, match="file not found"):
         load_deal_history(tmp_path / "nope.csv")
     with pytest.raises(DataError, match="unsupported file type"):
+        load_deal_history(write("deals.json", "x"))
+    with pytest.raises(DataError, match="not a readable Excel workbook"):
         load_deal_history(write("deals.xlsx", "x"))
     latin = tmp_path / "latin.csv"
     latin.write_bytes("deal_id,created_at\nCafé,2024-01-01\n".encode("latin-1"))

@@ -81,9 +81,13 @@ def test_salesforce_data_loader_export_uses_api_field_names(tmp_path):
         {"Id": "008-3", "OpportunityId": "006B", "StageName": "Prospecting", "CreatedDate": "2024-01-11T09:00:00.000+0000"},
     ])
     data, report = inspect_deal_history(deals, history, load_config(preset="salesforce"))
-    # Salesforce leaves Amount empty on some opportunities: that must be an error naming the row, not a zero
-    assert data is None
-    assert [(e.column, e.rows) for e in report.errors] == [("amount", (3,))]
+    # Salesforce leaves Amount empty on some opportunities: the deal is kept without revenue (never a zero), and
+    # the row is set aside on its amount, named; --strict refuses it
+    assert data is not None and data.deals.set_index("deal_id")["amount"].isna().to_dict() == {"006A": False,
+                                                                                              "006B": True}
+    assert [(s.rows, s.kept) for s in report.set_aside if s.column == "amount"] == [((3,), True)]
+    _, strict = inspect_deal_history(deals, history, load_config(preset="salesforce"), strict=True)
+    assert [(e.column, e.rows) for e in strict.errors] == [("amount", (3,))]
     fixed = pd.read_csv(deals, dtype=str)
     fixed.loc[1, "Amount"] = "2500"
     fixed.to_csv(deals, index=False)

@@ -89,9 +89,12 @@ def test_score_and_stages_commands_read_a_bundle_file(company: Path, bundle: Mod
     assert len(table) == len(pd.read_csv(company / "open_deals.csv"))
     result = runner.invoke(main, ["stages", "--model", str(model)])
     assert result.exit_code == 0 and "Where deals go from each stage" in result.output
-    result = runner.invoke(main, ["score", "--input", str(company / "deals.csv"), "--out", str(scored),
-                                  "--model", str(model)])
-    assert result.exit_code == 1 and "only open deals can be scored" in result.output
+    whole = runner.invoke(main, ["score", "--input", str(company / "deals.csv"), "--out", str(scored),
+                                 "--as-of", END, "--model", str(model)])
+    deals = pd.read_csv(company / "deals.csv")
+    assert whole.exit_code == 0, whole.output  # a whole export: its open deals scored, the rest counted and skipped
+    assert len(pd.read_csv(scored)) == int((deals["status"] == "open").sum())
+    assert f"{int((deals['status'] != 'open').sum()):,} row(s) not scored" in " ".join(whole.output.split())
     result = runner.invoke(main, ["score", "--input", str(company / "open_deals.csv"), "--out", str(scored),
                                   "--model", str(model), "--preset", "hubspot"])
     assert result.exit_code == 1 and "not a hubspot export" in result.output

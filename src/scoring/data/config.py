@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import tomli_w
 
+from scoring.data.formats import NUMBER_FORMATS
 from scoring.errors import ConfigError
 
 #: The canonical columns of the deals table, required ones first.
@@ -54,6 +55,8 @@ class PipelineConfig:
     values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     ignore_columns: tuple[str, ...] = ()
     date_format: str | None = None
+    date_formats: Mapping[str, str] = field(default_factory=dict)
+    number_format: str | None = None
     preset: str | None = None
     sufficiency: Sufficiency = field(default_factory=Sufficiency)
 
@@ -90,8 +93,11 @@ class PipelineConfig:
             "ignore_columns": list(self.ignore_columns),
             "sufficiency": {f.name: getattr(self.sufficiency, f.name) for f in fields(Sufficiency)},
         }
-        if self.date_format:
-            out["date_format"] = self.date_format
+        for key in ("date_format", "number_format"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        if self.date_formats:
+            out["date_formats"] = dict(self.date_formats)
         if self.preset:
             out["preset"] = self.preset
         return {k: v for k, v in out.items() if v or isinstance(v, (int, float))}
@@ -124,10 +130,16 @@ class PipelineConfig:
                         merged_values.setdefault(str(canon), {}).update(
                             {str(k): str(v) for k, v in _table(mapping, f"values.{canon}").items()})
                     changes[key] = merged_values
-                elif key in ("date_format", "preset"):
+                elif key in ("date_format", "preset", "number_format"):
                     if not isinstance(value, str):
                         raise ConfigError(f"{key}: expected a string, got {value!r}")
+                    if key == "number_format" and value not in NUMBER_FORMATS:
+                        raise ConfigError(f"number_format: expected one of {', '.join(map(repr, NUMBER_FORMATS))}, "
+                                          f"got {value!r}")
                     changes[key] = value
+                elif key == "date_formats":
+                    changes[key] = {**base.date_formats,
+                                    **{str(k): str(v) for k, v in _table(value, key).items()}}
                 elif key == "sufficiency":
                     table = _table(value, key)
                     allowed = {f.name for f in fields(Sufficiency)}

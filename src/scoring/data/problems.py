@@ -31,21 +31,35 @@ class Problem:
             where.append(("row " if len(self.rows) == 1 else "rows ") + _listing(self.rows))
         return f"{', '.join(where)}: {self.message}"
 
+    def to_dict(self) -> dict[str, object]:
+        return {"source": self.source, "column": self.column, "rows": list(self.rows), "message": self.message,
+                "severity": self.severity}
+
 
 @dataclass(frozen=True)
 class SetAside:
-    """Rows that were read but not used, and why."""
+    """Rows that were read but not (fully) used, and why: left out, or ``kept`` without the value of ``column``;
+    ``folded`` rows carry nothing that is lost (a stage history's won/lost rows, whose dates complete the deals;
+    repeats of a stage), so ``--strict`` does not refuse them."""
 
     source: str
     reason: str
     rows: tuple[int, ...]
+    column: str | None = None
+    kept: bool = False
+    folded: bool = False
 
     @property
     def count(self) -> int:
         return len(self.rows)
 
     def __str__(self) -> str:
-        return f"{self.source}: {self.count} row(s) set aside: {self.reason} (rows {_listing(self.rows)})"
+        where = f", column {self.column!r}" if self.column else ""
+        return f"{self.source}{where}: {self.count} row(s) set aside: {self.reason} (rows {_listing(self.rows)})"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"source": self.source, "column": self.column, "reason": self.reason, "count": self.count,
+                "rows": list(self.rows), "kept": self.kept, "folded": self.folded}
 
 
 @dataclass
@@ -74,10 +88,24 @@ class DataReport:
     def warn(self, source: str, message: str, column: str | None = None, rows: Iterable[int] = ()) -> None:
         self.problems.append(Problem(source, message, column, _rows(rows), "warning"))
 
-    def set_rows_aside(self, source: str, reason: str, rows: Iterable[int]) -> None:
+    def set_rows_aside(self, source: str, reason: str, rows: Iterable[int], column: str | None = None,
+                       kept: bool = False, folded: bool = False) -> None:
         rows = _rows(rows)
         if rows:
-            self.set_aside.append(SetAside(source, reason, rows))
+            self.set_aside.append(SetAside(source, reason, rows, column, kept, folded))
+
+    def strict(self) -> DataReport:
+        """The same findings with every set-aside turned into an error (``--strict``)."""
+        problems = [*self.problems, *(Problem(s.source, f"{s.reason} (--strict refuses rows set aside)", s.column,
+                                              s.rows, "error") for s in self.set_aside if not s.folded)]
+        return DataReport(problems=problems, set_aside=[s for s in self.set_aside if s.folded], notes=list(self.notes))
+
+    def to_dict(self) -> dict[str, object]:
+        """The report for machines (``validate --json``)."""
+        return {"ok": self.ok,
+                "errors": [p.to_dict() for p in self.errors], "warnings": [p.to_dict() for p in self.warnings],
+                "set_aside": [s.to_dict() for s in self.set_aside],
+                "set_aside_rows": sum(s.count for s in self.set_aside), "notes": list(self.notes)}
 
     def summary(self) -> str:
         """One paragraph: the errors (or that there are none), then counts of warnings and set-aside rows."""

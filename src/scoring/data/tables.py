@@ -8,22 +8,27 @@ from typing import TypeAlias
 import numpy as np
 import pandas as pd
 
+from scoring.data.formats import PLAUSIBLE_YEARS
 from scoring.errors import DataError
+
+__all__ = ["NA_VALUES", "PLAUSIBLE_YEARS", "ROW", "SHORT", "SOURCE_COLUMN", "TableInput", "load_table", "read_table"]
 
 #: Spreadsheet row number of each row in its source file (header = row 1).
 ROW = "_row"
 #: For history rows derived from a wide export (HubSpot "Date entered" columns): the column they came from.
 SOURCE_COLUMN = "_source_column"
+#: Per row of a CSV file: how many cells it had when fewer than the header's (a short row), else 0.
+SHORT = "_short"
 #: Cells read as missing in CSV files.
 NA_VALUES = ["", "NULL", "null", "NaN", "nan", "N/A", "n/a", "#N/A"]
-#: Dates outside these years are taken for mistakes (Excel serials, "9999-12-31" placeholders).
-PLAUSIBLE_YEARS = (1970, 2100)
 
 TableInput: TypeAlias = str | Path | pd.DataFrame
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV (optionally gzipped) or Parquet file as text cells, adding the spreadsheet row number."""
+    """Read a CSV (optionally gzipped), Parquet or Excel (.xlsx) file, CSV cells as text, adding each row's
+    spreadsheet number; blank lines keep their numbers (so a problem names the row a spreadsheet shows) and
+    are dropped. A CSV row with fewer cells than the header is marked in ``SHORT`` (its cell count)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -31,12 +36,17 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         if name.endswith((".parquet", ".pq")):
             frame = pd.read_parquet(path)
+        elif name.endswith((".xlsx", ".xlsm")):
+            frame = _read_excel(path)
         elif name.endswith((".csv", ".csv.gz", ".txt")):
-            frame = _read_csv(path, ",")
+            sep = ","
+            frame = _read_csv(path, sep)
             if frame.shape[1] == 1 and ";" in str(frame.columns[0]):
-                frame = _read_csv(path, ";")  # European spreadsheet exports
+                sep = ";"
+                frame = _read_csv(path, sep)  # European spreadsheet exports
+            frame[SHORT] = _cell_counts(path, sep, len(frame), frame.shape[1])
         else:
-            raise DataError(f"{path}: unsupported file type; expected .csv, .csv.gz or .parquet")
+            raise DataError(f"{path}: unsupported file type; expected .csv, .csv.gz, .parquet or .xlsx")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
                         "export or save the file as UTF-8 CSV") from None
@@ -44,18 +54,55 @@ def read_table(path: str | Path) -> pd.DataFrame:
         if isinstance(exc, DataError):
             raise
         raise DataError(f"{path}: cannot be read as a table ({exc})") from None
+    if frame.columns.empty:
+        raise DataError(f"{path}: the file is empty; expected a header row and one row per deal")
     return _with_rows(frame)
+
+
+def _read_excel(path: Path) -> pd.DataFrame:
+    """The first sheet of a workbook, by python-calamine (a Rust reader; see benchmarks/data_bench.py)."""
+    from python_calamine import CalamineError
+
+    try:
+        frame = pd.read_excel(path, engine="calamine", sheet_name=0)
+    except CalamineError as exc:
+        raise DataError(f"{path}: not a readable Excel workbook ({exc})") from None
+    frame = frame.astype(object).where(frame.notna(), None)
+    frame.attrs["excel"] = True
+    return frame
 
 
 def _read_csv(path: Path, sep: str) -> pd.DataFrame:
     return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=NA_VALUES,
-                       encoding="utf-8-sig", skipinitialspace=True)
+                       encoding="utf-8-sig", skipinitialspace=True, skip_blank_lines=False)
+
+
+def _cell_counts(path: Path, sep: str, rows: int, width: int) -> np.ndarray:
+    """Per data row, how many cells it has when fewer than ``width`` (a short row), else 0."""
+    import csv
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    out = np.zeros(rows, dtype=np.int64)
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=sep)
+        next(reader, None)
+        for i, cells in enumerate(reader):
+            if i >= rows:
+                break
+            if 0 < len(cells) < width and any(c.strip() for c in cells):
+                out[i] = len(cells)
+    return out
 
 
 def _with_rows(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c).strip() for c in frame.columns]
     frame[ROW] = np.arange(2, len(frame) + 2)
+    cells = frame.drop(columns=[c for c in (ROW, SHORT) if c in frame.columns])
+    blank = cells.isna().all(axis=1) if len(cells.columns) else pd.Series(False, index=frame.index)
+    if bool(blank.any()):
+        frame = frame[~blank.to_numpy()]
     return frame
 
 

@@ -166,7 +166,7 @@ def backtest_date(setup: DateSetup, as_of: pd.Timestamp) -> DateResult:
         return DateResult([], None, list(models))
     bounds = period_bounds(as_of, every, setup.periods)
     horizon = period_horizons(as_of, bounds)
-    amount = rows["amount"].to_numpy(dtype=float)
+    amount = np.nan_to_num(rows["amount"].to_numpy(dtype=float))  # a blank amount adds no revenue
     actual = _actual(rows, horizon)
     outcomes = rows[["deal_id", "stage", "amount", "outcome"]].assign(as_of=as_of)
     period_rows: list[dict[str, object]] = []
@@ -188,6 +188,6 @@ def _actual(rows: pd.DataFrame, horizon: np.ndarray) -> np.ndarray:
     """Won revenue of these deals in each period (period k ends ``horizon[k]`` days after the as-of date)."""
     won = rows["outcome"].eq("won").to_numpy()
     days = rows["days_to_outcome"].to_numpy(dtype=float)
-    amount = rows["amount"].to_numpy(dtype=float)
+    amount = np.nan_to_num(rows["amount"].to_numpy(dtype=float))
     edges = np.concatenate([[-np.inf], horizon])
     return np.array([float(amount[won & (days >= lo) & (days < hi)].sum()) for lo, hi in zip(edges[:-1], edges[1:])])

@@ -170,7 +170,12 @@ def forecast(bundle: ModelBundle, deals: pd.DataFrame, as_of: pd.Timestamp | str
     p_win, by_end = bundle.model.win_by(rows, horizon)
     fixed = bundle.models["fixed"].predict_proba(rows)
     fixed_by_end = _fixed_by_end(deals, rows, fixed, bundle, as_of, bounds, horizon)
-    return summarize_forecast(as_of, period, bounds, deals, rows["amount"].to_numpy(dtype=float), p_win, by_end,
+    amount = rows["amount"].to_numpy(dtype=float)
+    blank = np.isnan(amount)
+    if blank.any():  # scored (their probabilities are in the breakdowns), but no revenue to weigh
+        warnings.append(f"{int(blank.sum()):,} deal(s) without an amount are counted aside: no revenue in the forecast")
+        amount = np.where(blank, 0.0, amount)
+    return summarize_forecast(as_of, period, bounds, deals, amount, p_win, by_end,
                               fixed, fixed_by_end, seed=seed, samples=samples, warnings=warnings,
                               model_info=model_info or {})
 

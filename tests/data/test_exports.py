@@ -1,0 +1,171 @@
+"""Exports as they come (SPEC 2.1): footers, dates per column, formatted numbers, blank cells, rows set aside
+and counted, --strict, Excel files, a whole export to score. Files are shaped from a demo company (scoring.data.exports)."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring.data.contract import inspect_deal_history, load_deal_history, read_open_deals
+from scoring.data.demo import DemoCompany
+from scoring.data.exports import FOOTER, salesforce_reports
+from scoring.data.formats import AmbiguousDates, parse_dates, parse_numbers
+from scoring.data.presets import load_config
+from scoring.errors import DataError
+from tests.conftest import GOOD_DEALS, GOOD_HISTORY
+
+
+@pytest.fixture(scope="module")
+def salesforce(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, pd.DataFrame]:
+    demo = DemoCompany().generate(600, seed=5, end="2025-06-30")
+    deals, history = salesforce_reports(demo, tmp_path_factory.mktemp("salesforce"))
+    return deals, history, demo.deals
+
+
+def test_a_salesforce_report_pair_loads_with_only_the_preset(salesforce):
+    deals, history, truth = salesforce
+    data, report = inspect_deal_history(deals, history, load_config(preset="salesforce"))
+    assert report.ok, report.summary()
+    assert len(data.deals) == len(truth)  # the footer is not four bad deals
+    footers = [s for s in report.set_aside if "footer" in s.reason]
+    assert [s.count for s in footers] == [len(FOOTER) - 1, len(FOOTER) - 1]  # both reports, blank line dropped
+    # report dates are M/D/YYYY, the history's M/D/YYYY h:mm AM/PM: each column read in its own format
+    got = data.history.groupby("deal_id")["entered_at"].min()
+    want = truth.set_index("deal_id")["created_at"].dt.floor("min")
+    assert (got.reindex(want.index) == want).mean() > 0.99
+    # formatted amounts (14,300.00 and USD 14,300.00) are numbers; blank ones are set aside, the deal kept
+    amounts = data.deals.set_index("deal_id")["amount"]
+    blank = amounts.isna()
+    assert 0 < blank.sum() < 0.15 * len(amounts)
+    np.testing.assert_allclose(amounts[~blank], truth.set_index("deal_id")["amount"][amounts[~blank].index])
+    kept = [s for s in report.set_aside if s.column == "amount"]
+    assert [s.count for s in kept] == [int(blank.sum())] and kept[0].kept
+
+
+def test_history_of_a_filtered_out_deal_and_same_day_losses_do_not_refuse_the_data(salesforce, tmp_path: Path):
+    deals, history, _ = salesforce
+    frame = pd.read_csv(deals, dtype=str, keep_default_na=False)
+    body = frame[frame["Opportunity ID"].str.startswith("D")].iloc[1:]  # the report filtered out the first deal
+    lost_today = body.index[body["Stage"] == "Closed Lost"][0]
+    body.loc[lost_today, "Close Date"] = body.loc[lost_today, "Created Date"]  # created and lost the same day
+    trimmed = tmp_path / "Opportunities.csv"
+    body.to_csv(trimmed, index=False, quoting=csv.QUOTE_ALL)
+    data, report = inspect_deal_history(trimmed, history, load_config(preset="salesforce"))
+    assert report.ok, report.summary()
+    unknown = [s for s in report.set_aside if s.column == "deal_id"]
+    assert unknown and unknown[0].count >= 1 and frame.loc[0, "Opportunity ID"] in unknown[0].reason
+
+
+def test_strict_refuses_what_would_be_set_aside(salesforce):
+    deals, history, _ = salesforce
+    data, report = inspect_deal_history(deals, history, load_config(preset="salesforce"), strict=True)
+    assert data is None and {"amount", None} <= {e.column for e in report.errors}
+    assert any("footer" in e.message for e in report.errors)
+
+
+def test_a_blank_line_keeps_the_row_numbers_a_spreadsheet_shows(write):
+    lines = GOOD_DEALS.splitlines()
+    text = "\n".join([*lines[:3], "", lines[3].replace("Qualified", "Discovery"), *lines[4:]]) + "\n"
+    _, report = inspect_deal_history(write("deals.csv", text))
+    assert [(e.column, e.rows) for e in report.errors] == [("stage", (5,))]  # header 1, D1 2, D2 3, blank 4
+
+
+def test_a_short_row_is_named_as_short(write):
+    text = GOOD_DEALS.replace("D3,2024-01-07,0,Qualified,lost,2024-02-15T17:00:00Z,2024-01-20,,SMB,",
+                              "D3,2024-01-07,0,Qualified,lost")
+    _, report = inspect_deal_history(write("deals.csv", text))
+    assert any("fewer cells" in e.message and e.rows == (4,) for e in report.errors), report.summary()
+
+
+def test_a_header_only_file_gets_a_clear_error_not_a_traceback(write):
+    header = GOOD_DEALS.splitlines()[0] + "\n"
+    data, report = inspect_deal_history(write("deals.csv", header))
+    assert data is None and any("no deals" in e.message for e in report.errors)
+    with pytest.raises(DataError, match="no deals"):
+        load_deal_history(write("deals.csv", header))
+
+
+@pytest.mark.parametrize(("cells", "form", "expected"), [
+    (["2026-03-25", "2026-03-26T08:48:00Z"], "ISO8601", ["2026-03-25 00:00", "2026-03-26 08:48"]),
+    (["3/25/2026", "12/1/2026"], "month", ["2026-03-25 00:00", "2026-12-01 00:00"]),
+    (["3/25/2026 8:48 PM", "3/26/2026 12:05 AM"], "month", ["2026-03-25 20:48", "2026-03-26 00:05"]),
+    (["25.03.2026", "01.12.2026 14:30"], "day", ["2026-03-25 00:00", "2026-12-01 14:30"]),
+    (["25/03/2026", "01/12/2026"], "day", ["2026-03-25 00:00", "2026-12-01 00:00"]),
+])
+def test_dates_are_read_per_column_in_the_format_their_cells_show(cells, form, expected):
+    parsed = parse_dates(pd.Series(cells))
+    assert parsed.form == form and not parsed.unreadable.any()
+    assert list(parsed.values.dt.strftime("%Y-%m-%d %H:%M")) == expected
+
+
+def test_ambiguous_dates_are_refused_with_both_readings_unless_declared():
+    with pytest.raises(AmbiguousDates, match=r"2026-03-04 if month first, 2026-04-03 if day first"):
+        parse_dates(pd.Series(["03/04/2026", "05/06/2026"]))
+    assert list(parse_dates(pd.Series(["03/04/2026"]), "day-first").values.dt.month) == [4]
+
+
+def test_excel_serials_and_dates_outside_the_plausible_years():
+    serials = parse_dates(pd.Series([46106.0, 46107.5]), excel=True)
+    assert list(serials.values.dt.strftime("%Y-%m-%d %H:%M")) == ["2026-03-25 00:00", "2026-03-26 12:00"]
+    odd = parse_dates(pd.Series(["1900-01-01", "9999-12-31", "2026-01-01"]))
+    assert odd.implausible.tolist() == [True, True, False] and not odd.unreadable.any()
+
+
+def test_the_wording_of_an_implausible_date_is_not_iso(write):
+    _, report = inspect_deal_history(write("deals.csv", GOOD_DEALS.replace("2024-01-05,12000", "1900-01-05,12000")))
+    assert any("between 1970 and 2100" in e.message and "'1900-01-05'" in e.message for e in report.errors)
+
+
+@pytest.mark.parametrize(("cells", "declared", "expected"), [
+    (["14,300.00", "$1,200", "USD 5,000.50", "800"], None, [14300.0, 1200.0, 5000.5, 800.0]),
+    (["14.300,00", "1.200", "5.000,50", "800,25"], None, [14300.0, 1200.0, 5000.5, 800.25]),
+    (["1 200,50", "€ 3 400"], "1 234,56", [1200.5, 3400.0]),
+    (["(1,200.00)", "15"], None, [-1200.0, 15.0]),
+])
+def test_numbers_with_separators_currencies_and_decimal_commas(cells, declared, expected):
+    values, unreadable = parse_numbers(pd.Series(cells), declared)
+    assert values.tolist() == expected and not unreadable.any()
+
+
+def test_a_numeric_feature_with_a_few_text_cells_stays_numeric(write):
+    rows = [f"E{i},2024-01-{i % 28 + 1:02d},{1000 + i},Lead,{'won' if i % 2 else 'lost'},2024-03-01,,,SMB,{i}"
+            for i in range(60)]
+    rows[5] = rows[5].rsplit(",", 1)[0] + ",n/a"
+    rows[9] = rows[9].rsplit(",", 1)[0] + ",?"
+    text = GOOD_DEALS.splitlines()[0] + "\n" + "\n".join(rows) + "\n"
+    data, report = inspect_deal_history(write("deals.csv", text))
+    assert data.features["seats"] == "numeric" and data.deals["seats"].isna().sum() == 2
+    aside = [s for s in report.set_aside if s.column == "seats"]
+    assert [s.rows for s in aside] == [(11,)] and "'?'" in aside[0].reason  # "n/a" is a missing marker
+
+
+def test_status_comes_from_the_stage_column_when_there_is_none(write):
+    text = ("deal_id,created_at,amount,deal_stage,closed_at\nA,2024-01-01,10,Won,2024-02-01\n"
+            "B,2024-01-02,20,Lost,2024-02-02\nC,2024-01-03,30,Proposal,\n")
+    config = write("pipeline.toml", '[columns]\nstage = "deal_stage"\n')
+    _, report = inspect_deal_history(write("deals.csv", text), None, load_config(config))
+    assert not [e for e in report.errors if e.column == "status"]
+    assert any("status of each deal comes from its stage" in n for n in report.notes)
+
+
+def test_a_whole_export_can_be_scored_its_closed_deals_counted_and_skipped(write):
+    deals, report = read_open_deals(write("deals.csv", GOOD_DEALS))
+    assert list(deals["deal_id"]) == ["D1", "D4"]
+    assert [(s.count, s.kept) for s in report.set_aside] == [(2, False)]
+
+
+def test_excel_files_are_read_like_csv(tmp_path: Path, write):
+    frame = pd.read_csv(write("deals.csv", GOOD_DEALS), dtype=str)
+    frame["created_at"] = pd.to_datetime(frame["created_at"], format="ISO8601")  # real dates in the sheet
+    path = tmp_path / "deals.xlsx"
+    frame.to_excel(path, index=False)
+    history = pd.read_csv(write("history.csv", GOOD_HISTORY), dtype=str)
+    history_path = tmp_path / "history.xlsx"
+    history.to_excel(history_path, index=False)
+    from_excel = load_deal_history(path, history_path)
+    from_csv = load_deal_history(write("deals.csv", GOOD_DEALS), write("history.csv", GOOD_HISTORY))
+    pd.testing.assert_frame_equal(from_excel.deals[["deal_id", "created_at", "amount", "status"]],
+                                  from_csv.deals[["deal_id", "created_at", "amount", "status"]])
