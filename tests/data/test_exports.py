@@ -169,3 +169,35 @@ def test_excel_files_are_read_like_csv(tmp_path: Path, write):
     from_csv = load_deal_history(write("deals.csv", GOOD_DEALS), write("history.csv", GOOD_HISTORY))
     pd.testing.assert_frame_equal(from_excel.deals[["deal_id", "created_at", "amount", "status"]],
                                   from_csv.deals[["deal_id", "created_at", "amount", "status"]])
+
+
+MAVEN_CONFIG = '''# The Maven CRM sample set (sales_pipeline.csv), loaded with this config alone
+stages = ["Prospecting", "Engaging"]
+last_open_stage = "Engaging"
+[fixed_probabilities]
+Prospecting = 0.1
+Engaging = 0.5
+[columns]
+deal_id = "opportunity_id"
+stage = "deal_stage"
+created_at = "engage_date"
+closed_at = "close_date"
+amount = "close_value"
+'''
+
+
+def test_a_maven_shaped_file_loads_with_a_config_alone(write):
+    """Maven's sales_pipeline.csv: one deal_stage column (Prospecting, Engaging, Won, Lost), no status, no
+    history, Prospecting deals without any date, blank close values on open deals (rows shaped as in its file)."""
+    rows = ["opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,close_value",
+            "1C1I7A6R,Moses Frase,GTX Plus Basic,Cancity,Won,2016-10-20,2017-03-01,1054",
+            "Z063OYW0,Darcel Schlecht,GTXPro,Isdom,Lost,2016-10-25,2017-03-11,0",
+            "EC4QE1BX,Darcel Schlecht,MG Special,Cancity,Engaging,2016-10-25,,",
+            "HAXMC4IX,James Ascencio,MG Advanced,,Prospecting,,,"]
+    data, report = inspect_deal_history(write("sales_pipeline.csv", "\r\n".join(rows) + "\r\n"), None,
+                                        load_config(write("maven.toml", MAVEN_CONFIG)))
+    assert report.ok, report.summary()
+    deals = data.deals.set_index("deal_id")
+    assert deals["status"].to_dict() == {"1C1I7A6R": "won", "Z063OYW0": "lost", "EC4QE1BX": "open"}
+    assert set(deals["stage"]) == {"Engaging"}
+    assert [(s.column, s.rows) for s in report.set_aside if s.column == "created_at"] == [("created_at", (5,))]

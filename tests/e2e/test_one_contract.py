@@ -109,3 +109,28 @@ def test_stale_means_one_thing(bundle: ModelBundle, company: Path):
     flagged = set(scores.loc[scores["stale"], "deal_id"])
     assert bundle.kpis["stale_count"] == len(flagged) > 0
     assert {s["deal_id"] for s in bundle.kpis["stale"]} <= flagged
+
+
+def test_a_stage_entered_after_as_of_or_before_creation_is_refused_alike(client: TestClient, bundle: ModelBundle,
+                                                                        company: Path, tmp_path: Path):
+    frame = pd.read_csv(company / "open_deals.csv", dtype=str).head(3)
+    frame.loc[0, "stage_entered_at"] = "2026-01-01"  # after as_of: negative days in the stage
+    frame.loc[1, "stage_entered_at"] = (pd.Timestamp(frame.loc[1, "created_at"]) - pd.Timedelta(days=3)).isoformat()
+    path = tmp_path / "entered.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(InvalidDeals) as raised:
+        score_deals(bundle, load_open_deals(path), END)
+    assert [(p.index, p.field) for p in raised.value.problems] == [(0, "stage_entered_at"), (1, "stage_entered_at")]
+    assert "row 2, column stage_entered_at" in str(raised.value)
+    deals = [{k: v for k, v in row.items() if isinstance(v, str)} for row in frame.to_dict(orient="records")]
+    answer = client.post("/v1/score", json={"as_of": END, "deals": deals})
+    assert answer.status_code == 422
+    assert [e["field"] for e in answer.json()["errors"]] == ["deals[0].stage_entered_at", "deals[1].stage_entered_at"]
+
+
+def test_a_deal_without_stage_entered_at_is_scored_from_created_at_with_a_warning(client: TestClient, company: Path):
+    deal = pd.read_csv(company / "open_deals.csv", dtype=str).head(1).drop(columns=["stage_entered_at"])
+    deals = [{k: v for k, v in row.items() if isinstance(v, str)} for row in deal.to_dict(orient="records")]
+    answer = client.post("/v1/score", json={"as_of": END, "deals": deals})
+    assert answer.status_code == 200
+    assert any("without stage_entered_at" in w for w in answer.json()["warnings"])

@@ -57,6 +57,8 @@ class PipelineConfig:
     date_format: str | None = None
     date_formats: Mapping[str, str] = field(default_factory=dict)
     number_format: str | None = None
+    #: The open stage closed deals were last in, when the export gives only won or lost as their stage.
+    last_open_stage: str | None = None
     preset: str | None = None
     sufficiency: Sufficiency = field(default_factory=Sufficiency)
 
@@ -93,7 +95,7 @@ class PipelineConfig:
             "ignore_columns": list(self.ignore_columns),
             "sufficiency": {f.name: getattr(self.sufficiency, f.name) for f in fields(Sufficiency)},
         }
-        for key in ("date_format", "number_format"):
+        for key in ("date_format", "number_format", "last_open_stage"):
             if getattr(self, key):
                 out[key] = getattr(self, key)
         if self.date_formats:
@@ -130,7 +132,7 @@ class PipelineConfig:
                         merged_values.setdefault(str(canon), {}).update(
                             {str(k): str(v) for k, v in _table(mapping, f"values.{canon}").items()})
                     changes[key] = merged_values
-                elif key in ("date_format", "preset", "number_format"):
+                elif key in ("date_format", "preset", "number_format", "last_open_stage"):
                     if not isinstance(value, str):
                         raise ConfigError(f"{key}: expected a string, got {value!r}")
                     if key == "number_format" and value not in NUMBER_FORMATS:
@@ -178,6 +180,8 @@ def _check(config: PipelineConfig) -> None:
     clash = [s for s in config.stages if s.casefold() in terminal]
     if clash:
         raise ConfigError(f"stages: {clash} are also won/lost labels; open stages and outcomes must differ")
+    if config.last_open_stage is not None and config.last_open_stage not in config.stages:
+        raise ConfigError(f"last_open_stage: {config.last_open_stage!r} is not one of the stages {list(config.stages)}")
     missing = [s for s in config.stages if s not in config.fixed_probabilities]
     if missing:
         raise ConfigError(f"fixed_probabilities: no fixed percentage for stage(s) {missing}")

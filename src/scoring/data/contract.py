@@ -23,7 +23,14 @@ from scoring.data.config import (
     STATUSES,
     PipelineConfig,
 )
-from scoring.data.formats import AmbiguousDates, declared_format, parse_dates, parse_numbers
+from scoring.data.formats import (
+    AmbiguousDates,
+    declared_format,
+    looks_like_dates,
+    looks_numeric,
+    parse_dates,
+    parse_numbers,
+)
 from scoring.data.presets import get_preset
 from scoring.data.problems import DataReport, examples
 from scoring.data.tables import PLAUSIBLE_YEARS, ROW, SHORT, SOURCE_COLUMN, TableInput, load_table
@@ -119,6 +126,12 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
         if _has_columns(hframe, raw_hist, HISTORY_COLUMNS, report, hist_src):
             hist = _parse_history(hframe, parsed, config, report, hist_src, excel)
     _check_deal_dates(parsed, report, deals_src)
+    if hist is None and len(config.stages) > 1:
+        report.warn(deals_src, "no stage history: each deal is known only in its current stage (a closed deal in the "
+                    "stage it closed in), so where deals go from each stage and how long they stay cannot be "
+                    "learned, and the stage table leans on the fixed percentages. Give the CRM's stage changes as "
+                    "--history: Salesforce's Opportunity History report, HubSpot's \"Date entered\" columns, "
+                    "Pipedrive's deal stage-change (deal flow) export")
     _resolve_closed_stages(parsed, hist, config, report, deals_src)
     features = _features(parsed, config, report, deals_src)
     report = _finish(report, strict)
@@ -396,9 +409,10 @@ def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport
         out[col] = _dates(out[col], col, config, report, src, out[ROW], excel)
 
     empty_created = out["created_at"].isna() & ~_text(frame["created_at"]).notna()
-    if empty_created.any():
-        report.error(src, "expected the date the deal was created, the cell is empty", "created_at",
-                     report_rows(empty_created))
+    if empty_created.any():  # it cannot be placed in time; the other deals do not depend on it
+        report.set_rows_aside(src, "no creation date: the deal cannot be placed in time", report_rows(empty_created),
+                              column="created_at")
+        out = out[~empty_created]
     return out
 
 
@@ -530,21 +544,21 @@ def _resolve_closed_stages(deals: pd.DataFrame, hist: pd.DataFrame | None, confi
     deals.loc[found.index, "stage"] = found.where(found.notna(), deals.loc[found.index, "stage"])
     deals.loc[found.index[found.notna()], "_stage_kind"] = "open"
     unresolved = found.index[found.isna()]
+    if len(unresolved) and config.last_open_stage:  # declared: the export says only won or lost
+        deals.loc[unresolved, "stage"] = config.last_open_stage
+        deals.loc[unresolved, "_stage_kind"] = "open"
+        report.notes.append(f"{len(unresolved):,} closed deal(s) with only won or lost as their stage were last in "
+                            f"{config.last_open_stage!r} (last_open_stage in the config)")
+        unresolved = unresolved[:0]
     if len(unresolved):
         report.error(src, "the stage of these closed deals is an outcome (won/lost), not an open stage, and no stage "
-                     "history says which open stage they were in last; give --history, or export the last open stage",
+                     "history says which open stage they were in last; give --history, export the last open stage, or "
+                     "declare it in the config (last_open_stage)",
                      "stage", deals.loc[unresolved, ROW].tolist())
 
 
 #: A column whose cells are numbers but for at most this share of them is a numeric feature.
 NUMERIC_SHARE = 0.95
-
-
-def _mostly_dates(text: pd.Series) -> bool:
-    try:
-        return bool(parse_dates(text).values.notna().mean() > 0.9)
-    except AmbiguousDates:
-        return True
 
 
 def _features(deals: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str) -> dict[str, FeatureKind]:
@@ -562,9 +576,10 @@ def _features(deals: pd.DataFrame, config: PipelineConfig, report: DataReport, s
         if not present.any():
             skipped["empty"].append(col)
             continue
-        numbers, unreadable = parse_numbers(raw, config.number_format)
-        readable = numbers[present].notna().mean()
-        if readable >= NUMERIC_SHARE:  # a few text cells ("n/a", "?") do not make a numeric column a category
+        # a few text cells ("n/a", "?") do not make a numeric column a category
+        numbers, unreadable = (parse_numbers(raw, config.number_format) if looks_numeric(text, NUMERIC_SHARE)
+                               else (None, None))
+        if numbers is not None and unreadable is not None and numbers[present].notna().mean() >= NUMERIC_SHARE:
             if unreadable.any():
                 report.set_rows_aside(src, f"not a number in the numeric feature {col!r}: read as missing "
                                       f"({examples(raw[unreadable].astype(str).unique().tolist())})",
@@ -572,7 +587,7 @@ def _features(deals: pd.DataFrame, config: PipelineConfig, report: DataReport, s
             deals[col] = numbers.where(~unreadable).astype(float)
             features[col] = "numeric"
             continue
-        if pd.api.types.is_datetime64_any_dtype(raw) or _mostly_dates(text[present]):
+        if pd.api.types.is_datetime64_any_dtype(raw) or looks_like_dates(text[present]):
             skipped["date"].append(col)
             continue
         if len(deals) >= 20 and text[present].nunique() == len(deals):

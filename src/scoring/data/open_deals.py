@@ -64,6 +64,15 @@ def check_open_deals(deals: Mapping[str, Any], config: PipelineConfig, features:
     for i in np.flatnonzero(dates["created_at"] > as_of.to_datetime64()).tolist():
         problems.append(DealProblem(i, "created_at", f"created after the as-of date {as_of.date()} (on "
                                                      f"{dates['created_at'][i]}); a deal cannot be scored before it exists"))
+    entered, created = dates["stage_entered_at"], dates["created_at"]
+    for i in np.flatnonzero(entered > as_of.to_datetime64()).tolist():
+        problems.append(DealProblem(i, "stage_entered_at", f"entered its stage after the as-of date {as_of.date()} "
+                                                           f"(on {entered[i]}); it would be scored with negative days "
+                                                           "in the stage"))
+    before = entered < created.astype("datetime64[D]").astype("datetime64[us]")
+    for i in np.flatnonzero(before).tolist():
+        problems.append(DealProblem(i, "stage_entered_at", f"entered its stage ({entered[i]}) before the deal was "
+                                                           f"created ({created[i]})"))
     columns, missing = _features(deals, features, n, problems)
     if problems:
         raise InvalidDeals(sorted(problems, key=lambda p: p.index), rows, source)
@@ -82,6 +91,11 @@ def check_open_deals(deals: Mapping[str, Any], config: PipelineConfig, features:
         if 0 < len(where) < n:
             quoted = ", ".join(ids[i] for i in where[:QUOTED]) + (", ..." if len(where) > QUOTED else "")
             warnings.append(f"feature {name!r} missing on {len(where)} deal(s) ({quoted}): scored as unknown")
+    no_entry = np.isnat(out["stage_entered_at"])
+    if no_entry.any():
+        quoted = ", ".join(np.asarray(ids, dtype=object)[no_entry][:QUOTED].tolist())
+        warnings.append(f"{int(no_entry.sum())} deal(s) without stage_entered_at ({quoted}"
+                        f"{', ...' if no_entry.sum() > QUOTED else ''}): days in the stage counted from created_at")
     absent = [name for name in features if name not in deals]
     if absent:
         warnings.append(f"feature column(s) {', '.join(absent)} missing: scored as unknown")

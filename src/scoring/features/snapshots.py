@@ -127,12 +127,6 @@ def _label(rows: pd.DataFrame, deals: pd.DataFrame, cutoff: pd.Timestamp) -> pd.
     return rows
 
 
-def open_deal_state(deals: pd.DataFrame, as_of: pd.Timestamp, config: PipelineConfig,
-                    features: list[str]) -> pd.DataFrame:
-    """The snapshot state of open deals given as a table (the input of scoring), at ``as_of``."""
-    return pd.DataFrame(open_deal_columns({c: deals[c].to_numpy() for c in deals.columns}, as_of, config, features))
-
-
 def open_deal_columns(deals: Mapping[str, np.ndarray], as_of: pd.Timestamp, config: PipelineConfig,
                       features: list[str]) -> dict[str, np.ndarray]:
     """The snapshot state of open deals given column by column (canonical names, validated), at ``as_of``.
