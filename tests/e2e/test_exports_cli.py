@@ -1,4 +1,4 @@
-"""A Salesforce report pair, as exported, through `scoring validate`, `train` and `score` with only --preset."""
+"""CRM exports, as exported, through `scoring validate`, `train` and `score` with only --preset."""
 from __future__ import annotations
 
 import json
@@ -10,38 +10,54 @@ from click.testing import CliRunner
 
 from scoring.cli.main import main
 from scoring.data.demo import DemoCompany
-from scoring.data.exports import salesforce_reports
+from scoring.data.exports import hubspot_deals, pipedrive_deals, salesforce_reports
 
 
-def test_validate_train_and_score_a_salesforce_export_with_only_the_preset(tmp_path: Path,
-                                                                           monkeypatch: pytest.MonkeyPatch):
+def _files(crm: str, folder: Path) -> tuple[list[str], Path, int]:
+    """The CLI's data options for a demo company's export of ``crm``, the file to score, its open deals."""
+    demo = DemoCompany().generate(800, seed=11, end="2025-06-30")
+    open_deals = int((demo.deals["status"] == "open").sum())
+    if crm == "salesforce":
+        deals, history = salesforce_reports(demo, folder)
+        return ["--deals", str(deals), "--history", str(history), "--preset", crm], deals, open_deals
+    if crm == "hubspot":
+        deals = hubspot_deals(demo, folder)
+    else:  # five deleted deals head the Pipedrive export: four of them were closed, one may be open
+        deals = pipedrive_deals(demo, folder)
+        open_deals -= int((demo.deals["status"].head(5) == "open").sum())
+    return ["--deals", str(deals), "--preset", crm], deals, open_deals
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot", "pipedrive"])
+def test_validate_train_and_score_an_export_with_only_the_preset(crm: str, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    demo = DemoCompany().generate(800, seed=11, end="2025-06-30")
-    deals, history = salesforce_reports(demo, tmp_path)
-    data = ["--deals", str(deals), "--history", str(history), "--preset", "salesforce"]
+    data, export, open_deals = _files(crm, tmp_path)
     runner = CliRunner()
 
     validated = runner.invoke(main, ["validate", *data, "--json"])
-    report = json.loads(validated.output)
     assert validated.exit_code == 0, validated.output
-    reasons = {s["reason"].split(":")[0] for s in report["set_aside"]}
-    assert any(r.startswith("report footer") for r in reasons) and any(r.startswith("amount is blank") for r in reasons)
-    assert report["deals"] == len(demo.deals) and report["set_aside_rows"] > 0
+    report = json.loads(validated.output)
+    assert report["set_aside_rows"] > 0  # blank amounts, footers, deleted deals: counted, never silent
+    if crm == "salesforce":
+        reasons = {s["reason"].split(":")[0] for s in report["set_aside"]}
+        assert any(r.startswith("report footer") for r in reasons)
+        assert any(r.startswith("amount is blank") for r in reasons)
+    if crm == "pipedrive":  # no stage history: said plainly, with how to get it
+        assert any("no stage history" in w["message"] and "--history" in w["message"] for w in report["warnings"])
 
     strict = runner.invoke(main, ["validate", *data, "--strict"])
     assert strict.exit_code == 1 and "--strict refuses" in " ".join(strict.output.split())
 
     trained = runner.invoke(main, ["train", *data, "--promote", "always"])
     assert trained.exit_code == 0, trained.output
-    flat = " ".join(trained.output.split())
-    assert "set aside" in flat  # every set-aside row counted in the output
+    assert "set aside" in " ".join(trained.output.split())  # every set-aside row counted in the output
 
-    scored = runner.invoke(main, ["score", "--input", str(deals), "--out", str(tmp_path / "scores.csv"),
-                                  "--preset", "salesforce", "--as-of", "2025-06-30"])
+    scored = runner.invoke(main, ["score", "--input", str(export), "--out", str(tmp_path / "scores.csv"),
+                                  "--preset", crm, "--as-of", "2025-06-30"])
     assert scored.exit_code == 0, scored.output
     scores = pd.read_csv(tmp_path / "scores.csv")
-    open_ids = set(demo.deals.loc[demo.deals["status"] == "open", "deal_id"])
-    assert set(scores["deal_id"]) == open_ids  # a whole export: open deals scored, the rest skipped
+    assert len(scores) == open_deals  # a whole export: open deals scored, the rest counted and skipped
     assert "not scored" in " ".join(scored.output.split())
     assert scores["win_probability"].between(0, 1).all()

@@ -47,13 +47,19 @@ def test_dates_after_the_cutoff_are_refused(data):
         take_snapshots(data, pd.to_datetime(["2024-03-01"]), cutoff="2024-02-01")
 
 
-def test_without_history_the_state_is_known_from_stage_entered_at(write):
+def test_without_history_deals_pass_through_the_stages_up_to_their_current_one(write):
+    """No stage history: a deal entered the first stage at creation and its current one at stage_entered_at, the
+    stages between spread evenly. (Taking each deal only in its last stage put it there from the start: a stage
+    that tells the outcome, and a pipeline where nobody moves forward.)"""
     data = load_deal_history(write("deals.csv", GOOD_DEALS))
     table = take_snapshots(data, pd.to_datetime(["2024-01-10", "2024-02-05"]))
-    # D2 entered Proposal on 2024-02-01: on 2024-01-10 its stage is unknown, so it is not placed, not guessed
-    placed = set(zip(table.rows["deal_id"], table.rows["as_of"].dt.strftime("%m-%d")))
-    assert placed == {("D1", "01-10"), ("D1", "02-05"), ("D2", "02-05"), ("D3", "02-05")}
-    assert table.unplaced == 3  # D2, D3 on 2024-01-10; D4 on 2024-02-05 (Negotiation entered 2024-04-01)
+    placed = dict(zip(zip(table.rows["deal_id"], table.rows["as_of"].dt.strftime("%m-%d")), table.rows["stage"]))
+    # D2: Lead from 01-06, Qualified from about 01-19, Proposal from 02-01; D3: Lead 01-07, Qualified 01-20;
+    # D4: Lead from 02-01 (Negotiation only from 04-01)
+    assert placed == {("D1", "01-10"): "Lead", ("D1", "02-05"): "Lead", ("D2", "01-10"): "Lead",
+                      ("D2", "02-05"): "Proposal", ("D3", "01-10"): "Lead", ("D3", "02-05"): "Qualified",
+                      ("D4", "02-05"): "Lead"}
+    assert table.unplaced == 0 and table.rows["stage_moves"].isna().all()  # moves are not known
 
 
 def test_grid_dates_end_on_the_last_date():

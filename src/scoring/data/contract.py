@@ -127,9 +127,10 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
             hist = _parse_history(hframe, parsed, config, report, hist_src, excel)
     _check_deal_dates(parsed, report, deals_src)
     if hist is None and len(config.stages) > 1:
-        report.warn(deals_src, "no stage history: each deal is known only in its current stage (a closed deal in the "
-                    "stage it closed in), so where deals go from each stage and how long they stay cannot be "
-                    "learned, and the stage table leans on the fixed percentages. Give the CRM's stage changes as "
+        report.warn(deals_src, "no stage history: each deal is taken to have passed through every stage up to its "
+                    "current one (a closed deal: the one it closed in), the stages between its creation and its last "
+                    "stage change spread evenly over that time; where deals leave the pipeline early and how long "
+                    "they stay in each stage are assumed, not learned. Give the CRM's stage changes as "
                     "--history: Salesforce's Opportunity History report, HubSpot's \"Date entered\" columns, "
                     "Pipedrive's deal stage-change (deal flow) export")
     _resolve_closed_stages(parsed, hist, config, report, deals_src)

@@ -88,3 +88,67 @@ def salesforce_reports(demo: DemoData, folder: Path, footer: bool = True, blank_
     })
     return (_write_report(folder / "Opportunities.csv", report, footer),
             _write_report(folder / "Opportunity History.csv", history_report, footer))
+
+
+HUBSPOT_STAGE = {"Lead": "Appointment Scheduled", "Qualified": "Qualified To Buy",
+                 "Proposal": "Presentation Scheduled", "Negotiation": "Decision Maker Bought-In",
+                 "won": "Closed Won", "lost": "Closed Lost"}
+
+
+def _hubspot_time(values: pd.Series) -> list[str]:
+    return ["" if pd.isna(v) else v.strftime("%Y-%m-%d %H:%M") for v in values]
+
+
+def hubspot_deals(demo: DemoData, folder: Path, blank_amounts: float = 0.08, seed: int = 0) -> Path:
+    """The deals export of HubSpot (a view exported as CSV), with its ``Date entered "<stage> (Sales Pipeline)"``
+    properties as the stage history, ``Is Closed Won`` / ``Is Deal Closed?`` flags, blank amounts on early deals."""
+    rng = np.random.default_rng(seed)
+    deals = demo.deals.reset_index(drop=True)
+    closed = deals["status"] != "open"
+    stage = np.where(closed, deals["status"].map(HUBSPOT_STAGE), deals["stage"].map(HUBSPOT_STAGE))
+    amount = [f"{a:.2f}" for a in deals["amount"]]
+    amount = ["" if blank else a for a, blank in zip(amount, rng.random(len(deals)) < blank_amounts, strict=True)]
+    export = pd.DataFrame({
+        "Record ID": deals["deal_id"].str.replace("D", "", regex=False), "Deal Name": deals["deal_id"] + " deal",
+        "Deal Stage": stage, "Amount": amount, "Create Date": _hubspot_time(deals["created_at"]),
+        "Close Date": _hubspot_time(deals["closed_at"].where(closed, deals["expected_close_date"])),
+        "Deal owner": deals["owner"], "Pipeline": "Sales Pipeline", "Deal Type": deals["product"],
+        "Original Source Type": deals["source"], "Segment": deals["segment"],
+        "Is Closed Won": np.where(deals["status"] == "won", "true", "false"),
+        "Is Deal Closed?": np.where(closed, "true", "false"),
+    })
+    entered = demo.history.pivot_table(index="deal_id", columns="stage", values="entered_at", aggfunc="min")
+    for stage_name in ("Lead", "Qualified", "Proposal", "Negotiation"):
+        when = deals["deal_id"].map(entered[stage_name]) if stage_name in entered else pd.Series(pd.NaT)
+        export[f'Date entered "{HUBSPOT_STAGE[stage_name]} (Sales Pipeline)"'] = _hubspot_time(when)
+    path = folder / "hubspot-crm-exports-all-deals.csv"
+    export.to_csv(path, index=False)
+    return path
+
+
+PIPEDRIVE_STAGE = {"Lead": "Qualified", "Qualified": "Contact Made", "Proposal": "Proposal Made",
+                   "Negotiation": "Negotiations Started"}
+
+
+def pipedrive_deals(demo: DemoData, folder: Path, deleted: int = 5) -> Path:
+    """The deals export of Pipedrive: ``Deal - `` prefixed columns, a closed deal's stage the one it closed in,
+    ``Won time`` / ``Lost time``, ``Last stage change``, a few deleted deals; no stage history."""
+    deals = demo.deals.reset_index(drop=True)
+    status = deals["status"].astype(object).copy()
+    status.iloc[:deleted] = "deleted"
+    export = pd.DataFrame({
+        "Deal - ID": deals["deal_id"], "Deal - Title": deals["deal_id"] + " deal",
+        "Deal - Value": deals["amount"].map("{:.0f}".format), "Deal - Currency": "EUR",
+        "Deal - Stage": deals["stage"].map(PIPEDRIVE_STAGE), "Deal - Status": status,
+        "Deal - Deal created": _hubspot_time(deals["created_at"]),
+        "Deal - Won time": _hubspot_time(deals["closed_at"].where(deals["status"] == "won")),
+        "Deal - Lost time": _hubspot_time(deals["closed_at"].where(deals["status"] == "lost")),
+        "Deal - Last stage change": _hubspot_time(deals["stage_entered_at"]),
+        "Deal - Expected close date": [d.strftime("%Y-%m-%d") if pd.notna(d) else "" for d in
+                                       deals["expected_close_date"]],
+        "Deal - Owner": deals["owner"], "Deal - Segment": deals["segment"], "Deal - Source": deals["source"],
+        "Deal - Product": deals["product"],
+    })
+    path = folder / "deals-export.csv"
+    export.to_csv(path, index=False)
+    return path

@@ -33,16 +33,29 @@ class SnapshotTable:
 def stage_events(data: DealHistory) -> pd.DataFrame:
     """Every known open-stage entry: ``deal_id``, ``stage``, ``entered_at``, sorted.
 
-    With a stage history these are its rows. Without one, each deal has a single entry: its
-    current stage at ``stage_entered_at`` (or at ``created_at`` when that is missing, which for a
-    multi-stage pipeline assumes the deal held its last stage since creation).
+    With a stage history these are its rows. Without one (a Pipedrive deals export), a deal is known
+    to have reached every stage up to its current one (a closed deal: the one it closed in; an ordered
+    pipeline), entering the first at ``created_at`` and its current one at ``stage_entered_at`` (the
+    last stage change); the stages between are spread evenly over that time, which is an assumption
+    (``validate`` says so). Taking each deal only in its last stage would teach that deals never move
+    forward, and put every deal in its final stage from the start: a stage that tells the outcome.
     """
     if data.has_history:
         events = data.history[["deal_id", "stage", "entered_at"]]
     else:
         deals = data.deals
-        events = pd.DataFrame({"deal_id": deals["deal_id"], "stage": deals["stage"],
-                               "entered_at": deals["stage_entered_at"].fillna(deals["created_at"])})
+        created = deals["created_at"].to_numpy(dtype="datetime64[us]")
+        last = deals["stage_entered_at"].fillna(deals["created_at"]).to_numpy(dtype="datetime64[us]")
+        last = np.maximum(last, created)
+        reached = deals["stage"].map(data.config.stage_order).to_numpy(dtype=int)
+        deal_ix = np.repeat(np.arange(len(deals)), reached + 1)
+        step = np.arange(len(deal_ix)) - np.repeat(np.cumsum(reached + 1) - (reached + 1), reached + 1)
+        share = np.where(reached[deal_ix] > 0, step / np.maximum(reached[deal_ix], 1), 0.0)
+        span = (last - created)[deal_ix].astype("timedelta64[us]").astype(np.int64)
+        entered = created[deal_ix] + (span * share).astype(np.int64).astype("timedelta64[us]")
+        events = pd.DataFrame({"deal_id": deals["deal_id"].to_numpy()[deal_ix],
+                               "stage": np.asarray(data.config.stages, dtype=object)[step],
+                               "entered_at": entered})
     return events.sort_values(["deal_id", "entered_at"], kind="stable").reset_index(drop=True)
 
 
@@ -80,6 +93,8 @@ def take_snapshots(data: DealHistory, dates: pd.DatetimeIndex | list[pd.Timestam
     at = grid[np.repeat(first, counts) + offsets]
     rows = pd.DataFrame({"deal_id": deals["deal_id"].to_numpy()[deal_ix], "as_of": at, "_deal": deal_ix})
     rows, unplaced = _attach_state(rows, stage_events(data), data.config)
+    if not data.has_history:  # moves are not known without a history (as when scoring an export's open deals)
+        rows["stage_moves"] = np.nan
     rows = _attach_deal_columns(rows, data)
     rows = _label(rows, deals, until)
     return SnapshotTable(rows.drop(columns="_deal").reset_index(drop=True), until, unplaced)
