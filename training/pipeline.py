@@ -146,7 +146,8 @@ def _log_artifacts(data: DealHistory, bundle: ModelBundle, tmp: Path) -> None:
     report_dir = tmp / "report"
     overall = bundle.metrics[bundle.metrics["by"] == "all"]
     write_report(report_inputs(data, f"Training run as of {bundle.as_of:%Y-%m-%d}", metrics=overall,
-                               reliability=bundle.reliability, as_of=bundle.as_of, stage_table=bundle.stage_table()),
+                               reliability=bundle.reliability, as_of=bundle.as_of, stage_table=bundle.stage_table(),
+                               kpis=bundle.kpis),
                  report_dir)
     mlflow.log_artifacts(str(report_dir), "report")
     tables = tmp / "tables"

@@ -43,7 +43,7 @@ def stages(model: ModelDep) -> dict[str, Any]:
 @router.get("/pipeline/kpis", responses=ERRORS)
 def kpis(model: ModelDep) -> dict[str, Any]:
     """The classic pipeline KPIs of the training data at its as-of date."""
-    return _clean({"model": model.ref, **model.bundle.kpis})
+    return _clean({"model": model.ref, **model.bundle.kpis.to_dict()})
 
 
 def _clean(value: Any) -> Any:

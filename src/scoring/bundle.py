@@ -11,13 +11,14 @@ import platform
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import joblib
 import pandas as pd
 
 from scoring.data.config import PipelineConfig
 from scoring.errors import ModelError
+from scoring.forecast.kpis import PipelineKpis
 from scoring.models.base import WinProbabilityModel
 from scoring.models.timing import StageTiming
 from scoring.models.transitions import StageTransitionModel
@@ -50,7 +51,7 @@ class ModelBundle:
     n_deals: int
     trained_at: str
     timing: StageTiming
-    kpis: dict[str, Any]
+    kpis: PipelineKpis
     holdout_model: WinModel  # the win model fitted at holdout_start: re-scores a later holdout fairly
     versions: dict[str, str] = field(default_factory=library_versions)
     format_version: int = FORMAT_VERSION

@@ -58,7 +58,7 @@ def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, hol
                        data_digest=data.digest(), n_deals=len(data.deals),
                        trained_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
                        timing=StageTiming().fit(training),
-                       kpis=pipeline_kpis(data, when, stale_after=stage_model.stale_after_days()).to_dict(),
+                       kpis=pipeline_kpis(data, when, stale_after=stage_model.stale_after_days()),
                        holdout_model=cast(WinModel, early_models[WinModel.name]))
 
 

@@ -107,8 +107,8 @@ def test_stale_means_one_thing(bundle: ModelBundle, company: Path):
     open_now.to_csv(path, index=False)
     scores, _ = score_deals(bundle, load_open_deals(path), bundle.as_of, top=0)
     flagged = set(scores.loc[scores["stale"], "deal_id"])
-    assert bundle.kpis["stale_count"] == len(flagged) > 0
-    assert {s["deal_id"] for s in bundle.kpis["stale"]} <= flagged
+    assert bundle.kpis.stale_count == len(flagged) > 0
+    assert {s.deal_id for s in bundle.kpis.stale} <= flagged
 
 
 def test_a_stage_entered_after_as_of_or_before_creation_is_refused_alike(client: TestClient, bundle: ModelBundle,

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 #: Dates outside these years are taken for mistakes (Excel serials read as text, "9999-12-31" placeholders).
 PLAUSIBLE_YEARS = (1970, 2100)
@@ -155,9 +157,6 @@ def _from_parts(parts: pd.DataFrame) -> pd.Series:
 def _extract(text: pd.Series, pattern: re.Pattern[str]) -> pd.DataFrame:
     """``text.str.extract(pattern)`` by pyarrow's RE2, each group of digits as a float (NaN when absent), others
     as text (pandas extracts cell by cell in Python, and turning the text into numbers is as slow again)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     counter = iter(range(99))
     named = re.sub(r"\((?!\?)", lambda _: f"(?P<g{next(counter)}>", pattern.pattern)
     try:  # pandas' text columns are Arrow strings already: no copy

@@ -57,13 +57,17 @@ class ReportInputs:
 
 def report_inputs(data: DealHistory, title: str, metrics: pd.DataFrame, reliability: pd.DataFrame,
                   backtest: BacktestResult | None = None, as_of: pd.Timestamp | None = None,
-                  stage_table: pd.DataFrame | None = None, notes: list[str] | None = None) -> ReportInputs:
-    """Gather what a report shows about ``data`` at ``as_of`` (default: its end); the stage table is learned if not given."""
+                  stage_table: pd.DataFrame | None = None, notes: list[str] | None = None,
+                  kpis: PipelineKpis | None = None) -> ReportInputs:
+    """Gather what a report shows about ``data`` at ``as_of`` (default: its end). A trained bundle gives its stage
+    table and KPIs; without them (a backtest) one stage-transition model is fitted for both."""
     as_of = as_of if as_of is not None else data_end(data)
-    if stage_table is None:
-        stage_table = StageTransitionModel().fit(TrainingSet(data, as_of)).table_frame()
+    if stage_table is None or kpis is None:
+        stage_model = StageTransitionModel().fit(TrainingSet(data, as_of))
+        stage_table = stage_table if stage_table is not None else stage_model.table_frame()
+        kpis = kpis or pipeline_kpis(data, as_of, stale_after=stage_model.stale_after_days())
     stays = sojourns(data, as_of)
-    return ReportInputs(title=title, as_of=as_of, kpis=pipeline_kpis(data, as_of), stage_table=stage_table,
+    return ReportInputs(title=title, as_of=as_of, kpis=kpis, stage_table=stage_table,
                         stays=stays[stays["to"].notna()], metrics=metrics, reliability=reliability,
                         backtest=backtest, notes=list(notes or []))
 
