@@ -201,3 +201,10 @@ def test_a_maven_shaped_file_loads_with_a_config_alone(write):
     assert deals["status"].to_dict() == {"1C1I7A6R": "won", "Z063OYW0": "lost", "EC4QE1BX": "open"}
     assert set(deals["stage"]) == {"Engaging"}
     assert [(s.column, s.rows) for s in report.set_aside if s.column == "created_at"] == [("created_at", (5,))]
+
+
+def test_a_nan_amount_is_a_blank_amount_set_aside_not_an_empty_cell_refused(write):
+    text = GOOD_DEALS.replace("D4,2024-02-01,8000,", "D4,2024-02-01,NaN,")
+    data, report = inspect_deal_history(write("deals.csv", text))
+    assert report.ok and data.deals.set_index("deal_id")["amount"].isna().to_dict()["D4"]
+    assert [(s.column, s.rows, s.kept) for s in report.set_aside] == [("amount", (5,), True)]
