@@ -2,8 +2,8 @@
 
 ``predict`` takes open deals (canonical columns; dates as ISO strings) and an optional ``as_of``
 parameter and returns the same scores as ``scoring score``. Its own ``PythonModel`` (not the
-sklearn flavour) keeps skops out of the way and carries the whole bundle, encoders included
-(shared/STACK.md traps 2-5).
+sklearn flavour) keeps skops out of the way (it refuses LightGBM's internals unless told to trust them),
+returns probabilities rather than class labels, and carries the whole bundle, encoders included.
 """
 from __future__ import annotations
 

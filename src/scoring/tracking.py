@@ -5,7 +5,7 @@ The default is an embedded SQLite store, ``mlflow.db`` in the working directory,
 beside it in ``mlartifacts/``; ``MLFLOW_TRACKING_URI`` names another (PostgreSQL for teams:
 ``postgresql://user:password@host/db``), and ``SCORING_ARTIFACT_ROOT`` where artifacts of new
 experiments go. A new SQLite store opened by several processes at once can be corrupted for good
-(shared/STACK.md trap 6), so its creation is serialised by a file lock.
+(seen with MLflow 3.17), so its creation is serialised by a file lock.
 """
 from __future__ import annotations
 

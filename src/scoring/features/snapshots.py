@@ -59,6 +59,13 @@ def stage_events(data: DealHistory) -> pd.DataFrame:
     return events.sort_values(["deal_id", "entered_at"], kind="stable").reset_index(drop=True)
 
 
+def elapsed_days(later: np.ndarray | np.datetime64, earlier: np.ndarray) -> np.ndarray:
+    """Days (with fractions) from ``earlier`` to ``later``: days in the stage and age, the one definition the
+    snapshots of training and the state of deals to score share."""
+    gap = np.asarray(later - earlier).astype("timedelta64[us]").astype(np.int64)
+    return np.where(np.isnat(np.asarray(later - earlier)), np.nan, gap / 1e6 / DAY_SECONDS)
+
+
 def snapshot_dates(start: pd.Timestamp, end: pd.Timestamp, every_days: int) -> pd.DatetimeIndex:
     """Dates from ``end`` back to ``start`` every ``every_days`` days (so ``end`` is always one)."""
     if every_days < 1:
@@ -112,7 +119,8 @@ def _attach_state(rows: pd.DataFrame, events: pd.DataFrame, config: PipelineConf
                            direction="backward", allow_exact_matches=True)
     known = merged["stage"].notna()
     merged = merged[known].copy()
-    merged["days_in_stage"] = (merged["as_of"] - merged["stage_entered_at"]).dt.total_seconds() / DAY_SECONDS
+    merged["days_in_stage"] = elapsed_days(merged["as_of"].to_numpy(dtype="datetime64[us]"),
+                                           merged["stage_entered_at"].to_numpy(dtype="datetime64[us]"))
     merged["stage_index"] = merged["stage_index"].astype(int)
     merged["stage_moves"] = merged["stage_moves"].astype(int)
     merged["furthest_stage_index"] = merged["furthest_stage_index"].astype(int)
@@ -123,7 +131,7 @@ def _attach_deal_columns(rows: pd.DataFrame, data: DealHistory) -> pd.DataFrame:
     deals = data.deals
     ix = rows["_deal"].to_numpy()
     created = deals["created_at"].to_numpy(dtype="datetime64[us]")[ix]
-    rows["age_days"] = (rows["as_of"].to_numpy(dtype="datetime64[us]") - created) / np.timedelta64(1, "s") / DAY_SECONDS
+    rows["age_days"] = elapsed_days(rows["as_of"].to_numpy(dtype="datetime64[us]"), created)
     rows["amount"] = deals["amount"].to_numpy()[ix]
     for name in data.features:
         rows[name] = deals[name].to_numpy()[ix]
@@ -161,8 +169,7 @@ def open_deal_columns(deals: Mapping[str, np.ndarray], as_of: pd.Timestamp, conf
     rows: dict[str, np.ndarray] = {"deal_id": np.asarray(deals["deal_id"], dtype=object), "as_of": np.full(n, now),
             "stage": stage, "stage_index": stage_index, "stage_moves": np.full(n, np.nan),
             "furthest_stage_index": stage_index,
-            "days_in_stage": np.asarray((now - entered) / np.timedelta64(1, "s") / DAY_SECONDS),
-            "age_days": np.asarray((now - created) / np.timedelta64(1, "s") / DAY_SECONDS),
+            "days_in_stage": elapsed_days(now, entered), "age_days": elapsed_days(now, created),
             "amount": np.asarray(deals["amount"], dtype=float)}
     for name in features:
         rows[name] = np.asarray(deals[name]) if name in deals else np.full(n, np.nan)
