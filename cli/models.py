@@ -127,6 +127,9 @@ def promote(version: str, model_name: str, reason: str) -> None:
 
     client, _ = open_store()
     entry = move_champion(client, model_name, version, reason)
+    if not entry["changed"]:
+        out.print(f"{model_name}: version {entry['to']} is already the champion; nothing changed.", markup=False)
+        return
     out.print(f"{model_name}: champion moved from version {entry['from'] or '(none)'} to {entry['to']}.", markup=False)
 
 

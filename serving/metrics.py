@@ -54,8 +54,19 @@ class Metrics:
         self.model.labels(name, version, source).set(1)
 
 
+#: Methods whose body must be JSON (415 otherwise: a form or text/plain post from another site is refused too;
+#: a post with no body and no content type, such as /v1/admin/reload, is let through).
+_BODIED = {"POST", "PUT", "PATCH"}
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    kind = (content_type or b"").split(b";")[0].strip().lower()
+    return kind == b"application/json" or (kind.startswith(b"application/") and kind.endswith(b"+json"))
+
+
 class RequestLimits:
-    """Pure ASGI middleware: counts and times requests, and answers 413 to bodies beyond ``max_bytes``."""
+    """Pure ASGI middleware: counts and times requests, answers 413 to bodies beyond ``max_bytes`` and 415 to a
+    body that is not JSON."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics, max_bytes: int) -> None:
         self.app, self.metrics, self.max_bytes = app, metrics, max_bytes
@@ -76,7 +87,12 @@ class RequestLimits:
 
         declared = header(scope, b"content-length")
         try:
-            if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            kind = header(scope, b"content-type")
+            bodied = kind is not None or declared not in (None, b"0") or header(scope, b"transfer-encoding") is not None
+            if scope["method"] in _BODIED and bodied and not _is_json(kind):
+                await send_problem(send_counted, 415, "unsupported media type",
+                                   "the body must be JSON: send it with Content-Type: application/json")
+            elif declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
                 await _too_large(send_counted, self.max_bytes)
             else:
                 await self.app(scope, self._limited(receive), send_counted)

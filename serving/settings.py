@@ -50,8 +50,14 @@ class Settings(BaseSettings):
     @field_validator("api_key_hashes", "api_keys", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
+        """Comma-separated keys; a blank one (``SCORING_API_KEYS=' '``, ``a,,b``) is refused: it would leave the
+        service open without anyone meaning it."""
         if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
+            if not value:  # unset
+                return []
+            value = [part.strip() for part in value.split(",")]
+        if isinstance(value, list) and any(not str(part).strip() for part in value):
+            raise ValueError("blank API key: every key must have characters")
         return value
 
     @field_validator("api_key_hashes")

@@ -90,9 +90,12 @@ def move_champion(client: MlflowClient, name: str, version: str, reason: str) ->
     except MlflowException:
         raise ModelError(f"{name} has no version {version}") from None
     previous = champion_version(client, name)
-    client.set_registered_model_alias(name, CHAMPION, version)
     entry = {"from": previous, "to": str(version), "by": getpass.getuser(),
-             "at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"), "reason": reason}
+             "at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"), "reason": reason,
+             "changed": previous != str(version)}
+    if not entry["changed"]:  # already the champion: nothing to move, nothing to record
+        return entry
+    client.set_registered_model_alias(name, CHAMPION, version)
     log = champion_log(client, name)[-(LOG_KEEP - 1):] + [entry]
     client.set_registered_model_tag(name, LOG_TAG, json.dumps(log))
     client.set_model_version_tag(name, version, "promoted", f"{entry['at']} by {entry['by']}: {reason}")
@@ -108,10 +111,14 @@ def champion_log(client: MlflowClient, name: str) -> list[dict[str, Any]]:
 
 
 def rollback(client: MlflowClient, name: str) -> dict[str, Any]:
-    """Move ``champion`` back to the version it pointed at before its last move."""
+    """Move ``champion`` back to the version the current one replaced when it was promoted (rollbacks are not
+    promotions: a second rollback goes further back, not forth)."""
     log = champion_log(client, name)
     current = champion_version(client, name)
     for entry in reversed(log):
-        if str(entry["to"]) == current and entry["from"]:
-            return move_champion(client, name, str(entry["from"]), f"rollback from version {current}")
-    raise ModelError(f"{name}: there is no earlier champion to roll back to")
+        if str(entry["to"]) == current and not str(entry.get("reason", "")).startswith("rollback"):
+            if entry["from"]:
+                return move_champion(client, name, str(entry["from"]), f"rollback from version {current}")
+            break
+    raise ModelError(f"{name}: version {current} replaced no earlier champion, so there is none to roll back to; "
+                     "nothing changed")

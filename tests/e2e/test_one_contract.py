@@ -2,6 +2,7 @@
 (``TestClient(create_app(settings))``); library errors map to HTTP codes in one place; stale means one thing."""
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,3 +135,36 @@ def test_a_deal_without_stage_entered_at_is_scored_from_created_at_with_a_warnin
     answer = client.post("/v1/score", json={"as_of": END, "deals": deals})
     assert answer.status_code == 200
     assert any("without stage_entered_at" in w for w in answer.json()["warnings"])
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml", None])
+def test_only_json_bodies_are_taken(client: TestClient, company: Path, content_type: str | None):
+    """415 for anything but JSON: a form posted from another site cannot reach /v1 either."""
+    deal = pd.read_csv(company / "open_deals.csv", dtype=str).head(1).dropna(axis=1).to_dict(orient="records")
+    body = json.dumps({"as_of": END, "deals": deal}).encode()
+    headers = {"content-type": content_type} if content_type else {}
+    answer = client.post("/v1/score", content=body, headers=headers)
+    assert answer.status_code == 415 and "application/json" in answer.json()["message"]
+    assert client.post("/v1/score", content=body, headers={"content-type": "application/json"}).status_code == 200
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"amount": True}, "amount"), ({"amount": 1e308}, "amount"), ({"created_at": 1700000000}, "created_at"),
+    ({"expected_close_date": 0}, "expected_close_date"),
+])
+def test_strict_types_where_a_value_would_be_silently_misread(client: TestClient, company: Path, change: dict,
+                                                              field: str):
+    deal = pd.read_csv(company / "open_deals.csv", dtype=str).head(1).dropna(axis=1).to_dict(orient="records")[0]
+    answer = client.post("/v1/score", json={"as_of": END, "deals": [{**deal, **change}]})
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == f"deals[0].{field}"
+
+
+def test_score_answers_say_as_of_as_a_date_like_the_schema(client: TestClient, company: Path):
+    deal = pd.read_csv(company / "open_deals.csv", dtype=str).head(1).dropna(axis=1).to_dict(orient="records")
+    assert client.post("/v1/score", json={"as_of": END, "deals": deal}).json()["as_of"] == END
+
+
+@pytest.mark.parametrize("keys", [" ", "good-key-123,,other", "a, "])
+def test_blank_api_keys_are_refused(keys: str):
+    with pytest.raises(ValueError, match="blank API key"):
+        Settings(api_keys=keys)
