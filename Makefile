@@ -27,7 +27,7 @@ system-deps:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql >/dev/null; }
 
 demo-data: install
-	$(BIN)/scoring demo-data $(DEMO) --deals 30000
+	$(BIN)/scoring demo-data $(DEMO) --deals 30000 --force
 
 validate: demo-data
 	$(BIN)/scoring validate --deals $(DEMO)/deals.csv --history $(DEMO)/stage_history.csv --config $(DEMO)/pipeline.toml
@@ -39,8 +39,8 @@ train: validate
 # `run` trains and registers a champion in the embedded MLflow store (./mlflow.db), scores and
 # forecasts the demo's open deals with it, then serves the API on 127.0.0.1:8000 (Ctrl-C stops it).
 run: train
-	$(BIN)/scoring score --input $(DEMO)/open_deals.csv --out $(DEMO)/scored.csv
-	$(BIN)/scoring forecast --input $(DEMO)/open_deals.csv --out $(DEMO)/forecast.json
+	$(BIN)/scoring score --input $(DEMO)/open_deals.csv --out $(DEMO)/scored.csv --force
+	$(BIN)/scoring forecast --input $(DEMO)/open_deals.csv --out $(DEMO)/forecast.json --force
 	@echo "Serving on http://127.0.0.1:8000 (docs: http://127.0.0.1:8000/docs)"
 	$(BIN)/scoring serve --host 127.0.0.1 --port 8000
 

@@ -102,8 +102,23 @@ def open_deal_options(verb: str, writes: str) -> Callable[[F], F]:
         click.option("--model", "model_ref", default=DEFAULT_MODEL, show_default=True, help=MODEL_HELP),
         click.option("--preset", type=click.Choice(sorted(PRESETS), case_sensitive=False),
                      help="The CRM export the deals come from (must be the one the model was trained on)."),
+        FORCE,
     ]
     return _with_options(options)
+
+
+#: --force: what the commands that write files need before they replace one.
+FORCE = click.option("--force", is_flag=True, help="Overwrite the output if it exists (never an input).")
+
+
+def claim_output(path: Path, inputs: list[Path | str | None], force: bool) -> None:
+    """Refuse to write over an input of the command, or over an existing output without ``--force``."""
+    target = path.resolve()
+    for given in inputs:
+        if given is not None and Path(str(given)).exists() and Path(str(given)).resolve() == target:
+            raise ConfigError(f"{path} is an input of this command: write the output elsewhere")
+    if path.exists() and (not path.is_dir() or any(path.iterdir())) and not force:
+        raise ConfigError(f"{path} exists: give --force to overwrite it, or another --out")
 
 
 

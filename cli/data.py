@@ -12,10 +12,13 @@ import pandas as pd
 from rich.markup import escape
 from rich.table import Table
 
-from scoring.cli.common import data_options, err, friendly_errors, out, print_report
+from scoring.atomic import atomic_path
+from scoring.cli.common import FORCE, claim_output, data_options, err, friendly_errors, out, print_report
 from scoring.data.contract import DealHistory, inspect_deal_history
+from scoring.data.demo import DEMO_FILES
 from scoring.data.presets import load_config
 from scoring.data.summary import SufficiencyResult, check_sufficiency, summarize
+from scoring.errors import ConfigError
 
 
 @click.command("demo-data")
@@ -27,13 +30,18 @@ from scoring.data.summary import SufficiencyResult, check_sufficiency, summarize
               help="The date the history is observed at (default: today).")
 @click.option("--years", default=3.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Years of history before --end.")
+@FORCE
 @friendly_errors
-def demo_data(out_dir: Path, n_deals: int, seed: int, end: Any, years: float) -> None:
+def demo_data(out_dir: Path, n_deals: int, seed: int, end: Any, years: float, force: bool) -> None:
     """Write a realistic synthetic company history to OUT_DIR.
 
     Files: deals.csv, stage_history.csv, open_deals.csv, pipeline.toml, and truth.csv /
     truth.json with the true probabilities the generator used.
     """
+    existing = [name for name in DEMO_FILES if (out_dir / name).exists()]
+    if existing and not force:
+        raise ConfigError(f"{out_dir} already holds {', '.join(existing)}: give --force to overwrite them, or "
+                          "another folder")
     from scoring.data.demo import DemoCompany
 
     end_date = (end.date() if end else date.today()).isoformat()
@@ -137,21 +145,24 @@ def _print_sufficiency(data: DealHistory, result: SufficiencyResult) -> None:
               help="The KPIs as they were at this date (default: the end of the data).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the JSON here (default: print it).")
+@FORCE
 @friendly_errors
 def kpis(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, strict: bool, as_of: Any,
-         out_path: Path | None) -> None:
+         out_path: Path | None, force: bool) -> None:
     """The classic pipeline KPIs as JSON: conversion, win rate, cycle, deal size, lead velocity, stale deals."""
     from scoring.data.contract import data_end, load_deal_history
     from scoring.forecast.kpis import pipeline_kpis
 
+    if out_path is not None:
+        claim_output(out_path, [deals, history, config_path], force)
     data = load_deal_history(deals, history, load_config(config_path, preset), strict)
     result = pipeline_kpis(data, pd.Timestamp(as_of) if as_of else data_end(data))
     document = json.dumps(result.to_dict(), indent=2)
     if out_path is None:
         click.echo(document)
         return
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(document + "\n", encoding="utf-8")
+    with atomic_path(out_path) as temporary:
+        temporary.write_text(document + "\n", encoding="utf-8")
     for line in result.sentences():
         out.print(line, markup=False)
     out.print(f"Wrote {out_path}", markup=False)

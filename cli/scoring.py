@@ -15,8 +15,11 @@ import pandas as pd
 from rich.markup import escape
 from rich.table import Table
 
+from scoring.atomic import atomic_path
 from scoring.cli.common import (
+    FORCE,
     check_engine,
+    claim_output,
     data_options,
     engine_options,
     err,
@@ -38,13 +41,14 @@ from scoring.scores import score_deals
               help="How many factors up and down to list per deal (0: none, several times faster).")
 @engine_options
 @friendly_errors
-def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: str | None, factors: int,
-          engine: str, scheduler: str | None) -> None:
+def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: str | None, force: bool,
+          factors: int, engine: str, scheduler: str | None) -> None:
     """Score open deals into a CSV: win probability beside the fixed one, expected revenue, factors.
     With --engine dask: Parquet (a file, a folder of parts or a glob) into a folder of Parquet parts,
     partition by partition, so memory follows the partition size rather than the input's."""
     when = pd.Timestamp(as_of) if as_of else pd.Timestamp(date.today())
     check_engine(engine, scheduler)
+    claim_output(out_path, [input_path, model_ref], force)
     if engine == "dask":
         from scoring.engines.dask import dask_client, score_parquet
 
@@ -64,8 +68,8 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: 
         gc.unfreeze()
     for text in warnings:
         out.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    scores.to_csv(out_path, index=False)
+    with atomic_path(out_path) as temporary:
+        scores.to_csv(temporary, index=False)
     out.print(f"Scored {len(scores):,} deals as of {when:%Y-%m-%d}: expected revenue {scores['expected_revenue'].sum():,.0f} "
               f"(fixed percentages: {scores['fixed_expected_revenue'].sum():,.0f}). Wrote {out_path}", markup=False)
 
@@ -79,18 +83,19 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: 
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the Monte Carlo quantiles.")
 @friendly_errors
 def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods: int, seed: int, model_ref: str,
-             preset: str | None) -> None:
+             preset: str | None, force: bool) -> None:
     """Won revenue per month or quarter with its P10-P90 range, beside the fixed-percentage forecast (JSON)."""
     from scoring.forecast.revenue import forecast as make_forecast
 
+    claim_output(out_path, [input_path, model_ref], force)
     bundle, info, deals = open_deals_for(input_path, model_ref, preset)
     when = pd.Timestamp(as_of) if as_of else pd.Timestamp(date.today())
     result = make_forecast(bundle, deals, when, period, periods, seed=seed, model_info=info)
     for text in result.warnings:
         out.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True)
     document = result.to_json()
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    with atomic_path(out_path) as temporary:
+        temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     table = Table(title=f"Won revenue forecast for {len(deals):,} open deals as of {when:%Y-%m-%d}", title_justify="left")
     for col in ("period", "model expected", "P10", "P50", "P90", "fixed"):
         table.add_column(col, justify="left" if col == "period" else "right", no_wrap=col == "period")
@@ -113,11 +118,12 @@ def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for backtest.csv, report.html and the PNG plots.")
+@FORCE
 @engine_options
 @friendly_errors
 def backtest(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, strict: bool,
              start: Any, end: Any,
-             every: str, periods: int, seed: int, out_dir: Path, engine: str, scheduler: str | None) -> None:
+             every: str, periods: int, seed: int, out_dir: Path, force: bool, engine: str, scheduler: str | None) -> None:
     """Replay history: at each date fit on what was known, forecast, compare with what closed; write a report.
     With --engine dask the as-of dates run in parallel on the cluster's workers."""
     from scoring.data.contract import load_deal_history
@@ -125,6 +131,7 @@ def backtest(deals: Path, history: Path | None, config_path: Path | None, preset
     from scoring.report.html import report_inputs, write_report
 
     check_engine(engine, scheduler)
+    claim_output(out_dir, [deals, history, config_path], force)
     config = load_config(config_path, preset)
     with err.status(f"Reading {deals}..."):
         data = load_deal_history(deals, history, config, strict)

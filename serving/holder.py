@@ -70,6 +70,8 @@ class ModelHolder:
     def _load_at_start(self) -> None:
         try:
             self.current = self._load(self.settings.model_uri)
+            log.info("serving %s version %s (from the %s)", self.current.name, self.current.version,
+                     self.current.source)
             return
         except (ScoringError, MlflowException, OSError) as exc:
             self.error = str(exc)

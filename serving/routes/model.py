@@ -9,12 +9,12 @@ from fastapi import APIRouter
 
 from scoring.evaluation.metrics import calibration_error
 from scoring.serving.dependencies import ModelDep
-from scoring.serving.routes.common import ERRORS
+from scoring.serving.routes.common import READ_ERRORS
 
 router = APIRouter(prefix="/v1", tags=["model"])
 
 
-@router.get("/model", responses=ERRORS)
+@router.get("/model", responses=READ_ERRORS)
 def model_card(model: ModelDep) -> dict[str, Any]:
     """Which model answers, when and on what data it was trained, and its holdout metrics beside the baselines."""
     bundle = model.bundle
@@ -33,14 +33,14 @@ def model_card(model: ModelDep) -> dict[str, Any]:
     })
 
 
-@router.get("/stages", responses=ERRORS)
+@router.get("/stages", responses=READ_ERRORS)
 def stages(model: ModelDep) -> dict[str, Any]:
     """Per stage: the learned P(win), the fixed percentage, where deals go next and how long they stay."""
     table = model.bundle.stage_table()
     return _clean({"model": model.ref, "stages": table.to_dict(orient="records")})
 
 
-@router.get("/pipeline/kpis", responses=ERRORS)
+@router.get("/pipeline/kpis", responses=READ_ERRORS)
 def kpis(model: ModelDep) -> dict[str, Any]:
     """The classic pipeline KPIs of the training data at its as-of date."""
     return _clean({"model": model.ref, **model.bundle.kpis.to_dict()})

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from scoring.serving.routes.common import ERRORS
+from scoring.serving.routes.common import READ_ERRORS
 from scoring.serving.schemas import Ready, ReloadResult
 
 router = APIRouter(tags=["operations"])
@@ -36,7 +36,7 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.post("/v1/admin/reload", response_model=ReloadResult, responses=ERRORS)
+@router.post("/v1/admin/reload", response_model=ReloadResult, responses=READ_ERRORS)
 async def reload(request: Request) -> ReloadResult:
     """Look for a new champion now and swap it in if there is one (a version that fails to load is refused)."""
     holder = request.app.state.holder

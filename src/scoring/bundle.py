@@ -16,6 +16,7 @@ from typing import cast
 import joblib
 import pandas as pd
 
+from scoring.atomic import atomic_path
 from scoring.data.config import PipelineConfig
 from scoring.errors import ModelError
 from scoring.forecast.kpis import PipelineKpis
@@ -81,9 +82,10 @@ class ModelBundle:
 
     # -- persistence ------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
+        """Write the bundle whole or not at all: a kill mid-write leaves the previous file as it was."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self, path, compress=3)
+        with atomic_path(path) as temporary:
+            joblib.dump(self, temporary, compress=3)
         return path
 
     @staticmethod

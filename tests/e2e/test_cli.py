@@ -62,3 +62,20 @@ def test_console_script_is_installed(tmp_path: Path):
     run = subprocess.run([str(scoring), "validate", "--deals", str(tmp_path / "deals.csv"), "--history",
                           str(tmp_path / "stage_history.csv")], capture_output=True, text=True, timeout=120)
     assert run.returncode == 1 and "too little data" in run.stdout  # 100 deals are too few to learn from
+
+
+def test_outputs_never_overwrite_an_input_nor_an_existing_file_without_force(demo_dir: Path, tmp_path: Path):
+    """Issue 18 item 4: `--out` onto the input, or onto an existing file, is refused; --force overwrites atomically."""
+    runner = CliRunner()
+    model = tmp_path / "none.joblib"
+    deals = demo_dir / "open_deals.csv"
+    before = deals.read_bytes()
+    onto_input = runner.invoke(main, ["score", "--input", str(deals), "--out", str(deals), "--model", str(model)])
+    assert onto_input.exit_code == 1 and "is an input of this command" in onto_input.output
+    assert deals.read_bytes() == before
+    existing = tmp_path / "scores.csv"
+    existing.write_text("keep me\n")
+    refused = runner.invoke(main, ["forecast", "--input", str(deals), "--out", str(existing), "--model", str(model)])
+    assert refused.exit_code == 1 and "--force" in refused.output and existing.read_text() == "keep me\n"
+    again = runner.invoke(main, ["demo-data", str(demo_dir), "--deals", "50"])
+    assert again.exit_code == 1 and "--force" in " ".join(again.output.split()) and deals.read_bytes() == before

@@ -90,13 +90,13 @@ def test_score_and_stages_commands_read_a_bundle_file(company: Path, bundle: Mod
     result = runner.invoke(main, ["stages", "--model", str(model)])
     assert result.exit_code == 0 and "Where deals go from each stage" in result.output
     whole = runner.invoke(main, ["score", "--input", str(company / "deals.csv"), "--out", str(scored),
-                                 "--as-of", END, "--model", str(model)])
+                                 "--as-of", END, "--model", str(model), "--force"])
     deals = pd.read_csv(company / "deals.csv")
     assert whole.exit_code == 0, whole.output  # a whole export: its open deals scored, the rest counted and skipped
     assert len(pd.read_csv(scored)) == int((deals["status"] == "open").sum())
     assert f"{int((deals['status'] != 'open').sum()):,} row(s) not scored" in " ".join(whole.output.split())
     result = runner.invoke(main, ["score", "--input", str(company / "open_deals.csv"), "--out", str(scored),
-                                  "--model", str(model), "--preset", "hubspot"])
+                                  "--model", str(model), "--preset", "hubspot", "--force"])
     assert result.exit_code == 1 and "not a hubspot export" in result.output
     result = runner.invoke(main, ["stages", "--model", str(tmp_path / "none.joblib")])
     assert result.exit_code == 1 and "no model bundle there" in result.output
@@ -112,5 +112,23 @@ def test_forecast_command_writes_the_spec_json(company: Path, bundle: ModelBundl
     assert [p["start"] for p in document["periods"]] == [END, "2025-07-01"]
     assert document["total"]["model"]["p10"] <= document["total"]["model"]["p90"]
     bad = CliRunner().invoke(main, ["forecast", "--input", str(company / "open_deals.csv"), "--out", str(out),
-                                    "--as-of", "2019-01-01", "--model", str(model)])
+                                    "--as-of", "2019-01-01", "--model", str(model), "--force"])
     assert bad.exit_code == 1 and "created after" in bad.output
+
+
+def test_a_save_that_fails_half_way_leaves_the_previous_bundle_whole(bundle: ModelBundle, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch):
+    import joblib
+
+    path = bundle.save(tmp_path / "model.joblib")
+    before = path.read_bytes()
+
+    def killed(value: object, filename: object, **kwargs: object) -> None:
+        Path(str(filename)).write_bytes(before[: len(before) // 3])  # a third written, then the process dies
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(joblib, "dump", killed)
+    with pytest.raises(KeyboardInterrupt):
+        bundle.save(path)
+    assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]  # no temporary file left either
+    ModelBundle.load(path)

@@ -354,6 +354,10 @@ class DemoCompany:
         return expected.dt.normalize().where(deals["status"] == "open")
 
 
+#: The files ``DemoData.write`` writes.
+DEMO_FILES = ("deals.csv", "stage_history.csv", "open_deals.csv", "pipeline.toml", "truth.csv", "truth.json")
+
+
 @dataclass(frozen=True)
 class DemoData:
     """A generated company history and the truth behind it."""
@@ -370,8 +374,7 @@ class DemoData:
         """Write deals.csv, stage_history.csv, open_deals.csv, pipeline.toml, truth.csv and truth.json."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        paths = {name: out / name for name in ("deals.csv", "stage_history.csv", "open_deals.csv", "pipeline.toml",
-                                               "truth.csv", "truth.json")}
+        paths = {name: out / name for name in DEMO_FILES}
         fmt = {"date_format": "%Y-%m-%dT%H:%M"}
         _dated(self.deals).to_csv(paths["deals.csv"], index=False, **fmt)
         self.history.to_csv(paths["stage_history.csv"], index=False, **fmt)
