@@ -19,10 +19,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from scoring.bundle import ModelBundle
-from scoring.errors import ScoringError
+from scoring.errors import ModelError, ScoringError
 from scoring.models.compiled import compile_cache_dir
 from scoring.serving.settings import Settings
-from scoring.tracking import load_bundle, tracking_uri
+from scoring.tracking import load_bundle, require_store, tracking_uri
 
 log = logging.getLogger("serving")
 
@@ -106,8 +106,9 @@ class ModelHolder:
                 return False
             name = self.settings.model_name
             try:
+                require_store(self.store)
                 version = str(MlflowClient(self.store, self.store).get_model_version_by_alias(name, alias).version)
-            except MlflowException as exc:
+            except (MlflowException, ModelError) as exc:
                 self.error = f"could not read the {alias} alias of {name}: {exc}"
                 return False
             current = self.current

@@ -68,6 +68,16 @@ def _open(uri: str, experiment: str) -> tuple[MlflowClient, str]:
     return client, client.create_experiment(experiment, artifact_location=artifact_root(uri))
 
 
+def require_store(uri: str) -> None:
+    """Refuse a SQLite store that does not exist: reading one must not create it (a mistyped path would
+    otherwise become an empty store, silently, with its folders). Only training creates a store."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise ModelError(f"no tracking store at {path}: train a model first (`scoring train` creates the store), "
+                             "or point MLFLOW_TRACKING_URI at an existing one")
+
+
 def load_bundle(ref: str | Path, store: str | None = None) -> tuple[ModelBundle, dict[str, str]]:
     """A bundle from a file path or an MLflow model URI (``models:/name@alias``, ``models:/name/3``, ``runs:/...``).
 
@@ -84,6 +94,7 @@ def load_bundle(ref: str | Path, store: str | None = None) -> tuple[ModelBundle,
         bundle = ModelBundle.load(text)
         return bundle, {"name": Path(text).stem, "version": f"file trained {bundle.trained_at}"}
     uri = store or tracking_uri()  # resolved now: MLFLOW_TRACKING_URI may have changed since MLflow last looked
+    require_store(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:

@@ -168,3 +168,21 @@ def test_score_answers_say_as_of_as_a_date_like_the_schema(client: TestClient, c
 def test_blank_api_keys_are_refused(keys: str):
     with pytest.raises(ValueError, match="blank API key"):
         Settings(api_keys=keys)
+
+
+def test_a_mistyped_store_is_not_created_by_the_service_nor_by_reading_commands(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch):
+    from click.testing import CliRunner
+
+    from scoring.cli.main import main
+
+    typo = tmp_path / "mlfow" / "mlflow.db"
+    app = create_app(Settings(model_uri="models:/pipeline-scoring@champion", tracking_uri=f"sqlite:///{typo}",
+                              fallback_dir=str(tmp_path / "models"), poll_seconds=0))
+    with TestClient(app) as test_client:
+        ready = test_client.get("/readyz")
+    assert ready.status_code == 503 and "no tracking store" in ready.json()["detail"]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{typo}")
+    result = CliRunner().invoke(main, ["stages"])
+    assert result.exit_code == 1 and "no tracking store" in " ".join(result.output.split())
+    assert not typo.exists() and not typo.parent.exists()
