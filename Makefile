@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO   := demo
+PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -37,15 +38,16 @@ train: validate
 	$(BIN)/scoring stages
 
 # `run` trains and registers a champion in the embedded MLflow store (./mlflow.db), scores and
-# forecasts the demo's open deals with it, then serves the API on 127.0.0.1:8000 (Ctrl-C stops it).
+# forecasts the demo's open deals with it, then serves the API on 127.0.0.1:$(PORT), 8000 unless given
+# (make run PORT=8010; Ctrl-C stops it).
 run: train
 	$(BIN)/scoring score --input $(DEMO)/open_deals.csv --out $(DEMO)/scored.csv --force
 	$(BIN)/scoring forecast --input $(DEMO)/open_deals.csv --out $(DEMO)/forecast.json --force
-	@echo "Serving on http://127.0.0.1:8000 (docs: http://127.0.0.1:8000/docs)"
-	$(BIN)/scoring serve --host 127.0.0.1 --port 8000
+	@echo "Serving on http://127.0.0.1:$(PORT) (docs: http://127.0.0.1:$(PORT)/docs)"
+	$(BIN)/scoring serve --host 127.0.0.1 --port $(PORT)
 
 serve: install
-	$(BIN)/scoring serve --host 127.0.0.1 --port 8000
+	$(BIN)/scoring serve --host 127.0.0.1 --port $(PORT)
 
 # Lint (ruff) and types (mypy, of the library), both configured in pyproject.toml, before the whole test suite.
 check: install

@@ -34,8 +34,21 @@ def serve(model_uri: str | None, host: str | None, port: int | None, poll_second
         raise ConfigError(f"bad service settings: {problems}") from None
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    _require_free_port(settings.host, settings.port)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
                 access_log=settings.access_log, timeout_graceful_shutdown=10)
+
+
+def _require_free_port(host: str, port: int) -> None:
+    """Say plainly when the port is taken (uvicorn would log a bare errno and exit)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}): another program holds the port; "
+                              f"stop it or choose another with --port (make run PORT=8010)") from None
 
 
 @click.command("hash-key")

@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from scoring.serving.routes.common import READ_ERRORS
 from scoring.serving.schemas import Ready, ReloadResult
+from scoring.serving.security import given_key, is_valid
 
 router = APIRouter(tags=["operations"])
 
@@ -21,13 +22,17 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=Ready, responses={503: {"model": Ready}})
 async def readyz(request: Request) -> JSONResponse:
-    """Ready only when a model is loaded; says when it is the exported fallback rather than the registry's."""
+    """Ready only when a model is loaded; says when it is the exported fallback rather than the registry's. The
+    detail (paths, errors) goes only to callers with a valid key when keys are configured (and to the log)."""
     holder = request.app.state.holder
     model = holder.current
+    hashes = request.app.state.settings.key_hashes()
+    trusted = not hashes or is_valid(given_key(request.scope), hashes)
+    detail = (model.detail or holder.error) if model else holder.error
     body = Ready(ready=model is not None,
                  model=model.ref if model else None,
                  source=model.source if model else None,
-                 detail=(model.detail or holder.error) if model else holder.error)
+                 detail=detail if trusted else ("see the service log, or ask with an API key" if detail else None))
     return JSONResponse(body.model_dump(), status_code=200 if model is not None else 503)
 
 

@@ -186,3 +186,30 @@ def test_a_mistyped_store_is_not_created_by_the_service_nor_by_reading_commands(
     result = CliRunner().invoke(main, ["stages"])
     assert result.exit_code == 1 and "no tracking store" in " ".join(result.output.split())
     assert not typo.exists() and not typo.parent.exists()
+
+
+def test_readyz_keeps_its_details_for_callers_with_a_key(tmp_path: Path):
+    from scoring.serving.settings import hash_key
+
+    app = create_app(Settings(model_uri=str(tmp_path / "none.joblib"), poll_seconds=0,
+                              api_key_hashes=[hash_key("k-123456789")]))
+    with TestClient(app) as test_client:
+        anyone = test_client.get("/readyz").json()
+        keyed = test_client.get("/readyz", headers={"X-API-Key": "k-123456789"}).json()
+    assert anyone["ready"] is False and str(tmp_path) not in anyone["detail"]
+    assert str(tmp_path) in keyed["detail"]
+
+
+def test_serve_says_plainly_when_the_port_is_taken():
+    import socket
+
+    from click.testing import CliRunner
+
+    from scoring.cli.main import main
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = CliRunner().invoke(main, ["serve", "--port", str(port), "--model", "none.joblib"])
+    assert result.exit_code == 1 and "another program holds the port" in " ".join(result.output.split())
