@@ -27,7 +27,7 @@ from scoring.cli.common import (
     out,
     print_report,
 )
-from scoring.tracking import DEFAULT_NAME
+from scoring.tracking import DEFAULT_NAME, tracking_uri
 
 
 @click.command()
@@ -119,31 +119,44 @@ def _print_training(result: TrainResult, model_name: str) -> None:
 @click.argument("version")
 @click.option("--model-name", default=DEFAULT_NAME, show_default=True)
 @click.option("--reason", default="promoted by hand", show_default=True, help="Recorded with the move.")
+@click.option("--export-dir", default=Path("models"), show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Where the champion's bundle is exported (the service's fallback when the store is down).")
 @friendly_errors
-def promote(version: str, model_name: str, reason: str) -> None:
-    """Make VERSION the champion, whatever the metrics say (recorded with who, when and why)."""
-    from scoring.tracking import open_store
-    from scoring.training.registry import move_champion
+def promote(version: str, model_name: str, reason: str, export_dir: Path) -> None:
+    """Make VERSION the champion, whatever the metrics say (recorded with who, when and why). The version must
+    load; it is exported as the service's fallback."""
+    from scoring.tracking import champion_version, load_bundle, open_store
+    from scoring.training.registry import export_champion, move_champion, require_version
 
-    client, _ = open_store()
-    entry = move_champion(client, model_name, version, reason)
-    if not entry["changed"]:
-        out.print(f"{model_name}: version {entry['to']} is already the champion; nothing changed.", markup=False)
+    client, uri = open_store()[0], tracking_uri()
+    if champion_version(client, model_name) == str(version):
+        out.print(f"{model_name}: version {version} is already the champion; nothing changed.", markup=False)
         return
-    out.print(f"{model_name}: champion moved from version {entry['from'] or '(none)'} to {entry['to']}.", markup=False)
+    require_version(client, model_name, version)
+    bundle, _ = load_bundle(f"models:/{model_name}/{version}", uri)  # refuses a version that does not load
+    entry = move_champion(client, model_name, version, reason)
+    path = export_champion(bundle, model_name, str(version), export_dir)
+    out.print(f"{model_name}: champion moved from version {entry['from'] or '(none)'} to {entry['to']}; exported to "
+              f"{path}.", markup=False)
 
 
 @click.command()
 @click.option("--model-name", default=DEFAULT_NAME, show_default=True)
+@click.option("--export-dir", default=Path("models"), show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Where the champion's bundle is exported (the service's fallback when the store is down).")
 @friendly_errors
-def rollback(model_name: str) -> None:
-    """Move the champion back to the version it pointed at before its last move."""
-    from scoring.tracking import open_store
-    from scoring.training.registry import rollback as roll_back
+def rollback(model_name: str, export_dir: Path) -> None:
+    """Move the champion back to the version the current one replaced; export it as the service's fallback."""
+    from scoring.tracking import load_bundle, open_store
+    from scoring.training.registry import export_champion, move_champion, rollback_target
 
-    client, _ = open_store()
-    entry = roll_back(client, model_name)
-    out.print(f"{model_name}: champion rolled back from version {entry['from']} to {entry['to']}.", markup=False)
+    client, uri = open_store()[0], tracking_uri()
+    current, target = rollback_target(client, model_name)
+    bundle, _ = load_bundle(f"models:/{model_name}/{target}", uri)
+    entry = move_champion(client, model_name, target, f"rollback from version {current}")
+    path = export_champion(bundle, model_name, target, export_dir)
+    out.print(f"{model_name}: champion rolled back from version {entry['from']} to {entry['to']}; exported to "
+              f"{path}.", markup=False)
 
 
 

@@ -27,7 +27,7 @@ from scoring.tracking import CHALLENGER, DEFAULT_NAME, champion_version, load_bu
 from scoring.tracking import tracking_uri as store_uri
 from scoring.train import train_bundle
 from scoring.training import pyfunc
-from scoring.training.registry import Decision, decide, move_champion
+from scoring.training.registry import Decision, decide, export_champion, move_champion
 from scoring.training.tuning import tune
 
 Progress = Callable[[str], None]
@@ -102,8 +102,7 @@ def train_and_log(data: DealHistory, as_of: pd.Timestamp | str | None = None, ho
     if decision.promote:
         move_champion(client, model_name, version_, decision.reason)
         if export_dir is not None:
-            exported = bundle.save(Path(export_dir) / f"{model_name}.joblib")
-            (Path(export_dir) / f"{model_name}.version").write_text(f"{version_}\n", encoding="utf-8")
+            exported = export_champion(bundle, model_name, version_, Path(export_dir))
     return TrainResult(bundle, run.info.run_id, model_name, version_, decision, exported)
 
 

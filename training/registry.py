@@ -13,6 +13,7 @@ import getpass
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from scoring.atomic import atomic_path
 from scoring.bundle import ModelBundle
 from scoring.data.contract import DealHistory
 from scoring.errors import ModelError
@@ -83,12 +85,17 @@ def decide(bundle: ModelBundle, data: DealHistory, load_champion: Callable[[], M
                            f"margin {margin}{caveat}", mine, theirs)
 
 
-def move_champion(client: MlflowClient, name: str, version: str, reason: str) -> dict[str, Any]:
-    """Point ``champion`` at ``version`` and record the move (from, to, who, when, why)."""
+def require_version(client: MlflowClient, name: str, version: str) -> None:
+    """Refuse a version the registered model does not have."""
     try:
         client.get_model_version(name, version)
     except MlflowException:
         raise ModelError(f"{name} has no version {version}") from None
+
+
+def move_champion(client: MlflowClient, name: str, version: str, reason: str) -> dict[str, Any]:
+    """Point ``champion`` at ``version`` and record the move (from, to, who, when, why)."""
+    require_version(client, name, version)
     previous = champion_version(client, name)
     entry = {"from": previous, "to": str(version), "by": getpass.getuser(),
              "at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"), "reason": reason,
@@ -110,15 +117,29 @@ def champion_log(client: MlflowClient, name: str) -> list[dict[str, Any]]:
     return json.loads(tags.get(LOG_TAG, "[]"))
 
 
-def rollback(client: MlflowClient, name: str) -> dict[str, Any]:
-    """Move ``champion`` back to the version the current one replaced when it was promoted (rollbacks are not
-    promotions: a second rollback goes further back, not forth)."""
-    log = champion_log(client, name)
+def rollback_target(client: MlflowClient, name: str) -> tuple[str, str]:
+    """(current champion, the version it replaced when it was promoted): where a rollback goes. Rollbacks are
+    not promotions, so a second rollback goes further back, not forth."""
     current = champion_version(client, name)
-    for entry in reversed(log):
+    for entry in reversed(champion_log(client, name)):
         if str(entry["to"]) == current and not str(entry.get("reason", "")).startswith("rollback"):
             if entry["from"]:
-                return move_champion(client, name, str(entry["from"]), f"rollback from version {current}")
+                return str(current), str(entry["from"])
             break
     raise ModelError(f"{name}: version {current} replaced no earlier champion, so there is none to roll back to; "
                      "nothing changed")
+
+
+def rollback(client: MlflowClient, name: str) -> dict[str, Any]:
+    """Move ``champion`` back to the version the current one replaced (:func:`rollback_target`)."""
+    current, target = rollback_target(client, name)
+    return move_champion(client, name, target, f"rollback from version {current}")
+
+
+def export_champion(bundle: ModelBundle, name: str, version: str, export_dir: Path) -> Path:
+    """Write the champion's bundle where the service falls back to it when the store is down, whole or not at
+    all: after training, and after every promote and rollback (else a restart would serve a rejected one)."""
+    path = bundle.save(Path(export_dir) / f"{name}.joblib")
+    with atomic_path(path.with_suffix(".version")) as temporary:
+        temporary.write_text(f"{version}\n", encoding="utf-8")
+    return path

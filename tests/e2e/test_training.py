@@ -82,16 +82,24 @@ def test_a_worse_model_is_not_promoted_and_promote_and_rollback_move_the_champio
     runner = CliRunner()
     result = runner.invoke(main, ["promote", "2", "--reason", "trying it"])
     assert result.exit_code == 0 and "from version 1 to 2" in result.output
+    exported = tmp_path / "models" / "pipeline-scoring.version"  # the service's fallback follows the champion
+    assert exported.read_text().strip() == "2"
     result = runner.invoke(main, ["promote", "2"])
     assert result.exit_code == 0 and "version 2 is already the champion; nothing changed" in result.output
     result = runner.invoke(main, ["rollback"])
     assert result.exit_code == 0 and "from version 2 to 1" in result.output
     assert str(client.get_model_version_by_alias("pipeline-scoring", "champion").version) == "1"
+    assert exported.read_text().strip() == "1"  # a restart with the store down serves 1, not the rejected 2
     again = runner.invoke(main, ["rollback"])  # version 1 replaced no champion: a second rollback does not flip back
     assert again.exit_code == 1 and "nothing changed" in " ".join(again.output.split())
     assert str(client.get_model_version_by_alias("pipeline-scoring", "champion").version) == "1"
     result = runner.invoke(main, ["promote", "9"])
     assert result.exit_code == 1 and "no version 9" in result.output
+    broken = client.create_model_version("pipeline-scoring", source=str(tmp_path / "nothing"), run_id=None)
+    result = runner.invoke(main, ["promote", str(broken.version)])  # a version that does not load is refused
+    assert result.exit_code == 1 and "could not load" in " ".join(result.output.split())
+    assert str(client.get_model_version_by_alias("pipeline-scoring", "champion").version) == "1"
+    assert exported.read_text().strip() == "1"
 
 
 def test_score_without_a_champion_says_how_to_get_one(company: Path, store: str, tmp_path: Path):
