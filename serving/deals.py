@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.data.config import DEAL_COLUMNS
+from scoring.data.open_deals import OPEN_DEAL_DATES
 from scoring.serving.schemas import Deal
 
 _EPOCH, _MICROSECOND = datetime(1970, 1, 1), timedelta(microseconds=1)
@@ -22,7 +23,6 @@ _NAT = np.iinfo(np.int64).min  # NaT as int64
 _BEFORE = -1
 #: From this many deals on, their dates are converted by pandas.
 _PANDAS_FROM = 100
-_DATES = ("created_at", "stage_entered_at", "expected_close_date")
 
 
 def deal_columns(deals: list[Deal]) -> dict[str, Any]:
@@ -31,7 +31,7 @@ def deal_columns(deals: list[Deal]) -> dict[str, Any]:
         "deal_id": [str(deal["deal_id"]) for deal in deals],
         "stage": [deal["stage"] for deal in deals],
         "amount": np.array([deal["amount"] for deal in deals], dtype=float),
-        **{name: _dates(deals, name) for name in _DATES},
+        **{name: _dates(deals, name) for name in OPEN_DEAL_DATES},
     }
     sent = set().union(*deals) - set(DEAL_COLUMNS)
     for name in sorted(sent):

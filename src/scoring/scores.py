@@ -18,9 +18,8 @@ from typing_extensions import TypedDict  # pydantic reads it (on Python 3.11) in
 
 from scoring.bundle import ModelBundle
 from scoring.data.open_deals import check_open_deals
-from scoring.data.tables import ROW
+from scoring.data.tables import ROW, is_missing
 from scoring.errors import ConfigError
-from scoring.features.encoder import is_missing
 from scoring.features.snapshots import open_deal_columns
 
 

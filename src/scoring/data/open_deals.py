@@ -19,12 +19,13 @@ import pandas as pd
 
 from scoring.data.config import DEAL_COLUMNS, PipelineConfig
 from scoring.data.contract import stage_classifier
-from scoring.data.tables import PLAUSIBLE_YEARS
+from scoring.data.tables import PLAUSIBLE_YEARS, is_missing
 from scoring.errors import DealProblem, InvalidDeals
 
 #: At most this many deal ids are quoted in one warning.
 QUOTED = 5
-_DATES = ("created_at", "stage_entered_at", "expected_close_date")
+#: The dates a deal to score may carry (a closed deal's closed_at is not one of them).
+OPEN_DEAL_DATES = ("created_at", "stage_entered_at", "expected_close_date")
 _FIRST, _AFTER = (np.datetime64(f"{year}-01-01", "us") for year in (PLAUSIBLE_YEARS[0], PLAUSIBLE_YEARS[1] + 1))
 _BAD = object()
 
@@ -57,7 +58,7 @@ def check_open_deals(deals: Mapping[str, Any], config: PipelineConfig, features:
                 problems.append(DealProblem(i, "deal_id", f"duplicate deal_id {deal_id!r} (also the deal at "
                                                           f"position {seen[deal_id]}); each deal must appear once"))
             seen.setdefault(deal_id, i)
-    dates = {name: _dates(deals.get(name), n, name, problems) for name in _DATES}
+    dates = {name: _dates(deals.get(name), n, name, problems) for name in OPEN_DEAL_DATES}
     for i in np.flatnonzero(np.isnat(dates["created_at"])).tolist():
         if not any(p.index == i and p.field == "created_at" for p in problems):
             problems.append(DealProblem(i, "created_at", "expected the date the deal was created, it is missing"))
@@ -137,7 +138,7 @@ def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], n: int, proble
         if name not in deals:
             missing[name] = list(range(n))
             continue
-        given = [None if _is_na(v) else v for v in deals[name]]
+        given = [None if is_missing(v) else v for v in deals[name]]
         values = _column(given, kind)
         if values is None:  # something unusual in the column: value by value, naming the bad ones
             values = [_feature_value(v, kind) for v in given]
@@ -153,11 +154,6 @@ def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], n: int, proble
         else:
             columns[name] = np.array(values, dtype=object)
     return columns, missing
-
-
-def _is_na(value: Any) -> bool:
-    """Missing as a file or a request gives it: None, NaN, pandas' NA."""
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
 def _column(values: list[Any], kind: str) -> list[Any] | None:

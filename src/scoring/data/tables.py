@@ -11,7 +11,8 @@ import pandas as pd
 from scoring.data.formats import PLAUSIBLE_YEARS
 from scoring.errors import DataError
 
-__all__ = ["NA_VALUES", "PLAUSIBLE_YEARS", "ROW", "SHORT", "SOURCE_COLUMN", "TableInput", "load_table", "read_table"]
+__all__ = ["NA_VALUES", "PLAUSIBLE_YEARS", "ROW", "SHORT", "SOURCE_COLUMN", "TableInput", "is_missing", "load_table",
+           "read_table"]
 
 #: Spreadsheet row number of each row in its source file (header = row 1).
 ROW = "_row"
@@ -23,6 +24,11 @@ SHORT = "_short"
 NA_VALUES = ["", "NULL", "null", "NaN", "nan", "N/A", "n/a", "#N/A"]
 
 TableInput: TypeAlias = str | Path | pd.DataFrame
+
+
+def is_missing(value: object) -> bool:
+    """None, NA, NaT or a float NaN: what pandas' isna says of one value, without its per-call cost."""
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

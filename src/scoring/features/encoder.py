@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import NotFittedError
 
+from scoring.data.tables import is_missing
+
 #: The state columns used as model inputs (see scoring.features.snapshots); stage moves are not, since a scored
 #: open deal given without its history does not have them.
 STATE_INPUTS = ("stage_index", "days_in_stage", "age_days", "log_amount")
@@ -100,11 +102,6 @@ def _distinct(values: object) -> list[object]:
     if isinstance(values, pd.Series):
         return values.dropna().unique().tolist()
     return [v for v in set(values) if not is_missing(v)]  # type: ignore[call-overload]
-
-
-def is_missing(value: object) -> bool:
-    """None, NA, NaT or a float NaN: what pandas' isna says of one value, without its per-call cost."""
-    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
 
 
 def _numbers(values: np.ndarray) -> np.ndarray:
