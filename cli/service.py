@@ -22,6 +22,7 @@ def serve(model_uri: str | None, host: str | None, port: int | None, poll_second
     import uvicorn
     from pydantic import ValidationError
 
+    from scoring.serving.allocator import keep_freed_memory
     from scoring.serving.app import create_app
     from scoring.serving.settings import Settings
 
@@ -35,6 +36,7 @@ def serve(model_uri: str | None, host: str | None, port: int | None, poll_second
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     _require_free_port(settings.host, settings.port)
+    keep_freed_memory()
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
                 access_log=settings.access_log, timeout_graceful_shutdown=10)
 

@@ -1,15 +1,21 @@
-"""POST /v1/score and POST /v1/forecast: typed bodies, the model as a dependency, the answer checked against
-its response model. The scoring itself runs in FastAPI's worker threads (``run_in_threadpool``), off the event
-loop; the routes are ``async`` so that FastAPI does not also hand the answer's check to a thread (a thread hop
-costs a single deal some 0.1 ms)."""
+"""POST /v1/score and POST /v1/forecast: typed bodies, the model as a dependency, answers documented by their
+response models. The scoring and the writing of the answer run in FastAPI's worker threads
+(``run_in_threadpool``), off the event loop.
+
+The answer of /v1/score is written by orjson and returned as a ready response, so FastAPI does not validate
+it again against ``ScoreResponse`` and write it with pydantic: for a batch of 1,000 deals with factors that
+costs about 9 ms (5.5 ms validating 1,000 objects it has just been given, 3.4 ms writing), against 1 ms for
+orjson (``benchmarks/serve_bench.py``). The tests hold every answer to the response model instead.
+"""
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Response
 from fastapi.concurrency import run_in_threadpool
 
 from scoring.forecast.revenue import forecast
@@ -23,14 +29,14 @@ from scoring.serving.schemas import ForecastRequest, Score, ScoreRequest, ScoreR
 router = APIRouter(prefix="/v1", tags=["scoring"])
 
 
-@router.post("/score", responses=ERRORS)
-async def score(body: ScoreRequest, model: ModelDep, settings: SettingsDep, metrics: MetricsDep) -> ScoreResponse:
+@router.post("/score", response_model=ScoreResponse, responses=ERRORS)
+async def score(body: ScoreRequest, model: ModelDep, settings: SettingsDep, metrics: MetricsDep) -> Response:
     """Win probability, expected revenue, timing, stale flag and top factors of each open deal,
     beside the fixed stage percentage."""
     _check_size(body.deals, settings.max_deals)
-    answer = await run_in_threadpool(_score, body, model)
+    answer = await run_in_threadpool(_score_json, body, model)
     metrics.scored("/v1/score", len(body.deals))
-    return answer
+    return Response(answer, media_type="application/json")
 
 
 @router.post("/forecast", responses=ERRORS)
@@ -49,6 +55,10 @@ def _score(body: ScoreRequest, model: LoadedModel) -> ScoreResponse:
     scores, warnings = score_columns(model.bundle, deal_columns(body.deals), as_of, top=body.top_factors,
                                      period=body.period)
     return {"model": model.ref, "as_of": as_of.date(), "scores": _score_dicts(scores), "warnings": warnings}
+
+
+def _score_json(body: ScoreRequest, model: LoadedModel) -> bytes:
+    return orjson.dumps(_score(body, model))
 
 
 def _forecast(body: ForecastRequest, model: LoadedModel) -> dict[str, Any]:

@@ -121,39 +121,45 @@ def factors(bundle: ModelBundle, rows: Mapping[str, np.ndarray], values: np.ndar
     top = min(top, values.shape[1])
     order = np.argsort(values, axis=1)
     highest, lowest = order[:, ::-1][:, :top], order[:, :top]
-    texts = _value_texts(rows, names, np.unique(np.concatenate([highest, lowest], axis=None)).tolist())
+    return (_side(rows, names, values, highest, np.take_along_axis(values, highest, axis=1) > 0.01),
+            _side(rows, names, values, lowest, np.take_along_axis(values, lowest, axis=1) < -0.01))
+
+
+def _side(rows: Mapping[str, np.ndarray], names: list[str], values: np.ndarray, picked: np.ndarray,
+          kept: np.ndarray) -> list[list[Factor]]:
+    """The factors of one side: of each row's ``picked`` inputs (rows x top, in order) those ``kept``. Built
+    as one flat list over the kept (row, input) pairs, each value turned into text once, then cut per row."""
+    row, place = np.nonzero(kept)  # row by row, each row's in the picked order
+    column = picked[row, place]
+    effects = np.round(values[row, column], 4).tolist()
+    texts = np.empty(len(row), dtype=object)
+    for j in np.unique(column).tolist():
+        where = column == j
+        texts[where] = _value_texts(rows, names[j], row[where])
     shown = [_SHOWN.get(name, name) for name in names]
-    # Python floats (indexing them is far cheaper than indexing an array), shown to 4 decimals
-    effects, shown_effects = values.tolist(), np.round(values, 4).tolist()
-    up = [[{"feature": shown[j], "value": texts[j][i], "effect": out[j]} for j in picked if row[j] > 0.01]
-          for i, (picked, row, out) in enumerate(zip(highest.tolist(), effects, shown_effects, strict=True))]
-    down = [[{"feature": shown[j], "value": texts[j][i], "effect": out[j]} for j in picked if row[j] < -0.01]
-            for i, (picked, row, out) in enumerate(zip(lowest.tolist(), effects, shown_effects, strict=True))]
-    return up, down  # type: ignore[return-value]  # dict literals of Factor's keys
+    flat = [{"feature": shown[j], "value": text, "effect": effect}
+            for j, text, effect in zip(column.tolist(), texts.tolist(), effects, strict=True)]
+    ends = np.cumsum(np.bincount(row, minlength=len(values))).tolist()
+    return [flat[start:end] for start, end in zip([0, *ends[:-1]], ends)]  # type: ignore[misc]  # Factor's keys
 
 
-def _value_texts(rows: Mapping[str, np.ndarray], names: list[str], needed: list[int]) -> dict[int, list[str]]:
-    """Per needed input (by position in ``names``), every row's value as a factor shows it: the stage's name,
-    the amount with thousands separators, whole days, other values as given ("(missing)" when missing).
-    Each distinct value is turned into text once."""
-    out: dict[int, list[str]] = {}
-    for j in needed:
-        name = names[j]
-        form: Callable[[Any], str]
-        if name == "stage_index":
-            column, form = rows["stage"], str
-        elif name == "log_amount":
-            column, form = rows["amount"], "{:,.0f}".format
-        elif name in ("days_in_stage", "age_days"):
-            column, form = rows[name], "{:.0f}".format
-        elif name in rows:
-            column, form = rows[name], _as_given
-        else:
-            out[j] = ["(missing)"] * len(next(iter(rows.values())))
-            continue
-        memo: dict[Any, str] = {}
-        out[j] = [memo[v] if v in memo else memo.setdefault(v, form(v)) for v in np.asarray(column).tolist()]
-    return out
+def _value_texts(rows: Mapping[str, np.ndarray], name: str, which: np.ndarray) -> list[str]:
+    """The value of input ``name`` in rows ``which`` as a factor shows it: the stage's name, the amount with
+    thousands separators, whole days, other values as given ("(missing)" when missing). Each distinct value
+    is turned into text once."""
+    form: Callable[[Any], str]
+    if name == "stage_index":
+        column, form = rows["stage"], str
+    elif name == "log_amount":
+        column, form = rows["amount"], "{:,.0f}".format
+    elif name in ("days_in_stage", "age_days"):
+        column, form = rows[name], "{:.0f}".format
+    elif name in rows:
+        column, form = rows[name], _as_given
+    else:
+        return ["(missing)"] * len(which)
+    memo: dict[Any, str] = {}
+    return [memo[v] if v in memo else memo.setdefault(v, form(v)) for v in np.asarray(column)[which].tolist()]
 
 
 def _as_given(value: Any) -> str:

@@ -21,10 +21,12 @@ import schemathesis
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from mlflow.tracking import MlflowClient
+from pydantic import TypeAdapter
 
 from scoring.bundle import ModelBundle
 from scoring.cli.main import main
 from scoring.data.contract import load_deal_history
+from scoring.serving.schemas import ScoreResponse
 from scoring.serving.settings import Settings, hash_key
 from scoring.training.pipeline import train_and_log
 from tests.conftest import END
@@ -98,6 +100,9 @@ def test_scores_over_http_equal_the_cli(served: Server, company: Path, bundle: M
     response = httpx.post(f"{served.url}/v1/score", json={"as_of": END, "deals": deals}, headers=AUTH, timeout=60)
     assert response.status_code == 200, response.text
     body = response.json()
+    # the answer, written by orjson, is what the documented response model says: nothing missing, nothing more
+    answer = TypeAdapter(ScoreResponse)
+    assert answer.dump_python(answer.validate_json(response.content, strict=True), mode="json") == body
     assert body["model"]["name"] == "bundle" and body["as_of"].startswith(END)
     scores = body["scores"]
     assert [s["deal_id"] for s in scores] == [d["deal_id"] for d in deals]
@@ -181,7 +186,6 @@ def test_dates_with_a_zone_are_read_as_utc(served: Server, company: Path):
 ])
 def test_many_dates_convert_as_a_few_do(dates: list[str | None]):
     """Requests of many deals convert dates by pandas, of a few date by date: the same times, the same problems."""
-    from pydantic import TypeAdapter
 
     from scoring.data.open_deals import _dates as checked
     from scoring.serving.deals import _PANDAS_FROM, _dates

@@ -28,6 +28,8 @@ QUOTED = 5
 OPEN_DEAL_DATES = ("created_at", "stage_entered_at", "expected_close_date")
 _FIRST, _AFTER = (np.datetime64(f"{year}-01-01", "us") for year in (PLAUSIBLE_YEARS[0], PLAUSIBLE_YEARS[1] + 1))
 _BAD = object()
+#: Types of values that are never missing (None is missing as it is).
+_NEVER_MISSING = {str, int, bool, type(None)}
 
 
 def check_open_deals(deals: Mapping[str, Any], config: PipelineConfig, features: Mapping[str, str],
@@ -138,7 +140,9 @@ def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], n: int, proble
         if name not in deals:
             missing[name] = list(range(n))
             continue
-        given = [None if is_missing(v) else v for v in deals[name]]
+        given = list(deals[name])
+        if not set(map(type, given)) <= _NEVER_MISSING:  # NaN, NA or NaT among them: read as missing
+            given = [None if is_missing(v) else v for v in given]
         values = _column(given, kind)
         if values is None:  # something unusual in the column: value by value, naming the bad ones
             values = [_feature_value(v, kind) for v in given]
