@@ -5,6 +5,7 @@ For benchmarks only: the project never needs these files, and none is copied int
     python benchmarks/adapters.py maven         ../shared/data/maven_crm_sales_opportunities  OUT_DIR
     python benchmarks/adapters.py it-consulting ../shared/data/win_prediction_it_consulting    OUT_DIR
     python benchmarks/adapters.py ibm           ../shared/data/ibm_sales_win_loss              OUT_DIR
+    python benchmarks/adapters.py bpi2012       ../shared/data/bpi_challenge_2012              OUT_DIR
 
 Each writes OUT_DIR/deals.csv, OUT_DIR/pipeline.toml and, where the source has stage dates,
 OUT_DIR/stage_history.csv, then prints every row it set aside and why. Check the result with
@@ -160,7 +161,52 @@ def ibm(src: Path) -> Adapted:
     ])
 
 
-ADAPTERS: dict[str, Callable[[Path], Adapted]] = {"maven": maven, "it-consulting": it_consulting, "ibm": ibm}
+#: BPI Challenge 2012's application stages: the first event of each marks the entry (stages only move forward).
+BPI_STAGES = {"A_SUBMITTED": "Submitted", "A_PREACCEPTED": "Pre-accepted", "A_ACCEPTED": "Accepted",
+              "O_SENT": "Offer sent", "O_SENT_BACK": "Offer returned"}
+BPI_OUTCOMES = {"A_APPROVED": "won", "A_DECLINED": "lost", "A_CANCELLED": "lost"}
+
+
+def bpi2012(src: Path) -> Adapted:
+    """BPI Challenge 2012: loan applications at a Dutch bank, the one real multi-stage log (events with times)."""
+    events = pd.read_csv(src / "BPI_Challenge_2012_events.csv.gz", dtype={"case_id": str})
+    events["at"] = pd.to_datetime(events["timestamp"], utc=True, format="ISO8601").dt.tz_localize(None)
+    order = {stage: i for i, stage in enumerate(BPI_STAGES.values())}
+    staged = events[events["activity"].isin(list(BPI_STAGES))].assign(stage=lambda e: e["activity"].map(BPI_STAGES))
+    first = staged.groupby(["case_id", "stage"], as_index=False)["at"].min()
+    first["index"] = first["stage"].map(order)
+    # a stage reached after a later one (rare re-orderings within seconds) keeps only the forward path
+    first = first.sort_values(["case_id", "at", "index"])
+    first = first[first["index"] >= first.groupby("case_id")["index"].cummax()]
+    ends = (events[events["activity"].isin(list(BPI_OUTCOMES))].sort_values("at")
+            .groupby("case_id", as_index=False).first())
+    cases = events.groupby("case_id", as_index=False).agg(amount=("amount_req", "first"), created=("at", "min"))
+    cases = cases.merge(ends[["case_id", "activity", "at"]], on="case_id", how="left")
+    last = first.sort_values("at").groupby("case_id").last()
+    fmt = "%Y-%m-%dT%H:%M:%S"
+    deals = pd.DataFrame({
+        "deal_id": cases["case_id"],
+        "created_at": cases["created"].dt.strftime(fmt),
+        "amount": cases["amount"].astype(float),
+        "stage": cases["case_id"].map(last["stage"]),
+        "status": cases["activity"].map(BPI_OUTCOMES).fillna("open"),
+        "closed_at": cases["at"].dt.strftime(fmt),
+    })
+    history = pd.DataFrame({"deal_id": first["case_id"], "stage": first["stage"], "entered_at": first["at"].dt.strftime(fmt)})
+    config = PipelineConfig(stages=tuple(BPI_STAGES.values()),
+                            fixed_probabilities=dict(zip(BPI_STAGES.values(), (0.10, 0.25, 0.40, 0.60, 0.80))))
+    return Adapted(deals, config, history, assumptions=[
+        "a case is a deal; its stage entries are the first A_SUBMITTED, A_PREACCEPTED, A_ACCEPTED, O_SENT and "
+        "O_SENT_BACK events (application submitted, pre-accepted, accepted, an offer sent, an offer returned signed)",
+        "approved (A_APPROVED) is won; declined (A_DECLINED) or cancelled (A_CANCELLED) is lost, at that event's time",
+        "amount is the requested amount (AMOUNT_REQ); no other case attribute is a feature",
+        "fixed stage percentages 10 / 25 / 40 / 60 / 80 % (the bank has none)",
+        "timestamps with +01:00/+02:00 offsets are converted to UTC",
+    ])
+
+
+ADAPTERS: dict[str, Callable[[Path], Adapted]] = {"maven": maven, "it-consulting": it_consulting, "ibm": ibm,
+                                                  "bpi2012": bpi2012}
 
 
 def main() -> None:

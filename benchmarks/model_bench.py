@@ -3,12 +3,18 @@
     python benchmarks/model_bench.py demo [--deals 100000] [--runs 3]
     python benchmarks/model_bench.py data DIR     # a folder written by benchmarks/adapters.py
     python benchmarks/model_bench.py scale [--sizes 100000 300000 1000000] [--runs 3]
+    python benchmarks/model_bench.py table ../shared/data      # every set below, trained with defaults
 
 demo: trains every model on a demo company as known at the holdout start, scores the holdout
 snapshots, and compares each model with the generator's true probabilities: the share of the
 log-loss gap between the fixed percentages and the truth that it closes, its AUC and calibration
 error. Also times a whole `train_bundle` (holdout fit + refit) and reports its peak memory.
 data: the holdout table of `train_bundle` on a real dataset (time split). Run by hand.
+table: one table over the public sets (BPI Challenge 2012, IT consulting, IBM, Maven; adapted by
+benchmarks/adapters.py into a temporary folder) and three CRM-shaped exports of demo companies (a
+Salesforce report pair of 300 deals, a HubSpot export of 3,000, a Pipedrive export of 30,000), each
+trained with defaults: the holdout log-loss, AUC and ECE of every candidate, which one serves, and how far
+the served one is from the best (target: within 0.005).
 scale: how a whole `train_bundle` grows with the number of deals: each run in a fresh process (so the
 peak memory is that run's own), median seconds over the runs, seconds per 100k deals, peak memory.
 """
@@ -20,17 +26,23 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from scoring.data.contract import load_deal_history
-from scoring.data.demo import DemoCompany
+from scoring.bundle import ModelBundle
+from scoring.data.contract import DealHistory, load_deal_history, load_open_deals
+from scoring.data.demo import DemoCompany, DemoData
+from scoring.data.exports import hubspot_deals, pipedrive_deals, salesforce_reports
 from scoring.data.presets import load_config
+from scoring.errors import ScoringError
 from scoring.evaluation.metrics import compare
 from scoring.features.dataset import TrainingSet
 from scoring.features.snapshots import snapshot_dates, take_snapshots
+from scoring.scores import deal_state, score_deals
 from scoring.train import new_models, train_bundle
 
 END = pd.Timestamp("2025-12-31")
@@ -60,14 +72,42 @@ def demo(deals: int, runs: int) -> None:
           f"{cut.date()}, scored on {len(rows):,} holdout snapshot rows with known outcome")
     print(table[["log_loss", "brier", "roc_auc", "ece", "gap_closed", "fit_s"]].round(4).to_string())
 
+    calibrator = models["model"].calibrator_
+    if calibrator is not None:
+        print(f"calibration chosen: {calibrator.kind} (cross-validated log-loss "
+              + ", ".join(f"{k} {v:.4f}" for k, v in calibrator.scores.items()) + ")")
+
     times = []
-    for _ in range(runs):
+    for _ in range(max(runs, 1)):
         start = time.perf_counter()
-        train_bundle(data, as_of=END)
+        bundle = train_bundle(data, as_of=END)
         times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"train_bundle (holdout fit + refit of all 6 models): median {statistics.median(times):.1f} s "
           f"over {runs} run(s); peak memory of this process {peak:,.0f} MB")
+    open_deals(company, bundle)
+
+
+def open_deals(company: DemoData, bundle: ModelBundle) -> None:
+    """The open deals at the end, scored by the bundle trained on everything: how many distinct win
+    probabilities, and the next quarter's expected won revenue against the truth's (the generator's process
+    simulated forward from each deal's state)."""
+    deals = company.open_deals
+    scored, _ = score_deals(bundle, load_open_deals(deals, bundle.config), END, top=0)
+    state, _ = deal_state(bundle, load_open_deals(deals, bundle.config), END)
+    quarter_days = float((END + pd.offsets.QuarterEnd(1) - END) / pd.Timedelta(days=1))
+    truth = company.company.win_within(deals, state["stage"], state["days_in_stage"], [quarter_days, 1e9])
+    _, by = bundle.model.win_by(state, np.array([quarter_days]))
+    amount = state["amount"].to_numpy(dtype=float)
+    p = scored["win_probability"].to_numpy()
+    print(f"open deals at {END.date()}: {len(deals):,}; distinct win probabilities {len(np.unique(p)):,} "
+          f"({len(np.unique(p)) / len(p):.1%} of the deals; target 90 %)")
+    for label, model_value, true_value in (
+            ("the next quarter's expected won revenue", float(amount @ by[:, 0]), float(amount @ truth[:, 0])),
+            ("expected won revenue, eventually", float(amount @ p), float(amount @ truth[:, 1])),
+            ("expected wins (count), eventually", float(p.sum()), float(truth[:, 1].sum()))):
+        print(f"{label}: model {model_value:,.0f}, truth {true_value:,.0f} ({model_value / true_value - 1:+.1%}; "
+              "target within 5 %)")
 
 
 def one_run(deals: int) -> None:
@@ -109,6 +149,62 @@ def real(folder: Path) -> None:
     print(overall[["log_loss", "brier", "roc_auc", "ece", "n"]].sort_values("log_loss").round(4).to_string())
 
 
+def sets(shared: Path, work: Path) -> dict[str, DealHistory]:
+    """Every set of the table, loaded as the CLI would (adapters for the public ones, presets for the exports)."""
+    from adapters import ADAPTERS
+
+    out: dict[str, DealHistory] = {}
+    for name, folder in (("BPI 2012", "bpi_challenge_2012"), ("IT consulting", "win_prediction_it_consulting"),
+                         ("IBM", "ibm_sales_win_loss"), ("Maven", "maven_crm_sales_opportunities")):
+        key = {"BPI 2012": "bpi2012", "IT consulting": "it-consulting", "IBM": "ibm", "Maven": "maven"}[name]
+        adapted = ADAPTERS[key](shared / folder)
+        adapted.write(work / key)
+        history = work / key / "stage_history.csv"
+        out[name] = load_deal_history(work / key / "deals.csv", history if history.exists() else None,
+                                      load_config(work / key / "pipeline.toml"))
+    for crm, deals in (("salesforce", 300), ("hubspot", 3000), ("pipedrive", 30000)):
+        demo = DemoCompany().generate(deals, seed=deals, end=END)
+        folder = work / crm
+        folder.mkdir()
+        if crm == "salesforce":
+            report, history = salesforce_reports(demo, folder)
+            data = load_deal_history(report, history, load_config(preset=crm))
+        else:
+            data = load_deal_history((hubspot_deals if crm == "hubspot" else pipedrive_deals)(demo, folder), None,
+                                     load_config(preset=crm))
+        out[f"{crm.capitalize()} {deals:,}"] = data
+    return out
+
+
+def table(shared: Path) -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        for name, data in sets(shared, Path(work)).items():
+            start = time.perf_counter()
+            try:
+                bundle = train_bundle(data)
+            except ScoringError as exc:
+                print(f"{name}: does not train: {exc}", flush=True)
+                continue
+            overall = bundle.metrics[bundle.metrics["by"] == "all"].set_index("model")
+            best = overall.drop(index="fixed")["log_loss"].min()
+            served = overall.loc[bundle.served]
+            print(f"\n{name}: {len(data.deals):,} deals, holdout {bundle.holdout_start.date()} to {bundle.as_of.date()} "
+                  f"({int(served['n']):,} rows), snapshots every {bundle.every_days} d, intervals "
+                  f"{bundle.model.boundaries}, leaf {bundle.model.min_child_samples}, calibration "
+                  f"{getattr(bundle.model.calibrator_, 'kind', 'none')}; {time.perf_counter() - start:.0f} s", flush=True)
+            print(overall[["log_loss", "roc_auc", "ece"]].sort_values("log_loss").round(4).to_string(), flush=True)
+            print(f"serves: {bundle.served} ({served['log_loss'] - best:+.4f} from the best candidate)", flush=True)
+            rows.append({"set": name, "deals": len(data.deals), "serves": bundle.served,
+                         "log_loss": served["log_loss"], "auc": served["roc_auc"], "ece": served["ece"],
+                         "gap_to_best": served["log_loss"] - best,
+                         "win_model": overall.loc["model", "log_loss"], "win_auc": overall.loc["model", "roc_auc"],
+                         "best_baseline": overall.drop(index=["model"])["log_loss"].idxmin(),
+                         "baseline_log_loss": overall.drop(index=["model"])["log_loss"].min(),
+                         "baseline_auc": overall.drop(index=["model", "fixed"])["roc_auc"].max()})
+    print("\n" + pd.DataFrame(rows).round(4).to_string(index=False))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -120,6 +216,8 @@ def main() -> None:
     s = sub.add_parser("scale")
     s.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
     s.add_argument("--runs", type=int, default=3)
+    t = sub.add_parser("table")
+    t.add_argument("shared", type=Path, help="../shared/data")
     o = sub.add_parser("one")  # used by `scale`
     o.add_argument("deals", type=int)
     args = parser.parse_args()
@@ -129,6 +227,8 @@ def main() -> None:
         scale(args.sizes, args.runs)
     elif args.what == "one":
         one_run(args.deals)
+    elif args.what == "table":
+        table(args.shared)
     else:
         real(args.folder)
 

@@ -130,6 +130,8 @@ def model_for(model_ref: str, preset: str | None) -> tuple[Any, dict[str, str]]:
 
     bundle, info = load_bundle(model_ref)
     require_same_export(bundle, preset)
+    if info.get("warning"):
+        err.print(f"[yellow]warning:[/yellow] {escape(info['warning'])}")
     return bundle, info
 
 

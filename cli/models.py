@@ -104,7 +104,8 @@ def _print_training(result: TrainResult, model_name: str) -> None:
     for col in ("model", "log-loss", "Brier", "ROC AUC", "calibration error"):
         table.add_column(col, justify="left" if col == "model" else "right", no_wrap=col == "model")
     for name, row in overall.sort_values("log_loss").iterrows():
-        table.add_row(str(name), f"{row['log_loss']:.4f}", f"{row['brier']:.4f}", f"{row['roc_auc']:.3f}",
+        label = f"{name} (serves)" if name == bundle.served else str(name)
+        table.add_row(label, f"{row['log_loss']:.4f}", f"{row['brier']:.4f}", f"{row['roc_auc']:.3f}",
                       f"{row['ece']:.3f}")
     out.print(table)
     out.print(f"Logged run {result.run_id}; registered {model_name} version {result.version} (alias challenger).",

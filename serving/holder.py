@@ -132,6 +132,9 @@ class ModelHolder:
 
     def _load(self, uri: str) -> LoadedModel:
         bundle, info = load_bundle(uri, self.store)
+        if info.get("warning"):
+            log.warning("%s", info["warning"])
+        log.info("%s serves (%s)", bundle.served, bundle.served_reason or "the win model")
         source = "registry" if ":/" in uri else "file"
         return LoadedModel(bundle, info["name"], info["version"], source, _now(), _compiled(bundle, self.settings))
 

@@ -23,7 +23,15 @@ from scoring.bundle import ModelBundle
 from scoring.data.contract import DealHistory, data_end
 from scoring.engines import LOCAL, Engine
 from scoring.report.html import report_inputs, write_report
-from scoring.tracking import CHALLENGER, DEFAULT_NAME, champion_version, load_bundle, open_store
+from scoring.tracking import (
+    CHALLENGER,
+    DECISION_TAG,
+    DEFAULT_NAME,
+    PROMOTED_TAG,
+    champion_version,
+    load_bundle,
+    open_store,
+)
 from scoring.tracking import tracking_uri as store_uri
 from scoring.train import train_bundle
 from scoring.training import pyfunc
@@ -97,7 +105,8 @@ def train_and_log(data: DealHistory, as_of: pd.Timestamp | str | None = None, ho
     current = champion_version(client, model_name)
     decision = decide(bundle, data, lambda: load_bundle(f"models:/{model_name}/{current}", uri)[0] if current else None,
                       promote, margin, max_ece)
-    client.set_model_version_tag(model_name, version_, "promotion_decision", decision.reason)
+    client.set_model_version_tag(model_name, version_, DECISION_TAG, decision.reason)
+    client.set_model_version_tag(model_name, version_, PROMOTED_TAG, str(decision.promote).lower())
     exported = None
     if decision.promote:
         move_champion(client, model_name, version_, decision.reason)
@@ -124,8 +133,12 @@ def _log_params(bundle: ModelBundle, holdout_fraction: float, seed: int) -> None
         "preset": bundle.config.preset or "(canonical)",
         "as_of": str(bundle.as_of.date()), "holdout_start": str(bundle.holdout_start.date()),
         "holdout_fraction": holdout_fraction, "seed": seed, "n_deals": bundle.n_deals,
+        "serving_model": bundle.served, "calibration": getattr(model.calibrator_, "kind", "none"),
+        "snapshot_every_days": bundle.every_days,
+        **({f"scale.{k}": v for k, v in bundle.scale.to_dict().items()} if bundle.scale else {}),
         **{f"win_model.{k}": getattr(model, k) for k in ("boundaries", "n_estimators", "learning_rate", "num_leaves",
-                                                           "min_child_samples", "reg_lambda", "calibration_days")},
+                                                           "min_child_samples", "reg_lambda", "calibration_days",
+                                                           "followup_days")},
     }
     mlflow.log_params(params)
 

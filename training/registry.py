@@ -1,9 +1,11 @@
 """The model registry: versions, the ``champion`` and ``challenger`` aliases, promotion and rollback.
 
-A new version is promoted under ``auto`` only when, on the new run's holdout, its win model
-(1) is beaten by no baseline by more than ``margin`` in log-loss, (2) is calibrated (calibration error at most ``max_ece``) and
-(3) beats the current champion by at least ``margin`` in log-loss. The champion is judged on the
-same rows with its own holdout-time model, which saw nothing after its own holdout start.
+Under ``auto`` the first version of a model name always becomes the champion: it serves the best candidate
+on its holdout (the win model or a learned baseline, :mod:`scoring.evaluation.selection`), so no company is
+left without a model. A later version replaces the champion only when its serving candidate is calibrated
+(calibration error at most ``max_ece``) and beats the champion's by at least ``margin`` in log-loss on the
+new run's holdout; the champion is judged on the same rows with its own holdout-time model, which saw
+nothing after its own holdout start.
 Every move of ``champion`` is recorded on the registered model (tag ``champion_log``) with who,
 when, from which version and why.
 """
@@ -49,29 +51,25 @@ def decide(bundle: ModelBundle, data: DealHistory, load_champion: Callable[[], M
     when the decision comes down to comparing the two.
     """
     overall = bundle.metrics[bundle.metrics["by"] == "all"].set_index("model")
-    new = overall.loc["model"]
+    new = overall.loc[bundle.served]
+    serving = f"{bundle.served} serves: {bundle.served_reason}" if bundle.served_reason else f"{bundle.served} serves"
     if mode == "always":
-        return Decision(True, "promotion forced (--promote always)", float(new["log_loss"]))
+        return Decision(True, f"promotion forced (--promote always); {serving}", float(new["log_loss"]))
     if mode == "never":
-        return Decision(False, "promotion not asked for (--promote never)", float(new["log_loss"]))
-    baselines = overall.drop(index="model")
-    best = baselines["log_loss"].idxmin()
-    if new["log_loss"] > baselines.loc[best, "log_loss"] + margin:
-        return Decision(False, f"not promoted: the {best} baseline's holdout log-loss "
-                               f"{baselines.loc[best, 'log_loss']:.4f} beats the model's {new['log_loss']:.4f} by more "
-                               f"than the margin {margin}", float(new["log_loss"]))
-    if new["ece"] > max_ece:
-        return Decision(False, f"not promoted: its calibration error {new['ece']:.3f} is above the limit {max_ece:.3f}",
-                        float(new["log_loss"]))
+        return Decision(False, f"promotion not asked for (--promote never); {serving}", float(new["log_loss"]))
     champion = load_champion()
-    if champion is None:
-        return Decision(True, f"promoted: no champion yet, and no baseline beats it (log-loss {new['log_loss']:.4f}; "
-                              f"best baseline {best} {baselines.loc[best, 'log_loss']:.4f})", float(new["log_loss"]))
+    if champion is None:  # every company gets a model: the best candidate of its first training
+        caveat = (f"; its calibration error {new['ece']:.3f} is above the limit {max_ece:.3f} for replacing a champion"
+                  if new["ece"] > max_ece else "")
+        return Decision(True, f"promoted: no champion yet, and {serving}{caveat}", float(new["log_loss"]))
+    if new["ece"] > max_ece:
+        return Decision(False, f"not promoted: its calibration error {new['ece']:.3f} is above the limit {max_ece:.3f} "
+                               f"({serving})", float(new["log_loss"]))
     if tuple(champion.config.stages) != tuple(bundle.config.stages):
         return Decision(False, "not promoted: the champion uses other stages, so the two cannot be compared on one "
                                "holdout; promote it by hand (scoring promote VERSION) if that is intended",
                         float(new["log_loss"]))
-    holdout = holdout_rows(data, bundle.holdout_start, bundle.as_of)
+    holdout = holdout_rows(data, bundle.holdout_start, bundle.as_of, bundle.every_days)
     y = holdout["outcome"].eq("won").to_numpy()
     rows = holdout.assign(**{f: np.nan for f in champion.features if f not in holdout.columns})
     mine = scores(y, bundle.holdout_model.predict_proba(holdout))["log_loss"]
@@ -80,7 +78,7 @@ def decide(bundle: ModelBundle, data: DealHistory, load_champion: Callable[[], M
               " (the champion's holdout model saw part of this holdout, which favours it)")
     if mine <= theirs - margin:
         return Decision(True, f"promoted: holdout log-loss {mine:.4f} beats the champion's {theirs:.4f} by more than "
-                              f"the margin {margin}{caveat}", mine, theirs)
+                              f"the margin {margin}{caveat}; {serving}", mine, theirs)
     return Decision(False, f"not promoted: holdout log-loss {mine:.4f} does not beat the champion's {theirs:.4f} by the "
                            f"margin {margin}{caveat}", mine, theirs)
 

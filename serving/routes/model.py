@@ -16,13 +16,17 @@ router = APIRouter(prefix="/v1", tags=["model"])
 
 @router.get("/model", responses=READ_ERRORS)
 def model_card(model: ModelDep) -> dict[str, Any]:
-    """Which model answers, when and on what data it was trained, and its holdout metrics beside the baselines."""
+    """Which model answers (the registry's version, and which of its candidates serves and why), when and on what
+    data it was trained, and its holdout metrics beside the baselines."""
     bundle = model.bundle
     overall = bundle.metrics[bundle.metrics["by"] == "all"].drop(columns=["by", "group"], errors="ignore")
-    reliability = bundle.reliability[bundle.reliability["model"] == "model"]
+    reliability = bundle.reliability[bundle.reliability["model"] == bundle.served]
     return _clean({
         "name": model.name, "version": model.version, "source": model.source, "loaded_at": model.loaded_at,
         "detail": model.detail,
+        "serving": {"model": bundle.served, "reason": bundle.served_reason,
+                    "calibration": getattr(bundle.model.calibrator_, "kind", "none"),
+                    "calibration_holdout_log_loss": bundle.calibration},
         "trained_at": bundle.trained_at,
         "data": {"deals": bundle.n_deals, "as_of": str(bundle.as_of.date()), "digest": bundle.data_digest,
                  "holdout_start": str(bundle.holdout_start.date()), "features": bundle.features,

@@ -1,9 +1,9 @@
 """The trained bundle: the artefact that scoring needs, saved with the versions that made it.
 
-It holds the fitted models (the win model, the stage-transition model and the baselines), their
-holdout metrics, the stage timing, the pipeline KPIs at training time and provenance. ``save`` /
-``load`` keep library versions and refuse a mismatch (a LightGBM upgrade can change probabilities
-silently). Training makes it (:mod:`scoring.train`); :mod:`scoring.scores` scores deals with it.
+It holds the fitted models (the win model, the stage-transition model and the baselines), which of them
+serves (the best on the holdout) and why, their holdout metrics, the stage timing, the pipeline KPIs at
+training time and provenance. ``save`` / ``load`` keep library versions and refuse a mismatch (a LightGBM
+upgrade can change probabilities silently). Training makes it (:mod:`scoring.train`); :mod:`scoring.scores` scores deals with it.
 """
 from __future__ import annotations
 
@@ -19,13 +19,14 @@ import pandas as pd
 from scoring.atomic import atomic_path
 from scoring.data.config import PipelineConfig
 from scoring.errors import ModelError
+from scoring.features.scale import DataScale
 from scoring.forecast.kpis import PipelineKpis
 from scoring.models.base import WinProbabilityModel
 from scoring.models.timing import StageTiming
 from scoring.models.transitions import StageTransitionModel
 from scoring.models.win import WinModel
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: Libraries whose version must match exactly when a bundle is loaded.
 PINNED = ("lightgbm", "scikit-learn", "numpy")
 RECORDED = (*PINNED, "pandas", "scipy", "pipeline-scoring")
@@ -53,13 +54,24 @@ class ModelBundle:
     trained_at: str
     timing: StageTiming
     kpis: PipelineKpis
-    holdout_model: WinModel  # the win model fitted at holdout_start: re-scores a later holdout fairly
+    holdout_model: WinProbabilityModel  # the serving candidate fitted at holdout_start: re-scores a later holdout fairly
+    served: str = WinModel.name  # which of ``models`` gives the answers (the best on the holdout)
+    served_reason: str = ""
+    calibration: dict[str, float] = field(default_factory=dict)  # the win model's holdout log-loss per calibration
+    scale: DataScale | None = None  # the data's scale the snapshots and the win model followed
+    every_days: int = 14  # the snapshot spacing (a later holdout is taken the same way)
     versions: dict[str, str] = field(default_factory=library_versions)
     format_version: int = FORMAT_VERSION
 
     @property
     def model(self) -> WinModel:
+        """The win model (always trained; it serves unless a candidate beat it on the holdout)."""
         return cast(WinModel, self.models[WinModel.name])
+
+    @property
+    def served_model(self) -> WinProbabilityModel:
+        """The model whose P(win), timing and factors the answers give: :attr:`served`."""
+        return self.models[self.served]
 
     @property
     def stage_model(self) -> StageTransitionModel:

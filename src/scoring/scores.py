@@ -87,12 +87,15 @@ def score_columns(bundle: ModelBundle, deals: Mapping[str, Any], as_of: pd.Times
     rows, warnings = state_columns(bundle, deals, file_rows, as_of)
     period_end = current_period_end(as_of, period)
     horizons = np.array([90.0, (period_end - as_of) / pd.Timedelta(days=1)])
-    p, by, days_to_win, contributions = bundle.model.explain(rows, horizons, contributions=top > 0)
+    served = bundle.served_model
+    p, by, days_to_win, contributions, names = served.explain(rows, horizons, contributions=top > 0)
     fixed = bundle.models["fixed"].predict_proba(rows)
     amount = rows["amount"]
     close = as_of.to_datetime64().astype("datetime64[D]") + np.round(days_to_win).astype("timedelta64[D]")
     n = len(p)
-    up, down = factors(bundle, rows, contributions, top) if contributions is not None else ([[]] * n, [[]] * n)
+    up, down = factors(names, rows, contributions, top) if contributions is not None else ([[]] * n, [[]] * n)
+    if top > 0 and contributions is None:
+        warnings.append(f"no factors: the model serving, {served.name}, gives none ({bundle.served_reason})")
     out: dict[str, Any] = {
         "deal_id": rows["deal_id"],
         "stage": rows["stage"],
@@ -113,11 +116,11 @@ def score_columns(bundle: ModelBundle, deals: Mapping[str, Any], as_of: pd.Times
     }
     return out, warnings
 
-def factors(bundle: ModelBundle, rows: Mapping[str, np.ndarray], values: np.ndarray,
+def factors(names: Sequence[str], rows: Mapping[str, np.ndarray], values: np.ndarray,
             top: int) -> tuple[list[list[Factor]], list[list[Factor]]]:
-    """Per row, the ``top`` features that raised and that lowered its odds (``values``: contributions, rows x
-    the encoder's inputs): those moving the log-odds by more than 0.01, largest first."""
-    names = bundle.model.encoder_.names_
+    """Per row, the ``top`` inputs that raised and that lowered its odds (``values``: contributions, rows x the
+    model's inputs ``names``): those moving the log-odds by more than 0.01, largest first."""
+    names = list(names)
     top = min(top, values.shape[1])
     order = np.argsort(values, axis=1)
     highest, lowest = order[:, ::-1][:, :top], order[:, :top]
@@ -150,7 +153,7 @@ def _value_texts(rows: Mapping[str, np.ndarray], name: str, which: np.ndarray) -
     form: Callable[[Any], str]
     if name == "stage_index":
         column, form = rows["stage"], str
-    elif name == "log_amount":
+    elif name in ("log_amount", "amount"):
         column, form = rows["amount"], "{:,.0f}".format
     elif name in ("days_in_stage", "age_days"):
         column, form = rows[name], "{:.0f}".format

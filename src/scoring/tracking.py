@@ -97,21 +97,52 @@ def load_bundle(ref: str | Path, store: str | None = None) -> tuple[ModelBundle,
     require_store(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    client = MlflowClient(uri, uri)
+    name, version = _registered(client, text)
     try:
         model = mlflow.pyfunc.load_model(text)
     except (MlflowException, OSError) as exc:
-        raise ModelError(f"could not load the model {text}: {exc}. Train one with `scoring train` (it registers "
-                         "the champion), or give --model a bundle file") from None
-    info = {"name": text, "version": ""}
-    if text.startswith("models:/"):
-        name, _, rest = text.removeprefix("models:/").partition("@")
-        client = MlflowClient(uri, uri)
-        try:
-            version = client.get_model_version_by_alias(name, rest).version if rest else name.split("/")[-1]
-        except MlflowException:
-            version = ""
-        info = {"name": name.split("/")[0], "version": str(version)}
+        raise ModelError(f"could not load the model {text}: {str(exc).rstrip('.')}. Train one with `scoring train` "
+                         "(it registers the champion), or give --model a bundle file") from None
+    info = {"name": name or text, "version": version}
+    if name and version:
+        tags = client.get_model_version(name, version).tags
+        decision = tags.get(DECISION_TAG, "")
+        if tags.get(PROMOTED_TAG) == "false" and champion_version(client, name) != version:
+            info["warning"] = f"{name} version {version} was not made the champion when trained: {decision}"
     return model.unwrap_python_model().bundle, info
+
+
+#: The tags on each registered version with training's promotion decision ("true"/"false") and its reason.
+PROMOTED_TAG, DECISION_TAG = "promoted_when_trained", "promotion_decision"
+
+
+def _registered(client: MlflowClient, uri: str) -> tuple[str, str]:
+    """(name, version) of a ``models:/`` URI, ("", "") for other URIs. An alias that names no version is
+    refused saying what happened: no model of that name, or its versions and why none is the champion."""
+    from mlflow.exceptions import MlflowException
+
+    if not uri.startswith("models:/"):
+        return "", ""
+    name, _, alias = uri.removeprefix("models:/").partition("@")
+    if not alias:
+        return name.split("/")[0], name.split("/")[-1] if "/" in name else ""
+    try:
+        return name, str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        pass
+    try:
+        versions = list(client.search_model_versions(f"name = '{name}'"))
+    except MlflowException:
+        versions = []
+    if not versions:
+        raise ModelError(f"no model named {name} in the tracking store: train one with `scoring train` (its first "
+                         "version becomes the champion), or give --model a bundle file")
+    latest = max(versions, key=lambda v: int(v.version))
+    decision = latest.tags.get(DECISION_TAG, "no promotion decision recorded")
+    raise ModelError(f"{name} has no version with the alias {alias!r}: its latest, version {latest.version}, was trained "
+                     f"and {decision}. Promote one (`scoring promote {latest.version}`), or score with "
+                     f"--model models:/{name}/{latest.version}")
 
 
 def champion_version(client: MlflowClient, name: str) -> str | None:

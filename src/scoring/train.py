@@ -1,5 +1,6 @@
 """Training: validate sufficiency, fit every model on what was known at the holdout start, judge them on the
-holdout, then refit everything on all that was known at the as-of date, into a :class:`ModelBundle`."""
+holdout (which also picks the win model's calibration and the candidate that serves), then refit everything
+on all that was known at the as-of date, into a :class:`ModelBundle`."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -11,8 +12,10 @@ from scoring.bundle import ModelBundle
 from scoring.data.contract import DealHistory, data_end
 from scoring.data.summary import require_sufficient
 from scoring.engines import LOCAL, Engine
-from scoring.evaluation.holdout import evaluate, holdout_rows, holdout_start_of
+from scoring.evaluation.holdout import choose_holdout, evaluate, holdout_start_of
+from scoring.evaluation.selection import choose_calibration, choose_served
 from scoring.features.dataset import TrainingSet
+from scoring.features.scale import data_scale
 from scoring.forecast.kpis import pipeline_kpis
 from scoring.models import MODELS
 from scoring.models.base import WinProbabilityModel
@@ -35,23 +38,36 @@ def new_models(seed: int = 0, win_params: dict[str, Any] | None = None,
 
 
 def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, holdout_fraction: float = 0.2,
-                 every_days: int = 14, seed: int = 0, progress: Progress | None = None,
+                 every_days: int | None = None, seed: int = 0, progress: Progress | None = None,
                  win_params: dict[str, Any] | None = None, engine: Engine = LOCAL) -> ModelBundle:
-    """Fit the model and every baseline, evaluate them on a time-based holdout, refit on everything."""
+    """Fit the model and every baseline, evaluate them on a time-based holdout, refit on everything.
+
+    The snapshot spacing (unless ``every_days`` is given), the win model's intervals, calibration window and
+    smallest leaf (unless ``win_params`` set them) follow the data's own scale (:func:`data_scale`), read
+    from the deals closed before the holdout; the holdout grows until both outcomes are well represented."""
     say = progress or (lambda _: None)
     require_sufficient(data)
     when: pd.Timestamp = pd.Timestamp(as_of) if as_of is not None else data_end(data)
-    holdout_start = holdout_start_of(data, when, holdout_fraction)
+    scale = data_scale(data, holdout_start_of(data, when, holdout_fraction))
+    every_days = every_days or scale.every_days
+    win_params = {**scale.win_params(), **(win_params or {})}
+    holdout_start, holdout = choose_holdout(data, when, holdout_fraction, every_days, engine.snapshotter)
 
     say(f"fitting on what was known at {holdout_start.date()} (holdout: {holdout_start.date()} to {when.date()})")
     early_models = fit_models(TrainingSet(data, holdout_start, every_days, engine.snapshotter), seed, say, win_params,
                               engine.trainer)
-    holdout = holdout_rows(data, holdout_start, when, every_days, engine.snapshotter)
+    calibration = choose_calibration(cast(WinModel, early_models[WinModel.name]), holdout)
     metrics, reliability = evaluate(early_models, holdout, by=tuple(f for f in ("segment",) if f in data.features))
+    served = choose_served(metrics)
+    say(f"serving: {served.name} ({served.reason})")
 
     say(f"refitting on everything known at {when.date()}")
     training = TrainingSet(data, when, every_days, engine.snapshotter)
     models = fit_models(training, seed, say, win_params, engine.trainer)
+    final = cast(WinModel, models[WinModel.name])
+    kind = cast(WinModel, early_models[WinModel.name]).calibrator_
+    if kind is not None and kind.kind in final.calibrators_:
+        final.use_calibration(kind.kind)  # the calibration that did best on the holdout
     stage_model = cast(StageTransitionModel, models[StageTransitionModel.name])
     return ModelBundle(config=data.config, features=dict(data.features), models=models, metrics=metrics,
                        reliability=reliability, as_of=when, holdout_start=holdout_start,
@@ -59,7 +75,8 @@ def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, hol
                        trained_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
                        timing=StageTiming().fit(training),
                        kpis=pipeline_kpis(data, when, stale_after=stage_model.stale_after_days()),
-                       holdout_model=cast(WinModel, early_models[WinModel.name]))
+                       holdout_model=early_models[served.name], served=served.name, served_reason=served.reason,
+                       calibration=calibration, scale=scale, every_days=every_days)
 
 
 def fit_models(training: TrainingSet, seed: int = 0, progress: Progress | None = None,

@@ -68,12 +68,10 @@ def test_a_worse_model_is_not_promoted_and_promote_and_rollback_move_the_champio
     client = MlflowClient(store, store)
     assert str(client.get_model_version_by_alias("pipeline-scoring", "champion").version) == "1"
 
-    deals = pd.read_csv(company / "deals.csv")
-    closed = deals["status"].isin(["won", "lost"])
-    deals.loc[closed, "status"] = np.random.default_rng(0).permutation(deals.loc[closed, "status"].to_numpy())
-    shuffled = tmp_path / "shuffled.csv"
-    deals.to_csv(shuffled, index=False)
-    output = _train(company, deals=shuffled)
+    deals = pd.read_csv(company / "deals.csv")  # a third of the deals: worse models, judged on the same rows
+    fewer = tmp_path / "fewer.csv"
+    deals.sample(frac=1 / 3, random_state=0).to_csv(fewer, index=False)
+    output = _train(company, deals=fewer)
     assert "Not promoted" in output
     assert str(client.get_model_version_by_alias("pipeline-scoring", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("pipeline-scoring", "challenger").version) == "2"
@@ -106,6 +104,34 @@ def test_score_without_a_champion_says_how_to_get_one(company: Path, store: str,
     result = CliRunner().invoke(main, ["score", "--input", str(company / "open_deals.csv"), "--out",
                                        str(tmp_path / "s.csv")])
     assert result.exit_code == 1 and "scoring train" in result.output
+
+
+def test_the_first_version_becomes_the_champion_and_says_which_model_serves(company: Path, store: str):
+    output = _train(company)  # --promote auto, the default
+    assert "(serves)" in output and "Promoted: no champion yet" in output
+    client = MlflowClient(store, store)
+    champion = client.get_model_version_by_alias("pipeline-scoring", "champion")
+    run = client.get_run(champion.run_id)
+    assert run.data.params["serving_model"] in output
+    assert {"snapshot_every_days", "scale.cycle_days_p90", "win_model.boundaries", "calibration"} <= set(run.data.params)
+
+
+def test_without_a_champion_the_error_says_what_happened_and_a_refused_version_warns(company: Path, store: str,
+                                                                                      tmp_path: Path):
+    _train(company, "--promote", "never")
+    runner = CliRunner()
+    score = ["score", "--input", str(company / "open_deals.csv"), "--as-of", END]
+    result = runner.invoke(main, [*score, "--out", str(tmp_path / "a.csv")])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1
+    assert "its latest, version 1, was trained and promotion not asked for (--promote never)" in text
+    assert "scoring promote 1" in text and "models:/pipeline-scoring/1" in text and ".." not in text
+    result = runner.invoke(main, [*score, "--out", str(tmp_path / "b.csv"), "--model", "models:/pipeline-scoring/1"])
+    assert result.exit_code == 0, result.output
+    assert "warning: pipeline-scoring version 1 was not made the champion when trained" in " ".join(result.output.split())
+    runner.invoke(main, ["promote", "1"])
+    result = runner.invoke(main, [*score, "--out", str(tmp_path / "c.csv"), "--model", "models:/pipeline-scoring/1"])
+    assert result.exit_code == 0 and "warning" not in result.output  # the champion now: nothing to warn of
 
 
 def test_same_data_and_seed_give_the_same_metrics(company: Path, store: str):

@@ -1,6 +1,8 @@
 """The LightGBM hazard win model: censoring, calibration, timing, direction, and beating the fixed baseline."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,10 +11,12 @@ from sklearn.exceptions import NotFittedError
 from scoring.data.contract import load_deal_history
 from scoring.data.demo import DemoCompany
 from scoring.evaluation.metrics import scores
+from scoring.evaluation.selection import choose_calibration
 from scoring.features.dataset import TrainingSet
 from scoring.features.snapshots import snapshot_dates, take_snapshots
 from scoring.models.baselines import FixedStageModel, LogisticRegressionModel
-from scoring.models.win import PROBABILITY_FLOOR, WinModel, person_periods, recensor
+from scoring.models.calibration import PROBABILITY_FLOOR
+from scoring.models.win import WinModel, person_periods, recensor
 
 END = pd.Timestamp("2025-06-30")
 CUT = pd.Timestamp("2025-01-01")
@@ -50,6 +54,11 @@ def test_recensor_hides_outcomes_after_the_earlier_cutoff():
 
 def test_beats_the_fixed_percentages_and_is_calibrated(trained):
     _, training, model, holdout = trained
+    model = copy.deepcopy(model)
+    # as training does: the calibration chosen on the holdout's first half, judged on its second
+    first = holdout["as_of"] <= holdout["as_of"].quantile(0.5)
+    choose_calibration(model, holdout[first])
+    holdout = holdout[~first]
     y = holdout["outcome"].eq("won").to_numpy()
     ours = scores(y, model.predict_proba(holdout))
     fixed = scores(y, FixedStageModel().fit(training).predict_proba(holdout))
@@ -93,9 +102,10 @@ def test_timing_is_a_distribution_up_to_the_win_probability(trained):
     by = np.column_stack([model.win_by(rows, np.array([d]))[1][:, 0] for d in (0, 15, 30, 75, 200, 365, 5000)])
     assert np.all(by[:, 0] == 0) and np.all(np.diff(by, axis=1) >= -1e-12)
     assert np.allclose(by[:, -1], p, atol=0.02)
-    _, _, days, _ = model.explain(rows, np.array([75.0]), contributions=False)
+    days = model.explain(rows, np.array([75.0]), contributions=False).days_to_win
     assert np.all((days > 0) & (days < 800))
-    p_once, within_once, days_once, _ = model.explain(rows, np.array([75.0]), contributions=False)
+    p_once, within_once, days_once, none, _ = model.explain(rows, np.array([75.0]), contributions=False)
+    assert none is None
     assert np.array_equal(p_once, p) and np.array_equal(within_once[:, 0], by[:, 3]) and np.array_equal(days_once, days)
 
 

@@ -80,6 +80,22 @@ def test_logistic_regression_codes_categories_like_their_text(write):
     assert np.isfinite(model.predict_proba(rows)).all()
 
 
+def test_logistic_regression_explains_its_log_odds_input_by_input(write):
+    """Coefficients x (value - training average), summed per input: they add up to the deal's log-odds less
+    the average deal's, and the source that wins more raises a deal's odds."""
+    model = LogisticRegressionModel().fit(_history(write))
+    rows = _rows([1, 0, 1], ["web", "phone", None])
+    explained = model.explain(rows, np.array([30.0]))
+    assert explained.names == tuple(model.columns_) and explained.contributions.shape == (3, len(model.columns_))
+    p = model.predict_proba(rows)
+    logistic = model.pipeline_[-1]
+    average = logistic.intercept_[0] + model.means_ @ logistic.coef_[0]
+    np.testing.assert_allclose(explained.contributions.sum(axis=1), np.log(p / (1 - p)) - average, atol=1e-10)
+    source = explained.contributions[:, model.columns_.index("source")]
+    assert source[0] > 0 > source[1]
+    assert np.array_equal(explained.p, p) and explained.by.shape == (3, 1) and (explained.days_to_win > 0).all()
+
+
 @pytest.mark.parametrize("model", [FixedStageModel(), EmpiricalStageRateModel(), OdooNaiveBayesModel(),
                                    LogisticRegressionModel()])
 def test_unfitted_models_say_so(model):

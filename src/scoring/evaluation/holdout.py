@@ -11,6 +11,7 @@ from scoring.data.contract import DealHistory
 from scoring.errors import DataError
 from scoring.evaluation.metrics import compare, reliability_table
 from scoring.features.dataset import Snapshotter
+from scoring.features.scale import MAX_HOLDOUT_SHARE, MIN_OUTCOME_ROWS
 from scoring.features.snapshots import snapshot_dates, take_snapshots
 from scoring.models.base import WinProbabilityModel
 
@@ -21,6 +22,28 @@ def holdout_start_of(data: DealHistory, as_of: pd.Timestamp, holdout_fraction: f
         raise ValueError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction}")
     start = data.deals["created_at"].min()
     return (as_of - (as_of - start) * holdout_fraction).normalize()
+
+
+def choose_holdout(data: DealHistory, as_of: pd.Timestamp, holdout_fraction: float, every_days: int = 14,
+                   snapshotter: Snapshotter = take_snapshots, min_outcome_rows: int = MIN_OUTCOME_ROWS,
+                   max_share: float = MAX_HOLDOUT_SHARE) -> tuple[pd.Timestamp, pd.DataFrame]:
+    """The holdout's start and rows: the last ``holdout_fraction`` of the history, grown (a tenth of the history
+    at a time, up to ``max_share``) until its rarer outcome has ``min_outcome_rows`` snapshot rows. A short
+    holdout of a fast business can otherwise hold a single snapshot date, or only one outcome."""
+    fraction = holdout_fraction
+    while True:
+        start = holdout_start_of(data, as_of, fraction)
+        try:
+            rows = holdout_rows(data, start, as_of, every_days, snapshotter)
+        except DataError:
+            if fraction >= max_share:
+                raise
+            rows = None
+        if rows is not None:
+            counts = rows["outcome"].value_counts()
+            if min(counts.get("won", 0), counts.get("lost", 0)) >= min_outcome_rows or fraction >= max_share:
+                return start, rows
+        fraction = min(fraction + 0.1, max(max_share, holdout_fraction))
 
 
 def holdout_rows(data: DealHistory, holdout_start: pd.Timestamp, as_of: pd.Timestamp,

@@ -167,7 +167,7 @@ def forecast(bundle: ModelBundle, deals: pd.DataFrame, as_of: pd.Timestamp | str
     bounds = period_bounds(as_of, period, periods)
     rows, warnings = deal_state(bundle, deals, as_of)
     horizon = period_horizons(as_of, bounds)
-    p_win, by_end = bundle.model.win_by(rows, horizon)
+    p_win, by_end = bundle.served_model.win_by(rows, horizon)
     fixed = bundle.models["fixed"].predict_proba(rows)
     fixed_by_end = _fixed_by_end(deals, rows, fixed, bundle, as_of, bounds, horizon)
     amount = rows["amount"].to_numpy(dtype=float)

@@ -4,7 +4,9 @@ baselines alike, so that training, the holdout comparison, the backtest and scor
 - ``fit(training) -> self``: learn from a :class:`~scoring.features.dataset.TrainingSet` (what was known at
   its cutoff); learned attributes end in ``_`` and using an unfitted model raises sklearn's ``NotFittedError``;
 - ``predict_proba(rows) -> P(win)`` for snapshot rows (a DataFrame or a mapping of arrays);
-- ``win_by(rows, horizons) -> (P(win), P(won within each horizon))``, the second of shape (rows, horizons).
+- ``win_by(rows, horizons) -> (P(win), P(won within each horizon))``, the second of shape (rows, horizons);
+- ``explain(rows, horizons, contributions) -> Explanation``: what scoring shows of a deal (P(win), timing, the
+  expected days to a win and, from models that have them, per-feature contributions to the log-odds).
 
 Parameters are stored by ``__init__`` and checked when ``fit`` starts (scikit-learn's
 ``_parameter_constraints``). Models without timing of their own (the baselines) spread their P(win)
@@ -12,7 +14,7 @@ over time with the stage's historical time to a win (:class:`StageTimedMixin`).
 """
 from __future__ import annotations
 
-from typing import ClassVar, Protocol, Self, runtime_checkable
+from typing import ClassVar, NamedTuple, Protocol, Self, runtime_checkable
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -21,6 +23,17 @@ from sklearn.utils.validation import check_is_fitted
 from scoring.features.dataset import TrainingSet
 from scoring.features.encoder import Rows
 from scoring.models.timing import StageTiming
+
+
+class Explanation(NamedTuple):
+    """A model's account of deals: P(win), P(won within each horizon) (rows, horizons), the expected days to a
+    win, and contributions to the log-odds of winning (rows, ``names``) or None where the model has none."""
+
+    p: np.ndarray
+    by: np.ndarray
+    days_to_win: np.ndarray
+    contributions: np.ndarray | None = None
+    names: tuple[str, ...] = ()
 
 
 @runtime_checkable
@@ -34,6 +47,8 @@ class WinProbabilityModel(Protocol):
     def predict_proba(self, rows: Rows) -> np.ndarray: ...
 
     def win_by(self, rows: Rows, horizons: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def explain(self, rows: Rows, horizons: np.ndarray, contributions: bool = True) -> Explanation: ...
 
 
 class Model(BaseEstimator):
@@ -77,3 +92,11 @@ class StageTimedMixin:
         else:
             share = self.timing_.share_within(np.asarray(rows["stage_index"]), horizons)
         return p, p[:, None] * share
+
+    def explain(self, rows: Rows, horizons: np.ndarray, contributions: bool = True) -> Explanation:
+        """P(win), its timing and the expected days to a win from the stage's past wins; no contributions."""
+        p, by = self.win_by(rows, horizons)
+        stage = np.asarray(rows["stage_index"], dtype=int)
+        days = (self.timing_.expected_days(stage) if self.timing_ is not None
+                else np.full(len(p), StageTiming().horizon_days / 2))
+        return Explanation(p, by, days)

@@ -24,8 +24,9 @@ from sklearn.utils._param_validation import Interval
 
 from scoring.data.contract import is_in
 from scoring.features.dataset import TrainingSet
+from scoring.features.encoder import Rows
 from scoring.features.snapshots import stage_events
-from scoring.models.base import Model, StageTimedMixin
+from scoring.models.base import Explanation, Model, StageTimedMixin
 
 
 class FixedStageModel(StageTimedMixin, Model):
@@ -120,8 +121,9 @@ class OdooNaiveBayesModel(StageTimedMixin, Model):
                                   for v, r in table.iterrows() if pd.notna(v)}
         return self
 
-    def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, rows: Rows) -> np.ndarray:
         self.check_fitted()
+        rows = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows  # deals to score come as arrays
         log_won = np.full(len(rows), np.log(self.total_won_ / (self.total_won_ + self.total_lost_)))
         log_lost = np.full(len(rows), np.log(self.total_lost_ / (self.total_won_ + self.total_lost_)))
         stage = np.asarray(rows["stage_index"], dtype=int)
@@ -172,19 +174,50 @@ class LogisticRegressionModel(StageTimedMixin, Model):
                             for name in categorical}
         self.pipeline_ = Pipeline([("features", transformer),
                                    ("model", LogisticRegression(C=self.C, max_iter=self.max_iter))])
-        self.pipeline_.fit(self._frame(rows), rows["outcome"].eq("won").to_numpy())
+        frame = self._frame(rows)
+        self.pipeline_.fit(frame, rows["outcome"].eq("won").to_numpy())
+        features = self.pipeline_[:-1]
+        self.means_ = np.asarray(_dense(features.transform(frame)).mean(axis=0)).ravel()
+        self.groups_ = _groups(features.get_feature_names_out(), self.columns_)
         return self
 
-    def _frame(self, rows: pd.DataFrame) -> pd.DataFrame:
+    def _frame(self, rows: Rows) -> pd.DataFrame:
         """The model's columns, each categorical one as integer codes: its sorted training values, missing
         as one more value, anything else -1 (never seen in training, so one-hot ignores it). One-hot
         encoding of integers is many times faster than of Python strings, with the same columns."""
-        frame = rows[self.columns_].copy()
+        frame = pd.DataFrame({name: np.asarray(rows[name]) for name in self.columns_})
         for name, categories in self.categories_.items():
             values = frame[name].astype(object)
             frame[name] = np.where(values.isna().to_numpy(), len(categories), categories.get_indexer(values))
         return frame
 
-    def predict_proba(self, rows: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, rows: Rows) -> np.ndarray:
         self.check_fitted()
         return self.pipeline_.predict_proba(self._frame(rows))[:, 1]
+
+    def explain(self, rows: Rows, horizons: np.ndarray, contributions: bool = True) -> Explanation:
+        """As every baseline, plus each input's contribution to the log-odds of winning: the coefficients times
+        the deal's values less the training average, summed over an input's columns (its one-hot columns,
+        say): for a linear model, the Shapley values of its inputs."""
+        explained = super().explain(rows, horizons, contributions=False)
+        if not contributions:
+            return explained
+        x = _dense(self.pipeline_[:-1].transform(self._frame(rows)))
+        effects = (x - self.means_) * self.pipeline_[-1].coef_[0]
+        return explained._replace(contributions=effects @ self.groups_, names=tuple(self.columns_))
+
+
+def _dense(x: Any) -> np.ndarray:
+    return np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=float)
+
+
+def _groups(outputs: np.ndarray, inputs: list[str]) -> np.ndarray:
+    """(output columns, inputs) of ones: which input each column of a ColumnTransformer's output comes from
+    (its name is ``transformer__input`` or, one-hot, ``transformer__input_value``; the longest input that
+    fits wins)."""
+    groups = np.zeros((len(outputs), len(inputs)))
+    for i, name in enumerate(outputs):
+        column = str(name).split("__", 1)[-1]
+        fits = [j for j, input_ in enumerate(inputs) if column == input_ or column.startswith(f"{input_}_")]
+        groups[i, max(fits, key=lambda j: len(inputs[j]))] = 1.0
+    return groups

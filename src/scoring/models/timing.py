@@ -55,5 +55,11 @@ class StageTiming:
         share = (grid[:, :, None] <= horizons).mean(axis=1)
         return np.where(horizons >= self.horizon_days, 1.0, np.where(horizons <= 0, 0.0, share))
 
+    def expected_days(self, stage_index: np.ndarray) -> np.ndarray:
+        """The mean days from now to a win (among wins within the horizon) of deals in each stage."""
+        if not hasattr(self, "days_quantiles_"):
+            raise NotFittedError("StageTiming is not fitted; call fit first")
+        return self.days_quantiles_.mean(axis=1)[np.asarray(stage_index, dtype=int)]
+
     def median_days(self) -> pd.Series:
         return pd.Series(self.days_quantiles_[:, 50], name="median_days_to_win")

@@ -11,8 +11,10 @@ and fast closers are not favoured. From the hazards come:
 - P(win within N days) and the expected days to a win (timing),
 - per-feature contributions to the deal's log-odds of winning rather than losing next (LightGBM's own).
 
-The eventual P(win) is calibrated by isotonic regression fitted out of time: a model fitted on what
-was known before a calibration window scores the window's deals, whose outcomes are then known.
+The eventual P(win) is calibrated out of time: a model fitted on what was known before a calibration
+window scores the window's deals, whose outcomes are then known, and a map that keeps the ranking
+(:class:`~scoring.models.calibration.Calibrator`: Platt scaling, with the deal's amount or without, or a
+strictly rising isotonic map, chosen by cross-validated log-loss) is fitted on them.
 """
 from __future__ import annotations
 
@@ -25,20 +27,18 @@ from typing import Any, ClassVar, Self
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import IsotonicRegression
 from sklearn.utils._param_validation import Interval
 
 from scoring.errors import DataError
 from scoring.features.dataset import TrainingSet
 from scoring.features.encoder import FeatureEncoder, Rows
-from scoring.models.base import Model
+from scoring.models.base import Explanation, Model
+from scoring.models.calibration import Calibrator
 from scoring.models.compiled import CompiledHazards
 from scoring.models.treeshap import ContributionTable
 
 NONE, WON, LOST = 0, 1, 2
 BOUNDARIES = (30, 60, 90, 180, 365)
-#: Calibrated probabilities stay this far from 0 and 1: a finite sample never proves certainty.
-PROBABILITY_FLOOR = 0.001
 #: Fewer rows than this are predicted on one thread.
 SMALL_BATCH = 2000
 #: From this many (row, interval) predictions on, an uncompiled booster is compiled for the call: compiling
@@ -154,7 +154,8 @@ class WinModel(Model):
             self.__dict__.pop(derived, None)
         self.encoder_ = FeatureEncoder(training.features).fit(rows)
         self.feature_names_ = [*self.encoder_.names_, "interval"]
-        self.calibrator_ = None
+        self.calibrator_: Calibrator | None = None
+        self.calibrators_: dict[str, Calibrator] = {}
         self.calibration_rows_ = 0
         if self.calibrate:
             self._fit_calibrator(rows, trainer)
@@ -178,7 +179,7 @@ class WinModel(Model):
                        self.n_estimators)
 
     def _fit_calibrator(self, rows: pd.DataFrame, trainer: Trainer) -> None:
-        """Isotonic map of P(win), fitted on a window the calibration model never saw."""
+        """The calibration map of P(win), fitted on a window the calibration model never saw."""
         shift = self.calibration_days + self.followup_days
         early = recensor(rows, shift)
         window = rows[(rows["days_observed"] >= self.followup_days) & (rows["days_observed"] < shift)]
@@ -187,11 +188,27 @@ class WinModel(Model):
         if len(window) < 200 or min(outcomes.get("won", 0), outcomes.get("lost", 0)) < 20:
             return  # too little history for an out-of-time window: leave uncalibrated, and say so (calibration_rows_ == 0)
         booster = self._fit_booster(early, trainer)
-        raw = self._eventual(self._hazards(booster, window))
-        iso = IsotonicRegression(y_min=PROBABILITY_FLOOR, y_max=1 - PROBABILITY_FLOOR, out_of_bounds="clip")
-        iso.fit(raw, window["outcome"].eq("won").to_numpy(dtype=float))
-        self.calibrator_ = iso
+        x = self.encoder_.transform(window)
+        raw = self._eventual(self._hazards_of(booster, x))
+        self.calibrators_ = Calibrator.fit_each(raw, self._log_amount(x), window["outcome"].eq("won").to_numpy(dtype=float),
+                                                seed=self.random_state)
+        scores = next(iter(self.calibrators_.values())).scores
+        self.calibrator_ = self.calibrators_[min(scores, key=lambda kind: scores[kind]) if scores else "platt"]
         self.calibration_rows_ = len(window)
+
+    def calibrations(self, rows: Rows) -> dict[str, np.ndarray]:
+        """P(win) of ``rows`` under each calibration the model fitted (none if its window was too small)."""
+        self.check_fitted()
+        x = self.encoder_.transform(rows)
+        raw = self._eventual(self._hazards_of(self.booster_, x))
+        return {kind: calibrator(raw, self._log_amount(x)) for kind, calibrator in self.calibrators_.items()}
+
+    def use_calibration(self, kind: str) -> Self:
+        """Calibrate with the map of ``kind`` from now on (one of :attr:`calibrators_`)."""
+        if kind not in self.calibrators_:
+            raise ValueError(f"no calibration {kind!r}; the model has {sorted(self.calibrators_)}")
+        self.calibrator_ = self.calibrators_[kind]
+        return self
 
     # -- prediction -------------------------------------------------------------------------------
     def _hazards(self, booster: lgb.Booster, rows: Rows) -> np.ndarray:
@@ -251,36 +268,44 @@ class WinModel(Model):
         """Uncalibrated P(win) from the hazards."""
         return self._eventual(self.hazards(rows))
 
-    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
-        """The isotonic map, applied as the piecewise-linear interpolation it is (sklearn's ``predict`` with
-        out_of_bounds="clip" gives the same numbers, with far more per-call overhead)."""
+    def _log_amount(self, x: np.ndarray) -> np.ndarray | None:
+        """The encoded rows' log amounts (the calibration may read them)."""
+        names = self.encoder_.names_
+        return x[:, names.index("log_amount")] if "log_amount" in names else None
+
+    def _calibrated(self, raw: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """The calibration map applied to raw P(win) of encoded rows ``x``."""
         if self.calibrator_ is None:
             return raw
-        return np.interp(raw, self.calibrator_.X_thresholds_, self.calibrator_.y_thresholds_)
+        return self.calibrator_(raw, self._log_amount(x))
 
     def predict_proba(self, rows: Rows) -> np.ndarray:
         """Calibrated P(win) eventually."""
-        return self._calibrated(self.raw_proba(rows))
+        self.check_fitted()
+        x = self.encoder_.transform(rows)
+        return self._calibrated(self._eventual(self._hazards_of(self.booster_, x)), x)
 
-    def explain(self, rows: Rows, horizons: np.ndarray, contributions: bool = True
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    def explain(self, rows: Rows, horizons: np.ndarray, contributions: bool = True) -> Explanation:
         """P(win), P(won within each of ``horizons``), expected days to a win and :meth:`contribution_matrix`
         (None unless ``contributions``: TreeSHAP costs more than the probabilities), from one encoding of the rows."""
         self.check_fitted()
         x = self.encoder_.transform(rows)
         hazards = self._hazards_of(self.booster_, x)
         cumulative = self._cumulative(hazards)
-        p, by = self._win_by(hazards, horizons, cumulative)
-        return p, by, self._days_to_win(cumulative), self._contributions_of(x) if contributions else None
+        p, by = self._win_by(hazards, horizons, cumulative, x)
+        return Explanation(p, by, self._days_to_win(cumulative), self._contributions_of(x) if contributions else None,
+                           tuple(self.encoder_.names_))
 
     def win_by(self, rows: Rows, horizons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """P(win) and P(won within each of ``horizons`` days), shape (rows, horizons), from one pass."""
-        hazards = self.hazards(rows)
-        return self._win_by(hazards, horizons, self._cumulative(hazards))
+        self.check_fitted()
+        x = self.encoder_.transform(rows)
+        hazards = self._hazards_of(self.booster_, x)
+        return self._win_by(hazards, horizons, self._cumulative(hazards), x)
 
-    def _win_by(self, hazards: np.ndarray, horizons: np.ndarray, cumulative: np.ndarray
+    def _win_by(self, hazards: np.ndarray, horizons: np.ndarray, cumulative: np.ndarray, x: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
-        p = self._calibrated(cumulative[:, -1])
+        p = self._calibrated(cumulative[:, -1], x)
         days = np.broadcast_to(np.asarray(horizons, dtype=float).reshape(1, -1), (len(hazards), np.size(horizons)))
         return p, self._win_within(hazards, days, cumulative, p)
 
