@@ -40,6 +40,7 @@ from scoring.data.exports import hubspot_deals, pipedrive_deals, salesforce_repo
 from scoring.data.presets import load_config
 from scoring.errors import ScoringError
 from scoring.evaluation.metrics import compare
+from scoring.evaluation.selection import choose_calibration
 from scoring.features.dataset import TrainingSet
 from scoring.features.snapshots import snapshot_dates, take_snapshots
 from scoring.scores import deal_state, score_deals
@@ -62,6 +63,7 @@ def demo(deals: int, runs: int) -> None:
     rows = take_snapshots(data, snapshot_dates(cut + pd.Timedelta(days=14), END, 14), END).rows
     rows = rows[(rows["as_of"] > cut) & (rows["outcome"] != "open")]
     y = rows["outcome"].eq("won").to_numpy()
+    choose_calibration(models["model"], rows)  # as training does: the calibration and blend that did best here
     predictions = {name: m.predict_proba(rows) for name, m in models.items()}
     predictions["truth"] = company.company.win_probability(rows, rows["stage"], rows["days_in_stage"])
     table = compare(y, predictions).set_index("model")
@@ -74,8 +76,8 @@ def demo(deals: int, runs: int) -> None:
 
     calibrator = models["model"].calibrator_
     if calibrator is not None:
-        print(f"calibration chosen: {calibrator.kind} (cross-validated log-loss "
-              + ", ".join(f"{k} {v:.4f}" for k, v in calibrator.scores.items()) + ")")
+        print(f"calibration chosen: {calibrator.kind}, blend weight {models['model'].blend_weight_} (window's "
+              "cross-validated log-loss " + ", ".join(f"{k} {v:.4f}" for k, v in calibrator.scores.items()) + ")")
 
     times = []
     for _ in range(max(runs, 1)):

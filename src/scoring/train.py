@@ -64,10 +64,9 @@ def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, hol
     say(f"refitting on everything known at {when.date()}")
     training = TrainingSet(data, when, every_days, engine.snapshotter)
     models = fit_models(training, seed, say, win_params, engine.trainer)
-    final = cast(WinModel, models[WinModel.name])
-    kind = cast(WinModel, early_models[WinModel.name]).calibrator_
-    if kind is not None and kind.kind in final.calibrators_:
-        final.use_calibration(kind.kind)  # the calibration that did best on the holdout
+    final, early = cast(WinModel, models[WinModel.name]), cast(WinModel, early_models[WinModel.name])
+    kind = early.calibrator_.kind if early.calibrator_ is not None else None
+    final.use_calibration(kind if kind in final.calibrators_ else None, early.blend_weight_)  # as did best on the holdout
     stage_model = cast(StageTransitionModel, models[StageTransitionModel.name])
     return ModelBundle(config=data.config, features=dict(data.features), models=models, metrics=metrics,
                        reliability=reliability, as_of=when, holdout_start=holdout_start,

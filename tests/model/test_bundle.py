@@ -14,7 +14,7 @@ from scoring.bundle import ModelBundle
 from scoring.cli.main import main
 from scoring.data.contract import load_deal_history, load_open_deals
 from scoring.errors import DataError, InsufficientDataError, ModelError
-from scoring.scores import score_deals
+from scoring.scores import deal_state, score_deals
 from scoring.train import train_bundle
 from tests.conftest import END
 
@@ -28,6 +28,26 @@ def test_bundle_carries_metrics_for_every_model_and_its_provenance(bundle: Model
     assert len(bundle.data_digest) == 64 and bundle.n_deals == 6000
     assert set(bundle.versions) >= {"lightgbm", "scikit-learn", "numpy", "pandas", "python"}
     assert bundle.holdout_start < bundle.as_of
+
+
+@pytest.mark.parametrize("served", ["model", "logistic_regression", "stage_transitions"])
+def test_any_candidate_serves_through_the_same_answer(bundle: ModelBundle, company: Path, served: str):
+    """Whichever candidate won the holdout, the answer has the same columns; the win model explains by TreeSHAP,
+    logistic regression by coefficients x values, the stage-transition model not at all (and says so)."""
+    chosen = replace(bundle, served=served, served_reason="chosen by the test")
+    deals = load_open_deals(company / "open_deals.csv")
+    scores, warnings = score_deals(chosen, deals, END)
+    assert np.allclose(scores["win_probability"], chosen.models[served].predict_proba(
+        deal_state(chosen, deals, END)[0]))
+    assert (scores["win_probability_90d"] <= scores["win_probability"] + 1e-12).all()
+    assert scores["expected_close_date"].notna().all()
+    explained = (scores["factors_up"].str.len() + scores["factors_down"].str.len()) > 0
+    if served == "stage_transitions":
+        assert not explained.any() and any("no factors: the model serving, stage_transitions" in w for w in warnings)
+    else:
+        assert explained.all() and not warnings
+        shown = " ".join(scores["factors_up"] + scores["factors_down"])
+        assert "stage=" in shown and "amount=" in shown
 
 
 def test_known_predictions_survive_a_reload(bundle: ModelBundle, company: Path, tmp_path: Path):

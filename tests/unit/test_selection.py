@@ -7,6 +7,7 @@ import pytest
 
 from scoring.evaluation.selection import WIN_MODEL_TOLERANCE, choose_served
 from scoring.models.calibration import KINDS, Calibrator
+from scoring.models.win import blend
 
 
 def _metrics(**log_losses: float) -> pd.DataFrame:
@@ -66,3 +67,12 @@ def test_amount_enters_only_when_it_tells_something():
     fitted = Calibrator.fit_each(raw, log_amount, won)
     assert fitted["platt_amount"].coef[1] == pytest.approx(0.8, abs=0.15)
     assert Calibrator.choose(raw, log_amount, won).kind == "platt_amount"
+
+
+def test_a_blend_moves_the_log_odds_toward_the_prior_by_its_weight():
+    p, prior = np.array([0.1, 0.5, 0.9]), np.array([0.5, 0.2, 0.5])
+    np.testing.assert_allclose(blend(p, prior, 1.0), p)
+    np.testing.assert_allclose(blend(p, prior, 0.0), prior)
+    half = blend(p, prior, 0.5)
+    logit = np.log(half / (1 - half))
+    np.testing.assert_allclose(logit, 0.5 * np.log(p / (1 - p)) + 0.5 * np.log(prior / (1 - prior)))

@@ -35,6 +35,7 @@ from scoring.features.encoder import FeatureEncoder, Rows
 from scoring.models.base import Explanation, Model
 from scoring.models.calibration import Calibrator
 from scoring.models.compiled import CompiledHazards
+from scoring.models.transitions import StageTransitionModel
 from scoring.models.treeshap import ContributionTable
 
 NONE, WON, LOST = 0, 1, 2
@@ -45,6 +46,14 @@ SMALL_BATCH = 2000
 #: takes about 2 s, and the compiled booster predicts about 4 µs per row faster than LightGBM (break-even
 #: near 500,000).
 COMPILE_ABOVE = 1_000_000
+
+
+def blend(p: np.ndarray, prior: np.ndarray, weight: float) -> np.ndarray:
+    """``weight`` of ``p``'s log-odds and the rest of ``prior``'s, as a probability."""
+    def logit(q: np.ndarray) -> np.ndarray:
+        q = np.clip(q, 1e-6, 1 - 1e-6)
+        return np.log(q / (1 - q))
+    return 1.0 / (1.0 + np.exp(-(weight * logit(p) + (1 - weight) * logit(prior))))
 
 
 def recensor(rows: pd.DataFrame, shift_days: float) -> pd.DataFrame:
@@ -157,6 +166,8 @@ class WinModel(Model):
         self.calibrator_: Calibrator | None = None
         self.calibrators_: dict[str, Calibrator] = {}
         self.calibration_rows_ = 0
+        self.prior_ = StageTransitionModel().fit(training)
+        self.blend_weight_ = 1.0
         if self.calibrate:
             self._fit_calibrator(rows, trainer)
         self.booster_ = self._fit_booster(rows, trainer)
@@ -203,12 +214,22 @@ class WinModel(Model):
         raw = self._eventual(self._hazards_of(self.booster_, x))
         return {kind: calibrator(raw, self._log_amount(x)) for kind, calibrator in self.calibrators_.items()}
 
-    def use_calibration(self, kind: str) -> Self:
-        """Calibrate with the map of ``kind`` from now on (one of :attr:`calibrators_`)."""
-        if kind not in self.calibrators_:
-            raise ValueError(f"no calibration {kind!r}; the model has {sorted(self.calibrators_)}")
-        self.calibrator_ = self.calibrators_[kind]
+    def use_calibration(self, kind: str | None, blend_weight: float = 1.0) -> Self:
+        """Calibrate with the map of ``kind`` (one of :attr:`calibrators_`; None: keep the current one) and give
+        the booster ``blend_weight`` of the log-odds, the stage-transition model :attr:`prior_` the rest."""
+        if kind is not None:
+            if kind not in self.calibrators_:
+                raise ValueError(f"no calibration {kind!r}; the model has {sorted(self.calibrators_)}")
+            self.calibrator_ = self.calibrators_[kind]
+        if not 0.0 <= blend_weight <= 1.0:
+            raise ValueError(f"blend_weight must be between 0 and 1, got {blend_weight}")
+        self.blend_weight_ = float(blend_weight)
         return self
+
+    def prior_proba(self, rows: Rows) -> np.ndarray:
+        """P(win) of the stage-transition model fitted beside the booster (what a blend shrinks toward)."""
+        self.check_fitted()
+        return self.prior_.predict_proba(rows)
 
     # -- prediction -------------------------------------------------------------------------------
     def _hazards(self, booster: lgb.Booster, rows: Rows) -> np.ndarray:
@@ -274,10 +295,16 @@ class WinModel(Model):
         return x[:, names.index("log_amount")] if "log_amount" in names else None
 
     def _calibrated(self, raw: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """The calibration map applied to raw P(win) of encoded rows ``x``."""
-        if self.calibrator_ is None:
-            return raw
-        return self.calibrator_(raw, self._log_amount(x))
+        """The calibration map applied to raw P(win) of encoded rows ``x``, blended with the stage-transition
+        model's P(win) in log-odds when :attr:`blend_weight_` is below 1."""
+        p = raw if self.calibrator_ is None else self.calibrator_(raw, self._log_amount(x))
+        weight = getattr(self, "blend_weight_", 1.0)
+        if weight >= 1.0:
+            return p
+        names = self.encoder_.names_
+        stage = x[:, names.index("stage_index")].astype(int)
+        prior = self.prior_.win_probability(stage, x[:, names.index("days_in_stage")])
+        return blend(p, prior, weight)
 
     def predict_proba(self, rows: Rows) -> np.ndarray:
         """Calibrated P(win) eventually."""
@@ -353,11 +380,12 @@ class WinModel(Model):
     def _contributions_of(self, x: np.ndarray) -> np.ndarray:
         x = np.column_stack([x, np.zeros(len(x))])
         table = self.contribution_table()
+        weight = getattr(self, "blend_weight_", 1.0)  # the booster's share of a blended log-odds
         if table is not None:  # LightGBM's numbers, 5-10x faster
-            return table(x)[:, :-1]  # drop the interval column
+            return table(x)[:, :-1] * weight  # drop the interval column
         # TreeSHAP costs about 0.2 ms a row: threads pay from far fewer rows than for predictions
         raw = _predict(self.booster_, x, one_thread_below=50, pred_contrib=True)  # (n, 3 * (features + 1))
         width = len(self.feature_names_) + 1
         won = raw[:, WON * width:(WON + 1) * width]
         lost = raw[:, LOST * width:(LOST + 1) * width]
-        return (won - lost)[:, :-2]  # drop the interval column and the bias
+        return (won - lost)[:, :-2] * weight  # drop the interval column and the bias
