@@ -158,7 +158,8 @@ def _log_metrics(bundle: ModelBundle) -> None:
 def _log_artifacts(data: DealHistory, bundle: ModelBundle, tmp: Path) -> None:
     report_dir = tmp / "report"
     overall = bundle.metrics[bundle.metrics["by"] == "all"]
-    write_report(report_inputs(data, f"Training run as of {bundle.as_of:%Y-%m-%d}", metrics=overall,
+    title = f"Training run as of {bundle.as_of:%Y-%m-%d}: {bundle.served} serves ({bundle.served_reason})"
+    write_report(report_inputs(data, title, metrics=overall,
                                reliability=bundle.reliability, as_of=bundle.as_of, stage_table=bundle.stage_table(),
                                kpis=bundle.kpis),
                  report_dir)
