@@ -98,6 +98,8 @@ def _train_with_progress(data: DealHistory, engine: Engine, tune_trials: int, **
 
 def _print_training(result: TrainResult, model_name: str) -> None:
     bundle = result.bundle
+    for note in result.tidied:
+        out.print(f"[yellow]{escape(note[0].upper() + note[1:])}.[/]", soft_wrap=True)
     overall = bundle.metrics[bundle.metrics["by"] == "all"].set_index("model")
     table = Table(title=f"Holdout {bundle.holdout_start:%Y-%m-%d} to {bundle.as_of:%Y-%m-%d} "
                         f"({int(overall['n'].iloc[0]):,} snapshot rows with known outcome)", title_justify="left")

@@ -1,9 +1,9 @@
 """``create_app(settings)``: the FastAPI service that CRMs call.
 
-The model is loaded in the lifespan (never at import), then a background task polls the champion
-alias and swaps new versions in. Routes take typed bodies and the model as a dependency; the scoring
-routes are plain ``def`` (FastAPI runs them in worker threads, off the event loop) and return dicts that
-FastAPI checks against their response models. Every error is JSON
+The model is loaded in the lifespan (never at import; the store gets ``store_timeout_seconds`` before the
+exported bundle serves), then a background task polls the champion alias and swaps new versions in. Routes
+take typed bodies and the model as a dependency; scoring runs in worker threads, off the event loop
+(``routes/scoring.py``). Every error is JSON
 naming the field; library errors map to HTTP codes in one place (bad deals 422, a model that cannot
 be used 503), and nothing else is caught: a bug is a bug, logged by the server.
 """
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # the scoring routes are plain ``def``: FastAPI runs them in anyio's worker threads, as many as asked
+        # scoring runs in anyio's worker threads, as many as asked
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         await asyncio.to_thread(holder.load_at_start)
         if holder.current is not None:

@@ -63,21 +63,57 @@ class ModelHolder:
         return uri.partition("@")[2] or None if uri.startswith("models:/") else None
 
     def load_at_start(self) -> None:
-        """Load the configured model; if that fails for a registry URI, the exported bundle."""
-        self._load_at_start()
+        """Load the configured model; for a registry URI, wait at most ``store_timeout_seconds`` for the store,
+        then serve the exported bundle while the lookup goes on in the background (its model is swapped in when
+        it arrives, and polling retries the store as usual)."""
+        if not self.settings.model_uri.startswith("models:/"):
+            self._load_file()
+        else:
+            done = threading.Event()
+            lookup = threading.Thread(target=self._first_lookup, args=(done,), name="first-store-lookup", daemon=True)
+            lookup.start()
+            if not done.wait(self.settings.store_timeout_seconds):
+                with self._lock:
+                    if self.current is None:
+                        self.error = (f"the tracking store did not answer within {self.settings.store_timeout_seconds:g} s "
+                                      "(still trying in the background)")
+                        self._load_fallback()
         settle_heap()
 
-    def _load_at_start(self) -> None:
+    def _load_file(self) -> None:
         try:
             self.current = self._load(self.settings.model_uri)
-            log.info("serving %s version %s (from the %s)", self.current.name, self.current.version,
-                     self.current.source)
-            return
-        except (ScoringError, MlflowException, OSError) as exc:
+        except (ScoringError, OSError) as exc:
             self.error = str(exc)
-        if not self.settings.model_uri.startswith("models:/"):
             log.error("could not load %s: %s", self.settings.model_uri, self.error)
             return
+        log.info("serving %s version %s (from the %s)", self.current.name, self.current.version, self.current.source)
+
+    def _first_lookup(self, done: threading.Event) -> None:
+        """The champion from the store, or the fallback when the store says no (sets ``done`` either way); a
+        late answer replaces the fallback."""
+        try:
+            loaded = self._load(self.settings.model_uri)
+        except Exception as exc:  # noqa: BLE001 - any store failure (a driver's own errors too) means the fallback
+            with self._lock:
+                if self.current is None:
+                    self.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ScoringError) else str(exc)
+                    self._load_fallback()
+                else:
+                    log.warning("the tracking store failed after the fallback was served: %s", exc)
+            done.set()
+            return
+        with self._lock:
+            late = self.current is not None
+            self.current, self.error = loaded, None
+            if late:
+                self.swaps += 1
+        log.info("serving %s version %s (from the %s%s)", loaded.name, loaded.version, loaded.source,
+                 ", which answered after the fallback was served" if late else "")
+        done.set()
+
+    def _load_fallback(self) -> None:
+        """Serve the bundle ``scoring train`` exported (call with the lock held)."""
         path = Path(self.settings.fallback_dir) / f"{self.settings.model_name}.joblib"
         try:
             bundle = ModelBundle.load(path)

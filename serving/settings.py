@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     max_deals: int = Field(10_000, ge=1, description="Most deals in one request (413 beyond).")
     max_body_bytes: int = Field(20_000_000, ge=1024, description="Largest request body (413 beyond).")
     poll_seconds: float = Field(30.0, ge=0, description="How often to look for a new champion (0: never).")
+    store_timeout_seconds: float = Field(10.0, gt=0, description="How long the first lookup in the tracking store "
+                                         "may take before the exported bundle is served instead (the lookup goes on "
+                                         "in the background and swaps the champion in when it answers).")
     threads: int = Field(1, ge=1, le=64, description="Worker threads for validation and scoring, off the event loop "
                                                      "(more let small requests overtake a large batch, at some cost "
                                                      "in throughput).")

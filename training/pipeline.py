@@ -8,6 +8,8 @@ with the code version, and the pyfunc model, registered as a new version with th
 """
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import tempfile
 import warnings
@@ -15,9 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 
 from scoring.bundle import ModelBundle
 from scoring.data.contract import DealHistory, data_end
@@ -49,6 +54,7 @@ class TrainResult:
     version: str
     decision: Decision
     exported: Path | None
+    tidied: tuple[str, ...] = ()  # what was done about runs and versions earlier trains left unfinished
 
 
 def code_version() -> str:
@@ -75,8 +81,10 @@ def train_and_log(data: DealHistory, as_of: pd.Timestamp | str | None = None, ho
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     as_of = pd.Timestamp(as_of) if as_of is not None else data_end(data)
+    tidied = tuple(tidy_interrupted(client, experiment_id, model_name))
     with mlflow.start_run(experiment_id=experiment_id, tags={"code_version": code_version(),
-                                                             "data_digest": data.digest()}) as run:
+                                                             "data_digest": data.digest(), HOST_TAG: socket.gethostname(),
+                                                             PID_TAG: str(os.getpid())}) as run:
         win_params = None
         if tune_trials:
             say(f"searching hyper-parameters ({tune_trials} trials)")
@@ -112,7 +120,61 @@ def train_and_log(data: DealHistory, as_of: pd.Timestamp | str | None = None, ho
         move_champion(client, model_name, version_, decision.reason)
         if export_dir is not None:
             exported = export_champion(bundle, model_name, version_, Path(export_dir))
-    return TrainResult(bundle, run.info.run_id, model_name, version_, decision, exported)
+    return TrainResult(bundle, run.info.run_id, model_name, version_, decision, exported, tidied)
+
+
+#: Tags of each training run: the machine and process that run it (a run whose process is gone was killed).
+HOST_TAG, PID_TAG = "host", "pid"
+
+
+def tidy_interrupted(client: MlflowClient, experiment_id: str, model_name: str) -> list[str]:
+    """Mark as failed the runs still RUNNING whose training process on this machine is gone (killed mid-way),
+    and tag the versions registered without a promotion decision; what was done, as sentences. Runs of other
+    machines, or of live processes (a concurrent train), are left alone."""
+    notes = []
+    here = socket.gethostname()
+    for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
+        tags = run.data.tags
+        if tags.get(HOST_TAG) != here or not tags.get(PID_TAG, "").isdigit() or _alive(int(tags[PID_TAG])):
+            continue
+        client.set_tag(run.info.run_id, "interrupted", "its training process ended before the run did (killed)")
+        client.set_terminated(run.info.run_id, status="FAILED")
+        notes.append(f"marked run {run.info.run_id} failed: its training process (pid {tags[PID_TAG]}) is gone")
+    try:
+        versions = list(client.search_model_versions(f"name = '{model_name}'"))
+    except MlflowException:
+        versions = []
+    for registered in versions:
+        if DECISION_TAG in registered.tags:
+            continue
+        if registered.run_id and _still_deciding(client.get_run(registered.run_id), here):
+            continue
+        client.set_model_version_tag(model_name, registered.version, DECISION_TAG,
+                                     "not decided: the training run was interrupted before its promotion decision")
+        client.set_model_version_tag(model_name, registered.version, PROMOTED_TAG, "false")
+        notes.append(f"tagged {model_name} version {registered.version}: registered by an interrupted run, never decided")
+    return notes
+
+
+def _still_deciding(run: Any, here: str) -> bool:
+    """Whether a run's train may still tag its version: running, or ended but its process (here) is alive (it
+    decides after the run ends), or of another machine and not failed (nothing tells)."""
+    tags = run.data.tags
+    if run.info.status == "RUNNING":
+        return True
+    if tags.get(HOST_TAG) == here and tags.get(PID_TAG, "").isdigit():
+        return _alive(int(tags[PID_TAG]))
+    return run.info.status != "FAILED"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def _dataset(data: DealHistory, bundle: ModelBundle) -> mlflow.data.dataset.Dataset:

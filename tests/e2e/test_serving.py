@@ -397,6 +397,29 @@ def test_serves_the_exported_bundle_when_the_store_is_unreachable(company: Path,
     assert '"POST /v1/score HTTP/1.1" 200' in server.log.read_text()  # the access log, on by default
 
 
+def test_a_store_that_never_answers_delays_the_start_by_the_timeout_only(company: Path, bundle: ModelBundle,
+                                                                          tmp_path: Path):
+    """A tracking server that accepts connections and never answers (MLflow would retry for minutes): after
+    SCORING_STORE_TIMEOUT_SECONDS the exported bundle serves, and /readyz says why."""
+    bundle.save(tmp_path / "models" / "pipeline-scoring.joblib")
+    (tmp_path / "models" / "pipeline-scoring.version").write_text("3\n")
+    with socket.socket() as black_hole:
+        black_hole.bind(("127.0.0.1", 0))
+        black_hole.listen(16)
+        started = time.monotonic()
+        server = start_server(tmp_path, {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{black_hole.getsockname()[1]}",
+                                         "SCORING_STORE_TIMEOUT_SECONDS": "2"}, timeout=60)
+        try:
+            assert time.monotonic() - started < 30
+            ready = httpx.get(f"{server.url}/readyz").json()
+            assert ready["ready"] and ready["source"] == "fallback" and ready["model"]["version"] == "3"
+            assert "did not answer within 2 s" in ready["detail"]
+            response = httpx.post(f"{server.url}/v1/score", json={"as_of": END, "deals": open_deals(company)[:2]})
+            assert response.status_code == 200
+        finally:
+            stop(server)
+
+
 def test_not_ready_without_any_model(tmp_path: Path):
     server = start_server(tmp_path, {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}"})
     try:

@@ -134,6 +134,33 @@ def test_without_a_champion_the_error_says_what_happened_and_a_refused_version_w
     assert result.exit_code == 0 and "warning" not in result.output  # the champion now: nothing to warn of
 
 
+def test_a_killed_training_run_is_marked_failed_and_its_version_tagged_by_the_next(company: Path, store: str):
+    """A train killed after registering its version leaves a RUNNING run and an undecided version; the next
+    train marks the run failed and tags the version. A run whose process lives (a concurrent train) is left."""
+    import socket
+    import subprocess
+    import sys
+
+    client = MlflowClient(store, store)
+    experiment = client.create_experiment("pipeline-scoring")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    killed = client.create_run(experiment, tags={"host": socket.gethostname(), "pid": dead})
+    client.create_registered_model("pipeline-scoring")
+    orphan = client.create_model_version("pipeline-scoring", "file:///nowhere", run_id=killed.info.run_id)
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]) as alive:
+        try:
+            concurrent = client.create_run(experiment, tags={"host": socket.gethostname(), "pid": str(alive.pid)})
+            output = _train(company, "--promote", "never")
+        finally:
+            alive.kill()
+    assert f"Marked run {killed.info.run_id} failed" in output
+    assert client.get_run(killed.info.run_id).info.status == "FAILED"
+    assert client.get_run(concurrent.info.run_id).info.status == "RUNNING"
+    tags = client.get_model_version("pipeline-scoring", orphan.version).tags
+    assert tags["promoted_when_trained"] == "false" and "interrupted" in tags["promotion_decision"]
+
+
 def test_same_data_and_seed_give_the_same_metrics(company: Path, store: str):
     _train(company, "--promote", "never")
     _train(company, "--promote", "never")
