@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.on_swap = on_swap
     for router in (scoring.router, model.router, ops.router):
         app.include_router(router)
-    app.add_middleware(ApiKeys, hashes=settings.key_hashes())
+    app.add_middleware(ApiKeys, hashes=settings.key_hashes(), open_network=settings.allow_open_network)
     app.add_middleware(RequestLimits, metrics=metrics, max_bytes=settings.max_body_bytes)  # outermost: counts 401s too
     _add_error_handlers(app)
     _document_keys(app)

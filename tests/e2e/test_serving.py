@@ -280,6 +280,46 @@ def test_refuses_to_listen_beyond_loopback_without_keys(tmp_path: Path):
     assert Settings(host="0.0.0.0", api_keys=[KEY]).key_hashes() == {hash_key(KEY)}  # and keys are kept hashed only
 
 
+def _outward_address() -> str | None:
+    """This machine's address beyond loopback, if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.254.254.254", 9))  # no packet is sent: the kernel only picks the route's address
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") else address
+
+
+def test_an_app_started_without_the_cli_still_refuses_callers_beyond_loopback_without_keys(bundle: ModelBundle,
+                                                                                          tmp_path: Path):
+    """uvicorn's own command skips the CLI's check at start; the app refuses such requests itself."""
+    outward = _outward_address()
+    if outward is None:
+        pytest.skip("this machine has no address beyond loopback")
+    path = bundle.save(tmp_path / "bundle.joblib")
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "scoring.serving.app:create_app",
+                                "--host", "0.0.0.0", "--port", str(port), "--log-level", "warning"],
+                               env={**os.environ, "SCORING_MODEL_URI": str(path), "SCORING_POLL_SECONDS": "0"},
+                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/model").status_code == 200  # loopback: fine
+        refused = httpx.get(f"http://{outward}:{port}/v1/model")
+        assert refused.status_code == 403 and "beyond loopback, without API keys" in refused.json()["message"]
+        assert httpx.get(f"http://{outward}:{port}/healthz").status_code == 200  # health stays open
+    finally:
+        process.kill()
+        process.wait()
+
+
 def test_no_generated_request_gets_a_server_error(served: Server):
     """Schemathesis draws requests from the service's own OpenAPI document; none may get a 5xx."""
     api = schemathesis.openapi.from_url(f"{served.url}/openapi.json")
