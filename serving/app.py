@@ -19,6 +19,7 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scoring.errors import InvalidDeals, ModelError, ScoringError
@@ -62,9 +63,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
 
-    app = FastAPI(title="pipeline-scoring", version=_version(), lifespan=lifespan,
-                  description="Win probabilities and revenue forecasts learned from your own deal history, "
-                              "always beside the fixed stage percentages.")
+    # FastAPI's own /docs and /redoc load Swagger UI and ReDoc from a CDN (blank offline): these serve the
+    # files installed with fastapi-offline, under /static-offline-docs
+    app = FastAPIOffline(title="pipeline-scoring", version=_version(), lifespan=lifespan,
+                         description="Win probabilities and revenue forecasts learned from your own deal history, "
+                                     "always beside the fixed stage percentages.")
     app.state.settings = settings
     app.state.holder = holder
     app.state.metrics = metrics

@@ -320,6 +320,19 @@ def test_an_app_started_without_the_cli_still_refuses_callers_beyond_loopback_wi
         process.wait()
 
 
+def test_the_docs_work_offline(served: Server):
+    """/docs and /redoc load their scripts from the service itself (installed files), never from a CDN."""
+    import re
+
+    for page in ("/docs", "/redoc"):
+        html = httpx.get(f"{served.url}{page}").text
+        sources = re.findall(r'(?:src|href)=["\']([^"\']+)["\']', html) + re.findall(r"url: '([^']+)'", html)
+        assert sources and not [s for s in sources if s.startswith(("http://", "https://", "//"))], sources
+        for source in sources:
+            response = httpx.get(f"{served.url}{source}")
+            assert response.status_code == 200 and len(response.content) > 100, source
+
+
 def test_no_generated_request_gets_a_server_error(served: Server):
     """Schemathesis draws requests from the service's own OpenAPI document; none may get a 5xx."""
     api = schemathesis.openapi.from_url(f"{served.url}/openapi.json")
