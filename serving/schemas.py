@@ -147,3 +147,149 @@ class ReloadResult(BaseModel):
     model: ModelRef | None
     detail: str | None
 
+
+
+# -- /v1/forecast ---------------------------------------------------------------------------------
+Money = Annotated[float, Field(description="Currency units, rounded to cents.")]
+
+
+class ModelForecast(TypedDict):
+    expected: Money
+    p10: Money
+    p50: Money
+    p90: Money
+
+
+class FixedForecast(TypedDict):
+    expected: Money
+
+
+class FixedTotal(TypedDict):
+    expected: Money
+    placed_by_stage_timing: Annotated[float, Field(description="Of the fixed total: deals without an expected "
+                                                               "close date, spread by the stage's past timing.")]
+
+
+class PeriodForecast(TypedDict):
+    start: date
+    end: date
+    model: ModelForecast
+    fixed: FixedForecast
+
+
+class ForecastTotal(TypedDict):
+    model: ModelForecast
+    fixed: FixedTotal
+
+
+class ForecastResponse(TypedDict):
+    """The forecast JSON of the SPEC (section 5), with breakdowns, warnings and how the range was computed."""
+
+    as_of: date
+    period: Literal["month", "quarter"]
+    model: ModelRef
+    periods: list[PeriodForecast]
+    total: ForecastTotal
+    deals: int
+    breakdowns: Annotated[dict[str, list[dict[str, Any]]], Field(description="Expected won revenue by stage, "
+                                                                              "owner and other fields.")]
+    warnings: list[str]
+    method: dict[str, Any]
+
+
+# -- /v1/model, /v1/stages, /v1/pipeline/kpis -----------------------------------------------------------
+class Serving(TypedDict):
+    model: Annotated[str, Field(description="Which candidate gives the answers: the win model or a baseline.")]
+    reason: str
+    calibration: str
+    blend_weight: Annotated[float, Field(description="The booster's share of the log-odds (the rest: the "
+                                                     "stage-transition model's).")]
+    calibration_holdout_log_loss: dict[str, float]
+
+
+class TrainingData(TypedDict):
+    deals: int
+    as_of: date
+    digest: str
+    holdout_start: date
+    features: dict[str, str]
+    stages: list[str]
+
+
+class HoldoutMetrics(TypedDict):
+    model: str
+    log_loss: float | None
+    brier: float | None
+    roc_auc: float | None
+    ece: float | None
+    n: int
+
+
+class ModelCard(TypedDict):
+    name: str
+    version: str
+    source: Literal["registry", "file", "fallback"]
+    loaded_at: str
+    detail: str | None
+    serving: Serving
+    trained_at: str
+    data: TrainingData
+    holdout_metrics: list[HoldoutMetrics]
+    calibration_error: float | None
+    libraries: dict[str, str]
+
+
+class StageRow(TypedDict):
+    stage: str
+    fixed_probability: float
+    learned_probability: float
+    p_win_after_30d: float | None
+    p_win_after_90d: float | None
+    p_win_after_180d: float | None
+    days_p25: float | None
+    days_p50: float | None
+    days_p75: float | None
+    days_p90: float | None
+    exits: int
+    still_in_stage: int
+
+
+class StagesResponse(TypedDict):
+    model: ModelRef
+    stages: list[StageRow]
+
+
+class ConversionRow(TypedDict):
+    stage: str
+    to: str
+    decided: int
+    converted: int
+    rate: float | None
+    median_days: float | None
+
+
+class StaleDealRow(TypedDict):
+    deal_id: str
+    stage: str
+    days_in_stage: float
+    normal_days: float | None
+
+
+class KpisResponse(TypedDict):
+    model: ModelRef
+    as_of: str
+    window_days: int
+    conversion: list[ConversionRow]
+    won: int
+    lost: int
+    win_rate: float | None
+    sales_cycle_median_days: float | None
+    sales_cycle_mean_days: float | None
+    average_deal_size: float | None
+    new_qualified_by_month: dict[str, int]
+    lead_velocity_rate: float | None
+    open_deals: int
+    stale_count: int
+    stale_by_stage: dict[str, int]
+    stale: list[StaleDealRow]
+    bottleneck: str | None

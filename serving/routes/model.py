@@ -10,12 +10,13 @@ from fastapi import APIRouter
 from scoring.evaluation.metrics import calibration_error
 from scoring.serving.dependencies import ModelDep
 from scoring.serving.routes.common import READ_ERRORS
+from scoring.serving.schemas import KpisResponse, ModelCard, StagesResponse
 
 router = APIRouter(prefix="/v1", tags=["model"])
 
 
 @router.get("/model", responses=READ_ERRORS)
-def model_card(model: ModelDep) -> dict[str, Any]:
+def model_card(model: ModelDep) -> ModelCard:
     """Which model answers (the registry's version, and which of its candidates serves and why), when and on what
     data it was trained, and its holdout metrics beside the baselines."""
     bundle = model.bundle
@@ -39,14 +40,14 @@ def model_card(model: ModelDep) -> dict[str, Any]:
 
 
 @router.get("/stages", responses=READ_ERRORS)
-def stages(model: ModelDep) -> dict[str, Any]:
+def stages(model: ModelDep) -> StagesResponse:
     """Per stage: the learned P(win), the fixed percentage, where deals go next and how long they stay."""
     table = model.bundle.stage_table()
     return _clean({"model": model.ref, "stages": table.to_dict(orient="records")})
 
 
 @router.get("/pipeline/kpis", responses=READ_ERRORS)
-def kpis(model: ModelDep) -> dict[str, Any]:
+def kpis(model: ModelDep) -> KpisResponse:
     """The classic pipeline KPIs of the training data at its as-of date."""
     return _clean({"model": model.ref, **model.bundle.kpis.to_dict()})
 

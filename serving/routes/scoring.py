@@ -10,7 +10,7 @@ orjson (``benchmarks/serve_bench.py``). The tests hold every answer to the respo
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import orjson
@@ -24,7 +24,7 @@ from scoring.serving.deals import deal_columns
 from scoring.serving.dependencies import MetricsDep, ModelDep, SettingsDep
 from scoring.serving.holder import LoadedModel
 from scoring.serving.routes.common import ERRORS
-from scoring.serving.schemas import ForecastRequest, Score, ScoreRequest, ScoreResponse
+from scoring.serving.schemas import ForecastRequest, ForecastResponse, Score, ScoreRequest, ScoreResponse
 
 router = APIRouter(prefix="/v1", tags=["scoring"])
 
@@ -41,7 +41,7 @@ async def score(body: ScoreRequest, model: ModelDep, settings: SettingsDep, metr
 
 @router.post("/forecast", responses=ERRORS)
 async def forecast_deals(body: ForecastRequest, model: ModelDep, settings: SettingsDep, metrics: MetricsDep
-                         ) -> dict[str, Any]:
+                         ) -> ForecastResponse:
     """Probability-weighted won revenue per calendar month or quarter with P10/P50/P90, and the total,
     beside the fixed-percentage forecast (the forecast JSON of the SPEC, section 5)."""
     _check_size(body.deals, settings.max_deals)
@@ -61,11 +61,11 @@ def _score_json(body: ScoreRequest, model: LoadedModel) -> bytes:
     return orjson.dumps(_score(body, model))
 
 
-def _forecast(body: ForecastRequest, model: LoadedModel) -> dict[str, Any]:
+def _forecast(body: ForecastRequest, model: LoadedModel) -> ForecastResponse:
     as_of = _as_of(body.as_of)
     result = forecast(model.bundle, pd.DataFrame(deal_columns(body.deals)), as_of, body.period, body.periods,
                       model_info=model.ref)
-    return result.to_json()
+    return cast(ForecastResponse, result.to_json())
 
 
 def _check_size(deals: list[Any], limit: int) -> None:

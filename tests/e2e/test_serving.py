@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 import schemathesis
@@ -26,7 +27,7 @@ from pydantic import TypeAdapter
 from scoring.bundle import ModelBundle
 from scoring.cli.main import main
 from scoring.data.contract import load_deal_history
-from scoring.serving.schemas import ScoreResponse
+from scoring.serving.schemas import ForecastResponse, KpisResponse, ModelCard, ScoreResponse, StagesResponse
 from scoring.serving.settings import Settings, hash_key
 from scoring.training.pipeline import train_and_log
 from tests.conftest import END
@@ -267,6 +268,17 @@ def test_forecast_model_stages_kpis_and_metrics(served: Server, company: Path):
     assert kpis["as_of"] == END and 0 < kpis["win_rate"] < 1
     ready = httpx.get(f"{served.url}/readyz").json()
     assert ready["ready"] and ready["source"] == "file"
+    # each answer is what its declared response schema says (clients are generated from them), nothing less
+    spec = httpx.get(f"{served.url}/openapi.json").json()
+    for path, method, body, adapter in (("/v1/forecast", "post", response.content, ForecastResponse),
+                                        ("/v1/model", "get", None, ModelCard), ("/v1/stages", "get", None, StagesResponse),
+                                        ("/v1/pipeline/kpis", "get", None, KpisResponse)):
+        declared = spec["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert declared == {"$ref": f"#/components/schemas/{adapter.__name__}"}
+        content = body if body is not None else httpx.get(f"{served.url}{path}", headers=AUTH).content
+        TypeAdapter(adapter).validate_json(content, strict=True)
+        assert set(orjson.loads(content)) == set(adapter.__annotations__)
+    assert set(spec["paths"]["/v1/model"]["get"]["responses"]) == {"200", "401", "503"}  # no 413/422 for a GET
     metrics = httpx.get(f"{served.url}/metrics").text
     assert 'scoring_http_requests_total{method="POST",route="/v1/forecast",status="200"}' in metrics
     assert "scoring_deals_scored_total" in metrics and 'scoring_model_info{name="bundle"' in metrics
