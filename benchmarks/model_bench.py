@@ -195,7 +195,8 @@ def table(shared: Path) -> None:
                   f"({int(served['n']):,} rows), snapshots every {bundle.every_days} d, intervals "
                   f"{bundle.model.boundaries}, leaf {bundle.model.min_child_samples}, calibration "
                   f"{getattr(bundle.model.calibrator_, 'kind', 'none')}; {time.perf_counter() - start:.0f} s", flush=True)
-            print(overall[["log_loss", "roc_auc", "ece"]].sort_values("log_loss").round(4).to_string(), flush=True)
+            print(overall[["log_loss", "roc_auc", "ece", "revenue_ratio"]].sort_values("log_loss").round(4).to_string(),
+                  flush=True)
             print(f"serves: {bundle.served} ({served['log_loss'] - best:+.4f} from the best candidate)", flush=True)
             rows.append({"set": name, "deals": len(data.deals), "serves": bundle.served,
                          "log_loss": served["log_loss"], "auc": served["roc_auc"], "ece": served["ece"],

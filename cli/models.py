@@ -103,12 +103,12 @@ def _print_training(result: TrainResult, model_name: str) -> None:
     overall = bundle.metrics[bundle.metrics["by"] == "all"].set_index("model")
     table = Table(title=f"Holdout {bundle.holdout_start:%Y-%m-%d} to {bundle.as_of:%Y-%m-%d} "
                         f"({int(overall['n'].iloc[0]):,} snapshot rows with known outcome)", title_justify="left")
-    for col in ("model", "log-loss", "Brier", "ROC AUC", "calibration error"):
+    for col in ("model", "log-loss", "Brier", "ROC AUC", "calibration error", "revenue ratio"):
         table.add_column(col, justify="left" if col == "model" else "right", no_wrap=col == "model")
     for name, row in overall.sort_values("log_loss").iterrows():
         label = f"{name} (serves)" if name == bundle.served else str(name)
         table.add_row(label, f"{row['log_loss']:.4f}", f"{row['brier']:.4f}", f"{row['roc_auc']:.3f}",
-                      f"{row['ece']:.3f}")
+                      f"{row['ece']:.3f}", f"{row['revenue_ratio']:.3f}")
     out.print(table)
     out.print(f"Logged run {result.run_id}; registered {model_name} version {result.version} (alias challenger).",
               markup=False)

@@ -223,6 +223,9 @@ class HoldoutMetrics(TypedDict):
     roc_auc: float | None
     ece: float | None
     n: int
+    win_rate: float | None
+    revenue_ratio: Annotated[float | None, Field(description="Expected won amount / won amount on the holdout "
+                                                             "(calibration in revenue terms; 1 is right).")]
 
 
 class ModelCard(TypedDict):

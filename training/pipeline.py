@@ -210,7 +210,7 @@ def _log_metrics(bundle: ModelBundle) -> None:
     overall = bundle.metrics[bundle.metrics["by"] == "all"]
     metrics = {}
     for _, row in overall.iterrows():
-        for metric in ("log_loss", "brier", "roc_auc", "ece"):
+        for metric in ("log_loss", "brier", "roc_auc", "ece", "revenue_ratio"):
             if pd.notna(row[metric]):
                 metrics[f"holdout_{metric}_{row['model']}"] = float(row[metric])
     metrics["holdout_rows"] = float(overall["n"].iloc[0])

@@ -111,6 +111,10 @@ def test_scores_known_values():
     assert s["brier"] == pytest.approx(np.mean((p - y) ** 2))
     assert s["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.9, 0.8, 0.7])))
     assert np.isnan(scores(np.array([1, 1]), np.array([0.5, 0.6]))["roc_auc"])
+    # in revenue terms: the large deal won, and the model gave it 0.2: it expects far too little revenue
+    revenue = scores(np.array([1, 0]), np.array([0.2, 0.5]), amount=np.array([1000.0, 10.0]))["revenue_ratio"]
+    assert revenue == pytest.approx((0.2 * 1000 + 0.5 * 10) / 1000)
+    assert np.isnan(s["revenue_ratio"]) and np.isnan(scores(y, p, amount=np.zeros(4))["revenue_ratio"])
 
 
 def test_calibration_error_is_zero_when_rates_match_and_large_when_not():

@@ -64,14 +64,16 @@ def evaluate(models: Mapping[str, WinProbabilityModel], holdout: pd.DataFrame,
     reliability table."""
     y = holdout["outcome"].eq("won").to_numpy()
     predictions = {name: model.predict_proba(holdout) for name, model in models.items()}
-    metrics = pd.concat([compare(y, predictions).assign(by="all"),
-                         *[_grouped(y, predictions, holdout, column) for column in ("stage", *by)]],
+    amount = holdout["amount"].to_numpy(dtype=float)
+    metrics = pd.concat([compare(y, predictions, amount=amount).assign(by="all"),
+                         *[_grouped(y, predictions, holdout, column, amount) for column in ("stage", *by)]],
                         ignore_index=True)
     reliability = pd.concat([reliability_table(y, p).assign(model=name) for name, p in predictions.items()],
                             ignore_index=True)
     return metrics, reliability
 
 
-def _grouped(y: np.ndarray, predictions: dict[str, np.ndarray], rows: pd.DataFrame, column: str) -> pd.DataFrame:
-    table = compare(y, predictions, rows[column].astype(str).reset_index(drop=True))
+def _grouped(y: np.ndarray, predictions: dict[str, np.ndarray], rows: pd.DataFrame, column: str,
+             amount: np.ndarray) -> pd.DataFrame:
+    table = compare(y, predictions, rows[column].astype(str).reset_index(drop=True), amount=amount)
     return table[table["group"] != "all"].assign(by=column)

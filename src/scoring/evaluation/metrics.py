@@ -33,11 +33,18 @@ def reliability_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFr
     })
 
 
-def scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """log-loss, Brier score, ROC AUC (NaN with one class) and expected calibration error."""
+def scores(y: np.ndarray, p: np.ndarray, amount: np.ndarray | None = None) -> dict[str, float]:
+    """log-loss, Brier score, ROC AUC (NaN with one class), expected calibration error, and with ``amount`` the
+    calibration in revenue terms: expected won amount / won amount (1 is right; below 1, the model expects
+    too little revenue, as when large deals' probabilities are low)."""
     y = np.asarray(y, dtype=float)
     p = np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS)
     both = 0 < y.sum() < len(y)
+    revenue = float("nan")
+    if amount is not None:
+        weights = np.nan_to_num(np.asarray(amount, dtype=float))
+        won = float(weights @ y)
+        revenue = float(weights @ p) / won if won > 0 else float("nan")
     return {
         "log_loss": float(log_loss(y, p, labels=[0, 1])),
         "brier": float(brier_score_loss(y, p)),
@@ -45,18 +52,20 @@ def scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
         "ece": expected_calibration_error(y, p),
         "n": float(len(y)),
         "win_rate": float(y.mean()) if len(y) else float("nan"),
+        "revenue_ratio": revenue,
     }
 
 
 def compare(y: np.ndarray, predictions: Mapping[str, np.ndarray], groups: pd.Series | None = None,
-            min_group: int = 30) -> pd.DataFrame:
+            min_group: int = 30, amount: np.ndarray | None = None) -> pd.DataFrame:
     """One row per model (and per group, when ``groups`` is given): the scores side by side."""
     records = []
     for name, p in predictions.items():
-        records.append({"model": name, "group": "all", **scores(y, p)})
+        records.append({"model": name, "group": "all", **scores(y, p, amount)})
         if groups is not None:
             for value, index in groups.groupby(groups, sort=True).groups.items():
                 idx = groups.index.get_indexer(index)
                 if len(idx) >= min_group:
-                    records.append({"model": name, "group": str(value), **scores(y[idx], np.asarray(p)[idx])})
+                    records.append({"model": name, "group": str(value),
+                                    **scores(y[idx], np.asarray(p)[idx], None if amount is None else amount[idx])})
     return pd.DataFrame.from_records(records)
