@@ -1,28 +1,46 @@
-"""The ``scoring`` command line: one group; the commands live in modules by what they work on."""
+"""The ``scoring`` command line: one group; the commands live in modules by what they work on, imported only
+when their command runs (``scoring --version`` and ``--help`` of one command stay quick)."""
 from __future__ import annotations
 
 import os
+from importlib import import_module
 
 import click
 
-from scoring.cli.data import demo_data, kpis, validate
-from scoring.cli.models import promote, rollback, stages, train
-from scoring.cli.scoring import backtest, forecast, score
-from scoring.cli.service import hash_key_command, serve
+#: command -> "module:function" (click's lazy loading of subcommands).
+COMMANDS = {
+    "demo-data": "scoring.cli.data:demo_data", "validate": "scoring.cli.data:validate",
+    "kpis": "scoring.cli.data:kpis", "train": "scoring.cli.models:train", "promote": "scoring.cli.models:promote",
+    "rollback": "scoring.cli.models:rollback", "stages": "scoring.cli.models:stages",
+    "score": "scoring.cli.scoring:score", "forecast": "scoring.cli.scoring:forecast",
+    "backtest": "scoring.cli.scoring:backtest", "serve": "scoring.cli.service:serve",
+    "hash-key": "scoring.cli.service:hash_key_command",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands are imported when asked for (click's documented pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, _, name = COMMANDS[cmd_name].partition(":")
+        command = getattr(import_module(module), name)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{COMMANDS[cmd_name]} is not a click command")
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pipeline-scoring")
 def main() -> None:
     """Learn win probabilities and revenue forecasts from your own deal history."""
     # MLflow's telemetry is on unless told otherwise, and it reads these when first imported: before any command.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
-
-
-for _command in (demo_data, validate, train, promote, rollback, score, forecast, backtest, kpis, stages, serve,
-                 hash_key_command):
-    main.add_command(_command)
 
 
 if __name__ == "__main__":

@@ -120,3 +120,21 @@ def test_the_library_layers_import_one_way():
         layers[here].update(t.split(".")[1] for t in targets if t.count(".") >= 2 and t.split(".")[1] != here
                             and not t.startswith(APPS))
     assert _cycle(layers) is None, dict(layers)
+
+
+def test_quick_answers_import_nothing_heavy():
+    """`scoring --version` answers without importing pandas, NumPy, LightGBM or MLflow (it took about 2 s
+    before the commands were loaded lazily); a command imports what it needs when it runs (and the group's
+    --help, which lists every command's summary, imports them all)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom scoring.cli.main import main\n"
+             "for args in (['--version'], ['score', '--help']):\n"
+             "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
+             "    print(args[0], sorted(m for m in ('pandas', 'numpy', 'lightgbm', 'mlflow', 'sklearn', 'scipy')"
+             " if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    lines = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in out.splitlines() if line.startswith(("--", "score"))}
+    assert lines["--version"] == "[]"
+    assert "pandas" in lines["score"]  # the command's own module, loaded when asked for
