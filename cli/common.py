@@ -12,6 +12,15 @@ import click
 import pandas as pd
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
 
 from scoring.data.presets import PRESETS
 from scoring.data.problems import DataReport
@@ -22,6 +31,28 @@ from scoring.tracking import DEFAULT_URI
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
+
+
+def progress_bar() -> Progress:
+    """The bar long commands show on stderr: what is being done, steps done of all, time spent and left."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("left"), TimeRemainingColumn(), console=err, transient=True)
+
+
+def show(table: Table) -> None:
+    """Print a table without ever eliding a number: numeric (right-aligned) columns are at least as wide as
+    their longest value; headers and text wrap at spaces instead of being cut; a table that still does not
+    fit the terminal is printed at the width it needs (the terminal wraps the lines, nothing is lost)."""
+    for column in table.columns:
+        column.overflow, column.no_wrap = "fold", False  # headers wrap at spaces
+        cells = [str(cell) for cell in column._cells]
+        if column.justify == "right":  # a number: whole, on one line (never narrower than the longest)
+            column.min_width = max([column.min_width or 0, *map(len, cells)])
+        else:  # text: wrapped at spaces, a word longer than 12 characters folded when room is short
+            column.min_width = min(12, max([column.min_width or 0, *(len(w) for c in cells for w in c.split())]))
+    left, right = table.padding[3], table.padding[1]
+    needed = sum((c.min_width or 1) + left + right for c in table.columns) + len(table.columns) + 1  # cells, borders
+    out.print(table, width=max(needed, out.width), crop=False)
 
 
 def friendly_errors(command: F) -> F:

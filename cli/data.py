@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from scoring.atomic import atomic_path
-from scoring.cli.common import FORCE, claim_output, data_options, err, friendly_errors, out, print_report
+from scoring.cli.common import FORCE, claim_output, data_options, err, friendly_errors, out, print_report, show
 from scoring.data.contract import DealHistory, inspect_deal_history
 from scoring.data.demo import DEMO_FILES
 from scoring.data.presets import load_config
@@ -108,14 +108,14 @@ def _print_summary(data: DealHistory) -> None:
     for stage, row in s.by_stage.iterrows():
         table.add_row(escape(str(stage)), f"{row['open']:,}", f"{row['won']:,}", f"{row['lost']:,}",
                       f"{cfg.fixed_probability(str(stage)):.0%}")
-    out.print(table)
+    show(table)
     if s.features:
         ft = Table(title="Feature columns", title_justify="left")
         for col in ("column", "kind", "missing", "values"):
             ft.add_column(col)
         for f in s.features:
             ft.add_row(escape(f.name), f.kind, f"{f.missing:.0%}", escape(f.detail))
-        out.print(ft)
+        show(ft)
     else:
         out.print("Feature columns: none (only stage, age and amount will be used)")
 
@@ -129,7 +129,7 @@ def _print_sufficiency(data: DealHistory, result: SufficiencyResult) -> None:
     for st in result.stages:
         flag = "[yellow]thin[/]" if st.stage in result.thin_stages else "ok"
         table.add_row(escape(st.stage), f"{st.reached:,}", f"{st.won:,}", f"{st.lost:,}", flag)
-    out.print(table)
+    show(table)
     if result.thin_stages:
         out.print(f"[yellow]warning:[/] few closed deals reached {escape(', '.join(result.thin_stages))}: estimates for "
                   "those stages will lean on the others and be less certain")

@@ -18,6 +18,10 @@ COMMANDS = {
 }
 
 
+QUIET_MLFLOW = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "MLFLOW_LOGGING_LEVEL": "ERROR",
+                "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
+
 class LazyGroup(click.Group):
     """A group whose commands are imported when asked for (click's documented pattern)."""
 
@@ -38,9 +42,11 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="pipeline-scoring")
 def main() -> None:
     """Learn win probabilities and revenue forecasts from your own deal history."""
-    # MLflow's telemetry is on unless told otherwise, and it reads these when first imported: before any command.
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("DO_NOT_TRACK", "true")
+    # MLflow reads these when first imported, so before any command: no telemetry, and none of its chatter on
+    # the user's terminal (INFO lines, the CloudPickle warning, the "Downloading artifacts" bar); each can be
+    # set otherwise in the environment.
+    for name, value in QUIET_MLFLOW.items():
+        os.environ.setdefault(name, value)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ from scoring.cli.common import (
     friendly_errors,
     out,
     print_report,
+    progress_bar,
+    show,
 )
 from scoring.tracking import DEFAULT_NAME, tracking_uri
 
@@ -79,15 +81,14 @@ def train(deals: Path, history: Path | None, config_path: Path | None, preset: s
 
 def _train_with_progress(data: DealHistory, engine: Engine, tune_trials: int, **options: Any) -> TrainResult:
     """``train_and_log`` under a progress bar."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from scoring.train import new_models
     from scoring.training.pipeline import train_and_log
 
-    # Two fits of every model (each with a header line), logging, comparing, and the search if asked.
-    steps = 2 * (len(new_models()) + 1) + 2 + bool(tune_trials)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=err, transient=True) as bar:
+    # Two fits of every model (each with a header line), the choice of what serves, logging, comparing, and the
+    # search if asked.
+    steps = 2 * (len(new_models()) + 1) + 3 + bool(tune_trials)
+    with progress_bar() as bar:
         task = bar.add_task("Training", total=steps)
 
         def step(text: str) -> None:
@@ -109,7 +110,7 @@ def _print_training(result: TrainResult, model_name: str) -> None:
         label = f"{name} (serves)" if name == bundle.served else str(name)
         table.add_row(label, f"{row['log_loss']:.4f}", f"{row['brier']:.4f}", f"{row['roc_auc']:.3f}",
                       f"{row['ece']:.3f}", f"{row['revenue_ratio']:.3f}")
-    out.print(table)
+    show(table)
     out.print(f"Logged run {result.run_id}; registered {model_name} version {result.version} (alias challenger).",
               markup=False)
     colour = "green" if result.decision.promote else "yellow"
@@ -180,7 +181,7 @@ def stages(model_ref: str) -> None:
         table.add_row(escape(r["stage"]), f"{r['fixed_probability']:.0%}", f"{r['learned_probability']:.1%}",
                       f"{r['p_win_after_30d']:.1%}", f"{r['p_win_after_90d']:.1%}", f"{r['days_p50']:.0f}",
                       f"{r['days_p90']:.0f} d")
-    out.print(table)
+    show(table)
     matrix = bundle.stage_model.transition_matrix()
     mt = Table(title="Where deals go from each stage", title_justify="left")
     mt.add_column("from")
@@ -188,4 +189,4 @@ def stages(model_ref: str) -> None:
         mt.add_column(escape(str(col)), justify="right")
     for stage, row in matrix.iterrows():
         mt.add_row(escape(str(stage)), *[f"{v:.1%}" if v else "" for v in row])
-    out.print(mt)
+    show(mt)

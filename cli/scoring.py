@@ -29,6 +29,8 @@ from scoring.cli.common import (
     open_deals_for,
     out,
     print_report,
+    progress_bar,
+    show,
 )
 from scoring.data.presets import load_config
 from scoring.models.compiled import compile_cache_dir
@@ -103,7 +105,7 @@ def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods:
         m = p["model"]
         table.add_row(f"{p['start']} to {p['end']}" if p["end"] else "all future", f"{m['expected']:,.0f}",
                       f"{m['p10']:,.0f}", f"{m['p50']:,.0f}", f"{m['p90']:,.0f}", f"{p['fixed']['expected']:,.0f}")
-    out.print(table)
+    show(table)
     out.print(f"Wrote {out_path}", markup=False)
 
 
@@ -127,6 +129,7 @@ def backtest(deals: Path, history: Path | None, config_path: Path | None, preset
     """Replay history: at each date fit on what was known, forecast, compare with what closed; write a report.
     With --engine dask the as-of dates run in parallel on the cluster's workers."""
     from scoring.data.contract import load_deal_history
+    from scoring.forecast.backtest import as_of_dates
     from scoring.forecast.backtest import backtest as run_backtest
     from scoring.report.html import report_inputs, write_report
 
@@ -136,7 +139,14 @@ def backtest(deals: Path, history: Path | None, config_path: Path | None, preset
     with err.status(f"Reading {deals}..."):
         data = load_deal_history(deals, history, config, strict)
     print_report(data.report)
-    with err.status("Backtesting...") as status, contextlib.ExitStack() as stack:
+    dates = as_of_dates(start, end, every)
+    with progress_bar() as bar, contextlib.ExitStack() as stack:
+        task = bar.add_task("Backtesting", total=len(dates))
+        calls = iter(range(len(dates) + 1))
+
+        def step(text: str) -> None:  # called as each as-of date starts (or once, for all dates in parallel)
+            bar.update(task, completed=next(calls, len(dates)), description=f"Backtesting: {text}")
+
         mapper = None
         if engine == "dask":
             from scoring.engines.dask import dask_client, map_on_cluster
@@ -144,7 +154,7 @@ def backtest(deals: Path, history: Path | None, config_path: Path | None, preset
             client = stack.enter_context(dask_client(scheduler))
             mapper = functools.partial(map_on_cluster, client)
         result = run_backtest(data, start, end, every, periods, seed, mapper=mapper,
-                              progress=lambda text: status.update(f"Backtesting: {text}"))
+                              progress=step)
     out_dir.mkdir(parents=True, exist_ok=True)
     result.to_csv_frame().to_csv(out_dir / "backtest.csv", index=False)
     summary = result.summary()
@@ -157,7 +167,7 @@ def backtest(deals: Path, history: Path | None, config_path: Path | None, preset
     for _, r in summary.sort_values("relative_error").iterrows():
         table.add_row(r["model"], f"{r['periods']}", _pct(r["relative_error"]), _pct(r["bias"], "{:+.1%}"),
                       _pct(r["coverage_p10_p90"], "{:.0%}"), f"{r['log_loss']:.4f}", f"{r['brier']:.4f}")
-    out.print(table)
+    show(table)
     out.print(f"Wrote {out_dir / 'backtest.csv'} and {path}", markup=False)
 
 

@@ -8,6 +8,8 @@ with the code version, and the pyfunc model, registered as a new version with th
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import socket
 import subprocess
@@ -102,11 +104,13 @@ def train_and_log(data: DealHistory, as_of: pd.Timestamp | str | None = None, ho
             _log_artifacts(data, bundle, Path(tmp))
             bundle_path = bundle.save(Path(tmp) / "bundle.joblib")
             example = pyfunc.input_example(_open_example(data), bundle)
-            info = mlflow.pyfunc.log_model(name="model", python_model=pyfunc.ScoringModel(),
-                                           artifacts={"bundle": str(bundle_path)},
-                                           pip_requirements=pyfunc.requirements(),
-                                           signature=pyfunc.signature(bundle), input_example=example,
-                                           registered_model_name=model_name)
+            # MLflow prints "Successfully registered model ..." and "Created version ..." itself; the result says so
+            with contextlib.redirect_stderr(io.StringIO()):
+                info = mlflow.pyfunc.log_model(name="model", python_model=pyfunc.ScoringModel(),
+                                               artifacts={"bundle": str(bundle_path)},
+                                               pip_requirements=pyfunc.requirements(),
+                                               signature=pyfunc.signature(bundle), input_example=example,
+                                               registered_model_name=model_name)
     version_ = str(info.registered_model_version)
     client.set_registered_model_alias(model_name, CHALLENGER, version_)
     say("comparing with the champion")

@@ -161,6 +161,24 @@ def test_a_killed_training_run_is_marked_failed_and_its_version_tagged_by_the_ne
     assert tags["promoted_when_trained"] == "false" and "interrupted" in tags["promotion_decision"]
 
 
+def test_train_keeps_mlflow_chatter_off_the_terminal(company: Path, store: str):
+    """What the user sees of `scoring train` is ours: no MLflow INFO lines, CloudPickle warning, download bars
+    or registration prints (run as a user runs it: its own process, a fresh environment)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_LOGGING", "MLFLOW_ENABLE"))}
+    done = subprocess.run([sys.executable, "-m", "scoring.cli.main", "train", "--deals", str(company / "deals.csv"),
+                           "--history", str(company / "stage_history.csv"), "--as-of", END],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    shown = done.stdout + done.stderr
+    for noise in ("INFO mlflow", "CloudPickle", "Downloading artifacts", "Successfully registered", "Created version"):
+        assert noise not in shown, noise
+    assert "registered pipeline-scoring version 1" in " ".join(shown.split())
+
+
 def test_same_data_and_seed_give_the_same_metrics(company: Path, store: str):
     _train(company, "--promote", "never")
     _train(company, "--promote", "never")

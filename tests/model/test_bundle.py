@@ -98,6 +98,23 @@ def test_too_little_data_is_refused_with_the_numbers(company: Path):
         train_bundle(data)
 
 
+def test_tables_never_elide_a_number(company: Path, bundle: ModelBundle, tmp_path: Path):
+    """A forecast of a company a thousand times larger, in a terminal of 80 columns: every number whole."""
+    model = bundle.save(tmp_path / "model.joblib")
+    deals = pd.read_csv(company / "open_deals.csv")
+    deals["amount"] *= 1000
+    big = tmp_path / "big.csv"
+    deals.to_csv(big, index=False)
+    result = CliRunner().invoke(main, ["forecast", "--input", str(big), "--as-of", END, "--model", str(model),
+                                       "--period", "month", "--out", str(tmp_path / "f.json")],
+                                env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output and "..." not in result.output
+    forecast = json.loads((tmp_path / "f.json").read_text())
+    total = f"{forecast['total']['model']['expected']:,.0f}"
+    assert len(total) >= 13 and total in result.output  # e.g. 6,368,123,456: whole, on one line
+
+
 def test_score_and_stages_commands_read_a_bundle_file(company: Path, bundle: ModelBundle, tmp_path: Path):
     runner = CliRunner()
     model = bundle.save(tmp_path / "model.joblib")
