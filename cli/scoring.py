@@ -111,8 +111,10 @@ def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods:
 
 @click.command()
 @data_options
-@click.option("--start", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="First as-of date.")
-@click.option("--end", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="Last as-of date.")
+@click.option("--start", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="First as-of date. Default: the first date the models can learn from the data.")
+@click.option("--end", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Last as-of date. Default: one period before the data ends (so its forecast can be checked).")
 @click.option("--every", type=click.Choice(["month", "quarter"]), default="quarter", show_default=True,
               help="Forecast at the start of every month or quarter, one period ahead each.")
 @click.option("--periods", type=click.IntRange(1, 12), default=1, show_default=True,
@@ -128,8 +130,8 @@ def backtest(deals: Path, history: Path | None, config_path: Path | None, preset
              every: str, periods: int, seed: int, out_dir: Path, force: bool, engine: str, scheduler: str | None) -> None:
     """Replay history: at each date fit on what was known, forecast, compare with what closed; write a report.
     With --engine dask the as-of dates run in parallel on the cluster's workers."""
-    from scoring.data.contract import load_deal_history
-    from scoring.forecast.backtest import as_of_dates
+    from scoring.data.contract import data_end, load_deal_history
+    from scoring.forecast.backtest import PERIOD_MONTHS, as_of_dates, earliest_start
     from scoring.forecast.backtest import backtest as run_backtest
     from scoring.report.html import report_inputs, write_report
 
@@ -139,6 +141,8 @@ def backtest(deals: Path, history: Path | None, config_path: Path | None, preset
     with err.status(f"Reading {deals}..."):
         data = load_deal_history(deals, history, config, strict)
     print_report(data.report)
+    start = pd.Timestamp(start) if start is not None else earliest_start(data)
+    end = pd.Timestamp(end) if end is not None else data_end(data) - pd.DateOffset(months=PERIOD_MONTHS[every])
     dates = as_of_dates(start, end, every)
     with progress_bar() as bar, contextlib.ExitStack() as stack:
         task = bar.add_task("Backtesting", total=len(dates))

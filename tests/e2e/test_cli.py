@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -79,3 +80,18 @@ def test_outputs_never_overwrite_an_input_nor_an_existing_file_without_force(dem
     assert refused.exit_code == 1 and "--force" in refused.output and existing.read_text() == "keep me\n"
     again = runner.invoke(main, ["demo-data", str(demo_dir), "--deals", "50"])
     assert again.exit_code == 1 and "--force" in " ".join(again.output.split()) and deals.read_bytes() == before
+
+
+def test_a_backtest_started_too_early_says_when_to_start_and_that_date_works(demo_dir: Path, tmp_path: Path):
+    data = ["--deals", str(demo_dir / "deals.csv"), "--history", str(demo_dir / "stage_history.csv")]
+    runner = CliRunner()
+    early = runner.invoke(main, ["backtest", *data, "--start", "2022-07-01", "--end", "2022-07-01", "--out",
+                                 str(tmp_path / "a")])
+    text = " ".join(early.output.split())
+    assert early.exit_code == 1 and "start the backtest on " in text, text
+    suggested = text.split("start the backtest on ")[1][:10]
+    assert "days later)" in text
+    start = (pd.Timestamp(suggested) + pd.offsets.QuarterBegin(startingMonth=1)).strftime("%Y-%m-%d")
+    result = runner.invoke(main, ["backtest", *data, "--start", start, "--end", start, "--out", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "b" / "backtest.csv").exists()

@@ -332,6 +332,20 @@ def test_an_app_started_without_the_cli_still_refuses_callers_beyond_loopback_wi
         process.wait()
 
 
+def test_the_readme_curl_example_shows_what_the_product_does(served: Server):
+    """The README's request, sent as written: the two deals get probabilities of their own, apart from the
+    fixed percentages and from each other, and the stale one is flagged."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    body = json.loads(readme.split("curl -s localhost:8000/v1/score", 1)[1].split("-d '", 1)[1].split("'\n", 1)[0])
+    response = httpx.post(f"{served.url}/v1/score", json=body, headers=AUTH)
+    assert response.status_code == 200, response.text
+    first, second = response.json()["scores"]
+    assert abs(first["win_probability"] - first["fixed_probability"]) > 0.02
+    assert second["win_probability"] < second["fixed_probability"] / 5 and second["stale"] and not first["stale"]
+    assert first["win_probability"] > 5 * second["win_probability"]
+    assert first["factors_up"] and second["factors_down"]
+
+
 def test_the_docs_work_offline(served: Server):
     """/docs and /redoc load their scripts from the service itself (installed files), never from a CDN."""
     import re

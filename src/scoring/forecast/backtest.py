@@ -153,6 +153,24 @@ def backtest(data: DealHistory, start: pd.Timestamp | str, end: pd.Timestamp | s
                           every=every)
 
 
+#: Months in each kind of period.
+PERIOD_MONTHS = {"month": 1, "quarter": 3}
+#: Days a closed outcome needs behind an as-of date to teach the models: the win model's first interval
+#: (30 days) must be fully observed, on the 14-day snapshot grid.
+LEARNING_DAYS = 30 + 14
+
+
+def earliest_start(data: DealHistory) -> pd.Timestamp:
+    """The first as-of date at which the models can learn: ``min_won`` wins and ``min_lost`` losses had closed
+    :data:`LEARNING_DAYS` days before it (what a failed backtest date suggests instead)."""
+    deals, need = data.deals, data.config.sufficiency
+    enough = []
+    for status, count in (("won", need.min_won), ("lost", need.min_lost)):
+        closed = deals.loc[deals["status"] == status, "closed_at"].dropna().sort_values()
+        enough.append(closed.iloc[count - 1] if len(closed) >= count else pd.Timestamp.max.floor("D"))
+    return (max(enough) + pd.Timedelta(days=LEARNING_DAYS)).ceil("D")
+
+
 def backtest_date(setup: DateSetup, as_of: pd.Timestamp) -> DateResult:
     """One as-of date of a backtest: fit every model on what was known then, forecast the deals open then."""
     data, last, every = setup.data, setup.last, setup.every
@@ -160,7 +178,11 @@ def backtest_date(setup: DateSetup, as_of: pd.Timestamp) -> DateResult:
     try:
         models = fit_models(training, setup.seed)
     except DataError as exc:
-        raise DataError(f"as of {as_of.date()}: {exc}; start the backtest later") from None
+        later = earliest_start(data)
+        advice = (f"start the backtest on {later.date()} or later ({(later - as_of).days} days later): by then "
+                  f"{data.config.sufficiency.min_won} deals had been won and {data.config.sufficiency.min_lost} lost "
+                  f"at least {LEARNING_DAYS} days before" if later > as_of else "start the backtest later")
+        raise DataError(f"as of {as_of.date()}: {exc}; {advice}") from None
     rows = take_snapshots(data, [as_of], last).rows
     if rows.empty:
         return DateResult([], None, list(models))
