@@ -29,6 +29,7 @@ from mlflow.tracking import MlflowClient
 from scoring.bundle import ModelBundle
 from scoring.data.contract import DealHistory, data_end
 from scoring.engines import LOCAL, Engine
+from scoring.processes import alive
 from scoring.report.html import report_inputs, write_report
 from scoring.tracking import (
     CHALLENGER,
@@ -139,7 +140,7 @@ def tidy_interrupted(client: MlflowClient, experiment_id: str, model_name: str) 
     here = socket.gethostname()
     for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
         tags = run.data.tags
-        if tags.get(HOST_TAG) != here or not tags.get(PID_TAG, "").isdigit() or _alive(int(tags[PID_TAG])):
+        if tags.get(HOST_TAG) != here or not tags.get(PID_TAG, "").isdigit() or alive(int(tags[PID_TAG])):
             continue
         client.set_tag(run.info.run_id, "interrupted", "its training process ended before the run did (killed)")
         client.set_terminated(run.info.run_id, status="FAILED")
@@ -167,18 +168,8 @@ def _still_deciding(run: Any, here: str) -> bool:
     if run.info.status == "RUNNING":
         return True
     if tags.get(HOST_TAG) == here and tags.get(PID_TAG, "").isdigit():
-        return _alive(int(tags[PID_TAG]))
+        return alive(int(tags[PID_TAG]))
     return run.info.status != "FAILED"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
 
 
 def _dataset(data: DealHistory, bundle: ModelBundle) -> mlflow.data.dataset.Dataset:
