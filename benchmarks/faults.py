@@ -78,7 +78,9 @@ def main() -> None:
     store = f"sqlite:///{work / 'mlflow.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": store, "SCORING_POLL_SECONDS": "1", "SCORING_ACCESS_LOG": "false"}
     data = ["--deals", str(company / "deals.csv"), "--history", str(company / "stage_history.csv"), "--as-of", END]
+    started = time.monotonic()
     done = run(["train", *data], env, work)
+    train_seconds = time.monotonic() - started
     assert done.returncode == 0, done.stderr
     deals = pd.read_csv(company / "open_deals.csv", dtype=str).head(200)
     batch = {"as_of": END, "deals": [{k: v for k, v in d.items() if isinstance(v, str)}
@@ -122,23 +124,28 @@ def main() -> None:
           f"by the killed writers: {len(leftovers)}, after the next write: {len(after)}", flush=True)
 
     # 3. kill during train
+    client = MlflowClient(store, store)
+    experiment = client.get_experiment_by_name("pipeline-scoring").experiment_id
+
+    def left_behind() -> tuple[int, int]:
+        running = len(client.search_runs([experiment], filter_string="attributes.status = 'RUNNING'"))
+        undecided = sum("promotion_decision" not in v.tags
+                        for v in client.search_model_versions("name = 'pipeline-scoring'"))
+        return running, undecided
+
+    after_kills = []
     for _ in range(args.kills):
         process = subprocess.Popen([*CLI, "train", *data, "--promote", "never"], env=env, cwd=work,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(3.0, 15.0))
+        time.sleep(rng.uniform(0.3, 0.95) * train_seconds)  # somewhere in the middle of a train
         process.send_signal(signal.SIGKILL)
         process.wait()
-    client = MlflowClient(store, store)
-    experiment = client.get_experiment_by_name("pipeline-scoring").experiment_id
-    running = len(client.search_runs([experiment], filter_string="attributes.status = 'RUNNING'"))
-    undecided = sum("promotion_decision" not in v.tags for v in client.search_model_versions("name = 'pipeline-scoring'"))
+        after_kills.append(left_behind())  # what this kill left (the next train tidies it)
     done = run(["train", *data, "--promote", "never"], env, work)
-    running_after = len(client.search_runs([experiment], filter_string="attributes.status = 'RUNNING'"))
-    undecided_after = sum("promotion_decision" not in v.tags
-                          for v in client.search_model_versions("name = 'pipeline-scoring'"))
-    print(f"3. kill during train ({args.kills} kills, each train tidying what the one before left): "
-          f"{running} run(s) RUNNING and {undecided} version(s) undecided after the last kill; after a train that "
-          f"completes (exit {done.returncode}): {running_after} RUNNING, {undecided_after} undecided", flush=True)
+    running_after, undecided_after = left_behind()
+    print(f"3. kill during train ({args.kills} kills): each left (RUNNING runs, undecided versions) "
+          f"{after_kills}; after a train that completes (exit {done.returncode}): {running_after} RUNNING, "
+          f"{undecided_after} undecided", flush=True)
 
     # 4. concurrent trains
     before = {v.version for v in client.search_model_versions("name = 'pipeline-scoring'")}

@@ -105,6 +105,9 @@ class ModelHolder:
             return
         with self._lock:
             late = self.current is not None
+            if late and self.current.source != "fallback":  # polling already swapped a version in: keep it
+                done.set()
+                return
             self.current, self.error = loaded, None
             if late:
                 self.swaps += 1
