@@ -38,7 +38,6 @@ MAX_LISTED = 100
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The service, configured by ``settings`` (default: from the environment)."""
     settings = settings or Settings()
-    holder = ModelHolder(settings)
     metrics = Metrics()
 
     def on_swap() -> None:
@@ -46,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if current is not None:
             metrics.serving(current.name, current.version, current.source)
         metrics.swaps.inc()
+
+    holder = ModelHolder(settings, on_swap)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

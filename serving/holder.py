@@ -11,6 +11,7 @@ import gc
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,8 +48,9 @@ class LoadedModel:
 class ModelHolder:
     """Holds the model in service; ``refresh`` looks for a new champion and swaps it in."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, on_swap: Callable[[], None] | None = None) -> None:
         self.settings = settings
+        self.on_swap = on_swap  # told when a model replaces another outside refresh() (a late first lookup)
         self.store = settings.tracking_uri or tracking_uri()
         self.current: LoadedModel | None = None
         self.error: str | None = None  # why the last load failed, if it did
@@ -113,6 +115,8 @@ class ModelHolder:
                 self.swaps += 1
         log.info("serving %s version %s (from the %s%s)", loaded.name, loaded.version, loaded.source,
                  ", which answered after the fallback was served" if late else "")
+        if late and self.on_swap is not None:
+            self.on_swap()
         done.set()
 
     def _load_fallback(self) -> None:

@@ -499,6 +499,35 @@ def test_a_store_that_never_answers_delays_the_start_by_the_timeout_only(company
             stop(server)
 
 
+def test_a_late_store_answer_replaces_the_fallback_and_is_told(bundle: ModelBundle, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch):
+    """The first lookup outlives the timeout: the fallback serves at once, then the champion replaces it when
+    the store answers, and the app is told (its metrics follow the model in service)."""
+    from scoring.serving.holder import LoadedModel, ModelHolder
+
+    bundle.save(tmp_path / "models" / "pipeline-scoring.joblib")
+    (tmp_path / "models" / "pipeline-scoring.version").write_text("3\n")
+    swaps: list[str] = []
+    holder = ModelHolder(Settings(fallback_dir=str(tmp_path / "models"), store_timeout_seconds=0.2,
+                                  cache_dir=str(tmp_path / "cache")),
+                         on_swap=lambda: swaps.append(holder.current.version))
+
+    def slow_store(uri: str) -> LoadedModel:
+        time.sleep(12.0)  # longer than the fallback takes to load (and compile)
+        return LoadedModel(bundle, "pipeline-scoring", "9", "registry", "now")
+
+    monkeypatch.setattr(holder, "_load", slow_store)
+    started = time.monotonic()
+    holder.load_at_start()
+    assert time.monotonic() - started < 12.0 and holder.current.source == "fallback"
+    assert "did not answer within 0.2 s" in holder.error
+    deadline = time.monotonic() + 30
+    while holder.current.source == "fallback" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert holder.current.source == "registry" and holder.current.version == "9" and holder.error is None
+    assert swaps == ["9"] and holder.swaps == 1
+
+
 def test_not_ready_without_any_model(tmp_path: Path):
     server = start_server(tmp_path, {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}"})
     try:
