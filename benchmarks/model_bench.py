@@ -76,7 +76,8 @@ def demo(deals: int, runs: int) -> None:
 
     calibrator = models["model"].calibrator_
     if calibrator is not None:
-        print(f"calibration chosen: {calibrator.kind}, blend weight {models['model'].blend_weight_} (window's "
+        print(f"calibration chosen: {calibrator.kind}, blend weight {models['model'].blend_weight_} with "
+              f"{models['model'].prior_name_} (window's "
               "cross-validated log-loss " + ", ".join(f"{k} {v:.4f}" for k, v in calibrator.scores.items()) + ")")
 
     times = []
@@ -194,7 +195,8 @@ def table(shared: Path) -> None:
             print(f"\n{name}: {len(data.deals):,} deals, holdout {bundle.holdout_start.date()} to {bundle.as_of.date()} "
                   f"({int(served['n']):,} rows), snapshots every {bundle.every_days} d, intervals "
                   f"{bundle.model.boundaries}, leaf {bundle.model.min_child_samples}, calibration "
-                  f"{getattr(bundle.model.calibrator_, 'kind', 'none')}; {time.perf_counter() - start:.0f} s", flush=True)
+                  f"{getattr(bundle.model.calibrator_, 'kind', 'none')}, blend {bundle.model.blend_weight_:g} with "
+                  f"{bundle.model.prior_name_}; {time.perf_counter() - start:.0f} s", flush=True)
             print(overall[["log_loss", "roc_auc", "ece", "revenue_ratio"]].sort_values("log_loss").round(4).to_string(),
                   flush=True)
             print(f"serves: {bundle.served} ({served['log_loss'] - best:+.4f} from the best candidate)", flush=True)

@@ -202,8 +202,9 @@ class Serving(TypedDict):
     model: Annotated[str, Field(description="Which candidate gives the answers: the win model or a baseline.")]
     reason: str
     calibration: str
-    blend_weight: Annotated[float, Field(description="The booster's share of the log-odds (the rest: the "
-                                                     "stage-transition model's).")]
+    blend_weight: Annotated[float, Field(description="The booster's share of the log-odds (the rest: "
+                                                     "blend_with's).")]
+    blend_with: Annotated[str, Field(description="The model the win model is blended with when blend_weight < 1.")]
     calibration_holdout_log_loss: dict[str, float]
 
 

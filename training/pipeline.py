@@ -191,7 +191,7 @@ def _log_params(bundle: ModelBundle, holdout_fraction: float, seed: int) -> None
         "as_of": str(bundle.as_of.date()), "holdout_start": str(bundle.holdout_start.date()),
         "holdout_fraction": holdout_fraction, "seed": seed, "n_deals": bundle.n_deals,
         "serving_model": bundle.served, "calibration": getattr(model.calibrator_, "kind", "none"),
-        "win_model.blend_weight": model.blend_weight_,
+        "win_model.blend_weight": model.blend_weight_, "win_model.blend_with": model.prior_name_,
         "snapshot_every_days": bundle.every_days,
         **({f"scale.{k}": v for k, v in bundle.scale.to_dict().items()} if bundle.scale else {}),
         **{f"win_model.{k}": getattr(model, k) for k in ("boundaries", "n_estimators", "learning_rate", "num_leaves",

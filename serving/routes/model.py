@@ -27,7 +27,7 @@ def model_card(model: ModelDep) -> ModelCard:
         "detail": model.detail,
         "serving": {"model": bundle.served, "reason": bundle.served_reason,
                     "calibration": getattr(bundle.model.calibrator_, "kind", "none"),
-                    "blend_weight": bundle.model.blend_weight_,
+                    "blend_weight": bundle.model.blend_weight_, "blend_with": bundle.model.prior_name_,
                     "calibration_holdout_log_loss": bundle.calibration},
         "trained_at": bundle.trained_at,
         "data": {"deals": bundle.n_deals, "as_of": str(bundle.as_of.date()), "digest": bundle.data_digest,

@@ -66,7 +66,7 @@ def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, hol
     models = fit_models(training, seed, say, win_params, engine.trainer)
     final, early = cast(WinModel, models[WinModel.name]), cast(WinModel, early_models[WinModel.name])
     kind = early.calibrator_.kind if early.calibrator_ is not None else None
-    final.use_calibration(kind if kind in final.calibrators_ else None, early.blend_weight_)  # as did best on the holdout
+    final.use_calibration(kind if kind in final.calibrators_ else None, early.blend_weight_, early.prior_name_)
     stage_model = cast(StageTransitionModel, models[StageTransitionModel.name])
     return ModelBundle(config=data.config, features=dict(data.features), models=models, metrics=metrics,
                        reliability=reliability, as_of=when, holdout_start=holdout_start,

@@ -16,8 +16,8 @@ from scoring.models.win import WinModel, blend
 #: The win model keeps serving when no candidate beats its holdout log-loss by more than this: it alone
 #: gives factors and its own timing.
 WIN_MODEL_TOLERANCE = 0.001
-#: The booster's shares of the log-odds tried when blending with the stage-transition model.
-BLEND_WEIGHTS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
+#: The booster's shares of the log-odds tried when blending with a prior (1.0: no blend, always tried).
+BLEND_WEIGHTS = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 #: Not a candidate to serve: it is what every answer is compared with.
 COMPARISON = "fixed"
 
@@ -32,19 +32,23 @@ class Served:
 
 
 def choose_calibration(model: WinModel, holdout: pd.DataFrame) -> dict[str, float]:
-    """Holdout log-loss of each calibration the (holdout-time) win model fitted, each alone and blended with the
-    stage-transition model (a shrinkage that small or noisy histories need), and switch the model to the best.
-    Keys are ``kind`` or ``kind+stage@w`` (``w``: the booster's share of the log-odds)."""
+    """Holdout log-loss of each calibration the (holdout-time) win model fitted, each alone and blended with
+    each of its priors (the stage-transition model, logistic regression: the shrinkage small or noisy
+    histories need), and switch the model to the best. Keys are ``kind`` or ``kind+prior@w`` (``w``: the
+    booster's share of the log-odds)."""
     y = holdout["outcome"].eq("won").to_numpy()
     options = model.calibrations(holdout) if model.calibrators_ else {"-": model.predict_proba(holdout)}
-    prior = model.prior_proba(holdout)
+    priors = {name: model.prior_proba(holdout, name) for name in model.priors_}
     losses: dict[str, float] = {}
-    choices: dict[str, tuple[str | None, float]] = {}
+    choices: dict[str, tuple[str | None, float, str | None]] = {}
     for kind, p in options.items():
-        for weight in BLEND_WEIGHTS:
-            key = kind if weight == 1.0 else f"{kind}+stage@{weight:g}"
-            losses[key] = float(scores(y, blend(np.asarray(p), prior, weight))["log_loss"])
-            choices[key] = (None if kind == "-" else kind, weight)
+        losses[kind] = float(scores(y, np.asarray(p))["log_loss"])
+        choices[kind] = (None if kind == "-" else kind, 1.0, None)
+        for name, prior in priors.items():
+            for weight in BLEND_WEIGHTS:
+                key = f"{kind}+{name}@{weight:g}"
+                losses[key] = float(scores(y, blend(np.asarray(p), prior, weight))["log_loss"])
+                choices[key] = (None if kind == "-" else kind, weight, name)
     model.use_calibration(*choices[min(losses, key=lambda key: losses[key])])
     return losses
 

@@ -33,6 +33,7 @@ from scoring.errors import DataError
 from scoring.features.dataset import TrainingSet
 from scoring.features.encoder import FeatureEncoder, Rows
 from scoring.models.base import Explanation, Model
+from scoring.models.baselines import LogisticRegressionModel
 from scoring.models.calibration import Calibrator
 from scoring.models.compiled import CompiledHazards
 from scoring.models.transitions import StageTransitionModel
@@ -166,11 +167,16 @@ class WinModel(Model):
         self.calibrator_: Calibrator | None = None
         self.calibrators_: dict[str, Calibrator] = {}
         self.calibration_rows_ = 0
-        self.prior_ = StageTransitionModel().fit(training)
-        self.blend_weight_ = 1.0
         if self.calibrate:
             self._fit_calibrator(rows, trainer)
-        self.booster_ = self._fit_booster(rows, trainer)
+        booster = self._fit_booster(rows, trainer)  # says first when the rows cannot teach anything
+        # what a blend may shrink toward: the stage-transition model, or logistic regression on the same rows
+        self.priors_: dict[str, StageTransitionModel | LogisticRegressionModel] = {
+            StageTransitionModel.name: StageTransitionModel().fit(training),
+            LogisticRegressionModel.name: LogisticRegressionModel().fit(training)}
+        self.prior_name_ = StageTransitionModel.name
+        self.blend_weight_ = 1.0
+        self.booster_ = booster  # last: its presence means fitted
         return self
 
     def _params(self) -> dict[str, object]:
@@ -214,22 +220,26 @@ class WinModel(Model):
         raw = self._eventual(self._hazards_of(self.booster_, x))
         return {kind: calibrator(raw, self._log_amount(x)) for kind, calibrator in self.calibrators_.items()}
 
-    def use_calibration(self, kind: str | None, blend_weight: float = 1.0) -> Self:
+    def use_calibration(self, kind: str | None, blend_weight: float = 1.0, prior: str | None = None) -> Self:
         """Calibrate with the map of ``kind`` (one of :attr:`calibrators_`; None: keep the current one) and give
-        the booster ``blend_weight`` of the log-odds, the stage-transition model :attr:`prior_` the rest."""
+        the booster ``blend_weight`` of the log-odds, the model ``prior`` (one of :attr:`priors_`) the rest."""
         if kind is not None:
             if kind not in self.calibrators_:
                 raise ValueError(f"no calibration {kind!r}; the model has {sorted(self.calibrators_)}")
             self.calibrator_ = self.calibrators_[kind]
         if not 0.0 <= blend_weight <= 1.0:
             raise ValueError(f"blend_weight must be between 0 and 1, got {blend_weight}")
+        if prior is not None:
+            if prior not in self.priors_:
+                raise ValueError(f"no prior {prior!r}; the model has {sorted(self.priors_)}")
+            self.prior_name_ = prior
         self.blend_weight_ = float(blend_weight)
         return self
 
-    def prior_proba(self, rows: Rows) -> np.ndarray:
-        """P(win) of the stage-transition model fitted beside the booster (what a blend shrinks toward)."""
+    def prior_proba(self, rows: Rows, prior: str | None = None) -> np.ndarray:
+        """P(win) of a model fitted beside the booster (``prior``, default the one blended with)."""
         self.check_fitted()
-        return self.prior_.predict_proba(rows)
+        return self.priors_[prior or self.prior_name_].predict_proba(rows)
 
     # -- prediction -------------------------------------------------------------------------------
     def _hazards(self, booster: lgb.Booster, rows: Rows) -> np.ndarray:
@@ -294,23 +304,26 @@ class WinModel(Model):
         names = self.encoder_.names_
         return x[:, names.index("log_amount")] if "log_amount" in names else None
 
-    def _calibrated(self, raw: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """The calibration map applied to raw P(win) of encoded rows ``x``, blended with the stage-transition
-        model's P(win) in log-odds when :attr:`blend_weight_` is below 1."""
+    def _calibrated(self, raw: np.ndarray, x: np.ndarray, rows: Rows) -> np.ndarray:
+        """The calibration map applied to raw P(win) of ``rows`` (encoded: ``x``), blended with the prior's
+        P(win) in log-odds when :attr:`blend_weight_` is below 1."""
         p = raw if self.calibrator_ is None else self.calibrator_(raw, self._log_amount(x))
-        weight = getattr(self, "blend_weight_", 1.0)
+        weight = self.blend_weight_
         if weight >= 1.0:
             return p
-        names = self.encoder_.names_
-        stage = x[:, names.index("stage_index")].astype(int)
-        prior = self.prior_.win_probability(stage, x[:, names.index("days_in_stage")])
-        return blend(p, prior, weight)
+        prior = self.priors_[self.prior_name_]
+        if isinstance(prior, StageTransitionModel):  # from the encoded rows: no second look at the deals
+            names = self.encoder_.names_
+            q = prior.win_probability(x[:, names.index("stage_index")].astype(int), x[:, names.index("days_in_stage")])
+        else:
+            q = prior.predict_proba(rows)
+        return blend(p, q, weight)
 
     def predict_proba(self, rows: Rows) -> np.ndarray:
         """Calibrated P(win) eventually."""
         self.check_fitted()
         x = self.encoder_.transform(rows)
-        return self._calibrated(self._eventual(self._hazards_of(self.booster_, x)), x)
+        return self._calibrated(self._eventual(self._hazards_of(self.booster_, x)), x, rows)
 
     def explain(self, rows: Rows, horizons: np.ndarray, contributions: bool = True) -> Explanation:
         """P(win), P(won within each of ``horizons``), expected days to a win and :meth:`contribution_matrix`
@@ -319,20 +332,35 @@ class WinModel(Model):
         x = self.encoder_.transform(rows)
         hazards = self._hazards_of(self.booster_, x)
         cumulative = self._cumulative(hazards)
-        p, by = self._win_by(hazards, horizons, cumulative, x)
-        return Explanation(p, by, self._days_to_win(cumulative), self._contributions_of(x) if contributions else None,
-                           tuple(self.encoder_.names_))
+        p, by = self._win_by(hazards, horizons, cumulative, x, rows)
+        return Explanation(p, by, self._days_to_win(cumulative), self._blended_contributions(x, rows) if contributions
+                           else None, tuple(self.encoder_.names_))
+
+    def _blended_contributions(self, x: np.ndarray, rows: Rows) -> np.ndarray:
+        """The booster's contributions (times its share of a blend) plus, from a prior that has them (logistic
+        regression), the prior's times its share, each on the input it describes."""
+        out = self._contributions_of(x)
+        prior = self.priors_[self.prior_name_]
+        if self.blend_weight_ >= 1.0 or isinstance(prior, StageTransitionModel):
+            return out
+        theirs = prior.explain(rows, np.array([0.0]))
+        names = self.encoder_.names_
+        for j, name in enumerate(theirs.names):
+            mine = "log_amount" if name == "amount" else name
+            if mine in names and theirs.contributions is not None:
+                out[:, names.index(mine)] += (1 - self.blend_weight_) * theirs.contributions[:, j]
+        return out
 
     def win_by(self, rows: Rows, horizons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """P(win) and P(won within each of ``horizons`` days), shape (rows, horizons), from one pass."""
         self.check_fitted()
         x = self.encoder_.transform(rows)
         hazards = self._hazards_of(self.booster_, x)
-        return self._win_by(hazards, horizons, self._cumulative(hazards), x)
+        return self._win_by(hazards, horizons, self._cumulative(hazards), x, rows)
 
-    def _win_by(self, hazards: np.ndarray, horizons: np.ndarray, cumulative: np.ndarray, x: np.ndarray
+    def _win_by(self, hazards: np.ndarray, horizons: np.ndarray, cumulative: np.ndarray, x: np.ndarray, rows: Rows
                 ) -> tuple[np.ndarray, np.ndarray]:
-        p = self._calibrated(cumulative[:, -1], x)
+        p = self._calibrated(cumulative[:, -1], x, rows)
         days = np.broadcast_to(np.asarray(horizons, dtype=float).reshape(1, -1), (len(hazards), np.size(horizons)))
         return p, self._win_within(hazards, days, cumulative, p)
 
@@ -380,7 +408,7 @@ class WinModel(Model):
     def _contributions_of(self, x: np.ndarray) -> np.ndarray:
         x = np.column_stack([x, np.zeros(len(x))])
         table = self.contribution_table()
-        weight = getattr(self, "blend_weight_", 1.0)  # the booster's share of a blended log-odds
+        weight = self.blend_weight_  # the booster's share of a blended log-odds
         if table is not None:  # LightGBM's numbers, 5-10x faster
             return table(x)[:, :-1] * weight  # drop the interval column
         # TreeSHAP costs about 0.2 ms a row: threads pay from far fewer rows than for predictions
