@@ -45,7 +45,7 @@ def show(table: Table) -> None:
     fit the terminal is printed at the width it needs (the terminal wraps the lines, nothing is lost)."""
     for column in table.columns:
         column.overflow, column.no_wrap = "fold", False  # headers wrap at spaces
-        cells = [str(cell) for cell in column._cells]
+        cells = [str(cell) for cell in column.cells]
         if column.justify == "right":  # a number: whole, on one line (never narrower than the longest)
             column.min_width = max([column.min_width or 0, *map(len, cells)])
         else:  # text: wrapped at spaces, a word longer than 12 characters folded when room is short

@@ -31,7 +31,8 @@ KINDS = ("none", "platt", "platt_amount", "isotonic")
 _EPS = 1e-6
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
+def logit(p: np.ndarray) -> np.ndarray:
+    """Log-odds, probabilities kept within 1e-6 of 0 and 1."""
     p = np.clip(p, _EPS, 1 - _EPS)
     return np.log(p / (1 - p))
 
@@ -85,7 +86,12 @@ class Calibrator:
     def choose(cls, raw: np.ndarray, log_amount: np.ndarray | None, won: np.ndarray, folds: int = 5,
                seed: int = 0) -> Calibrator:
         """The kind with the lowest cross-validated log-loss (:meth:`fit_each`)."""
-        fitted = cls.fit_each(raw, log_amount, won, folds, seed)
+        return cls.best(cls.fit_each(raw, log_amount, won, folds, seed))
+
+    @staticmethod
+    def best(fitted: dict[str, Calibrator]) -> Calibrator:
+        """Of :meth:`fit_each`'s calibrators, the one with the lowest cross-validated log-loss (Platt when too
+        few outcomes allowed cross-validation)."""
         scores = next(iter(fitted.values())).scores
         return fitted[min(scores, key=lambda kind: scores[kind]) if scores else "platt"]
 
@@ -98,7 +104,7 @@ class Calibrator:
             iso.fit(raw, won)
             x, y = _step_centres(iso.X_thresholds_, iso.y_thresholds_)
             return cls(kind, x=x, y=y)
-        features = np.column_stack([_logit(raw), log_amount if kind == "platt_amount" else np.zeros(len(raw))])
+        features = np.column_stack([logit(raw), log_amount if kind == "platt_amount" else np.zeros(len(raw))])
         regression = LogisticRegression(C=100.0, max_iter=1000).fit(features, won)
         return cls(kind, coef=regression.coef_[0].copy(), intercept=float(regression.intercept_[0]))
 
@@ -110,7 +116,7 @@ class Calibrator:
         elif self.kind == "isotonic":
             p = np.interp(raw, self.x, self.y)
         else:
-            z = self.intercept + self.coef[0] * _logit(raw)
+            z = self.intercept + self.coef[0] * logit(raw)
             if self.coef[1] != 0.0 and log_amount is not None:
                 z = z + self.coef[1] * np.nan_to_num(np.asarray(log_amount, dtype=float))
             p = 1.0 / (1.0 + np.exp(-z))

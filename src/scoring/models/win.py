@@ -34,7 +34,7 @@ from scoring.features.dataset import TrainingSet
 from scoring.features.encoder import FeatureEncoder, Rows
 from scoring.models.base import Explanation, Model
 from scoring.models.baselines import LogisticRegressionModel
-from scoring.models.calibration import Calibrator
+from scoring.models.calibration import Calibrator, logit
 from scoring.models.compiled import CompiledHazards
 from scoring.models.transitions import StageTransitionModel
 from scoring.models.treeshap import ContributionTable
@@ -51,9 +51,6 @@ COMPILE_ABOVE = 1_000_000
 
 def blend(p: np.ndarray, prior: np.ndarray, weight: float) -> np.ndarray:
     """``weight`` of ``p``'s log-odds and the rest of ``prior``'s, as a probability."""
-    def logit(q: np.ndarray) -> np.ndarray:
-        q = np.clip(q, 1e-6, 1 - 1e-6)
-        return np.log(q / (1 - q))
     return 1.0 / (1.0 + np.exp(-(weight * logit(p) + (1 - weight) * logit(prior))))
 
 
@@ -209,8 +206,7 @@ class WinModel(Model):
         raw = self._eventual(self._hazards_of(booster, x))
         self.calibrators_ = Calibrator.fit_each(raw, self._log_amount(x), window["outcome"].eq("won").to_numpy(dtype=float),
                                                 seed=self.random_state)
-        scores = next(iter(self.calibrators_.values())).scores
-        self.calibrator_ = self.calibrators_[min(scores, key=lambda kind: scores[kind]) if scores else "platt"]
+        self.calibrator_ = Calibrator.best(self.calibrators_)
         self.calibration_rows_ = len(window)
 
     def calibrations(self, rows: Rows) -> dict[str, np.ndarray]:
@@ -340,8 +336,11 @@ class WinModel(Model):
         """The booster's contributions (times its share of a blend) plus, from a prior that has them (logistic
         regression), the prior's times its share, each on the input it describes."""
         out = self._contributions_of(x)
+        if self.blend_weight_ >= 1.0:
+            return out
+        out *= self.blend_weight_  # the booster's share of the blended log-odds
         prior = self.priors_[self.prior_name_]
-        if self.blend_weight_ >= 1.0 or isinstance(prior, StageTransitionModel):
+        if isinstance(prior, StageTransitionModel):
             return out
         theirs = prior.explain(rows, np.array([0.0]))
         names = self.encoder_.names_
@@ -408,12 +407,11 @@ class WinModel(Model):
     def _contributions_of(self, x: np.ndarray) -> np.ndarray:
         x = np.column_stack([x, np.zeros(len(x))])
         table = self.contribution_table()
-        weight = self.blend_weight_  # the booster's share of a blended log-odds
         if table is not None:  # LightGBM's numbers, 5-10x faster
-            return table(x)[:, :-1] * weight  # drop the interval column
+            return table(x)[:, :-1]  # drop the interval column
         # TreeSHAP costs about 0.2 ms a row: threads pay from far fewer rows than for predictions
         raw = _predict(self.booster_, x, one_thread_below=50, pred_contrib=True)  # (n, 3 * (features + 1))
         width = len(self.feature_names_) + 1
         won = raw[:, WON * width:(WON + 1) * width]
         lost = raw[:, LOST * width:(LOST + 1) * width]
-        return (won - lost)[:, :-2] * weight  # drop the interval column and the bias
+        return (won - lost)[:, :-2]  # drop the interval column and the bias
