@@ -110,7 +110,8 @@ class ModelHolder:
             if late and self.current.source != "fallback":  # polling already swapped a version in: keep it
                 done.set()
                 return
-            self.current, self.error = loaded, None
+            self.error = None  # cleared before the swap: a reader that sees the new model never sees the old error
+            self.current = loaded
             if late:
                 self.swaps += 1
         log.info("serving %s version %s (from the %s%s)", loaded.name, loaded.version, loaded.source,
@@ -166,8 +167,8 @@ class ModelHolder:
                 self.error = f"version {version} failed to load and was refused: {self._refused[version]}"
                 log.error(self.error)
                 return False
+            self.error = None  # cleared first: a reader that sees the new model never sees the old error
             self.current = loaded  # one reference assignment: requests in flight keep the model they read
-            self.error = None
             self.swaps += 1
             log.info("now serving %s version %s", name, version)
         settle_heap()
