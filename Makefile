@@ -42,7 +42,7 @@ train: validate
 # (make run PORT=8010; Ctrl-C stops it).
 run: train
 	$(BIN)/scoring score --input $(DEMO)/open_deals.csv --out $(DEMO)/scored.csv --force
-	$(BIN)/scoring forecast --input $(DEMO)/open_deals.csv --out $(DEMO)/forecast.json --force
+	$(BIN)/scoring forecast --input $(DEMO)/open_deals.csv --deals $(DEMO)/deals.csv --out $(DEMO)/forecast.json --force
 	@echo "Serving on http://127.0.0.1:$(PORT) (docs: http://127.0.0.1:$(PORT)/docs)"
 	$(BIN)/scoring serve --host 127.0.0.1 --port $(PORT)
 

@@ -1,12 +1,17 @@
 """Forecast quality and speed on the demo company, whose true probabilities are known.
 
-    python benchmarks/forecast_bench.py [--deals 100000] [--coverage-deals 20000] [--runs 5]
+    python benchmarks/forecast_bench.py [--deals 100000] [--coverage-deals 20000] [--runs 5] [--seeds 3]
 
 1. Accuracy: a bundle trained on everything known at the end of the history forecasts the open
-   deals' won revenue for the next quarter; the truth is the generator's own P(won within the
+   deals' won revenue for the next quarters; the truth is the generator's own P(won within the
    quarter) for each deal (Monte Carlo of its process from the deal's state), summed with amounts.
-2. Range: a monthly backtest over two years; how often the model's P10-P90 held what actually closed.
-3. Speed: the whole forecast (state, booster, quantiles) of 100,000 open deals; median of several runs.
+   Bookings: the forecast (booked + open deals + new deals) beside the generator's true distribution of
+   what each period books (``DemoData.bookings_truth``: replays of the future, new deals included).
+2. Range: quarterly and monthly backtests of bookings on demo companies with market shocks (a
+   per-quarter effect on every deal's decisions), several seeds: accuracy, bias and how often P10-P90
+   held everything booked, for the model, the fixed percentages and the seasonal naive.
+3. Speed: the whole forecast (state, booster, quantiles, new deals, booked) of 100,000 open deals over
+   4 quarters; median of several runs.
 """
 from __future__ import annotations
 
@@ -20,23 +25,24 @@ import pandas as pd
 
 from scoring.bundle import ModelBundle
 from scoring.data.contract import load_deal_history, load_open_deals
-from scoring.data.demo import DemoCompany
+from scoring.data.demo import DemoCompany, DemoData
 from scoring.forecast.backtest import backtest
 from scoring.forecast.revenue import forecast, per_period, period_bounds, period_horizons, won_revenue_quantiles
 from scoring.models.compiled import compile_cache_dir
 from scoring.scores import deal_state
 from scoring.train import train_bundle
 
-END = pd.Timestamp("2025-12-31")
+END = pd.Timestamp("2026-01-01")  # observed at the start of a quarter: the next quarter is a whole one
+SHOCK_SD = 0.15
 
 
-def accuracy(deals: int) -> tuple[ModelBundle, pd.DataFrame]:
+def accuracy(deals: int) -> tuple[ModelBundle, pd.DataFrame, pd.DataFrame]:
     company = DemoCompany().generate(deals, seed=0, end=END)
     data = load_deal_history(company.deals, company.history)
     start = time.perf_counter()
     bundle = train_bundle(data, as_of=END)
     print(f"trained on {deals:,} deals in {time.perf_counter() - start:.1f} s")
-    as_of = END + pd.Timedelta(days=1)
+    as_of = END
     open_deals = load_open_deals(company.open_deals, bundle.config)
     result = forecast(bundle, open_deals, as_of, "quarter", 2)
     bounds = period_bounds(as_of, "quarter", 2)
@@ -57,26 +63,61 @@ def accuracy(deals: int) -> tuple[ModelBundle, pd.DataFrame]:
     q = won_revenue_quantiles(amount, true_in[:, :1], seed=1)[0]
     print(f"next quarter P10/P50/P90: model {', '.join(f'{v:,.0f}' for v in result.model_quantiles[0])}; "
           f"from the true probabilities {', '.join(f'{v:,.0f}' for v in q)}")
-    return bundle, open_deals
+    bookings(bundle, company, open_deals, data.deals)
+    return bundle, open_deals, data.deals
 
 
-def coverage(deals: int) -> None:
-    company = DemoCompany().generate(deals, seed=3, end=END)
-    data = load_deal_history(company.deals, company.history)
-    start = time.perf_counter()
-    result = backtest(data, "2024-01-01", "2025-11-01", "month", periods=1)
-    summary = result.summary().set_index("model")
-    print(f"monthly backtest, {deals:,} deals, {result.periods['as_of'].nunique()} as-of dates "
-          f"({time.perf_counter() - start:.0f} s):")
-    print(summary[["periods", "relative_error", "bias", "coverage_p10_p90", "log_loss"]].round(3).to_string())
+def bookings(bundle: ModelBundle, company: DemoData, open_deals: pd.DataFrame, history: pd.DataFrame) -> None:
+    """The bookings forecast beside the generator's true distribution of bookings."""
+    for period, periods in (("quarter", 4), ("month", 6)):
+        start = time.perf_counter()
+        truth = company.bookings_truth(period, periods, replicates=200)
+        took = time.perf_counter() - start
+        document = forecast(bundle, open_deals, END, period, periods, history=history).to_json()
+        print(f"\nbookings per {period} (truth: 200 replays of the future, {took:.0f} s):")
+        print(f"{'period':<12} {'part':<10} {'truth':>12} {'model':>12} {'model/truth':>11} "
+              f"{'true P10-P90':>25} {'model P10-P90':>25}")
+        for k, part in enumerate([*document["periods"], document["total"]]):
+            row = truth.iloc[k]
+            for name in ("pipeline", "new_deals", "bookings"):
+                t, m = row[f"{name}_expected"], part[name]["expected"]
+                print(f"{str(row['start']):<12} {name:<10} {t:>12,.0f} {m:>12,.0f} {m / t:>11.3f} "
+                      f"{row[f'{name}_p10']:>12,.0f}-{row[f'{name}_p90']:<12,.0f} "
+                      f"{part[name]['p10']:>12,.0f}-{part[name]['p90']:<12,.0f}")
 
 
-def speed(bundle: ModelBundle, open_deals: pd.DataFrame, runs: int, n: int = 100_000) -> None:
+def coverage(deals: int, seeds: int) -> None:
+    """Bookings backtests on companies with market shocks: quarterly over 4 years, monthly over 2."""
+    plans = (("quarter", "2022-01-01", "2025-10-01"), ("month", "2024-01-01", "2025-12-01"))
+    for every, first, last in plans:
+        tables = []
+        for seed in range(1, seeds + 1):
+            company = DemoCompany(shock_sd=SHOCK_SD).generate(deals, seed=seed, end=END, years=6)
+            data = load_deal_history(company.deals, company.history)
+            start = time.perf_counter()
+            result = backtest(data, first, last, every, periods=1, seed=seed)
+            summary = result.bookings_summary().assign(seed=seed)
+            tables.append(summary.merge(result.bookings[result.bookings["complete"]].groupby("method").apply(
+                lambda g: ((g["p10"] <= g["actual"]) & (g["actual"] <= g["p90"])).sum(), include_groups=False)
+                .rename("covered").reset_index(), on="method"))
+            print(f"{every}ly bookings backtest, seed {seed}: {deals:,} deals, shocks sd {SHOCK_SD}, "
+                  f"{result.bookings['as_of'].nunique()} as-of dates ({time.perf_counter() - start:.0f} s)")
+            print(summary[["method", "periods", "accuracy", "bias", "coverage_p10_p90", "new_deal_share"]]
+                  .round(3).to_string(index=False))
+        pooled = pd.concat(tables).groupby("method", sort=False).agg(
+            periods=("periods", "sum"), covered=("covered", "sum"), accuracy=("accuracy", "mean"), bias=("bias", "mean"))
+        pooled["coverage_p10_p90"] = pooled["covered"] / pooled["periods"]
+        print(f"{every}ly, {seeds} seeds pooled:")
+        print(pooled.round(3).to_string())
+
+
+def speed(bundle: ModelBundle, open_deals: pd.DataFrame, history: pd.DataFrame, runs: int, n: int = 100_000) -> None:
     copies = -(-n // len(open_deals))
     many = pd.concat([open_deals.assign(deal_id=open_deals["deal_id"] + f"-{i}") for i in range(copies)],
                      ignore_index=True).head(n)
     as_of = END + pd.Timedelta(days=1)
     medians = {}
+    history = history[history["status"] != "open"]
     for label in ("LightGBM's own prediction", "compiled booster (lleaves)"):
         if label.startswith("compiled"):
             problem = bundle.compile(compile_cache_dir(os.environ))
@@ -84,10 +125,10 @@ def speed(bundle: ModelBundle, open_deals: pd.DataFrame, runs: int, n: int = 100
         times = []
         for _ in range(runs):
             start = time.perf_counter()
-            forecast(bundle, many, as_of, "quarter", 4)
+            forecast(bundle, many, as_of, "quarter", 4, history=history)
             times.append(time.perf_counter() - start)
         medians[label] = statistics.median(times)
-        print(f"forecast of {len(many):,} open deals, 4 quarters with P10/P50/P90, {label}: median "
+        print(f"forecast of {len(many):,} open deals, 4 quarters with P10/P50/P90, new deals and booked, {label}: median "
               f"{medians[label]:.2f} s over {runs} runs ({', '.join(f'{t:.2f}' for t in times)})")
     rows, _ = deal_state(bundle, many, as_of)
     p_win, by_end = bundle.model.win_by(rows, np.array([90.0, 181.0, 273.0, 365.0]))
@@ -104,12 +145,13 @@ def main() -> None:
     parser.add_argument("--deals", type=int, default=100_000)
     parser.add_argument("--coverage-deals", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=3, help="Demo companies with shocks in the backtests.")
     parser.add_argument("--skip-coverage", action="store_true", help="Only accuracy and speed (coverage takes minutes).")
     args = parser.parse_args()
-    bundle, open_deals = accuracy(args.deals)
-    speed(bundle, open_deals, args.runs)
+    bundle, open_deals, history = accuracy(args.deals)
+    speed(bundle, open_deals, history, args.runs)
     if not args.skip_coverage:
-        coverage(args.coverage_deals)
+        coverage(args.coverage_deals, args.seeds)
 
 
 if __name__ == "__main__":

@@ -30,13 +30,16 @@ from scoring.errors import ConfigError
               help="The date the history is observed at (default: today).")
 @click.option("--years", default=3.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Years of history before --end.")
+@click.option("--shocks", default=0.0, show_default=True, type=click.FloatRange(min=0.0, max=3.0),
+              help="Market shocks: the spread (log-odds) of a per-quarter effect on every deal's decisions.")
 @FORCE
 @friendly_errors
-def demo_data(out_dir: Path, n_deals: int, seed: int, end: Any, years: float, force: bool) -> None:
+def demo_data(out_dir: Path, n_deals: int, seed: int, end: Any, years: float, shocks: float, force: bool) -> None:
     """Write a realistic synthetic company history to OUT_DIR.
 
     Files: deals.csv, stage_history.csv, open_deals.csv, pipeline.toml, and truth.csv /
-    truth.json with the true probabilities the generator used.
+    truth.json with the true probabilities the generator used, truth_bookings.csv with the true
+    distribution of the next quarters' and months' bookings.
     """
     existing = [name for name in DEMO_FILES if (out_dir / name).exists()]
     if existing and not force:
@@ -46,7 +49,7 @@ def demo_data(out_dir: Path, n_deals: int, seed: int, end: Any, years: float, fo
 
     end_date = (end.date() if end else date.today()).isoformat()
     with err.status(f"Simulating {n_deals:,} deals..."):
-        demo = DemoCompany().generate(n_deals, seed=seed, end=end_date, years=years)
+        demo = DemoCompany(shock_sd=shocks).generate(n_deals, seed=seed, end=end_date, years=years)
         paths = demo.write(out_dir)
     counts = demo.deals["status"].value_counts()
     out.print(f"Wrote {len(demo.deals):,} deals ({counts.get('open', 0):,} open, {counts.get('won', 0):,} won, "

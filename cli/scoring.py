@@ -82,29 +82,41 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: 
 @open_deal_options("forecast", "forecast JSON")
 @click.option("--period", type=click.Choice(["month", "quarter"]), default="quarter", show_default=True)
 @click.option("--periods", type=click.IntRange(1, 36), default=4, show_default=True, help="How many periods.")
+@click.option("--deals", "history_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The deal history (the file train reads): revenue won this period before --as-of is booked.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the Monte Carlo quantiles.")
 @friendly_errors
-def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods: int, seed: int, model_ref: str,
-             preset: str | None, force: bool) -> None:
-    """Won revenue per month or quarter with its P10-P90 range, beside the fixed-percentage forecast (JSON)."""
+def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods: int, history_path: Path | None,
+             seed: int, model_ref: str, preset: str | None, force: bool) -> None:
+    """What each month or quarter will book, with its P10-P90 range: revenue already won (with --deals), the
+    open deals and the deals not yet created, beside the fixed-percentage forecast (JSON)."""
+    from scoring.data.contract import load_deal_history
     from scoring.forecast.revenue import forecast as make_forecast
 
-    claim_output(out_path, [input_path, model_ref], force)
+    claim_output(out_path, [input_path, model_ref, history_path], force)
     bundle, info, deals = open_deals_for(input_path, model_ref, preset)
+    history = None
+    if history_path is not None:
+        with err.status(f"Reading {history_path}..."):
+            history = load_deal_history(history_path, None, bundle.config).deals
     when = pd.Timestamp(as_of) if as_of else pd.Timestamp(date.today())
-    result = make_forecast(bundle, deals, when, period, periods, seed=seed, model_info=info)
+    result = make_forecast(bundle, deals, when, period, periods, seed=seed, model_info=info, history=history)
     for text in result.warnings:
         out.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True)
     document = result.to_json()
     with atomic_path(out_path) as temporary:
         temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    table = Table(title=f"Won revenue forecast for {len(deals):,} open deals as of {when:%Y-%m-%d}", title_justify="left")
-    for col in ("period", "model expected", "P10", "P50", "P90", "fixed"):
+    table = Table(title=f"Bookings forecast as of {when:%Y-%m-%d}: {len(deals):,} open deals and the deals not yet "
+                        "created", title_justify="left")
+    for col in ("period", "booked", "open deals", "new deals", "bookings", "P10", "P90", "fixed", "commit"):
         table.add_column(col, justify="left" if col == "period" else "right", no_wrap=col == "period")
     for p in document["periods"] + [{"start": "total", "end": "", **document["total"]}]:
-        m = p["model"]
-        table.add_row(f"{p['start']} to {p['end']}" if p["end"] else "all future", f"{m['expected']:,.0f}",
-                      f"{m['p10']:,.0f}", f"{m['p50']:,.0f}", f"{m['p90']:,.0f}", f"{p['fixed']['expected']:,.0f}")
+        b = p["bookings"]
+        table.add_row(f"{p['calendar_start']} to {p['end']}" if p["end"] else "total (open deals: all future wins)",
+                      f"{p['booked']:,.0f}" if document["booked_known"] else "?", f"{p['pipeline']['expected']:,.0f}",
+                      f"{p['new_deals']['expected']:,.0f}", f"{b['expected']:,.0f}", f"{b['p10']:,.0f}",
+                      f"{b['p90']:,.0f}", f"{p['fixed']['expected']:,.0f}",
+                      f"{p['commit']['expected']:,.0f}" if p["commit"] else "-")
     show(table)
     out.print(f"Wrote {out_path}", markup=False)
 
@@ -128,7 +140,8 @@ def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods:
 def backtest(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, strict: bool,
              start: Any, end: Any,
              every: str, periods: int, seed: int, out_dir: Path, force: bool, engine: str, scheduler: str | None) -> None:
-    """Replay history: at each date fit on what was known, forecast, compare with what closed; write a report.
+    """Replay history: at each date fit on what was known, forecast, compare with what closed and with
+    everything booked (new deals included); write a report.
     With --engine dask the as-of dates run in parallel on the cluster's workers."""
     from scoring.data.contract import data_end, load_deal_history
     from scoring.forecast.backtest import PERIOD_MONTHS, as_of_dates, earliest_start
@@ -161,6 +174,7 @@ def backtest(deals: Path, history: Path | None, config_path: Path | None, preset
                               progress=step)
     out_dir.mkdir(parents=True, exist_ok=True)
     result.to_csv_frame().to_csv(out_dir / "backtest.csv", index=False)
+    result.bookings.to_csv(out_dir / "bookings.csv", index=False)
     summary = result.summary()
     path = write_report(report_inputs(data, title=f"Backtest {pd.Timestamp(start):%Y-%m-%d} to {pd.Timestamp(end):%Y-%m-%d}",
                                       metrics=summary, reliability=result.reliability(), backtest=result), out_dir)
@@ -172,7 +186,14 @@ def backtest(deals: Path, history: Path | None, config_path: Path | None, preset
         table.add_row(r["model"], f"{r['periods']}", _pct(r["relative_error"]), _pct(r["bias"], "{:+.1%}"),
                       _pct(r["coverage_p10_p90"], "{:.0%}"), f"{r['log_loss']:.4f}", f"{r['brier']:.4f}")
     show(table)
-    out.print(f"Wrote {out_dir / 'backtest.csv'} and {path}", markup=False)
+    bookings = Table(title="Bookings (everything each period booked, new deals included)", title_justify="left")
+    for col in ("method", "periods", "accuracy", "bias", "P10-P90 coverage"):
+        bookings.add_column(col, justify="left" if col == "method" else "right", no_wrap=col == "method")
+    for _, r in result.bookings_summary().iterrows():
+        bookings.add_row(r["method"], f"{r['periods']}", _pct(r["accuracy"]), _pct(r["bias"], "{:+.1%}"),
+                         _pct(r["coverage_p10_p90"], "{:.0%}"))
+    show(bookings)
+    out.print(f"Wrote {out_dir / 'backtest.csv'}, {out_dir / 'bookings.csv'} and {path}", markup=False)
 
 
 def _pct(value: float, fmt: str = "{:.1%}") -> str:

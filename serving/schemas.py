@@ -80,6 +80,9 @@ class ForecastRequest(BaseModel):
     deals: list[Deal] = Field(min_length=1)
     period: Literal["month", "quarter"] = "quarter"
     periods: int = Field(4, ge=1, le=36, description="How many calendar periods, the first running from as_of.")
+    booked: float | None = Field(None, ge=0, le=MAX_AMOUNT, allow_inf_nan=False, strict=True,
+                                 description="Revenue already won in the first calendar period before as_of, if "
+                                             "the CRM knows it (else booked is 0 and said so).")
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"as_of": "2025-10-01", "period": "quarter",
                                                                                "periods": 4, "deals": [DEAL_EXAMPLE]}]})
@@ -96,6 +99,8 @@ class Timing(TypedDict):
     win_probability_this_period: Annotated[float, Field(description="P(won by the end of the current month or "
                                                                     "quarter).")]
     period_end: date
+    slip_probability: Annotated[float, Field(description="P(won, but after the current period): a slip.")]
+    loss_probability: Annotated[float, Field(description="P(lost): 1 - win_probability.")]
     win_probability_90d: float
     expected_close_date: Annotated[date, Field(description="When a win would most likely land.")]
 
@@ -170,16 +175,33 @@ class FixedTotal(TypedDict):
                                                                "close date, spread by the stage's past timing.")]
 
 
+class Commit(TypedDict):
+    expected: Money
+
+
 class PeriodForecast(TypedDict):
-    start: date
+    start: Annotated[date, Field(description="The as-of date for the first period, else the period's first day.")]
     end: date
-    model: ModelForecast
+    calendar_start: Annotated[date, Field(description="The first day of the calendar period (booked counts from it).")]
+    model: Annotated[ModelForecast, Field(description="The open deals' wins in the period (the same as pipeline).")]
     fixed: FixedForecast
+    booked: Annotated[float, Field(description="Revenue already won in the period before as_of (0 when the deal "
+                                               "history is not known).")]
+    pipeline: Annotated[ModelForecast, Field(description="What the deals open at as_of win in the period.")]
+    new_deals: Annotated[ModelForecast, Field(description="What deals not yet created at as_of win in the period.")]
+    bookings: Annotated[ModelForecast, Field(description="booked + pipeline + new_deals, quantiles of the sum.")]
+    commit: Annotated[Commit | None, Field(description="booked + the deals in the commit forecast category, when "
+                                                       "deals carry forecast_category.")]
 
 
 class ForecastTotal(TypedDict):
     model: ModelForecast
     fixed: FixedTotal
+    booked: float
+    pipeline: Annotated[ModelForecast, Field(description="The open deals' wins whenever they land.")]
+    new_deals: Annotated[ModelForecast, Field(description="Deals not yet created, won by the last period's end.")]
+    bookings: ModelForecast
+    commit: Commit | None
 
 
 class ForecastResponse(TypedDict):
@@ -190,6 +212,7 @@ class ForecastResponse(TypedDict):
     model: ModelRef
     periods: list[PeriodForecast]
     total: ForecastTotal
+    booked_known: Annotated[bool, Field(description="Whether booked was counted from the deal history.")]
     deals: int
     breakdowns: Annotated[dict[str, list[dict[str, Any]]], Field(description="Expected won revenue by stage, "
                                                                               "owner and other fields.")]

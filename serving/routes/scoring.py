@@ -64,7 +64,7 @@ def _score_json(body: ScoreRequest, model: LoadedModel) -> bytes:
 def _forecast(body: ForecastRequest, model: LoadedModel) -> ForecastResponse:
     as_of = _as_of(body.as_of)
     result = forecast(model.bundle, pd.DataFrame(deal_columns(body.deals)), as_of, body.period, body.periods,
-                      model_info=model.ref)
+                      model_info=model.ref, booked=body.booked)
     return cast(ForecastResponse, result.to_json())
 
 
@@ -92,13 +92,14 @@ def _score_dicts(scores: dict[str, Any]) -> list[Score]:
     columns = zip(scores["deal_id"], scores["stage"], floats("win_probability"), floats("fixed_probability"),
                   money("expected_revenue"), money("fixed_expected_revenue"), floats("stage_probability"),
                   floats("days_in_stage"), np.asarray(scores["stale"]).tolist(), floats("win_probability_this_period"),
-                  days("period_end"), floats("win_probability_90d"), days("expected_close_date"),
-                  scores["factors_up"], scores["factors_down"])
+                  days("period_end"), floats("slip_probability"), floats("loss_probability"),
+                  floats("win_probability_90d"), days("expected_close_date"), scores["factors_up"], scores["factors_down"])
     return [{"deal_id": deal_id, "stage": stage, "win_probability": p, "fixed_probability": fixed,
              "expected_revenue": revenue, "fixed_expected_revenue": fixed_revenue, "stage_probability": stage_p,
              "days_in_stage": in_stage, "stale": stale,
              "timing": {"win_probability_this_period": this_period, "period_end": period_end,
+                        "slip_probability": slip, "loss_probability": loss,
                         "win_probability_90d": p90, "expected_close_date": close},
              "factors_up": up, "factors_down": down}
             for (deal_id, stage, p, fixed, revenue, fixed_revenue, stage_p, in_stage, stale, this_period, period_end,
-                 p90, close, up, down) in columns]
+                 slip, loss, p90, close, up, down) in columns]

@@ -1,8 +1,9 @@
 """The trained bundle: the artefact that scoring needs, saved with the versions that made it.
 
 It holds the fitted models (the win model, the stage-transition model and the baselines), which of them
-serves (the best on the holdout) and why, their holdout metrics, the stage timing, the pipeline KPIs at
-training time and provenance. ``save`` / ``load`` keep library versions and refuse a mismatch (a LightGBM
+serves (the best on the holdout) and why, their holdout metrics, the stage timing, the arrival model of new
+deals and how periods move together (for the bookings forecast), the pipeline KPIs at training time and
+provenance. ``save`` / ``load`` keep library versions and refuse a mismatch (a LightGBM
 upgrade can change probabilities silently). Training makes it (:mod:`scoring.train`); :mod:`scoring.scores` scores deals with it.
 """
 from __future__ import annotations
@@ -21,12 +22,14 @@ from scoring.data.config import PipelineConfig
 from scoring.errors import ModelError
 from scoring.features.scale import DataScale
 from scoring.forecast.kpis import PipelineKpis
+from scoring.forecast.uncertainty import PeriodEffects
+from scoring.models.arrivals import ArrivalModel
 from scoring.models.base import WinProbabilityModel
 from scoring.models.timing import StageTiming
 from scoring.models.transitions import StageTransitionModel
 from scoring.models.win import WinModel
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 #: Libraries whose version must match exactly when a bundle is loaded.
 PINNED = ("lightgbm", "scikit-learn", "numpy")
 RECORDED = (*PINNED, "pandas", "scipy", "pipeline-scoring")
@@ -55,6 +58,8 @@ class ModelBundle:
     timing: StageTiming
     kpis: PipelineKpis
     holdout_model: WinProbabilityModel  # the serving candidate fitted at holdout_start: re-scores a later holdout fairly
+    arrivals: ArrivalModel  # deals not yet created: how many, how large, how fast they win
+    effects: PeriodEffects  # how much whole periods move together (the forecast's range)
     served: str = WinModel.name  # which of ``models`` gives the answers (the best on the holdout)
     served_reason: str = ""
     calibration: dict[str, float] = field(default_factory=dict)  # the win model's holdout log-loss per calibration

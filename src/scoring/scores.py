@@ -78,7 +78,8 @@ def score_columns(bundle: ModelBundle, deals: Mapping[str, Any], as_of: pd.Times
                   ) -> tuple[dict[str, Any], list[str]]:
     """:meth:`score` of deals given column by column; the scores come back as a mapping of arrays.
 
-    Beside P(win): P(win within 90 days and by the end of the current ``period`` (month or quarter)),
+    Beside P(win): P(win within 90 days and by the end of the current ``period`` (month or quarter)), P(slip:
+    won after that period) and P(lose),
     the expected close date, a stale flag (longer in the stage than 90 % of past stays there) and
     the ``top`` factors that raised and lowered the odds (lists of :class:`Factor`; ``top=0`` skips them,
     which makes large batches several times faster).
@@ -107,6 +108,8 @@ def score_columns(bundle: ModelBundle, deals: Mapping[str, Any], as_of: pd.Times
         "stage_probability": bundle.stage_model.predict_proba(rows),
         "win_probability_90d": by[:, 0],
         "win_probability_this_period": by[:, 1],
+        "slip_probability": np.maximum(p - by[:, 1], 0.0),
+        "loss_probability": 1.0 - p,
         "period_end": np.full(len(p), period_end.to_datetime64().astype("datetime64[D]").astype("datetime64[us]")),
         "expected_close_date": close.astype("datetime64[us]"),
         "days_in_stage": np.round(rows["days_in_stage"], 1),

@@ -17,7 +17,9 @@ from scoring.evaluation.selection import choose_calibration, choose_served
 from scoring.features.dataset import TrainingSet
 from scoring.features.scale import data_scale
 from scoring.forecast.kpis import pipeline_kpis
+from scoring.forecast.uncertainty import fit_period_effects
 from scoring.models import MODELS
+from scoring.models.arrivals import ArrivalModel
 from scoring.models.base import WinProbabilityModel
 from scoring.models.timing import StageTiming
 from scoring.models.transitions import StageTransitionModel
@@ -68,13 +70,17 @@ def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, hol
     kind = early.calibrator_.kind if early.calibrator_ is not None else None
     final.use_calibration(kind if kind in final.calibrators_ else None, early.blend_weight_, early.prior_name_)
     stage_model = cast(StageTransitionModel, models[StageTransitionModel.name])
+    say("fitting the arrivals of new deals")
+    arrivals = ArrivalModel().fit(data.deals, when)
     return ModelBundle(config=data.config, features=dict(data.features), models=models, metrics=metrics,
                        reliability=reliability, as_of=when, holdout_start=holdout_start,
                        data_digest=data.digest(), n_deals=len(data.deals),
                        trained_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
                        timing=StageTiming().fit(training),
                        kpis=pipeline_kpis(data, when, stale_after=stage_model.stale_after_days()),
-                       holdout_model=early_models[served.name], served=served.name, served_reason=served.reason,
+                       holdout_model=early_models[served.name], arrivals=arrivals,
+                       effects=fit_period_effects(data, when, arrivals.arrival_sd_, models[served.name]),
+                       served=served.name, served_reason=served.reason,
                        calibration=calibration, scale=scale, every_days=every_days)
 
 

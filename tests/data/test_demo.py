@@ -24,7 +24,7 @@ def test_same_seed_same_files(tmp_path):
     assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
     assert a[0].read_bytes() != c[0].read_bytes()
     assert [p.name for p in a] == ["deals.csv", "stage_history.csv", "open_deals.csv", "pipeline.toml",
-                                   "truth.csv", "truth.json"]
+                                   "truth.csv", "truth.json", "truth_bookings.csv"]
 
 
 def _within(observed: np.ndarray, expected: np.ndarray, z: float = 4.0) -> None:
@@ -105,3 +105,36 @@ def test_demo_files_pass_the_data_contract(tmp_path):
 def test_bad_arguments():
     with pytest.raises(ValueError, match="n_deals must be at least 1"):
         DemoCompany().generate(0)
+
+
+def test_market_shocks_move_whole_quarters_and_leave_the_deals_themselves_alone():
+    calm = DemoCompany().generate(6000, seed=4, end=END)
+    shaken = DemoCompany(shock_sd=0.6).generate(6000, seed=4, end=END)
+    assert calm.deals["created_at"].equals(shaken.deals["created_at"])
+    assert calm.deals["amount"].equals(shaken.deals["amount"])
+
+    def quarterly_win_rates(demo) -> pd.Series:
+        decided = demo.deals[demo.deals["status"] != "open"]
+        return decided["status"].eq("won").groupby(decided["closed_at"].dt.to_period("Q")).mean().iloc[2:-1]
+
+    assert quarterly_win_rates(shaken).std() > 1.5 * quarterly_win_rates(calm).std()
+    assert shaken.shocks is not None and calm.shocks is None
+
+
+def test_the_true_bookings_replay_the_open_deals_and_the_new_ones(tmp_path):
+    demo = DemoCompany().generate(4000, seed=6, end="2025-04-01")
+    truth = demo.bookings_truth("quarter", 2, replicates=300)
+    assert truth["start"].astype(str).tolist() == ["2025-04-01", "2025-07-01", "total"]
+    first = truth.iloc[0]
+    # The open deals' part agrees with the generator's own P(won within the quarter) of each open deal.
+    deals = demo.open_deals
+    days = (demo.end - deals["stage_entered_at"]).dt.total_seconds() / 86400
+    p = demo.company.win_within(deals, deals["stage"], days, [91.0], samples=1000, seed=1)[:, 0]
+    assert first["pipeline_expected"] == pytest.approx(p @ deals["amount"].to_numpy(), rel=0.04)
+    assert 0 < first["new_deals_expected"] < truth.iloc[1]["new_deals_expected"]
+    assert first["bookings_p10"] < first["bookings_expected"] < first["bookings_p90"]
+    assert first["bookings_expected"] == pytest.approx(first["booked"] + first["pipeline_expected"]
+                                                       + first["new_deals_expected"])
+    written = demo.write(tmp_path)
+    assert tmp_path / "truth_bookings.csv" in written
+    assert set(pd.read_csv(tmp_path / "truth_bookings.csv")["period"]) == {"quarter", "month"}

@@ -26,7 +26,7 @@ def report_dir(company: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
                                        "--start", "2024-10-01", "--end", "2025-04-01", "--every", "quarter",
                                        "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "Wrote" in result.output
+    assert "Wrote" in result.output and "Bookings (everything each period booked" in result.output
     return out
 
 
@@ -34,7 +34,10 @@ def test_backtest_writes_csv_report_and_plots(report_dir: Path):
     table = pd.read_csv(report_dir / "backtest.csv")
     assert set(table["model"]) == {"model", "stage_transitions", "fixed", "empirical_stage_rate", "odoo_naive_bayes",
                                    "logistic_regression"}
-    for name in ("forecast_vs_actual", "reliability", "stage_probabilities", "funnel", "days_in_stage"):
+    bookings = pd.read_csv(report_dir / "bookings.csv")
+    assert set(bookings["method"]) == {"model", "fixed", "seasonal_naive"}
+    for name in ("forecast_vs_actual", "bookings_vs_actual", "reliability", "stage_probabilities", "funnel",
+                 "days_in_stage"):
         with Image.open(report_dir / f"{name}.png") as image:
             assert image.width > 300 and image.height > 200
     html = (report_dir / "report.html").read_text(encoding="utf-8")
@@ -60,8 +63,9 @@ def test_report_renders_in_headless_chromium_without_errors(report_dir: Path, tm
         page.screenshot(path=str(shot), full_page=True)
         browser.close()
     assert errors == []
-    assert len(widths) == 5 and all(w > 300 for w in widths)
+    assert len(widths) == 6 and all(w > 300 for w in widths)
     assert "Forecast vs fixed percentages vs actual" in headings and "Pipeline KPIs" in headings
+    assert "Bookings: forecast vs what each period booked" in headings
     with Image.open(shot) as image:
         pixels = np.asarray(image.convert("L"), dtype=float)
     assert pixels.shape[0] > 3000  # the whole report, not a blank or cut page

@@ -111,8 +111,11 @@ def test_scores_over_http_equal_the_cli(served: Server, company: Path, bundle: M
     assert 0 <= first["win_probability"] <= 1 and first["fixed_probability"] in (0.1, 0.25, 0.5, 0.75)
     assert first["expected_revenue"] == pytest.approx(float(deals[0]["amount"]) * first["win_probability"], abs=0.01)
     assert set(first["timing"]) == {"win_probability_this_period", "period_end", "win_probability_90d",
-                                    "expected_close_date"}
+                                    "expected_close_date", "slip_probability", "loss_probability"}
     assert first["timing"]["period_end"] == "2025-06-30"  # END is the last day of its quarter
+    for s in scores:  # each deal wins this period, slips to a later one, or is lost
+        t = s["timing"]
+        assert t["win_probability_this_period"] + t["slip_probability"] + t["loss_probability"] == pytest.approx(1.0)
     assert all(f["effect"] > 0 for s in scores for f in s["factors_up"])
     assert all(f["effect"] < 0 for s in scores for f in s["factors_down"])
     assert any(s["stale"] for s in scores) and not all(s["stale"] for s in scores)
@@ -258,6 +261,19 @@ def test_forecast_model_stages_kpis_and_metrics(served: Server, company: Path):
     assert total["fixed"]["expected"] == pytest.approx(sum(
         float(d["amount"]) * {"Lead": 0.1, "Qualified": 0.25, "Proposal": 0.5, "Negotiation": 0.75}[d["stage"]]
         for d in deals), abs=0.05)
+    # Bookings: the open deals (the same numbers as model), the deals not yet created, and what was booked.
+    for part in [*forecast["periods"], total]:
+        assert part["pipeline"] == part["model"] and part["new_deals"]["expected"] >= 0
+        assert part["bookings"]["expected"] == pytest.approx(
+            part["booked"] + part["pipeline"]["expected"] + part["new_deals"]["expected"], abs=0.05)
+    assert forecast["periods"][1]["new_deals"]["expected"] > 0  # a whole month of deals not yet created
+    assert not forecast["booked_known"] and any("booked is 0" in w for w in forecast["warnings"])
+    with_booked = httpx.post(f"{served.url}/v1/forecast", headers=AUTH, timeout=60,
+                             json={"as_of": END, "period": "month", "periods": 3, "deals": deals, "booked": 5000})
+    assert with_booked.json()["periods"][0]["booked"] == 5000 and with_booked.json()["booked_known"]
+    refused = httpx.post(f"{served.url}/v1/forecast", headers=AUTH, timeout=60,
+                         json={"as_of": END, "deals": deals, "booked": -1})
+    assert refused.status_code == 422 and "booked" in refused.text
 
     card = httpx.get(f"{served.url}/v1/model", headers=AUTH).json()
     assert card["source"] == "file" and card["data"]["deals"] == 6000
@@ -522,7 +538,7 @@ def test_a_late_store_answer_replaces_the_fallback_and_is_told(bundle: ModelBund
     assert time.monotonic() - started < 12.0 and holder.current.source == "fallback"
     assert "did not answer within 0.2 s" in holder.error
     deadline = time.monotonic() + 30
-    while holder.current.source == "fallback" and time.monotonic() < deadline:
+    while not swaps and time.monotonic() < deadline:  # the swap is done when the app has been told
         time.sleep(0.05)
     assert holder.current.source == "registry" and holder.current.version == "9" and holder.error is None
     assert swaps == ["9"] and holder.swaps == 1

@@ -56,3 +56,29 @@ def test_the_model_forecasts_won_revenue_better_than_the_fixed_percentages(resul
     assert summary.loc["model", "log_loss"] < summary.loc["fixed", "log_loss"]
     assert abs(summary.loc["model", "bias"]) < abs(summary.loc["fixed", "bias"])
     assert np.isfinite(summary["coverage_p10_p90"]).all()
+
+
+def test_bookings_are_judged_against_everything_each_period_booked(company: Path, result: BacktestResult):
+    deals = pd.read_csv(company / "deals.csv", parse_dates=["created_at", "closed_at"])
+    bookings = result.bookings
+    assert set(bookings["method"]) == {"model", "fixed", "seasonal_naive"}
+    for _, row in bookings[bookings["method"] == "model"].iterrows():
+        start, end = pd.Timestamp(row["start"]), pd.Timestamp(row["end"]) + pd.Timedelta(days=1)
+        won = (deals["status"] == "won") & (deals["closed_at"] >= start) & (deals["closed_at"] < end)
+        assert row["actual"] == pytest.approx(deals.loc[won, "amount"].sum())
+        assert row["actual_new"] >= 0  # deals created after the as-of date booked some of it
+        assert row["expected"] == pytest.approx(row["booked"] + row["pipeline"] + row["new_deals"])
+        assert row["p10"] <= row["expected"] <= row["p90"] and row["new_deals"] > 0
+    later = bookings[(bookings["method"] == "model") & (bookings["period"] == 2) & bookings["complete"]]
+    assert len(later) and (later["actual_new"] > 0).all()  # a whole quarter later, new deals booked part of it
+    summary = result.bookings_summary().set_index("method")
+    assert 0 <= summary.loc["model", "accuracy"] <= 1 and summary.loc["model", "periods"] >= 2
+    # The model counts new deals and timing; the fixed weighted pipeline cannot: it is further off.
+    assert summary.loc["model", "accuracy"] > summary.loc["fixed", "accuracy"]
+
+
+def test_accuracy_is_the_one_sales_teams_know():
+    from scoring.forecast.backtest import accuracy
+
+    assert accuracy(np.array([100.0, 100.0, 100.0, 0.0, 0.0]), np.array([90.0, 250.0, 100.0, 5.0, 0.0])).tolist() == \
+        [0.9, 0.0, 1.0, 0.0, 1.0]

@@ -127,3 +127,54 @@ def test_quantiles_of_two_deals_by_brute_force():
     cdf = np.cumsum([outcomes[v] for v in values])
     expected = [values[int(np.searchsorted(cdf, q - 1e-12))] for q in (0.1, 0.5, 0.9)]
     assert won_revenue_quantiles(amounts, p[:, None])[0].tolist() == expected
+
+
+def test_bookings_add_booked_open_and_new_deals_and_the_first_period_is_the_whole_calendar_one(
+        company: Path, bundle: ModelBundle, open_deals: pd.DataFrame):
+    history = pd.read_csv(company / "deals.csv", parse_dates=["created_at", "closed_at"])
+    as_of = pd.Timestamp(END) - pd.Timedelta(days=40)  # inside a quarter: part of it already booked
+    still_open = open_deals[open_deals["created_at"] < as_of].copy()
+    still_open["stage_entered_at"] = still_open["stage_entered_at"].clip(upper=as_of - pd.Timedelta(days=1))
+    document = forecast(bundle, still_open, as_of, "quarter", 3, history=history).to_json()
+    first = document["periods"][0]
+    assert first["start"] == str(as_of.date()) and first["calendar_start"] == "2025-04-01"
+    won = (history["status"] == "won") & (history["closed_at"] >= "2025-04-01") & (history["closed_at"] < as_of)
+    assert first["booked"] == pytest.approx(history.loc[won, "amount"].sum()) and first["booked"] > 0
+    assert document["booked_known"] and not any("booked" in w for w in document["warnings"])
+    for part in [*document["periods"], document["total"]]:
+        assert part["pipeline"] == part["model"]
+        assert part["bookings"]["expected"] == pytest.approx(
+            part["booked"] + part["pipeline"]["expected"] + part["new_deals"]["expected"], abs=0.05)
+        for name in ("pipeline", "new_deals", "bookings"):
+            q = part[name]
+            assert q["p10"] <= q["p50"] <= q["p90"]
+        assert part["bookings"]["p10"] >= part["booked"] and part["commit"] is None
+    assert [p["booked"] for p in document["periods"][1:]] == [0.0, 0.0]
+    # New deals grow period by period: later periods hold more of what does not exist yet.
+    news = [p["new_deals"]["expected"] for p in document["periods"]]
+    assert 0 < news[0] < news[1]
+    assert document["method"]["period_effects"]["past_periods"] >= 1
+
+
+def test_without_the_history_booked_is_zero_and_said(bundle: ModelBundle, open_deals: pd.DataFrame):
+    result = forecast(bundle, open_deals, pd.Timestamp(END), "month", 2)
+    assert result.booked.tolist() == [0.0, 0.0] and not result.booked_known
+    assert any("booked is 0" in w for w in result.warnings)
+    given = forecast(bundle, open_deals, pd.Timestamp(END), "month", 2, booked=1234.0).to_json()
+    assert given["periods"][0]["booked"] == 1234.0 and given["booked_known"]
+
+
+def test_commit_is_booked_plus_the_deals_reps_commit_by_close_date(bundle: ModelBundle, open_deals: pd.DataFrame):
+    deals = open_deals.head(4).copy()
+    deals["forecast_category"] = ["Commit", " commit ", "Best Case", "Commit"]
+    deals["expected_close_date"] = pd.to_datetime(["2025-06-30", "2025-08-01", "2025-07-15", "2026-02-01"])
+    result = forecast(bundle, deals, pd.Timestamp(END), "quarter", 2, booked=100.0)
+    a = deals["amount"].to_numpy()
+    assert result.commit is not None
+    assert result.commit.tolist() == pytest.approx([100.0 + a[0], a[1], 100.0 + a[0] + a[1] + a[3]])
+
+
+def test_each_deal_wins_this_period_slips_or_is_lost(bundle: ModelBundle, open_deals: pd.DataFrame):
+    scores, _ = score_deals(bundle, open_deals, pd.Timestamp(END))
+    total = scores["win_probability_this_period"] + scores["slip_probability"] + scores["loss_probability"]
+    assert np.allclose(total, 1.0) and (scores["slip_probability"] >= 0).all()

@@ -11,7 +11,8 @@ stage, which tests and benchmarks use to check what models recover.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,10 @@ class DemoCompany:
     segment_pace: tuple[float, ...] = (0.7, 1.0, 1.6)
     #: Yearly growth of the number of new deals.
     growth: float = 0.40
+    #: Market shocks: every calendar ``shock_every`` (month or quarter) draws z ~ Normal(0, shock_sd) that moves
+    #: the log-odds of every decision taken in it (advance, win), so good and bad periods move many deals at once.
+    shock_sd: float = 0.0
+    shock_every: str = "quarter"
     #: Seed of the company itself (owner skills): the same company for every sampling seed.
     company_seed: int = 7
 
@@ -188,8 +193,17 @@ class DemoCompany:
         stage_ix = np.repeat(pd.Series(np.asarray(stage)).map({s: i for i, s in enumerate(self.stages)})
                              .to_numpy(dtype=int), samples)
         days = np.repeat(np.asarray(days_in_stage, dtype=float), samples)
-        # The current stay: its exit kind given survival so far, then its length beyond `days`.
-        probs = self.exit_probabilities(stage_ix, q)
+        won_at = self._continue(rng, q, seg, stage_ix, days)
+        horizons = np.asarray(horizons, dtype=float)
+        return (won_at.reshape(n, samples)[:, :, None] <= horizons).mean(axis=1)
+
+    def _continue(self, rng: np.random.Generator, q: np.ndarray, seg: np.ndarray, stage_ix: np.ndarray,
+                  days: np.ndarray, now: np.datetime64 | None = None, entry_shock: np.ndarray | float = 0.0,
+                  shock: ShockAt | None = None) -> np.ndarray:
+        """Days from now to each deal's win (inf: lost) for deals ``days`` into a stay at ``stage_ix``: the
+        current stay's exit kind given that it lasted so far (its odds were set at entry, moved by
+        ``entry_shock``), then the process onwards (decisions moved by ``shock`` at their time after ``now``)."""
+        probs = self.exit_probabilities(stage_ix, q + entry_shock)
         medians = self.median_days(stage_ix, seg)
         z_now = (np.log(np.maximum(days, 1e-9))[:, None] - np.log(medians)) / self.days_sigma
         weights = probs * norm.sf(z_now)
@@ -212,12 +226,14 @@ class DemoCompany:
             idx, stage_ix, t = idx[~done], stage_ix[~done], t[~done]
             if len(idx) == 0:
                 break
-            probs = self.exit_probabilities(stage_ix, q[idx])
+            moved = q[idx]
+            if shock is not None and now is not None:
+                moved = moved + shock(now + (t * 86400).astype("timedelta64[s]"), idx)
+            probs = self.exit_probabilities(stage_ix, moved)
             kind = np.minimum((rng.random(len(idx))[:, None] > np.cumsum(probs, axis=1)).sum(axis=1), len(KINDS) - 1)
             median = self.median_days(stage_ix, seg[idx])[np.arange(len(idx)), kind]
             t = t + median * np.exp(self.days_sigma * rng.standard_normal(len(idx)))
-        horizons = np.asarray(horizons, dtype=float)
-        return (won_at.reshape(n, samples)[:, :, None] <= horizons).mean(axis=1)
+        return won_at
 
     # -- sampling ---------------------------------------------------------------------------------
     def generate(self, n_deals: int = 5_000, seed: int = 0, end: str | pd.Timestamp = "2025-12-31",
@@ -247,8 +263,11 @@ class DemoCompany:
             pick = (deals["source"].to_numpy() == source) & (rng.random(n_deals) < share)
             first[pick] = 1
 
-        events, outcome, closed_at = self._simulate(rng, deals["created_at"].to_numpy(), first, q, seg)
-        return self._observe(deals, events, outcome, closed_at, first, q, end_ts, rng)
+        shocks = self._draw_shocks(seed, start, end_ts)
+        events, outcome, closed_at = self._simulate(rng, deals["created_at"].to_numpy(), first, q, seg,
+                                                    shocks.at if shocks else None)
+        demo = self._observe(deals, events, outcome, closed_at, first, q, end_ts, rng)
+        return replace(demo, arrivals=Ramp(start, span, n_deals, g), shocks=shocks)
 
     def _sample_features(self, rng: np.random.Generator, n: int) -> pd.DataFrame:
         def draw(cat: Category, size: int) -> np.ndarray:
@@ -275,9 +294,20 @@ class DemoCompany:
                              "region": region, "owner": owner, "product": product,
                              "employees": employees.astype(int)})
 
+    def _draw_shocks(self, seed: int, start: pd.Timestamp, end: pd.Timestamp) -> Shocks | None:
+        """The market's effect in every period from a year before ``start`` to ten years after ``end`` (its own
+        random stream: the deals of a seed are the same with and without shocks until a shock moves them)."""
+        if self.shock_sd <= 0:
+            return None
+        first = period_ordinal(np.array([(start - pd.DateOffset(years=1)).to_datetime64()]), self.shock_every)[0]
+        last = period_ordinal(np.array([(end + pd.DateOffset(years=10)).to_datetime64()]), self.shock_every)[0]
+        z = np.random.default_rng([seed, 17]).normal(0.0, self.shock_sd, last - first + 1)
+        return Shocks(self.shock_every, int(first), z)
+
     def _simulate(self, rng: np.random.Generator, created: np.ndarray, first: np.ndarray, q: np.ndarray,
-                  seg: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-        """Full trajectories, not yet cut at the observation date."""
+                  seg: np.ndarray, shock: ShockAt | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """Full trajectories, not yet cut at the observation date (``shock(times, deals)``: the market's
+        effect on the log-odds of decisions taken then)."""
         n = len(q)
         idx = np.arange(n)
         stage = first.copy()
@@ -290,7 +320,7 @@ class DemoCompany:
             if len(idx) == 0:
                 break
             parts.append(pd.DataFrame({"deal": idx, "stage": stage, "entered": t}))
-            probs = self.exit_probabilities(stage, q[idx])
+            probs = self.exit_probabilities(stage, q[idx] + (shock(t, idx) if shock else 0.0))
             kind = (rng.random(len(idx))[:, None] > np.cumsum(probs, axis=1)).sum(axis=1)
             kind = np.minimum(kind, len(KINDS) - 1)
             median = self.median_days(stage, seg[idx])[np.arange(len(idx)), kind]
@@ -355,7 +385,11 @@ class DemoCompany:
 
 
 #: The files ``DemoData.write`` writes.
-DEMO_FILES = ("deals.csv", "stage_history.csv", "open_deals.csv", "pipeline.toml", "truth.csv", "truth.json")
+DEMO_FILES = ("deals.csv", "stage_history.csv", "open_deals.csv", "pipeline.toml", "truth.csv", "truth.json",
+              "truth_bookings.csv")
+#: The periods ``truth_bookings.csv`` covers, and how many replays of the future make it.
+TRUTH_PERIODS = (("quarter", 4), ("month", 6))
+TRUTH_REPLICATES = 100
 
 
 @dataclass(frozen=True)
@@ -369,9 +403,12 @@ class DemoData:
     config: PipelineConfig
     end: pd.Timestamp
     company: DemoCompany
+    arrivals: Ramp | None = None
+    shocks: Shocks | None = None
 
     def write(self, out_dir: str | Path) -> list[Path]:
-        """Write deals.csv, stage_history.csv, open_deals.csv, pipeline.toml, truth.csv and truth.json."""
+        """Write deals.csv, stage_history.csv, open_deals.csv, pipeline.toml, truth.csv, truth.json and
+        truth_bookings.csv (the true distribution of the next quarters' and months' bookings)."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {name: out / name for name in DEMO_FILES}
@@ -388,12 +425,113 @@ class DemoData:
             "observed_at": self.end.date().isoformat(),
             "stages": list(company.stages),
             "note": "true_win_probability_at_end is P(win) of each open deal given its stage and days in stage "
-                    "at observed_at; eventual_status is what the simulation went on to do after observed_at.",
+                    "at observed_at; eventual_status is what the simulation went on to do after observed_at. "
+                    "truth_bookings.csv: the distribution of what each period after observed_at books, from "
+                    f"{TRUTH_REPLICATES} replays of the future (open deals, new deals, future market shocks).",
+            "shocks": ({"every": self.shocks.every, "first_period_ordinal": self.shocks.first,
+                        "z": self.shocks.z.round(4).tolist()} if self.shocks is not None else None),
             "owners": company.owners().to_dict(orient="records"),
             "parameters": {k: (v.__dict__ if isinstance(v, Category) else v) for k, v in company.__dict__.items()},
         }
         paths["truth.json"].write_text(json.dumps(about, indent=2, default=list), encoding="utf-8")
-        return list(paths.values())
+        if self.arrivals is not None:
+            truth = pd.concat([self.bookings_truth(kind, n, TRUTH_REPLICATES) for kind, n in TRUTH_PERIODS])
+            truth.to_csv(paths["truth_bookings.csv"], index=False, float_format="%.2f")
+        return [path for path in paths.values() if path.exists()]
+
+    def bookings_truth(self, period: str = "quarter", periods: int = 4, replicates: int = 200,
+                       seed: int = 0) -> pd.DataFrame:
+        """The true distribution of what the periods after the observation date book, by replaying the
+        company's own process ``replicates`` times from what it was at that date: the open deals go on from
+        their stage and time in it, new deals keep arriving on the same growing ramp (a Poisson count), and
+        future market shocks are drawn anew. One row per period (the first runs from the observation date to
+        its end) and a ``total`` row (the open deals' wins whenever they land, new deals' by the last
+        period's end): ``booked`` (won in the first calendar period before the date), then expected value
+        and P10/P50/P90 of ``pipeline``, ``new_deals`` and ``bookings`` (their sum)."""
+        if self.arrivals is None:
+            raise ValueError("this demo history does not know its arrival ramp (make it with DemoCompany.generate)")
+        freq = {"month": "M", "quarter": "Q"}[period]
+        first = pd.Period(self.end, freq)
+        bounds = [(self.end if i == 0 else (first + i).start_time, (first + i).end_time.normalize()) for i in range(periods)]
+        edges = np.array([self.end.to_datetime64(), *[(e + pd.Timedelta(days=1)).to_datetime64() for _, e in bounds]],
+                         dtype="datetime64[s]")
+        deals = self.deals
+        won_before = (deals["status"] == "won") & (deals["closed_at"] >= first.start_time) & (deals["closed_at"] < self.end)
+        booked = float(deals.loc[won_before, "amount"].sum())
+        rng = np.random.default_rng([seed, 29])
+        pipeline = np.zeros((replicates, periods + 1))
+        new = np.zeros((replicates, periods))
+        batch = 20
+        for r0 in range(0, replicates, batch):
+            reps = min(batch, replicates - r0)
+            shock = self._future_shocks(rng, reps)
+            pipeline[r0:r0 + reps] = self._open_futures(rng, reps, edges, shock)
+            new[r0:r0 + reps] = self._new_futures(rng, reps, edges, shock)
+        rows = []
+        for k, (start, end) in enumerate(bounds):
+            rows.append({"period": period, "start": start.date(), "end": end.date(), "booked": booked if k == 0 else 0.0,
+                         **_spread("pipeline", pipeline[:, k]), **_spread("new_deals", new[:, k]),
+                         **_spread("bookings", (booked if k == 0 else 0.0) + pipeline[:, k] + new[:, k])})
+        rows.append({"period": period, "start": "total", "end": bounds[-1][1].date(), "booked": booked,
+                     **_spread("pipeline", pipeline[:, -1]), **_spread("new_deals", new.sum(axis=1)),
+                     **_spread("bookings", booked + pipeline[:, -1] + new.sum(axis=1))})
+        return pd.DataFrame.from_records(rows)
+
+    def _future_shocks(self, rng: np.random.Generator, reps: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+        """Per replicate, the market shocks: as they were before the observation date, drawn anew from its
+        period on; returns ``shock(times, replicate of each)``."""
+        if self.shocks is None:
+            return None
+        shocks, company = self.shocks, self.company
+        now = period_ordinal(np.array([self.end.to_datetime64()]), shocks.every)[0] - shocks.first
+        table = np.tile(shocks.z, (reps, 1))
+        table[:, now:] = rng.normal(0.0, company.shock_sd, (reps, len(shocks.z) - now))
+        return lambda times, rep: table[rep, np.clip(period_ordinal(times, shocks.every) - shocks.first, 0,
+                                                         len(shocks.z) - 1)]
+
+    def _open_futures(self, rng: np.random.Generator, reps: int, edges: np.ndarray,
+                      shock: Callable[[np.ndarray, np.ndarray], np.ndarray] | None) -> np.ndarray:
+        """Won revenue of the open deals per (replicate, period), and in total (last column)."""
+        company, deals = self.company, self.open_deals
+        n = len(deals)
+        q = np.tile(company.quality(deals), reps)
+        seg = np.tile(deals["segment"].map({v: i for i, v in enumerate(company.segment.values)}).to_numpy(dtype=int), reps)
+        stage = np.tile(deals["stage"].map({s: i for i, s in enumerate(company.stages)}).to_numpy(dtype=int), reps)
+        days = np.tile(((self.end - deals["stage_entered_at"]).dt.total_seconds() / 86400).to_numpy(), reps)
+        rep = np.repeat(np.arange(reps), n)
+        entered = np.tile(deals["stage_entered_at"].to_numpy(dtype="datetime64[s]"), reps)
+        entry = self.shocks.at(entered, np.arange(len(q))) if self.shocks is not None else 0.0
+        moved = (lambda times, idx: shock(times, rep[idx])) if shock is not None else None
+        won_in = company._continue(rng, q, seg, stage, days, self.end.to_datetime64().astype("datetime64[s]"), entry, moved)
+        amount = np.tile(deals["amount"].to_numpy(dtype=float), reps)
+        won_at = self.end.to_datetime64().astype("datetime64[s]") + (np.minimum(won_in, 1e6) * 86400).astype("timedelta64[s]")
+        return np.column_stack([_by_period(won_at, amount, rep, reps, edges),
+                                np.bincount(rep[np.isfinite(won_in)], amount[np.isfinite(won_in)], minlength=reps)])
+
+    def _new_futures(self, rng: np.random.Generator, reps: int, edges: np.ndarray,
+                     shock: Callable[[np.ndarray, np.ndarray], np.ndarray] | None) -> np.ndarray:
+        """Won revenue per (replicate, period) of deals created after the observation date."""
+        company, ramp = self.company, self.arrivals
+        assert ramp is not None
+        x0 = (self.end - ramp.start) / pd.Timedelta(days=1)
+        x1 = (pd.Timestamp(edges[-1]) - ramp.start) / pd.Timedelta(days=1)
+        expected = ramp.deals * (np.exp(ramp.rate * x1) - np.exp(ramp.rate * x0)) / np.expm1(ramp.rate * ramp.span)
+        counts = rng.poisson(expected, reps)
+        total = int(counts.sum())
+        u = rng.random(total)
+        offset = np.log(np.exp(ramp.rate * x0) + u * (np.exp(ramp.rate * x1) - np.exp(ramp.rate * x0))) / ramp.rate
+        created = ramp.start.to_datetime64().astype("datetime64[s]") + (offset * 86400).astype("timedelta64[s]")
+        features = company._sample_features(rng, total)
+        q = company.quality(features)
+        seg = features["segment"].map({v: i for i, v in enumerate(company.segment.values)}).to_numpy()
+        first = np.zeros(total, dtype=int)
+        for source, share in company.direct_to_second.items():
+            first[(features["source"].to_numpy() == source) & (rng.random(total) < share)] = 1
+        rep = np.repeat(np.arange(reps), counts)
+        moved = (lambda times, idx: shock(times, rep[idx])) if shock is not None else None
+        _, outcome, closed = company._simulate(rng, created, first, q, seg, moved)
+        won = outcome == "won"
+        return _by_period(closed[won], features["amount"].to_numpy(dtype=float)[won], rep[won], reps, edges)
 
 
 def _dated(frame: pd.DataFrame) -> pd.DataFrame:
@@ -401,3 +539,49 @@ def _dated(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     out["expected_close_date"] = out["expected_close_date"].dt.strftime("%Y-%m-%d")
     return out
+
+
+def _by_period(when: np.ndarray, amount: np.ndarray, rep: np.ndarray, reps: int, edges: np.ndarray) -> np.ndarray:
+    """Sum of ``amount`` per (replicate, period between consecutive ``edges``)."""
+    k = np.searchsorted(edges, when.astype("datetime64[s]"), side="right") - 1
+    inside = (k >= 0) & (k < len(edges) - 1)
+    cells = rep[inside] * (len(edges) - 1) + k[inside]
+    return np.bincount(cells, amount[inside], minlength=reps * (len(edges) - 1)).reshape(reps, len(edges) - 1)
+
+
+def _spread(name: str, draws: np.ndarray) -> dict[str, float]:
+    p10, p50, p90 = np.quantile(draws, (0.1, 0.5, 0.9))
+    return {f"{name}_expected": float(draws.mean()), f"{name}_p10": float(p10), f"{name}_p50": float(p50),
+            f"{name}_p90": float(p90)}
+
+
+def period_ordinal(times: np.ndarray, every: str) -> np.ndarray:
+    """Calendar months or quarters since 1970 of datetime64 ``times``."""
+    months = np.asarray(times).astype("datetime64[M]").astype(np.int64)
+    return months if every == "month" else months // 3
+
+
+ShockAt = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Shocks:
+    """The market's effect on decisions' log-odds in each period (``z[i]``: the period ``first + i``)."""
+
+    every: str
+    first: int
+    z: np.ndarray
+
+    def at(self, times: np.ndarray, deals: np.ndarray) -> np.ndarray:
+        """The effect at each of ``times`` (``deals``: which deal each is, unused: one market for all)."""
+        return self.z[np.clip(period_ordinal(times, self.every) - self.first, 0, len(self.z) - 1)]
+
+
+@dataclass(frozen=True)
+class Ramp:
+    """How deals arrived: ``deals`` over ``span`` days from ``start`` at a density growing as exp(rate x day)."""
+
+    start: pd.Timestamp
+    span: float
+    deals: int
+    rate: float

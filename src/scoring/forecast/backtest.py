@@ -6,11 +6,19 @@ the revenue those deals actually brought in each period. The baselines give only
 wins are spread over periods by ``StageTiming`` (how long wins from each stage took before the date);
 the same goes for the fixed percentages, since past expected close dates are not known as they were.
 Only periods that ended before the data does are scored.
+
+Bookings are judged too, against everything each period booked (deals created after the as-of date
+included): the model's bookings forecast (its open deals, the arrival model's new deals, one period
+effect moving both), the fixed percentages' weighted pipeline, and a top-down seasonal naive of past
+bookings (:mod:`scoring.forecast.topdown`). Per method: the accuracy sales teams know,
+max(0, 1 - |A - F| / A) averaged over periods, the bias and how often P10-P90 held what was booked. (The
+rep's expected close dates are not in this comparison: a history says what they are now, not what they
+were at each past date.)
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -21,7 +29,20 @@ from scoring.errors import ConfigError, DataError
 from scoring.evaluation.metrics import reliability_table, scores
 from scoring.features.dataset import TrainingSet
 from scoring.features.snapshots import take_snapshots
-from scoring.forecast.revenue import PERIODS, per_period, period_bounds, period_horizons, won_revenue_quantiles
+from scoring.forecast.revenue import (
+    PERIODS,
+    per_period,
+    period_bounds,
+    period_horizons,
+    simulate_bookings,
+    won_revenue_quantiles,
+)
+from scoring.forecast.topdown import seasonal_naive
+from scoring.forecast.uncertainty import fit_period_effects
+from scoring.models.arrivals import ArrivalModel
+from scoring.models.base import WinProbabilityModel
+from scoring.models.baselines import FixedStageModel
+from scoring.models.win import WinModel
 from scoring.train import fit_models
 
 Progress = Callable[[str], None]
@@ -29,12 +50,33 @@ Progress = Callable[[str], None]
 
 @dataclass
 class BacktestResult:
-    """``periods``: one row per (as_of, model, period); ``outcomes``: one row per (as_of, deal) with each model's P(win)."""
+    """``periods``: one row per (as_of, model, period); ``outcomes``: one row per (as_of, deal) with each model's
+    P(win); ``bookings``: one row per (as_of, method, period) with the bookings forecast and what was booked."""
 
     periods: pd.DataFrame
     outcomes: pd.DataFrame
     models: list[str]
     every: str
+    bookings: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def bookings_summary(self) -> pd.DataFrame:
+        """Per method over complete periods: accuracy (mean of max(0, 1 - |A - F| / A)), bias (summed error over
+        summed bookings), P10-P90 coverage and the share of bookings from new deals."""
+        done = self.bookings[self.bookings["complete"] & self.bookings["expected"].notna()] \
+            if not self.bookings.empty else self.bookings
+        records = []
+        for method in BOOKING_METHODS:
+            part = done[done["method"] == method] if not done.empty else done
+            if part.empty:
+                continue
+            actual = part["actual"].to_numpy(dtype=float)
+            error = part["expected"].to_numpy(dtype=float) - actual
+            records.append({"method": method, "periods": int(len(part)),
+                            "accuracy": float(np.mean(accuracy(actual, part["expected"].to_numpy(dtype=float)))),
+                            "bias": float(error.sum() / actual.sum()) if actual.sum() else np.nan,
+                            "coverage_p10_p90": float(((part["p10"] <= part["actual"]) & (part["actual"] <= part["p90"])).mean()),
+                            "new_deal_share": float(part["actual_new"].sum() / actual.sum()) if actual.sum() else np.nan})
+        return pd.DataFrame.from_records(records)
 
     def summary(self) -> pd.DataFrame:
         """Per model over complete periods: error of won revenue, bias, P10-P90 coverage; log-loss and Brier of outcomes.
@@ -79,6 +121,14 @@ class BacktestResult:
         return self.periods.merge(pd.DataFrame.from_records(records), on=["as_of", "model"], how="left")
 
 
+def accuracy(actual: np.ndarray, forecast: np.ndarray) -> np.ndarray:
+    """max(0, 1 - |A - F| / A) per period (0 where nothing was booked but something forecast, 1 if neither)."""
+    actual, forecast = np.asarray(actual, dtype=float), np.asarray(forecast, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.maximum(0.0, 1.0 - np.abs(actual - forecast) / actual)
+    return np.where(actual > 0, value, np.where(np.abs(forecast) > 0, 0.0, 1.0))
+
+
 def as_of_dates(start: pd.Timestamp | str, end: pd.Timestamp | str, every: str) -> list[pd.Timestamp]:
     """The first day of every month or quarter from ``start`` to ``end``."""
     if every not in PERIODS:
@@ -117,6 +167,7 @@ class DateResult:
     period_rows: list[dict[str, object]]
     outcomes: pd.DataFrame | None
     models: list[str]
+    bookings_rows: list[dict[str, object]] = field(default_factory=list)
 
 
 def backtest(data: DealHistory, start: pd.Timestamp | str, end: pd.Timestamp | str, every: str = "quarter",
@@ -149,8 +200,9 @@ def backtest(data: DealHistory, start: pd.Timestamp | str, end: pd.Timestamp | s
     table["abs_pct_error"] = np.where(positive, table["abs_error"] / table["actual"].where(positive), np.nan)
     table["covered"] = (table["p10"] <= table["actual"]) & (table["actual"] <= table["p90"])
     outcomes = [r.outcomes for r in results if r.outcomes is not None]
+    bookings = pd.DataFrame.from_records([row for result in results for row in result.bookings_rows])
     return BacktestResult(periods=table, outcomes=pd.concat(outcomes, ignore_index=True), models=results[-1].models,
-                          every=every)
+                          every=every, bookings=bookings)
 
 
 #: Months in each kind of period.
@@ -192,10 +244,12 @@ def backtest_date(setup: DateSetup, as_of: pd.Timestamp) -> DateResult:
     actual = _actual(rows, horizon)
     outcomes = rows[["deal_id", "stage", "amount", "outcome"]].assign(as_of=as_of)
     period_rows: list[dict[str, object]] = []
+    forecasts = {}
     for name, model in models.items():
         p_win, by_end = model.win_by(rows, horizon)
         outcomes[name] = p_win
         in_period = per_period(by_end)
+        forecasts[name] = (p_win, in_period)
         q = won_revenue_quantiles(amount, in_period, seed=setup.seed)
         for k, (s, e) in enumerate(bounds):
             expected = float(in_period[:, k] @ amount)
@@ -203,7 +257,54 @@ def backtest_date(setup: DateSetup, as_of: pd.Timestamp) -> DateResult:
                                 "expected": expected, "p10": q[k, 0], "p50": q[k, 1], "p90": q[k, 2],
                                 "actual": actual[k], "complete": bool(e + pd.Timedelta(days=1) <= last),
                                 "open_deals": int(len(rows))})
-    return DateResult(period_rows, outcomes, list(models))
+    return DateResult(period_rows, outcomes, list(models),
+                      _bookings_rows(setup, as_of, bounds, amount, actual, forecasts, models[WinModel.name]))
+
+
+#: The bookings forecasts a backtest compares, in the order tables show them.
+BOOKING_METHODS = ("model", "fixed", "seasonal_naive")
+
+
+def _bookings_rows(setup: DateSetup, as_of: pd.Timestamp, bounds: list[tuple[pd.Timestamp, pd.Timestamp]],
+                   amount: np.ndarray, actual_open: np.ndarray, forecasts: dict[str, tuple[np.ndarray, np.ndarray]],
+                   model: WinProbabilityModel) -> list[dict[str, object]]:
+    """One row per (method, period): the bookings forecast at ``as_of`` beside everything the period booked."""
+    deals, every, last = setup.data.deals, setup.every, setup.last
+    arrivals = ArrivalModel().fit(deals, as_of)
+    effects = fit_period_effects(setup.data, as_of, arrivals.arrival_sd_, model)
+    booked = np.zeros(len(bounds))  # as-of dates are period starts: nothing is booked yet
+    p_win, in_period = forecasts[WinModel.name]
+    joint = simulate_bookings(arrivals, effects, every, as_of, bounds, amount, in_period, p_win, booked,
+                              seed=setup.seed)
+    fixed_in = forecasts[FixedStageModel.name][1]
+    fixed_q = won_revenue_quantiles(amount, fixed_in, seed=setup.seed)
+    naive, naive_q = seasonal_naive(deals, as_of, every, bounds)
+    booked_all = _booked_in_periods(deals, bounds)
+    rows: list[dict[str, object]] = []
+    for k, (s, e) in enumerate(bounds):
+        common = {"as_of": as_of, "period": k + 1, "start": s, "end": e, "actual": booked_all[k],
+                  "actual_open": actual_open[k], "actual_new": booked_all[k] - actual_open[k],
+                  "complete": bool(e + pd.Timedelta(days=1) <= last)}
+        rows.append({**common, "method": "model", "expected": joint.bookings.expected[k],
+                     **_q(joint.bookings.quantiles[k]), "booked": booked[k], "pipeline": joint.pipeline.expected[k],
+                     "new_deals": joint.new_deals.expected[k]})
+        fixed = float(fixed_in[:, k] @ amount)
+        rows.append({**common, "method": "fixed", "expected": fixed, **_q(fixed_q[k]), "booked": booked[k],
+                     "pipeline": fixed, "new_deals": 0.0})
+        rows.append({**common, "method": "seasonal_naive", "expected": naive[k], **_q(naive_q[k]),
+                     "booked": np.nan, "pipeline": np.nan, "new_deals": np.nan})
+    return rows
+
+
+def _q(values: np.ndarray) -> dict[str, float]:
+    return {"p10": float(values[0]), "p50": float(values[1]), "p90": float(values[2])}
+
+
+def _booked_in_periods(deals: pd.DataFrame, bounds: list[tuple[pd.Timestamp, pd.Timestamp]]) -> np.ndarray:
+    """Everything won in each period, whenever the deal was created."""
+    won = deals[deals["status"] == "won"]
+    closed, amount = won["closed_at"], won["amount"].fillna(0.0)
+    return np.array([float(amount[(closed >= s) & (closed < e + pd.Timedelta(days=1))].sum()) for s, e in bounds])
 
 
 def _actual(rows: pd.DataFrame, horizon: np.ndarray) -> np.ndarray:

@@ -21,10 +21,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit, logit
 
 from scoring.bundle import ModelBundle
 from scoring.errors import ConfigError
 from scoring.features.snapshots import DAY_SECONDS
+from scoring.forecast.uncertainty import PeriodEffects, draw_effects
+from scoring.models.arrivals import ArrivalModel
 from scoring.scores import deal_state
 
 PERIODS = {"month": "M", "quarter": "Q"}
@@ -33,6 +36,8 @@ QUANTILES = (0.1, 0.5, 0.9)
 EXACT_MAX_DEALS = 14
 SAMPLES = 2000
 SIMULATED = 4000
+#: Points of the effect at which the rest of the deals' moments are computed (interpolated between).
+GRID = 17
 BREAKDOWNS = ("stage", "owner", "segment")
 
 
@@ -66,19 +71,25 @@ def won_revenue_quantiles(amounts: np.ndarray, probabilities: np.ndarray, quanti
 
     ``probabilities`` has shape (deals, columns); the answer has shape (columns, quantiles).
     """
+    amounts, probabilities = _checked(amounts, probabilities)
+    if len(amounts) == 0:
+        return np.zeros((probabilities.shape[1], len(quantiles)))
+    if len(amounts) <= EXACT_MAX_DEALS:
+        return np.array([_exact_quantiles(amounts, probabilities[:, j], quantiles)
+                         for j in range(probabilities.shape[1])])
+    totals = won_revenue_samples(amounts, probabilities, np.zeros((samples, probabilities.shape[1])),
+                                 np.random.default_rng(seed))
+    return np.quantile(totals, quantiles, axis=0, method="inverted_cdf").T
+
+
+def _checked(amounts: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     amounts = np.asarray(amounts, dtype=float)
     probabilities = np.asarray(probabilities, dtype=float)
     if probabilities.ndim == 1:
         probabilities = probabilities[:, None]
     if probabilities.shape[0] != len(amounts):
         raise ValueError(f"{len(amounts)} amounts but probabilities for {probabilities.shape[0]} deals")
-    probabilities = np.clip(probabilities, 0.0, 1.0)
-    if len(amounts) == 0:
-        return np.zeros((probabilities.shape[1], len(quantiles)))
-    if len(amounts) <= EXACT_MAX_DEALS:
-        return np.array([_exact_quantiles(amounts, probabilities[:, j], quantiles)
-                         for j in range(probabilities.shape[1])])
-    return _simulated_quantiles(amounts, probabilities, quantiles, samples, seed)
+    return amounts, np.clip(probabilities, 0.0, 1.0)
 
 
 def _exact_quantiles(amounts: np.ndarray, p: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
@@ -98,41 +109,94 @@ def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, quantiles: Sequ
     return values[order][np.minimum(at, len(values) - 1)]
 
 
-def _simulated_quantiles(amounts: np.ndarray, p: np.ndarray, quantiles: Sequence[float], samples: int,
-                         seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    out = np.empty((p.shape[1], len(quantiles)))
+def won_revenue_samples(amounts: np.ndarray, probabilities: np.ndarray, effects: np.ndarray,
+                        rng: np.random.Generator) -> np.ndarray:
+    """Draws of sum(amount_i * B_i) per (sample, column): B_i ~ Bernoulli(expit(logit(p_i) + z)) with ``z`` =
+    ``effects[sample, column]`` shared by every deal (zeros: independent deals).
+
+    The ``SIMULATED`` deals with the most variance are drawn one by one; the rest's sum is a normal draw
+    with the mean and variance it has given ``z`` (interpolated over a grid of ``z``).
+    """
+    amounts, p = _checked(amounts, probabilities)
+    samples, columns = effects.shape
+    out = np.zeros((samples, columns))
+    if len(amounts) == 0:
+        return out
     chunk = max(1, 2_000_000 // max(min(len(amounts), SIMULATED), 1))
-    for j in range(p.shape[1]):
+    for j in range(columns):
+        z = effects[:, j]
+        shifted = bool(np.any(z))
         variance = amounts ** 2 * p[:, j] * (1 - p[:, j])
         big = np.argsort(-variance, kind="stable")[:SIMULATED]
         rest = np.ones(len(amounts), dtype=bool)
         rest[big] = False
-        rest_mean = float((amounts[rest] * p[rest, j]).sum())
-        rest_sd = float(np.sqrt(variance[rest].sum()))
         a, q = amounts[big], p[big, j]
-        totals = np.empty(samples)
+        odds = logit(np.clip(q, 1e-12, 1 - 1e-12)) if shifted else q
+        totals = out[:, j]
         for s0 in range(0, samples, chunk):
             s1 = min(samples, s0 + chunk)
-            won = rng.random((s1 - s0, len(a))) < q
-            totals[s0:s1] = won @ a
-        totals += np.maximum(rest_mean + rest_sd * rng.standard_normal(samples), 0.0) if rest.any() else 0.0
-        out[j] = np.quantile(totals, quantiles, method="inverted_cdf")
+            chance = expit(odds + z[s0:s1, None]) if shifted else q
+            totals[s0:s1] = (rng.random((s1 - s0, len(a))) < chance) @ a
+        if rest.any():
+            mean, sd = _rest_moments(amounts[rest], p[rest, j], z)
+            totals += np.maximum(mean + sd * rng.standard_normal(samples), 0.0)
     return out
+
+
+def _rest_moments(amounts: np.ndarray, p: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of sum(amount_i * B_i) given each effect ``z``."""
+    if not np.any(z):
+        return np.full(len(z), float(amounts @ p)), np.full(len(z), float(np.sqrt((amounts ** 2) @ (p * (1 - p)))))
+    grid = np.linspace(z.min(), z.max(), GRID)
+    odds = logit(np.clip(p, 1e-12, 1 - 1e-12))
+    shifted = expit(odds[None, :] + grid[:, None])
+    means = shifted @ amounts
+    sds = np.sqrt((shifted * (1 - shifted)) @ (amounts ** 2))
+    return np.interp(z, grid, means), np.interp(z, grid, sds)
+
+
+def quantiles_of(draws: np.ndarray) -> np.ndarray:
+    """P10/P50/P90 of each column of ``draws`` (samples x columns): shape (columns, 3)."""
+    return np.quantile(draws, QUANTILES, axis=0, method="inverted_cdf").T
+
+
+@dataclass
+class Spread:
+    """Expected value and P10/P50/P90 per period and in total."""
+
+    expected: np.ndarray  # (periods,)
+    quantiles: np.ndarray  # (periods, 3)
+    total_expected: float
+    total_quantiles: np.ndarray  # (3,)
+
+    def period(self, k: int) -> dict[str, float]:
+        return _spread_json(self.expected[k], self.quantiles[k])
+
+    def total(self) -> dict[str, float]:
+        return _spread_json(self.total_expected, self.total_quantiles)
+
+
+def _spread_json(expected: float, quantiles: np.ndarray) -> dict[str, float]:
+    return {"expected": round(float(expected), 2),
+            **{f"p{int(round(x * 100))}": round(float(v), 2) for x, v in zip(QUANTILES, quantiles)}}
 
 
 @dataclass
 class Forecast:
-    """A forecast at ``as_of``: per period and in total, the model's won revenue and range beside the fixed one."""
+    """A forecast at ``as_of``: per period and in total, what the open deals (``pipeline``), the deals not yet
+    created (``new_deals``) and both with what was already won (``bookings``) will bring, beside the fixed
+    percentages."""
 
     as_of: pd.Timestamp
     period: str
     bounds: list[tuple[pd.Timestamp, pd.Timestamp]]
-    model_expected: np.ndarray  # (periods,)
-    model_quantiles: np.ndarray  # (periods, 3)
+    pipeline: Spread
+    new_deals: Spread
+    bookings: Spread
+    booked: np.ndarray  # (periods,): won before as_of in the first (calendar) period; zeros after it
+    booked_known: bool
+    commit: np.ndarray | None  # (periods + 1,): booked + amounts of deals in commit per period, then in total
     fixed_expected: np.ndarray  # (periods,)
-    total_expected: float
-    total_quantiles: np.ndarray  # (3,)
     total_fixed: float
     fixed_undated: float  # share of the fixed total placed by StageTiming (no expected_close_date)
     deals: pd.DataFrame  # per deal: id, stage, amount, p_win, fixed, won per period (for breakdowns)
@@ -141,28 +205,53 @@ class Forecast:
     method: dict[str, Any] = field(default_factory=dict)
     model_info: dict[str, str] = field(default_factory=dict)
 
+    # The open deals' forecast under its first names (``model`` in the JSON).
+    @property
+    def model_expected(self) -> np.ndarray:
+        return self.pipeline.expected
+
+    @property
+    def model_quantiles(self) -> np.ndarray:
+        return self.pipeline.quantiles
+
+    @property
+    def total_expected(self) -> float:
+        return self.pipeline.total_expected
+
+    @property
+    def total_quantiles(self) -> np.ndarray:
+        return self.pipeline.total_quantiles
+
     def to_json(self) -> dict[str, Any]:
         """The SPEC's forecast JSON (section 5), with breakdowns, warnings and the method added."""
-        def q(values: np.ndarray) -> dict[str, float]:
-            return {f"p{int(round(x * 100))}": round(float(v), 2) for x, v in zip(QUANTILES, values)}
-
-        periods = [{"start": str(s.date()), "end": str(e.date()),
-                    "model": {"expected": round(float(m), 2), **q(mq)}, "fixed": {"expected": round(float(f), 2)}}
-                   for (s, e), m, mq, f in zip(self.bounds, self.model_expected, self.model_quantiles,
-                                               self.fixed_expected)]
+        periods = []
+        for k, (s, e) in enumerate(self.bounds):
+            periods.append({
+                "start": str(s.date()), "end": str(e.date()),
+                "calendar_start": str(pd.Period(s, PERIODS[self.period]).start_time.date()),
+                "model": self.pipeline.period(k), "fixed": {"expected": round(float(self.fixed_expected[k]), 2)},
+                "booked": round(float(self.booked[k]), 2), "pipeline": self.pipeline.period(k),
+                "new_deals": self.new_deals.period(k), "bookings": self.bookings.period(k),
+                "commit": None if self.commit is None else {"expected": round(float(self.commit[k]), 2)}})
+        total = {"model": self.pipeline.total(),
+                 "fixed": {"expected": round(self.total_fixed, 2), "placed_by_stage_timing": round(self.fixed_undated, 2)},
+                 "booked": round(float(self.booked.sum()), 2), "pipeline": self.pipeline.total(),
+                 "new_deals": self.new_deals.total(), "bookings": self.bookings.total(),
+                 "commit": None if self.commit is None else {"expected": round(float(self.commit[-1]), 2)}}
         return {"as_of": str(self.as_of.date()), "period": self.period, "model": self.model_info,
-                "periods": periods,
-                "total": {"model": {"expected": round(self.total_expected, 2), **q(self.total_quantiles)},
-                          "fixed": {"expected": round(self.total_fixed, 2),
-                                    "placed_by_stage_timing": round(self.fixed_undated, 2)}},
+                "periods": periods, "total": total, "booked_known": self.booked_known,
                 "deals": int(len(self.deals)), "breakdowns": self.breakdowns, "warnings": self.warnings,
                 "method": self.method}
 
 
 def forecast(bundle: ModelBundle, deals: pd.DataFrame, as_of: pd.Timestamp | str, period: str = "quarter",
              periods: int = 4, seed: int = 0, samples: int = SAMPLES,
-             model_info: dict[str, str] | None = None) -> Forecast:
-    """Forecast won revenue of open ``deals`` (canonical columns) with ``bundle``'s model beside the fixed percentages."""
+             model_info: dict[str, str] | None = None, history: pd.DataFrame | None = None,
+             booked: float | None = None) -> Forecast:
+    """Forecast what each period books: the open ``deals`` (canonical columns) by ``bundle``'s model, the
+    deals not yet created by its arrival model, and what the first period had already won (from the deal
+    ``history``: the deals of a deal history, canonical columns; or ``booked`` as given); beside the fixed
+    percentages."""
     as_of = pd.Timestamp(as_of)
     bounds = period_bounds(as_of, period, periods)
     rows, warnings = deal_state(bundle, deals, as_of)
@@ -175,9 +264,30 @@ def forecast(bundle: ModelBundle, deals: pd.DataFrame, as_of: pd.Timestamp | str
     if blank.any():  # scored (their probabilities are in the breakdowns), but no revenue to weigh
         warnings.append(f"{int(blank.sum()):,} deal(s) without an amount are counted aside: no revenue in the forecast")
         amount = np.where(blank, 0.0, amount)
-    return summarize_forecast(as_of, period, bounds, deals, amount, p_win, by_end,
-                              fixed, fixed_by_end, seed=seed, samples=samples, warnings=warnings,
-                              model_info=model_info or {})
+    known = history is not None or booked is not None
+    won = booked_in(history, as_of, bounds, period) if history is not None else np.zeros(len(bounds))
+    if booked is not None:
+        won[0] = booked
+    if not known:
+        warnings.append("revenue already won this period is not known (no deal history given): booked is 0")
+    note = bundle.effects.note(period)
+    if note:
+        warnings.append(note)
+    result = summarize_forecast(bundle, as_of, period, bounds, deals, amount, p_win, by_end, fixed, fixed_by_end,
+                                won, seed=seed, samples=samples, warnings=warnings, model_info=model_info or {})
+    result.booked_known = known
+    return result
+
+
+def booked_in(history: pd.DataFrame, as_of: pd.Timestamp, bounds: list[tuple[pd.Timestamp, pd.Timestamp]],
+              period: str) -> np.ndarray:
+    """Revenue won from the start of the first calendar period to ``as_of`` (zeros for later periods)."""
+    start = pd.Period(bounds[0][0], PERIODS[period]).start_time
+    closed = history["closed_at"]
+    won = (history["status"] == "won") & (closed >= start) & (closed < as_of)
+    out = np.zeros(len(bounds))
+    out[0] = float(np.nansum(history.loc[won, "amount"].to_numpy(dtype=float)))
+    return out
 
 
 def _fixed_by_end(deals: pd.DataFrame, rows: pd.DataFrame, fixed: np.ndarray, bundle: ModelBundle,
@@ -194,14 +304,17 @@ def _fixed_by_end(deals: pd.DataFrame, rows: pd.DataFrame, fixed: np.ndarray, bu
     return fixed[:, None] * share
 
 
-def summarize_forecast(as_of: pd.Timestamp, period: str, bounds: list[tuple[pd.Timestamp, pd.Timestamp]],
-                       deals: pd.DataFrame, amount: np.ndarray, p_win: np.ndarray, by_end: np.ndarray,
-                       fixed: np.ndarray, fixed_by_end: np.ndarray, seed: int = 0, samples: int = SAMPLES,
-                       warnings: list[str] | None = None, model_info: dict[str, str] | None = None) -> Forecast:
-    """Sum per-deal probabilities into a forecast: P(win) ever and cumulative P(won by each period's end)."""
+def summarize_forecast(bundle: ModelBundle, as_of: pd.Timestamp, period: str,
+                       bounds: list[tuple[pd.Timestamp, pd.Timestamp]], deals: pd.DataFrame, amount: np.ndarray,
+                       p_win: np.ndarray, by_end: np.ndarray, fixed: np.ndarray, fixed_by_end: np.ndarray,
+                       booked: np.ndarray, seed: int = 0, samples: int = SAMPLES, warnings: list[str] | None = None,
+                       model_info: dict[str, str] | None = None) -> Forecast:
+    """Sum per-deal probabilities (P(win) ever, cumulative P(won by each period's end)) and the new deals into
+    a forecast; draw pipeline, new deals and bookings jointly (one period effect moves them together)."""
     in_period = per_period(by_end)
     fixed_in = per_period(fixed_by_end)
-    quantiles = won_revenue_quantiles(amount, np.column_stack([in_period, p_win]), samples=samples, seed=seed)
+    joint = simulate_bookings(bundle.arrivals, bundle.effects, period, as_of, bounds, amount, in_period, p_win,
+                              booked, samples, seed)
     per_deal = pd.DataFrame({"deal_id": deals["deal_id"].to_numpy(), "amount": amount, "p_win": p_win,
                              "fixed": fixed})
     for name in BREAKDOWNS:
@@ -210,16 +323,87 @@ def summarize_forecast(as_of: pd.Timestamp, period: str, bounds: list[tuple[pd.T
     dated = deals["expected_close_date"].notna().to_numpy() if "expected_close_date" in deals.columns \
         else np.zeros(len(amount), dtype=bool)
     result = Forecast(
-        as_of=as_of, period=period, bounds=bounds,
-        model_expected=in_period.T @ amount, model_quantiles=quantiles[:-1], fixed_expected=fixed_in.T @ amount,
-        total_expected=float(p_win @ amount), total_quantiles=quantiles[-1], total_fixed=float(fixed @ amount),
+        as_of=as_of, period=period, bounds=bounds, pipeline=joint.pipeline, new_deals=joint.new_deals,
+        bookings=joint.bookings,
+        booked=booked, booked_known=False, commit=_commit(deals, amount, booked, bounds),
+        fixed_expected=fixed_in.T @ amount, total_fixed=float(fixed @ amount),
         fixed_undated=float(fixed[~dated] @ amount[~dated]), deals=per_deal, warnings=list(warnings or []),
-        method={"quantiles": "exact" if len(amount) <= EXACT_MAX_DEALS else "monte carlo",
-                "samples": samples, "seed": seed, "simulated_deals": min(len(amount), SIMULATED)},
+        method={"samples": samples, "seed": seed, "simulated_deals": min(len(amount), SIMULATED), **joint.method},
         model_info=dict(model_info or {}))
     result.breakdowns = {name: _breakdown(per_deal, name, in_period, amount)
                          for name in BREAKDOWNS if name in per_deal.columns}
     return result
+
+
+@dataclass
+class Joint:
+    """The open deals', the new deals' and the bookings' spreads, drawn together, and how."""
+
+    pipeline: Spread
+    new_deals: Spread
+    bookings: Spread
+    method: dict[str, Any]
+
+
+def simulate_bookings(arrivals: ArrivalModel, effects: PeriodEffects, period: str, as_of: pd.Timestamp,
+                      bounds: list[tuple[pd.Timestamp, pd.Timestamp]], amount: np.ndarray, in_period: np.ndarray,
+                      p_win: np.ndarray, booked: np.ndarray, samples: int = SAMPLES, seed: int = 0) -> Joint:
+    """Draw the open deals' wins per period (``in_period``: P(won in each period)) and in total (``p_win``),
+    the new deals' wins per period, and bookings (``booked`` + both), with one period effect per period and
+    sample moving open and new deals together (:mod:`scoring.forecast.uncertainty`)."""
+    k = len(bounds)
+    rng = np.random.default_rng(seed)
+    win_sd, arrival_sd = effects.win_sd.get(period, 0.0), effects.arrival_sd.get(period, 0.0)
+    z = draw_effects(rng, samples, k + 1, win_sd)  # one per period and one for wins after the last period
+    expected_in = in_period.T @ amount
+    expected_total = float(p_win @ amount)
+    weights = np.append(expected_in, max(expected_total - float(expected_in.sum()), 0.0))
+    z_total = z @ (weights / weights.sum()) if weights.sum() > 0 else z[:, 0]
+    columns = np.column_stack([in_period, p_win])
+    pipeline_draws = won_revenue_samples(amount, columns, np.column_stack([z[:, :k], z_total]), rng)
+    exact = len(amount) <= EXACT_MAX_DEALS and win_sd == 0
+    pipeline_q = won_revenue_quantiles(amount, columns) if exact else quantiles_of(pipeline_draws)
+    new = arrivals.expected(as_of, bounds)
+    shift = draw_effects(rng, samples, k, arrival_sd) - arrival_sd ** 2 / 2
+    new_draws = arrivals.simulate(new, z[:, :k], shift, rng)
+    new_total = new_draws.sum(axis=1, keepdims=True)
+    bookings_draws = booked[None, :] + pipeline_draws[:, :k] + new_draws
+    bookings_total = booked.sum() + pipeline_draws[:, k:] + new_total
+    return Joint(
+        pipeline=Spread(expected_in, pipeline_q[:k], expected_total, pipeline_q[k]),
+        new_deals=Spread(new.revenue, quantiles_of(new_draws), float(new.revenue.sum()), quantiles_of(new_total)[0]),
+        bookings=Spread(booked + expected_in + new.revenue, quantiles_of(bookings_draws),
+                        float(booked.sum()) + expected_total + float(new.revenue.sum()), quantiles_of(bookings_total)[0]),
+        method={"quantiles": "exact" if exact else "monte carlo",
+                "period_effects": {"win_sd": round(win_sd, 4), "arrival_sd": round(arrival_sd, 4),
+                                   "past_periods": effects.periods.get(period, 0)},
+                "new_deals": {"groups": [g.key for g in arrivals.groups_ or []],
+                              "expected_wins": [round(float(c), 1) for c in new.count]}})
+
+
+#: Forecast categories that count as commit (Salesforce's and HubSpot's name for it).
+COMMIT = "commit"
+
+
+def _commit(deals: pd.DataFrame, amount: np.ndarray, booked: np.ndarray,
+            bounds: list[tuple[pd.Timestamp, pd.Timestamp]]) -> np.ndarray | None:
+    """Per period: booked + the amounts of deals the reps put in commit, by expected close date (overdue and
+    undated ones in the first period), then the total; None when the deals carry no ``forecast_category``."""
+    if "forecast_category" not in deals.columns:
+        return None
+    committed = deals["forecast_category"].astype("string").str.strip().str.lower().eq(COMMIT).fillna(False)
+    committed = committed.to_numpy(dtype=bool)
+    close = (pd.to_datetime(deals["expected_close_date"]) if "expected_close_date" in deals.columns
+             else pd.Series(pd.NaT, index=deals.index))
+    out = booked.astype(float).copy()
+    for k, (_, end) in enumerate(bounds):
+        due = close.lt(end + pd.Timedelta(days=1)).to_numpy(dtype=bool)
+        if k > 0:
+            due = due & close.ge(bounds[k - 1][1] + pd.Timedelta(days=1)).to_numpy(dtype=bool)
+        else:
+            due = due | close.isna().to_numpy(dtype=bool)
+        out[k] += float(amount[committed & due].sum())
+    return np.append(out, booked.sum() + amount[committed].sum())
 
 
 def _breakdown(per_deal: pd.DataFrame, column: str, in_period: np.ndarray, amount: np.ndarray) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ MODEL_COLOURS = {"model": "#1f6feb", "fixed": "#d1242f", "stage_transitions": "#
                  "empirical_stage_rate": "#9a6700", "odoo_naive_bayes": "#1a7f37", "logistic_regression": "#6e7781"}
 LABELS = {"model": "model", "fixed": "fixed percentages", "stage_transitions": "stage transitions",
           "empirical_stage_rate": "empirical stage rate", "odoo_naive_bayes": "Odoo naive Bayes",
-          "logistic_regression": "logistic regression"}
+          "logistic_regression": "logistic regression", "seasonal_naive": "seasonal naive (last year)"}
 
 
 @dataclass
@@ -148,7 +148,51 @@ def _backtest_sections(result: BacktestResult, figures: dict[str, Figure]) -> li
                       f"The model's P10-P90 range held what actually closed in {cover:.0%} of periods "
                       "(a well-judged 80 % range holds it about 80 % of the time).")
     return [Section("Forecast vs fixed percentages vs actual", sentence, image="forecast_vs_actual.png"),
-            Section("Backtest: every model, every period", cover_sentence, table=_html_table(shown, formats))]
+            Section("Backtest: every model, every period", cover_sentence, table=_html_table(shown, formats)),
+            *_bookings_sections(result, figures)]
+
+
+def _bookings_sections(result: BacktestResult, figures: dict[str, Figure]) -> list[Section]:
+    """What each period booked (new deals included) against the bookings forecasts, and their accuracy."""
+    if result.bookings.empty:
+        return []
+    table = result.bookings[result.bookings["period"] == 1].sort_values("as_of")
+    model = table[table["method"] == "model"]
+    fig = Figure(figsize=(9, 4.2))
+    ax = fig.subplots()
+    ax.fill_between(model["start"], model["p10"], model["p90"], color=MODEL_COLOURS["model"], alpha=0.15,
+                    label="model P10-P90")
+    ax.bar(model["start"], model["pipeline"], width=20, color=MODEL_COLOURS["model"], alpha=0.35,
+           label="model: open deals")
+    ax.bar(model["start"], model["new_deals"], width=20, bottom=model["pipeline"], color="#e49b0f", alpha=0.5,
+           label="model: new deals")
+    for method, style in (("model", "-"), ("fixed", "--"), ("seasonal_naive", ":")):
+        part = table[table["method"] == method]
+        ax.plot(part["start"], part["expected"], ls=style, marker="o", color=MODEL_COLOURS.get(method, "#555"),
+                label=label(method))
+    ax.plot(model["start"], model["actual"], color="black", marker="s", lw=2, label="actually booked")
+    ax.set_ylabel(f"bookings in the {result.every}")
+    ax.set_title(f"Bookings forecast at the start of each {result.every} vs everything it booked")
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    figures["bookings_vs_actual.png"] = fig
+    summary = result.bookings_summary().set_index("method")
+    columns = {"periods": "periods", "accuracy": "accuracy", "bias": "bias", "coverage_p10_p90": "P10-P90 coverage",
+               "new_deal_share": "booked by new deals"}
+    shown = summary[list(columns)].rename(columns=columns).rename(index=label)
+    formats = {"periods": "{:.0f}", "accuracy": "{:.1%}", "bias": "{:+.1%}", "P10-P90 coverage": "{:.0%}",
+               "booked by new deals": "{:.0%}"}
+    per_period = model[["start", "booked", "pipeline", "new_deals", "expected", "p10", "p90", "actual"]].rename(
+        columns={"expected": "bookings", "actual": "actually booked"})
+    per_period["start"] = [_period_name(s, result.every) for s in per_period["start"]]
+    money = {c: "{:,.0f}" for c in per_period.columns if c != "start"}
+    sentence = ("Everything each period booked, deals created during it included, against the model's bookings "
+                "(open deals + new deals), the fixed percentages' weighted pipeline and last year's same period "
+                "(seasonal naive). Accuracy is max(0, 1 - |actual - forecast| / actual), averaged over periods.")
+    return [Section("Bookings: forecast vs what each period booked", sentence, image="bookings_vs_actual.png",
+                    table=_html_table(shown, formats)),
+            Section("Bookings per period (the model)", "", table=_html_table(per_period.set_index("start"), money))]
 
 
 def _metrics_section(metrics: pd.DataFrame) -> Section:

@@ -1,0 +1,269 @@
+"""New deals: how many will be created, how large, and how fast they win (the part of a period's bookings
+that does not exist yet at the as-of date).
+
+``ArrivalModel.fit`` learns, from the deals created in the last ``LOOKBACK_DAYS`` before the as-of date
+(only what was known then):
+
+- the daily rate of new deals: a Poisson GLM (scikit-learn's ``PoissonRegressor``) of the count created
+  each day on a log-linear trend, month of year (when the history spans ``SEASON_MIN_DAYS``) and weekday
+  (when it spans ``WEEKDAY_MIN_DAYS``); the trend's yearly growth is held within ``GROWTH_BOUNDS`` since it
+  is extrapolated. By segment where the data supports it (``SEGMENT_MIN_DEALS`` new deals per value in
+  the window), else for all deals together;
+- how fast a new deal wins: the share of created amount (and of deals) won within ``t`` days of
+  creation, an Aalen-Johansen cumulative incidence of winning with losing as the competing outcome, so
+  deals still open at the as-of date count for the time they were watched (censored, not lost);
+- the amounts of recent wins (new deals' won revenue is drawn from them), and how much period counts of
+  new deals vary beyond Poisson noise (``arrival_sd``: a period-level multiplicative effect).
+
+``expected`` gives, for calendar periods after the as-of date, the expected won revenue and count of
+deals created after the as-of date and won within each period; ``simulate`` draws won revenue per period
+(compound Poisson: the count of such wins is Poisson given the period's arrival and win shocks, each
+win's amount a recent win's).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, logit
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import PoissonRegressor
+
+LOOKBACK_DAYS = 3 * 365
+SEASON_MIN_DAYS = 2 * 365
+WEEKDAY_MIN_DAYS = 8 * 7
+SEGMENT_MIN_DEALS = 300
+#: Least yearly change of the arrival rate that may be extrapolated, and the most.
+GROWTH_BOUNDS = (-0.5, 1.0)
+#: Days of age the win curves cover (beyond, they stay flat).
+MAX_AGE_DAYS = 4 * 366
+#: Recent wins kept to draw new deals' amounts from.
+AMOUNT_SAMPLE = 5000
+
+
+@dataclass
+class Arrivals:
+    """One group's (a segment's, or all deals') arrival rate, win curves and won amounts."""
+
+    key: str
+    deals: int
+    coef: np.ndarray
+    intercept: float
+    season: bool
+    weekday: bool
+    mean_amount: float
+    won_share: np.ndarray  # share of created amount won within each whole day of age (cumulative)
+    won_count: np.ndarray  # share of created deals won within each whole day of age (cumulative)
+    won_amounts: np.ndarray  # amounts of recent wins
+
+    def daily_rate(self, days: pd.DatetimeIndex, as_of: pd.Timestamp) -> np.ndarray:
+        """Expected new deals on each of ``days``."""
+        return np.exp(self.intercept + design(days, as_of, self.season, self.weekday) @ self.coef)
+
+
+@dataclass
+class NewDeals:
+    """Per period: expected won revenue and won count of deals created after the as-of date."""
+
+    revenue: np.ndarray
+    count: np.ndarray
+    by_group: list[tuple[Arrivals, np.ndarray]] = field(default_factory=list)  # (group, expected wins per period)
+
+
+class ArrivalModel:
+    """New deals per day, their size and how fast they win; see the module docstring."""
+
+    def __init__(self, segment: str | None = "segment") -> None:
+        self.segment = segment
+        self.groups_: list[Arrivals] | None = None
+        self.arrival_sd_: dict[str, float] = {}
+        self.as_of_: pd.Timestamp | None = None
+        self.window_days_: int = 0
+
+    def fit(self, deals: pd.DataFrame, as_of: pd.Timestamp) -> ArrivalModel:
+        """Learn from ``deals`` (canonical columns) as they were known at ``as_of``."""
+        as_of = pd.Timestamp(as_of)
+        created = deals["created_at"]
+        known = deals[created < as_of]
+        if known.empty:
+            raise ValueError(f"no deals were created before {as_of.date()}")
+        start = max(known["created_at"].min().normalize(), (as_of - pd.Timedelta(days=LOOKBACK_DAYS)).normalize())
+        window = known[known["created_at"] >= start]
+        self.window_days_ = max(int((as_of.normalize() - start).days), 1)
+        by = self.segment if self.segment in window.columns else None
+        groups: list[tuple[str, pd.DataFrame]] = []
+        if by is not None:
+            counts = window[by].astype("string").fillna("(missing)").value_counts()
+            if len(counts) > 1 and counts.min() >= SEGMENT_MIN_DEALS:
+                keys = window[by].astype("string").fillna("(missing)")
+                groups = [(f"{by}={key}", window[keys == key]) for key in counts.index]
+        if not groups:
+            groups = [("all", window)]
+        self.groups_ = [self._fit_group(key, part, start, as_of) for key, part in groups]
+        self.as_of_ = as_of
+        self.arrival_sd_ = {kind: self._arrival_sd(window, start, as_of, kind) for kind in ("month", "quarter")}
+        return self
+
+    def _fit_group(self, key: str, part: pd.DataFrame, start: pd.Timestamp, as_of: pd.Timestamp) -> Arrivals:
+        days = pd.date_range(start, as_of.normalize() - pd.Timedelta(days=1), freq="D")
+        if len(days) == 0:
+            days = pd.DatetimeIndex([start])
+        counts = np.bincount((part["created_at"].dt.normalize() - start).dt.days.to_numpy(), minlength=len(days))
+        counts = counts[:len(days)]
+        season, weekday = len(days) >= SEASON_MIN_DAYS, len(days) >= WEEKDAY_MIN_DAYS
+        x = design(days, as_of, season, weekday)
+        glm = PoissonRegressor(alpha=1e-6, max_iter=300)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # lbfgs's convergence chatter; the fit is checked below
+            glm.fit(x, counts)
+        coef = glm.coef_.copy()
+        low, high = np.log1p(GROWTH_BOUNDS[0]), np.log1p(GROWTH_BOUNDS[1])
+        if len(days) < 90:
+            coef[0] = 0.0  # too short a history to read a trend from
+        if not low <= coef[0] <= high:
+            coef[0] = float(np.clip(coef[0], low, high))
+        intercept = float(np.log(max(counts.sum(), 0.5)) - np.log(np.exp(x @ coef).sum()))  # totals match the data
+        amount = part["amount"].to_numpy(dtype=float)
+        amount_known = ~np.isnan(amount)
+        won = _won_before(part, as_of)
+        won_amounts = amount[won & amount_known]
+        recent = np.argsort(part["closed_at"].to_numpy()[won & amount_known])[-AMOUNT_SAMPLE:]
+        won_share, won_count = win_curves(part, as_of)
+        return Arrivals(key=key, deals=len(part), coef=coef, intercept=intercept, season=season, weekday=weekday,
+                        mean_amount=float(np.nanmean(amount)) if amount_known.any() else 0.0,
+                        won_share=won_share, won_count=won_count,
+                        won_amounts=won_amounts[recent] if len(won_amounts) else np.zeros(1))
+
+    def _arrival_sd(self, window: pd.DataFrame, start: pd.Timestamp, as_of: pd.Timestamp, kind: str) -> float:
+        """Spread (log scale) of whole periods' new-deal counts around the fitted rate beyond Poisson noise."""
+        days = pd.date_range(start, as_of.normalize() - pd.Timedelta(days=1), freq="D")
+        if len(days) < 90:
+            return 0.0
+        fitted = sum(g.daily_rate(days, as_of) for g in self.groups_ or [])
+        created = window["created_at"].dt.normalize()
+        counts = pd.Series(np.bincount((created - start).dt.days.to_numpy(), minlength=len(days))[:len(days)],
+                           index=days)
+        freq = "M" if kind == "month" else "Q"
+        periods = days.to_period(freq)
+        whole = pd.Series(1, index=days).groupby(periods).size()
+        full = whole.index[[p.start_time.normalize() >= start and p.end_time.normalize() < as_of.normalize()
+                            for p in whole.index]]
+        observed = counts.groupby(periods).sum().loc[full].to_numpy(dtype=float)
+        expected = pd.Series(fitted, index=days).groupby(periods).sum().loc[full].to_numpy(dtype=float)
+        keep = expected > 0
+        if keep.sum() < 4:
+            return 0.0
+        ratio = np.log(np.maximum(observed[keep], 0.5) / expected[keep])
+        excess = float(np.mean(ratio ** 2) - np.mean(1.0 / expected[keep]))
+        return float(np.sqrt(max(excess, 0.0)))
+
+    # -- use --------------------------------------------------------------------------------------
+    def expected(self, as_of: pd.Timestamp, bounds: list[tuple[pd.Timestamp, pd.Timestamp]]) -> NewDeals:
+        """Expected won revenue and count, per period of ``bounds``, of deals created after ``as_of`` and won
+        within the period (a deal created in one period may win in a later one)."""
+        if self.groups_ is None:
+            raise NotFittedError("ArrivalModel is not fitted; call fit() first")
+        as_of = pd.Timestamp(as_of)
+        first = as_of.normalize()
+        days = pd.date_range(first, bounds[-1][1], freq="D")
+        # Ages (days after creation) at each period's start and end; creation is spread over its day.
+        offset = np.arange(len(days), dtype=float) + 0.5
+        share_today = np.ones(len(days))
+        share_today[0] = max(0.0, 1.0 - (as_of - first) / pd.Timedelta(days=1))  # the rest of the as-of day
+        starts = np.array([(max(s, as_of) - first) / pd.Timedelta(days=1) for s, _ in bounds])
+        ends = np.array([((e + pd.Timedelta(days=1)) - first) / pd.Timedelta(days=1) for _, e in bounds])
+        revenue, count = np.zeros(len(bounds)), np.zeros(len(bounds))
+        by_group = []
+        for group in self.groups_:
+            rate = group.daily_rate(days, as_of) * share_today
+            within_end = _curve_at(group.won_share, ends[None, :] - offset[:, None])
+            within_start = _curve_at(group.won_share, starts[None, :] - offset[:, None])
+            g_revenue = rate @ (within_end - within_start) * group.mean_amount
+            n_end = _curve_at(group.won_count, ends[None, :] - offset[:, None])
+            n_start = _curve_at(group.won_count, starts[None, :] - offset[:, None])
+            g_count = rate @ (n_end - n_start)
+            revenue += g_revenue
+            count += g_count
+            by_group.append((group, g_count))
+        return NewDeals(revenue=revenue, count=count, by_group=by_group)
+
+    def win_rate(self) -> float:
+        """The share of new deals won eventually (within the curves' span), over all groups."""
+        if self.groups_ is None:
+            raise NotFittedError("ArrivalModel is not fitted; call fit() first")
+        weights = np.array([g.deals for g in self.groups_], dtype=float)
+        rates = np.array([g.won_count[-1] for g in self.groups_])
+        return float(weights @ rates / weights.sum())
+
+    def simulate(self, new: NewDeals, win_shift: np.ndarray, arrival_shift: np.ndarray,
+                 rng: np.random.Generator) -> np.ndarray:
+        """Won revenue of new deals per (sample, period): ``win_shift`` (log-odds) and ``arrival_shift`` (log
+        rate) per (sample, period) move whole periods together."""
+        samples, periods = win_shift.shape
+        p = min(max(self.win_rate(), 1e-6), 1 - 1e-6)
+        factor = expit(logit(p) + win_shift) / p * np.exp(arrival_shift)
+        out = np.zeros((samples, periods))
+        for group, count in new.by_group:
+            mean = np.maximum(count[None, :] * factor, 0.0)
+            wins = rng.poisson(mean)
+            amounts = group.won_amounts
+            total = int(wins.sum())
+            if total <= 2_000_000:
+                drawn = amounts[rng.integers(0, len(amounts), total)]
+                sums = np.add.reduceat(np.concatenate([[0.0], drawn]), np.concatenate([[0], np.cumsum(wins.ravel())]))
+                out += sums[:-1].reshape(samples, periods) if total else 0.0
+            else:  # many wins per sample: the sum of their amounts is close to normal
+                mu, sd = float(amounts.mean()), float(amounts.std())
+                out += wins * mu + np.sqrt(wins) * sd * rng.standard_normal(wins.shape)
+        return out
+
+
+def design(days: pd.DatetimeIndex, as_of: pd.Timestamp, season: bool, weekday: bool) -> np.ndarray:
+    """The rate's inputs per day: years from ``as_of`` (trend), month-of-year and weekday indicators."""
+    years = ((days - as_of.normalize()) / pd.Timedelta(days=365.25)).to_numpy(dtype=float)
+    parts = [years[:, None]]
+    if season:
+        parts.append((days.month.to_numpy()[:, None] == np.arange(2, 13)[None, :]).astype(float))
+    if weekday:
+        parts.append((days.day_of_week.to_numpy()[:, None] == np.arange(1, 7)[None, :]).astype(float))
+    return np.hstack(parts)
+
+
+def _won_before(deals: pd.DataFrame, as_of: pd.Timestamp) -> np.ndarray:
+    return ((deals["status"] == "won") & (deals["closed_at"] < as_of)).to_numpy()
+
+
+def win_curves(deals: pd.DataFrame, as_of: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative share of created amount, and of deals, won within each whole day of age (0..MAX_AGE_DAYS):
+    Aalen-Johansen with losing as the competing outcome, deals open at ``as_of`` censored there."""
+    closed = (deals["closed_at"] < as_of).to_numpy() & deals["status"].isin(["won", "lost"]).to_numpy()
+    end = np.where(closed, deals["closed_at"].to_numpy(dtype="datetime64[ns]"), as_of.to_datetime64())
+    age = (end - deals["created_at"].to_numpy(dtype="datetime64[ns]")) / np.timedelta64(1, "D")
+    age = np.clip(np.nan_to_num(age.astype(float)), 0.0, MAX_AGE_DAYS)
+    day = np.minimum(np.floor(age).astype(int), MAX_AGE_DAYS)
+    won = closed & (deals["status"] == "won").to_numpy()
+    amount = deals["amount"].to_numpy(dtype=float)
+    amount = np.where(np.isnan(amount), np.nanmean(amount) if (~np.isnan(amount)).any() else 1.0, amount)
+    return _incidence(day, won, closed, amount), _incidence(day, won, closed, np.ones(len(day)))
+
+
+def _incidence(day: np.ndarray, won: np.ndarray, closed: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    size = MAX_AGE_DAYS + 1
+    leaving = np.bincount(day, weights=weight, minlength=size)  # leave the risk set after day d (event or censor)
+    at_risk = np.cumsum(leaving[::-1])[::-1]  # watched for at least d days
+    wins = np.bincount(day[won], weights=weight[won], minlength=size)
+    ends = np.bincount(day[closed], weights=weight[closed], minlength=size)
+    total = weight.sum()
+    thin = at_risk < 0.01 * total  # too few watched that long: no more events are read from there
+    with np.errstate(invalid="ignore", divide="ignore"):
+        h_win = np.where(thin | (at_risk <= 0), 0.0, wins / at_risk)
+        h_end = np.where(thin | (at_risk <= 0), 0.0, ends / at_risk)
+    survival = np.concatenate([[1.0], np.cumprod(1.0 - h_end)[:-1]])
+    return np.cumsum(survival * h_win)
+
+
+def _curve_at(curve: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """A cumulative daily curve at fractional ages (0 before creation, flat beyond its end)."""
+    return np.interp(age, np.arange(len(curve) + 1, dtype=float), np.concatenate([[0.0], curve]), left=0.0)

@@ -1,0 +1,130 @@
+"""The arrival model of new deals, the period effects and the seasonal naive: on small worlds made here whose
+truth is known."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring.forecast.revenue import won_revenue_samples
+from scoring.forecast.topdown import past_bookings, seasonal_naive
+from scoring.forecast.uncertainty import _effect, draw_effects
+from scoring.models.arrivals import ArrivalModel, win_curves
+
+AS_OF = pd.Timestamp("2025-01-01")
+
+
+def _deals(rng: np.random.Generator, days: int = 3 * 365, per_day: float = 20.0, growth: float = 0.0,
+           win: float = 0.3, cycle: float = 30.0, segment: bool = False) -> pd.DataFrame:
+    """Deals created by a Poisson process (rate growing by ``growth`` a year, twice as many on Mondays), each
+    won with probability ``win`` after an exponential ``cycle`` of days, else lost; observed at AS_OF."""
+    start = AS_OF - pd.Timedelta(days=days)
+    day = pd.date_range(start, AS_OF - pd.Timedelta(days=1), freq="D")
+    years = (day - AS_OF) / pd.Timedelta(days=365.25)
+    rate = per_day * (1 + growth) ** years * np.where(day.day_of_week == 0, 2.0, 1.0)
+    counts = rng.poisson(rate)
+    created = np.repeat(day.to_numpy(), counts) + (rng.random(counts.sum()) * 86400e9).astype("timedelta64[ns]")
+    n = len(created)
+    won = rng.random(n) < win
+    closed = pd.to_datetime(created) + pd.to_timedelta(rng.exponential(cycle, n), unit="D")
+    observed = closed < AS_OF
+    out = pd.DataFrame({"deal_id": [f"D{i}" for i in range(n)], "created_at": pd.to_datetime(created),
+                        "amount": rng.lognormal(9, 0.5, n),
+                        "status": np.where(observed, np.where(won, "won", "lost"), "open"),
+                        "closed_at": pd.to_datetime(np.where(observed, closed, pd.NaT))})
+    if segment:
+        out["segment"] = rng.choice(["SMB", "Enterprise"], n)
+    return out
+
+
+def test_the_rate_of_new_deals_its_growth_and_weekday_are_recovered():
+    deals = _deals(np.random.default_rng(1), growth=0.4)
+    model = ArrivalModel().fit(deals, AS_OF)
+    (group,) = model.groups_
+    assert group.key == "all"
+    assert np.expm1(group.coef[0]) == pytest.approx(0.4, abs=0.06)  # the yearly trend
+    days = pd.date_range(AS_OF, periods=14, freq="D")
+    rate = group.daily_rate(days, AS_OF)
+    assert rate[days.day_of_week == 0].mean() / rate[days.day_of_week == 2].mean() == pytest.approx(2.0, rel=0.1)
+    assert rate[days.day_of_week == 2].mean() == pytest.approx(20.0, rel=0.08)
+
+
+def test_win_curves_count_deals_still_open_as_watched_not_lost():
+    deals = _deals(np.random.default_rng(2), win=0.3, cycle=30.0)
+    share, count = win_curves(deals, AS_OF)
+    # P(won within t) = 0.3 (1 - exp(-t / 30)); deals open at AS_OF are censored, not counted as lost.
+    for t in (10, 30, 90, 365):
+        assert count[t - 1] == pytest.approx(0.3 * (1 - np.exp(-t / 30)), abs=0.015)
+    assert share[-1] == pytest.approx(0.3, abs=0.02)
+    naive = (deals["status"] == "won").mean()  # treating open deals as lost: too low
+    assert naive < count[-1] - 0.002
+
+
+def test_expected_new_deal_bookings_follow_rate_win_share_and_speed():
+    deals = _deals(np.random.default_rng(3), per_day=10.0, win=0.5, cycle=10.0)
+    model = ArrivalModel().fit(deals, AS_OF)
+    bounds = [(AS_OF, pd.Timestamp("2025-03-31")), (pd.Timestamp("2025-04-01"), pd.Timestamp("2025-06-30"))]
+    new = model.expected(AS_OF, bounds)
+    mean_amount = deals["amount"].mean()
+    # 90 days of about 10 deals a day (Mondays double: x 8/7), half won, nearly all within the quarter.
+    per_quarter = 10 * 8 / 7 * 0.5 * mean_amount
+    assert new.revenue[0] == pytest.approx(per_quarter * 90 * (1 - 10 / 90), rel=0.1)
+    # The second quarter also gets the first quarter's late wins.
+    assert new.revenue[1] == pytest.approx(per_quarter * 91, rel=0.1)
+    assert new.count[1] == pytest.approx(10 * 8 / 7 * 0.5 * 91, rel=0.1)
+
+
+def test_segments_get_their_own_arrivals_where_the_data_supports_them():
+    deals = _deals(np.random.default_rng(4), segment=True)
+    assert sorted(g.key for g in ArrivalModel().fit(deals, AS_OF).groups_) == ["segment=Enterprise", "segment=SMB"]
+    few = _deals(np.random.default_rng(4), per_day=0.3, segment=True)
+    assert [g.key for g in ArrivalModel().fit(few, AS_OF).groups_] == ["all"]
+
+
+def test_nothing_after_as_of_shapes_the_arrival_model():
+    deals = _deals(np.random.default_rng(5))
+    early = pd.Timestamp("2024-07-01")
+    known = deals[deals["created_at"] < early].copy()
+    after = known["closed_at"] >= early
+    known.loc[after, "status"] = "open"
+    known.loc[after, "closed_at"] = pd.NaT
+    a, b = ArrivalModel().fit(deals, early), ArrivalModel().fit(known, early)
+    bounds = [(early, pd.Timestamp("2024-09-30"))]
+    assert a.expected(early, bounds).revenue == pytest.approx(b.expected(early, bounds).revenue)
+
+
+def test_a_shared_period_effect_widens_the_range_and_keeps_the_middle():
+    rng = np.random.default_rng(6)
+    amounts, p = rng.lognormal(9, 1, 3000), rng.uniform(0.05, 0.6, (3000, 1))
+    alone = won_revenue_samples(amounts, p, np.zeros((4000, 1)), np.random.default_rng(1))[:, 0]
+    moved = won_revenue_samples(amounts, p, draw_effects(np.random.default_rng(2), 4000, 1, 0.3),
+                                np.random.default_rng(1))[:, 0]
+    width = (np.quantile(moved, 0.9) - np.quantile(moved, 0.1)) / (np.quantile(alone, 0.9) - np.quantile(alone, 0.1))
+    assert width > 2.0
+    assert np.median(moved) == pytest.approx(np.median(alone), rel=0.03)
+    # The same effect on every deal: brute force agrees with the normal approximation of the small deals.
+    z = draw_effects(np.random.default_rng(3), 2000, 1, 0.3)
+    full = ((rng.random((2000, 3000)) < 1 / (1 + np.exp(-(np.log(p[:, 0] / (1 - p[:, 0])) + z)))) @ amounts)
+    hybrid = won_revenue_samples(amounts, p, z, np.random.default_rng(4))[:, 0]
+    assert np.quantile(hybrid, [0.1, 0.5, 0.9]) == pytest.approx(np.quantile(full, [0.1, 0.5, 0.9]), rel=0.02)
+
+
+def test_the_effect_that_makes_a_forecast_exact_is_found():
+    amounts, p = np.array([100.0, 200.0, 300.0]), np.array([0.2, 0.5, 0.7])
+    z = _effect(amounts, p, 400.0)
+    assert (amounts / (1 + np.exp(-(np.log(p / (1 - p)) + z)))).sum() == pytest.approx(400.0, abs=0.5)
+    assert _effect(amounts, p, 0.0) == -3.0 and _effect(amounts, p, 600.0) == 3.0
+
+
+def test_seasonal_naive_is_last_years_same_period_with_a_range_from_its_past_misses():
+    closed = pd.to_datetime(["2022-02-01", "2022-05-01", "2022-08-01", "2022-11-01", "2023-02-01", "2023-05-01",
+                             "2023-08-01", "2023-11-01", "2024-02-01", "2024-05-01"])
+    amounts = [100.0, 200.0, 300.0, 400.0, 110.0, 220.0, 330.0, 440.0, 121.0, 242.0]
+    deals = pd.DataFrame({"status": "won", "closed_at": closed, "amount": amounts})
+    as_of = pd.Timestamp("2024-07-01")
+    history = past_bookings(deals, as_of, "quarter")
+    assert history.iloc[-1] == 242.0 and len(history) == 10
+    bounds = [(as_of, pd.Timestamp("2024-09-30")), (pd.Timestamp("2024-10-01"), pd.Timestamp("2024-12-31"))]
+    expected, quantiles = seasonal_naive(deals, as_of, "quarter", bounds)
+    assert expected.tolist() == [330.0, 440.0]
+    assert quantiles[0] == pytest.approx([330.0 * 1.1] * 3)  # it always grew 10 %: a range of one value
