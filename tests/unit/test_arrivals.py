@@ -42,7 +42,7 @@ def test_the_rate_of_new_deals_its_growth_and_weekday_are_recovered():
     model = ArrivalModel().fit(deals, AS_OF)
     (group,) = model.groups_
     assert group.key == "all"
-    assert np.expm1(group.coef[0]) == pytest.approx(0.4, abs=0.06)  # the yearly trend
+    assert np.expm1(group.rate.coef[0]) == pytest.approx(0.4, abs=0.06)  # the yearly trend
     days = pd.date_range(AS_OF, periods=14, freq="D")
     rate = group.daily_rate(days, AS_OF)
     assert rate[days.day_of_week == 0].mean() / rate[days.day_of_week == 2].mean() == pytest.approx(2.0, rel=0.1)
@@ -128,3 +128,23 @@ def test_seasonal_naive_is_last_years_same_period_with_a_range_from_its_past_mis
     expected, quantiles = seasonal_naive(deals, as_of, "quarter", bounds)
     assert expected.tolist() == [330.0, 440.0]
     assert quantiles[0] == pytest.approx([330.0 * 1.1] * 3)  # it always grew 10 %: a range of one value
+
+
+def test_the_form_of_the_rate_is_chosen_by_how_it_forecast_the_last_months():
+    from scoring.models.arrivals import choose_rate_spec
+
+    growing = _deals(np.random.default_rng(7), growth=0.6)
+    spec, errors = choose_rate_spec(growing["created_at"], AS_OF)
+    assert spec.trend and len(errors) == 5 and errors[spec.name] == min(errors.values())
+    # A rate that stalled eight months ago, as real exports do: a trend over three years would overshoot.
+    shifted = _deals(np.random.default_rng(8), growth=0.6)
+    early = shifted["created_at"] < AS_OF - pd.Timedelta(days=240)
+    late = shifted[~early]
+    stalled = pd.concat([shifted[early], late.iloc[::3]])  # two thirds of the deals stop coming
+    spec, errors = choose_rate_spec(stalled["created_at"], AS_OF)
+    assert spec.window_days <= 365
+    model = ArrivalModel().fit(stalled, AS_OF)
+    assert model.spec_ == spec
+    next_month = model.created(AS_OF, [(AS_OF, pd.Timestamp("2025-01-31"))])[0]
+    recent_rate = (stalled["created_at"] >= AS_OF - pd.Timedelta(days=90)).sum() / 90
+    assert next_month == pytest.approx(recent_rate * 31, rel=0.15)

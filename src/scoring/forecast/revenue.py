@@ -377,7 +377,7 @@ def simulate_bookings(arrivals: ArrivalModel, effects: PeriodEffects, period: st
         method={"quantiles": "exact" if exact else "monte carlo",
                 "period_effects": {"win_sd": round(win_sd, 4), "arrival_sd": round(arrival_sd, 4),
                                    "past_periods": effects.periods.get(period, 0)},
-                "new_deals": {"groups": [g.key for g in arrivals.groups_ or []],
+                "new_deals": {"rate": arrivals.spec_.name, "groups": [g.key for g in arrivals.groups_ or []],
                               "expected_wins": [round(float(c), 1) for c in new.count]}})
 
 

@@ -5,10 +5,15 @@ that does not exist yet at the as-of date).
 (only what was known then):
 
 - the daily rate of new deals: a Poisson GLM (scikit-learn's ``PoissonRegressor``) of the count created
-  each day on a log-linear trend, month of year (when the history spans ``SEASON_MIN_DAYS``) and weekday
-  (when it spans ``WEEKDAY_MIN_DAYS``); the trend's yearly growth is held within ``GROWTH_BOUNDS`` since it
-  is extrapolated. By segment where the data supports it (``SEGMENT_MIN_DEALS`` new deals per value in
-  the window), else for all deals together;
+  each day, in the form of :data:`RATE_SPECS` that forecast best on this company's own recent months
+  (a rolling-origin backtest at fit time: from the start of each of the last ``SELECTION_MONTHS`` months,
+  each form fitted on what came before forecasts that month's count; the least summed error wins). The
+  forms range from a log-linear trend with month of year and weekday over three years to the level of the
+  last 90 days: real exports jump and stall, and a trend read from them can forecast far worse than a
+  recent average (``benchmarks/arrivals_bench.py``). Month of year needs ``SEASON_MIN_DAYS`` of history,
+  weekday ``WEEKDAY_MIN_DAYS``; the trend's yearly growth is held within ``GROWTH_BOUNDS`` since it is
+  extrapolated. By segment where the data supports it (``SEGMENT_MIN_DEALS`` new deals per value in the
+  window), else for all deals together;
 - how fast a new deal wins: the share of created amount (and of deals) won within ``t`` days of
   creation, an Aalen-Johansen cumulative incidence of winning with losing as the competing outcome, so
   deals still open at the as-of date count for the time they were watched (censored, not lost);
@@ -30,9 +35,13 @@ import pandas as pd
 from scipy.special import expit, logit
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import PoissonRegressor
+from threadpoolctl import threadpool_limits
 
 LOOKBACK_DAYS = 3 * 365
 SEASON_MIN_DAYS = 2 * 365
+SELECTION_MONTHS = 6
+#: The history a month's forecast needs behind it to count in the selection.
+SELECTION_MIN_DAYS = 120
 WEEKDAY_MIN_DAYS = 8 * 7
 SEGMENT_MIN_DEALS = 300
 #: Least yearly change of the arrival rate that may be extrapolated, and the most.
@@ -43,16 +52,96 @@ MAX_AGE_DAYS = 4 * 366
 AMOUNT_SAMPLE = 5000
 
 
+@dataclass(frozen=True)
+class RateSpec:
+    """A form of the daily-rate GLM: the days it is fitted on and its inputs."""
+
+    name: str
+    window_days: int
+    trend: bool
+    season: bool
+    weekday: bool
+
+
+RATE_SPECS = (RateSpec("trend, month and weekday over 3 years", LOOKBACK_DAYS, True, True, True),
+              RateSpec("trend and weekday over 3 years", LOOKBACK_DAYS, True, False, True),
+              RateSpec("trend and weekday over the last year", 365, True, False, True),
+              RateSpec("level and weekday over the last 180 days", 180, False, False, True),
+              RateSpec("level over the last 90 days", 90, False, False, False))
+#: The form used when the history is too short to choose by backtest.
+DEFAULT_SPEC = RATE_SPECS[3]
+
+
+@dataclass
+class Rate:
+    """A fitted daily rate of new deals."""
+
+    coef: np.ndarray
+    intercept: float
+    trend: bool
+    season: bool
+    weekday: bool
+
+    def daily(self, days: pd.DatetimeIndex, as_of: pd.Timestamp) -> np.ndarray:
+        """Expected new deals on each of ``days``."""
+        return np.exp(self.intercept + design(days, as_of, self.trend, self.season, self.weekday) @ self.coef)
+
+
+def fit_rate(created: pd.Series, as_of: pd.Timestamp, spec: RateSpec) -> Rate:
+    """The daily rate of deals created (``created``: their creation times, all before ``as_of``) in ``spec``'s form."""
+    first = created.min().normalize() if len(created) else as_of.normalize() - pd.Timedelta(days=1)
+    start = max(first, as_of.normalize() - pd.Timedelta(days=spec.window_days))
+    days = pd.date_range(start, as_of.normalize() - pd.Timedelta(days=1), freq="D")
+    if len(days) == 0:
+        days = pd.DatetimeIndex([start])
+    inside = created[created >= start]
+    counts = np.bincount((inside.dt.normalize() - start).dt.days.to_numpy(), minlength=len(days))[:len(days)]
+    trend = spec.trend and len(days) >= 90  # too short a history to read a trend from
+    season, weekday = spec.season and len(days) >= SEASON_MIN_DAYS, spec.weekday and len(days) >= WEEKDAY_MIN_DAYS
+    x = design(days, as_of, trend, season, weekday)
+    coef = np.zeros(x.shape[1])
+    if x.shape[1]:
+        glm = PoissonRegressor(alpha=1e-6, solver="newton-cholesky", max_iter=100)
+        # One thread: on a thousand days OpenMP's start-up costs 30 times the fit (0.2 s against 7 ms, measured).
+        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
+            warnings.simplefilter("ignore")  # the solver's convergence chatter; the trend is bounded below
+            glm.fit(x, counts)
+        coef = glm.coef_.copy()
+        if trend:
+            coef[0] = float(np.clip(coef[0], np.log1p(GROWTH_BOUNDS[0]), np.log1p(GROWTH_BOUNDS[1])))
+    intercept = float(np.log(max(counts.sum(), 0.5)) - np.log(np.exp(x @ coef).sum()))  # totals match the data
+    return Rate(coef, intercept, trend, season, weekday)
+
+
+def choose_rate_spec(created: pd.Series, as_of: pd.Timestamp) -> tuple[RateSpec, dict[str, float]]:
+    """The form of the rate that forecast the last ``SELECTION_MONTHS`` months' counts best (summed absolute
+    error over summed counts, each month forecast from what came before it), and every form's error."""
+    last = pd.Period(as_of, "M")
+    origins = [(last - k).start_time for k in range(SELECTION_MONTHS, 0, -1)]
+    origins = [o for o in origins if len(created) and (o - created.min()).days >= SELECTION_MIN_DAYS]
+    if len(origins) < 3:
+        return DEFAULT_SPEC, {}
+    errors = {}
+    for spec in RATE_SPECS:
+        missed, total = 0.0, 0.0
+        for origin in origins:
+            end = pd.Period(origin, "M").end_time.normalize()
+            actual = float(((created >= origin) & (created < end + pd.Timedelta(days=1))).sum())
+            rate = fit_rate(created[created < origin], origin, spec)
+            forecast = float(rate.daily(pd.date_range(origin, end, freq="D"), origin).sum())
+            missed, total = missed + abs(forecast - actual), total + actual
+        errors[spec.name] = missed / max(total, 1.0)
+    best = min(RATE_SPECS, key=lambda spec: errors[spec.name])
+    return best, errors
+
+
 @dataclass
 class Arrivals:
     """One group's (a segment's, or all deals') arrival rate, win curves and won amounts."""
 
     key: str
     deals: int
-    coef: np.ndarray
-    intercept: float
-    season: bool
-    weekday: bool
+    rate: Rate
     mean_amount: float
     won_share: np.ndarray  # share of created amount won within each whole day of age (cumulative)
     won_count: np.ndarray  # share of created deals won within each whole day of age (cumulative)
@@ -60,7 +149,7 @@ class Arrivals:
 
     def daily_rate(self, days: pd.DatetimeIndex, as_of: pd.Timestamp) -> np.ndarray:
         """Expected new deals on each of ``days``."""
-        return np.exp(self.intercept + design(days, as_of, self.season, self.weekday) @ self.coef)
+        return self.rate.daily(days, as_of)
 
 
 @dataclass
@@ -81,6 +170,8 @@ class ArrivalModel:
         self.arrival_sd_: dict[str, float] = {}
         self.as_of_: pd.Timestamp | None = None
         self.window_days_: int = 0
+        self.spec_: RateSpec = DEFAULT_SPEC
+        self.spec_errors_: dict[str, float] = {}
 
     def fit(self, deals: pd.DataFrame, as_of: pd.Timestamp) -> ArrivalModel:
         """Learn from ``deals`` (canonical columns) as they were known at ``as_of``."""
@@ -101,37 +192,21 @@ class ArrivalModel:
                 groups = [(f"{by}={key}", window[keys == key]) for key in counts.index]
         if not groups:
             groups = [("all", window)]
-        self.groups_ = [self._fit_group(key, part, start, as_of) for key, part in groups]
+        self.spec_, self.spec_errors_ = choose_rate_spec(window["created_at"], as_of)
+        self.groups_ = [self._fit_group(key, part, as_of) for key, part in groups]
         self.as_of_ = as_of
         self.arrival_sd_ = {kind: self._arrival_sd(window, start, as_of, kind) for kind in ("month", "quarter")}
         return self
 
-    def _fit_group(self, key: str, part: pd.DataFrame, start: pd.Timestamp, as_of: pd.Timestamp) -> Arrivals:
-        days = pd.date_range(start, as_of.normalize() - pd.Timedelta(days=1), freq="D")
-        if len(days) == 0:
-            days = pd.DatetimeIndex([start])
-        counts = np.bincount((part["created_at"].dt.normalize() - start).dt.days.to_numpy(), minlength=len(days))
-        counts = counts[:len(days)]
-        season, weekday = len(days) >= SEASON_MIN_DAYS, len(days) >= WEEKDAY_MIN_DAYS
-        x = design(days, as_of, season, weekday)
-        glm = PoissonRegressor(alpha=1e-6, max_iter=300)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # lbfgs's convergence chatter; the fit is checked below
-            glm.fit(x, counts)
-        coef = glm.coef_.copy()
-        low, high = np.log1p(GROWTH_BOUNDS[0]), np.log1p(GROWTH_BOUNDS[1])
-        if len(days) < 90:
-            coef[0] = 0.0  # too short a history to read a trend from
-        if not low <= coef[0] <= high:
-            coef[0] = float(np.clip(coef[0], low, high))
-        intercept = float(np.log(max(counts.sum(), 0.5)) - np.log(np.exp(x @ coef).sum()))  # totals match the data
+    def _fit_group(self, key: str, part: pd.DataFrame, as_of: pd.Timestamp) -> Arrivals:
+        rate = fit_rate(part["created_at"], as_of, self.spec_)
         amount = part["amount"].to_numpy(dtype=float)
         amount_known = ~np.isnan(amount)
         won = _won_before(part, as_of)
         won_amounts = amount[won & amount_known]
         recent = np.argsort(part["closed_at"].to_numpy()[won & amount_known])[-AMOUNT_SAMPLE:]
         won_share, won_count = win_curves(part, as_of)
-        return Arrivals(key=key, deals=len(part), coef=coef, intercept=intercept, season=season, weekday=weekday,
+        return Arrivals(key=key, deals=len(part), rate=rate,
                         mean_amount=float(np.nanmean(amount)) if amount_known.any() else 0.0,
                         won_share=won_share, won_count=won_count,
                         won_amounts=won_amounts[recent] if len(won_amounts) else np.zeros(1))
@@ -189,6 +264,17 @@ class ArrivalModel:
             by_group.append((group, g_count))
         return NewDeals(revenue=revenue, count=count, by_group=by_group)
 
+    def created(self, as_of: pd.Timestamp, bounds: list[tuple[pd.Timestamp, pd.Timestamp]]) -> np.ndarray:
+        """Expected count of deals created in each period of ``bounds`` (after ``as_of``)."""
+        if self.groups_ is None:
+            raise NotFittedError("ArrivalModel is not fitted; call fit() first")
+        as_of = pd.Timestamp(as_of)
+        days = pd.date_range(as_of.normalize(), bounds[-1][1], freq="D")
+        rate = sum(g.daily_rate(days, as_of) for g in self.groups_)
+        rate = np.asarray(rate, dtype=float)
+        rate[0] *= max(0.0, 1.0 - (as_of - as_of.normalize()) / pd.Timedelta(days=1))
+        return np.array([rate[(days >= max(s, as_of.normalize())) & (days <= e)].sum() for s, e in bounds])
+
     def win_rate(self) -> float:
         """The share of new deals won eventually (within the curves' span), over all groups."""
         if self.groups_ is None:
@@ -220,10 +306,11 @@ class ArrivalModel:
         return out
 
 
-def design(days: pd.DatetimeIndex, as_of: pd.Timestamp, season: bool, weekday: bool) -> np.ndarray:
+def design(days: pd.DatetimeIndex, as_of: pd.Timestamp, trend: bool, season: bool, weekday: bool) -> np.ndarray:
     """The rate's inputs per day: years from ``as_of`` (trend), month-of-year and weekday indicators."""
-    years = ((days - as_of.normalize()) / pd.Timedelta(days=365.25)).to_numpy(dtype=float)
-    parts = [years[:, None]]
+    parts = [np.empty((len(days), 0))]
+    if trend:
+        parts.append(((days - as_of.normalize()) / pd.Timedelta(days=365.25)).to_numpy(dtype=float)[:, None])
     if season:
         parts.append((days.month.to_numpy()[:, None] == np.arange(2, 13)[None, :]).astype(float))
     if weekday:
