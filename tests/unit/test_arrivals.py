@@ -148,3 +148,15 @@ def test_the_form_of_the_rate_is_chosen_by_how_it_forecast_the_last_months():
     next_month = model.created(AS_OF, [(AS_OF, pd.Timestamp("2025-01-31"))])[0]
     recent_rate = (stalled["created_at"] >= AS_OF - pd.Timedelta(days=90)).sum() / 90
     assert next_month == pytest.approx(recent_rate * 31, rel=0.15)
+
+
+def test_simulated_new_deal_bookings_average_their_expected_value_and_zero_wins_book_nothing():
+    deals = _deals(np.random.default_rng(9), per_day=5.0, win=0.4, cycle=40.0)
+    model = ArrivalModel().fit(deals, AS_OF)
+    bounds = [(AS_OF, pd.Timestamp("2025-01-07")), (pd.Timestamp("2025-01-08"), pd.Timestamp("2025-03-31"))]
+    new = model.expected(AS_OF, bounds)
+    zeros = np.zeros((20_000, 2))
+    draws = model.simulate(new, zeros, zeros, np.random.default_rng(1))
+    assert draws.mean(axis=0) == pytest.approx(new.revenue, rel=0.03)
+    # A week: few wins, often none; a sample without a win books nothing.
+    assert (draws[:, 0] == 0).mean() == pytest.approx(np.exp(-new.count[0]), abs=0.02)

@@ -158,7 +158,8 @@ class NewDeals:
 
     revenue: np.ndarray
     count: np.ndarray
-    by_group: list[tuple[Arrivals, np.ndarray]] = field(default_factory=list)  # (group, expected wins per period)
+    # (group, expected wins per period, expected won revenue per period)
+    by_group: list[tuple[Arrivals, np.ndarray, np.ndarray]] = field(default_factory=list)
 
 
 class ArrivalModel:
@@ -261,7 +262,7 @@ class ArrivalModel:
             g_count = rate @ (n_end - n_start)
             revenue += g_revenue
             count += g_count
-            by_group.append((group, g_count))
+            by_group.append((group, g_count, g_revenue))
         return NewDeals(revenue=revenue, count=count, by_group=by_group)
 
     def created(self, as_of: pd.Timestamp, bounds: list[tuple[pd.Timestamp, pd.Timestamp]]) -> np.ndarray:
@@ -286,23 +287,27 @@ class ArrivalModel:
     def simulate(self, new: NewDeals, win_shift: np.ndarray, arrival_shift: np.ndarray,
                  rng: np.random.Generator) -> np.ndarray:
         """Won revenue of new deals per (sample, period): ``win_shift`` (log-odds) and ``arrival_shift`` (log
-        rate) per (sample, period) move whole periods together."""
+        rate) per (sample, period) move whole periods together. Each win's amount is a recent win's, scaled
+        so that a period's draws average its expected revenue (wins soon after creation are smaller deals
+        than wins in general)."""
         samples, periods = win_shift.shape
         p = min(max(self.win_rate(), 1e-6), 1 - 1e-6)
         factor = expit(logit(p) + win_shift) / p * np.exp(arrival_shift)
         out = np.zeros((samples, periods))
-        for group, count in new.by_group:
-            mean = np.maximum(count[None, :] * factor, 0.0)
-            wins = rng.poisson(mean)
+        for group, count, revenue in new.by_group:
             amounts = group.won_amounts
+            typical = float(amounts.mean())
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scale = np.where((count > 0) & (typical > 0), revenue / (count * typical), 0.0)
+            wins = rng.poisson(np.maximum(count[None, :] * factor, 0.0))
             total = int(wins.sum())
             if total <= 2_000_000:
                 drawn = amounts[rng.integers(0, len(amounts), total)]
-                sums = np.add.reduceat(np.concatenate([[0.0], drawn]), np.concatenate([[0], np.cumsum(wins.ravel())]))
-                out += sums[:-1].reshape(samples, periods) if total else 0.0
+                cell = np.repeat(np.arange(wins.size), wins.ravel())
+                sums = np.bincount(cell, weights=drawn, minlength=wins.size).reshape(samples, periods)
             else:  # many wins per sample: the sum of their amounts is close to normal
-                mu, sd = float(amounts.mean()), float(amounts.std())
-                out += wins * mu + np.sqrt(wins) * sd * rng.standard_normal(wins.shape)
+                sums = wins * typical + np.sqrt(wins) * float(amounts.std()) * rng.standard_normal(wins.shape)
+            out += sums * scale[None, :]
         return out
 
 

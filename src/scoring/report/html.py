@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from jinja2 import Environment
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from scoring.data.contract import DealHistory, data_end
@@ -118,12 +119,8 @@ def _backtest_sections(result: BacktestResult, figures: dict[str, Figure]) -> li
         ax.plot(part["start"], part["expected"], marker="o" if main else None, lw=2 if main else 1,
                 alpha=1 if main else 0.5, ls="--" if name == "fixed" else "-",
                 color=MODEL_COLOURS.get(name), label=label(name))
-    ax.plot(model["start"], model["actual"], color="black", marker="s", lw=2, label="actually won")
-    ax.set_ylabel(f"won revenue in the {result.every}")
-    ax.set_title(f"Forecast at the start of each {result.every} vs what those deals brought in")
-    ax.legend(fontsize=8, ncol=2)
-    ax.grid(alpha=0.3)
-    fig.autofmt_xdate()
+    _finish_plot(fig, ax, model, "actually won", f"won revenue in the {result.every}",
+                 f"Forecast at the start of each {result.every} vs what those deals brought in")
     figures["forecast_vs_actual.png"] = fig
 
     summary = result.summary().set_index("model")
@@ -152,6 +149,16 @@ def _backtest_sections(result: BacktestResult, figures: dict[str, Figure]) -> li
             *_bookings_sections(result, figures)]
 
 
+def _finish_plot(fig: Figure, ax: Axes, rows: pd.DataFrame, actual: str, ylabel: str, title: str) -> None:
+    """The actual line over the forecasts, labels, legend and grid of a forecast-by-period plot."""
+    ax.plot(rows["start"], rows["actual"], color="black", marker="s", lw=2, label=actual)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+
+
 def _bookings_sections(result: BacktestResult, figures: dict[str, Figure]) -> list[Section]:
     """What each period booked (new deals included) against the bookings forecasts, and their accuracy."""
     if result.bookings.empty:
@@ -170,12 +177,8 @@ def _bookings_sections(result: BacktestResult, figures: dict[str, Figure]) -> li
         part = table[table["method"] == method]
         ax.plot(part["start"], part["expected"], ls=style, marker="o", color=MODEL_COLOURS.get(method, "#555"),
                 label=label(method))
-    ax.plot(model["start"], model["actual"], color="black", marker="s", lw=2, label="actually booked")
-    ax.set_ylabel(f"bookings in the {result.every}")
-    ax.set_title(f"Bookings forecast at the start of each {result.every} vs everything it booked")
-    ax.legend(fontsize=8, ncol=2)
-    ax.grid(alpha=0.3)
-    fig.autofmt_xdate()
+    _finish_plot(fig, ax, model, "actually booked", f"bookings in the {result.every}",
+                 f"Bookings forecast at the start of each {result.every} vs everything it booked")
     figures["bookings_vs_actual.png"] = fig
     summary = result.bookings_summary().set_index("method")
     columns = {"periods": "periods", "accuracy": "accuracy", "bias": "bias", "coverage_p10_p90": "P10-P90 coverage",
