@@ -38,12 +38,14 @@ train: validate
 	$(BIN)/scoring stages
 
 # `run` trains and registers a champion in the embedded MLflow store (./mlflow.db), scores and
-# forecasts the demo's open deals with it, then serves the API on 127.0.0.1:$(PORT), 8000 unless given
-# (make run PORT=8010; Ctrl-C stops it).
+# forecasts the demo's open deals with it, imports the demo into the pipeline store (./pipeline.db), then
+# serves the API and the managers' page on 127.0.0.1:$(PORT), 8000 unless given (make run PORT=8010;
+# Ctrl-C stops it).
 run: train
 	$(BIN)/scoring score --input $(DEMO)/open_deals.csv --out $(DEMO)/scored.csv --force
 	$(BIN)/scoring forecast --input $(DEMO)/open_deals.csv --deals $(DEMO)/deals.csv --out $(DEMO)/forecast.json --force
-	@echo "Serving on http://127.0.0.1:$(PORT) (docs: http://127.0.0.1:$(PORT)/docs)"
+	$(BIN)/scoring import --deals $(DEMO)/deals.csv --history $(DEMO)/stage_history.csv --config $(DEMO)/pipeline.toml
+	@echo "Serving on http://127.0.0.1:$(PORT) (managers' page: http://127.0.0.1:$(PORT)/, API docs: http://127.0.0.1:$(PORT)/docs)"
 	$(BIN)/scoring serve --host 127.0.0.1 --port $(PORT)
 
 serve: install
@@ -64,4 +66,5 @@ constraints:
 	rm constraints.new
 
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache models/*.joblib models/*.version mlflow.db mlflow.db.lock mlartifacts
+	rm -rf $(VENV) $(DEMO) .pytest_cache models/*.joblib models/*.version mlflow.db mlflow.db.lock mlartifacts \
+	  pipeline.db pipeline.db-wal pipeline.db-shm

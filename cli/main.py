@@ -14,7 +14,7 @@ COMMANDS = {
     "rollback": "scoring.cli.models:rollback", "stages": "scoring.cli.models:stages",
     "score": "scoring.cli.scoring:score", "forecast": "scoring.cli.scoring:forecast",
     "backtest": "scoring.cli.scoring:backtest", "serve": "scoring.cli.service:serve",
-    "hash-key": "scoring.cli.service:hash_key_command",
+    "hash-key": "scoring.cli.service:hash_key_command", "import": "scoring.cli.store:import_export",
 }
 
 

@@ -25,10 +25,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from scoring.errors import InvalidDeals, ModelError, ScoringError
 from scoring.serving.holder import ModelHolder
 from scoring.serving.metrics import Metrics, RequestLimits
-from scoring.serving.routes import model, ops, scoring
+from scoring.serving.routes import model, ops, pages, pipeline, scoring
 from scoring.serving.schemas import ProblemDetail
 from scoring.serving.security import ApiKeys, document
+from scoring.serving.sessions import Sessions
 from scoring.serving.settings import Settings
+from scoring.serving.store import StoreHolder
 
 log = logging.getLogger("serving")
 #: At most this many problems are listed in an error answer (the message says how many more).
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics.swaps.inc()
 
     holder = ModelHolder(settings, on_swap)
+    store = StoreHolder(settings.store_url)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,14 +58,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await asyncio.to_thread(holder.load_at_start)
         if holder.current is not None:
             metrics.serving(holder.current.name, holder.current.version, holder.current.source)
-        poller = asyncio.create_task(_poll(holder, settings.poll_seconds, on_swap)) if settings.poll_seconds else None
+        tasks = [asyncio.create_task(_poll(holder, settings.poll_seconds, on_swap))] if settings.poll_seconds else []
+        if settings.snapshot_seconds:
+            tasks.append(asyncio.create_task(_snapshots(holder, store, settings.snapshot_seconds)))
         try:
             yield
         finally:
-            if poller is not None:
-                poller.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await poller
+                    await task
 
     # FastAPI's own /docs and /redoc load Swagger UI and ReDoc from a CDN (blank offline): these serve the
     # files installed with fastapi-offline, under /static-offline-docs
@@ -73,7 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.holder = holder
     app.state.metrics = metrics
     app.state.on_swap = on_swap
-    for router in (scoring.router, model.router, ops.router):
+    app.state.store = store
+    app.state.sessions = Sessions(settings.key_hashes(), settings.session_hours)
+    for router in (scoring.router, model.router, pipeline.router, ops.router, pages.router):
         app.include_router(router)
     app.add_middleware(ApiKeys, hashes=settings.key_hashes(), open_network=settings.allow_open_network)
     app.add_middleware(RequestLimits, metrics=metrics, max_bytes=settings.max_body_bytes)  # outermost: counts 401s too
@@ -104,6 +111,20 @@ async def _poll(holder: ModelHolder, seconds: float, on_swap: Any) -> None:
                 on_swap()
         except Exception:  # noqa: BLE001 - polling must outlive any one failure
             log.exception("polling for a new champion failed")
+
+
+async def _snapshots(holder: ModelHolder, store: StoreHolder, seconds: float) -> None:
+    """Keep today's forecast snapshot in the pipeline store: now, then every ``seconds`` (a no-op once written)."""
+    while True:
+        model = holder.current
+        if model is not None:
+            try:
+                written = await asyncio.to_thread(store.snapshot_today, model)
+                if written:
+                    log.info("kept today's forecast snapshot (%d period(s))", written)
+            except Exception:  # noqa: BLE001 - snapshots must outlive any one failure
+                log.exception("keeping today's forecast snapshot failed")
+        await asyncio.sleep(seconds)
 
 
 def _add_error_handlers(app: FastAPI) -> None:

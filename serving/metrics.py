@@ -57,6 +57,8 @@ class Metrics:
 #: Methods whose body must be JSON (415 otherwise: a form or text/plain post from another site is refused too;
 #: a post with no body and no content type, such as /v1/admin/reload, is let through).
 _BODIED = {"POST", "PUT", "PATCH"}
+#: The managers' page's own forms (login, logout): url-encoded, each checked against cross-site posts itself.
+FORMS = {"/login", "/logout"}
 
 
 def _is_json(content_type: bytes | None) -> bool:
@@ -89,7 +91,8 @@ class RequestLimits:
         try:
             kind = header(scope, b"content-type")
             bodied = kind is not None or declared not in (None, b"0") or header(scope, b"transfer-encoding") is not None
-            if scope["method"] in _BODIED and bodied and not _is_json(kind):
+            form = scope["path"] in FORMS and (kind or b"").startswith(b"application/x-www-form-urlencoded")
+            if scope["method"] in _BODIED and bodied and not _is_json(kind) and not form:
                 await send_problem(send_counted, 415, "unsupported media type",
                                    "the body must be JSON: send it with Content-Type: application/json")
             elif declared is not None and declared.isdigit() and int(declared) > self.max_bytes:

@@ -220,6 +220,44 @@ class ForecastResponse(TypedDict):
     method: dict[str, Any]
 
 
+# -- /v1/pipeline/flow --------------------------------------------------------------------------------------------------
+class FlowPart(TypedDict):
+    start_value: Annotated[float, Field(description="Amount of the deals open at `from`.")]
+    start_deals: int
+    created: float
+    created_deals: int
+    won: float
+    won_deals: int
+    lost: float
+    lost_deals: int
+    raised: Annotated[float, Field(description="Amounts raised on deals (from the changes imports found).")]
+    cut: float
+    pushed_out: Annotated[float, Field(description="Amount of deals whose close date moved out of the period.")]
+    pushed_out_deals: int
+    pulled_in: float
+    pulled_in_deals: int
+    end_value: Annotated[float, Field(description="Amount of the deals open at `to`.")]
+    end_deals: int
+
+
+class OwnerFlow(FlowPart):
+    key: str
+
+
+class StageFlow(TypedDict):
+    key: str
+    start_value: float
+    start_deals: int
+    end_value: float
+    end_deals: int
+
+
+FlowResponse = TypedDict("FlowResponse", {
+    "from": date, "to": date,
+    "period_end": Annotated[date, Field(description="The end of the period close dates are judged against.")],
+    "total": FlowPart, "owner": list[OwnerFlow], "stage": list[StageFlow]})
+
+
 # -- /v1/model, /v1/stages, /v1/pipeline/kpis -----------------------------------------------------------
 class Serving(TypedDict):
     model: Annotated[str, Field(description="Which candidate gives the answers: the win model or a baseline.")]

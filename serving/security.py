@@ -14,6 +14,8 @@ from scoring.serving.metrics import ASGIApp, Receive, Scope, Send, header, send_
 from scoring.serving.settings import hash_key, is_loopback
 
 GUARDED = "/v1/"
+#: The managers' page and its login: served to loopback only when no keys are configured.
+PAGES = ("/", "/login", "/logout")
 REFUSAL = "a valid API key is required (Authorization: Bearer <key> or X-API-Key)"
 EXPOSED = ("this service answers on {host}, beyond loopback, without API keys: set SCORING_API_KEYS (or "
            "SCORING_API_KEY_HASHES), listen on 127.0.0.1, or set SCORING_ALLOW_OPEN_NETWORK=true if something in "
@@ -41,10 +43,11 @@ def is_valid(key: str | None, hashes: frozenset[str]) -> bool:
 
 
 class ApiKeys:
-    """Pure ASGI middleware: with keys configured, a request under /v1/ without a valid one gets a 401.
+    """Pure ASGI middleware: with keys configured, a request under /v1/ without a valid one gets a 401 (the
+    managers' page asks for a key itself, into a session cookie).
 
-    Without keys (and without ``open_network``), a request that reached the server on an address beyond
-    loopback gets a 403: the CLI refuses to listen there at start, but the app can be started other ways
+    Without keys (and without ``open_network``), a request to /v1/ or the page that reached the server on an
+    address beyond loopback gets a 403: the CLI refuses to listen there at start, but the app can be started other ways
     (``uvicorn --factory scoring.serving.app:create_app --host 0.0.0.0``), and this check holds for all.
     """
 
@@ -52,8 +55,9 @@ class ApiKeys:
         self.app, self.hashes, self.open_network = app, hashes, open_network
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(GUARDED):
-            if self.hashes and not is_valid(given_key(scope), self.hashes):
+        api = scope["type"] == "http" and scope["path"].startswith(GUARDED)
+        if api or (scope["type"] == "http" and scope["path"] in PAGES):
+            if api and self.hashes and not is_valid(given_key(scope), self.hashes):
                 await send_problem(send, 401, "unauthorized", REFUSAL, headers=[(b"www-authenticate", b"Bearer")])
                 return
             server = scope.get("server")

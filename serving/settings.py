@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     cache_dir: str | None = Field(None, description="Where compiled boosters are cached (default: "
                                   "$XDG_CACHE_HOME/pipeline-scoring/compiled).")
     access_log: bool = Field(True, description="Log a line per request (uvicorn's access log).")
+    store_url: str | None = Field(None, description="The pipeline store (default: ./pipeline.db, SQLite).")
+    snapshot_seconds: float = Field(3600.0, ge=0, description="How often to check that today's forecast snapshot "
+                                    "is stored (0: never).")
+    session_hours: float = Field(12.0, gt=0, description="How long a login to the managers' page lasts.")
 
     @field_validator("api_key_hashes", "api_keys", mode="before")
     @classmethod

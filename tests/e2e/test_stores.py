@@ -95,3 +95,36 @@ def test_train_register_and_load_against_postgresql(postgres: str, company: Path
     deals["employees"] = deals["employees"].astype(float)
     served = mlflow.pyfunc.load_model("models:/pipeline-scoring@champion").predict(deals, params={"as_of": END})
     np.testing.assert_allclose(served["win_probability"], pd.read_csv(scored)["win_probability"], rtol=1e-12)
+
+
+def test_the_pipeline_store_on_postgresql_imports_once_and_keeps_a_failed_import_out(postgres: str, company: Path):
+    """The team's pipeline store: the same migrations, idempotent imports and transactions on PostgreSQL, in
+    the database MLflow uses too (each keeps its own migration table)."""
+    from scoring.data.contract import load_deal_history
+    from scoring.store.pipeline import open_store
+
+    url = postgres.replace("postgresql://", "postgresql+psycopg://")
+    data = load_deal_history(company / "deals.csv", company / "stage_history.csv")
+    with open_store(url) as store:
+        _import_once_and_fail(store, data, url)
+
+
+def _import_once_and_fail(store, data, url: str) -> None:
+    from scoring.data.contract import load_deal_history
+    from scoring.store.pipeline import open_store
+
+    first = store.import_history(data, "deals.csv")
+    assert first.deals_new == len(data.deals) and first.history_new == len(data.history)
+    content = store.content()
+    assert not store.import_history(data, "deals.csv").changed and store.content() == content
+
+    def crash(done: int, total: int) -> None:
+        raise RuntimeError("connection lost")
+
+    changed = data.deals.copy()
+    changed["amount"] = changed["amount"] + 1
+    with pytest.raises(RuntimeError, match="connection lost"):
+        store.import_history(load_deal_history(changed, data.history), "later.csv", progress=crash)
+    assert store.content() == content
+    with open_store(url) as again:
+        assert again.deals()["amount"].sum() == pytest.approx(data.deals["amount"].sum())

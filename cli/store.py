@@ -1,0 +1,70 @@
+"""Commands on the pipeline store: import."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pandas as pd
+from rich.markup import escape
+
+from scoring.cli.common import data_options, err, friendly_errors, model_for, out, print_report, progress_bar
+from scoring.data.contract import DealHistory, load_deal_history
+from scoring.data.presets import load_config
+from scoring.errors import ScoringError
+from scoring.report.pipeline import StoredPipeline, pipeline_forecast, snapshot_row
+from scoring.store.pipeline import PipelineStore, open_store
+from scoring.tracking import DEFAULT_URI
+
+
+@click.command("import")
+@data_options
+@click.option("--store", "store", default=None, help="The pipeline store's URL (default: SCORING_STORE_URL, else "
+                                                     "sqlite:///pipeline.db).")
+@click.option("--model", "model_ref", default=None,
+              help="The model that takes the import's forecast snapshot (default: the champion; none: no snapshot).")
+@friendly_errors
+def import_export(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, strict: bool,
+                  store: str | None, model_ref: str | None) -> None:
+    """Load an export into the pipeline store, with the same validation as train: new deals are added, changed
+    ones updated (each change kept), new stage entries appended. Importing the same export again changes nothing."""
+    config = load_config(config_path, preset)
+    with err.status(f"Reading {deals}..."):
+        data = load_deal_history(deals, history, config, strict)
+    print_report(data.report)
+    with open_store(store, create=True) as pipeline_store:
+        _import(pipeline_store, data, deals, history, model_ref, preset)
+
+
+def _import(pipeline_store: PipelineStore, data: DealHistory, deals: Path, history: Path | None, model_ref: str | None,
+            preset: str | None) -> None:
+    source = ", ".join(str(p) for p in (deals, history) if p is not None)
+    with progress_bar() as bar:
+        task = bar.add_task("Importing", total=None)
+
+        def step(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        result = pipeline_store.import_history(data, source, progress=step)
+    if not result.changed:
+        out.print(f"Nothing changed: the store at {pipeline_store.url} already holds these {result.deals_read:,} deals "
+                  "as they are.", markup=False, soft_wrap=True)
+        return
+    out.print(f"Imported into {pipeline_store.url}: {result.deals_new:,} new deals, {result.deals_changed:,} changed "
+              f"({result.field_changes:,} field changes kept), {result.history_new:,} new stage entries.", markup=False,
+              soft_wrap=True)
+    _snapshot(pipeline_store, model_ref, preset)
+
+
+def _snapshot(store: PipelineStore, model_ref: str | None, preset: str | None) -> None:
+    """The import's forecast snapshot of the current month and quarter, by the champion (or ``model_ref``)."""
+    try:
+        bundle, info = model_for(model_ref or DEFAULT_URI, preset)
+    except ScoringError as exc:
+        out.print(f"[yellow]note:[/] no forecast snapshot: {escape(str(exc))}", soft_wrap=True)
+        return
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
+    pipeline = StoredPipeline(store.deals(), store.history())
+    for period in ("quarter", "month"):
+        result = pipeline_forecast(bundle, pipeline, now.normalize(), period, 1, model_info=info)
+        store.record_snapshot(snapshot_row(result, "import", info.get("version", "?"), now))
+    out.print("Kept the forecast snapshot of this month and quarter.", markup=False)

@@ -1,0 +1,92 @@
+"""The pipeline store as the service sees it: opened when first needed (never created: ``scoring import``
+makes it), read once per import, forecasts cached per (import, model, date, period), and the day's forecast
+snapshot kept (the first worker to write it wins; the others find it there)."""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from scoring.errors import ConfigError
+from scoring.forecast.revenue import Forecast
+from scoring.report.pipeline import StoredPipeline, pipeline_forecast, snapshot_row
+from scoring.serving.holder import LoadedModel
+from scoring.store.pipeline import PipelineStore, open_store, store_url
+
+log = logging.getLogger("serving")
+#: Forecasts kept per process (each is a few hundred kilobytes).
+CACHED = 32
+
+
+class StoreHolder:
+    """The service's pipeline store, read lazily and cached."""
+
+    def __init__(self, url: str | None) -> None:
+        self.url = store_url(url)
+        self.store: PipelineStore | None = None
+        self.error: str | None = None
+        self._lock = threading.Lock()
+        self._pipeline: tuple[Any, StoredPipeline] | None = None
+        self._forecasts: dict[tuple[Any, ...], Forecast] = {}
+
+    def get(self) -> PipelineStore | None:
+        """The store, or None (and ``error`` says why) when there is none yet."""
+        with self._lock:
+            if self.store is None:
+                try:
+                    self.store = open_store(self.url)
+                    self.error = None
+                except (ConfigError, OperationalError) as exc:
+                    self.error = str(exc).splitlines()[0]
+            return self.store
+
+    def pipeline(self) -> tuple[Any, StoredPipeline] | None:
+        """(the last import's id, the stored deals and history), read again only after a new import."""
+        store = self.get()
+        if store is None:
+            return None
+        last = store.last_import()
+        stamp = last["id"] if last else None
+        with self._lock:
+            if self._pipeline is None or self._pipeline[0] != stamp:
+                self._pipeline = (stamp, StoredPipeline(store.deals(), store.history()))
+                self._forecasts.clear()
+            return self._pipeline
+
+    def forecast(self, model: LoadedModel, as_of: pd.Timestamp, period: str, periods: int) -> Forecast | None:
+        """The stored pipeline's forecast (cached), or None without a store."""
+        read = self.pipeline()
+        if read is None:
+            return None
+        stamp, pipeline = read
+        key = (stamp, model.name, model.version, model.source, as_of, period, periods)
+        with self._lock:
+            cached = self._forecasts.get(key)
+        if cached is not None:
+            return cached
+        result = pipeline_forecast(model.bundle, pipeline, as_of, period, periods, model_info=model.ref)
+        with self._lock:
+            if len(self._forecasts) >= CACHED:
+                self._forecasts.pop(next(iter(self._forecasts)))
+            self._forecasts[key] = result
+        return result
+
+    def snapshot_today(self, model: LoadedModel) -> int:
+        """Keep today's snapshot of the current month's and quarter's forecast; how many were written."""
+        store = self.get()
+        if store is None:
+            return 0
+        now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
+        written = 0
+        for period in ("quarter", "month"):
+            result = self.forecast(model, now.normalize(), period, 1)
+            if result is None:
+                continue
+            try:
+                written += store.record_snapshot(snapshot_row(result, "daily", model.version, now))
+            except IntegrityError:  # another worker wrote it first
+                continue
+        return written

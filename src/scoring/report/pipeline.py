@@ -1,0 +1,183 @@
+"""What the managers' page and ``/v1/pipeline/*`` show of the stored pipeline: the bookings forecast as of a
+date, its snapshots through the period, the deals that put it at risk, and the accuracy of past periods'
+forecasts at fixed distances before their end.
+
+The store keeps each deal's latest state and its stage history; as of an earlier date, a deal is open if
+it was created by then and not yet closed, in the stage its history says it was in then.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scoring.bundle import ModelBundle
+from scoring.forecast.backtest import accuracy
+from scoring.forecast.revenue import PERIODS, Forecast, forecast
+from scoring.scores import current_period_end, score_deals
+
+#: Days before a period's end at which past forecasts are judged.
+DISTANCES = (90, 60, 30, 7)
+#: How many deals the page lists as at risk.
+AT_RISK = 15
+
+
+@dataclass(frozen=True)
+class StoredPipeline:
+    """The store's deals (canonical columns and features) and stage history, read once."""
+
+    deals: pd.DataFrame
+    history: pd.DataFrame
+
+    def known_at(self, as_of: pd.Timestamp) -> pd.DataFrame:
+        """The deals as known at ``as_of``: created by then; closed only if closed by then."""
+        deals = self.deals[self.deals["created_at"] <= as_of].copy()
+        later = deals["closed_at"] > as_of
+        deals.loc[later, "status"] = "open"
+        deals.loc[later, "closed_at"] = pd.NaT
+        return deals
+
+    def open_at(self, as_of: pd.Timestamp) -> pd.DataFrame:
+        """The deals open at ``as_of``, in the stage they were in then (from the history where it has one)."""
+        deals = self.known_at(as_of)
+        deals = deals[deals["status"] == "open"].copy()
+        if not self.history.empty:
+            seen = self.history[self.history["entered_at"] <= as_of].sort_values("entered_at", kind="stable")
+            last = seen.groupby("deal_id").last()
+            where = deals["deal_id"].map(last["stage"])
+            known = where.notna()
+            deals.loc[known, "stage"] = where[known]
+            deals.loc[known, "stage_entered_at"] = deals.loc[known, "deal_id"].map(last["entered_at"])
+        return deals.drop(columns=["status", "closed_at"]).reset_index(drop=True)
+
+
+def pipeline_forecast(bundle: ModelBundle, pipeline: StoredPipeline, as_of: pd.Timestamp, period: str,
+                      periods: int, model_info: dict[str, str] | None = None) -> Forecast:
+    """The bookings forecast of the stored pipeline as of ``as_of`` (booked counted from the stored deals)."""
+    return forecast(bundle, pipeline.open_at(as_of), as_of, period, periods, model_info=model_info,
+                    history=pipeline.known_at(as_of))
+
+
+def snapshot_row(result: Forecast, trigger: str, model_version: str, taken_at: pd.Timestamp) -> dict[str, Any]:
+    """The first period of a forecast as a row of the store's forecast snapshots."""
+    start, end = result.bounds[0]
+    return {"taken_on": taken_at.date(), "taken_at": taken_at.to_pydatetime(), "trigger": trigger,
+            "period": result.period, "period_start": pd.Period(start, PERIODS[result.period]).start_time.date(),
+            "period_end": end.date(), "model_version": model_version, "booked": float(result.booked[0]),
+            "pipeline": float(result.pipeline.expected[0]), "new_deals": float(result.new_deals.expected[0]),
+            "bookings": float(result.bookings.expected[0]), "bookings_p10": float(result.bookings.quantiles[0, 0]),
+            "bookings_p90": float(result.bookings.quantiles[0, 2]), "fixed": float(result.fixed_expected[0])}
+
+
+def past_accuracy(snapshots: pd.DataFrame, pipeline: StoredPipeline, as_of: pd.Timestamp) -> pd.DataFrame:
+    """For every period that ended before ``as_of``: what it booked, and the model's and the fixed percentages'
+    accuracy as forecast ``DISTANCES`` days before its end (the latest snapshot on or before that day)."""
+    rows = []
+    if snapshots.empty:
+        return pd.DataFrame(columns=["period_start", "period_end", "actual", "days_before", "model", "fixed"])
+    won = pipeline.deals[pipeline.deals["status"] == "won"]
+    for (start, end), group in snapshots.groupby(["period_start", "period_end"]):
+        if end >= as_of.normalize():
+            continue
+        booked = won[(won["closed_at"] >= start) & (won["closed_at"] < end + pd.Timedelta(days=1))]
+        actual = float(np.nansum(booked["amount"].to_numpy(dtype=float)))
+        for days in DISTANCES:
+            taken = group[group["taken_on"] <= end - pd.Timedelta(days=days)]
+            if taken.empty:
+                continue
+            last = taken.iloc[-1]
+            rows.append({"period_start": start, "period_end": end, "actual": actual, "days_before": days,
+                         "model": float(accuracy(np.array([actual]), np.array([last["bookings"]]))[0]),
+                         "fixed": float(accuracy(np.array([actual]), np.array([last["booked"] + last["fixed"]]))[0])})
+    return pd.DataFrame.from_records(rows)
+
+
+def deals_at_risk(bundle: ModelBundle, open_deals: pd.DataFrame, as_of: pd.Timestamp, period: str) -> pd.DataFrame:
+    """The open deals that put this period at risk, largest amount first: stale, or expected to close in the
+    period by the rep while the model gives them little chance to win in it."""
+    if open_deals.empty:
+        return pd.DataFrame()
+    scores, _ = score_deals(bundle, open_deals, as_of, top=1)
+    end = current_period_end(as_of, period)
+    close = (pd.to_datetime(open_deals["expected_close_date"]) if "expected_close_date" in open_deals.columns
+             else pd.Series(pd.NaT, index=open_deals.index))
+    due = (close <= end).to_numpy()
+    unlikely = scores["win_probability_this_period"].to_numpy() < 0.2
+    risky = scores["stale"].to_numpy() | (due & unlikely)
+    out = scores.loc[risky, ["deal_id", "stage", "amount", "win_probability", "win_probability_this_period",
+                             "fixed_probability", "days_in_stage", "stale", "factors_down"]].copy()
+    out["expected_close_date"] = close[risky].dt.date.to_numpy()
+    out["owner"] = open_deals.loc[risky, "owner"].to_numpy() if "owner" in open_deals.columns else ""
+    out["why"] = np.where(scores.loc[risky, "stale"], "stale in its stage", "due this period, unlikely to close")
+    return out.sort_values("amount", ascending=False).head(AT_RISK).reset_index(drop=True)
+
+
+def pipeline_flow(pipeline: StoredPipeline, changes: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp,
+                  period: str = "quarter") -> dict[str, Any]:
+    """How the open pipeline moved from the start of day ``start`` to the end of day ``end``: its value then,
+    what was created, won and lost, amounts raised and cut, close dates pushed out of and pulled into the
+    period containing ``end``, its value at the end; in total and per owner (and the start and end values
+    per stage). Amount and close-date changes come from the store's field history (what successive imports
+    found changed)."""
+    period_end = current_period_end(end, period)
+    end = end.normalize() + pd.Timedelta(days=1)  # the end of that day
+    before = _amounts_at(pipeline.open_at(start), changes, start)
+    after = _amounts_at(pipeline.open_at(end), changes, end)
+    deals = pipeline.deals
+    amount = deals.set_index("deal_id")["amount"].astype(float)
+    owner = deals.set_index("deal_id")["owner"].astype(str) if "owner" in deals.columns else None
+    window = changes[(changes["changed_at"] > start) & (changes["changed_at"] <= end)]
+    moved = window[window["field"] == "amount"]
+    delta = pd.to_numeric(moved["new_value"], errors="coerce") - pd.to_numeric(moved["old_value"], errors="coerce")
+    close = window[window["field"] == "expected_close_date"]
+    old, new = pd.to_datetime(close["old_value"]), pd.to_datetime(close["new_value"])
+    pushed = close[(old <= period_end) & ((new > period_end) | new.isna())]
+    pulled = close[((old > period_end) | old.isna()) & (new <= period_end)]
+    created = deals[(deals["created_at"] > start) & (deals["created_at"] <= end)]
+    closed = deals[(deals["closed_at"] > start) & (deals["closed_at"] <= end)]
+
+    def part(ids: pd.Series | None = None) -> dict[str, float | int]:
+        def keep(frame: pd.DataFrame, column: str = "deal_id") -> pd.DataFrame:
+            return frame if ids is None else frame[frame[column].isin(ids)]
+
+        won, lost = keep(closed[closed["status"] == "won"]), keep(closed[closed["status"] == "lost"])
+        raised = delta[keep(moved).index]
+        return {"start_value": _sum(keep(before)["amount"]), "start_deals": len(keep(before)),
+                "created": _sum(keep(created)["amount"]), "created_deals": len(keep(created)),
+                "won": _sum(won["amount"]), "won_deals": len(won), "lost": _sum(lost["amount"]), "lost_deals": len(lost),
+                "raised": _sum(raised[raised > 0]), "cut": _sum(-raised[raised < 0]),
+                "pushed_out": _sum(amount.reindex(keep(pushed)["deal_id"])), "pushed_out_deals": len(keep(pushed)),
+                "pulled_in": _sum(amount.reindex(keep(pulled)["deal_id"])), "pulled_in_deals": len(keep(pulled)),
+                "end_value": _sum(keep(after)["amount"]), "end_deals": len(keep(after))}
+
+    by_owner = []
+    if owner is not None:
+        for name, ids in owner.groupby(owner).groups.items():
+            by_owner.append({"key": str(name), **part(pd.Series(list(ids)))})
+    by_stage = []
+    for stage in dict.fromkeys([*before["stage"], *after["stage"]]):
+        b, a = before[before["stage"] == stage], after[after["stage"] == stage]
+        by_stage.append({"key": str(stage), "start_value": _sum(b["amount"]), "start_deals": len(b),
+                         "end_value": _sum(a["amount"]), "end_deals": len(a)})
+    return {"from": str(start.date()), "to": str((end - pd.Timedelta(days=1)).date()),
+            "period_end": str(period_end.date()),
+            "total": part(), "owner": sorted(by_owner, key=lambda r: -r["end_value"]), "stage": by_stage}
+
+
+def _amounts_at(deals: pd.DataFrame, changes: pd.DataFrame, when: pd.Timestamp) -> pd.DataFrame:
+    """``deals`` with the amounts they had at ``when``: the store keeps the latest, so a change after ``when``
+    gives back its old value."""
+    later = changes[(changes["field"] == "amount") & (changes["changed_at"] > when)].sort_values("changed_at")
+    if later.empty:
+        return deals
+    then = pd.to_numeric(later.groupby("deal_id")["old_value"].first(), errors="coerce")
+    out = deals.copy()
+    known = out["deal_id"].isin(then.index)
+    out.loc[known, "amount"] = out.loc[known, "deal_id"].map(then)
+    return out
+
+
+def _sum(values: pd.Series) -> float:
+    return round(float(np.nansum(values.to_numpy(dtype=float))), 2)

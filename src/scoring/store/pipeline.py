@@ -1,0 +1,313 @@
+"""The pipeline store: open (and migrate) it, import a validated deal history into it, read the pipeline back.
+
+``SCORING_STORE_URL`` names the database (default: an embedded SQLite file ``./pipeline.db``; a PostgreSQL
+URL for a team). ``open_store`` brings the schema to the latest Alembic migration; readers (the service)
+open with ``create=False`` and are told plainly when no store exists yet.
+
+An import is one transaction: it inserts new deals, updates those whose tracked fields or features
+changed (recording each change in the field history, dated at the import), and appends stage entries
+not seen before; if anything fails half-way the store is as it was. An import that changes nothing
+writes nothing, so importing the same export twice leaves the store's content exactly as it was.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+
+from scoring.data.contract import DealHistory
+from scoring.errors import ConfigError
+from scoring.store.schema import Deal, FieldChange, ForecastSnapshot, Import, StageEntry
+
+DEFAULT_URL = "sqlite:///pipeline.db"
+#: The fields whose changes are kept in the field history (what the pipeline flow reads).
+TRACKED = ("amount", "stage", "status", "closed_at", "expected_close_date")
+COLUMNS = ("deal_id", "created_at", "amount", "stage", "status", "closed_at", "stage_entered_at",
+           "expected_close_date")
+DATES = ("created_at", "closed_at", "stage_entered_at", "expected_close_date")
+CHUNK = 20_000
+Progress = Callable[[int, int], None]
+
+
+def store_url(url: str | None = None) -> str:
+    """The store's URL: ``url``, else ``SCORING_STORE_URL``, else ``./pipeline.db``."""
+    return url or os.environ.get("SCORING_STORE_URL") or DEFAULT_URL
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    deals_read: int
+    deals_new: int
+    deals_changed: int
+    history_new: int
+    field_changes: int
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.deals_new or self.deals_changed or self.history_new)
+
+
+class PipelineStore:
+    """A pipeline store at ``url`` (see the module docstring)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> PipelineStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- writing ----------------------------------------------------------------------------------
+    def import_history(self, data: DealHistory, source: str, at: pd.Timestamp | None = None,
+                       progress: Progress | None = None) -> ImportResult:
+        """Upsert ``data``'s deals and append its new stage entries in one transaction."""
+        at = (at or pd.Timestamp.now(tz="UTC").tz_localize(None)).floor("s")
+        incoming = _canonical(data)
+        with self.engine.begin() as conn:
+            stored = _read_deals(conn)
+            known = incoming["deal_id"].isin(stored["deal_id"]).to_numpy()
+            new = incoming[~known]
+            both = incoming[known].merge(stored, on="deal_id", suffixes=("", "_old"), how="left")
+            differs = np.zeros(len(both), dtype=bool)
+            changes: list[dict[str, Any]] = []
+            for column in (*COLUMNS[1:], "features"):
+                a, b = both[column], both[f"{column}_old"]
+                moved = ~((a == b) | (a.isna() & b.isna())).to_numpy()
+                differs |= moved
+                if column in TRACKED:
+                    changes += [{"deal_id": d, "field": column, "old_value": _text(o), "new_value": _text(n),
+                                 "changed_at": at.to_pydatetime()}
+                                for d, o, n in zip(both.loc[moved, "deal_id"], b[moved], a[moved])]
+            changed = both[differs]
+            entries = _new_entries(conn, data.history)
+            if new.empty and changed.empty and entries.empty:
+                return ImportResult(len(incoming), 0, 0, 0, 0)
+            import_id = conn.execute(insert(Import).values(
+                imported_at=at.to_pydatetime(), source=source, digest=data.digest(), deals_new=len(new),
+                deals_changed=len(changed), history_new=len(entries))).inserted_primary_key
+            assert import_id is not None
+            import_id = import_id[0]
+            total = len(new) + len(changed) + len(entries) + len(changes)
+            done = 0
+            for part in _chunks(_records(new, import_id)):
+                conn.execute(insert(Deal), part)
+                done += len(part)
+                if progress:
+                    progress(done, total)
+            table = cast(Table, Deal.__table__)
+            for part in _chunks(_records(changed[list(COLUMNS) + ["features"]], import_id)):
+                conn.execute(update(table).where(table.c.deal_id == bindparam("b_deal_id")),
+                             [{**{k: v for k, v in r.items() if k != "deal_id"}, "b_deal_id": r["deal_id"]}
+                              for r in part])
+                done += len(part)
+                if progress:
+                    progress(done, total)
+            for part in _chunks([{**c, "import_id": import_id} for c in changes]):
+                conn.execute(insert(FieldChange), part)
+                done += len(part)
+            for part in _chunks(entries.to_dict("records")):
+                conn.execute(insert(StageEntry), [{**r, "entered_at": r["entered_at"].to_pydatetime()} for r in part])
+                done += len(part)
+                if progress:
+                    progress(done, total)
+        return ImportResult(len(incoming), len(new), len(changed), len(entries), len(changes))
+
+    def record_snapshot(self, row: dict[str, Any]) -> bool:
+        """Keep one forecast snapshot (a row of :class:`ForecastSnapshot`); False when that day's snapshot of
+        that period is already there (several workers: the first one writes it)."""
+        with self.engine.begin() as conn:
+            exists = conn.execute(select(ForecastSnapshot.id).where(
+                ForecastSnapshot.taken_on == row["taken_on"], ForecastSnapshot.period == row["period"],
+                ForecastSnapshot.period_start == row["period_start"])).first()
+            if exists is not None:
+                if row.get("trigger") != "import":
+                    return False
+                conn.execute(delete(ForecastSnapshot).where(ForecastSnapshot.id == exists[0]))
+            conn.execute(insert(ForecastSnapshot).values(**row))
+        return True
+
+    # -- reading ----------------------------------------------------------------------------------
+    def deals(self) -> pd.DataFrame:
+        """Every stored deal: canonical columns and features (columns)."""
+        with self.engine.connect() as conn:
+            frame = _read_deals(conn)
+        features = pd.DataFrame.from_records([json.loads(text) for text in frame["features"]], index=frame.index)
+        return pd.concat([frame.drop(columns=["features"]), features], axis=1)
+
+    def history(self) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            frame = pd.read_sql(select(StageEntry.deal_id, StageEntry.stage, StageEntry.entered_at), conn)
+        frame["entered_at"] = pd.to_datetime(frame["entered_at"])
+        return frame.sort_values(["deal_id", "entered_at"], kind="stable").reset_index(drop=True)
+
+    def field_changes(self) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            frame = pd.read_sql(select(FieldChange.deal_id, FieldChange.field, FieldChange.old_value,
+                                       FieldChange.new_value, FieldChange.changed_at), conn)
+        frame["changed_at"] = pd.to_datetime(frame["changed_at"])
+        return frame
+
+    def snapshots(self, period: str) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            frame = pd.read_sql(select(ForecastSnapshot).where(ForecastSnapshot.period == period)
+                                .order_by(ForecastSnapshot.taken_on), conn)
+        for column in ("taken_on", "period_start", "period_end"):
+            frame[column] = pd.to_datetime(frame[column])
+        return frame
+
+    def last_import(self) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(Import).order_by(Import.id.desc()).limit(1)).mappings().first()
+        return dict(row) if row else None
+
+    def content(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every table's rows, in order (to check that an import changed nothing)."""
+        out = {}
+        with self.engine.connect() as conn:
+            for table in (Import, Deal, StageEntry, FieldChange, ForecastSnapshot):
+                columns = list(table.__table__.c)
+                out[table.__tablename__] = [tuple(r) for r in conn.execute(select(*columns).order_by(*columns))]
+        return out
+
+
+def open_store(url: str | None = None, create: bool = False) -> PipelineStore:
+    """Open the store at ``url`` (see :func:`store_url`), bringing its schema up to date; without ``create``, a
+    store that does not exist yet is an error that says how to make one."""
+    url = store_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        where = parsed.database or ""
+        if where not in ("", ":memory:") and not Path(where).exists():
+            if not create:
+                raise ConfigError(f"no pipeline store at {where}: import an export first (scoring import --deals F)")
+            Path(where).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    migrate(engine)
+    return PipelineStore(engine)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the latest migration (Alembic, with the migrations shipped in this package)."""
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers (the service) never wait for an import's writer
+    cursor.close()
+
+
+def _canonical(data: DealHistory) -> pd.DataFrame:
+    """A history's deals as the store keeps them: canonical columns, features as canonical JSON."""
+    deals = data.deals
+    out = pd.DataFrame({c: deals[c] if c in deals.columns else pd.NaT for c in COLUMNS})
+    out["amount"] = out["amount"].astype(float)
+    for column in DATES:
+        out[column] = pd.to_datetime(out[column]).astype("datetime64[us]")
+    names = sorted(data.features)
+    values = [deals[name].tolist() for name in names]
+    out["features"] = [json.dumps({n: _plain(v) for n, v in zip(names, row)}, sort_keys=True)
+                       for row in zip(*values)] if names else "{}"
+    return out.reset_index(drop=True)
+
+
+def _read_deals(conn: Connection) -> pd.DataFrame:
+    frame = pd.read_sql(select(*[Deal.__table__.c[c] for c in (*COLUMNS, "features")]), conn)
+    frame["amount"] = frame["amount"].astype(float)
+    for column in DATES:
+        frame[column] = pd.to_datetime(frame[column]).astype("datetime64[us]")
+    return frame
+
+
+def _new_entries(conn: Connection, history: pd.DataFrame) -> pd.DataFrame:
+    """Stage entries of ``history`` the store has not seen."""
+    if history.empty:
+        return pd.DataFrame(columns=["deal_id", "stage", "entered_at"])
+    incoming = history[["deal_id", "stage", "entered_at"]].copy()
+    incoming["entered_at"] = pd.to_datetime(incoming["entered_at"]).astype("datetime64[us]")
+    stored = pd.read_sql(select(StageEntry.deal_id, StageEntry.stage, StageEntry.entered_at), conn)
+    stored["entered_at"] = pd.to_datetime(stored["entered_at"]).astype("datetime64[us]")
+    merged = incoming.merge(stored.assign(seen=True), on=["deal_id", "stage", "entered_at"], how="left")
+    return incoming[merged["seen"].isna().to_numpy()].drop_duplicates().reset_index(drop=True)
+
+
+def _records(frame: pd.DataFrame, import_id: int) -> list[dict[str, Any]]:
+    """Rows as the database takes them: None for missing values, Python datetimes."""
+    out = []
+    columns = list(frame.columns)
+    for row in frame.itertuples(index=False, name=None):
+        record = {c: _value(v) for c, v in zip(columns, row)}
+        record["import_id"] = import_id
+        out.append(record)
+    return out
+
+
+def _value(value: Any) -> Any:
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """A feature value for JSON: missing -> null, numpy scalars -> Python."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _text(value: Any) -> str | None:
+    value = _value(value)
+    if value is None:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _chunks(records: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(records), CHUNK):
+        yield records[start:start + CHUNK]
+

@@ -1,0 +1,104 @@
+"""The pipeline store: migrations, idempotent imports, field changes, transactions (SQLite here; PostgreSQL in
+the end-to-end tests)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from scoring.data.contract import load_deal_history
+from scoring.data.demo import DemoCompany
+from scoring.errors import ConfigError
+from scoring.store.pipeline import open_store
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return DemoCompany().generate(600, seed=5, end="2025-06-30")
+
+
+def test_a_reader_is_told_when_there_is_no_store_yet(tmp_path: Path):
+    with pytest.raises(ConfigError, match="no pipeline store at .*scoring import"):
+        open_store(f"sqlite:///{tmp_path / 'missing.db'}")
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_importing_the_same_export_twice_changes_nothing(tmp_path: Path, demo):
+    data = load_deal_history(demo.deals, demo.history)
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}", create=True)
+    first = store.import_history(data, "deals.csv")
+    assert first.deals_new == 600 and first.history_new == len(demo.history) and first.changed
+    content = store.content()
+    again = store.import_history(data, "deals.csv")
+    assert not again.changed and store.content() == content
+    # What went in comes out: deals, features and the stage history.
+    deals = store.deals().set_index("deal_id").loc[demo.deals["deal_id"]]
+    assert deals["amount"].tolist() == demo.deals["amount"].tolist()
+    assert deals["segment"].tolist() == demo.deals["segment"].tolist()
+    assert (deals["created_at"].to_numpy() == demo.deals["created_at"].to_numpy()).all()
+    assert len(store.history()) == len(demo.history)
+
+
+def test_a_later_export_updates_deals_records_what_changed_and_appends_history(tmp_path: Path, demo):
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}", create=True)
+    store.import_history(load_deal_history(demo.deals, demo.history), "monday.csv",
+                         at=pd.Timestamp("2025-06-30 08:00"))
+    later = demo.deals.copy()
+    target = later.index[later["status"] == "open"][0]
+    deal_id = later.loc[target, "deal_id"]
+    later.loc[target, "amount"] = later.loc[target, "amount"] * 2
+    later.loc[target, "expected_close_date"] = pd.Timestamp("2025-12-31")
+    result = store.import_history(load_deal_history(later, demo.history), "tuesday.csv",
+                                  at=pd.Timestamp("2025-07-01 08:00"))
+    assert (result.deals_new, result.deals_changed, result.history_new) == (0, 1, 0)
+    changes = store.field_changes()
+    assert set(changes["field"]) == {"amount", "expected_close_date"} and set(changes["deal_id"]) == {deal_id}
+    assert (changes["changed_at"] == pd.Timestamp("2025-07-01 08:00")).all()
+    assert store.deals().set_index("deal_id").loc[deal_id, "amount"] == later.loc[target, "amount"]
+    assert store.last_import()["source"] == "tuesday.csv"
+
+
+def test_an_import_that_fails_half_way_leaves_the_store_as_it_was(tmp_path: Path, demo):
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}", create=True)
+    half = demo.deals.iloc[:300]
+    store.import_history(load_deal_history(half, demo.history[demo.history["deal_id"].isin(half["deal_id"])]), "a")
+    before = store.content()
+
+    def crash(done: int, total: int) -> None:
+        raise RuntimeError("the disk is full")
+
+    with pytest.raises(RuntimeError, match="disk is full"):
+        store.import_history(load_deal_history(demo.deals, demo.history), "b", progress=crash)
+    assert store.content() == before
+
+
+def test_the_flow_counts_what_moved_the_pipeline_between_two_dates(tmp_path: Path, demo):
+    from scoring.report.pipeline import StoredPipeline, pipeline_flow
+
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}", create=True)
+    store.import_history(load_deal_history(demo.deals, demo.history), "june.csv", at=pd.Timestamp("2025-06-30 08:00"))
+    later = demo.deals.copy()
+    opened = later.index[later["status"] == "open"]
+    a, b, c = opened[:3]
+    later.loc[a, "amount"] += 1000.0
+    later.loc[b, "expected_close_date"], old_close = pd.Timestamp("2025-11-15"), pd.Timestamp("2025-08-01")
+    later.loc[c, ["status", "closed_at"]] = ["won", pd.Timestamp("2025-07-05")]
+    new = later.loc[[a]].assign(deal_id="NEW-1", created_at=pd.Timestamp("2025-07-03"),
+                                stage_entered_at=pd.Timestamp("2025-07-03"))
+    first = later.copy()
+    first.loc[b, "expected_close_date"] = old_close  # what the June export said
+    store.import_history(load_deal_history(demo.deals.assign(expected_close_date=first["expected_close_date"]),
+                                           demo.history), "june-fix.csv", at=pd.Timestamp("2025-06-30 09:00"))
+    store.import_history(load_deal_history(pd.concat([later, new]), demo.history), "july.csv",
+                         at=pd.Timestamp("2025-07-10 08:00"))
+    pipeline = StoredPipeline(store.deals(), store.history())
+    flow = pipeline_flow(pipeline, store.field_changes(), pd.Timestamp("2025-07-01"), pd.Timestamp("2025-07-10"))
+    total = flow["total"]
+    assert total["created_deals"] == 1 and total["created"] == later.loc[a, "amount"]
+    assert total["won_deals"] == 1 and total["won"] == later.loc[c, "amount"]
+    assert total["raised"] == 1000.0 and total["cut"] == 0.0
+    assert total["pushed_out_deals"] == 1 and total["pushed_out"] == later.loc[b, "amount"]
+    assert total["end_value"] == pytest.approx(total["start_value"] + total["created"] - total["won"] - total["lost"]
+                                               + total["raised"] - total["cut"])
+    assert sum(o["end_value"] for o in flow["owner"]) == pytest.approx(total["end_value"])
