@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -31,6 +32,7 @@ class StoreHolder:
         self._lock = threading.Lock()
         self._pipeline: tuple[Any, StoredPipeline] | None = None
         self._forecasts: dict[tuple[Any, ...], Forecast] = {}
+        self._pages: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     def get(self) -> PipelineStore | None:
         """The store, or None (and ``error`` says why) when there is none yet."""
@@ -54,6 +56,7 @@ class StoreHolder:
             if self._pipeline is None or self._pipeline[0] != stamp:
                 self._pipeline = (stamp, StoredPipeline(store.deals(), store.history()))
                 self._forecasts.clear()
+                self._pages.clear()
             return self._pipeline
 
     def forecast(self, model: LoadedModel, as_of: pd.Timestamp, period: str, periods: int) -> Forecast | None:
@@ -73,6 +76,24 @@ class StoreHolder:
                 self._forecasts.pop(next(iter(self._forecasts)))
             self._forecasts[key] = result
         return result
+
+    def page(self, model: LoadedModel, as_of: pd.Timestamp, period: str,
+             make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """What the managers' page shows (made by ``make``), kept until the next import, model or snapshot."""
+        store = self.get()
+        read = self.pipeline()
+        if store is None or read is None:
+            return make()
+        key = (read[0], model.name, model.version, model.source, as_of, period, store.snapshot_count())
+        with self._lock:
+            cached = self._pages.get(key)
+        if cached is None:
+            cached = make()
+            with self._lock:
+                if len(self._pages) >= CACHED:
+                    self._pages.pop(next(iter(self._pages)))
+                self._pages[key] = cached
+        return dict(cached)
 
     def snapshot_today(self, model: LoadedModel) -> int:
         """Keep today's snapshot of the current month's and quarter's forecast; how many were written."""

@@ -40,7 +40,11 @@ async def page(request: Request, as_of: date | None = None, period: Literal["mon
         return RedirectResponse("/login", status_code=303)
     model: LoadedModel | None = request.app.state.holder.current
     holder: StoreHolder = request.app.state.store
-    context = await run_in_threadpool(_context, holder, model, as_of_day(as_of), period)
+    day = as_of_day(as_of)
+    if model is None:
+        context = _context(holder, model, day, period)
+    else:
+        context = await run_in_threadpool(holder.page, model, day, period, lambda: _context(holder, model, day, period))
     context["csrf"] = request.cookies.get(CSRF) or new_csrf_token()
     context["login_required"] = sessions.required
     response = HTMLResponse(TEMPLATES.get_template("page.html").render(**context), headers=SECURITY_HEADERS)

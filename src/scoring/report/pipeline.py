@@ -7,7 +7,7 @@ it was created by then and not yet closed, in the stage its history says it was 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,10 +26,12 @@ AT_RISK = 15
 
 @dataclass(frozen=True)
 class StoredPipeline:
-    """The store's deals (canonical columns and features) and stage history, read once."""
+    """The store's deals (canonical columns and features) and stage history, read once; the pipeline as of a
+    date is worked out once per date."""
 
     deals: pd.DataFrame
     history: pd.DataFrame
+    _open: dict[pd.Timestamp, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     def known_at(self, as_of: pd.Timestamp) -> pd.DataFrame:
         """The deals as known at ``as_of``: created by then; closed only if closed by then."""
@@ -41,6 +43,13 @@ class StoredPipeline:
 
     def open_at(self, as_of: pd.Timestamp) -> pd.DataFrame:
         """The deals open at ``as_of``, in the stage they were in then (from the history where it has one)."""
+        if as_of not in self._open:
+            if len(self._open) >= 8:
+                self._open.pop(next(iter(self._open)))
+            self._open[as_of] = self._open_at(as_of)
+        return self._open[as_of].copy()
+
+    def _open_at(self, as_of: pd.Timestamp) -> pd.DataFrame:
         deals = self.known_at(as_of)
         deals = deals[deals["status"] == "open"].copy()
         if not self.history.empty:
@@ -130,32 +139,39 @@ def pipeline_flow(pipeline: StoredPipeline, changes: pd.DataFrame, start: pd.Tim
     owner = deals.set_index("deal_id")["owner"].astype(str) if "owner" in deals.columns else None
     window = changes[(changes["changed_at"] > start) & (changes["changed_at"] <= end)]
     moved = window[window["field"] == "amount"]
-    delta = pd.to_numeric(moved["new_value"], errors="coerce") - pd.to_numeric(moved["old_value"], errors="coerce")
+    delta = (pd.to_numeric(moved["new_value"], errors="coerce") - pd.to_numeric(moved["old_value"], errors="coerce"))
     close = window[window["field"] == "expected_close_date"]
     old, new = pd.to_datetime(close["old_value"]), pd.to_datetime(close["new_value"])
     pushed = close[(old <= period_end) & ((new > period_end) | new.isna())]
     pulled = close[((old > period_end) | old.isna()) & (new <= period_end)]
     created = deals[(deals["created_at"] > start) & (deals["created_at"] <= end)]
     closed = deals[(deals["closed_at"] > start) & (deals["closed_at"] <= end)]
+    # (name, deal ids, values): each part of the flow, summed in total and per owner
+    parts = [("start_value", before["deal_id"], before["amount"]), ("created", created["deal_id"], created["amount"]),
+             ("won", closed.loc[closed["status"] == "won", "deal_id"], closed.loc[closed["status"] == "won", "amount"]),
+             ("lost", closed.loc[closed["status"] == "lost", "deal_id"], closed.loc[closed["status"] == "lost", "amount"]),
+             ("raised", moved["deal_id"], delta.clip(lower=0)), ("cut", moved["deal_id"], (-delta).clip(lower=0)),
+             ("pushed_out", pushed["deal_id"], pushed["deal_id"].map(amount)),
+             ("pulled_in", pulled["deal_id"], pulled["deal_id"].map(amount)), ("end_value", after["deal_id"], after["amount"])]
+    counted = {"start_value": "start_deals", "created": "created_deals", "won": "won_deals", "lost": "lost_deals",
+               "pushed_out": "pushed_out_deals", "pulled_in": "pulled_in_deals", "end_value": "end_deals"}
 
-    def part(ids: pd.Series | None = None) -> dict[str, float | int]:
-        def keep(frame: pd.DataFrame, column: str = "deal_id") -> pd.DataFrame:
-            return frame if ids is None else frame[frame[column].isin(ids)]
+    def summary(group: pd.Series | None) -> dict[str, dict[str, float | int]]:
+        out: dict[str, dict[str, float | int]] = {}
+        for name, ids, values in parts:
+            keys = ids.map(group).fillna("(none)") if group is not None else pd.Series("all", index=ids.index)
+            values = pd.Series(values.to_numpy(dtype=float), index=ids.index)
+            grouped = values.groupby(keys.to_numpy())
+            for key, total in grouped.sum(min_count=0).items():
+                out.setdefault(str(key), {})[name] = round(float(total), 2)
+            if name in counted:
+                for key, count in grouped.size().items():
+                    out.setdefault(str(key), {})[counted[name]] = int(count)
+        template = {**{name: 0.0 for name, _, _ in parts}, **{c: 0 for c in counted.values()}}
+        return {key: {**template, **values} for key, values in out.items()}
 
-        won, lost = keep(closed[closed["status"] == "won"]), keep(closed[closed["status"] == "lost"])
-        raised = delta[keep(moved).index]
-        return {"start_value": _sum(keep(before)["amount"]), "start_deals": len(keep(before)),
-                "created": _sum(keep(created)["amount"]), "created_deals": len(keep(created)),
-                "won": _sum(won["amount"]), "won_deals": len(won), "lost": _sum(lost["amount"]), "lost_deals": len(lost),
-                "raised": _sum(raised[raised > 0]), "cut": _sum(-raised[raised < 0]),
-                "pushed_out": _sum(amount.reindex(keep(pushed)["deal_id"])), "pushed_out_deals": len(keep(pushed)),
-                "pulled_in": _sum(amount.reindex(keep(pulled)["deal_id"])), "pulled_in_deals": len(keep(pulled)),
-                "end_value": _sum(keep(after)["amount"]), "end_deals": len(keep(after))}
-
-    by_owner = []
-    if owner is not None:
-        for name, ids in owner.groupby(owner).groups.items():
-            by_owner.append({"key": str(name), **part(pd.Series(list(ids)))})
+    total = summary(None).get("all", {**{name: 0.0 for name, _, _ in parts}, **{c: 0 for c in counted.values()}})
+    by_owner = [{"key": key, **values} for key, values in summary(owner).items()] if owner is not None else []
     by_stage = []
     for stage in dict.fromkeys([*before["stage"], *after["stage"]]):
         b, a = before[before["stage"] == stage], after[after["stage"] == stage]
@@ -163,7 +179,7 @@ def pipeline_flow(pipeline: StoredPipeline, changes: pd.DataFrame, start: pd.Tim
                          "end_value": _sum(a["amount"]), "end_deals": len(a)})
     return {"from": str(start.date()), "to": str((end - pd.Timedelta(days=1)).date()),
             "period_end": str(period_end.date()),
-            "total": part(), "owner": sorted(by_owner, key=lambda r: -r["end_value"]), "stage": by_stage}
+            "total": total, "owner": sorted(by_owner, key=lambda r: -float(r["end_value"])), "stage": by_stage}
 
 
 def _amounts_at(deals: pd.DataFrame, changes: pd.DataFrame, when: pd.Timestamp) -> pd.DataFrame:

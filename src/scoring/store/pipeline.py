@@ -31,6 +31,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
     select,
     update,
@@ -186,6 +187,11 @@ class PipelineStore:
         for column in ("taken_on", "period_start", "period_end"):
             frame[column] = pd.to_datetime(frame[column])
         return frame
+
+    def snapshot_count(self) -> int:
+        """How many forecast snapshots are kept (a page showing them is out of date when it grows)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(ForecastSnapshot)).scalar_one())
 
     def last_import(self) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
