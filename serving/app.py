@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.on_swap = on_swap
     app.state.store = store
     app.state.sessions = Sessions(settings.key_hashes(), settings.session_hours)
-    for router in (scoring.router, model.router, pipeline.router, ops.router, pages.router):
+    for router in (scoring.router, model.router, pipeline.router, pipeline.deals_router, ops.router, pages.router):
         app.include_router(router)
     app.add_middleware(ApiKeys, hashes=settings.key_hashes(), open_network=settings.allow_open_network)
     app.add_middleware(RequestLimits, metrics=metrics, max_bytes=settings.max_body_bytes)  # outermost: counts 401s too

@@ -15,7 +15,7 @@ import pandas as pd
 
 from scoring.data.config import DEAL_COLUMNS
 from scoring.data.open_deals import OPEN_DEAL_DATES
-from scoring.serving.schemas import Deal
+from scoring.serving.schemas import Deal, StoredDeal
 
 _EPOCH, _MICROSECOND = datetime(1970, 1, 1), timedelta(microseconds=1)
 _NAT = np.iinfo(np.int64).min  # NaT as int64
@@ -68,3 +68,18 @@ def _utc_micros(value: datetime) -> int:
         except OverflowError:  # e.g. 0001-01-01T00:00+00:01 is before the first datetime in UTC
             return _BEFORE
     return (value - _EPOCH) // _MICROSECOND
+
+
+def deal_tables(deals: list[StoredDeal]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stored deals (open or closed) -> the two tables of a deal history (deals, stage history), dates as given
+    (the contract reads and checks them as it does a file's)."""
+    rows, entries = [], []
+    for deal in deals:
+        row = {k: v for k, v in deal.items() if k != "history"}
+        row["deal_id"] = str(row["deal_id"])
+        row.setdefault("status", "open")
+        rows.append(row)
+        entries += [{"deal_id": row["deal_id"], "stage": e["stage"], "entered_at": e["entered_at"]}
+                    for e in deal.get("history", [])]
+    return (pd.DataFrame.from_records(rows),
+            pd.DataFrame.from_records(entries, columns=["deal_id", "stage", "entered_at"]))

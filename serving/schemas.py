@@ -220,6 +220,49 @@ class ForecastResponse(TypedDict):
     method: dict[str, Any]
 
 
+# -- PUT /v1/deals ---------------------------------------------------------------------------------------------------
+class StageEntryIn(TypedDict):
+    stage: Annotated[str, Field(min_length=1, max_length=200)]
+    entered_at: Timestamp
+
+
+STORED_EXAMPLE = {**DEAL_EXAMPLE, "status": "open",
+                  "history": [{"stage": "Lead", "entered_at": "2025-08-04"},
+                              {"stage": "Proposal", "entered_at": "2025-09-15"}]}
+
+
+@with_config(ConfigDict(extra="allow", json_schema_extra={"examples": [STORED_EXAMPLE]}))
+class StoredDeal(TypedDict):
+    """A deal as the CRM has it now, open or closed, with its stage history (feature fields beside)."""
+
+    deal_id: Annotated[str, Field(min_length=1, max_length=200)] | int
+    stage: Annotated[str, Field(min_length=1, max_length=200)]
+    amount: NotRequired[Annotated[float, BeforeValidator(_not_a_boolean),
+                                  Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)] | None]
+    created_at: Timestamp
+    status: NotRequired[Literal["open", "won", "lost"]]
+    closed_at: NotRequired[Timestamp | None]
+    stage_entered_at: NotRequired[Timestamp | None]
+    expected_close_date: NotRequired[Timestamp | None]
+    history: NotRequired[list[StageEntryIn]]
+
+
+class DealsRequest(BaseModel):
+    """A batch of deals to keep in the pipeline store (inserted or updated by ``deal_id``)."""
+
+    deals: list[StoredDeal] = Field(min_length=1)
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"deals": [STORED_EXAMPLE]}]})
+
+
+class DealsStored(TypedDict):
+    deals_read: int
+    deals_new: int
+    deals_changed: int
+    history_new: Annotated[int, Field(description="Stage entries the store had not seen.")]
+    field_changes: Annotated[int, Field(description="Changes of amount, stage, status and dates kept.")]
+
+
 # -- /v1/pipeline/flow --------------------------------------------------------------------------------------------------
 class FlowPart(TypedDict):
     start_value: Annotated[float, Field(description="Amount of the deals open at `from`.")]

@@ -11,11 +11,12 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from scoring.data.contract import DealHistory
 from scoring.errors import ConfigError
 from scoring.forecast.revenue import Forecast
 from scoring.report.pipeline import StoredPipeline, pipeline_forecast, snapshot_row
 from scoring.serving.holder import LoadedModel
-from scoring.store.pipeline import PipelineStore, open_store, store_url
+from scoring.store.pipeline import ImportResult, PipelineStore, open_store, store_url
 
 log = logging.getLogger("serving")
 #: Forecasts kept per process (each is a few hundred kilobytes).
@@ -94,6 +95,23 @@ class StoreHolder:
                     self._pages.pop(next(iter(self._pages)))
                 self._pages[key] = cached
         return dict(cached)
+
+    def put(self, data: DealHistory, source: str, model: LoadedModel | None) -> ImportResult:
+        """Keep a batch of deals (creating the store if there is none: writing is what makes one), then the
+        import's forecast snapshot."""
+        with self._lock:
+            if self.store is None:
+                self.store = open_store(self.url, create=True)
+                self.error = None
+            store = self.store
+        result = store.import_history(data, source)
+        if result.changed and model is not None:
+            now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
+            for period in ("quarter", "month"):
+                forecast = self.forecast(model, now.normalize(), period, 1)
+                if forecast is not None:
+                    store.record_snapshot(snapshot_row(forecast, "import", model.version, now))
+        return result
 
     def snapshot_today(self, model: LoadedModel) -> int:
         """Keep today's snapshot of the current month's and quarter's forecast; how many were written."""

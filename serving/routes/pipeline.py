@@ -1,5 +1,5 @@
-"""GET /v1/pipeline/forecast and /v1/pipeline/flow: the stored pipeline's bookings forecast and how it moved
-(SPEC section 8)."""
+"""The pipeline store over HTTP (SPEC section 8): PUT /v1/deals keeps a CRM's batch of deals; GET
+/v1/pipeline/forecast and /v1/pipeline/flow give the stored pipeline's bookings forecast and how it moved."""
 from __future__ import annotations
 
 from datetime import date
@@ -9,13 +9,19 @@ import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from scoring.data.contract import load_deal_history
+from scoring.errors import DataError
 from scoring.report.pipeline import pipeline_flow
-from scoring.serving.dependencies import ModelDep
-from scoring.serving.routes.common import READ_ERRORS
-from scoring.serving.schemas import FlowResponse, ForecastResponse
+from scoring.serving.deals import deal_tables
+from scoring.serving.dependencies import ModelDep, SettingsDep
+from scoring.serving.holder import LoadedModel
+from scoring.serving.routes.common import ERRORS, READ_ERRORS
+from scoring.serving.schemas import DealsRequest, DealsStored, FlowResponse, ForecastResponse
 from scoring.serving.store import StoreHolder
+from scoring.store.pipeline import ImportResult
 
 router = APIRouter(prefix="/v1/pipeline", tags=["pipeline"])
+deals_router = APIRouter(prefix="/v1", tags=["pipeline"])
 NO_STORE = {404: {"model": READ_ERRORS[401]["model"], "description": "No pipeline store yet (scoring import)."}}
 
 
@@ -55,3 +61,30 @@ async def flow(request: Request, from_: Annotated[date, Query(alias="from")], to
         raise HTTPException(404, f"no pipeline store: {holder.error}")
     changes = await run_in_threadpool(holder.store.field_changes)
     return cast(FlowResponse, pipeline_flow(read[1], changes, start, end, period))
+
+
+@deals_router.put("/deals", responses=ERRORS)
+async def put_deals(body: DealsRequest, request: Request, settings: SettingsDep) -> DealsStored:
+    """Keep a batch of deals in the pipeline store, as `scoring import` does with a file: new deals inserted,
+    changed ones updated (each change kept), new stage entries appended, in one transaction; the same batch
+    again changes nothing. Each deal is sent whole, as PUT means: a field left out is cleared. Checked by the
+    same contract as files (the model's stages; strict: a row a file would set aside is refused)."""
+    if len(body.deals) > settings.max_deals:
+        raise HTTPException(413, f"deals: {len(body.deals)} deals in one request; the limit is {settings.max_deals}. "
+                                 "Send them in batches.")
+    model = request.app.state.holder.current
+    if model is None:
+        raise HTTPException(503, "no model is loaded: its pipeline configuration checks the deals")
+    holder: StoreHolder = request.app.state.store
+    result = await run_in_threadpool(_put, holder, body, model)
+    return {"deals_read": result.deals_read, "deals_new": result.deals_new, "deals_changed": result.deals_changed,
+            "history_new": result.history_new, "field_changes": result.field_changes}
+
+
+def _put(holder: StoreHolder, body: DealsRequest, model: LoadedModel) -> ImportResult:
+    deals, history = deal_tables(body.deals)
+    try:
+        data = load_deal_history(deals, history if len(history) else None, model.bundle.config, strict=True)
+    except DataError as exc:  # the contract names the column and the rows (row 2 is deals[0], as in a file)
+        raise HTTPException(422, f"deals: {exc}") from None
+    return holder.put(data, f"PUT /v1/deals ({len(body.deals)} deals)", model)

@@ -160,3 +160,33 @@ def test_without_a_store_the_page_says_how_to_make_one(bundle: ModelBundle, tmp_
         assert not (tmp_path / "none.db").exists()  # a reader never creates the store
     finally:
         stop(server)
+
+
+def test_a_crm_puts_deals_into_the_store_once(served: Server, company: Path):
+    """PUT /v1/deals: a changed deal (sent whole, as PUT means) and a new one with its history; the same batch
+    again changes nothing; a deal the contract refuses is a 422 naming the field; no key, no entry."""
+    import pandas as pd
+
+    known = pd.read_csv(company / "open_deals.csv", dtype=str).iloc[0]
+    batch = {"deals": [
+        {"deal_id": known["deal_id"], "stage": known["stage"], "amount": float(known["amount"]) + 500,
+         "created_at": known["created_at"], "stage_entered_at": known["stage_entered_at"], "status": "open",
+         "expected_close_date": known["expected_close_date"], "segment": known["segment"]},
+        {"deal_id": "CRM-1", "stage": "Qualified", "amount": 12000, "created_at": "2025-06-01", "status": "open",
+         "stage_entered_at": "2025-06-10", "segment": "SMB",
+         "history": [{"stage": "Lead", "entered_at": "2025-06-01"}, {"stage": "Qualified", "entered_at": "2025-06-10"}]}]}
+    headers = {"X-API-Key": KEY}
+    first = httpx.put(f"{served.url}/v1/deals", json=batch, headers=headers, timeout=60)
+    assert first.status_code == 200, first.text
+    assert first.json() == {"deals_read": 2, "deals_new": 1, "deals_changed": 1, "history_new": 2, "field_changes": 1}
+    again = httpx.put(f"{served.url}/v1/deals", json=batch, headers=headers, timeout=60).json()
+    assert again["deals_new"] == again["deals_changed"] == again["history_new"] == 0
+    forecast = httpx.get(f"{served.url}/v1/pipeline/forecast", params={"as_of": END}, headers=headers, timeout=60)
+    assert forecast.json()["deals"] >= 2
+    bad = {"deals": [{**batch["deals"][1], "deal_id": "CRM-2", "stage": "Negotiating!!"}]}
+    refused = httpx.put(f"{served.url}/v1/deals", json=bad, headers=headers, timeout=60)
+    assert refused.status_code == 422 and "stage" in refused.text and "Negotiating!!" in refused.text
+    missing = {"deals": [{k: v for k, v in batch["deals"][1].items() if k != "created_at"}]}
+    refused = httpx.put(f"{served.url}/v1/deals", json=missing, headers=headers, timeout=60)
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "deals[0].created_at"
+    assert httpx.put(f"{served.url}/v1/deals", json=batch, timeout=60).status_code == 401
