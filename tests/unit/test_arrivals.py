@@ -134,20 +134,36 @@ def test_the_form_of_the_rate_is_chosen_by_how_it_forecast_the_last_months():
     from scoring.models.arrivals import choose_rate_spec
 
     growing = _deals(np.random.default_rng(7), growth=0.6)
-    spec, errors = choose_rate_spec(growing["created_at"], AS_OF)
+    choice = choose_rate_spec(growing["created_at"], AS_OF)
+    spec, errors = choice.spec, choice.errors
     assert spec.trend and len(errors) == 5 and errors[spec.name] == min(errors.values())
+    assert choice.spread() < 0.05  # Poisson arrivals on a trend the form follows: nothing beyond Poisson noise
     # A rate that stalled eight months ago, as real exports do: a trend over three years would overshoot.
     shifted = _deals(np.random.default_rng(8), growth=0.6)
     early = shifted["created_at"] < AS_OF - pd.Timedelta(days=240)
     late = shifted[~early]
     stalled = pd.concat([shifted[early], late.iloc[::3]])  # two thirds of the deals stop coming
-    spec, errors = choose_rate_spec(stalled["created_at"], AS_OF)
+    spec = choose_rate_spec(stalled["created_at"], AS_OF).spec
     assert spec.window_days <= 365
     model = ArrivalModel().fit(stalled, AS_OF)
     assert model.spec_ == spec
     next_month = model.created(AS_OF, [(AS_OF, pd.Timestamp("2025-01-31"))])[0]
     recent_rate = (stalled["created_at"] >= AS_OF - pd.Timedelta(days=90)).sum() / 90
     assert next_month == pytest.approx(recent_rate * 31, rel=0.15)
+
+
+def test_months_that_stray_from_the_forecast_widen_the_range_of_new_deals():
+    from scoring.models.arrivals import choose_rate_spec
+
+    deals = _deals(np.random.default_rng(10), per_day=30.0)
+    month = deals["created_at"].dt.to_period("M")
+    keep = np.ones(len(deals), dtype=bool)
+    rng = np.random.default_rng(11)
+    for period in month.unique():  # each month keeps a random share of its deals: whole months move together
+        inside = (month == period).to_numpy()
+        keep[inside] = rng.random(inside.sum()) < rng.uniform(0.5, 1.0)
+    assert choose_rate_spec(deals[keep]["created_at"], AS_OF).spread() > 0.1
+    assert choose_rate_spec(deals["created_at"], AS_OF).spread() < 0.05
 
 
 def test_simulated_new_deal_bookings_average_their_expected_value_and_zero_wins_book_nothing():

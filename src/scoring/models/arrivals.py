@@ -17,8 +17,9 @@ that does not exist yet at the as-of date).
 - how fast a new deal wins: the share of created amount (and of deals) won within ``t`` days of
   creation, an Aalen-Johansen cumulative incidence of winning with losing as the competing outcome, so
   deals still open at the as-of date count for the time they were watched (censored, not lost);
-- the amounts of recent wins (new deals' won revenue is drawn from them), and how much period counts of
-  new deals vary beyond Poisson noise (``arrival_sd``: a period-level multiplicative effect).
+- the amounts of recent wins (new deals' won revenue is drawn from them), and how much whole months' counts
+  of new deals strayed from the chosen form's own out-of-sample forecasts beyond Poisson noise
+  (``arrival_sd``: a period-level multiplicative effect).
 
 ``expected`` gives, for calendar periods after the as-of date, the expected won revenue and count of
 deals created after the as-of date and won within each period; ``simulate`` draws won revenue per period
@@ -113,26 +114,46 @@ def fit_rate(created: pd.Series, as_of: pd.Timestamp, spec: RateSpec) -> Rate:
     return Rate(coef, intercept, trend, season, weekday)
 
 
-def choose_rate_spec(created: pd.Series, as_of: pd.Timestamp) -> tuple[RateSpec, dict[str, float]]:
+@dataclass(frozen=True)
+class RateChoice:
+    """The form chosen, every form's error, and the chosen form's monthly forecasts and what came."""
+
+    spec: RateSpec
+    errors: dict[str, float]
+    forecasts: np.ndarray
+    actuals: np.ndarray
+
+    def spread(self) -> float:
+        """How far whole months' counts strayed from the chosen form's forecasts beyond Poisson noise (log
+        scale): the spread of a period-level effect on the count of new deals (0 with fewer than 3 months)."""
+        keep = self.forecasts > 0
+        if keep.sum() < 3:
+            return 0.0
+        ratio = np.log(np.maximum(self.actuals[keep], 0.5) / self.forecasts[keep])
+        return float(np.sqrt(max(float(np.mean(ratio ** 2) - np.mean(1.0 / self.forecasts[keep])), 0.0)))
+
+
+def choose_rate_spec(created: pd.Series, as_of: pd.Timestamp) -> RateChoice:
     """The form of the rate that forecast the last ``SELECTION_MONTHS`` months' counts best (summed absolute
-    error over summed counts, each month forecast from what came before it), and every form's error."""
+    error over summed counts, each month forecast from what came before it)."""
     last = pd.Period(as_of, "M")
     origins = [(last - k).start_time for k in range(SELECTION_MONTHS, 0, -1)]
     origins = [o for o in origins if len(created) and (o - created.min()).days >= SELECTION_MIN_DAYS]
     if len(origins) < 3:
-        return DEFAULT_SPEC, {}
-    errors = {}
+        return RateChoice(DEFAULT_SPEC, {}, np.zeros(0), np.zeros(0))
+    errors, pairs = {}, {}
     for spec in RATE_SPECS:
-        missed, total = 0.0, 0.0
+        forecasts, actuals = [], []
         for origin in origins:
             end = pd.Period(origin, "M").end_time.normalize()
-            actual = float(((created >= origin) & (created < end + pd.Timedelta(days=1))).sum())
+            actuals.append(float(((created >= origin) & (created < end + pd.Timedelta(days=1))).sum()))
             rate = fit_rate(created[created < origin], origin, spec)
-            forecast = float(rate.daily(pd.date_range(origin, end, freq="D"), origin).sum())
-            missed, total = missed + abs(forecast - actual), total + actual
-        errors[spec.name] = missed / max(total, 1.0)
+            forecasts.append(float(rate.daily(pd.date_range(origin, end, freq="D"), origin).sum()))
+        f, a = np.array(forecasts), np.array(actuals)
+        errors[spec.name] = float(np.abs(f - a).sum() / max(a.sum(), 1.0))
+        pairs[spec.name] = (f, a)
     best = min(RATE_SPECS, key=lambda spec: errors[spec.name])
-    return best, errors
+    return RateChoice(best, errors, *pairs[best.name])
 
 
 @dataclass
@@ -193,10 +214,12 @@ class ArrivalModel:
                 groups = [(f"{by}={key}", window[keys == key]) for key in counts.index]
         if not groups:
             groups = [("all", window)]
-        self.spec_, self.spec_errors_ = choose_rate_spec(window["created_at"], as_of)
+        choice = choose_rate_spec(window["created_at"], as_of)
+        self.spec_, self.spec_errors_ = choice.spec, choice.errors
         self.groups_ = [self._fit_group(key, part, as_of) for key, part in groups]
         self.as_of_ = as_of
-        self.arrival_sd_ = {kind: self._arrival_sd(window, start, as_of, kind) for kind in ("month", "quarter")}
+        # Read on months out of sample; a quarter's effect is taken as the same (a persistent shift, not noise).
+        self.arrival_sd_ = {kind: choice.spread() for kind in ("month", "quarter")}
         return self
 
     def _fit_group(self, key: str, part: pd.DataFrame, as_of: pd.Timestamp) -> Arrivals:
@@ -211,29 +234,6 @@ class ArrivalModel:
                         mean_amount=float(np.nanmean(amount)) if amount_known.any() else 0.0,
                         won_share=won_share, won_count=won_count,
                         won_amounts=won_amounts[recent] if len(won_amounts) else np.zeros(1))
-
-    def _arrival_sd(self, window: pd.DataFrame, start: pd.Timestamp, as_of: pd.Timestamp, kind: str) -> float:
-        """Spread (log scale) of whole periods' new-deal counts around the fitted rate beyond Poisson noise."""
-        days = pd.date_range(start, as_of.normalize() - pd.Timedelta(days=1), freq="D")
-        if len(days) < 90:
-            return 0.0
-        fitted = sum(g.daily_rate(days, as_of) for g in self.groups_ or [])
-        created = window["created_at"].dt.normalize()
-        counts = pd.Series(np.bincount((created - start).dt.days.to_numpy(), minlength=len(days))[:len(days)],
-                           index=days)
-        freq = "M" if kind == "month" else "Q"
-        periods = days.to_period(freq)
-        whole = pd.Series(1, index=days).groupby(periods).size()
-        full = whole.index[[p.start_time.normalize() >= start and p.end_time.normalize() < as_of.normalize()
-                            for p in whole.index]]
-        observed = counts.groupby(periods).sum().loc[full].to_numpy(dtype=float)
-        expected = pd.Series(fitted, index=days).groupby(periods).sum().loc[full].to_numpy(dtype=float)
-        keep = expected > 0
-        if keep.sum() < 4:
-            return 0.0
-        ratio = np.log(np.maximum(observed[keep], 0.5) / expected[keep])
-        excess = float(np.mean(ratio ** 2) - np.mean(1.0 / expected[keep]))
-        return float(np.sqrt(max(excess, 0.0)))
 
     # -- use --------------------------------------------------------------------------------------
     def expected(self, as_of: pd.Timestamp, bounds: list[tuple[pd.Timestamp, pd.Timestamp]]) -> NewDeals:
