@@ -108,7 +108,7 @@ def deals_at_risk(bundle: ModelBundle, open_deals: pd.DataFrame, as_of: pd.Times
     period by the rep while the model gives them little chance to win in it."""
     if open_deals.empty:
         return pd.DataFrame()
-    scores, _ = score_deals(bundle, open_deals, as_of, top=1)
+    scores, _ = score_deals(bundle, open_deals, as_of, top=0)
     end = current_period_end(as_of, period)
     close = (pd.to_datetime(open_deals["expected_close_date"]) if "expected_close_date" in open_deals.columns
              else pd.Series(pd.NaT, index=open_deals.index))
@@ -116,7 +116,7 @@ def deals_at_risk(bundle: ModelBundle, open_deals: pd.DataFrame, as_of: pd.Times
     unlikely = scores["win_probability_this_period"].to_numpy() < 0.2
     risky = scores["stale"].to_numpy() | (due & unlikely)
     out = scores.loc[risky, ["deal_id", "stage", "amount", "win_probability", "win_probability_this_period",
-                             "fixed_probability", "days_in_stage", "stale", "factors_down"]].copy()
+                             "fixed_probability", "days_in_stage", "stale"]].copy()
     out["expected_close_date"] = close[risky].dt.date.to_numpy()
     out["owner"] = open_deals.loc[risky, "owner"].to_numpy() if "owner" in open_deals.columns else ""
     out["why"] = np.where(scores.loc[risky, "stale"], "stale in its stage", "due this period, unlikely to close")
