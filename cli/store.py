@@ -11,7 +11,7 @@ from scoring.cli.common import data_options, err, friendly_errors, model_for, ou
 from scoring.data.contract import DealHistory, load_deal_history
 from scoring.data.presets import load_config
 from scoring.errors import ScoringError
-from scoring.report.pipeline import StoredPipeline, pipeline_forecast, snapshot_row
+from scoring.report.pipeline import PAGE_PERIODS, StoredPipeline, current_snapshots, pipeline_forecast
 from scoring.store.pipeline import PipelineStore, open_store
 from scoring.tracking import DEFAULT_URI
 
@@ -62,9 +62,10 @@ def _snapshot(store: PipelineStore, model_ref: str | None, preset: str | None) -
     except ScoringError as exc:
         out.print(f"[yellow]note:[/] no forecast snapshot: {escape(str(exc))}", soft_wrap=True)
         return
-    now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
     pipeline = StoredPipeline(store.deals(), store.history())
-    for period in ("quarter", "month"):
-        result = pipeline_forecast(bundle, pipeline, now.normalize(), period, 1, model_info=info)
-        store.record_snapshot(snapshot_row(result, "import", info.get("version", "?"), now))
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
+    for row in current_snapshots(lambda day, period: pipeline_forecast(bundle, pipeline, day, period, PAGE_PERIODS,
+                                                                     model_info=info),
+                                 "import", info.get("version", "?"), now):
+        store.record_snapshot(row)
     out.print("Kept the forecast snapshot of this month and quarter.", markup=False)

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from scoring.data.contract import DealHistory
 from scoring.errors import ConfigError
 from scoring.forecast.revenue import Forecast
-from scoring.report.pipeline import StoredPipeline, pipeline_forecast, snapshot_row
+from scoring.report.pipeline import PAGE_PERIODS, StoredPipeline, current_snapshots, pipeline_forecast
 from scoring.serving.holder import LoadedModel
 from scoring.store.pipeline import ImportResult, PipelineStore, open_store, store_url
 
@@ -106,11 +106,9 @@ class StoreHolder:
             store = self.store
         result = store.import_history(data, source)
         if result.changed and model is not None:
-            now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
-            for period in ("quarter", "month"):
-                forecast = self.forecast(model, now.normalize(), period, 1)
-                if forecast is not None:
-                    store.record_snapshot(snapshot_row(forecast, "import", model.version, now))
+            for row in current_snapshots(lambda day, period: self.forecast(model, day, period, PAGE_PERIODS), "import",
+                                         model.version, _now()):
+                store.record_snapshot(row)
         return result
 
     def snapshot_today(self, model: LoadedModel) -> int:
@@ -118,14 +116,15 @@ class StoreHolder:
         store = self.get()
         if store is None:
             return 0
-        now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
         written = 0
-        for period in ("quarter", "month"):
-            result = self.forecast(model, now.normalize(), period, 1)
-            if result is None:
-                continue
+        for row in current_snapshots(lambda day, period: self.forecast(model, day, period, PAGE_PERIODS), "daily",
+                                     model.version, _now()):
             try:
-                written += store.record_snapshot(snapshot_row(result, "daily", model.version, now))
+                written += store.record_snapshot(row)
             except IntegrityError:  # another worker wrote it first
                 continue
         return written
+
+
+def _now() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")

@@ -14,7 +14,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from scoring.report.pipeline import deals_at_risk, past_accuracy, pipeline_flow
+from scoring.forecast.revenue import period_name
+from scoring.report.pipeline import PAGE_PERIODS, deals_at_risk, past_accuracy, pipeline_flow
 from scoring.serving.charts import bookings_bars, money, trend_line
 from scoring.serving.holder import LoadedModel
 from scoring.serving.routes.pipeline import as_of_day
@@ -105,13 +106,13 @@ def _context(holder: StoreHolder, model: LoadedModel | None, as_of: pd.Timestamp
     if model is None:
         context["model_error"] = "no model is loaded yet"
         return context
-    result = holder.forecast(model, as_of, period, 4)
+    result = holder.forecast(model, as_of, period, PAGE_PERIODS)
     if result is None:
         context["store_error"] = holder.error
         return context
     document = result.to_json()
     first = document["periods"][0]
-    labels = [_label(pd.Timestamp(p["calendar_start"]), period) for p in document["periods"]]
+    labels = [period_name(pd.Timestamp(p["calendar_start"]), period) for p in document["periods"]]
     bars = bookings_bars(labels, [p["booked"] for p in document["periods"]],
                          [p["pipeline"]["expected"] for p in document["periods"]],
                          [p["new_deals"]["expected"] for p in document["periods"]],
@@ -133,17 +134,13 @@ def _context(holder: StoreHolder, model: LoadedModel | None, as_of: pd.Timestamp
     metrics = model.bundle.metrics
     overall = metrics[metrics["by"] == "all"] if "by" in metrics.columns else metrics
     context.update(
-        document=document, first=first, label=labels[0], bars=bars, trend=trend, periods=document["periods"],
-        labels=labels, breakdowns=document["breakdowns"], at_risk=at_risk.to_dict("records"),
+        first=first, label=labels[0], bars=bars, trend=trend, breakdowns=document["breakdowns"],
+        at_risk=at_risk.to_dict("records"),
         stages=stage_table.to_dict("records"), stage_columns=list(stage_table.columns),
         metrics=overall.to_dict("records"), accuracy=accuracy.to_dict("records"),
         deals_open=document["deals"], snapshots=len(this), last_import=holder.store.last_import(),
         served=model.bundle.served, served_reason=model.bundle.served_reason, flow=flow)
     return context
-
-
-def _label(start: pd.Timestamp, period: str) -> str:
-    return f"Q{(start.month - 1) // 3 + 1} {start.year}" if period == "quarter" else start.strftime("%b %Y")
 
 
 def finite(value: Any) -> bool:

@@ -55,6 +55,13 @@ def period_bounds(as_of: pd.Timestamp, period: str, periods: int) -> list[tuple[
     return bounds
 
 
+def period_name(start: pd.Timestamp, period: str) -> str:
+    """How people name a calendar period: "Q3 2025", "July 2025"."""
+    if period == "quarter":
+        return f"Q{(start.month - 1) // 3 + 1} {start.year}"
+    return start.strftime("%B %Y")
+
+
 def period_horizons(as_of: pd.Timestamp, bounds: list[tuple[pd.Timestamp, pd.Timestamp]]) -> np.ndarray:
     """Days from ``as_of`` to the end of each period (the end of its last day)."""
     return np.array([((end + pd.Timedelta(days=1)) - as_of).total_seconds() / DAY_SECONDS for _, end in bounds])

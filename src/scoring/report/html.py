@@ -23,6 +23,7 @@ from scoring.evaluation.metrics import calibration_error
 from scoring.features.dataset import TrainingSet
 from scoring.forecast.backtest import BacktestResult
 from scoring.forecast.kpis import PipelineKpis, pipeline_kpis
+from scoring.forecast.revenue import period_name
 from scoring.models.transitions import StageTransitionModel, sojourns
 
 MODEL_COLOURS = {"model": "#1f6feb", "fixed": "#d1242f", "stage_transitions": "#8250df",
@@ -133,7 +134,7 @@ def _backtest_sections(result: BacktestResult, figures: dict[str, Figure]) -> li
                     f"revenue missed by {m:.0%} of what actually closed, the fixed percentages by {f:.0%}.")
         if worst is not None and worst["actual"] > 0:
             verb = "overstated" if worst["error"] > 0 else "understated"
-            sentence += (f" The fixed percentages {verb} {_period_name(worst['start'], result.every)} won revenue "
+            sentence += (f" The fixed percentages {verb} {period_name(worst['start'], result.every)} won revenue "
                          f"by {abs(worst['error']) / worst['actual']:.0%}.")
     cover = summary.loc["model", "coverage_p10_p90"]
     columns = {"periods": "periods", "mean_abs_error": "mean abs error", "relative_error": "relative error",
@@ -188,7 +189,7 @@ def _bookings_sections(result: BacktestResult, figures: dict[str, Figure]) -> li
                "booked by new deals": "{:.0%}"}
     per_period = model[["start", "booked", "pipeline", "new_deals", "expected", "p10", "p90", "actual"]].rename(
         columns={"expected": "bookings", "actual": "actually booked"})
-    per_period["start"] = [_period_name(s, result.every) for s in per_period["start"]]
+    per_period["start"] = [period_name(s, result.every) for s in per_period["start"]]
     money = {c: "{:,.0f}" for c in per_period.columns if c != "start"}
     sentence = ("Everything each period booked, deals created during it included, against the model's bookings "
                 "(open deals + new deals), the fixed percentages' weighted pipeline and last year's same period "
@@ -323,11 +324,6 @@ def _kpi_section(kpis: PipelineKpis) -> Section:
 # -- helpers ----------------------------------------------------------------------------------------
 def _num(value: float, fmt: str) -> str:
     return "n/a" if value is None or np.isnan(value) else fmt.format(value)
-
-
-def _period_name(start: pd.Timestamp, every: str) -> str:
-    period = pd.Period(start, "Q" if every == "quarter" else "M")
-    return f"Q{period.quarter} {period.year}" if every == "quarter" else start.strftime("%B %Y")
 
 
 def _html_table(frame: pd.DataFrame, formats: dict[str, str]) -> str:

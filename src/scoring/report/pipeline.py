@@ -7,6 +7,7 @@ it was created by then and not yet closed, in the stage its history says it was 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +68,25 @@ def pipeline_forecast(bundle: ModelBundle, pipeline: StoredPipeline, as_of: pd.T
     """The bookings forecast of the stored pipeline as of ``as_of`` (booked counted from the stored deals)."""
     return forecast(bundle, pipeline.open_at(as_of), as_of, period, periods, model_info=model_info,
                     history=pipeline.known_at(as_of))
+
+
+#: The periods a forecast snapshot keeps: the current quarter and the current month.
+SNAPSHOT_PERIODS = ("quarter", "month")
+#: How many periods the managers' page forecasts; snapshots are taken of the same forecast, so a snapshot
+#: holds the very figures the page showed (and taking one warms the page).
+PAGE_PERIODS = 4
+
+
+def current_snapshots(forecast_of: Callable[[pd.Timestamp, str], Forecast | None], trigger: str,
+                      model_version: str, taken_at: pd.Timestamp) -> list[dict[str, Any]]:
+    """The snapshot rows of the current quarter's and month's forecasts (``forecast_of(day, period)``, as the
+    page makes them), taken at ``taken_at``."""
+    rows = []
+    for period in SNAPSHOT_PERIODS:
+        result = forecast_of(taken_at.normalize(), period)
+        if result is not None:
+            rows.append(snapshot_row(result, trigger, model_version, taken_at))
+    return rows
 
 
 def snapshot_row(result: Forecast, trigger: str, model_version: str, taken_at: pd.Timestamp) -> dict[str, Any]:
