@@ -195,3 +195,12 @@ def test_digest_depends_on_content_only(write):
     b = load_deal_history(write("b.csv", GOOD_DEALS)).digest()
     c = load_deal_history(write("c.csv", GOOD_DEALS.replace("12000", "12001"))).digest()
     assert a == b != c
+
+
+def test_a_column_twice_is_refused_naming_it_not_a_crash(write):
+    # "segment" and "segment " (a trailing space, as exports have) are one column name twice once trimmed
+    deals = write("deals.csv", "deal_id,created_at,amount,stage,status,closed_at,segment,segment \n"
+                               "D1,2024-01-01,100,Lead,open,,SMB,Enterprise\n")
+    report = inspect_deal_history(deals)[1]
+    assert not report.ok
+    assert any("segment" in p.message and "more than once" in p.message for p in report.errors)
