@@ -30,11 +30,15 @@ system-deps:
 demo-data: install
 	$(BIN)/scoring demo-data $(DEMO) --deals 30000 --force
 
+# The demo's files: deals, stage history and the reps' close dates as they changed (its field history).
+DATA   = --deals $(DEMO)/deals.csv --history $(DEMO)/stage_history.csv --field-history $(DEMO)/field_history.csv \
+         --config $(DEMO)/pipeline.toml
+
 validate: demo-data
-	$(BIN)/scoring validate --deals $(DEMO)/deals.csv --history $(DEMO)/stage_history.csv --config $(DEMO)/pipeline.toml
+	$(BIN)/scoring validate $(DATA)
 
 train: validate
-	$(BIN)/scoring train --deals $(DEMO)/deals.csv --history $(DEMO)/stage_history.csv --config $(DEMO)/pipeline.toml
+	$(BIN)/scoring train $(DATA)
 	$(BIN)/scoring stages
 
 # `run` trains and registers a champion in the embedded MLflow store (./mlflow.db), scores and
@@ -42,9 +46,10 @@ train: validate
 # serves the API and the managers' page on 127.0.0.1:$(PORT), 8000 unless given (make run PORT=8010;
 # Ctrl-C stops it).
 run: train
-	$(BIN)/scoring score --input $(DEMO)/open_deals.csv --out $(DEMO)/scored.csv --force
-	$(BIN)/scoring forecast --input $(DEMO)/open_deals.csv --deals $(DEMO)/deals.csv --out $(DEMO)/forecast.json --force
-	$(BIN)/scoring import --deals $(DEMO)/deals.csv --history $(DEMO)/stage_history.csv --config $(DEMO)/pipeline.toml
+	$(BIN)/scoring score --input $(DEMO)/open_deals.csv --field-history $(DEMO)/field_history.csv --out $(DEMO)/scored.csv --force
+	$(BIN)/scoring forecast --input $(DEMO)/open_deals.csv --field-history $(DEMO)/field_history.csv --deals $(DEMO)/deals.csv \
+	    --out $(DEMO)/forecast.json --force
+	$(BIN)/scoring import $(DATA)
 	@echo "Serving on http://127.0.0.1:$(PORT) (managers' page: http://127.0.0.1:$(PORT)/, API docs: http://127.0.0.1:$(PORT)/docs)"
 	$(BIN)/scoring serve --host 127.0.0.1 --port $(PORT)
 

@@ -5,8 +5,9 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import pandas as pd
@@ -22,11 +23,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from scoring.data.presets import PRESETS
+from scoring.data.presets import PRESETS, load_config
 from scoring.data.problems import DataReport
-from scoring.errors import ConfigError, ScoringError
+from scoring.errors import ConfigError, DataError, ScoringError
 from scoring.models.compiled import compile_cache_dir
 from scoring.tracking import DEFAULT_URI
+
+if TYPE_CHECKING:
+    from scoring.data.contract import DealHistory
+    from scoring.data.signals import DealSignals
 
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console(highlight=False)
@@ -69,13 +74,59 @@ def friendly_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class DataFiles:
+    """The files a command reads a deal history from, and how (config, preset, strict)."""
+
+    deals: Path
+    history: Path | None = None
+    field_history: Path | None = None
+    activities: Path | None = None
+    config_path: Path | None = None
+    preset: str | None = None
+    strict: bool = False
+
+    @property
+    def inputs(self) -> list[Path | None]:
+        """Every file given (a command never writes over one)."""
+        return [self.deals, self.history, self.field_history, self.activities, self.config_path]
+
+    def inspect(self) -> tuple[DealHistory | None, DataReport]:
+        """The data (None when it cannot be used) and the report, read with a spinner."""
+        from scoring.data.contract import inspect_deal_history
+
+        with err.status(f"Reading {self.deals}..."):
+            return inspect_deal_history(self.deals, self.history, load_config(self.config_path, self.preset),
+                                        self.strict, self.field_history, self.activities)
+
+    def load(self) -> DealHistory:
+        """The data, or a :class:`DataError` listing every problem."""
+        from scoring.data.contract import load_deal_history
+
+        with err.status(f"Reading {self.deals}..."):
+            return load_deal_history(self.deals, self.history, load_config(self.config_path, self.preset),
+                                     self.strict, self.field_history, self.activities)
+
+
+#: The options of the deal signals (SPEC 2.2), on every command that reads deals or scores them.
+SIGNAL_OPTIONS = [
+    click.option("--field-history", "field_history", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                 help="Field history (CSV, Parquet or .xlsx): deal_id, field, value, changed_at; the rep's close "
+                      "dates, amount, forecast category, owner and any other field as they changed."),
+    click.option("--activities", "activities", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                 help="Activities (CSV, Parquet or .xlsx): deal_id, occurred_at and optionally type."),
+]
+
+
 def data_options(command: F) -> F:
-    """--deals, --history, --config and --preset: the options of every command that reads deals."""
+    """--deals, --history, --field-history, --activities, --config, --preset and --strict: the options of every
+    command that reads deals, given to it as one ``files`` (:class:`DataFiles`)."""
     options = [
         click.option("--deals", "deals", required=True, type=click.Path(dir_okay=False, path_type=Path),
                      help="Deals file (CSV, gzipped CSV, Parquet or Excel .xlsx), one row per deal."),
         click.option("--history", "history", type=click.Path(dir_okay=False, path_type=Path),
                      help="Stage history file (CSV, Parquet or .xlsx): deal_id, stage, entered_at."),
+        *SIGNAL_OPTIONS,
         click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
                      help="Pipeline configuration (TOML). Default: the textbook pipeline."),
         click.option("--preset", type=click.Choice(sorted(PRESETS), case_sensitive=False),
@@ -83,7 +134,14 @@ def data_options(command: F) -> F:
         click.option("--strict", is_flag=True, help="Refuse rows that would be set aside (blank amounts, report "
                                                     "footers, history of deals not in the file, ...)."),
     ]
-    return _with_options(options)(command)
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        names = [f.name for f in fields(DataFiles)]
+        files = DataFiles(**{name: kwargs.pop(name) for name in names})
+        return command(*args, files=files, **kwargs)
+
+    return _with_options(options)(wrapper)  # type: ignore[return-value]
 
 
 def check_engine(engine: str, scheduler: str | None) -> None:
@@ -133,6 +191,7 @@ def open_deal_options(verb: str, writes: str) -> Callable[[F], F]:
         click.option("--model", "model_ref", default=DEFAULT_MODEL, show_default=True, help=MODEL_HELP),
         click.option("--preset", type=click.Choice(sorted(PRESETS), case_sensitive=False),
                      help="The CRM export the deals come from (must be the one the model was trained on)."),
+        *SIGNAL_OPTIONS,
         FORCE,
     ]
     return _with_options(options)
@@ -166,25 +225,33 @@ def model_for(model_ref: str, preset: str | None) -> tuple[Any, dict[str, str]]:
     return bundle, info
 
 
-def open_deals_for(input_path: Path, model_ref: str, preset: str | None) -> tuple[Any, dict[str, str], pd.DataFrame]:
-    """The model bundle, its name and version, and the open deals to score with it (read with its own config)."""
+def open_deals_for(input_path: Path, model_ref: str, preset: str | None, field_history: Path | None = None,
+                   activities: Path | None = None) -> tuple[Any, dict[str, str], pd.DataFrame, DealSignals | None]:
+    """The model bundle, its name and version, the open deals to score with it (read with its own config) and
+    their field history and activities when given (None when neither is)."""
     from scoring.data.contract import read_open_deals
+    from scoring.data.signals import read_signals
 
     if input_path.is_dir():
         raise ConfigError(f"{input_path} is a folder: give one file (a folder of Parquet parts is for "
                           "`scoring score --engine dask`)")
     bundle, info = model_for(model_ref, preset)
     deals, report = read_open_deals(input_path, bundle.config)
+    signals = None
+    if field_history is not None or activities is not None:
+        signals = read_signals(field_history, activities, deals["deal_id"], bundle.config, report)
+        if not report.ok:
+            raise DataError("the deals' field history or activities cannot be used: " + report.summary(), report)
     skipped = sum(s.count for s in report.set_aside if not s.kept)
     if skipped:
         err.print(f"{skipped:,} row(s) not scored: " + "; ".join(f"{s.count:,} {s.reason}" for s in report.set_aside
-                                                                 if not s.kept), soft_wrap=True, markup=False)
+                                                               if not s.kept), soft_wrap=True, markup=False)
     for aside in (s for s in report.set_aside if s.kept):
         err.print(f"note: {aside}", soft_wrap=True, markup=False)
     problem = bundle.compile(compile_cache_dir(os.environ))
     if problem:
         err.print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
-    return bundle, info, deals
+    return bundle, info, deals, signals
 
 
 def print_report(report: DataReport) -> None:

@@ -13,10 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from scoring.atomic import atomic_path
-from scoring.cli.common import FORCE, claim_output, data_options, err, friendly_errors, out, print_report, show
-from scoring.data.contract import DealHistory, inspect_deal_history
+from scoring.cli.common import FORCE, DataFiles, claim_output, data_options, err, friendly_errors, out, print_report, show
+from scoring.data.contract import DealHistory
 from scoring.data.demo import DEMO_FILES
-from scoring.data.presets import load_config
 from scoring.data.summary import SufficiencyResult, check_sufficiency, summarize
 from scoring.errors import ConfigError
 
@@ -62,15 +61,12 @@ def demo_data(out_dir: Path, n_deals: int, seed: int, end: Any, years: float, sh
 @data_options
 @friendly_errors
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (for machines) instead of tables.")
-def validate(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, strict: bool,
-             as_json: bool) -> None:
+def validate(files: DataFiles, as_json: bool) -> None:
     """Check a deal history: print a data summary and every problem found.
 
     Exits with status 1 when the data cannot be used (errors, or too little to learn from).
     """
-    config = load_config(config_path, preset)
-    with err.status(f"Reading {deals}..."):
-        data, report = inspect_deal_history(deals, history, config, strict)
+    data, report = files.inspect()
     if as_json:
         sufficiency = check_sufficiency(data) if data is not None else None
         click.echo(json.dumps({**report.to_dict(), "deals": len(data.deals) if data is not None else None,
@@ -105,6 +101,10 @@ def _print_summary(data: DealHistory) -> None:
         out.print(f"Win rate {s.win_rate:.1%} of closed deals{cycle}; open pipeline {s.open_amount:,.0f}")
     out.print(f"Stage history: {s.history_rows:,} entries for {s.deals_with_history:,} deals" if s.history_rows
               else "Stage history: none (time in stage comes from stage_entered_at where given)")
+    if s.field_changes or s.activities or s.signal_features:
+        changes = ", ".join(f"{field} {count:,}" for field, count in s.field_changes.items()) or "none"
+        out.print(f"Field history: {changes}; activities: {s.activities:,}; features from them: "
+                  f"{', '.join(s.signal_features) or 'none'}", markup=False, soft_wrap=True)
     table = Table(title="Deals by stage", title_justify="left")
     for col in ("stage", "open", "won", "lost", "fixed"):
         table.add_column(col, justify="left" if col == "stage" else "right")
@@ -150,15 +150,14 @@ def _print_sufficiency(data: DealHistory, result: SufficiencyResult) -> None:
               help="Write the JSON here (default: print it).")
 @FORCE
 @friendly_errors
-def kpis(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, strict: bool, as_of: Any,
-         out_path: Path | None, force: bool) -> None:
+def kpis(files: DataFiles, as_of: Any, out_path: Path | None, force: bool) -> None:
     """The classic pipeline KPIs as JSON: conversion, win rate, cycle, deal size, lead velocity, stale deals."""
-    from scoring.data.contract import data_end, load_deal_history
+    from scoring.data.contract import data_end
     from scoring.forecast.kpis import pipeline_kpis
 
     if out_path is not None:
-        claim_output(out_path, [deals, history, config_path], force)
-    data = load_deal_history(deals, history, load_config(config_path, preset), strict)
+        claim_output(out_path, files.inputs, force)
+    data = files.load()
     result = pipeline_kpis(data, pd.Timestamp(as_of) if as_of else data_end(data))
     document = json.dumps(result.to_dict(), indent=2)
     if out_path is None:

@@ -10,7 +10,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from scoring.data.contract import DealHistory
-from scoring.data.presets import load_config
 
 if TYPE_CHECKING:  # imported where used: the CLI starts fast
     from scoring.engines import Engine
@@ -19,6 +18,7 @@ if TYPE_CHECKING:  # imported where used: the CLI starts fast
 from scoring.cli.common import (
     DEFAULT_MODEL,
     MODEL_HELP,
+    DataFiles,
     check_engine,
     data_options,
     engine_options,
@@ -53,18 +53,14 @@ from scoring.tracking import DEFAULT_NAME, tracking_uri
               help="A promoted champion is also exported here as a bundle file (the service's fallback).")
 @engine_options
 @friendly_errors
-def train(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, strict: bool, as_of: Any,
-          holdout_fraction: float, seed: int, model_name: str, promote: str, margin: float, max_ece: float,
-          tune_trials: int, export_dir: Path, engine: str, scheduler: str | None) -> None:
+def train(files: DataFiles, as_of: Any, holdout_fraction: float, seed: int, model_name: str, promote: str, margin: float,
+          max_ece: float, tune_trials: int, export_dir: Path, engine: str, scheduler: str | None) -> None:
     """Learn the models, evaluate them against the baselines on a time-based holdout, log and register in MLflow.
     With --engine dask the snapshots are taken and the win model's boosters fitted (lightgbm.dask) on a cluster."""
-    from scoring.data.contract import load_deal_history
     from scoring.engines import LOCAL
 
     check_engine(engine, scheduler)
-    config = load_config(config_path, preset)
-    with err.status(f"Reading {deals}..."):
-        data = load_deal_history(deals, history, config, strict)
+    data = files.load()
     print_report(data.report)
     with contextlib.ExitStack() as stack:
         where = LOCAL

@@ -18,6 +18,7 @@ from rich.table import Table
 from scoring.atomic import atomic_path
 from scoring.cli.common import (
     FORCE,
+    DataFiles,
     check_engine,
     claim_output,
     data_options,
@@ -32,7 +33,7 @@ from scoring.cli.common import (
     progress_bar,
     show,
 )
-from scoring.data.presets import load_config
+from scoring.errors import ConfigError
 from scoring.models.compiled import compile_cache_dir
 from scoring.scores import score_deals
 
@@ -43,15 +44,19 @@ from scoring.scores import score_deals
               help="How many factors up and down to list per deal (0: none, several times faster).")
 @engine_options
 @friendly_errors
-def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: str | None, force: bool,
-          factors: int, engine: str, scheduler: str | None) -> None:
+def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: str | None,
+          field_history: Path | None, activities: Path | None, force: bool, factors: int, engine: str,
+          scheduler: str | None) -> None:
     """Score open deals into a CSV: win probability beside the fixed one, expected revenue, factors.
     With --engine dask: Parquet (a file, a folder of parts or a glob) into a folder of Parquet parts,
     partition by partition, so memory follows the partition size rather than the input's."""
     when = pd.Timestamp(as_of) if as_of else pd.Timestamp(date.today())
     check_engine(engine, scheduler)
-    claim_output(out_path, [input_path, model_ref], force)
+    claim_output(out_path, [input_path, model_ref, field_history, activities], force)
     if engine == "dask":
+        if field_history is not None or activities is not None:
+            raise ConfigError("--field-history and --activities are not read with --engine dask yet: score those "
+                              "deals without it")
         from scoring.engines.dask import dask_client, score_parquet
 
         bundle, _ = model_for(model_ref, preset)
@@ -62,10 +67,10 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: 
                   f"revenue {done.expected_revenue:,.0f} (fixed percentages: {done.fixed_expected_revenue:,.0f}). "
                   f"Wrote {out_path}/", markup=False)
         return
-    bundle, _, deals = open_deals_for(input_path, model_ref, preset)
+    bundle, _, deals, signals = open_deals_for(input_path, model_ref, preset, field_history, activities)
     gc.freeze()  # the model and the deals outlive scoring: the collector's passes over them cost a third of it
     try:
-        scores, warnings = score_deals(bundle, deals, when, factors)
+        scores, warnings = score_deals(bundle, deals, when, factors, signals)
     finally:
         gc.unfreeze()
     for text in warnings:
@@ -87,20 +92,22 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: 
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the Monte Carlo quantiles.")
 @friendly_errors
 def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods: int, history_path: Path | None,
-             seed: int, model_ref: str, preset: str | None, force: bool) -> None:
+             seed: int, model_ref: str, preset: str | None, field_history: Path | None, activities: Path | None,
+             force: bool) -> None:
     """What each month or quarter will book, with its P10-P90 range: revenue already won (with --deals), the
     open deals and the deals not yet created, beside the fixed-percentage forecast (JSON)."""
     from scoring.data.contract import load_deal_history
     from scoring.forecast.revenue import forecast as make_forecast
 
-    claim_output(out_path, [input_path, model_ref, history_path], force)
-    bundle, info, deals = open_deals_for(input_path, model_ref, preset)
+    claim_output(out_path, [input_path, model_ref, history_path, field_history, activities], force)
+    bundle, info, deals, signals = open_deals_for(input_path, model_ref, preset, field_history, activities)
     history = None
     if history_path is not None:
         with err.status(f"Reading {history_path}..."):
             history = load_deal_history(history_path, None, bundle.config).deals
     when = pd.Timestamp(as_of) if as_of else pd.Timestamp(date.today())
-    result = make_forecast(bundle, deals, when, period, periods, seed=seed, model_info=info, history=history)
+    result = make_forecast(bundle, deals, when, period, periods, seed=seed, model_info=info, history=history,
+                           signals=signals)
     for text in result.warnings:
         out.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True)
     document = result.to_json()
@@ -137,22 +144,19 @@ def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods:
 @FORCE
 @engine_options
 @friendly_errors
-def backtest(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, strict: bool,
-             start: Any, end: Any,
-             every: str, periods: int, seed: int, out_dir: Path, force: bool, engine: str, scheduler: str | None) -> None:
+def backtest(files: DataFiles, start: Any, end: Any, every: str, periods: int, seed: int, out_dir: Path, force: bool,
+             engine: str, scheduler: str | None) -> None:
     """Replay history: at each date fit on what was known, forecast, compare with what closed and with
     everything booked (new deals included); write a report.
     With --engine dask the as-of dates run in parallel on the cluster's workers."""
-    from scoring.data.contract import data_end, load_deal_history
+    from scoring.data.contract import data_end
     from scoring.forecast.backtest import PERIOD_MONTHS, as_of_dates, earliest_start
     from scoring.forecast.backtest import backtest as run_backtest
     from scoring.report.html import report_inputs, write_report
 
     check_engine(engine, scheduler)
-    claim_output(out_dir, [deals, history, config_path], force)
-    config = load_config(config_path, preset)
-    with err.status(f"Reading {deals}..."):
-        data = load_deal_history(deals, history, config, strict)
+    claim_output(out_dir, files.inputs, force)
+    data = files.load()
     print_report(data.report)
     start = pd.Timestamp(start) if start is not None else earliest_start(data)
     end = pd.Timestamp(end) if end is not None else data_end(data) - pd.DateOffset(months=PERIOD_MONTHS[every])

@@ -1,15 +1,12 @@
 """Commands on the pipeline store: import."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 import pandas as pd
 from rich.markup import escape
 
-from scoring.cli.common import data_options, err, friendly_errors, model_for, out, print_report, progress_bar
-from scoring.data.contract import DealHistory, load_deal_history
-from scoring.data.presets import load_config
+from scoring.cli.common import DataFiles, data_options, friendly_errors, model_for, out, print_report, progress_bar
+from scoring.data.contract import DealHistory
 from scoring.errors import ScoringError
 from scoring.report.pipeline import PAGE_PERIODS, StoredPipeline, current_snapshots, pipeline_forecast
 from scoring.store.pipeline import PipelineStore, open_store
@@ -23,21 +20,18 @@ from scoring.tracking import DEFAULT_URI
 @click.option("--model", "model_ref", default=None,
               help="The model that takes the import's forecast snapshot (default: the champion; none: no snapshot).")
 @friendly_errors
-def import_export(deals: Path, history: Path | None, config_path: Path | None, preset: str | None, strict: bool,
-                  store: str | None, model_ref: str | None) -> None:
+def import_export(files: DataFiles, store: str | None, model_ref: str | None) -> None:
     """Load an export into the pipeline store, with the same validation as train: new deals are added, changed
     ones updated (each change kept), new stage entries appended. Importing the same export again changes nothing."""
-    config = load_config(config_path, preset)
-    with err.status(f"Reading {deals}..."):
-        data = load_deal_history(deals, history, config, strict)
+    data = files.load()
     print_report(data.report)
     with open_store(store, create=True) as pipeline_store:
-        _import(pipeline_store, data, deals, history, model_ref, preset)
+        _import(pipeline_store, data, files, model_ref)
 
 
-def _import(pipeline_store: PipelineStore, data: DealHistory, deals: Path, history: Path | None, model_ref: str | None,
-            preset: str | None) -> None:
-    source = ", ".join(str(p) for p in (deals, history) if p is not None)
+def _import(pipeline_store: PipelineStore, data: DealHistory, files: DataFiles, model_ref: str | None) -> None:
+    source = ", ".join(str(p) for p in files.inputs if p is not None and p != files.config_path)
+    preset = files.preset
     with progress_bar() as bar:
         task = bar.add_task("Importing", total=None)
 
@@ -49,9 +43,11 @@ def _import(pipeline_store: PipelineStore, data: DealHistory, deals: Path, histo
         out.print(f"Nothing changed: the store at {pipeline_store.url} already holds these {result.deals_read:,} deals "
                   "as they are.", markup=False, soft_wrap=True)
         return
+    signals = (f", {result.field_history_new:,} new field changes and {result.activities_new:,} new activities"
+               if result.field_history_new or result.activities_new else "")
     out.print(f"Imported into {pipeline_store.url}: {result.deals_new:,} new deals, {result.deals_changed:,} changed "
-              f"({result.field_changes:,} field changes kept), {result.history_new:,} new stage entries.", markup=False,
-              soft_wrap=True)
+              f"({result.field_changes:,} field changes kept), {result.history_new:,} new stage entries{signals}.",
+              markup=False, soft_wrap=True)
     _snapshot(pipeline_store, model_ref, preset)
 
 
@@ -62,7 +58,7 @@ def _snapshot(store: PipelineStore, model_ref: str | None, preset: str | None) -
     except ScoringError as exc:
         out.print(f"[yellow]note:[/] no forecast snapshot: {escape(str(exc))}", soft_wrap=True)
         return
-    pipeline = StoredPipeline(store.deals(), store.history())
+    pipeline = StoredPipeline(store.deals(), store.history(), store.signals())
     now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
     for row in current_snapshots(lambda day, period: pipeline_forecast(bundle, pipeline, day, period, PAGE_PERIODS,
                                                                      model_info=info),

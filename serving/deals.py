@@ -7,14 +7,18 @@ library, for files and requests alike (:func:`scoring.data.open_deals.check_open
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from scoring.data.config import DEAL_COLUMNS
+from scoring.data.config import DEAL_COLUMNS, PipelineConfig
 from scoring.data.open_deals import OPEN_DEAL_DATES
+from scoring.data.problems import DataReport
+from scoring.data.signals import DealSignals, read_signals
+from scoring.errors import DealProblem, InvalidDeals
 from scoring.serving.schemas import Deal, StoredDeal
 
 _EPOCH, _MICROSECOND = datetime(1970, 1, 1), timedelta(microseconds=1)
@@ -23,6 +27,8 @@ _NAT = np.iinfo(np.int64).min  # NaT as int64
 _BEFORE = -1
 #: From this many deals on, their dates are converted by pandas.
 _PANDAS_FROM = 100
+#: A deal's keys that carry its field history and activities (SPEC 2.2), not features.
+SIGNAL_KEYS = {"history", "activities"}
 
 
 def deal_columns(deals: list[Deal]) -> dict[str, Any]:
@@ -33,7 +39,7 @@ def deal_columns(deals: list[Deal]) -> dict[str, Any]:
         "amount": np.array([deal["amount"] for deal in deals], dtype=float),
         **{name: _dates(deals, name) for name in OPEN_DEAL_DATES},
     }
-    sent = set().union(*deals) - set(DEAL_COLUMNS)
+    sent = set().union(*deals) - set(DEAL_COLUMNS) - SIGNAL_KEYS
     for name in sorted(sent):
         columns[name] = [deal.get(name) for deal in deals]
     return columns
@@ -70,16 +76,54 @@ def _utc_micros(value: datetime) -> int:
     return (value - _EPOCH) // _MICROSECOND
 
 
+def deal_signals(deals: Sequence[Mapping[str, Any]], config: PipelineConfig, strict: bool = False
+                 ) -> DealSignals | None:
+    """The deals' field changes (``history`` entries with ``field``, ``value``, ``changed_at``) and ``activities``,
+    read by the same contract as the files (:func:`scoring.data.signals.read_signals`); None when no deal carries
+    either key. A problem is refused (422) naming the entry, as ``deals[i].history[j].value``; with ``strict`` a row a
+    file would set aside is refused too."""
+    if not any(key in deal for deal in deals for key in SIGNAL_KEYS):
+        return None
+    changes: list[dict[str, Any]] = []
+    activities: list[dict[str, Any]] = []
+    where: dict[str, list[tuple[int, str]]] = {"field_history": [], "activities": []}
+    for i, deal in enumerate(deals):
+        deal_id = str(deal["deal_id"])
+        for j, entry in enumerate(deal.get("history") or []):
+            if "field" in entry:
+                value = entry["value"]
+                changes.append({"deal_id": deal_id, "field": entry["field"], "changed_at": entry["changed_at"],
+                                "value": None if value is None else str(value)})
+                where["field_history"].append((i, f"history[{j}]"))
+        for j, entry in enumerate(deal.get("activities") or []):
+            activities.append({"deal_id": deal_id, "occurred_at": entry["occurred_at"], "type": entry.get("type")})
+            where["activities"].append((i, f"activities[{j}]"))
+    report = DataReport()
+    ids = pd.Series([str(deal["deal_id"]) for deal in deals], dtype=object)
+    given = {key for deal in deals for key in SIGNAL_KEYS if key in deal}
+    signals = read_signals(
+        pd.DataFrame.from_records(changes, columns=["deal_id", "field", "value", "changed_at"])
+        if "history" in given else None,
+        pd.DataFrame.from_records(activities, columns=["deal_id", "occurred_at", "type"])
+        if "activities" in given else None, ids, config, report)
+    report = report.strict() if strict else report
+    problems = [DealProblem(where[p.source][row - 2][0], f"{where[p.source][row - 2][1]}.{p.column or 'value'}",
+                            p.message) for p in report.errors for row in (p.rows or [2]) if where[p.source]]
+    if problems:
+        raise InvalidDeals(problems)
+    return signals
+
+
 def deal_tables(deals: list[StoredDeal]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stored deals (open or closed) -> the two tables of a deal history (deals, stage history), dates as given
-    (the contract reads and checks them as it does a file's)."""
+    (the contract reads and checks them as it does a file's); field changes and activities: :func:`deal_signals`."""
     rows, entries = [], []
     for deal in deals:
-        row = {k: v for k, v in deal.items() if k != "history"}
+        row = {k: v for k, v in deal.items() if k not in SIGNAL_KEYS}
         row["deal_id"] = str(row["deal_id"])
         row.setdefault("status", "open")
         rows.append(row)
         entries += [{"deal_id": row["deal_id"], "stage": e["stage"], "entered_at": e["entered_at"]}
-                    for e in deal.get("history", [])]
+                    for e in deal.get("history", []) if "stage" in e]
     return (pd.DataFrame.from_records(rows),
             pd.DataFrame.from_records(entries, columns=["deal_id", "stage", "entered_at"]))

@@ -47,11 +47,31 @@ DEAL_EXAMPLE = {"deal_id": "D-1042", "stage": "Proposal", "amount": 48000, "crea
                 "segment": "Mid-Market", "source": "Referral"}
 
 
+@with_config(ConfigDict(extra="forbid"))
+class FieldChangeIn(TypedDict):
+    """A change of a tracked field (SPEC 2.2): the rep's close date (``expected_close_date``, ``CloseDate``),
+    ``amount``, ``forecast_category``, ``owner`` or any other field, its new value, and when it was set."""
+
+    field: Annotated[str, Field(min_length=1, max_length=200)]
+    value: Annotated[str, Field(max_length=1000)] | float | None
+    changed_at: Timestamp
+
+
+@with_config(ConfigDict(extra="forbid"))
+class ActivityIn(TypedDict):
+    """A logged activity (call, email, meeting, ...) and when it happened."""
+
+    occurred_at: Timestamp
+    type: NotRequired[Annotated[str, Field(max_length=200)] | None]
+
+
 @with_config(ConfigDict(extra="allow", json_schema_extra={"examples": [DEAL_EXAMPLE]}))
 class Deal(TypedDict):
     """An open deal as the CRM has it. Feature fields (segment, source, ...) sit beside the named ones;
     fields the model does not know are ignored and listed in the answer's warnings. Dates are text (ISO
-    8601), never numbers; the amount is a number from 0 to 1e15, never true or false."""
+    8601), never numbers; the amount is a number from 0 to 1e15, never true or false. A model that learned
+    from field history and activities reads them from ``history`` and ``activities`` (values set before
+    ``as_of`` count)."""
 
     deal_id: Annotated[str, Field(min_length=1, max_length=200)] | int
     stage: Annotated[str, Field(min_length=1, max_length=200, description="One of the model's open stages.")]
@@ -59,6 +79,8 @@ class Deal(TypedDict):
     created_at: Timestamp
     stage_entered_at: NotRequired[Timestamp | None]
     expected_close_date: NotRequired[Timestamp | None]
+    history: NotRequired[Annotated[list[FieldChangeIn], Field(max_length=10_000)]]
+    activities: NotRequired[Annotated[list[ActivityIn], Field(max_length=10_000)]]
 
 
 class ScoreRequest(BaseModel):
@@ -221,19 +243,25 @@ class ForecastResponse(TypedDict):
 
 
 # -- PUT /v1/deals ---------------------------------------------------------------------------------------------------
+@with_config(ConfigDict(extra="forbid"))
 class StageEntryIn(TypedDict):
+    """The deal entered ``stage`` at ``entered_at``."""
+
     stage: Annotated[str, Field(min_length=1, max_length=200)]
     entered_at: Timestamp
 
 
 STORED_EXAMPLE = {**DEAL_EXAMPLE, "status": "open",
                   "history": [{"stage": "Lead", "entered_at": "2025-08-04"},
-                              {"stage": "Proposal", "entered_at": "2025-09-15"}]}
+                              {"stage": "Proposal", "entered_at": "2025-09-15"},
+                              {"field": "expected_close_date", "value": "2025-11-30", "changed_at": "2025-09-15"}],
+                  "activities": [{"occurred_at": "2025-09-20T10:00:00", "type": "meeting"}]}
 
 
 @with_config(ConfigDict(extra="allow", json_schema_extra={"examples": [STORED_EXAMPLE]}))
 class StoredDeal(TypedDict):
-    """A deal as the CRM has it now, open or closed, with its stage history (feature fields beside)."""
+    """A deal as the CRM has it now, open or closed, with its history (stage entries and field changes) and
+    activities (feature fields beside)."""
 
     deal_id: Annotated[str, Field(min_length=1, max_length=200)] | int
     stage: Annotated[str, Field(min_length=1, max_length=200)]
@@ -244,7 +272,8 @@ class StoredDeal(TypedDict):
     closed_at: NotRequired[Timestamp | None]
     stage_entered_at: NotRequired[Timestamp | None]
     expected_close_date: NotRequired[Timestamp | None]
-    history: NotRequired[list[StageEntryIn]]
+    history: NotRequired[Annotated[list[StageEntryIn | FieldChangeIn], Field(max_length=10_000)]]
+    activities: NotRequired[Annotated[list[ActivityIn], Field(max_length=10_000)]]
 
 
 class DealsRequest(BaseModel):
@@ -261,6 +290,8 @@ class DealsStored(TypedDict):
     deals_changed: int
     history_new: Annotated[int, Field(description="Stage entries the store had not seen.")]
     field_changes: Annotated[int, Field(description="Changes of amount, stage, status and dates kept.")]
+    field_history_new: Annotated[int, Field(description="Field changes of the deals' history the store had not seen.")]
+    activities_new: Annotated[int, Field(description="Activities the store had not seen.")]
 
 
 # -- /v1/pipeline/flow --------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 /v1/pipeline/forecast and /v1/pipeline/flow give the stored pipeline's bookings forecast and how it moved."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Annotated, Literal, cast
 
@@ -12,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from scoring.data.contract import load_deal_history
 from scoring.errors import DataError
 from scoring.report.pipeline import pipeline_flow
-from scoring.serving.deals import deal_tables
+from scoring.serving.deals import deal_signals, deal_tables
 from scoring.serving.dependencies import ModelDep, SettingsDep
 from scoring.serving.holder import LoadedModel
 from scoring.serving.routes.common import ERRORS, READ_ERRORS
@@ -78,13 +79,17 @@ async def put_deals(body: DealsRequest, request: Request, settings: SettingsDep)
     holder: StoreHolder = request.app.state.store
     result = await run_in_threadpool(_put, holder, body, model)
     return {"deals_read": result.deals_read, "deals_new": result.deals_new, "deals_changed": result.deals_changed,
-            "history_new": result.history_new, "field_changes": result.field_changes}
+            "history_new": result.history_new, "field_changes": result.field_changes,
+            "field_history_new": result.field_history_new, "activities_new": result.activities_new}
 
 
 def _put(holder: StoreHolder, body: DealsRequest, model: LoadedModel) -> ImportResult:
     deals, history = deal_tables(body.deals)
     try:
         data = load_deal_history(deals, history if len(history) else None, model.bundle.config, strict=True)
+        signals = deal_signals(body.deals, model.bundle.config, strict=True)
     except DataError as exc:  # the contract names the column and the rows (row 2 is deals[0], as in a file)
         raise HTTPException(422, f"deals: {exc}") from None
+    if signals is not None:
+        data = replace(data, signals=signals)
     return holder.put(data, f"PUT /v1/deals ({len(body.deals)} deals)", model)

@@ -20,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from scoring.forecast.revenue import forecast
 from scoring.scores import score_columns
-from scoring.serving.deals import deal_columns
+from scoring.serving.deals import deal_columns, deal_signals
 from scoring.serving.dependencies import MetricsDep, ModelDep, SettingsDep
 from scoring.serving.holder import LoadedModel
 from scoring.serving.routes.common import ERRORS
@@ -53,7 +53,7 @@ async def forecast_deals(body: ForecastRequest, model: ModelDep, settings: Setti
 def _score(body: ScoreRequest, model: LoadedModel) -> ScoreResponse:
     as_of = _as_of(body.as_of)
     scores, warnings = score_columns(model.bundle, deal_columns(body.deals), as_of, top=body.top_factors,
-                                     period=body.period)
+                                     period=body.period, signals=deal_signals(body.deals, model.bundle.config))
     return {"model": model.ref, "as_of": as_of.date(), "scores": _score_dicts(scores), "warnings": warnings}
 
 
@@ -64,7 +64,7 @@ def _score_json(body: ScoreRequest, model: LoadedModel) -> bytes:
 def _forecast(body: ForecastRequest, model: LoadedModel) -> ForecastResponse:
     as_of = _as_of(body.as_of)
     result = forecast(model.bundle, pd.DataFrame(deal_columns(body.deals)), as_of, body.period, body.periods,
-                      model_info=model.ref, booked=body.booked)
+                      model_info=model.ref, booked=body.booked, signals=deal_signals(body.deals, model.bundle.config))
     return cast(ForecastResponse, result.to_json())
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from scoring.atomic import atomic_path
 from scoring.data.config import PipelineConfig
+from scoring.data.signals import SignalSpec
 from scoring.errors import ModelError
 from scoring.features.scale import DataScale
 from scoring.forecast.kpis import PipelineKpis
@@ -29,7 +30,7 @@ from scoring.models.timing import StageTiming
 from scoring.models.transitions import StageTransitionModel
 from scoring.models.win import WinModel
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 #: Libraries whose version must match exactly when a bundle is loaded.
 PINNED = ("lightgbm", "scikit-learn", "numpy")
 RECORDED = (*PINNED, "pandas", "scipy", "pipeline-scoring")
@@ -65,6 +66,7 @@ class ModelBundle:
     calibration: dict[str, float] = field(default_factory=dict)  # the win model's holdout log-loss per calibration
     scale: DataScale | None = None  # the data's scale the snapshots and the win model followed
     every_days: int = 14  # the snapshot spacing (a later holdout is taken the same way)
+    signals: SignalSpec = field(default_factory=SignalSpec)  # the features derived from field history and activities
     versions: dict[str, str] = field(default_factory=library_versions)
     format_version: int = FORMAT_VERSION
 

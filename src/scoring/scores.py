@@ -18,8 +18,10 @@ from typing_extensions import TypedDict  # pydantic reads it (on Python 3.11) in
 
 from scoring.bundle import ModelBundle
 from scoring.data.open_deals import check_open_deals
+from scoring.data.signals import DealSignals, SignalSpec
 from scoring.data.tables import ROW, is_missing
 from scoring.errors import ConfigError
+from scoring.features.signals import signal_columns
 from scoring.features.snapshots import open_deal_columns
 
 
@@ -44,38 +46,67 @@ def require_same_export(bundle: ModelBundle, preset: str | None) -> None:
                           "its stages and column mapping come with it, so score the same kind of export")
 
 
-def deal_state(bundle: ModelBundle, deals: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.DataFrame, list[str]]:
+def deal_state(bundle: ModelBundle, deals: pd.DataFrame, as_of: pd.Timestamp,
+               signals: DealSignals | None = None) -> tuple[pd.DataFrame, list[str]]:
     """The snapshot rows of open deals (canonical columns) at ``as_of``, and warnings about their features."""
-    rows, warnings = state_columns(bundle, *_columns(deals), as_of)
+    rows, warnings = state_columns(bundle, *_columns(deals), as_of, signals=signals)
     return pd.DataFrame(rows), warnings
 
 
 def state_columns(bundle: ModelBundle, deals: Mapping[str, Any], rows: Sequence[int] | None, as_of: pd.Timestamp,
-                  source: str = "deals") -> tuple[dict[str, np.ndarray], list[str]]:
+                  source: str = "deals", signals: DealSignals | None = None) -> tuple[dict[str, np.ndarray], list[str]]:
     """:func:`deal_state` of deals given column by column, checked by the one contract of deals to score
-    (:func:`check_open_deals`; problems named by ``rows`` of ``source`` when given, else by position)."""
+    (:func:`check_open_deals`; problems named by ``rows`` of ``source`` when given, else by position), with the
+    features the model derives from the deals' field history and activities (``signals``)."""
     as_of = pd.Timestamp(as_of)
-    columns, warnings = check_open_deals(deals, bundle.config, bundle.features, as_of, rows, source)
+    derived = bundle.signals.features
+    checked = {name: kind for name, kind in bundle.features.items()
+               if name not in derived or (kind == "categorical" and name in deals)}
+    columns, warnings = check_open_deals(deals, bundle.config, checked, as_of, rows, source)
+    if derived:
+        columns.update(_signal_inputs(bundle.signals, columns, signals or DealSignals(), as_of, warnings))
     state = open_deal_columns(columns, as_of, bundle.config, list(bundle.features))
     warnings += [f"feature {name!r}: value(s) never seen in training, scored as rare: {', '.join(values[:5])}"
                  for name, values in bundle.model.encoder_.unknown_values(state).items()]
     return state, warnings
 
 
+def _signal_inputs(spec: SignalSpec, columns: Mapping[str, np.ndarray], signals: DealSignals, as_of: pd.Timestamp,
+                   warnings: list[str]) -> dict[str, np.ndarray]:
+    """The signal features of deals to score at ``as_of``; a warning for each kind of signal the model learned
+    from and the caller did not give."""
+    wanted = {"field_history": spec.close_date or bool(spec.categories), "activities": spec.activities}
+    for kind, needed in wanted.items():
+        if needed and kind not in signals.given:
+            what = "field history (--field-history, or history entries with field, value and changed_at)" \
+                if kind == "field_history" else "activities (--activities, or the deals' activities)"
+            warnings.append(f"the model learned from the deals' {what}; none were given: "
+                            f"{', '.join(n for n in spec.features if _kind_of(n) == kind)} scored as unknown "
+                            "where the deals do not carry them")
+    own = {name: columns[name] for name in ("expected_close_date", *spec.categories) if name in columns}
+    values = signal_columns(columns["deal_id"], as_of, signals, spec, own)
+    values.pop("amount", None)  # the deal's amount now is its amount at the as-of date
+    return values
+
+
+def _kind_of(feature: str) -> str:
+    return "activities" if feature in ("activities_30d", "days_since_activity") else "field_history"
+
+
 def score_deals(bundle: ModelBundle, deals: pd.DataFrame, as_of: pd.Timestamp | str,
-                top: int = 3) -> tuple[pd.DataFrame, list[str]]:
+                top: int = 3, signals: DealSignals | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Score open deals (canonical columns, as from ``load_open_deals``); return the scores (factors as
     text) and warnings."""
     columns, file_rows = _columns(deals)
-    scores, warnings = score_columns(bundle, columns, as_of, top, file_rows=file_rows)
+    scores, warnings = score_columns(bundle, columns, as_of, top, file_rows=file_rows, signals=signals)
     for side in ("factors_up", "factors_down"):
         scores[side] = [_factor_text(factors) for factors in scores[side]]
     return pd.DataFrame(scores), warnings
 
 
 def score_columns(bundle: ModelBundle, deals: Mapping[str, Any], as_of: pd.Timestamp | str, top: int = 3,
-                  period: str = "quarter", file_rows: Sequence[int] | None = None
-                  ) -> tuple[dict[str, Any], list[str]]:
+                  period: str = "quarter", file_rows: Sequence[int] | None = None,
+                  signals: DealSignals | None = None) -> tuple[dict[str, Any], list[str]]:
     """:meth:`score` of deals given column by column; the scores come back as a mapping of arrays.
 
     Beside P(win): P(win within 90 days and by the end of the current ``period`` (month or quarter)), P(slip:
@@ -85,7 +116,7 @@ def score_columns(bundle: ModelBundle, deals: Mapping[str, Any], as_of: pd.Times
     which makes large batches several times faster).
     """
     as_of = pd.Timestamp(as_of)
-    rows, warnings = state_columns(bundle, deals, file_rows, as_of)
+    rows, warnings = state_columns(bundle, deals, file_rows, as_of, signals=signals)
     period_end = current_period_end(as_of, period)
     horizons = np.array([90.0, (period_end - as_of) / pd.Timedelta(days=1)])
     served = bundle.served_model

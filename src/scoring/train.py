@@ -81,7 +81,7 @@ def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, hol
                        holdout_model=early_models[served.name], arrivals=arrivals,
                        effects=fit_period_effects(data, when, arrivals.arrival_sd_, models[served.name]),
                        served=served.name, served_reason=served.reason,
-                       calibration=calibration, scale=scale, every_days=every_days)
+                       calibration=calibration, scale=scale, every_days=every_days, signals=data.spec)
 
 
 def fit_models(training: TrainingSet, seed: int = 0, progress: Progress | None = None,

@@ -23,7 +23,7 @@ def test_same_seed_same_files(tmp_path):
     c = DemoCompany().generate(500, seed=6, end=END).write(tmp_path / "c")
     assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
     assert a[0].read_bytes() != c[0].read_bytes()
-    assert [p.name for p in a] == ["deals.csv", "stage_history.csv", "open_deals.csv", "pipeline.toml",
+    assert [p.name for p in a] == ["deals.csv", "stage_history.csv", "field_history.csv", "open_deals.csv", "pipeline.toml",
                                    "truth.csv", "truth.json", "truth_bookings.csv"]
 
 
@@ -92,13 +92,15 @@ def test_the_company_looks_like_a_real_one(demo):
 
 
 def test_demo_files_pass_the_data_contract(tmp_path):
-    paths = DemoCompany().generate(3000, seed=2, end=END).write(tmp_path)
-    data = load_deal_history(paths[0], paths[1])
+    paths = {p.name: p for p in DemoCompany().generate(3000, seed=2, end=END).write(tmp_path)}
+    data = load_deal_history(paths["deals.csv"], paths["stage_history.csv"],
+                             field_history=paths["field_history.csv"])
     assert data.report.ok and not data.report.set_aside and not data.report.warnings
     assert check_sufficiency(data).ok
-    assert set(data.features) == {"segment", "source", "region", "owner", "product", "employees"}
-    truth = pd.read_csv(paths[4])
-    assert "true_win_probability_at_creation" not in pd.read_csv(paths[0]).columns  # the truth never leaks
+    assert set(data.features) == {"segment", "source", "region", "owner", "product", "employees",
+                                  "close_date_pushes", "days_to_close_date"}
+    truth = pd.read_csv(paths["truth.csv"])
+    assert "true_win_probability_at_creation" not in pd.read_csv(paths["deals.csv"]).columns  # the truth never leaks
     assert len(truth) == 3000
 
 
@@ -138,3 +140,20 @@ def test_the_true_bookings_replay_the_open_deals_and_the_new_ones(tmp_path):
     written = demo.write(tmp_path)
     assert tmp_path / "truth_bookings.csv" in written
     assert set(pd.read_csv(tmp_path / "truth_bookings.csv")["period"]) == {"quarter", "month"}
+
+
+def test_the_reps_close_dates_are_a_field_history_that_ends_as_the_deals_say():
+    demo = DemoCompany().generate(2000, seed=4, end=END)
+    fh = demo.field_history
+    assert fh is not None and set(fh["field"]) == {"expected_close_date"}
+    assert (fh["changed_at"] <= pd.Timestamp(END)).all()  # nothing after the day it is observed
+    last = fh.groupby("deal_id").last()
+    deals = demo.deals.set_index("deal_id")
+    open_ids = deals.index[deals["status"] == "open"]
+    assert (pd.to_datetime(last.loc[open_ids, "value"]) == deals.loc[open_ids, "expected_close_date"]).all()
+    closed = deals[deals["status"] != "open"]
+    # on closing the CRM overwrites the close date with the day it closed (why its current value never trains)
+    assert (pd.to_datetime(last.loc[closed.index, "value"]) == closed["closed_at"].dt.normalize()).all()
+    assert (last.loc[closed.index, "changed_at"] == closed["closed_at"]).all()
+    created = fh.groupby("deal_id")["changed_at"].first()
+    assert (created == deals.loc[created.index, "created_at"]).all()  # a first guess when the deal is created

@@ -174,13 +174,18 @@ def test_a_crm_puts_deals_into_the_store_once(served: Server, company: Path):
          "expected_close_date": known["expected_close_date"], "segment": known["segment"]},
         {"deal_id": "CRM-1", "stage": "Qualified", "amount": 12000, "created_at": "2025-06-01", "status": "open",
          "stage_entered_at": "2025-06-10", "segment": "SMB",
-         "history": [{"stage": "Lead", "entered_at": "2025-06-01"}, {"stage": "Qualified", "entered_at": "2025-06-10"}]}]}
+         "history": [{"stage": "Lead", "entered_at": "2025-06-01"}, {"stage": "Qualified", "entered_at": "2025-06-10"},
+                     {"field": "CloseDate", "value": "2025-07-31", "changed_at": "2025-06-01"},
+                     {"field": "CloseDate", "value": "2025-08-31", "changed_at": "2025-06-20"}],
+         "activities": [{"occurred_at": "2025-06-12T10:00:00", "type": "Meeting"}]}]}
     headers = {"X-API-Key": KEY}
     first = httpx.put(f"{served.url}/v1/deals", json=batch, headers=headers, timeout=60)
     assert first.status_code == 200, first.text
-    assert first.json() == {"deals_read": 2, "deals_new": 1, "deals_changed": 1, "history_new": 2, "field_changes": 1}
+    assert first.json() == {"deals_read": 2, "deals_new": 1, "deals_changed": 1, "history_new": 2, "field_changes": 1,
+                            "field_history_new": 2, "activities_new": 1}
     again = httpx.put(f"{served.url}/v1/deals", json=batch, headers=headers, timeout=60).json()
     assert again["deals_new"] == again["deals_changed"] == again["history_new"] == 0
+    assert again["field_history_new"] == again["activities_new"] == 0
     forecast = httpx.get(f"{served.url}/v1/pipeline/forecast", params={"as_of": END}, headers=headers, timeout=60)
     assert forecast.json()["deals"] >= 2
     bad = {"deals": [{**batch["deals"][1], "deal_id": "CRM-2", "stage": "Negotiating!!"}]}

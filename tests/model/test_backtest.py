@@ -82,3 +82,25 @@ def test_accuracy_is_the_one_sales_teams_know():
 
     assert accuracy(np.array([100.0, 100.0, 100.0, 0.0, 0.0]), np.array([90.0, 250.0, 100.0, 5.0, 0.0])).tolist() == \
         [0.9, 0.0, 1.0, 0.0, 1.0]
+
+
+def test_with_the_reps_close_dates_as_they_were_the_reps_forecast_is_judged_too(company: Path):
+    """The classic forecast (fixed percentages in the period of each deal's close date) replayed with the dates
+    as they stood at the as-of date, from the field history, not as the deals file says them now."""
+    data = load_deal_history(company / "deals.csv", company / "stage_history.csv",
+                             field_history=company / "field_history.csv")
+    as_of = pd.Timestamp("2025-01-01")
+    result = backtest(data, as_of, as_of, "quarter", periods=1)
+    rep = result.bookings[result.bookings["method"] == "rep_dates"]
+    assert len(rep) == 1 and "rep_dates" in set(result.bookings_summary()["method"])
+    fh = pd.read_csv(company / "field_history.csv", parse_dates=["changed_at"])
+    then = fh[fh["changed_at"] < as_of].groupby("deal_id")["value"].last()
+    deals = data.deals
+    open_then = deals[(deals["created_at"] < as_of) & ~(deals["closed_at"] <= as_of)]
+    stage = load_deal_history(company / "deals.csv", company / "stage_history.csv").history
+    stage = stage[stage["entered_at"] <= as_of].groupby("deal_id")["stage"].last()
+    fixed = open_then["deal_id"].map(stage).map(dict(data.config.fixed_probabilities))
+    due = pd.to_datetime(open_then["deal_id"].map(then)) <= pd.Timestamp("2025-03-31")
+    assert rep["expected"].iloc[0] == pytest.approx(float((fixed * open_then["amount"])[due.to_numpy()].sum()))
+    now_due = open_then["expected_close_date"] <= pd.Timestamp("2025-03-31")  # today's dates would say otherwise
+    assert (due.to_numpy() != now_due.to_numpy()).any()

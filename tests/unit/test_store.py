@@ -102,3 +102,25 @@ def test_the_flow_counts_what_moved_the_pipeline_between_two_dates(tmp_path: Pat
     assert total["end_value"] == pytest.approx(total["start_value"] + total["created"] - total["won"] - total["lost"]
                                                + total["raised"] - total["cut"])
     assert sum(o["end_value"] for o in flow["owner"]) == pytest.approx(total["end_value"])
+
+
+def test_the_crms_field_history_and_activities_are_kept_once_and_read_back_as_signals(tmp_path: Path, demo):
+    acts = pd.DataFrame({"deal_id": demo.deals["deal_id"].head(50), "type": ["call", None] * 25,
+                         "occurred_at": demo.deals["created_at"].head(50) + pd.Timedelta(days=3)})
+    data = load_deal_history(demo.deals, demo.history, field_history=demo.field_history, activities=acts)
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}", create=True)
+    first = store.import_history(data, "export")
+    assert (first.field_history_new, first.activities_new) == (len(demo.field_history), 50)
+    content = store.content()
+    again = store.import_history(data, "export")
+    assert not again.changed and store.content() == content  # nothing twice, nulls included
+    signals = store.signals()
+    assert signals.given == {"field_history", "activities"}
+    pd.testing.assert_frame_equal(signals.field_history.reset_index(drop=True),
+                                  data.signals.field_history.reset_index(drop=True), check_dtype=False)
+    assert len(signals.activities) == 50 and signals.activities["type"].isna().sum() == 25
+    assert store.field_changes().empty  # the CRM's history is not a change an import found
+    more = pd.concat([acts, acts.head(1).assign(occurred_at=pd.Timestamp("2025-06-29"))])
+    later = store.import_history(load_deal_history(demo.deals, demo.history, field_history=demo.field_history,
+                                                   activities=more), "export")
+    assert (later.field_history_new, later.activities_new, later.deals_changed) == (0, 1, 0)

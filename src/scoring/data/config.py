@@ -42,7 +42,8 @@ class PipelineConfig:
     """How a company's pipeline looks and how its export maps onto the canonical tables.
 
     ``columns`` maps a canonical column to the export's name(s) for it (the first present wins);
-    ``history_columns`` does the same for the stage history. ``values`` maps, per canonical
+    ``history_columns``, ``field_history_columns`` and ``activity_columns`` do the same for the stage history,
+    the field history and the activities (SPEC 2.2). ``values`` maps, per canonical
     column, export values onto canonical ones (for example status ``"Closed Won"`` -> ``"won"``).
     """
 
@@ -52,6 +53,8 @@ class PipelineConfig:
     lost_labels: tuple[str, ...] = ("Lost", "Closed Lost")
     columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     history_columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    field_history_columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    activity_columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     ignore_columns: tuple[str, ...] = ()
     date_format: str | None = None
@@ -91,6 +94,8 @@ class PipelineConfig:
             "lost_labels": list(self.lost_labels),
             "columns": {k: list(v) for k, v in self.columns.items()},
             "history_columns": {k: list(v) for k, v in self.history_columns.items()},
+            "field_history_columns": {k: list(v) for k, v in self.field_history_columns.items()},
+            "activity_columns": {k: list(v) for k, v in self.activity_columns.items()},
             "values": {k: dict(v) for k, v in self.values.items()},
             "ignore_columns": list(self.ignore_columns),
             "sufficiency": {f.name: getattr(self.sufficiency, f.name) for f in fields(Sufficiency)},
@@ -121,7 +126,7 @@ class PipelineConfig:
                     changes[key] = tuple(_strings(value, key))
                 elif key == "fixed_probabilities":
                     changes[key] = {str(k): _probability(v, f"fixed_probabilities.{k}") for k, v in _table(value, key).items()}
-                elif key in ("columns", "history_columns"):
+                elif key in ("columns", "history_columns", "field_history_columns", "activity_columns"):
                     merged = dict(getattr(base, key))
                     for canon, names in _table(value, key).items():
                         merged[str(canon)] = tuple(_strings([names] if isinstance(names, str) else names, f"{key}.{canon}"))

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from scoring.data.columns import as_text, fold, form_name, has_columns, map_columns, read_dates
 from scoring.data.config import (
     DEAL_COLUMNS,
     DEAL_DATE_COLUMNS,
@@ -33,6 +34,7 @@ from scoring.data.formats import (
 )
 from scoring.data.presets import get_preset
 from scoring.data.problems import DataReport, examples
+from scoring.data.signals import FORECAST_CATEGORY, DealSignals, SignalSpec, read_signals
 from scoring.data.tables import PLAUSIBLE_YEARS, ROW, SHORT, SOURCE_COLUMN, TableInput, load_table
 from scoring.errors import DataError
 
@@ -45,7 +47,8 @@ class DealHistory:
 
     ``deals``: one row per deal, canonical columns (dates as naive UTC datetimes) plus features.
     ``history``: one row per open-stage entry (``deal_id``, ``stage``, ``entered_at``), sorted;
-    empty when no stage history was given. ``features`` maps each feature column to its kind.
+    empty when no stage history was given. ``features`` maps each feature to its kind: the deals' feature
+    columns and the features ``spec`` derives from the ``signals`` (field history and activities, SPEC 2.2).
     """
 
     deals: pd.DataFrame
@@ -54,6 +57,8 @@ class DealHistory:
     features: dict[str, FeatureKind]
     report: DataReport
     sources: tuple[str, ...]
+    signals: DealSignals = field(default_factory=DealSignals)
+    spec: SignalSpec = field(default_factory=SignalSpec)
 
     @property
     def has_history(self) -> bool:
@@ -62,7 +67,7 @@ class DealHistory:
     def digest(self) -> str:
         """A SHA-256 of the canonical data: equal data, equal digest (for provenance)."""
         h = hashlib.sha256()
-        for frame in (self.deals, self.history):
+        for frame in (self.deals, self.history, self.signals.field_history, self.signals.activities):
             data = frame.drop(columns=[ROW], errors="ignore")
             h.update(",".join(map(str, data.columns)).encode())
             h.update(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
@@ -86,19 +91,22 @@ def data_end(data: DealHistory) -> pd.Timestamp:
 
 
 def load_deal_history(deals: TableInput, history: TableInput | None = None,
-                      config: PipelineConfig | None = None, strict: bool = False) -> DealHistory:
+                      config: PipelineConfig | None = None, strict: bool = False,
+                      field_history: TableInput | None = None, activities: TableInput | None = None) -> DealHistory:
     """Read, map and validate; raise :class:`DataError` (listing every problem) if the data cannot be used."""
-    result, report = inspect_deal_history(deals, history, config, strict)
+    result, report = inspect_deal_history(deals, history, config, strict, field_history, activities)
     if result is None:
         raise DataError("the deal history cannot be used: " + report.summary(), report)
     return result
 
 
 def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
-                         config: PipelineConfig | None = None, strict: bool = False
+                         config: PipelineConfig | None = None, strict: bool = False,
+                         field_history: TableInput | None = None, activities: TableInput | None = None,
                          ) -> tuple[DealHistory | None, DataReport]:
     """Read, map and validate; return the data (None when there are errors) and everything found. With
-    ``strict``, every row that would be set aside is an error instead."""
+    ``strict``, every row that would be set aside is an error instead. The field history and activities
+    (SPEC 2.2) are optional; the deals file's current value of a field they track is never a feature."""
     config = config or PipelineConfig()
     report = DataReport()
     deals_src, raw_deals = load_table(deals, "deals")
@@ -114,16 +122,16 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
         if derived:
             hist_src = f"{deals_src} (stage dates)"
 
-    frame = _map_columns(raw_deals, config.columns, DEAL_COLUMNS, report, deals_src, "deals")
+    frame = map_columns(raw_deals, config.columns, DEAL_COLUMNS, report, deals_src, "deals")
     frame = _status_from_stage(frame, config, report, deals_src)
-    if not _has_columns(frame, raw_deals, DEAL_REQUIRED, report, deals_src) or frame.empty:
+    if not has_columns(frame, raw_deals, DEAL_REQUIRED, report, deals_src) or frame.empty:
         return None, _finish(report, strict)
 
     parsed = _parse_deals(frame, config, report, deals_src, excel)
     hist = None
     if raw_hist is not None and hist_src is not None:
-        hframe = _map_columns(raw_hist, config.history_columns, HISTORY_COLUMNS, report, hist_src, "history")
-        if _has_columns(hframe, raw_hist, HISTORY_COLUMNS, report, hist_src):
+        hframe = map_columns(raw_hist, config.history_columns, HISTORY_COLUMNS, report, hist_src, "history")
+        if has_columns(hframe, raw_hist, HISTORY_COLUMNS, report, hist_src):
             hist = _parse_history(hframe, parsed, config, report, hist_src, excel)
     _check_deal_dates(parsed, report, deals_src)
     if hist is None and len(config.stages) > 1:
@@ -134,20 +142,35 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
                     "--history: Salesforce's Opportunity History report, HubSpot's \"Date entered\" columns, "
                     "Pipedrive's deal stage-change (deal flow) export")
     _resolve_closed_stages(parsed, hist, config, report, deals_src)
-    features = _features(parsed, config, report, deals_src)
+    columns = _features(parsed, config, report, deals_src)
+    signals = read_signals(field_history, activities, parsed["deal_id"], config, report)
+    spec = SignalSpec.of(signals)
+    replaced = sorted(spec.tracked & set(columns))
+    if replaced:
+        report.notes.append(f"column(s) {', '.join(replaced)} of the deals file are not features: their value at each "
+                            "date comes from the field history (a CRM overwrites a closed deal's current values)")
+    kept = [*columns, *([FORECAST_CATEGORY] if FORECAST_CATEGORY in parsed.columns else [])]
+    features = {**{name: kind for name, kind in columns.items() if name not in spec.tracked}, **spec.features}
     report = _finish(report, strict)
     if not report.ok:
         return None, report
 
-    deals_out = parsed[[*DEAL_COLUMNS, *features, ROW]].copy()
+    if FORECAST_CATEGORY in parsed.columns:  # kept (the commit forecast, the store), never a feature
+        parsed[FORECAST_CATEGORY] = as_text(parsed[FORECAST_CATEGORY])
+    deals_out = parsed[[*DEAL_COLUMNS, *kept, ROW]].copy()  # current values of tracked fields kept, not learned
     deals_out["amount"] = deals_out["amount"].astype(float)
     if hist is None:
         hist = pd.DataFrame({"deal_id": pd.Series(dtype="str"), "stage": pd.Series(dtype="str"),
                              "entered_at": pd.Series(dtype="datetime64[us]")})
     hist_out = hist[list(HISTORY_COLUMNS)].sort_values(["deal_id", "entered_at", "stage"], kind="stable")
-    sources = tuple(s for s in (deals_src, hist_src) if s)
+    sources = tuple(s for s in (deals_src, hist_src, *_names(field_history), *_names(activities)) if s)
     return DealHistory(deals_out.reset_index(drop=True), hist_out.reset_index(drop=True), config,
-                       features, report, sources), report
+                       features, report, sources, signals, spec), report
+
+
+def _names(table: TableInput | None) -> tuple[str, ...]:
+    """The file name of an input, for the data's sources (frames have none)."""
+    return (str(table),) if table is not None and not isinstance(table, pd.DataFrame) else ()
 
 
 def _finish(report: DataReport, strict: bool) -> DataReport:
@@ -198,7 +221,7 @@ def _status_from_stage(frame: pd.DataFrame, config: PipelineConfig, report: Data
     ``lost_labels``, or mapped by ``[values.stage]``) closes the deal; an open stage leaves it open."""
     if "status" in frame.columns or "stage" not in frame.columns:
         return frame
-    kind, _ = _classify_stages(_text(frame["stage"]), config)
+    kind, _ = _classify_stages(as_text(frame["stage"]), config)
     if not kind.isin(["won", "lost"]).any():
         return frame
     report.notes.append("no status column: the status of each deal comes from its stage (won and lost labels "
@@ -232,13 +255,13 @@ def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, str
     raw = _tidy(raw, report, src, "deals")
     if config.preset:
         raw, _, _ = get_preset(config.preset).prepare(raw, None, config, report, src)
-    frame = _map_columns(raw, config.columns, DEAL_COLUMNS, report, src, "deals")
+    frame = map_columns(raw, config.columns, DEAL_COLUMNS, report, src, "deals")
     frame = _status_from_stage(frame, config, report, src)
-    if not _has_columns(frame, raw, SCORE_REQUIRED, report, src) or not _finish(report, strict).ok:
+    if not has_columns(frame, raw, SCORE_REQUIRED, report, src) or not _finish(report, strict).ok:
         raise DataError("the deals to score cannot be used: " + _finish(report, strict).summary(), report)
     if "status" not in frame.columns:
         frame["status"] = "open"
-    status = _text(frame["status"]).str.casefold()
+    status = as_text(frame["status"]).str.casefold()
     closed = status.isin(["won", "lost", "deleted", *map(str.casefold, (*config.won_labels, *config.lost_labels))])
     if closed.any():
         report.set_rows_aside(src, "closed or deleted deals: only open deals are scored", frame.loc[closed, ROW])
@@ -251,62 +274,21 @@ def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, str
     return parsed[[*DEAL_COLUMNS, *extra, ROW]].drop(columns=["status", "closed_at"]).reset_index(drop=True), report
 
 
-def _has_columns(frame: pd.DataFrame, raw: pd.DataFrame, required: tuple[str, ...], report: DataReport,
-                 src: str) -> bool:
-    """Report the required canonical columns that the mapped ``frame`` lacks; True when none is missing."""
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        present = [c for c in raw.columns if not str(c).startswith("_")]
-        report.error(src, f"missing required column(s) {', '.join(missing)}; the file has "
-                     f"{examples(present)}. Name them as in the data format, map them "
-                     "in the config's [columns] or [history_columns] table, or choose a CRM preset (--preset)")
-    return not missing
-
-
-def _fold(text: object) -> str:
-    return " ".join(str(text).split()).casefold()
-
-
-def _map_columns(raw: pd.DataFrame, mapping: Mapping[str, tuple[str, ...]], canonical: tuple[str, ...],
-                 report: DataReport, source: str, what: str) -> pd.DataFrame:
-    """Rename export columns to canonical names: the configured names first, then the canonical name itself."""
-    by_fold = {_fold(c): c for c in raw.columns if not str(c).startswith("_")}
-    renames: dict[str, str] = {}
-    for canon in canonical:
-        candidates = (*mapping.get(canon, ()), canon)
-        for name in candidates:
-            col = by_fold.get(_fold(name))
-            if col is not None and col not in renames:
-                renames[col] = canon
-                break
-    clashes = [c for c in raw.columns if c in canonical and c not in renames and c not in renames.values()]
-    frame = raw.drop(columns=clashes).rename(columns=renames)
-    if clashes:
-        report.warn(source, f"column(s) {clashes} not used: other columns were mapped onto those {what} names")
-    return frame
-
-
-def _text(series: pd.Series) -> pd.Series:
-    """Cells as stripped text, missing as NA."""
-    out = series.astype("str").str.strip()
-    return out.mask(out == "")
-
-
 def _map_values(series: pd.Series, mapping: dict[str, str]) -> pd.Series:
     """Replace export values by canonical ones (exact match first, then ignoring case and spacing)."""
     if not mapping:
         return series
-    folded = {_fold(k): v for k, v in mapping.items()}
+    folded = {fold(k): v for k, v in mapping.items()}
     uniques = series.dropna().unique()
-    table = {v: mapping.get(v, folded.get(_fold(v), v)) for v in uniques}
+    table = {v: mapping.get(v, folded.get(fold(v), v)) for v in uniques}
     return series.map(table)
 
 
 def _stage_lookup(config: PipelineConfig) -> dict[str, tuple[str, str]]:
     """Folded stage text -> (kind, canonical): kind is 'open', 'won' or 'lost'."""
-    table = {_fold(s): ("open", s) for s in config.stages}
-    table.update({_fold(s): ("won", "won") for s in config.won_labels})
-    table.update({_fold(s): ("lost", "lost") for s in config.lost_labels})
+    table = {fold(s): ("open", s) for s in config.stages}
+    table.update({fold(s): ("won", "won") for s in config.won_labels})
+    table.update({fold(s): ("lost", "lost") for s in config.lost_labels})
     return table
 
 
@@ -315,11 +297,11 @@ def stage_classifier(config: PipelineConfig) -> Callable[[str], tuple[str, str]]
     [values.stage] table applies first, then names match ignoring case and spacing."""
     lookup = _stage_lookup(config)
     mapping = dict(config.values.get("stage", {}))
-    folded = {_fold(k): v for k, v in mapping.items()}
+    folded = {fold(k): v for k, v in mapping.items()}
 
     def classify(text: str) -> tuple[str, str]:
-        value = mapping.get(text, folded.get(_fold(text), text))
-        return lookup.get(_fold(value), ("unknown", value))
+        value = mapping.get(text, folded.get(fold(text), text))
+        return lookup.get(fold(value), ("unknown", value))
 
     return classify
 
@@ -333,30 +315,6 @@ def _classify_stages(stages: pd.Series, config: PipelineConfig) -> tuple[pd.Seri
     return kind, canon
 
 
-def _dates(column: pd.Series, name: str, config: PipelineConfig, report: DataReport, src: str, rows: pd.Series,
-           excel: bool) -> pd.Series:
-    """One date column read in its own format (:func:`scoring.data.formats.parse_dates`), its problems reported."""
-    try:
-        dates = parse_dates(column, declared_format(config.date_formats, name, config.date_format), excel)
-    except AmbiguousDates as exc:
-        report.error(src, str(exc), name)
-        return pd.Series(pd.NaT, index=column.index, dtype="datetime64[us]")
-    if dates.unreadable.any():
-        report.error(src, f"expected a date ({_form_name(dates.form)}); got "
-                     f"{examples(column[dates.unreadable].astype(str).tolist())}", name, rows[dates.unreadable].tolist())
-    if dates.implausible.any():
-        report.error(src, f"expected a date between {PLAUSIBLE_YEARS[0]} and {PLAUSIBLE_YEARS[1]}; got "
-                     f"{examples(column[dates.implausible].astype(str).tolist())}", name,
-                     rows[dates.implausible].tolist())
-    return dates.values
-
-
-def _form_name(form: str) -> str:
-    return {"ISO8601": "ISO 8601, such as 2025-03-31 or 2025-03-31T14:05:00", "month": "month first, such as 3/31/2025",
-            "day": "day first, such as 31.03.2025 or 31/03/2025", "excel serial": "an Excel date"}.get(
-        form, f"in the format {form!r}")
-
-
 def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str,
                  excel: bool = False) -> pd.DataFrame:
     out = frame.copy()
@@ -364,7 +322,7 @@ def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport
     def report_rows(mask: pd.Series) -> list[int]:
         return out.loc[mask, ROW].tolist()
 
-    ids = _text(out["deal_id"])
+    ids = as_text(out["deal_id"])
     if ids.isna().any():
         report.error(src, "expected a deal identifier, the cell is empty", "deal_id", report_rows(ids.isna()))
     dup = ids.notna() & ids.duplicated(keep=False)
@@ -390,17 +348,17 @@ def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport
                      "amount", report_rows(negative))
     out["amount"] = amount.where(~bad)
 
-    status = _map_values(_text(out["status"]), dict(config.values.get("status", {})))
-    labels = {_fold(s): "won" for s in config.won_labels} | {_fold(s): "lost" for s in config.lost_labels}
+    status = _map_values(as_text(out["status"]), dict(config.values.get("status", {})))
+    labels = {fold(s): "won" for s in config.won_labels} | {fold(s): "lost" for s in config.lost_labels}
     labels |= {s: s for s in STATUSES}
-    status = status.map({v: labels.get(_fold(v), v) for v in status.dropna().unique()})
+    status = status.map({v: labels.get(fold(v), v) for v in status.dropna().unique()})
     bad_status = ~status.isin(STATUSES)
     if bad_status.any():
         report.error(src, f"expected open, won or lost, got {examples(status[bad_status].fillna('(empty)').unique().tolist())}"
                      "; map other labels in the config's [values.status] table", "status", report_rows(bad_status))
     out["status"] = status
 
-    kind, canon = _classify_stages(_text(out["stage"]), config)
+    kind, canon = _classify_stages(as_text(out["stage"]), config)
     out["stage"] = canon
     out["_stage_kind"] = kind
     unknown = kind.isin(["unknown", "missing"]) | ((kind != "open") & (status == "open"))
@@ -413,9 +371,9 @@ def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport
         if col not in out.columns:
             out[col] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[us]")
             continue
-        out[col] = _dates(out[col], col, config, report, src, out[ROW], excel)
+        out[col] = read_dates(out[col], col, config, report, src, out[ROW], excel)
 
-    empty_created = out["created_at"].isna() & ~_text(frame["created_at"]).notna()
+    empty_created = out["created_at"].isna() & ~as_text(frame["created_at"]).notna()
     if empty_created.any():  # it cannot be placed in time; the other deals do not depend on it
         report.set_rows_aside(src, "no creation date: the deal cannot be placed in time", report_rows(empty_created),
                               column="created_at")
@@ -435,7 +393,7 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
             report.error(src, message, column, out.loc[mask, ROW].tolist())
 
     by_id = deals.dropna(subset=["deal_id"]).drop_duplicates("deal_id").set_index("deal_id")
-    ids = _text(out["deal_id"])
+    ids = as_text(out["deal_id"])
     out["deal_id"] = ids
     unknown_deal = pd.Series(~is_in(ids, by_id.index), index=ids.index)
     if unknown_deal.any():  # a report's filter left the deal out, or it was deleted: its history teaches nothing
@@ -443,7 +401,7 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
                               f"({examples(ids[unknown_deal].fillna('(empty)').unique().tolist())})",
                               out.loc[unknown_deal, ROW].tolist(), column="deal_id")
 
-    kind, canon = _classify_stages(_text(out["stage"]), config)
+    kind, canon = _classify_stages(as_text(out["stage"]), config)
     out["stage"], out["_stage_kind"] = canon, kind
     bad_stage = kind.isin(["unknown", "missing"])
     if bad_stage.any():
@@ -459,7 +417,7 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
     parsed, bad = dates.values, dates.unreadable | dates.implausible
     missing = parsed.isna() & ~bad
     if dates.unreadable.any():
-        error(f"expected a date ({_form_name(dates.form)}); got "
+        error(f"expected a date ({form_name(dates.form)}); got "
               f"{examples(out.loc[dates.unreadable, 'entered_at'].astype(str).tolist())}", "entered_at", dates.unreadable)
     if dates.implausible.any():
         error(f"expected a date between {PLAUSIBLE_YEARS[0]} and {PLAUSIBLE_YEARS[1]}; got "
@@ -570,15 +528,19 @@ NUMERIC_SHARE = 0.95
 
 def _features(deals: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str) -> dict[str, FeatureKind]:
     """Classify the extra columns: numeric or categorical features; set aside dates, identifiers and empty columns."""
-    ignore = {_fold(c) for c in config.ignore_columns}
+    ignore = {fold(c) for c in config.ignore_columns}
     candidates = [c for c in deals.columns if c not in DEAL_COLUMNS and not c.startswith("_")]
+    if FORECAST_CATEGORY in candidates:  # a closed deal's category is "Closed": its current value tells the outcome
+        candidates.remove(FORECAST_CATEGORY)
+        report.notes.append("forecast_category is not a feature from the deals file (a closed deal's current "
+                            "category tells its outcome); give its changes in the field history to learn from it")
     features: dict[str, FeatureKind] = {}
     skipped: dict[str, list[str]] = {"empty": [], "date": [], "identifier": []}
     for col in candidates:
-        if _fold(col) in ignore:
+        if fold(col) in ignore:
             continue
         raw = deals[col]
-        text = _text(raw) if not pd.api.types.is_numeric_dtype(raw) else raw
+        text = as_text(raw) if not pd.api.types.is_numeric_dtype(raw) else raw
         present = text.notna()
         if not present.any():
             skipped["empty"].append(col)

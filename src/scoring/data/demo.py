@@ -347,7 +347,7 @@ class DemoCompany:
         deals["status"] = status
         deals["closed_at"] = pd.to_datetime(np.where(is_closed, closed, np.datetime64("NaT"))).floor("min")
         deals["stage_entered_at"] = pd.to_datetime(current["entered"].to_numpy()).floor("min")
-        deals["expected_close_date"] = self._rep_expected_close(deals, end, rng)
+        deals["expected_close_date"], field_history = self._close_dates(deals, end, rng)
         ordered = ["deal_id", "created_at", "amount", "stage", "status", "closed_at", "stage_entered_at",
                    "expected_close_date", "segment", "source", "region", "owner", "product", "employees"]
         deals = deals[ordered]
@@ -369,24 +369,55 @@ class DemoCompany:
             "eventual_closed_at": pd.to_datetime(closed).floor("min"),
         })
         open_deals = deals.loc[open_mask].drop(columns=["status", "closed_at"]).reset_index(drop=True)
-        return DemoData(deals, history, open_deals, truth, PipelineConfig(stages=self.stages), end, self)
+        return DemoData(deals, history, open_deals, truth, PipelineConfig(stages=self.stages), end, self,
+                        field_history=field_history)
 
-    def _rep_expected_close(self, deals: pd.DataFrame, end: pd.Timestamp, rng: np.random.Generator) -> pd.Series:
-        """A rep's optimistic guess for open deals; overdue guesses are mostly pushed out, some left stale."""
-        stage = deals["stage"].map({s: i for i, s in enumerate(self.stages)}).to_numpy()
+    def _close_dates(self, deals: pd.DataFrame, end: pd.Timestamp, rng: np.random.Generator
+                     ) -> tuple[pd.Series, pd.DataFrame]:
+        """The rep's expected close dates through each deal's life, as a CRM's field history records them: an
+        optimistic guess at creation; when a date passes with the deal still open, most are pushed out within a
+        week, the rest left overdue for weeks first; on closing the CRM overwrites it with the close day. Only
+        the calendar and the deal being open drive it (nothing the true probabilities do not know). Returns the
+        open deals' current dates and the history (``deal_id``, ``field``, ``value``, ``changed_at``)."""
+        n = len(deals)
         seg = deals["segment"].map({v: i for i, v in enumerate(self.segment.values)}).to_numpy()
-        remaining = np.cumsum(np.asarray(self.days_move)[::-1])[::-1][stage] * np.asarray(self.segment_pace)[seg]
-        guess = 0.8 * remaining * np.exp(0.35 * rng.standard_normal(len(deals)))
-        expected = deals["stage_entered_at"] + pd.to_timedelta(guess, unit="D")
-        overdue = expected < end
-        pushed = overdue & (rng.random(len(deals)) < 0.6)
-        expected[pushed] = end + pd.to_timedelta(rng.integers(7, 46, pushed.sum()), unit="D")
-        return expected.dt.normalize().where(deals["status"] == "open")
+        cycle = float(np.sum(self.days_move)) * np.asarray(self.segment_pace)[seg]
+        day = np.timedelta64(86_400_000_000, "us")
+        created = deals["created_at"].to_numpy(dtype="datetime64[us]")
+        closed = deals["closed_at"].to_numpy(dtype="datetime64[us]")
+        stop = np.where(np.isnat(closed), end.to_datetime64().astype("datetime64[us]"), closed)
+        date = created + (0.8 * cycle * np.exp(0.35 * rng.standard_normal(n)) * day).astype("timedelta64[us]")
+        ix, when, value = [np.arange(n)], [created], [date]
+        active = np.ones(n, dtype=bool)
+        while True:
+            prompt = rng.random(n) < 0.6
+            delay = np.where(prompt, rng.uniform(0, 7, n), rng.uniform(14, 60, n))
+            moment = date + (delay * day).astype("timedelta64[us]")
+            active &= moment < stop
+            if not active.any():
+                break
+            new = moment + (rng.uniform(7, 46, n) * day).astype("timedelta64[us]")
+            ix.append(np.flatnonzero(active))
+            when.append(moment[active])
+            value.append(new[active])
+            date = np.where(active, new, date)
+        done = ~np.isnat(closed)
+        ix.append(np.flatnonzero(done))
+        when.append(closed[done])
+        value.append(closed[done])
+        order = np.concatenate(ix)
+        history = pd.DataFrame({
+            "deal_id": deals["deal_id"].to_numpy()[order], "field": "expected_close_date",
+            "value": pd.to_datetime(np.concatenate(value)).strftime("%Y-%m-%d"),
+            "changed_at": pd.to_datetime(np.concatenate(when)).floor("min")})
+        history = history.sort_values(["deal_id", "changed_at"], kind="stable").reset_index(drop=True)
+        current = pd.Series(pd.to_datetime(date).normalize(), index=deals.index).where(deals["status"] == "open")
+        return current, history
 
 
 #: The files ``DemoData.write`` writes.
-DEMO_FILES = ("deals.csv", "stage_history.csv", "open_deals.csv", "pipeline.toml", "truth.csv", "truth.json",
-              "truth_bookings.csv")
+DEMO_FILES = ("deals.csv", "stage_history.csv", "field_history.csv", "open_deals.csv", "pipeline.toml", "truth.csv",
+              "truth.json", "truth_bookings.csv")
 #: The periods ``truth_bookings.csv`` covers, and how many replays of the future make it.
 TRUTH_PERIODS = (("quarter", 4), ("month", 6))
 TRUTH_REPLICATES = 100
@@ -405,9 +436,11 @@ class DemoData:
     company: DemoCompany
     arrivals: Ramp | None = None
     shocks: Shocks | None = None
+    field_history: pd.DataFrame | None = None  # the rep's close dates as they changed (SPEC 2.2)
 
     def write(self, out_dir: str | Path) -> list[Path]:
-        """Write deals.csv, stage_history.csv, open_deals.csv, pipeline.toml, truth.csv, truth.json and
+        """Write deals.csv, stage_history.csv, field_history.csv (the rep's close dates),
+        open_deals.csv, pipeline.toml, truth.csv, truth.json and
         truth_bookings.csv (the true distribution of the next quarters' and months' bookings)."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -415,6 +448,8 @@ class DemoData:
         fmt = {"date_format": "%Y-%m-%dT%H:%M"}
         _dated(self.deals).to_csv(paths["deals.csv"], index=False, **fmt)
         self.history.to_csv(paths["stage_history.csv"], index=False, **fmt)
+        if self.field_history is not None:
+            self.field_history.to_csv(paths["field_history.csv"], index=False, **fmt)
         _dated(self.open_deals).to_csv(paths["open_deals.csv"], index=False, **fmt)
         paths["pipeline.toml"].write_text(
             "# The pipeline of the demo company: the textbook stages and fixed percentages.\n"

@@ -106,6 +106,10 @@ class DataSummary:
     history_rows: int
     deals_with_history: int
     features: list[FeatureSummary] = field(default_factory=list)
+    #: The deal signals (SPEC 2.2): field changes by field, activities, and the features derived from them.
+    field_changes: dict[str, int] = field(default_factory=dict)
+    activities: int = 0
+    signal_features: list[str] = field(default_factory=list)
 
 
 def summarize(data: DealHistory) -> DataSummary:
@@ -121,6 +125,8 @@ def summarize(data: DealHistory) -> DataSummary:
     cycle = (won["closed_at"] - won["created_at"]).dt.total_seconds() / 86400
     features = []
     for name, kind in data.features.items():
+        if name not in deals.columns:  # derived from the field history or activities: summarized below
+            continue
         col = deals[name]
         if kind == "numeric":
             detail = f"{col.min():g} to {col.max():g}"
@@ -140,4 +146,7 @@ def summarize(data: DealHistory) -> DataSummary:
         history_rows=len(data.history),
         deals_with_history=int(data.history["deal_id"].nunique()),
         features=features,
+        field_changes={str(k): int(v) for k, v in data.signals.field_history["field"].value_counts().items()},
+        activities=len(data.signals.activities),
+        signal_features=list(data.spec.features),
     )

@@ -74,7 +74,8 @@ class DaskSnapshots:
         part = _partition_of(data.deals["deal_id"], count)
         history_part = _partition_of(data.history["deal_id"], count)
         pieces = [dataclasses.replace(data, deals=data.deals[part == i].reset_index(drop=True),
-                                      history=data.history[history_part == i].reset_index(drop=True))
+                                      history=data.history[history_part == i].reset_index(drop=True),
+                                      signals=data.signals.for_deals(data.deals.loc[part == i, "deal_id"]))
                   for i in range(count)]
         self.pieces = client.scatter(pieces)  # spread over the workers, kept there for every call
 

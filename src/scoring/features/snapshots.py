@@ -17,6 +17,8 @@ import pandas as pd
 
 from scoring.data.config import PipelineConfig
 from scoring.data.contract import DealHistory
+from scoring.data.signals import AMOUNT
+from scoring.features.signals import signal_columns
 
 DAY_SECONDS = 86400.0
 
@@ -134,7 +136,16 @@ def _attach_deal_columns(rows: pd.DataFrame, data: DealHistory) -> pd.DataFrame:
     rows["age_days"] = elapsed_days(rows["as_of"].to_numpy(dtype="datetime64[us]"), created)
     rows["amount"] = deals["amount"].to_numpy()[ix]
     for name in data.features:
-        rows[name] = deals[name].to_numpy()[ix]
+        if name in deals.columns:
+            rows[name] = deals[name].to_numpy()[ix]
+    if data.spec.features or data.spec.amount:  # signals at each row's date (SPEC 2.2's as-of rule)
+        signals = signal_columns(rows["deal_id"].to_numpy(), rows["as_of"].to_numpy(dtype="datetime64[us]"),
+                                 data.signals, data.spec)
+        if AMOUNT in signals:
+            known = ~pd.isna(signals[AMOUNT])
+            rows.loc[known, "amount"] = signals.pop(AMOUNT)[known]
+        for name, values in signals.items():
+            rows[name] = values
     return rows
 
 

@@ -11,9 +11,10 @@ Bookings are judged too, against everything each period booked (deals created af
 included): the model's bookings forecast (its open deals, the arrival model's new deals, one period
 effect moving both), the fixed percentages' weighted pipeline, and a top-down seasonal naive of past
 bookings (:mod:`scoring.forecast.topdown`). Per method: the accuracy sales teams know,
-max(0, 1 - |A - F| / A) averaged over periods, the bias and how often P10-P90 held what was booked. (The
-rep's expected close dates are not in this comparison: a history says what they are now, not what they
-were at each past date.)
+max(0, 1 - |A - F| / A) averaged over periods, the bias and how often P10-P90 held what was booked. With a
+field history of the rep's expected close dates (SPEC 2.2), the classic forecast of the reps too: the fixed
+percentages in the period of each deal's close date as it stood at the as-of date (a deals file alone says
+what the dates are now, not what they were then).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from scoring.features.dataset import TrainingSet
 from scoring.features.snapshots import take_snapshots
 from scoring.forecast.revenue import (
     PERIODS,
+    by_close_date,
     per_period,
     period_bounds,
     period_horizons,
@@ -258,16 +260,29 @@ def backtest_date(setup: DateSetup, as_of: pd.Timestamp) -> DateResult:
                                 "actual": actual[k], "complete": bool(e + pd.Timedelta(days=1) <= last),
                                 "open_deals": int(len(rows))})
     return DateResult(period_rows, outcomes, list(models),
-                      _bookings_rows(setup, as_of, bounds, amount, actual, forecasts, models[WinModel.name]))
+                      _bookings_rows(setup, as_of, bounds, amount, actual, forecasts, models[WinModel.name],
+                                     _rep_dates(rows, as_of)))
 
 
-#: The bookings forecasts a backtest compares, in the order tables show them.
-BOOKING_METHODS = ("model", "fixed", "seasonal_naive")
+#: The bookings forecasts a backtest compares, in the order tables show them (``rep_dates`` with a field history
+#: of the rep's close dates only).
+BOOKING_METHODS = ("model", "fixed", "rep_dates", "seasonal_naive")
+
+
+def _rep_dates(rows: pd.DataFrame, as_of: pd.Timestamp) -> np.ndarray | None:
+    """Each open deal's expected close date as it stood at ``as_of`` (NaT: none set yet); None without a field
+    history of close dates."""
+    if "days_to_close_date" not in rows.columns:
+        return None
+    days = rows["days_to_close_date"].to_numpy(dtype=float)
+    micros = np.where(np.isnan(days), 0, np.round(days * 86_400e6)).astype(np.int64)
+    close = np.datetime64(as_of.to_datetime64(), "us") + micros.astype("timedelta64[us]")
+    return np.where(np.isnan(days), np.datetime64("NaT", "us"), close)
 
 
 def _bookings_rows(setup: DateSetup, as_of: pd.Timestamp, bounds: list[tuple[pd.Timestamp, pd.Timestamp]],
                    amount: np.ndarray, actual_open: np.ndarray, forecasts: dict[str, tuple[np.ndarray, np.ndarray]],
-                   model: WinProbabilityModel) -> list[dict[str, object]]:
+                   model: WinProbabilityModel, rep_close: np.ndarray | None) -> list[dict[str, object]]:
     """One row per (method, period): the bookings forecast at ``as_of`` beside everything the period booked."""
     deals, every, last = setup.data.deals, setup.every, setup.last
     arrivals = ArrivalModel().fit(deals, as_of)
@@ -276,8 +291,12 @@ def _bookings_rows(setup: DateSetup, as_of: pd.Timestamp, bounds: list[tuple[pd.
     p_win, in_period = forecasts[WinModel.name]
     joint = simulate_bookings(arrivals, effects, every, as_of, bounds, amount, in_period, p_win, booked,
                               seed=setup.seed)
-    fixed_in = forecasts[FixedStageModel.name][1]
+    fixed_p, fixed_in = forecasts[FixedStageModel.name]
     fixed_q = won_revenue_quantiles(amount, fixed_in, seed=setup.seed)
+    if rep_close is not None:  # the reps' dates as they stood then; timing by stage where a deal had none yet
+        timing = np.cumsum(fixed_in, axis=1) / np.maximum(fixed_p, 1e-12)[:, None]
+        rep_in = per_period(fixed_p[:, None] * by_close_date(rep_close, timing, bounds))
+        rep_q = won_revenue_quantiles(amount, rep_in, seed=setup.seed)
     naive, naive_q = seasonal_naive(deals, as_of, every, bounds)
     booked_all = _booked_in_periods(deals, bounds)
     rows: list[dict[str, object]] = []
@@ -291,6 +310,10 @@ def _bookings_rows(setup: DateSetup, as_of: pd.Timestamp, bounds: list[tuple[pd.
         fixed = float(fixed_in[:, k] @ amount)
         rows.append({**common, "method": "fixed", "expected": fixed, **_q(fixed_q[k]), "booked": booked[k],
                      "pipeline": fixed, "new_deals": 0.0})
+        if rep_close is not None:
+            rep = float(rep_in[:, k] @ amount)
+            rows.append({**common, "method": "rep_dates", "expected": rep, **_q(rep_q[k]), "booked": booked[k],
+                         "pipeline": rep, "new_deals": 0.0})
         rows.append({**common, "method": "seasonal_naive", "expected": naive[k], **_q(naive_q[k]),
                      "booked": np.nan, "pipeline": np.nan, "new_deals": np.nan})
     return rows

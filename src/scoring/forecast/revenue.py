@@ -24,6 +24,7 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from scoring.bundle import ModelBundle
+from scoring.data.signals import DealSignals
 from scoring.errors import ConfigError
 from scoring.features.snapshots import DAY_SECONDS
 from scoring.forecast.uncertainty import PeriodEffects, draw_effects
@@ -254,14 +255,15 @@ class Forecast:
 def forecast(bundle: ModelBundle, deals: pd.DataFrame, as_of: pd.Timestamp | str, period: str = "quarter",
              periods: int = 4, seed: int = 0, samples: int = SAMPLES,
              model_info: dict[str, str] | None = None, history: pd.DataFrame | None = None,
-             booked: float | None = None) -> Forecast:
-    """Forecast what each period books: the open ``deals`` (canonical columns) by ``bundle``'s model, the
+             booked: float | None = None, signals: DealSignals | None = None) -> Forecast:
+    """Forecast what each period books: the open ``deals`` (canonical columns, with their field history and
+    activities in ``signals`` when the model learned from them) by ``bundle``'s model, the
     deals not yet created by its arrival model, and what the first period had already won (from the deal
     ``history``: the deals of a deal history, canonical columns; or ``booked`` as given); beside the fixed
     percentages."""
     as_of = pd.Timestamp(as_of)
     bounds = period_bounds(as_of, period, periods)
-    rows, warnings = deal_state(bundle, deals, as_of)
+    rows, warnings = deal_state(bundle, deals, as_of, signals)
     horizon = period_horizons(as_of, bounds)
     p_win, by_end = bundle.served_model.win_by(rows, horizon)
     fixed = bundle.models["fixed"].predict_proba(rows)
@@ -304,11 +306,17 @@ def _fixed_by_end(deals: pd.DataFrame, rows: pd.DataFrame, fixed: np.ndarray, bu
     share = bundle.timing.share_within(rows["stage_index"].to_numpy(), horizon)
     if "expected_close_date" in deals.columns:
         close = pd.to_datetime(deals["expected_close_date"]).to_numpy(dtype="datetime64[us]")
-        ends = np.array([e.to_datetime64() for _, e in bounds], dtype="datetime64[us]")
-        dated = ~np.isnat(close)
-        by_date = (close[:, None] <= ends[None, :] + np.timedelta64(1, "D") - np.timedelta64(1, "us")).astype(float)
-        share = np.where(dated[:, None], by_date, share)
+        share = by_close_date(close, share, bounds)
     return fixed[:, None] * share
+
+
+def by_close_date(close: np.ndarray, share: np.ndarray, bounds: list[tuple[pd.Timestamp, pd.Timestamp]]) -> np.ndarray:
+    """The cumulative share of each deal's win by the end of each period: 1 from the period of the rep's expected
+    ``close`` date on (an overdue date counts in the first period), ``share`` (by stage timing) where it has none."""
+    ends = np.array([e.to_datetime64() for _, e in bounds], dtype="datetime64[us]")
+    dated = ~np.isnat(close)
+    by_date = (close[:, None] <= ends[None, :] + np.timedelta64(1, "D") - np.timedelta64(1, "us")).astype(float)
+    return np.where(dated[:, None], by_date, share)
 
 
 def summarize_forecast(bundle: ModelBundle, as_of: pd.Timestamp, period: str,

@@ -30,7 +30,8 @@ MODEL_COLOURS = {"model": "#1f6feb", "fixed": "#d1242f", "stage_transitions": "#
                  "empirical_stage_rate": "#9a6700", "odoo_naive_bayes": "#1a7f37", "logistic_regression": "#6e7781"}
 LABELS = {"model": "model", "fixed": "fixed percentages", "stage_transitions": "stage transitions",
           "empirical_stage_rate": "empirical stage rate", "odoo_naive_bayes": "Odoo naive Bayes",
-          "logistic_regression": "logistic regression", "seasonal_naive": "seasonal naive (last year)"}
+          "logistic_regression": "logistic regression", "seasonal_naive": "seasonal naive (last year)",
+          "rep_dates": "fixed percentages by the reps' close dates"}
 
 
 @dataclass
@@ -174,7 +175,7 @@ def _bookings_sections(result: BacktestResult, figures: dict[str, Figure]) -> li
            label="model: open deals")
     ax.bar(model["start"], model["new_deals"], width=20, bottom=model["pipeline"], color="#e49b0f", alpha=0.5,
            label="model: new deals")
-    for method, style in (("model", "-"), ("fixed", "--"), ("seasonal_naive", ":")):
+    for method, style in (("model", "-"), ("fixed", "--"), ("rep_dates", "-."), ("seasonal_naive", ":")):
         part = table[table["method"] == method]
         ax.plot(part["start"], part["expected"], ls=style, marker="o", color=MODEL_COLOURS.get(method, "#555"),
                 label=label(method))

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.bundle import ModelBundle
+from scoring.data.signals import DealSignals
 from scoring.forecast.backtest import accuracy
 from scoring.forecast.revenue import PERIODS, Forecast, forecast
 from scoring.scores import current_period_end, score_deals
@@ -27,11 +28,12 @@ AT_RISK = 15
 
 @dataclass(frozen=True)
 class StoredPipeline:
-    """The store's deals (canonical columns and features) and stage history, read once; the pipeline as of a
-    date is worked out once per date."""
+    """The store's deals (canonical columns and features), stage history and signals (the CRM's field history and
+    activities), read once; the pipeline as of a date is worked out once per date."""
 
     deals: pd.DataFrame
     history: pd.DataFrame
+    signals: DealSignals = field(default_factory=DealSignals)
     _open: dict[pd.Timestamp, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     def known_at(self, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -67,7 +69,7 @@ def pipeline_forecast(bundle: ModelBundle, pipeline: StoredPipeline, as_of: pd.T
                       periods: int, model_info: dict[str, str] | None = None) -> Forecast:
     """The bookings forecast of the stored pipeline as of ``as_of`` (booked counted from the stored deals)."""
     return forecast(bundle, pipeline.open_at(as_of), as_of, period, periods, model_info=model_info,
-                    history=pipeline.known_at(as_of))
+                    history=pipeline.known_at(as_of), signals=pipeline.signals)
 
 
 #: The periods a forecast snapshot keeps: the current quarter and the current month.
@@ -123,12 +125,13 @@ def past_accuracy(snapshots: pd.DataFrame, pipeline: StoredPipeline, as_of: pd.T
     return pd.DataFrame.from_records(rows)
 
 
-def deals_at_risk(bundle: ModelBundle, open_deals: pd.DataFrame, as_of: pd.Timestamp, period: str) -> pd.DataFrame:
+def deals_at_risk(bundle: ModelBundle, open_deals: pd.DataFrame, as_of: pd.Timestamp, period: str,
+                  signals: DealSignals | None = None) -> pd.DataFrame:
     """The open deals that put this period at risk, largest amount first: stale, or expected to close in the
     period by the rep while the model gives them little chance to win in it."""
     if open_deals.empty:
         return pd.DataFrame()
-    scores, _ = score_deals(bundle, open_deals, as_of, top=0)
+    scores, _ = score_deals(bundle, open_deals, as_of, top=0, signals=signals)
     end = current_period_end(as_of, period)
     close = (pd.to_datetime(open_deals["expected_close_date"]) if "expected_close_date" in open_deals.columns
              else pd.Series(pd.NaT, index=open_deals.index))

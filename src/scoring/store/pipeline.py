@@ -5,8 +5,9 @@ URL for a team). ``open_store`` brings the schema to the latest Alembic migratio
 open with ``create=False`` and are told plainly when no store exists yet.
 
 An import is one transaction: it inserts new deals, updates those whose tracked fields or features
-changed (recording each change in the field history, dated at the import), and appends stage entries
-not seen before; if anything fails half-way the store is as it was. An import that changes nothing
+changed (recording each change in the field history, dated at the import), and appends stage entries,
+the CRM's own field changes and activities (SPEC 2.2) not seen before; if anything fails half-way the store
+is as it was. An import that changes nothing
 writes nothing, so importing the same export twice leaves the store's content exactly as it was.
 """
 from __future__ import annotations
@@ -39,8 +40,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 
 from scoring.data.contract import DealHistory
+from scoring.data.signals import DealSignals
 from scoring.errors import ConfigError
-from scoring.store.schema import Deal, FieldChange, ForecastSnapshot, Import, StageEntry
+from scoring.store.schema import Activity, Deal, FieldChange, ForecastSnapshot, Import, StageEntry
 
 DEFAULT_URL = "sqlite:///pipeline.db"
 #: The fields whose changes are kept in the field history (what the pipeline flow reads).
@@ -64,10 +66,13 @@ class ImportResult:
     deals_changed: int
     history_new: int
     field_changes: int
+    field_history_new: int = 0  # the CRM's field changes not seen before
+    activities_new: int = 0
 
     @property
     def changed(self) -> bool:
-        return bool(self.deals_new or self.deals_changed or self.history_new)
+        return bool(self.deals_new or self.deals_changed or self.history_new or self.field_history_new
+                    or self.activities_new)
 
 
 class PipelineStore:
@@ -113,11 +118,13 @@ class PipelineStore:
                                 for d, o, n in zip(both.loc[moved, "deal_id"], b[moved], a[moved])]
             changed = both[differs]
             entries = _new_entries(conn, data.history)
-            if new.empty and changed.empty and entries.empty:
+            crm_changes, activities = _new_signals(conn, data)
+            if new.empty and changed.empty and entries.empty and crm_changes.empty and activities.empty:
                 return ImportResult(len(incoming), 0, 0, 0, 0)
             import_id = conn.execute(insert(Import).values(
                 imported_at=at.to_pydatetime(), source=source, digest=data.digest(), deals_new=len(new),
-                deals_changed=len(changed), history_new=len(entries))).inserted_primary_key
+                deals_changed=len(changed), history_new=len(entries),
+                signals_new=len(crm_changes) + len(activities))).inserted_primary_key
             assert import_id is not None
             import_id = import_id[0]
             total = len(new) + len(changed) + len(entries) + len(changes)
@@ -143,7 +150,12 @@ class PipelineStore:
                 done += len(part)
                 if progress:
                     progress(done, total)
-        return ImportResult(len(incoming), len(new), len(changed), len(entries), len(changes))
+            for part in _chunks(_records(crm_changes, import_id)):
+                conn.execute(insert(FieldChange), [{**r, "origin": "crm"} for r in part])
+            for part in _chunks(_records(activities, import_id)):
+                conn.execute(insert(Activity), part)
+        return ImportResult(len(incoming), len(new), len(changed), len(entries), len(changes), len(crm_changes),
+                            len(activities))
 
     def record_snapshot(self, row: dict[str, Any]) -> bool:
         """Keep one forecast snapshot (a row of :class:`ForecastSnapshot`); False when that day's snapshot of
@@ -174,11 +186,26 @@ class PipelineStore:
         return frame.sort_values(["deal_id", "entered_at"], kind="stable").reset_index(drop=True)
 
     def field_changes(self) -> pd.DataFrame:
+        """The changes imports found between exports (dated at the import)."""
         with self.engine.connect() as conn:
             frame = pd.read_sql(select(FieldChange.deal_id, FieldChange.field, FieldChange.old_value,
-                                       FieldChange.new_value, FieldChange.changed_at), conn)
+                                       FieldChange.new_value, FieldChange.changed_at)
+                                .where(FieldChange.origin == "import"), conn)
         frame["changed_at"] = pd.to_datetime(frame["changed_at"])
         return frame
+
+    def signals(self) -> DealSignals:
+        """The CRM's field history and the activities the store keeps (each kind given once it has rows)."""
+        with self.engine.connect() as conn:
+            changes = pd.read_sql(select(FieldChange.deal_id, FieldChange.field, FieldChange.new_value.label("value"),
+                                         FieldChange.changed_at).where(FieldChange.origin == "crm"), conn)
+            activities = pd.read_sql(select(Activity.deal_id, Activity.occurred_at, Activity.type), conn)
+        changes["changed_at"] = pd.to_datetime(changes["changed_at"]).astype("datetime64[us]")
+        activities["occurred_at"] = pd.to_datetime(activities["occurred_at"]).astype("datetime64[us]")
+        given = frozenset(k for k, frame in (("field_history", changes), ("activities", activities)) if len(frame))
+        return DealSignals(changes.sort_values(["deal_id", "changed_at"], kind="stable").reset_index(drop=True),
+                           activities.sort_values(["deal_id", "occurred_at"], kind="stable").reset_index(drop=True),
+                           given)
 
     def snapshots(self, period: str) -> pd.DataFrame:
         with self.engine.connect() as conn:
@@ -202,7 +229,7 @@ class PipelineStore:
         """Every table's rows, in order (to check that an import changed nothing)."""
         out = {}
         with self.engine.connect() as conn:
-            for table in (Import, Deal, StageEntry, FieldChange, ForecastSnapshot):
+            for table in (Import, Deal, StageEntry, FieldChange, Activity, ForecastSnapshot):
                 columns = list(table.__table__.c)
                 out[table.__tablename__] = [tuple(r) for r in conn.execute(select(*columns).order_by(*columns))]
         return out
@@ -249,7 +276,7 @@ def _canonical(data: DealHistory) -> pd.DataFrame:
     out["amount"] = out["amount"].astype(float)
     for column in DATES:
         out[column] = pd.to_datetime(out[column]).astype("datetime64[us]")
-    names = sorted(data.features)
+    names = sorted(c for c in deals.columns if c not in COLUMNS and not c.startswith("_"))  # features as exported
     values = [deals[name].tolist() for name in names]
     out["features"] = [json.dumps({n: _plain(v) for n, v in zip(names, row)}, sort_keys=True)
                        for row in zip(*values)] if names else "{}"
@@ -274,6 +301,32 @@ def _new_entries(conn: Connection, history: pd.DataFrame) -> pd.DataFrame:
     stored["entered_at"] = pd.to_datetime(stored["entered_at"]).astype("datetime64[us]")
     merged = incoming.merge(stored.assign(seen=True), on=["deal_id", "stage", "entered_at"], how="left")
     return incoming[merged["seen"].isna().to_numpy()].drop_duplicates().reset_index(drop=True)
+
+
+def _new_signals(conn: Connection, data: DealHistory) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The CRM field changes (as ``field_history`` rows: ``new_value``) and activities of ``data`` the store has
+    not seen."""
+    fh = data.signals.field_history.rename(columns={"value": "new_value"})
+    stored = pd.read_sql(select(FieldChange.deal_id, FieldChange.field, FieldChange.new_value, FieldChange.changed_at)
+                         .where(FieldChange.origin == "crm"), conn) if len(fh) else fh.iloc[:0]
+    act = data.signals.activities
+    kept = pd.read_sql(select(Activity.deal_id, Activity.occurred_at, Activity.type), conn) if len(act) else act.iloc[:0]
+    return (_unseen(fh, stored, ["deal_id", "field", "new_value", "changed_at"], "changed_at"),
+            _unseen(act, kept, ["deal_id", "occurred_at", "type"], "occurred_at"))
+
+
+def _unseen(incoming: pd.DataFrame, stored: pd.DataFrame, keys: list[str], when: str) -> pd.DataFrame:
+    """Rows of ``incoming`` (its ``keys`` columns) not in ``stored``, each once (pandas' merge matches missing
+    values with missing values, as wanted here)."""
+    if incoming.empty:
+        return incoming[keys].iloc[:0]
+    left = incoming[keys].astype({k: object for k in keys if k != when})
+    left[when] = pd.to_datetime(left[when]).astype("datetime64[us]")
+    right = stored[keys].astype({k: object for k in keys if k != when})
+    right[when] = pd.to_datetime(right[when]).astype("datetime64[us]")
+    merged = left.merge(right.drop_duplicates().assign(seen=True), on=keys, how="left")
+    out = left[merged["seen"].isna().to_numpy()].drop_duplicates()
+    return out.astype(object).where(out.notna(), None).reset_index(drop=True)
 
 
 def _records(frame: pd.DataFrame, import_id: int) -> list[dict[str, Any]]:

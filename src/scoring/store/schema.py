@@ -42,7 +42,8 @@ class StageEntry(Base):
 
 
 class FieldChange(Base):
-    """A tracked field of a deal that an import found changed (amount, stage, status, close dates)."""
+    """A change of a field of a deal: one an import found (``origin`` import: amount, stage, status, close
+    dates, dated at the import), or one the CRM's field history recorded (``origin`` crm, SPEC 2.2)."""
 
     __tablename__ = "field_history"
 
@@ -52,6 +53,19 @@ class FieldChange(Base):
     old_value: Mapped[str | None] = mapped_column(Text)
     new_value: Mapped[str | None] = mapped_column(Text)
     changed_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("imports.id"))
+    origin: Mapped[str] = mapped_column(String(10), default="import")
+
+
+class Activity(Base):
+    """An activity logged on a deal (call, email, meeting, ...)."""
+
+    __tablename__ = "activities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deal_id: Mapped[str] = mapped_column(String(200), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime)
+    type: Mapped[str | None] = mapped_column(String(200))
     import_id: Mapped[int] = mapped_column(ForeignKey("imports.id"))
 
 
@@ -67,6 +81,7 @@ class Import(Base):
     deals_new: Mapped[int] = mapped_column(Integer)
     deals_changed: Mapped[int] = mapped_column(Integer)
     history_new: Mapped[int] = mapped_column(Integer)
+    signals_new: Mapped[int] = mapped_column(Integer, default=0)  # CRM field changes and activities not seen before
 
 
 class ForecastSnapshot(Base):

@@ -1,0 +1,82 @@
+"""Reading an export's columns: names mapped onto canonical ones, cells as text, date columns in their own format.
+
+Shared by the deals and stage history (:mod:`scoring.data.contract`) and the deal signals
+(:mod:`scoring.data.signals`), so every file is read the same way.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from scoring.data.config import PipelineConfig
+from scoring.data.formats import AmbiguousDates, declared_format, parse_dates
+from scoring.data.problems import DataReport, examples
+from scoring.data.tables import PLAUSIBLE_YEARS
+
+
+def has_columns(frame: pd.DataFrame, raw: pd.DataFrame, required: tuple[str, ...], report: DataReport,
+                 src: str) -> bool:
+    """Report the required canonical columns that the mapped ``frame`` lacks; True when none is missing."""
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        present = [c for c in raw.columns if not str(c).startswith("_")]
+        report.error(src, f"missing required column(s) {', '.join(missing)}; the file has "
+                     f"{examples(present)}. Name them as in the data format, map them "
+                     "in the config's [columns] or [history_columns] table, or choose a CRM preset (--preset)")
+    return not missing
+
+
+
+def fold(text: object) -> str:
+    return " ".join(str(text).split()).casefold()
+
+
+def map_columns(raw: pd.DataFrame, mapping: Mapping[str, tuple[str, ...]], canonical: tuple[str, ...],
+                 report: DataReport, source: str, what: str) -> pd.DataFrame:
+    """Rename export columns to canonical names: the configured names first, then the canonical name itself."""
+    by_fold = {fold(c): c for c in raw.columns if not str(c).startswith("_")}
+    renames: dict[str, str] = {}
+    for canon in canonical:
+        candidates = (*mapping.get(canon, ()), canon)
+        for name in candidates:
+            col = by_fold.get(fold(name))
+            if col is not None and col not in renames:
+                renames[col] = canon
+                break
+    clashes = [c for c in raw.columns if c in canonical and c not in renames and c not in renames.values()]
+    frame = raw.drop(columns=clashes).rename(columns=renames)
+    if clashes:
+        report.warn(source, f"column(s) {clashes} not used: other columns were mapped onto those {what} names")
+    return frame
+
+
+def as_text(series: pd.Series) -> pd.Series:
+    """Cells as stripped text, missing as NA."""
+    out = series.astype("str").str.strip()
+    return out.mask(out == "")
+
+
+
+def read_dates(column: pd.Series, name: str, config: PipelineConfig, report: DataReport, src: str, rows: pd.Series,
+           excel: bool) -> pd.Series:
+    """One date column read in its own format (:func:`scoring.data.formats.parse_dates`), its problems reported."""
+    try:
+        dates = parse_dates(column, declared_format(config.date_formats, name, config.date_format), excel)
+    except AmbiguousDates as exc:
+        report.error(src, str(exc), name)
+        return pd.Series(pd.NaT, index=column.index, dtype="datetime64[us]")
+    if dates.unreadable.any():
+        report.error(src, f"expected a date ({form_name(dates.form)}); got "
+                     f"{examples(column[dates.unreadable].astype(str).tolist())}", name, rows[dates.unreadable].tolist())
+    if dates.implausible.any():
+        report.error(src, f"expected a date between {PLAUSIBLE_YEARS[0]} and {PLAUSIBLE_YEARS[1]}; got "
+                     f"{examples(column[dates.implausible].astype(str).tolist())}", name,
+                     rows[dates.implausible].tolist())
+    return dates.values
+
+
+def form_name(form: str) -> str:
+    return {"ISO8601": "ISO 8601, such as 2025-03-31 or 2025-03-31T14:05:00", "month": "month first, such as 3/31/2025",
+            "day": "day first, such as 31.03.2025 or 31/03/2025", "excel serial": "an Excel date"}.get(
+        form, f"in the format {form!r}")

@@ -1,0 +1,263 @@
+"""Deal signals (SPEC 2.2): the field history and the activities of deals, read and checked like the deals.
+
+``field_history``: one row per change of a tracked field (``deal_id``, ``field``, ``value`` as text,
+``changed_at``), the shape of Salesforce's OpportunityFieldHistory (OpportunityId, Field, NewValue,
+CreatedDate) and of HubSpot's property history. Field names are mapped onto the ones the product
+understands (``CloseDate`` -> ``expected_close_date``, ``ForecastCategoryName`` -> ``forecast_category``,
+``OwnerId`` -> ``owner``, ...); any other field is a categorical feature. ``activities``: one row per logged
+activity (``deal_id``, ``occurred_at``, optional ``type``): Salesforce Tasks and Events, HubSpot
+engagements, Pipedrive activities.
+
+Rows that cannot be used but spoil nothing else are set aside and counted (SPEC 2.1): changes and
+activities of deals not in the deals file, record events that change no value (Salesforce's ``created``),
+stage changes (they belong in the stage history), values that are not dates or numbers where the field
+needs one. An unreadable or missing date is an error, as in the stage history.
+
+:class:`SignalSpec` says which features a history supports; :mod:`scoring.features.signals` computes them,
+for training's snapshots, files and requests alike.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from scoring.data.columns import as_text, fold, has_columns, map_columns, read_dates
+from scoring.data.config import PipelineConfig
+from scoring.data.formats import parse_numbers
+from scoring.data.problems import DataReport, examples
+from scoring.data.tables import ROW, TableInput, load_table
+
+FIELD_HISTORY_COLUMNS = ("deal_id", "field", "value", "changed_at")
+ACTIVITY_COLUMNS = ("deal_id", "occurred_at", "type")
+CLOSE_DATE, AMOUNT, FORECAST_CATEGORY, OWNER = "expected_close_date", "amount", "forecast_category", "owner"
+#: The forecast categories the product knows (Salesforce's and HubSpot's spellings are mapped onto them).
+CATEGORIES = ("pipeline", "best_case", "commit", "omitted", "closed")
+
+#: Export column names of the two files (compared ignoring case and spacing), after the config's own.
+SIGNAL_COLUMN_NAMES: Mapping[str, tuple[str, ...]] = {
+    "deal_id": ("OpportunityId", "Opportunity ID", "Deal ID", "Record ID", "Associated Deal", "Associated Deal IDs",
+                "WhatId", "What ID", "Activity - Deal ID", "Deal - ID"),
+    "field": ("Field", "Changed Field", "Field / Event", "Property", "Property name", "FieldName"),
+    "value": ("NewValue", "New Value", "Value", "To", "Property value"),
+    "changed_at": ("CreatedDate", "Created Date", "Edit Date", "Timestamp", "Changed at", "Change Date",
+                   "Updated at", "ChangeDate"),
+    "occurred_at": ("ActivityDate", "Activity Date", "Activity date", "Date", "Done time", "Marked as done time",
+                    "Activity - Marked as done time", "Due date", "Activity - Due date", "Timestamp",
+                    "CreatedDate", "Created Date", "Create date"),
+    "type": ("Type", "TaskSubtype", "EventSubtype", "Activity type", "Activity - Type", "Engagement type"),
+}
+#: Field names as CRMs write them (folded) -> the field the product understands.
+FIELD_NAMES: Mapping[str, str] = {
+    **dict.fromkeys(("closedate", "close date", "close_date", "expected close date", "expected_close_date",
+                     "expected_close", "expected close"), CLOSE_DATE),
+    **dict.fromkeys(("amount", "value", "deal value", "deal amount"), AMOUNT),
+    **dict.fromkeys(("forecastcategoryname", "forecastcategory", "forecast category", "forecast_category",
+                     "hs_forecast_category", "forecast category name"), FORECAST_CATEGORY),
+    **dict.fromkeys(("owner", "ownerid", "owner id", "owner_id", "opportunity owner", "deal owner",
+                     "hubspot_owner_id", "user_id"), OWNER),
+}
+#: Field names of stage changes: they belong in the stage history, not here.
+STAGE_FIELDS = frozenset({"stagename", "stage", "dealstage", "deal stage", "stage_id", "status"})
+#: Salesforce's record events (a change row that changes no value).
+EVENTS = frozenset({"created", "opportunitycreatedfromlead", "locked", "unlocked", "feedevent", "ownerassignment"})
+_CATEGORY_NAMES = {
+    **dict.fromkeys(("pipeline",), "pipeline"),
+    **dict.fromkeys(("best case", "bestcase", "best_case", "mostlikely", "most likely", "upside"), "best_case"),
+    **dict.fromkeys(("commit", "forecast", "committed"), "commit"),
+    **dict.fromkeys(("omitted", "omit", "not forecasted", "not_forecasted"), "omitted"),
+    **dict.fromkeys(("closed", "closed won", "closedwon", "won"), "closed"),
+}
+#: A tracked field with more distinct values than this is an identifier or free text, not a feature.
+MAX_CATEGORIES = 200
+
+
+@dataclass(frozen=True)
+class DealSignals:
+    """Canonical field history (``deal_id``, ``field``, ``value``, ``changed_at``) and activities
+    (``deal_id``, ``occurred_at``, ``type``), sorted by deal and time; empty when none were given.
+    ``given``: which of the two were given at all (an empty file still says "no activities were logged")."""
+
+    field_history: pd.DataFrame = field(default_factory=lambda: empty_field_history())
+    activities: pd.DataFrame = field(default_factory=lambda: empty_activities())
+    given: frozenset[str] = frozenset()
+
+    def fields(self) -> set[str]:
+        return set(self.field_history["field"].unique().tolist())
+
+    def for_deals(self, ids: pd.Series | np.ndarray) -> DealSignals:
+        """The signals of ``ids`` only (the store and the Dask engine work on parts of the deals)."""
+        wanted = pd.Index(pd.unique(np.asarray(ids, dtype=object)))
+        fh, act = self.field_history, self.activities
+        return DealSignals(fh[fh["deal_id"].astype(object).isin(wanted).to_numpy()],
+                           act[act["deal_id"].astype(object).isin(wanted).to_numpy()],
+                           self.given)
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    """Which signal features a model uses: the rep's close date (pushes, days to it), activities (in the last
+    30 days, days since the last), and the tracked fields whose value at a date is a categorical feature.
+    ``amount`` tracked: the amount a snapshot sees is the one set before its date."""
+
+    close_date: bool = False
+    activities: bool = False
+    amount: bool = False
+    categories: tuple[str, ...] = ()
+
+    @property
+    def features(self) -> dict[str, Literal["numeric", "categorical"]]:
+        out: dict[str, Literal["numeric", "categorical"]] = {}
+        if self.close_date:
+            out |= {"close_date_pushes": "numeric", "days_to_close_date": "numeric"}
+        if self.activities:
+            out |= {"activities_30d": "numeric", "days_since_activity": "numeric"}
+        out |= dict.fromkeys(self.categories, "categorical")
+        return out
+
+    @property
+    def tracked(self) -> set[str]:
+        """Fields whose current value in the deals file is never a training feature."""
+        return {*self.categories, *([AMOUNT] if self.amount else []), *([CLOSE_DATE] if self.close_date else [])}
+
+    def describe(self) -> str:
+        parts = [*(["the rep's close date"] if self.close_date else []), *(["amount"] if self.amount else []),
+                 *self.categories, *(["activities"] if self.activities else [])]
+        return ", ".join(parts) if parts else "none"
+
+    @classmethod
+    def of(cls, signals: DealSignals) -> SignalSpec:
+        fh = signals.field_history
+        categories = []
+        for name in sorted(signals.fields() - {CLOSE_DATE, AMOUNT}):
+            if fh.loc[fh["field"] == name, "value"].nunique() <= MAX_CATEGORIES:
+                categories.append(name)
+        return cls(close_date=CLOSE_DATE in signals.fields(), activities="activities" in signals.given,
+                   amount=AMOUNT in signals.fields(), categories=tuple(categories))
+
+
+def empty_field_history() -> pd.DataFrame:
+    return pd.DataFrame({"deal_id": pd.Series(dtype=object), "field": pd.Series(dtype=object),
+                         "value": pd.Series(dtype=object), "changed_at": pd.Series(dtype="datetime64[us]")})
+
+
+def empty_activities() -> pd.DataFrame:
+    return pd.DataFrame({"deal_id": pd.Series(dtype=object), "occurred_at": pd.Series(dtype="datetime64[us]"),
+                         "type": pd.Series(dtype=object)})
+
+
+def read_signals(field_history: TableInput | None, activities: TableInput | None, deal_ids: pd.Series,
+                 config: PipelineConfig, report: DataReport) -> DealSignals:
+    """Read, map and check the two files (either may be None) against the deals' ids; problems go to ``report``."""
+    known = pd.Index(deal_ids.dropna().unique())
+    fh, act, given = empty_field_history(), empty_activities(), set()
+    if field_history is not None:
+        src, raw = load_table(field_history, "field_history")
+        excel = bool(raw.attrs.get("excel"))
+        frame = map_columns(raw, _names(config, "field_history_columns"), (*FIELD_HISTORY_COLUMNS, "old_value"),
+                            report, src, "field history")
+        if has_columns(frame, raw, FIELD_HISTORY_COLUMNS, report, src):
+            fh = _field_rows(frame, known, config, report, src, excel)
+            given.add("field_history")
+    if activities is not None:
+        src, raw = load_table(activities, "activities")
+        excel = bool(raw.attrs.get("excel"))
+        frame = map_columns(raw, _names(config, "activity_columns"), ACTIVITY_COLUMNS, report, src, "activities")
+        if has_columns(frame, raw, ACTIVITY_COLUMNS[:2], report, src):
+            act = _activity_rows(frame, known, config, report, src, excel)
+            given.add("activities")
+    return DealSignals(fh, act, frozenset(given))
+
+
+def _names(config: PipelineConfig, key: str) -> dict[str, tuple[str, ...]]:
+    """The config's column names for one of the files first, then the CRMs' names known here."""
+    own = dict(getattr(config, key))
+    return {canon: (*own.get(canon, ()), *SIGNAL_COLUMN_NAMES.get(canon, ())) for canon in
+            (*FIELD_HISTORY_COLUMNS, *ACTIVITY_COLUMNS, "old_value")}
+
+
+def _unknown_deals(frame: pd.DataFrame, known: pd.Index, report: DataReport, src: str, what: str) -> pd.Series:
+    ids = as_text(frame["deal_id"])
+    unknown = ~ids.isin(known)
+    if unknown.any():
+        report.set_rows_aside(src, f"{what} of deal(s) that are not in the deals file "
+                              f"({examples(ids[unknown].fillna('(empty)').unique().tolist())})",
+                              frame.loc[unknown, ROW].tolist(), column="deal_id")
+    return unknown
+
+
+def _field_rows(frame: pd.DataFrame, known: pd.Index, config: PipelineConfig, report: DataReport, src: str,
+                excel: bool) -> pd.DataFrame:
+    out = frame.copy()
+    unknown = _unknown_deals(out, known, report, src, "field changes")
+    out["deal_id"] = as_text(out["deal_id"])
+    raw_field = as_text(out["field"]).fillna("")
+    folded = raw_field.map(fold)
+    out["field"] = folded.map(lambda f: FIELD_NAMES.get(f, f))
+    events = folded.isin(EVENTS) | (folded == "")
+    stage = folded.isin(STAGE_FIELDS)
+    report.set_rows_aside(src, "record events that change no field (created, ...)", out.loc[events & ~unknown, ROW],
+                          column="field", folded=True)
+    report.set_rows_aside(src, "stage changes: stages come from the stage history (--history)",
+                          out.loc[stage & ~unknown, ROW], column="field")
+    when = read_dates(out["changed_at"], "changed_at", config, report, src, out[ROW], excel)
+    missing = when.isna() & as_text(out["changed_at"]).isna() & ~unknown & ~events & ~stage
+    if missing.any():
+        report.error(src, "expected the date the field changed, the cell is empty", "changed_at",
+                     out.loc[missing, ROW].tolist())
+    out["changed_at"] = when
+    out["value"] = as_text(out["value"])
+    keep = ~(unknown | events | stage) & when.notna()
+    out = out[keep]
+    out = _typed_values(out, config, report, src, excel)
+    out = out.sort_values(["deal_id", "changed_at"], kind="stable")
+    return out[list(FIELD_HISTORY_COLUMNS)].reset_index(drop=True)
+
+
+def _typed_values(out: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str,
+                  excel: bool) -> pd.DataFrame:
+    """Close dates become ISO dates, amounts numbers, forecast categories the canonical ones (a blank value is
+    kept: the field was cleared); a close date that is not a date or an amount that is not a number is an error,
+    as in the deals file."""
+    value = out["value"].astype(object)
+    dates = (out["field"] == CLOSE_DATE).to_numpy()
+    if dates.any():
+        parsed = read_dates(value[dates], CLOSE_DATE, config, report, src, out.loc[dates, ROW], excel)
+        value[dates] = parsed.dt.strftime("%Y-%m-%d").where(parsed.notna(), None)
+    amounts = (out["field"] == AMOUNT).to_numpy()
+    if amounts.any():
+        numbers, unreadable = parse_numbers(value[amounts], config.number_format)
+        if unreadable.any():
+            report.error(src, f"expected a number for the amount, got "
+                         f"{examples(value[amounts][unreadable].astype(str).tolist())}", "value",
+                         out.loc[amounts, ROW][unreadable.to_numpy()].tolist())
+        value[amounts] = numbers.map(lambda v: None if pd.isna(v) else repr(float(v)))
+    cats = (out["field"] == FORECAST_CATEGORY).to_numpy()
+    if cats.any():
+        value[cats] = value[cats].map(lambda v: None if v is None or pd.isna(v) else _category(v))
+    return out.assign(value=value)
+
+
+def _category(text: str) -> str:
+    folded = fold(text)
+    return _CATEGORY_NAMES.get(folded, folded.replace(" ", "_"))
+
+
+def _activity_rows(frame: pd.DataFrame, known: pd.Index, config: PipelineConfig, report: DataReport, src: str,
+                   excel: bool) -> pd.DataFrame:
+    out = frame.copy()
+    unknown = _unknown_deals(out, known, report, src, "activities")
+    out["deal_id"] = as_text(out["deal_id"])
+    when = read_dates(out["occurred_at"], "occurred_at", config, report, src, out[ROW], excel)
+    blank = when.isna() & as_text(out["occurred_at"]).isna() & ~unknown
+    if blank.any():  # Salesforce tasks without a due date are common: they cannot be placed in time
+        report.set_rows_aside(src, "activities without a date: they cannot be placed in time",
+                              out.loc[blank, ROW].tolist(), column="occurred_at")
+    out["occurred_at"] = when
+    out["type"] = as_text(out["type"]).map(lambda v: None if v is None or pd.isna(v) else fold(v)) \
+        if "type" in out.columns else None
+    out = out[~unknown & when.notna()].sort_values(["deal_id", "occurred_at"], kind="stable")
+    return out[list(ACTIVITY_COLUMNS)].reset_index(drop=True)

@@ -1,0 +1,139 @@
+"""Models that learn from deal signals (SPEC 2.2): activities that tell the outcome make a better model, in the
+direction they should; files, the CLI and requests give a deal the same signal features."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from scoring.bundle import ModelBundle
+from scoring.cli.main import main
+from scoring.data.contract import load_deal_history, read_open_deals
+from scoring.data.demo import DemoCompany
+from scoring.data.signals import read_signals
+from scoring.scores import score_deals
+from scoring.serving.app import create_app
+from scoring.serving.settings import Settings
+from scoring.train import train_bundle
+
+END = "2025-06-30"
+
+
+def logged_activities(deals: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Activities through each deal's open life, more often on deals that go on to win (a rep works a live deal):
+    a signal the stage and age do not carry. Types as Salesforce tasks name them."""
+    rng = np.random.default_rng(seed)
+    created = deals["created_at"].to_numpy(dtype="datetime64[us]")
+    last = pd.to_datetime(deals["closed_at"]).fillna(pd.Timestamp(END)).to_numpy(dtype="datetime64[us]")
+    status = deals["status"].to_numpy()
+    rate = np.where(status == "won", 1 / 6, np.where(status == "lost", 1 / 18, 1 / 10))
+    life = (last - created) / np.timedelta64(1, "D")
+    count = rng.poisson(rate * np.maximum(life, 0))
+    ix = np.repeat(np.arange(len(deals)), count)
+    at = created[ix] + (rng.random(len(ix)) * life[ix] * 86400e6).astype("timedelta64[us]")
+    return pd.DataFrame({"WhatId": deals["deal_id"].to_numpy()[ix], "ActivityDate": pd.to_datetime(at).floor("min"),
+                         "Type": rng.choice(["Call", "Email", "Meeting"], len(ix))})
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("signals")
+    demo = DemoCompany().generate(6000, seed=21, end=END)
+    demo.write(out)
+    logged_activities(demo.deals).to_csv(out / "activities.csv", index=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def bundles(files: Path) -> dict[str, ModelBundle]:
+    plain = load_deal_history(files / "deals.csv", files / "stage_history.csv")
+    signals = load_deal_history(files / "deals.csv", files / "stage_history.csv",
+                                field_history=files / "field_history.csv", activities=files / "activities.csv")
+    return {"plain": train_bundle(plain, as_of=END), "signals": train_bundle(signals, as_of=END)}
+
+
+def _log_loss(bundle: ModelBundle) -> float:
+    m = bundle.metrics
+    return float(m[(m["model"] == "model") & (m["group"] == "all")]["log_loss"].iloc[0])
+
+
+def test_activities_that_tell_the_outcome_make_a_better_model(bundles: dict[str, ModelBundle]):
+    assert bundles["signals"].signals.describe() == "the rep's close date, activities"
+    assert {"activities_30d", "days_since_activity", "close_date_pushes"} <= set(bundles["signals"].features)
+    assert _log_loss(bundles["signals"]) < _log_loss(bundles["plain"]) - 0.03
+
+
+def test_recent_activity_raises_the_win_probability(bundles: dict[str, ModelBundle], files: Path):
+    bundle = bundles["signals"]
+    deals, report = read_open_deals(files / "open_deals.csv", bundle.config)
+    quiet = read_signals(None, pd.DataFrame({"deal_id": [], "occurred_at": []}), deals["deal_id"], bundle.config,
+                         report)
+    busy_rows = pd.DataFrame({"deal_id": np.repeat(deals["deal_id"].to_numpy(), 4),
+                              "occurred_at": pd.Timestamp(END) - pd.to_timedelta(np.tile([1, 3, 5, 8], len(deals)), "D")})
+    busy = read_signals(None, busy_rows, deals["deal_id"], bundle.config, report)
+    low, _ = score_deals(bundle, deals, END, top=0, signals=quiet)
+    high, warnings = score_deals(bundle, deals, END, top=3, signals=busy)
+    assert (high["win_probability"] >= low["win_probability"]).mean() > 0.9
+    assert high["win_probability"].mean() > low["win_probability"].mean() + 0.05
+    assert "activities_30d" in " ".join(high["factors_up"])
+    assert not any("activities" in w for w in warnings)
+    _, unknown = score_deals(bundle, deals, END, top=0)  # none given: unknown, said
+    assert any("activities" in w and "none were given" in w for w in unknown)
+
+
+@pytest.fixture(scope="module")
+def client(bundles: dict[str, ModelBundle], tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    tmp = tmp_path_factory.mktemp("signals-app")
+    path = bundles["signals"].save(tmp / "bundle.joblib")
+    app = create_app(Settings(model_uri=str(path), poll_seconds=0, cache_dir=str(tmp / "compiled"),
+                              fallback_dir=str(tmp)))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def test_file_cli_and_request_give_a_deal_the_same_signals(client: TestClient, files: Path, tmp_path: Path):
+    bundle = client.app.state.holder.current.bundle
+    open_deals = pd.read_csv(files / "open_deals.csv", dtype=str).head(200)
+    open_deals.to_csv(tmp_path / "open.csv", index=False)
+    fh = pd.read_csv(files / "field_history.csv", dtype=str)
+    acts = pd.read_csv(files / "activities.csv", dtype=str)
+    deals, report = read_open_deals(tmp_path / "open.csv", bundle.config)
+    signals = read_signals(files / "field_history.csv", files / "activities.csv", deals["deal_id"], bundle.config,
+                           report)
+    by_file, _ = score_deals(bundle, deals, END, top=0, signals=signals)
+
+    model = bundle.save(tmp_path / "model.joblib")
+    result = CliRunner().invoke(main, ["score", "--input", str(tmp_path / "open.csv"), "--out", str(tmp_path / "s.csv"),
+                                       "--as-of", END, "--model", str(model), "--factors", "0",
+                                       "--field-history", str(files / "field_history.csv"),
+                                       "--activities", str(files / "activities.csv")])
+    assert result.exit_code == 0, result.output
+    by_cli = pd.read_csv(tmp_path / "s.csv")
+    np.testing.assert_allclose(by_cli["win_probability"], by_file["win_probability"], rtol=1e-9)
+
+    body = []
+    for row in open_deals.to_dict(orient="records"):
+        deal = {k: v for k, v in row.items() if isinstance(v, str)}
+        mine = fh[fh["deal_id"] == deal["deal_id"]]
+        deal["history"] = [{"field": f, "value": v, "changed_at": c}
+                           for f, v, c in zip(mine["field"], mine["value"], mine["changed_at"], strict=True)]
+        done = acts[acts["WhatId"] == deal["deal_id"]]
+        deal["activities"] = [{"occurred_at": a, "type": t} for a, t in zip(done["ActivityDate"], done["Type"],
+                                                                             strict=True)]
+        body.append(deal)
+    answer = client.post("/v1/score", json={"as_of": END, "deals": body, "top_factors": 0})
+    assert answer.status_code == 200, answer.text
+    by_request = pd.DataFrame(answer.json()["scores"])
+    np.testing.assert_allclose(by_request["win_probability"], by_file["win_probability"], rtol=1e-12, atol=0)
+    assert not any("none were given" in w for w in answer.json()["warnings"])
+
+    body[0]["history"] = [{"field": "CloseDate", "value": "next week", "changed_at": "2025-06-01"}]
+    refused = client.post("/v1/score", json={"as_of": END, "deals": body[:1]})
+    assert refused.status_code == 422 and "deals[0].history[0]" in refused.text and "next week" in refused.text
+    forecast = client.post("/v1/forecast", json={"as_of": END, "deals": body[1:], "period": "quarter", "periods": 1})
+    assert forecast.status_code == 200, forecast.text

@@ -1,0 +1,144 @@
+"""Deal signals (SPEC 2.2): reading field histories and activities as CRMs export them, and the features made of
+them at a date, which may use only what was set before that date."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring.data.contract import inspect_deal_history, load_deal_history
+from scoring.data.demo import DemoCompany
+from scoring.data.signals import DealSignals, SignalSpec
+from scoring.errors import DataError
+from scoring.features.signals import signal_columns
+from scoring.features.snapshots import snapshot_dates, take_snapshots
+
+
+def _deals() -> pd.DataFrame:
+    return pd.DataFrame({
+        "deal_id": ["006A", "006B", "006C"], "created_at": ["2025-01-02", "2025-01-05", "2025-02-01"],
+        "amount": [1000, 2000, 3000], "stage": ["Proposal", "Lead", "Qualified"], "status": ["open", "won", "lost"],
+        "closed_at": [None, "2025-03-01", "2025-03-10"], "forecast_category": ["Commit", "Closed", "Omitted"],
+        "owner": ["ann", "bob", "ann"]})
+
+
+def _salesforce_field_history() -> pd.DataFrame:
+    """OpportunityFieldHistory as a Data Loader export: OpportunityId, Field, OldValue, NewValue, CreatedDate
+    (US dates with 12-hour times), with record events, stage changes and a deal the report filtered out."""
+    return pd.DataFrame({
+        "OpportunityId": ["006A", "006A", "006A", "006A", "006B", "006B", "006Z", "006C"],
+        "Field": ["created", "CloseDate", "CloseDate", "ForecastCategoryName", "StageName", "Amount", "CloseDate",
+                  "Owner"],
+        "OldValue": [None, None, "2/1/2025", "Pipeline", "Lead", "1500", None, "bob"],
+        "NewValue": [None, "2/1/2025", "3/15/2025", "Best Case", "Proposal", "2,000", "4/1/2025", "ann"],
+        "CreatedDate": ["1/2/2025 9:00 AM", "1/2/2025 9:01 AM", "1/20/2025 4:30 PM", "1/21/2025 8:00 AM",
+                        "1/10/2025 10:00 AM", "1/11/2025 10:00 AM", "1/12/2025 10:00 AM", "2/2/2025 1:00 PM"]})
+
+
+def test_a_salesforce_field_history_is_read_mapped_and_what_cannot_be_used_is_set_aside():
+    data = load_deal_history(_deals(), field_history=_salesforce_field_history())
+    fh = data.signals.field_history
+    assert fh["field"].tolist() == ["expected_close_date", "expected_close_date", "forecast_category", "amount",
+                                    "owner"]
+    assert fh["value"].tolist() == ["2025-02-01", "2025-03-15", "best_case", "2000.0", "ann"]
+    assert fh["changed_at"].iloc[1] == pd.Timestamp("2025-01-20 16:30")
+    reasons = {s.reason.split(" (")[0]: s.count for s in data.report.set_aside}
+    assert reasons == {"field changes of deal(s) that are not in the deals file": 1,
+                       "record events that change no field": 1,
+                       "stage changes: stages come from the stage history": 1}
+    assert data.spec == SignalSpec(close_date=True, amount=True, categories=("forecast_category", "owner"))
+    # the deals file's current values of tracked fields are never features (a closed deal's category is Closed)
+    assert {"forecast_category", "owner"} <= set(data.features)
+    days = [pd.Timestamp("2025-01-21 12:00"), pd.Timestamp("2025-02-02"), pd.Timestamp("2025-02-05")]
+    got = take_snapshots(data, days).rows.set_index(["deal_id", "as_of"])
+    assert got.loc[("006A", days[0]), "forecast_category"] == "best_case"  # as then, not the file's 'Commit'
+    assert pd.isna(got.loc[("006C", days[1]), "owner"]) and got.loc[("006C", days[2]), "owner"] == "ann"
+    assert got.loc[("006B", days[2]), "amount"] == 2000.0
+    with pytest.raises(DataError, match="set aside"):
+        load_deal_history(_deals(), field_history=_salesforce_field_history(), strict=True)
+
+
+def test_the_deals_forecast_category_is_never_a_feature_without_its_history():
+    data = load_deal_history(_deals())
+    assert "forecast_category" not in data.features
+    assert "owner" in data.features  # not tracked: the deals file's owner is a feature as before
+    assert any("forecast_category is not a feature" in note for note in data.report.notes)
+
+
+def test_bad_values_and_dates_in_a_field_history_are_errors_naming_the_column_and_row():
+    fh = pd.DataFrame({"deal_id": ["006A", "006A", "006B"], "field": ["CloseDate", "Amount", "CloseDate"],
+                       "value": ["soon", "lots", "2025-02-01"], "changed_at": ["2025-01-03", "2025-01-04", "yesterday"]})
+    data, report = inspect_deal_history(_deals(), field_history=fh)
+    assert data is None
+    text = "\n".join(str(p) for p in report.errors)
+    assert "row 2" in text and "soon" in text  # the close date that is not a date
+    assert "lots" in text and "row 3" in text  # the amount that is not a number
+    assert "yesterday" in text and "changed_at" in text
+
+
+def test_activities_as_crms_export_them():
+    tasks = pd.DataFrame({"WhatId": ["006A", "006A", "006B", "006Q", "006C"],
+                          "ActivityDate": ["1/14/2025", None, "1/22/2025", "1/22/2025", "2/13/2025"],
+                          "TaskSubtype": ["Call", "Email", "Email", "Call", None]})
+    data = load_deal_history(_deals(), activities=tasks)
+    act = data.signals.activities
+    assert act["deal_id"].tolist() == ["006A", "006B", "006C"]
+    assert act["type"].tolist()[:2] == ["call", "email"] and pd.isna(act["type"].iloc[2])
+    reasons = {s.reason.split(" (")[0]: s.count for s in data.report.set_aside}
+    assert reasons == {"activities without a date: they cannot be placed in time": 1,
+                       "activities of deal(s) that are not in the deals file": 1}
+    assert data.spec.activities and {"activities_30d", "days_since_activity"} <= set(data.features)
+
+
+def _signals() -> DealSignals:
+    fh = pd.DataFrame({"deal_id": ["a", "a", "a", "b", "b"], "field": ["expected_close_date"] * 3 + ["forecast_category"] * 2,
+                       "value": ["2025-03-01", "2025-04-01", "2025-03-15", "pipeline", "commit"],
+                       "changed_at": pd.to_datetime(["2025-01-01", "2025-02-01", "2025-02-10", "2025-01-05",
+                                                     "2025-02-05"]).as_unit("us")})
+    act = pd.DataFrame({"deal_id": ["a", "a", "b"], "occurred_at": pd.to_datetime(["2025-01-10", "2025-02-20",
+                                                                                   "2024-12-01"]).as_unit("us"),
+                        "type": ["call", "email", None]})
+    return DealSignals(fh, act, frozenset({"field_history", "activities"}))
+
+
+def test_features_at_a_date_use_only_what_was_set_strictly_before_it():
+    signals = _signals()
+    spec = SignalSpec.of(signals)
+    at = pd.to_datetime(["2025-01-01", "2025-02-05", "2025-03-01", "2025-02-05", "2025-03-01", "2025-03-01"]
+                        ).as_unit("us").to_numpy()
+    got = signal_columns(np.array(["a", "a", "a", "b", "b", "c"]), at, signals, spec)
+    assert got["close_date_pushes"].tolist() == [0, 1, 1, 0, 0, 0]  # 03-15 after 04-01 is a pull-in, not a push
+    np.testing.assert_array_equal(got["days_to_close_date"], [np.nan, 55, 14, np.nan, np.nan, np.nan])
+    assert got["activities_30d"].tolist() == [0, 1, 1, 0, 0, 0]
+    np.testing.assert_array_equal(got["days_since_activity"], [np.nan, 26, 9, 66, 90, np.nan])
+    assert got["forecast_category"].tolist() == [None, None, None, "pipeline", "commit", None]  # 02-05 is not before 02-05
+
+
+def test_a_kind_of_signal_not_given_is_unknown_not_zero_and_the_deals_own_values_count_at_scoring():
+    spec = SignalSpec(close_date=True, activities=True, categories=("forecast_category",))
+    own = {"expected_close_date": np.array(["2025-03-31", "NaT"], dtype="datetime64[us]"),
+           "forecast_category": np.array(["commit", None], dtype=object)}
+    got = signal_columns(np.array(["a", "b"]), pd.Timestamp("2025-03-01"), DealSignals(), spec, own)
+    assert np.isnan(got["activities_30d"]).all() and np.isnan(got["close_date_pushes"]).all()
+    np.testing.assert_array_equal(got["days_to_close_date"], [30, np.nan])
+    assert got["forecast_category"].tolist() == ["commit", None]
+    with_history = signal_columns(np.array(["a", "b"]), pd.Timestamp("2025-03-01"), _signals(), spec, own)
+    assert with_history["forecast_category"].tolist() == ["commit", "commit"]  # b's from its history
+    assert with_history["close_date_pushes"].tolist() == [1, 0]
+
+
+def test_snapshot_features_do_not_change_when_the_future_is_added():
+    """The as-of rule: snapshots up to T are the same whether the signals stop at T or go on (CRMs overwrite a
+    closed deal's close date with the day it closed: that change must never reach its open snapshots)."""
+    demo = DemoCompany().generate(1500, seed=5, end="2025-06-30")
+    cut = pd.Timestamp("2025-01-31")
+    acts = demo.deals[["deal_id", "created_at"]].rename(columns={"created_at": "occurred_at"})
+    acts = pd.concat([acts, acts.assign(occurred_at=acts["occurred_at"] + pd.Timedelta(days=20))])
+    full = load_deal_history(demo.deals, demo.history, field_history=demo.field_history, activities=acts)
+    known = load_deal_history(demo.deals, demo.history, field_history=demo.field_history[
+        demo.field_history["changed_at"] < cut], activities=acts[acts["occurred_at"] < cut])
+    dates = snapshot_dates(pd.Timestamp("2023-07-01"), cut, 14)
+    a, b = (take_snapshots(d, dates, cut).rows for d in (full, known))
+    columns = ["deal_id", "as_of", "close_date_pushes", "days_to_close_date", "activities_30d", "days_since_activity"]
+    pd.testing.assert_frame_equal(a[columns], b[columns])
+    assert a["close_date_pushes"].max() >= 1 and a["days_to_close_date"].notna().mean() > 0.9
