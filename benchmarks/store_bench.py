@@ -4,7 +4,9 @@
 
 Makes a demo company of ``--deals`` deals; its stage history is padded to about ``--history-per-deal`` rows a
 deal (each deal's real entries, then the same entries again a second apart, as a CRM that logs every save
-would: the store keeps them all), trains a bundle, then measures with a real server:
+would: the store keeps them all); with its field history (the reps' close dates) and about three activities
+a deal; trains a bundle on all of it (so the stored pipeline is scored with its signals), then measures with a
+real server:
 
 - ``scoring import`` of the export into a fresh SQLite store (median of ``--runs`` fresh stores would take
   long: one import, and one re-import that changes nothing);
@@ -50,13 +52,25 @@ def main() -> None:
     end = pd.Timestamp.now().normalize()
     demo = DemoCompany().generate(args.deals, seed=4, end=end)
     history = padded_history(demo.history, args.history_per_deal, args.deals)
+    rng = np.random.default_rng(4)
+    picked = rng.integers(0, len(demo.deals), 3 * len(demo.deals))
+    created = demo.deals["created_at"].to_numpy()[picked]
+    activities = pd.DataFrame({"deal_id": demo.deals["deal_id"].to_numpy()[picked],
+                               "occurred_at": created + pd.to_timedelta(rng.uniform(0, 60, len(picked)), "D"),
+                               "type": rng.choice(["call", "email", "meeting"], len(picked))})
+    activities = activities[activities["occurred_at"] < end]
     demo.deals.to_csv(work / "deals.csv", index=False, date_format="%Y-%m-%dT%H:%M:%S")
     history.to_csv(work / "stage_history.csv", index=False, date_format="%Y-%m-%dT%H:%M:%S")
-    print(f"{args.deals:,} deals, {len(history):,} stage history rows, in {work}")
-    bundle = train_bundle(load_deal_history(demo.deals, demo.history), as_of=end)
+    demo.field_history.to_csv(work / "field_history.csv", index=False, date_format="%Y-%m-%dT%H:%M:%S")
+    activities.to_csv(work / "activities.csv", index=False, date_format="%Y-%m-%dT%H:%M:%S")
+    print(f"{args.deals:,} deals, {len(history):,} stage history rows, {len(demo.field_history):,} field changes, "
+          f"{len(activities):,} activities, in {work}")
+    bundle = train_bundle(load_deal_history(demo.deals, demo.history, field_history=demo.field_history,
+                                            activities=activities), as_of=end)
     model = bundle.save(work / "bundle.joblib")
     command = [sys.executable, "-m", "scoring.cli.main", "import", "--deals", str(work / "deals.csv"), "--history",
-               str(work / "stage_history.csv"), "--store", f"sqlite:///{work / 'pipeline.db'}", "--model", str(model)]
+               str(work / "stage_history.csv"), "--field-history", str(work / "field_history.csv"), "--activities",
+               str(work / "activities.csv"), "--store", f"sqlite:///{work / 'pipeline.db'}", "--model", str(model)]
     for label in ("import into an empty store", "the same import again (changes nothing)"):
         start = time.perf_counter()
         subprocess.run(command, check=True, capture_output=True, cwd=work)

@@ -55,7 +55,7 @@ class StoreHolder:
         stamp = last["id"] if last else None
         with self._lock:
             if self._pipeline is None or self._pipeline[0] != stamp:
-                self._pipeline = (stamp, StoredPipeline(store.deals(), store.history(), store.signals()))
+                self._pipeline = (stamp, StoredPipeline(store.deals(), store.history(), store.signals))
                 self._forecasts.clear()
                 self._pages.clear()
             return self._pipeline

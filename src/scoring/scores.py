@@ -75,22 +75,17 @@ def _signal_inputs(spec: SignalSpec, columns: Mapping[str, np.ndarray], signals:
                    warnings: list[str]) -> dict[str, np.ndarray]:
     """The signal features of deals to score at ``as_of``; a warning for each kind of signal the model learned
     from and the caller did not give."""
-    wanted = {"field_history": spec.close_date or bool(spec.categories), "activities": spec.activities}
-    for kind, needed in wanted.items():
-        if needed and kind not in signals.given:
-            what = "field history (--field-history, or history entries with field, value and changed_at)" \
-                if kind == "field_history" else "activities (--activities, or the deals' activities)"
-            warnings.append(f"the model learned from the deals' {what}; none were given: "
-                            f"{', '.join(n for n in spec.features if _kind_of(n) == kind)} scored as unknown "
-                            "where the deals do not carry them")
+    for kind, what in (("field_history", "field history (--field-history, or history entries with field, value "
+                                         "and changed_at)"), ("activities", "activities (--activities, or the deals' "
+                                                                           "activities)")):
+        names = spec.features_from(kind)  # type: ignore[arg-type]
+        if names and kind not in signals.given:
+            warnings.append(f"the model learned from the deals' {what}; none were given: {', '.join(names)} scored "
+                            "as unknown where the deals do not carry them")
     own = {name: columns[name] for name in ("expected_close_date", *spec.categories) if name in columns}
     values = signal_columns(columns["deal_id"], as_of, signals, spec, own)
     values.pop("amount", None)  # the deal's amount now is its amount at the as-of date
     return values
-
-
-def _kind_of(feature: str) -> str:
-    return "activities" if feature in ("activities_30d", "days_since_activity") else "field_history"
 
 
 def score_deals(bundle: ModelBundle, deals: pd.DataFrame, as_of: pd.Timestamp | str,

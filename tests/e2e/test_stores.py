@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
+from scoring.bundle import ModelBundle
 from scoring.cli.main import main
 from tests.conftest import END
 
@@ -128,3 +129,56 @@ def _import_once_and_fail(store, data, url: str) -> None:
     assert store.content() == content
     with open_store(url) as again:
         assert again.deals()["amount"].sum() == pytest.approx(data.deals["amount"].sum())
+
+
+def test_the_managers_page_and_put_deals_over_a_postgresql_store(postgres: str, company: Path, bundle: ModelBundle,
+                                                                 tmp_path: Path):
+    """The team's setup end to end: `scoring import` (with the CRM's field history) into PostgreSQL, the service
+    reading it, the page in Chromium showing the API's figures, a CRM's PUT kept."""
+    import httpx
+    import sqlalchemy
+    from playwright.sync_api import sync_playwright
+
+    from scoring.serving.settings import hash_key
+    from tests.e2e.test_pages import KEY, _login, _value
+    from tests.e2e.test_report import CHROMIUM_ARGS
+    from tests.e2e.test_serving import start_server, stop
+
+    admin = sqlalchemy.create_engine(postgres.replace("postgresql://", "postgresql+psycopg://"),
+                                     isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text("CREATE DATABASE pages"))
+    admin.dispose()
+    url = postgres.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + "/pages"
+    model = bundle.save(tmp_path / "bundle.joblib")
+    result = CliRunner().invoke(main, ["import", "--deals", str(company / "deals.csv"), "--history",
+                                       str(company / "stage_history.csv"), "--field-history",
+                                       str(company / "field_history.csv"), "--store", url, "--model", str(model)])
+    assert result.exit_code == 0, result.output
+    assert "new field changes" in result.output and "Kept the forecast snapshot" in result.output
+    server = start_server(tmp_path, {"SCORING_API_KEY_HASHES": hash_key(KEY), "SCORING_ACCESS_LOG": "false",
+                                     "SCORING_STORE_URL": url}, "--model", str(model))
+    try:
+        headers = {"X-API-Key": KEY}
+        api = httpx.get(f"{server.url}/v1/pipeline/forecast", params={"as_of": END, "periods": 4}, headers=headers,
+                        timeout=60)
+        assert api.status_code == 200, api.text
+        first = api.json()["periods"][0]
+        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+        assert chromium, "Chromium is missing: `make test` installs Debian's chromium package"
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            _login(page, server.url, KEY)
+            page.goto(f"{server.url}/?as_of={END}")
+            assert _value(page, "bookings-expected") == first["bookings"]["expected"]
+            assert _value(page, "fixed-expected") == first["fixed"]["expected"]
+            browser.close()
+        deal = {"deal_id": "PG-1", "stage": "Lead", "amount": 5000, "created_at": "2025-06-01", "status": "open",
+                "history": [{"field": "CloseDate", "value": "2025-08-31", "changed_at": "2025-06-01"}],
+                "activities": [{"occurred_at": "2025-06-02T09:00:00", "type": "Call"}]}
+        put = httpx.put(f"{server.url}/v1/deals", json={"deals": [deal]}, headers=headers, timeout=60)
+        assert put.status_code == 200, put.text
+        assert put.json()["deals_new"] == put.json()["field_history_new"] == put.json()["activities_new"] == 1
+    finally:
+        stop(server)

@@ -149,6 +149,9 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
     if replaced:
         report.notes.append(f"column(s) {', '.join(replaced)} of the deals file are not features: their value at each "
                             "date comes from the field history (a CRM overwrites a closed deal's current values)")
+    if FORECAST_CATEGORY in parsed.columns and FORECAST_CATEGORY not in spec.categories:
+        report.notes.append("forecast_category is not a feature from the deals file (a closed deal's current "
+                            "category tells its outcome); give its changes in the field history to learn from it")
     kept = [*columns, *([FORECAST_CATEGORY] if FORECAST_CATEGORY in parsed.columns else [])]
     features = {**{name: kind for name, kind in columns.items() if name not in spec.tracked}, **spec.features}
     report = _finish(report, strict)
@@ -532,8 +535,6 @@ def _features(deals: pd.DataFrame, config: PipelineConfig, report: DataReport, s
     candidates = [c for c in deals.columns if c not in DEAL_COLUMNS and not c.startswith("_")]
     if FORECAST_CATEGORY in candidates:  # a closed deal's category is "Closed": its current value tells the outcome
         candidates.remove(FORECAST_CATEGORY)
-        report.notes.append("forecast_category is not a feature from the deals file (a closed deal's current "
-                            "category tells its outcome); give its changes in the field history to learn from it")
     features: dict[str, FeatureKind] = {}
     skipped: dict[str, list[str]] = {"empty": [], "date": [], "identifier": []}
     for col in candidates:

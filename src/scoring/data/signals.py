@@ -34,6 +34,9 @@ from scoring.data.tables import ROW, TableInput, load_table
 FIELD_HISTORY_COLUMNS = ("deal_id", "field", "value", "changed_at")
 ACTIVITY_COLUMNS = ("deal_id", "occurred_at", "type")
 CLOSE_DATE, AMOUNT, FORECAST_CATEGORY, OWNER = "expected_close_date", "amount", "forecast_category", "owner"
+#: The features the rep's close dates and the activities make (see scoring.features.signals).
+CLOSE_DATE_FEATURES = ("close_date_pushes", "days_to_close_date")
+ACTIVITY_FEATURES = ("activities_30d", "days_since_activity")
 #: The forecast categories the product knows (Salesforce's and HubSpot's spellings are mapped onto them).
 CATEGORIES = ("pipeline", "best_case", "commit", "omitted", "closed")
 
@@ -110,13 +113,16 @@ class SignalSpec:
 
     @property
     def features(self) -> dict[str, Literal["numeric", "categorical"]]:
-        out: dict[str, Literal["numeric", "categorical"]] = {}
-        if self.close_date:
-            out |= {"close_date_pushes": "numeric", "days_to_close_date": "numeric"}
-        if self.activities:
-            out |= {"activities_30d": "numeric", "days_since_activity": "numeric"}
-        out |= dict.fromkeys(self.categories, "categorical")
-        return out
+        """Every signal feature and its kind."""
+        return {**self.features_from("field_history"), **self.features_from("activities")}
+
+    def features_from(self, kind: Literal["field_history", "activities"]) -> dict[str, Literal["numeric", "categorical"]]:
+        """The features made from one kind of signal."""
+        if kind == "activities":
+            return dict.fromkeys(ACTIVITY_FEATURES, "numeric") if self.activities else {}
+        out: dict[str, Literal["numeric", "categorical"]] = dict.fromkeys(CLOSE_DATE_FEATURES, "numeric") \
+            if self.close_date else {}
+        return out | dict.fromkeys(self.categories, "categorical")
 
     @property
     def tracked(self) -> set[str]:

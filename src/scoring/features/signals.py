@@ -32,8 +32,8 @@ RECENT_DAYS = 30
 class _Timeline:
     """Events of many deals on one sorted axis (deal code, then time), for as-of lookups by binary search."""
 
-    def __init__(self, deal_ids: np.ndarray, times: np.ndarray, codes: Mapping[str, int]) -> None:
-        code = np.fromiter((codes.get(d, -1) for d in deal_ids.tolist()), dtype=np.int64, count=len(deal_ids))
+    def __init__(self, deal_ids: np.ndarray, times: np.ndarray, codes: pd.Index) -> None:
+        code = codes.get_indexer(pd.Index(deal_ids, dtype=object)).astype(np.int64)  # -1: a deal not asked about
         keep = code >= 0
         self.code = code[keep]
         self.time = np.asarray(times, dtype="datetime64[us]").astype(np.int64)[keep]
@@ -81,8 +81,8 @@ def signal_columns(deal_ids: np.ndarray, at: np.ndarray | pd.Timestamp, signals:
                                       dtype="datetime64[us]"), (n,)).astype(np.int64)
     own = own or {}
     out: dict[str, np.ndarray] = {}
-    codes = {d: i for i, d in enumerate(pd.unique(ids).tolist())}
-    code = np.fromiter((codes[d] for d in ids.tolist()), dtype=np.int64, count=n)
+    codes = pd.Index(pd.unique(ids), dtype=object)
+    code = codes.get_indexer(pd.Index(ids, dtype=object)).astype(np.int64)
     fh = signals.field_history
     if spec.close_date:
         out |= _close_date(fh[fh["field"] == CLOSE_DATE], codes, code, when, own.get(CLOSE_DATE))
@@ -112,7 +112,7 @@ def signal_columns(deal_ids: np.ndarray, at: np.ndarray | pd.Timestamp, signals:
     return out
 
 
-def _value_at(changes: pd.DataFrame, codes: Mapping[str, int], code: np.ndarray, when: np.ndarray) -> np.ndarray:
+def _value_at(changes: pd.DataFrame, codes: pd.Index, code: np.ndarray, when: np.ndarray) -> np.ndarray:
     """The value (text) of one field set last before each query's date; None where none was."""
     line = _Timeline(changes["deal_id"].to_numpy(dtype=object), changes["changed_at"].to_numpy(), codes)
     last = line.last_before(code, when)
@@ -120,14 +120,15 @@ def _value_at(changes: pd.DataFrame, codes: Mapping[str, int], code: np.ndarray,
     return values[np.where(last >= 0, last, len(values) - 1)]
 
 
-def _first_value(changes: pd.DataFrame, codes: Mapping[str, int], code: np.ndarray) -> np.ndarray:
+def _first_value(changes: pd.DataFrame, codes: pd.Index, code: np.ndarray) -> np.ndarray:
     """The first value set of one field per query's deal (NaN where none)."""
     first = changes.drop_duplicates("deal_id")  # sorted by deal and time
-    table = dict(zip(first["deal_id"].map(codes).tolist(), first["value"].tolist(), strict=True))
+    table = dict(zip(codes.get_indexer(pd.Index(first["deal_id"], dtype=object)).tolist(), first["value"].tolist(),
+                     strict=True))
     return np.array([table.get(c) for c in code.tolist()], dtype=object)
 
 
-def _close_date(changes: pd.DataFrame, codes: Mapping[str, int], code: np.ndarray, when: np.ndarray,
+def _close_date(changes: pd.DataFrame, codes: pd.Index, code: np.ndarray, when: np.ndarray,
                 own: np.ndarray | None) -> dict[str, np.ndarray]:
     """Pushes of the close date before each query's date, and the days from that date to the close date then
     (the deal's ``own`` date first, where given)."""

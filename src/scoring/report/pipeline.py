@@ -28,12 +28,15 @@ AT_RISK = 15
 
 @dataclass(frozen=True)
 class StoredPipeline:
-    """The store's deals (canonical columns and features), stage history and signals (the CRM's field history and
-    activities), read once; the pipeline as of a date is worked out once per date."""
+    """The store's deals (canonical columns and features) and stage history, read once, and the signals (the CRM's
+    field history and activities) of the deals open at a date; the pipeline as of a date is worked out once per
+    date."""
 
     deals: pd.DataFrame
     history: pd.DataFrame
-    signals: DealSignals = field(default_factory=DealSignals)
+    #: The signals of the deals open at a date (the store reads only those: ``PipelineStore.signals``).
+    signals_of: Callable[[pd.Timestamp], DealSignals] = field(default=lambda _: DealSignals(), repr=False)
+    _signals: dict[pd.Timestamp, DealSignals] = field(default_factory=dict, repr=False, compare=False)
     _open: dict[pd.Timestamp, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     def known_at(self, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -52,6 +55,14 @@ class StoredPipeline:
             self._open[as_of] = self._open_at(as_of)
         return self._open[as_of].copy()
 
+    def signals_at(self, as_of: pd.Timestamp) -> DealSignals:
+        """The signals of the deals open at ``as_of`` (read once per date)."""
+        if as_of not in self._signals:
+            if len(self._signals) >= 8:
+                self._signals.pop(next(iter(self._signals)))
+            self._signals[as_of] = self.signals_of(as_of)
+        return self._signals[as_of]
+
     def _open_at(self, as_of: pd.Timestamp) -> pd.DataFrame:
         deals = self.known_at(as_of)
         deals = deals[deals["status"] == "open"].copy()
@@ -69,7 +80,7 @@ def pipeline_forecast(bundle: ModelBundle, pipeline: StoredPipeline, as_of: pd.T
                       periods: int, model_info: dict[str, str] | None = None) -> Forecast:
     """The bookings forecast of the stored pipeline as of ``as_of`` (booked counted from the stored deals)."""
     return forecast(bundle, pipeline.open_at(as_of), as_of, period, periods, model_info=model_info,
-                    history=pipeline.known_at(as_of), signals=pipeline.signals)
+                    history=pipeline.known_at(as_of), signals=pipeline.signals_at(as_of))
 
 
 #: The periods a forecast snapshot keeps: the current quarter and the current month.

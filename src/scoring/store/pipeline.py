@@ -35,6 +35,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    true,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -194,18 +195,26 @@ class PipelineStore:
         frame["changed_at"] = pd.to_datetime(frame["changed_at"])
         return frame
 
-    def signals(self) -> DealSignals:
-        """The CRM's field history and the activities the store keeps (each kind given once it has rows)."""
+    def signals(self, open_at: pd.Timestamp | None = None) -> DealSignals:
+        """The CRM's field history and the activities the store keeps (each kind given once the store has any);
+        with ``open_at``, only those of the deals open at that date (all a forecast then reads: a fraction of
+        them, and reading is what costs)."""
+        crm = FieldChange.origin == "crm"
+        kinds = ((FieldChange, crm, "changed_at",
+                  (FieldChange.deal_id, FieldChange.field, FieldChange.new_value.label("value"), FieldChange.changed_at)),
+                 (Activity, true(), "occurred_at", (Activity.deal_id, Activity.occurred_at, Activity.type)))
+        frames, given = [], set()
         with self.engine.connect() as conn:
-            changes = pd.read_sql(select(FieldChange.deal_id, FieldChange.field, FieldChange.new_value.label("value"),
-                                         FieldChange.changed_at).where(FieldChange.origin == "crm"), conn)
-            activities = pd.read_sql(select(Activity.deal_id, Activity.occurred_at, Activity.type), conn)
-        changes["changed_at"] = pd.to_datetime(changes["changed_at"]).astype("datetime64[us]")
-        activities["occurred_at"] = pd.to_datetime(activities["occurred_at"]).astype("datetime64[us]")
-        given = frozenset(k for k, frame in (("field_history", changes), ("activities", activities)) if len(frame))
-        return DealSignals(changes.sort_values(["deal_id", "changed_at"], kind="stable").reset_index(drop=True),
-                           activities.sort_values(["deal_id", "occurred_at"], kind="stable").reset_index(drop=True),
-                           given)
+            for table, where, when, columns in kinds:
+                if conn.execute(select(table.id).where(where).limit(1)).first() is not None:
+                    given.add("field_history" if table is FieldChange else "activities")
+                query = select(*columns).where(where)
+                if open_at is not None:
+                    query = query.where(table.deal_id.in_(_open_at(open_at)))
+                frame = pd.read_sql(query, conn)
+                frame[when] = pd.to_datetime(frame[when]).astype("datetime64[us]")
+                frames.append(frame.sort_values(["deal_id", when], kind="stable").reset_index(drop=True))
+        return DealSignals(frames[0], frames[1], frozenset(given))
 
     def snapshots(self, period: str) -> pd.DataFrame:
         with self.engine.connect() as conn:
@@ -301,6 +310,12 @@ def _new_entries(conn: Connection, history: pd.DataFrame) -> pd.DataFrame:
     stored["entered_at"] = pd.to_datetime(stored["entered_at"]).astype("datetime64[us]")
     merged = incoming.merge(stored.assign(seen=True), on=["deal_id", "stage", "entered_at"], how="left")
     return incoming[merged["seen"].isna().to_numpy()].drop_duplicates().reset_index(drop=True)
+
+
+def _open_at(when: pd.Timestamp) -> Any:
+    """The ids of the deals open at ``when`` (created by then, not closed by then), as a subquery."""
+    at = pd.Timestamp(when).to_pydatetime()
+    return select(Deal.deal_id).where(Deal.created_at <= at, (Deal.closed_at.is_(None)) | (Deal.closed_at > at))
 
 
 def _new_signals(conn: Connection, data: DealHistory) -> tuple[pd.DataFrame, pd.DataFrame]:
