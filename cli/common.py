@@ -239,7 +239,8 @@ def open_deals_for(input_path: Path, model_ref: str, preset: str | None, field_h
     deals, report = read_open_deals(input_path, bundle.config)
     signals = None
     if field_history is not None or activities is not None:
-        signals = read_signals(field_history, activities, deals["deal_id"], bundle.config, report)
+        signals = read_signals(field_history, activities, deals["deal_id"], bundle.config, report,
+                               others="not among the open deals scored")
         if not report.ok:
             raise DataError("the deals' field history or activities cannot be used: " + report.summary(), report)
     skipped = sum(s.count for s in report.set_aside if not s.kept)

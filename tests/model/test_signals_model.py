@@ -137,3 +137,26 @@ def test_file_cli_and_request_give_a_deal_the_same_signals(client: TestClient, f
     assert refused.status_code == 422 and "deals[0].history[0]" in refused.text and "next week" in refused.text
     forecast = client.post("/v1/forecast", json={"as_of": END, "deals": body[1:], "period": "quarter", "periods": 1})
     assert forecast.status_code == 200, forecast.text
+
+
+def test_deals_whose_close_date_was_pushed_again_and_again_are_at_risk(bundles: dict[str, ModelBundle], files: Path):
+    from scoring.report.pipeline import PUSHED, deals_at_risk
+
+    bundle = bundles["signals"]
+    deals, report = read_open_deals(files / "open_deals.csv", bundle.config)
+    signals = read_signals(files / "field_history.csv", None, deals["deal_id"], bundle.config, report)
+    risky = deals_at_risk(bundle, deals, pd.Timestamp(END), "quarter", signals)
+    pushed = risky[risky["why"].str.startswith("close date pushed")]
+    assert len(pushed) and (pushed["pushes"] >= PUSHED).all()
+    fh = pd.read_csv(files / "field_history.csv", parse_dates=["changed_at"])
+    one = fh[fh["deal_id"] == pushed["deal_id"].iloc[0]].sort_values("changed_at")
+    dates = pd.to_datetime(one["value"])
+    assert (dates.diff() > pd.Timedelta(0)).sum() == pushed["pushes"].iloc[0]  # each later date a push
+    # without the CRM's history, the changes successive imports found tell the same
+    target = deals.sort_values("amount")["deal_id"].iloc[-1]  # the largest: listed first once at risk
+    changes = pd.DataFrame({"deal_id": [target] * 3, "field": ["expected_close_date"] * 3,
+                            "old_value": ["2025-05-01", "2025-06-01", "2025-09-01"],
+                            "new_value": ["2025-06-01", "2025-07-15", "2025-08-01"],
+                            "changed_at": pd.to_datetime(["2025-05-02", "2025-06-02", "2025-06-20"])})
+    by_imports = deals_at_risk(bundle, deals, pd.Timestamp(END), "quarter", None, changes).set_index("deal_id")
+    assert by_imports.loc[target, "pushes"] == 2  # the third change pulled the date in

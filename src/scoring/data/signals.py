@@ -10,8 +10,9 @@ engagements, Pipedrive activities.
 
 Rows that cannot be used but spoil nothing else are set aside and counted (SPEC 2.1): changes and
 activities of deals not in the deals file, record events that change no value (Salesforce's ``created``),
-stage changes (they belong in the stage history), values that are not dates or numbers where the field
-needs one. An unreadable or missing date is an error, as in the stage history.
+stage changes (they belong in the stage history), activities without a date. A change without a date, an
+unreadable date, a close date that is not a date or an amount that is not a number is an error naming the
+row, as in the deals file.
 
 :class:`SignalSpec` says which features a history supports; :mod:`scoring.features.signals` computes them,
 for training's snapshots, files and requests alike.
@@ -156,24 +157,26 @@ def empty_activities() -> pd.DataFrame:
 
 
 def read_signals(field_history: TableInput | None, activities: TableInput | None, deal_ids: pd.Series,
-                 config: PipelineConfig, report: DataReport) -> DealSignals:
-    """Read, map and check the two files (either may be None) against the deals' ids; problems go to ``report``."""
+                 config: PipelineConfig, report: DataReport, others: str = "that are not in the deals file"
+                 ) -> DealSignals:
+    """Read, map and check the two files (either may be None) against the deals' ids; problems go to ``report``.
+    Rows of other deals are set aside as deals ``others`` (scoring: the closed deals of a whole export's history)."""
     known = pd.Index(deal_ids.dropna().unique())
     fh, act, given = empty_field_history(), empty_activities(), set()
     if field_history is not None:
         src, raw = load_table(field_history, "field_history")
         excel = bool(raw.attrs.get("excel"))
-        frame = map_columns(raw, _names(config, "field_history_columns"), (*FIELD_HISTORY_COLUMNS, "old_value"),
-                            report, src, "field history")
+        frame = map_columns(raw, _names(config, "field_history_columns"), FIELD_HISTORY_COLUMNS, report, src,
+                            "field history")
         if has_columns(frame, raw, FIELD_HISTORY_COLUMNS, report, src):
-            fh = _field_rows(frame, known, config, report, src, excel)
+            fh = _field_rows(frame, known, config, report, src, excel, others)
             given.add("field_history")
     if activities is not None:
         src, raw = load_table(activities, "activities")
         excel = bool(raw.attrs.get("excel"))
         frame = map_columns(raw, _names(config, "activity_columns"), ACTIVITY_COLUMNS, report, src, "activities")
         if has_columns(frame, raw, ACTIVITY_COLUMNS[:2], report, src):
-            act = _activity_rows(frame, known, config, report, src, excel)
+            act = _activity_rows(frame, known, config, report, src, excel, others)
             given.add("activities")
     return DealSignals(fh, act, frozenset(given))
 
@@ -182,23 +185,24 @@ def _names(config: PipelineConfig, key: str) -> dict[str, tuple[str, ...]]:
     """The config's column names for one of the files first, then the CRMs' names known here."""
     own = dict(getattr(config, key))
     return {canon: (*own.get(canon, ()), *SIGNAL_COLUMN_NAMES.get(canon, ())) for canon in
-            (*FIELD_HISTORY_COLUMNS, *ACTIVITY_COLUMNS, "old_value")}
+            (*FIELD_HISTORY_COLUMNS, *ACTIVITY_COLUMNS)}
 
 
-def _unknown_deals(frame: pd.DataFrame, known: pd.Index, report: DataReport, src: str, what: str) -> pd.Series:
+def _unknown_deals(frame: pd.DataFrame, known: pd.Index, report: DataReport, src: str, what: str,
+                   others: str) -> pd.Series:
     ids = as_text(frame["deal_id"])
     unknown = ~ids.isin(known)
     if unknown.any():
-        report.set_rows_aside(src, f"{what} of deal(s) that are not in the deals file "
+        report.set_rows_aside(src, f"{what} of deal(s) {others} "
                               f"({examples(ids[unknown].fillna('(empty)').unique().tolist())})",
                               frame.loc[unknown, ROW].tolist(), column="deal_id")
     return unknown
 
 
 def _field_rows(frame: pd.DataFrame, known: pd.Index, config: PipelineConfig, report: DataReport, src: str,
-                excel: bool) -> pd.DataFrame:
+                excel: bool, others: str) -> pd.DataFrame:
     out = frame.copy()
-    unknown = _unknown_deals(out, known, report, src, "field changes")
+    unknown = _unknown_deals(out, known, report, src, "field changes", others)
     out["deal_id"] = as_text(out["deal_id"])
     raw_field = as_text(out["field"]).fillna("")
     folded = raw_field.map(fold)
@@ -253,9 +257,9 @@ def _category(text: str) -> str:
 
 
 def _activity_rows(frame: pd.DataFrame, known: pd.Index, config: PipelineConfig, report: DataReport, src: str,
-                   excel: bool) -> pd.DataFrame:
+                   excel: bool, others: str) -> pd.DataFrame:
     out = frame.copy()
-    unknown = _unknown_deals(out, known, report, src, "activities")
+    unknown = _unknown_deals(out, known, report, src, "activities", others)
     out["deal_id"] = as_text(out["deal_id"])
     when = read_dates(out["occurred_at"], "occurred_at", config, report, src, out[ROW], excel)
     blank = when.isna() & as_text(out["occurred_at"]).isna() & ~unknown

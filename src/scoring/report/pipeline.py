@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from scoring.bundle import ModelBundle
-from scoring.data.signals import DealSignals
+from scoring.data.signals import DealSignals, SignalSpec
+from scoring.features.signals import signal_columns
 from scoring.forecast.backtest import accuracy
 from scoring.forecast.revenue import PERIODS, Forecast, forecast
 from scoring.scores import current_period_end, score_deals
@@ -137,9 +138,11 @@ def past_accuracy(snapshots: pd.DataFrame, pipeline: StoredPipeline, as_of: pd.T
 
 
 def deals_at_risk(bundle: ModelBundle, open_deals: pd.DataFrame, as_of: pd.Timestamp, period: str,
-                  signals: DealSignals | None = None) -> pd.DataFrame:
-    """The open deals that put this period at risk, largest amount first: stale, or expected to close in the
-    period by the rep while the model gives them little chance to win in it."""
+                  signals: DealSignals | None = None, changes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The open deals that put this period at risk, largest amount first: stale; close date pushed out
+    :data:`PUSHED` times or more (by the CRM's field history in ``signals``, else by the changes imports found,
+    ``changes``); or expected to close in the period by the rep while the model gives them little chance to win
+    in it."""
     if open_deals.empty:
         return pd.DataFrame()
     scores, _ = score_deals(bundle, open_deals, as_of, top=0, signals=signals)
@@ -148,13 +151,37 @@ def deals_at_risk(bundle: ModelBundle, open_deals: pd.DataFrame, as_of: pd.Times
              else pd.Series(pd.NaT, index=open_deals.index))
     due = (close <= end).to_numpy()
     unlikely = scores["win_probability_this_period"].to_numpy() < 0.2
-    risky = scores["stale"].to_numpy() | (due & unlikely)
+    pushes = _pushes(open_deals["deal_id"], as_of, signals, changes)
+    stale = scores["stale"].to_numpy()
+    risky = stale | (pushes >= PUSHED) | (due & unlikely)
     out = scores.loc[risky, ["deal_id", "stage", "amount", "win_probability", "win_probability_this_period",
                              "fixed_probability", "days_in_stage", "stale"]].copy()
     out["expected_close_date"] = close[risky].dt.date.to_numpy()
     out["owner"] = open_deals.loc[risky, "owner"].to_numpy() if "owner" in open_deals.columns else ""
-    out["why"] = np.where(scores.loc[risky, "stale"], "stale in its stage", "due this period, unlikely to close")
+    out["pushes"] = pushes[risky]
+    out["why"] = np.where(stale[risky], "stale in its stage",
+                          np.where(pushes[risky] >= PUSHED, [f"close date pushed out {n:.0f} times" for n in pushes[risky]],
+                                   "due this period, unlikely to close"))
     return out.sort_values("amount", ascending=False).head(AT_RISK).reset_index(drop=True)
+
+
+#: Close date pushed out this many times: a deal at risk.
+PUSHED = 2
+
+
+def _pushes(deal_ids: pd.Series, as_of: pd.Timestamp, signals: DealSignals | None,
+            changes: pd.DataFrame | None) -> np.ndarray:
+    """How often each deal's close date was moved later before ``as_of``: by the CRM's field history when the store
+    has one, else by the changes successive imports found."""
+    ids = deal_ids.to_numpy(dtype=object)
+    if signals is not None and "field_history" in signals.given:
+        return signal_columns(ids, as_of, signals, SignalSpec(close_date=True))["close_date_pushes"]
+    if changes is None or changes.empty:
+        return np.zeros(len(ids))
+    dates = changes[(changes["field"] == "expected_close_date") & (changes["changed_at"] < as_of)]
+    later = pd.to_datetime(dates["new_value"], errors="coerce") > pd.to_datetime(dates["old_value"], errors="coerce")
+    counts = dates.loc[later.to_numpy(), "deal_id"].value_counts()
+    return pd.Series(ids).map(counts).fillna(0).to_numpy(dtype=float)
 
 
 def pipeline_flow(pipeline: StoredPipeline, changes: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp,
