@@ -1,6 +1,6 @@
 """Forecast quality and speed on the demo company, whose true probabilities are known.
 
-    python benchmarks/forecast_bench.py [--deals 100000] [--coverage-deals 20000] [--runs 5] [--seeds 3]
+    python benchmarks/forecast_bench.py [--deals 100000] [--seed 0] [--coverage-deals 20000] [--runs 5] [--seeds 3]
                                         [--skip-coverage | --only-coverage]
 
 1. Accuracy: a bundle trained on everything known at the end of the history forecasts the open
@@ -39,8 +39,8 @@ END = pd.Timestamp("2026-01-01")  # observed at the start of a quarter: the next
 SHOCK_SD = 0.15
 
 
-def accuracy(deals: int) -> tuple[ModelBundle, pd.DataFrame, pd.DataFrame]:
-    company = DemoCompany().generate(deals, seed=0, end=END)
+def accuracy(deals: int, seed: int = 0) -> tuple[ModelBundle, pd.DataFrame, pd.DataFrame]:
+    company = DemoCompany().generate(deals, seed=seed, end=END)
     data = load_deal_history(company.deals, company.history)
     start = time.perf_counter()
     bundle = train_bundle(data, as_of=END)
@@ -150,11 +150,12 @@ def main() -> None:
     parser.add_argument("--coverage-deals", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=3, help="Demo companies with shocks in the backtests.")
+    parser.add_argument("--seed", type=int, default=0, help="The demo company of the accuracy and speed parts.")
     parser.add_argument("--skip-coverage", action="store_true", help="Only accuracy and speed (coverage takes minutes).")
     parser.add_argument("--only-coverage", action="store_true", help="Only the bookings backtests.")
     args = parser.parse_args()
     if not args.only_coverage:
-        bundle, open_deals, history = accuracy(args.deals)
+        bundle, open_deals, history = accuracy(args.deals, args.seed)
         speed(bundle, open_deals, history, args.runs)
     if not args.skip_coverage:
         coverage(args.coverage_deals, args.seeds)

@@ -9,7 +9,7 @@ import pytest
 from scoring.forecast.revenue import won_revenue_samples
 from scoring.forecast.topdown import past_bookings, seasonal_naive
 from scoring.forecast.uncertainty import _effect, draw_effects
-from scoring.models.arrivals import ArrivalModel, win_curves
+from scoring.models.arrivals import ArrivalModel, amount_tilt, win_curves
 
 AS_OF = pd.Timestamp("2025-01-01")
 
@@ -176,3 +176,25 @@ def test_simulated_new_deal_bookings_average_their_expected_value_and_zero_wins_
     assert draws.mean(axis=0) == pytest.approx(new.revenue, rel=0.03)
     # A week: few wins, often none; a sample without a win books nothing.
     assert (draws[:, 0] == 0).mean() == pytest.approx(np.exp(-new.count[0]), abs=0.02)
+
+
+def test_the_share_of_amount_won_follows_the_amount_smoothly():
+    """Large deals win less: the share of created amount won is below the share of deals won, by a logistic
+    fit of winning on the log amount (smooth, so a few large wins or losses do not swing it); the same chance
+    for every amount gives a tilt of about 1; too few closed deals give none."""
+    rng = np.random.default_rng(3)
+    n = 20_000
+    amount = np.exp(rng.normal(10, 1.0, n))
+    created = AS_OF - pd.to_timedelta(rng.uniform(60, 700, n), unit="D")
+    closed = created + pd.Timedelta(days=30)
+    for slope, low, high in ((-0.8, 0.4, 0.8), (0.0, 0.97, 1.03)):
+        p = 1 / (1 + np.exp(-(-1.0 + slope * (np.log(amount) - 10))))
+        won = rng.random(n) < p
+        deals = pd.DataFrame({"created_at": created, "closed_at": closed, "amount": amount,
+                              "status": np.where(won, "won", "lost")})
+        tilt = amount_tilt(deals, AS_OF)
+        truth = float((amount * p).sum() / (amount.sum() * p.mean()))
+        assert tilt is not None and low < tilt < high and abs(tilt - truth) < 0.03
+    few = pd.DataFrame({"created_at": created[:40], "closed_at": closed[:40], "amount": amount[:40],
+                        "status": ["won", "lost"] * 20})
+    assert amount_tilt(few, AS_OF) is None
