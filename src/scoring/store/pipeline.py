@@ -302,14 +302,11 @@ def _read_deals(conn: Connection) -> pd.DataFrame:
 
 def _new_entries(conn: Connection, history: pd.DataFrame) -> pd.DataFrame:
     """Stage entries of ``history`` the store has not seen."""
+    keys = ["deal_id", "stage", "entered_at"]
     if history.empty:
-        return pd.DataFrame(columns=["deal_id", "stage", "entered_at"])
-    incoming = history[["deal_id", "stage", "entered_at"]].copy()
-    incoming["entered_at"] = pd.to_datetime(incoming["entered_at"]).astype("datetime64[us]")
+        return pd.DataFrame(columns=keys)
     stored = pd.read_sql(select(StageEntry.deal_id, StageEntry.stage, StageEntry.entered_at), conn)
-    stored["entered_at"] = pd.to_datetime(stored["entered_at"]).astype("datetime64[us]")
-    merged = incoming.merge(stored.assign(seen=True), on=["deal_id", "stage", "entered_at"], how="left")
-    return incoming[merged["seen"].isna().to_numpy()].drop_duplicates().reset_index(drop=True)
+    return _unseen(history, stored, keys, "entered_at")
 
 
 def _open_at(when: pd.Timestamp) -> Any:
