@@ -142,3 +142,25 @@ def test_snapshot_features_do_not_change_when_the_future_is_added():
     columns = ["deal_id", "as_of", "close_date_pushes", "days_to_close_date", "activities_30d", "days_since_activity"]
     pd.testing.assert_frame_equal(a[columns], b[columns])
     assert a["close_date_pushes"].max() >= 1 and a["days_to_close_date"].notna().mean() > 0.9
+
+
+def test_a_hubspot_property_history_is_read_with_its_own_names():
+    """HubSpot's deal property history as its API and connectors give it (dealId, property, value, timestamp in UTC
+    with a Z, sourceType): closedate, amount, the manual forecast category and the owner mapped; dealstage set aside
+    (stages come from the stage history); hs_* bookkeeping properties kept as features of their own."""
+    fh = pd.DataFrame({
+        "dealId": ["006A", "006A", "006A", "006A", "006B", "006B"],
+        "property": ["closedate", "closedate", "hs_manual_forecast_category", "dealstage", "amount",
+                     "hubspot_owner_id"],
+        "value": ["2025-02-01T00:00:00Z", "2025-03-15T00:00:00Z", "BEST_CASE", "presentationscheduled", "2000",
+                  "4711"],
+        "timestamp": ["2025-01-02T09:00:00.000Z", "2025-01-20T16:30:00.000Z", "2025-01-21T08:00:00.000Z",
+                      "2025-01-10T10:00:00.000Z", "2025-01-11T10:00:00.000Z", "2025-01-12T10:00:00.000Z"],
+        "sourceType": ["CRM_UI"] * 6})
+    data = load_deal_history(_deals(), field_history=fh)
+    got = data.signals.field_history
+    assert got["field"].tolist() == ["expected_close_date", "expected_close_date", "forecast_category", "amount",
+                                     "owner"]
+    assert got["value"].tolist() == ["2025-02-01", "2025-03-15", "best_case", "2000.0", "4711"]
+    assert got["changed_at"].iloc[0] == pd.Timestamp("2025-01-02 09:00")
+    assert [s.reason.split(":")[0] for s in data.report.set_aside] == ["stage changes"]

@@ -43,8 +43,8 @@ CATEGORIES = ("pipeline", "best_case", "commit", "omitted", "closed")
 
 #: Export column names of the two files (compared ignoring case and spacing), after the config's own.
 SIGNAL_COLUMN_NAMES: Mapping[str, tuple[str, ...]] = {
-    "deal_id": ("OpportunityId", "Opportunity ID", "Deal ID", "Record ID", "Associated Deal", "Associated Deal IDs",
-                "WhatId", "What ID", "Activity - Deal ID", "Deal - ID"),
+    "deal_id": ("OpportunityId", "Opportunity ID", "Deal ID", "dealId", "Record ID", "Associated Deal",
+                "Associated Deal IDs", "WhatId", "What ID", "Activity - Deal ID", "Deal - ID"),
     "field": ("Field", "Changed Field", "Field / Event", "Property", "Property name", "FieldName"),
     "value": ("NewValue", "New Value", "Value", "To", "Property value"),
     "changed_at": ("CreatedDate", "Created Date", "Edit Date", "Timestamp", "Changed at", "Change Date",
@@ -60,7 +60,8 @@ FIELD_NAMES: Mapping[str, str] = {
                      "expected_close", "expected close"), CLOSE_DATE),
     **dict.fromkeys(("amount", "value", "deal value", "deal amount"), AMOUNT),
     **dict.fromkeys(("forecastcategoryname", "forecastcategory", "forecast category", "forecast_category",
-                     "hs_forecast_category", "forecast category name"), FORECAST_CATEGORY),
+                     "hs_forecast_category", "hs_manual_forecast_category", "forecast category name"),
+                   FORECAST_CATEGORY),
     **dict.fromkeys(("owner", "ownerid", "owner id", "owner_id", "opportunity owner", "deal owner",
                      "hubspot_owner_id", "user_id"), OWNER),
 }
