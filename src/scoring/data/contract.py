@@ -35,7 +35,7 @@ from scoring.data.formats import (
 from scoring.data.presets import get_preset
 from scoring.data.problems import DataReport, examples
 from scoring.data.signals import FORECAST_CATEGORY, DealSignals, SignalSpec, read_signals
-from scoring.data.tables import PLAUSIBLE_YEARS, ROW, SHORT, SOURCE_COLUMN, TableInput, load_table
+from scoring.data.tables import PLAUSIBLE_YEARS, ROW, SHORT, SOURCE_COLUMN, TableInput, is_in, load_table
 from scoring.errors import DataError
 
 FeatureKind = Literal["numeric", "categorical"]
@@ -72,13 +72,6 @@ class DealHistory:
             h.update(",".join(map(str, data.columns)).encode())
             h.update(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
         return h.hexdigest()
-
-
-def is_in(series: pd.Series, values: pd.Series | pd.Index | set[str]) -> np.ndarray:
-    """``series.isin(values)`` as a boolean array, through pandas' hash table for objects: pandas 3's ``isin``
-    on a text column turns each of ``values`` into a pyarrow scalar in Python, several times slower."""
-    wanted = pd.Index(list(values) if isinstance(values, set) else values, dtype=object)
-    return series.astype(object).isin(wanted).to_numpy()
 
 
 def data_end(data: DealHistory) -> pd.Timestamp:

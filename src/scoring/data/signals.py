@@ -30,7 +30,7 @@ from scoring.data.columns import as_text, fold, has_columns, map_columns, read_d
 from scoring.data.config import PipelineConfig
 from scoring.data.formats import parse_numbers
 from scoring.data.problems import DataReport, examples
-from scoring.data.tables import ROW, TableInput, load_table
+from scoring.data.tables import ROW, TableInput, is_in, load_table
 
 FIELD_HISTORY_COLUMNS = ("deal_id", "field", "value", "changed_at")
 ACTIVITY_COLUMNS = ("deal_id", "occurred_at", "type")
@@ -97,8 +97,7 @@ class DealSignals:
         """The signals of ``ids`` only (the store and the Dask engine work on parts of the deals)."""
         wanted = pd.Index(pd.unique(np.asarray(ids, dtype=object)))
         fh, act = self.field_history, self.activities
-        return DealSignals(fh[fh["deal_id"].astype(object).isin(wanted).to_numpy()],
-                           act[act["deal_id"].astype(object).isin(wanted).to_numpy()],
+        return DealSignals(fh[is_in(fh["deal_id"], wanted)], act[is_in(act["deal_id"], wanted)],
                            self.given)
 
 
@@ -192,7 +191,7 @@ def _names(config: PipelineConfig, key: str) -> dict[str, tuple[str, ...]]:
 def _unknown_deals(frame: pd.DataFrame, known: pd.Index, report: DataReport, src: str, what: str,
                    others: str) -> pd.Series:
     ids = as_text(frame["deal_id"])
-    unknown = ~ids.isin(known)
+    unknown = pd.Series(~is_in(ids, known), index=ids.index)
     if unknown.any():
         report.set_rows_aside(src, f"{what} of deal(s) {others} "
                               f"({examples(ids[unknown].fillna('(empty)').unique().tolist())})",

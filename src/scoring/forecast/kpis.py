@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scoring.data.contract import DealHistory, is_in
+from scoring.data.contract import DealHistory
+from scoring.data.tables import is_in
 from scoring.features.dataset import TrainingSet
 from scoring.features.snapshots import DAY_SECONDS, stage_events
 from scoring.models.transitions import STALE_QUANTILE, StageTransitionModel, sojourns

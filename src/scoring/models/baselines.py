@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils._param_validation import Interval
 
-from scoring.data.contract import is_in
+from scoring.data.tables import is_in
 from scoring.features.dataset import TrainingSet
 from scoring.features.encoder import Rows
 from scoring.features.snapshots import stage_events

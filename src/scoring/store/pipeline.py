@@ -42,6 +42,7 @@ from sqlalchemy.engine import make_url
 
 from scoring.data.contract import DealHistory
 from scoring.data.signals import DealSignals
+from scoring.data.tables import is_in
 from scoring.errors import ConfigError
 from scoring.store.schema import Activity, Deal, FieldChange, ForecastSnapshot, Import, StageEntry
 
@@ -104,7 +105,7 @@ class PipelineStore:
         incoming = _canonical(data)
         with self.engine.begin() as conn:
             stored = _read_deals(conn)
-            known = incoming["deal_id"].isin(stored["deal_id"]).to_numpy()
+            known = is_in(incoming["deal_id"], stored["deal_id"])
             new = incoming[~known]
             both = incoming[known].merge(stored, on="deal_id", suffixes=("", "_old"), how="left")
             differs = np.zeros(len(both), dtype=bool)
