@@ -139,7 +139,8 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [ProblemDetail(field=_field(e.get("loc", ())), message=_message(e)) for e in exc.errors()]
+        details = [ProblemDetail(field="body", message=_json_message(e)) if e.get("type") == "json_invalid"
+                   else ProblemDetail(field=_field(e.get("loc", ())), message=_message(e)) for e in exc.errors()]
         return problem(422, "invalid request", details)
 
     @app.exception_handler(InvalidDeals)
@@ -181,6 +182,12 @@ def _message(error: dict[str, Any]) -> str:
         given = repr(error["input"])
         message += f" (got {given if len(given) <= 60 else given[:57] + '...'})"
     return message
+
+
+def _json_message(error: dict[str, Any]) -> str:
+    """A body that is not JSON: where and why (orjson's words), e.g. NaN, which JSON does not have."""
+    where = error.get("loc", ())[-1]
+    return f"not valid JSON at character {where}: {error.get('ctx', {}).get('error', 'cannot be read')}"
 
 
 def _reason(status: int) -> str:

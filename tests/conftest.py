@@ -7,6 +7,7 @@ CLI, MLflow stores, the service over real HTTP and in process, the report in a b
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -23,8 +24,21 @@ END = "2025-06-30"
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
-# compiled boosters go to the session's own folder, not the user's cache (servers started by tests inherit it)
-os.environ.setdefault("SCORING_CACHE_DIR", tempfile.mkdtemp(prefix="scoring-compiled-"))
+_CACHE_DIR: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compiled boosters go to the session's own folder, not the user's cache (servers started by tests inherit
+    it); :func:`pytest_unconfigure` removes it."""
+    global _CACHE_DIR
+    if "SCORING_CACHE_DIR" not in os.environ:
+        _CACHE_DIR = os.environ["SCORING_CACHE_DIR"] = tempfile.mkdtemp(prefix="scoring-compiled-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _CACHE_DIR is not None:
+        shutil.rmtree(_CACHE_DIR, ignore_errors=True)
+        del os.environ["SCORING_CACHE_DIR"]
 
 GOOD_DEALS = """deal_id,created_at,amount,stage,status,closed_at,stage_entered_at,expected_close_date,segment,seats
 D1,2024-01-05,12000,Lead,open,,2024-01-05,2024-06-30,SMB,10

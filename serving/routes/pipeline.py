@@ -16,13 +16,13 @@ from scoring.report.pipeline import pipeline_flow
 from scoring.serving.deals import deal_signals, deal_tables
 from scoring.serving.dependencies import ModelDep, SettingsDep
 from scoring.serving.holder import LoadedModel
-from scoring.serving.routes.common import ERRORS, READ_ERRORS
+from scoring.serving.routes.common import ERRORS, READ_ERRORS, JSONRoute
 from scoring.serving.schemas import DealsRequest, DealsStored, FlowResponse, ForecastResponse
 from scoring.serving.store import StoreHolder
 from scoring.store.pipeline import ImportResult
 
 router = APIRouter(prefix="/v1/pipeline", tags=["pipeline"])
-deals_router = APIRouter(prefix="/v1", tags=["pipeline"])
+deals_router = APIRouter(prefix="/v1", tags=["pipeline"], route_class=JSONRoute)
 NO_STORE = {404: {"model": READ_ERRORS[401]["model"], "description": "No pipeline store yet (scoring import)."}}
 
 

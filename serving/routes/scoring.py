@@ -23,10 +23,10 @@ from scoring.scores import score_columns
 from scoring.serving.deals import deal_columns, deal_signals
 from scoring.serving.dependencies import MetricsDep, ModelDep, SettingsDep
 from scoring.serving.holder import LoadedModel
-from scoring.serving.routes.common import ERRORS
+from scoring.serving.routes.common import ERRORS, JSONRoute
 from scoring.serving.schemas import ForecastRequest, ForecastResponse, Score, ScoreRequest, ScoreResponse
 
-router = APIRouter(prefix="/v1", tags=["scoring"])
+router = APIRouter(prefix="/v1", tags=["scoring"], route_class=JSONRoute)
 
 
 @router.post("/score", response_model=ScoreResponse, responses=ERRORS)

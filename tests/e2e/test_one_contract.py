@@ -148,6 +148,23 @@ def test_only_json_bodies_are_taken(client: TestClient, company: Path, content_t
     assert client.post("/v1/score", content=body, headers={"content-type": "application/json"}).status_code == 200
 
 
+@pytest.mark.parametrize("body", [b'{"deals": [', b'{"deals": []} trailing', b"\xff"])
+def test_a_body_that_is_not_json_is_refused_saying_where(client: TestClient, body: bytes):
+    answer = client.post("/v1/score", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    problem = answer.json()["errors"][0]
+    assert problem["field"] == "body" and problem["message"].startswith("not valid JSON at character ")
+
+
+@pytest.mark.parametrize("value", [b"NaN", b"Infinity", b"1" + b"0" * 400])
+def test_numbers_only_python_reads_are_refused_naming_the_field(client: TestClient, company: Path, value: bytes):
+    """orjson reads the bodies; what it refuses and Python's json reads still reaches the schema."""
+    deal = pd.read_csv(company / "open_deals.csv", dtype=str).head(1).dropna(axis=1).to_dict(orient="records")[0]
+    body = json.dumps({"as_of": END, "deals": [{**deal, "amount": 0}]}).encode().replace(b'"amount": 0', b'"amount": ' + value)
+    answer = client.post("/v1/score", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "deals[0].amount", answer.text
+
+
 @pytest.mark.parametrize(("change", "field"), [
     ({"amount": True}, "amount"), ({"amount": 1e308}, "amount"), ({"created_at": 1700000000}, "created_at"),
     ({"expected_close_date": 0}, "expected_close_date"),

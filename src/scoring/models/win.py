@@ -392,6 +392,11 @@ class WinModel(Model):
         mids = np.concatenate([(bounds[:-1] + bounds[1:]) / 2, [bounds[-1] + (bounds[-1] - bounds[-2])]])
         return (per_interval * mids).sum(axis=1) / np.maximum(cumulative[:, -1], 1e-12)
 
+    def unknown_values(self, rows: Rows) -> dict[str, list[str]]:
+        """Per categorical input, the values in ``rows`` never seen in training (scored as rare)."""
+        self.check_fitted()
+        return self.encoder_.unknown_values(rows)
+
     def contribution_matrix(self, rows: Rows) -> np.ndarray:
         """:meth:`contributions` as an array (rows x ``encoder_.names_``), for rows given as a mapping of arrays."""
         self.check_fitted()
