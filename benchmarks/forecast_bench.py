@@ -1,7 +1,7 @@
 """Forecast quality and speed on the demo company, whose true probabilities are known.
 
     python benchmarks/forecast_bench.py [--deals 100000] [--seed 0] [--coverage-deals 20000] [--runs 5] [--seeds 3]
-                                        [--skip-coverage | --only-coverage]
+                                        [--skip-coverage | --only-coverage | --new-deal-seeds K]
 
 1. Accuracy: a bundle trained on everything known at the end of the history forecasts the open
    deals' won revenue for the next quarters; the truth is the generator's own P(won within the
@@ -15,6 +15,9 @@
    seasonal naive.
 3. Speed: the whole forecast (state, booster, quantiles, new deals, booked) of 100,000 open deals over
    4 quarters; median of several runs.
+
+With ``--new-deal-seeds K``, only the new deals' part, on K companies of ``--deals`` deals: the arrival model's
+count and won revenue of deals created in the next 4 quarters against the generator's own.
 """
 from __future__ import annotations
 
@@ -144,6 +147,38 @@ def speed(bundle: ModelBundle, open_deals: pd.DataFrame, history: pd.DataFrame, 
     print(f"compiled / plain: {plain / fast:.1f}x faster (same run); the quantiles take {quantile_s:.2f} s")
 
 
+def new_deal_spread(deals: int, seeds: int) -> None:
+    """New deals alone on ``seeds`` demo companies (seeds 1..): the arrival model's expected count and won
+    revenue of deals created in the next 4 quarters against the generator's own (its arrival ramp, and 200
+    replays of the future); no win model is trained, so this takes seconds per company."""
+    from scoring.models.arrivals import ArrivalModel
+
+    print(f"new deals of the next 4 quarters, {seeds} companies of {deals:,} deals:")
+    print(f"{'seed':>4} {'count model/truth':>18} {'revenue per new deal':>21} {'new deals model/truth':>22}  rate form")
+    ratios: dict[str, list[float]] = {"count": [], "each": [], "revenue": []}
+    for seed in range(1, seeds + 1):
+        company = DemoCompany().generate(deals, seed=seed, end=END)
+        data = load_deal_history(company.deals, company.history)
+        bounds = period_bounds(END, "quarter", 4)
+        model = ArrivalModel().fit(data.deals, END)
+        count = float(model.created(END, bounds).sum())
+        revenue = float(model.expected(END, bounds).revenue.sum())
+        ramp = company.arrivals
+        assert ramp is not None
+        x0, x1 = ((t - ramp.start) / pd.Timedelta(days=1) for t in (END, bounds[-1][1] + pd.Timedelta(days=1)))
+        true_count = ramp.deals * (np.exp(ramp.rate * x1) - np.exp(ramp.rate * x0)) / np.expm1(ramp.rate * ramp.span)
+        true_revenue = float(company.bookings_truth("quarter", 4, replicates=200).iloc[-1]["new_deals_expected"])
+        ratios["count"].append(count / true_count)
+        ratios["each"].append((revenue / count) / (true_revenue / true_count))
+        ratios["revenue"].append(revenue / true_revenue)
+        print(f"{seed:>4} {ratios['count'][-1]:>18.3f} {ratios['each'][-1]:>21.3f} {ratios['revenue'][-1]:>22.3f}  "
+              f"{model.spec_.name}", flush=True)
+    for name, label in (("count", "count"), ("each", "revenue per new deal"), ("revenue", "new deals' bookings")):
+        values = np.array(ratios[name])
+        print(f"{label}: mean {values.mean():.3f}, standard deviation {values.std(ddof=1):.3f}, within 5 % in "
+              f"{int((np.abs(values - 1) <= 0.05).sum())} of {len(values)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--deals", type=int, default=100_000)
@@ -153,7 +188,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="The demo company of the accuracy and speed parts.")
     parser.add_argument("--skip-coverage", action="store_true", help="Only accuracy and speed (coverage takes minutes).")
     parser.add_argument("--only-coverage", action="store_true", help="Only the bookings backtests.")
+    parser.add_argument("--new-deal-seeds", type=int, default=0,
+                        help="Only new deals' forecast against the truth on this many companies of --deals deals.")
     args = parser.parse_args()
+    if args.new_deal_seeds:
+        new_deal_spread(args.deals, args.new_deal_seeds)
+        return
     if not args.only_coverage:
         bundle, open_deals, history = accuracy(args.deals, args.seed)
         speed(bundle, open_deals, history, args.runs)

@@ -19,9 +19,11 @@ drifts between rounds). Two load generators, each sending the same pre-encoded b
 
 Each server runs with its defaults, except that ours and the no-op do not write an access log (uvicorn's
 ``--log-level warning`` for the no-op, ``SCORING_ACCESS_LOG=false`` for ours). Also: how long
-``scoring serve`` takes to be ready with the embedded store.
+``scoring serve`` takes to be ready with the embedded store. Last, batches against mlflow's in alternating
+one-second windows (``--pairs``): the ratio least moved by the shared machine's drift.
 
-    python benchmarks/serve_bench.py [--deals 20000] [--runs 3] [--seconds 5] [--clients 4] [--load wrk python]
+    python benchmarks/serve_bench.py [--deals 20000] [--runs 3] [--seconds 5] [--clients 4] [--pairs 30]
+                                     [--load wrk python]
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -132,6 +135,29 @@ def load_python(url: str, body: Path, seconds: float, clients: int) -> Load:
     return Load(len(all_times) / elapsed, sum(failures), *np.percentile(all_times, [50, 99]).tolist())
 
 
+def interleaved(measure: Callable[[str, Path, float, int], Load], targets: dict[str, tuple[str, str, str]],
+                bodies: Path, pairs: int) -> None:
+    """Batch rows/s of ours (with and without factors) against mlflow's in alternating one-second windows
+    (ABBA: the order flips every pair), so that the shared machine's drift, which moves a 5-second window's
+    figure by 20-40 % from one minute to the next, falls on both sides of each ratio alike; the median of the
+    pairs' ratios and their quartiles."""
+    for ours in ("ours", "factors"):
+        ratios = []
+        for i in range(pairs):
+            order = (ours, "mlflow") if i % 2 == 0 else ("mlflow", ours)
+            rate = {}
+            for name in order:
+                url, _, many = targets[name]
+                load = measure(url, bodies / f"{many}.json", 1.0, 2)
+                assert load.failed == 0, f"{name}: {load.failed} failed batch requests"
+                rate[name] = load.rate
+            ratios.append(rate[ours] / rate["mlflow"])
+        q1, median, q3 = np.percentile(ratios, [25, 50, 75])
+        label = "with the top 3 factors" if ours == "factors" else "without factors"
+        print(f"interleaved batches of 1,000 {label}: {median:.2f}x mlflow models serve's rows/s (median of "
+              f"{pairs} one-second pairs; quartiles {q1:.2f}-{q3:.2f})", flush=True)
+
+
 def sklearn_pipeline_model(company: Path, work: Path) -> tuple[str, list[str]]:
     """Train the plain sklearn pipeline on the same snapshot rows and log it as an MLflow model; its URI and inputs."""
     import mlflow
@@ -172,6 +198,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--pairs", type=int, default=30, help="alternating one-second windows of batches, ours and "
+                                                              "mlflow's (0: none)")
     parser.add_argument("--load", nargs="+", choices=("wrk", "python"), default=None,
                         help="load generators (default: both, wrk only if it is on the PATH)")
     args = parser.parse_args()
@@ -298,6 +326,7 @@ def main() -> None:
                   f"{ratio(single, 'ours', 'noop'):.2f} of the no-op floor (target 0.5)")
             print(f"batches of 1,000: {ratio(rows, 'ours', 'mlflow'):.2f}x mlflow models serve's rows/s "
                   f"(target 3x); with factors {ratio(rows, 'factors', 'mlflow'):.2f}x\n", flush=True)
+            interleaved(measure, targets, bodies, args.pairs)
         ready_times = []
         for _ in range(3):  # readiness: a fresh process each time
             port = free_port()
