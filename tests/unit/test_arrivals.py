@@ -9,7 +9,7 @@ import pytest
 from scoring.forecast.revenue import won_revenue_samples
 from scoring.forecast.topdown import past_bookings, seasonal_naive
 from scoring.forecast.uncertainty import _effect, draw_effects
-from scoring.models.arrivals import ArrivalModel, amount_tilt, win_curves
+from scoring.models.arrivals import REFERENCE_SPEC, ArrivalModel, choose_rate_spec, win_curves
 
 AS_OF = pd.Timestamp("2025-01-01")
 
@@ -131,12 +131,10 @@ def test_seasonal_naive_is_last_years_same_period_with_a_range_from_its_past_mis
 
 
 def test_the_form_of_the_rate_is_chosen_by_how_it_forecast_the_last_months():
-    from scoring.models.arrivals import choose_rate_spec
-
     growing = _deals(np.random.default_rng(7), growth=0.6)
     choice = choose_rate_spec(growing["created_at"], AS_OF)
     spec, errors = choice.spec, choice.errors
-    assert spec.trend and len(errors) == 5 and errors[spec.name] == min(errors.values())
+    assert spec.trend and len(errors) == 5 and errors[spec.name] <= errors[REFERENCE_SPEC.name]
     assert choice.spread() < 0.05  # Poisson arrivals on a trend the form follows: nothing beyond Poisson noise
     # A rate that stalled eight months ago, as real exports do: a trend over three years would overshoot.
     shifted = _deals(np.random.default_rng(8), growth=0.6)
@@ -152,9 +150,16 @@ def test_the_form_of_the_rate_is_chosen_by_how_it_forecast_the_last_months():
     assert next_month == pytest.approx(recent_rate * 31, rel=0.15)
 
 
-def test_months_that_stray_from_the_forecast_widen_the_range_of_new_deals():
-    from scoring.models.arrivals import choose_rate_spec
+def test_a_few_noisy_months_do_not_overturn_a_steady_trend():
+    """A small company (0.4 new deals a day, growing 40 % a year): its last months' counts are mostly Poisson
+    noise, and the least error among the forms would mostly pick noise (measured: 4 of 20 such companies kept
+    the trend that way); the trend stays unless another form is clearly better."""
+    kept = [choose_rate_spec(_deals(np.random.default_rng(100 + seed), per_day=0.4, growth=0.4)["created_at"],
+                             AS_OF).spec == REFERENCE_SPEC for seed in range(20)]
+    assert sum(kept) >= 12
 
+
+def test_months_that_stray_from_the_forecast_widen_the_range_of_new_deals():
     deals = _deals(np.random.default_rng(10), per_day=30.0)
     month = deals["created_at"].dt.to_period("M")
     keep = np.ones(len(deals), dtype=bool)
@@ -176,25 +181,3 @@ def test_simulated_new_deal_bookings_average_their_expected_value_and_zero_wins_
     assert draws.mean(axis=0) == pytest.approx(new.revenue, rel=0.03)
     # A week: few wins, often none; a sample without a win books nothing.
     assert (draws[:, 0] == 0).mean() == pytest.approx(np.exp(-new.count[0]), abs=0.02)
-
-
-def test_the_share_of_amount_won_follows_the_amount_smoothly():
-    """Large deals win less: the share of created amount won is below the share of deals won, by a logistic
-    fit of winning on the log amount (smooth, so a few large wins or losses do not swing it); the same chance
-    for every amount gives a tilt of about 1; too few closed deals give none."""
-    rng = np.random.default_rng(3)
-    n = 20_000
-    amount = np.exp(rng.normal(10, 1.0, n))
-    created = AS_OF - pd.to_timedelta(rng.uniform(60, 700, n), unit="D")
-    closed = created + pd.Timedelta(days=30)
-    for slope, low, high in ((-0.8, 0.4, 0.8), (0.0, 0.97, 1.03)):
-        p = 1 / (1 + np.exp(-(-1.0 + slope * (np.log(amount) - 10))))
-        won = rng.random(n) < p
-        deals = pd.DataFrame({"created_at": created, "closed_at": closed, "amount": amount,
-                              "status": np.where(won, "won", "lost")})
-        tilt = amount_tilt(deals, AS_OF)
-        truth = float((amount * p).sum() / (amount.sum() * p.mean()))
-        assert tilt is not None and low < tilt < high and abs(tilt - truth) < 0.03
-    few = pd.DataFrame({"created_at": created[:40], "closed_at": closed[:40], "amount": amount[:40],
-                        "status": ["won", "lost"] * 20})
-    assert amount_tilt(few, AS_OF) is None
