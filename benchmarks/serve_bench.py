@@ -254,6 +254,8 @@ def main() -> None:
         print(f"scoring serve ready in {ready:.2f} s (embedded store, champion loaded)", flush=True)
 
         mlflow_bin = shutil.which("mlflow", path=env["PATH"])
+        if mlflow_bin is None:
+            raise SystemExit("mlflow is not installed beside this Python (pip install -e '.[dev]')")
         processes.append(subprocess.Popen([mlflow_bin, "models", "serve", "-m", sk_uri, "--env-manager", "local",
                                            "-p", str(ports["mlflow"]), "-h", "127.0.0.1"],
                                           env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow-sklearn.db'}"},

@@ -185,7 +185,7 @@ def _message(error: dict[str, Any]) -> str:
 
 
 def _json_message(error: dict[str, Any]) -> str:
-    """A body that is not JSON: where and why (orjson's words), e.g. NaN, which JSON does not have."""
+    """A body that is not JSON (cut short, text after the end, not UTF-8): where and why."""
     where = error.get("loc", ())[-1]
     return f"not valid JSON at character {where}: {error.get('ctx', {}).get('error', 'cannot be read')}"
 

@@ -29,8 +29,8 @@ class _OrjsonRequest(Request):
             body = await self.body()
             try:
                 self._json = orjson.loads(body)
-            except orjson.JSONDecodeError:  # NaN, integers beyond floats: the standard library reads them
-                try:  # (or raises the JSONDecodeError FastAPI answers with a 422)
+            except orjson.JSONDecodeError:  # NaN, integers beyond floats: the standard library reads them,
+                try:  # or raises the JSONDecodeError that FastAPI answers with a 422
                     self._json = json.loads(body)
                 except UnicodeDecodeError as exc:
                     raise json.JSONDecodeError(f"not UTF-8 text ({exc.reason})", "", exc.start) from None
