@@ -1,7 +1,7 @@
 """Forecast quality and speed on the demo company, whose true probabilities are known.
 
     python benchmarks/forecast_bench.py [--deals 100000] [--seed 0] [--coverage-deals 20000] [--runs 5] [--seeds 3]
-                                        [--skip-coverage | --only-coverage | --new-deal-seeds K]
+                                        [--skip-coverage | --only-coverage | --new-deal-seeds K | --real DIR]
 
 1. Accuracy: a bundle trained on everything known at the end of the history forecasts the open
    deals' won revenue for the next quarters; the truth is the generator's own P(won within the
@@ -17,7 +17,8 @@
    4 quarters; median of several runs.
 
 With ``--new-deal-seeds K``, only the new deals' part, on K companies of ``--deals`` deals: the arrival model's
-count and won revenue of deals created in the next 4 quarters against the generator's own.
+count and won revenue of deals created in the next 4 quarters against the generator's own. With ``--real
+../shared/data``, only bookings backtests of the last periods of the real public sets.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import argparse
 import os
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -179,6 +181,40 @@ def new_deal_spread(deals: int, seeds: int) -> None:
               f"{int((np.abs(values - 1) <= 0.05).sum())} of {len(values)}")
 
 
+#: Real sets with dated deals (IBM's has no dates; BPI 2012 spans five months): (adapter, folder, period, periods).
+REAL_SETS = (("it-consulting", "win_prediction_it_consulting", "quarter", 8),
+             ("it-consulting", "win_prediction_it_consulting", "month", 12),
+             ("maven", "maven_crm_sales_opportunities", "month", 10))
+
+
+def real_bookings(shared: Path) -> None:
+    """Bookings backtests on the real public sets (``../shared/data``, through ``benchmarks/adapters.py``): the
+    last periods before each set ends, the model against the fixed percentages and the seasonal naive."""
+    import sys
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from adapters import ADAPTERS
+
+    from scoring.forecast.backtest import earliest_start
+
+    for key, folder, every, count in REAL_SETS:
+        adapted = ADAPTERS[key](shared / folder)
+        with tempfile.TemporaryDirectory() as tmp:
+            adapted.write(Path(tmp))
+            history = Path(tmp) / "stage_history.csv"
+            data = load_deal_history(Path(tmp) / "deals.csv", history if history.exists() else None,
+                                     config=adapted.config)
+        freq = "Q" if every == "quarter" else "M"
+        last = pd.Period(data.deals["created_at"].max(), freq) - 1
+        first = max(last - (count - 1), pd.Period(earliest_start(data), freq) + 1)
+        start = time.perf_counter()
+        result = backtest(data, first.start_time, last.start_time, every, periods=1)
+        print(f"{key}, {every}ly bookings from {first} to {last} ({time.perf_counter() - start:.0f} s):")
+        print(result.bookings_summary()[["method", "periods", "accuracy", "bias", "coverage_p10_p90", "new_deal_share"]]
+              .round(3).to_string(index=False), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--deals", type=int, default=100_000)
@@ -190,7 +226,12 @@ def main() -> None:
     parser.add_argument("--only-coverage", action="store_true", help="Only the bookings backtests.")
     parser.add_argument("--new-deal-seeds", type=int, default=0,
                         help="Only new deals' forecast against the truth on this many companies of --deals deals.")
+    parser.add_argument("--real", type=Path, metavar="SHARED_DATA",
+                        help="Only bookings backtests on the real public sets in this folder (../shared/data).")
     args = parser.parse_args()
+    if args.real:
+        real_bookings(args.real)
+        return
     if args.new_deal_seeds:
         new_deal_spread(args.deals, args.new_deal_seeds)
         return
