@@ -114,10 +114,15 @@ def signal_columns(deal_ids: np.ndarray, at: np.ndarray | pd.Timestamp, signals:
 
 def _value_at(changes: pd.DataFrame, codes: pd.Index, code: np.ndarray, when: np.ndarray) -> np.ndarray:
     """The value (text) of one field set last before each query's date; None where none was."""
+    values = np.append(changes["value"].to_numpy(dtype=object), np.array([None], dtype=object))
+    return values[_last_at(changes, codes, code, when, len(values) - 1)]
+
+
+def _last_at(changes: pd.DataFrame, codes: pd.Index, code: np.ndarray, when: np.ndarray, none: int) -> np.ndarray:
+    """The row of ``changes`` set last before each query's date; ``none`` where none was."""
     line = _Timeline(changes["deal_id"].to_numpy(dtype=object), changes["changed_at"].to_numpy(), codes)
     last = line.last_before(code, when)
-    values = np.append(changes["value"].to_numpy(dtype=object), np.array([None], dtype=object))
-    return values[np.where(last >= 0, last, len(values) - 1)]
+    return np.where(last >= 0, last, none)
 
 
 def _first_value(changes: pd.DataFrame, codes: pd.Index, code: np.ndarray) -> np.ndarray:
@@ -141,8 +146,9 @@ def _close_date(changes: pd.DataFrame, codes: pd.Index, code: np.ndarray, when: 
         later[1:] = same & valid & (dates[1:] > dates[:-1])
     pushes = changes[later]
     line = _Timeline(pushes["deal_id"].to_numpy(dtype=object), pushes["changed_at"].to_numpy(), codes)
-    value = _value_at(changes, codes, code, when)
-    date = pd.to_datetime(pd.Series(value, dtype=object), errors="coerce").to_numpy(dtype="datetime64[us]")
+    # the dates parsed once (the contract wrote them as YYYY-MM-DD), then looked up per query; NaT where none
+    parsed = np.append(dates, np.iinfo(np.int64).min).view("datetime64[us]")
+    date = parsed[_last_at(changes, codes, code, when, len(dates))]
     if own is not None:
         own = np.asarray(own, dtype="datetime64[us]")
         date = np.where(np.isnat(own), date, own)
