@@ -18,12 +18,13 @@ drifts between rounds). Two load generators, each sending the same pre-encoded b
   the no-op floor is then the client's speed more than HTTP's.
 
 Each server runs with its defaults, except that ours and the no-op do not write an access log (uvicorn's
-``--log-level warning`` for the no-op, ``SCORING_ACCESS_LOG=false`` for ours). Also: how long
+``--log-level warning`` for the no-op, ``SCORING_ACCESS_LOG=false`` for ours), and that ``--workers N`` starts
+ours with N server processes and mlflow's with ``--mlflow-workers`` (default: as many). Also: how long
 ``scoring serve`` takes to be ready with the embedded store. Last, batches against mlflow's in alternating
 one-second windows (``--pairs``): the ratio least moved by the shared machine's drift.
 
     python benchmarks/serve_bench.py [--deals 20000] [--runs 3] [--seconds 5] [--clients 4] [--pairs 30]
-                                     [--load wrk python]
+                                     [--load wrk python] [--workers 1] [--mlflow-workers N]
 """
 from __future__ import annotations
 
@@ -200,6 +201,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--pairs", type=int, default=30, help="alternating one-second windows of batches, ours and "
                                                               "mlflow's (0: none)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes of ours (scoring serve --workers)")
+    parser.add_argument("--mlflow-workers", type=int, default=None,
+                        help="server processes of mlflow models serve (-w; default: as many as ours)")
     parser.add_argument("--load", nargs="+", choices=("wrk", "python"), default=None,
                         help="load generators (default: both, wrk only if it is on the PATH)")
     args = parser.parse_args()
@@ -245,7 +249,10 @@ def main() -> None:
         sk_batch = {"dataframe_records": sk_records}
 
         ports = {name: free_port() for name in ("ours", "mlflow", "noop")}
-        ours = subprocess.Popen([sys.executable, "-m", "scoring.cli.main", "serve", "--port", str(ports["ours"])],
+        mlflow_workers = args.mlflow_workers or args.workers
+        print(f"server processes: ours {args.workers}, mlflow's {mlflow_workers}", flush=True)
+        ours = subprocess.Popen([sys.executable, "-m", "scoring.cli.main", "serve", "--port", str(ports["ours"]),
+                                 "--workers", str(args.workers)],
                                 env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}",
                                      "SCORING_ACCESS_LOG": "false"}, cwd=work,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -257,7 +264,7 @@ def main() -> None:
         if mlflow_bin is None:
             raise SystemExit("mlflow is not installed beside this Python (pip install -e '.[dev]')")
         processes.append(subprocess.Popen([mlflow_bin, "models", "serve", "-m", sk_uri, "--env-manager", "local",
-                                           "-p", str(ports["mlflow"]), "-h", "127.0.0.1"],
+                                           "-p", str(ports["mlflow"]), "-h", "127.0.0.1", "-w", str(mlflow_workers)],
                                           env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow-sklearn.db'}"},
                                           cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_ready(f"http://127.0.0.1:{ports['mlflow']}/ping", processes[-1])

@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            metrics.close()
 
     # FastAPI's own /docs and /redoc load Swagger UI and ReDoc from a CDN (blank offline): these serve the
     # files installed with fastapi-offline, under /static-offline-docs
@@ -87,6 +88,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _add_error_handlers(app)
     _document_keys(app)
     return app
+
+
+def worker_app() -> FastAPI:
+    """The app of one of several server processes (``scoring serve --workers N`` starts uvicorn with this
+    factory): settings from the environment, and this process's malloc tuned as ``scoring serve`` tunes its own."""
+    from scoring.serving.allocator import keep_freed_memory
+
+    keep_freed_memory()
+    return create_app()
 
 
 def _document_keys(app: FastAPI) -> None:

@@ -1,12 +1,18 @@
-"""Prometheus metrics of one app: requests, latencies, deals scored, the model in service."""
+"""Prometheus metrics of one app: requests, latencies, deals scored, the model in service.
+
+With several server processes (``scoring serve --workers N``) each writes its figures to files in
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode, set up by ``scoring serve``) and /metrics,
+whichever worker answers it, reads them all: counts and latencies summed over the workers, the model in
+service as the most any live worker serves (1 while one still does)."""
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -16,20 +22,29 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class Metrics:
-    """The app's own registry (several apps in one process, as in tests, do not collide)."""
+    """The app's own registry (several apps in one process, as in tests, do not collide); in multiprocess mode
+    (``PROMETHEUS_MULTIPROC_DIR`` set) the registry /metrics reads collects every worker's files instead."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.shared = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        own = CollectorRegistry()
+        if self.shared:
+            self.registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(self.registry)
+        else:
+            self.registry = own
         self.requests = Counter("scoring_http_requests", "HTTP requests by route, method and status.",
-                                ["route", "method", "status"], registry=self.registry)
+                                ["route", "method", "status"], registry=own)
         self.latency = Histogram("scoring_http_request_seconds", "Time to answer, by route.", ["route"],
                                  buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-                                 registry=self.registry)
-        self.deals = Counter("scoring_deals_scored", "Deals scored or forecast.", ["route"], registry=self.registry)
+                                 registry=own)
+        self.deals = Counter("scoring_deals_scored", "Deals scored or forecast.", ["route"], registry=own)
         self.model = Gauge("scoring_model_info", "The model in service (value 1).", ["name", "version", "source"],
-                           registry=self.registry)
-        self.swaps = Counter("scoring_model_swaps", "Times a new model version was swapped in.", registry=self.registry)
+                           registry=own, multiprocess_mode="livemax")
+        self.swaps = Counter("scoring_model_swaps", "Times a new model version was swapped in (by any worker).",
+                             registry=own)
         self._children: dict[tuple[str, ...], Any] = {}  # labelled series, looked up once (labels() costs ~4 us)
+        self._serving: tuple[str, str, str] | None = None
 
     def answered(self, route: str, method: str, status: str, seconds: float) -> None:
         """Count a request and its time to answer."""
@@ -50,8 +65,18 @@ class Metrics:
         return series
 
     def serving(self, name: str, version: str, source: str) -> None:
-        self.model.clear()
+        """Say which model this process serves now."""
+        if not self.shared:
+            self.model.clear()
+        elif self._serving is not None:
+            self.model.labels(*self._serving).set(0)  # its file keeps the series: 0, not gone
+        self._serving = (name, version, source)
         self.model.labels(name, version, source).set(1)
+
+    def close(self) -> None:
+        """This worker stops: its live series (the model it served) leave the shared figures."""
+        if self.shared:
+            multiprocess.mark_process_dead(os.getpid())
 
 
 #: Methods whose body must be JSON (415 otherwise: a form or text/plain post from another site is refused too;

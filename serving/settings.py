@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     store_timeout_seconds: float = Field(10.0, gt=0, description="How long the first lookup in the tracking store "
                                          "may take before the exported bundle is served instead (the lookup goes on "
                                          "in the background and swaps the champion in when it answers).")
+    workers: int = Field(1, ge=1, le=64, description="Server processes, each with the model loaded, answering "
+                         "requests side by side (one per core for callers that send batches at once); their "
+                         "Prometheus metrics are summed.")
     threads: int = Field(1, ge=1, le=64, description="Worker threads for validation and scoring, off the event loop "
                                                      "(more let small requests overtake a large batch, at some cost "
                                                      "in throughput).")

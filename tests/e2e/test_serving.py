@@ -425,6 +425,42 @@ def test_the_event_loop_stays_free_while_large_requests_are_scored(served: Serve
     assert np.median(waits) < one_forecast / 4, (np.median(waits), one_forecast)
 
 
+def test_several_workers_answer_side_by_side_and_their_metrics_add_up(company: Path, bundle: ModelBundle,
+                                                                      tmp_path: Path):
+    path = bundle.save(tmp_path / "bundle.joblib")
+    (tmp_path / "tmp").mkdir()
+    server = start_server(tmp_path, {"SCORING_ACCESS_LOG": "false", "TMPDIR": str(tmp_path / "tmp")},
+                          "--model", str(path), "--workers", "2")
+    deals = open_deals(company)[:5]
+    statuses: list[int] = []
+
+    def caller() -> None:  # a new connection per request: the two processes share the socket's connections
+        for _ in range(10):
+            statuses.append(httpx.post(f"{server.url}/v1/score", json={"as_of": END, "deals": deals},
+                                       timeout=60).status_code)
+
+    try:
+        _wait_for(lambda: httpx.get(f"{server.url}/readyz").status_code == 200)
+        threads = [threading.Thread(target=caller) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert statuses == [200] * 40
+        log = server.log.read_text()
+        assert log.count("Started server process") == 2, log
+        for _ in range(6):  # whichever process answers /metrics counts both processes' requests
+            metrics = httpx.get(f"{server.url}/metrics").text
+            assert 'scoring_deals_scored_total{route="/v1/score"} 200.0' in metrics, metrics
+            assert 'scoring_http_requests_total{method="POST",route="/v1/score",status="200"} 40.0' in metrics
+            assert 'scoring_model_info{name="bundle",source="file",version="' in metrics
+        assert list((tmp_path / "tmp").iterdir()), "the workers' metrics live in a directory of their own"
+    finally:
+        stop(server)
+    assert server.process.returncode == 0
+    assert not list((tmp_path / "tmp").iterdir()), "the metrics directory is removed when the service stops"
+
+
 # -- the champion alias: hot swap, refused versions, fallback ------------------------------------
 def test_hot_swap_under_load_and_a_broken_version_is_refused(company: Path, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch):
