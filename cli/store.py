@@ -58,7 +58,7 @@ def _snapshot(store: PipelineStore, model_ref: str | None, preset: str | None) -
     except ScoringError as exc:
         out.print(f"[yellow]note:[/] no forecast snapshot: {escape(str(exc))}", soft_wrap=True)
         return
-    pipeline = StoredPipeline(store.deals(), store.history(), store.signals)
+    pipeline = StoredPipeline(store.deals(), store.history(), store.signals, store.field_changes())
     now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
     for row in current_snapshots(lambda day, period: pipeline_forecast(bundle, pipeline, day, period, PAGE_PERIODS,
                                                                      model_info=info),

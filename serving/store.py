@@ -55,7 +55,8 @@ class StoreHolder:
         stamp = last["id"] if last else None
         with self._lock:
             if self._pipeline is None or self._pipeline[0] != stamp:
-                self._pipeline = (stamp, StoredPipeline(store.deals(), store.history(), store.signals))
+                pipeline = StoredPipeline(store.deals(), store.history(), store.signals, store.field_changes())
+                self._pipeline = (stamp, pipeline)
                 self._forecasts.clear()
                 self._pages.clear()
             return self._pipeline

@@ -128,9 +128,9 @@ def _context(holder: StoreHolder, model: LoadedModel | None, as_of: pd.Timestamp
     trend = trend_line([d.strftime("%d %b") for d in this["taken_on"]], this["bookings"].tolist(),
                        this["bookings_p10"].tolist(), this["bookings_p90"].tolist(), this["booked"].tolist())
     accuracy = past_accuracy(snapshots, pipeline, as_of)
-    changes = holder.store.field_changes()
-    at_risk = deals_at_risk(model.bundle, pipeline.open_at(as_of), as_of, period, pipeline.signals_at(as_of), changes)
-    flow = pipeline_flow(pipeline, changes, pd.Timestamp(first["calendar_start"]), as_of, period)
+    at_risk = deals_at_risk(model.bundle, pipeline.open_at(as_of), as_of, period, pipeline.signals_at(as_of),
+                            pipeline.changes)
+    flow = pipeline_flow(pipeline, pd.Timestamp(first["calendar_start"]), as_of, period)
     stage_table = model.bundle.stage_table()
     metrics = model.bundle.metrics
     overall = metrics[metrics["by"] == "all"] if "by" in metrics.columns else metrics

@@ -60,8 +60,7 @@ async def flow(request: Request, from_: Annotated[date, Query(alias="from")], to
     read = await run_in_threadpool(holder.pipeline)
     if read is None or holder.store is None:
         raise HTTPException(404, f"no pipeline store: {holder.error}")
-    changes = await run_in_threadpool(holder.store.field_changes)
-    return cast(FlowResponse, pipeline_flow(read[1], changes, start, end, period))
+    return cast(FlowResponse, await run_in_threadpool(pipeline_flow, read[1], start, end, period))
 
 
 @deals_router.put("/deals", responses=ERRORS)

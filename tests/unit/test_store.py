@@ -92,8 +92,8 @@ def test_the_flow_counts_what_moved_the_pipeline_between_two_dates(tmp_path: Pat
                                            demo.history), "june-fix.csv", at=pd.Timestamp("2025-06-30 09:00"))
     store.import_history(load_deal_history(pd.concat([later, new]), demo.history), "july.csv",
                          at=pd.Timestamp("2025-07-10 08:00"))
-    pipeline = StoredPipeline(store.deals(), store.history())
-    flow = pipeline_flow(pipeline, store.field_changes(), pd.Timestamp("2025-07-01"), pd.Timestamp("2025-07-10"))
+    pipeline = StoredPipeline(store.deals(), store.history(), changes=store.field_changes())
+    flow = pipeline_flow(pipeline, pd.Timestamp("2025-07-01"), pd.Timestamp("2025-07-10"))
     total = flow["total"]
     assert total["created_deals"] == 1 and total["created"] == later.loc[a, "amount"]
     assert total["won_deals"] == 1 and total["won"] == later.loc[c, "amount"]
@@ -102,6 +102,30 @@ def test_the_flow_counts_what_moved_the_pipeline_between_two_dates(tmp_path: Pat
     assert total["end_value"] == pytest.approx(total["start_value"] + total["created"] - total["won"] - total["lost"]
                                                + total["raised"] - total["cut"])
     assert sum(o["end_value"] for o in flow["owner"]) == pytest.approx(total["end_value"])
+
+
+def test_a_past_date_sees_the_amounts_and_close_dates_deals_had_then(tmp_path: Path, demo):
+    """Time does not leak into the stored pipeline as of a past date: a later import's amount and close date are
+    given back as they were, so a forecast of that date reads the deals as they stood then."""
+    from scoring.report.pipeline import StoredPipeline
+
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}", create=True)
+    store.import_history(load_deal_history(demo.deals, demo.history), "june.csv", at=pd.Timestamp("2025-06-30 08:00"))
+    later = demo.deals.copy()
+    a, b = later.index[later["status"] == "open"][:2]
+    later.loc[a, "amount"] = demo.deals.loc[a, "amount"] * 3
+    later.loc[b, "expected_close_date"] = pd.Timestamp("2026-03-31")
+    store.import_history(load_deal_history(later, demo.history), "july.csv", at=pd.Timestamp("2025-07-10 08:00"))
+    pipeline = StoredPipeline(store.deals(), store.history(), changes=store.field_changes())
+    ids = demo.deals.loc[[a, b], "deal_id"].tolist()
+    then = pipeline.open_at(pd.Timestamp("2025-07-01")).set_index("deal_id").loc[ids]
+    now = pipeline.open_at(pd.Timestamp("2025-07-11")).set_index("deal_id").loc[ids]
+    assert then.loc[ids[0], "amount"] == demo.deals.loc[a, "amount"] and now.loc[ids[0], "amount"] == later.loc[a, "amount"]
+    assert then.loc[ids[1], "expected_close_date"] == demo.deals.loc[b, "expected_close_date"]
+    assert now.loc[ids[1], "expected_close_date"] == pd.Timestamp("2026-03-31")
+    unchanged = pipeline.open_at(pd.Timestamp("2025-07-01")).set_index("deal_id").drop(index=ids)
+    before = StoredPipeline(store.deals(), store.history()).open_at(pd.Timestamp("2025-07-01")).set_index("deal_id")
+    pd.testing.assert_frame_equal(unchanged, before.drop(index=ids))  # only what changed later is given back
 
 
 def test_the_crms_field_history_and_activities_are_kept_once_and_read_back_as_signals(tmp_path: Path, demo):

@@ -2,8 +2,10 @@
 date, its snapshots through the period, the deals that put it at risk, and the accuracy of past periods'
 forecasts at fixed distances before their end.
 
-The store keeps each deal's latest state and its stage history; as of an earlier date, a deal is open if
-it was created by then and not yet closed, in the stage its history says it was in then.
+The store keeps each deal's latest state, its stage history and the changes successive imports found; as of
+an earlier date, a deal is open if it was created by then and not yet closed, in the stage its history says
+it was in then, with the amount and the rep's close date it had then (a later import's change gives back the
+value before it): a forecast of a past date reads what was known at that date.
 """
 from __future__ import annotations
 
@@ -21,6 +23,11 @@ from scoring.forecast.backtest import accuracy
 from scoring.forecast.revenue import PERIODS, Forecast, forecast
 from scoring.scores import current_period_end, score_deals
 
+#: Fields of an open deal given back as they were at an earlier date, and how their stored text is read.
+ROLLED_BACK: dict[str, Callable[[pd.Series], pd.Series]] = {
+    "amount": lambda text: pd.to_numeric(text, errors="coerce"),
+    "expected_close_date": lambda text: pd.to_datetime(text, errors="coerce"),
+}
 #: Days before a period's end at which past forecasts are judged.
 DISTANCES = (90, 60, 30, 7)
 #: How many deals the page lists as at risk.
@@ -37,6 +44,8 @@ class StoredPipeline:
     history: pd.DataFrame
     #: The signals of the deals open at a date (the store reads only those: ``PipelineStore.signals``).
     signals_of: Callable[[pd.Timestamp], DealSignals] = field(default=lambda _: DealSignals(), repr=False)
+    #: The changes imports found (``PipelineStore.field_changes``: deal_id, field, old_value, new_value, changed_at).
+    changes: pd.DataFrame = field(default_factory=lambda: no_changes(), repr=False)
     _signals: dict[pd.Timestamp, DealSignals] = field(default_factory=dict, repr=False, compare=False)
     _open: dict[pd.Timestamp, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
@@ -49,7 +58,8 @@ class StoredPipeline:
         return deals
 
     def open_at(self, as_of: pd.Timestamp) -> pd.DataFrame:
-        """The deals open at ``as_of``, in the stage they were in then (from the history where it has one)."""
+        """The deals open at ``as_of``, in the stage they were in then (from the history where it has one), with
+        the amount and the rep's close date they had then."""
         if as_of not in self._open:
             if len(self._open) >= 8:
                 self._open.pop(next(iter(self._open)))
@@ -74,6 +84,7 @@ class StoredPipeline:
             known = where.notna()
             deals.loc[known, "stage"] = where[known]
             deals.loc[known, "stage_entered_at"] = deals.loc[known, "deal_id"].map(last["entered_at"])
+        deals = _values_at(deals, self.changes, as_of)
         return deals.drop(columns=["status", "closed_at"]).reset_index(drop=True)
 
 
@@ -184,7 +195,7 @@ def _pushes(deal_ids: pd.Series, as_of: pd.Timestamp, signals: DealSignals | Non
     return pd.Series(ids).map(counts).fillna(0).to_numpy(dtype=float)
 
 
-def pipeline_flow(pipeline: StoredPipeline, changes: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp,
+def pipeline_flow(pipeline: StoredPipeline, start: pd.Timestamp, end: pd.Timestamp,
                   period: str = "quarter") -> dict[str, Any]:
     """How the open pipeline moved from the start of day ``start`` to the end of day ``end``: its value then,
     what was created, won and lost, amounts raised and cut, close dates pushed out of and pulled into the
@@ -193,9 +204,8 @@ def pipeline_flow(pipeline: StoredPipeline, changes: pd.DataFrame, start: pd.Tim
     found changed)."""
     period_end = current_period_end(end, period)
     end = end.normalize() + pd.Timedelta(days=1)  # the end of that day
-    before = _amounts_at(pipeline.open_at(start), changes, start)
-    after = _amounts_at(pipeline.open_at(end), changes, end)
-    deals = pipeline.deals
+    before, after = pipeline.open_at(start), pipeline.open_at(end)  # with the amounts they had then
+    deals, changes = pipeline.deals, pipeline.changes
     amount = deals.set_index("deal_id")["amount"].astype(float)
     owner = deals.set_index("deal_id")["owner"].astype(str) if "owner" in deals.columns else None
     window = changes[(changes["changed_at"] > start) & (changes["changed_at"] <= end)]
@@ -243,16 +253,27 @@ def pipeline_flow(pipeline: StoredPipeline, changes: pd.DataFrame, start: pd.Tim
             "total": total, "owner": sorted(by_owner, key=lambda r: -float(r["end_value"])), "stage": by_stage}
 
 
-def _amounts_at(deals: pd.DataFrame, changes: pd.DataFrame, when: pd.Timestamp) -> pd.DataFrame:
-    """``deals`` with the amounts they had at ``when``: the store keeps the latest, so a change after ``when``
-    gives back its old value."""
-    later = changes[(changes["field"] == "amount") & (changes["changed_at"] > when)].sort_values("changed_at")
+def no_changes() -> pd.DataFrame:
+    """The changes of a store no import has changed anything in (the columns of ``PipelineStore.field_changes``)."""
+    return pd.DataFrame({"deal_id": pd.Series(dtype=object), "field": pd.Series(dtype=object),
+                         "old_value": pd.Series(dtype=object), "new_value": pd.Series(dtype=object),
+                         "changed_at": pd.Series(dtype="datetime64[ns]")})
+
+
+def _values_at(deals: pd.DataFrame, changes: pd.DataFrame, when: pd.Timestamp) -> pd.DataFrame:
+    """``deals`` with the amounts and close dates (:data:`ROLLED_BACK`) they had at ``when``: the store keeps the
+    latest, so the first change after ``when`` gives back the value before it."""
+    later = changes[changes["field"].isin(list(ROLLED_BACK)) & (changes["changed_at"] > when)]
     if later.empty:
         return deals
-    then = pd.to_numeric(later.groupby("deal_id")["old_value"].first(), errors="coerce")
+    first = later.sort_values("changed_at", kind="stable").groupby(["field", "deal_id"])["old_value"].first()
     out = deals.copy()
-    known = out["deal_id"].isin(then.index)
-    out.loc[known, "amount"] = out.loc[known, "deal_id"].map(then)
+    for name, read in ROLLED_BACK.items():
+        if name not in first.index.get_level_values(0) or name not in out.columns:
+            continue
+        then = read(first.loc[name])
+        known = out["deal_id"].isin(then.index)
+        out.loc[known, name] = out.loc[known, "deal_id"].map(then).to_numpy()
     return out
 
 
