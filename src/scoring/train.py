@@ -26,6 +26,8 @@ from scoring.models.transitions import StageTransitionModel
 from scoring.models.win import Trainer, WinModel, train_here
 
 Progress = Callable[[str], None]
+#: The share of the history (by time) a model is judged on before it is refitted on everything.
+HOLDOUT_FRACTION = 0.2
 
 
 def new_models(seed: int = 0, win_params: dict[str, Any] | None = None,
@@ -39,7 +41,7 @@ def new_models(seed: int = 0, win_params: dict[str, Any] | None = None,
     return models
 
 
-def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, holdout_fraction: float = 0.2,
+def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, holdout_fraction: float = HOLDOUT_FRACTION,
                  every_days: int | None = None, seed: int = 0, progress: Progress | None = None,
                  win_params: dict[str, Any] | None = None, engine: Engine = LOCAL) -> ModelBundle:
     """Fit the model and every baseline, evaluate them on a time-based holdout, refit on everything.

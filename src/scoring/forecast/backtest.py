@@ -1,15 +1,17 @@
 """Backtests: replay history, forecasting at each past date with only what was known then.
 
-At each as-of date every model is fitted on the history known at that date; the deals open then
-(their state as known then) are forecast over the next periods, and the forecast is compared with
-the revenue those deals actually brought in each period. The baselines give only P(win), so their
-wins are spread over periods by ``StageTiming`` (how long wins from each stage took before the date);
-the same goes for the fixed percentages, since past expected close dates are not known as they were.
+At each as-of date the bundle is trained as ``scoring train`` trains it, on the history known at that date
+(scale, holdout, calibration, the served model's choice, arrivals and period effects: what the product would
+have served then); the deals open then (their state as known then) are forecast over the next periods by every
+model of it, and the forecast is compared with the revenue those deals actually brought in each period. The
+baselines give only P(win), so their wins are spread over periods by ``StageTiming`` (how long wins from each
+stage took before the date); the same goes for the fixed percentages, since past expected close dates are not
+known as they were.
 Only periods that ended before the data does are scored.
 
 Bookings are judged too, against everything each period booked (deals created after the as-of date
-included): the model's bookings forecast (its open deals, the arrival model's new deals, one period
-effect moving both), the fixed percentages' weighted pipeline, and a top-down seasonal naive of past
+included): the model's bookings forecast (the served model's open deals, the arrival model's new deals, one
+period effect moving both), the fixed percentages' weighted pipeline, and a top-down seasonal naive of past
 bookings (:mod:`scoring.forecast.topdown`). Per method: the accuracy sales teams know,
 max(0, 1 - |A - F| / A) averaged over periods, the bias and how often P10-P90 held what was booked. With a
 field history of the rep's expected close dates (SPEC 2.2), the classic forecast of the reps too: the fixed
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,7 +31,6 @@ from scoring.data.contract import DealHistory, data_end
 from scoring.data.summary import require_sufficient
 from scoring.errors import ConfigError, DataError
 from scoring.evaluation.metrics import reliability_table, scores
-from scoring.features.dataset import TrainingSet
 from scoring.features.snapshots import take_snapshots
 from scoring.forecast.revenue import (
     PERIODS,
@@ -40,12 +42,11 @@ from scoring.forecast.revenue import (
     won_revenue_quantiles,
 )
 from scoring.forecast.topdown import seasonal_naive
-from scoring.forecast.uncertainty import fit_period_effects
-from scoring.models.arrivals import ArrivalModel
-from scoring.models.base import WinProbabilityModel
 from scoring.models.baselines import FixedStageModel
-from scoring.models.win import WinModel
-from scoring.train import fit_models
+from scoring.train import HOLDOUT_FRACTION, train_bundle
+
+if TYPE_CHECKING:
+    from scoring.bundle import ModelBundle
 
 Progress = Callable[[str], None]
 
@@ -215,28 +216,34 @@ LEARNING_DAYS = 30 + 14
 
 
 def earliest_start(data: DealHistory) -> pd.Timestamp:
-    """The first as-of date at which the models can learn: ``min_won`` wins and ``min_lost`` losses had closed
-    :data:`LEARNING_DAYS` days before it (what a failed backtest date suggests instead)."""
+    """The first as-of date at which the models can learn: training first fits on what was known at its
+    holdout's start (the last :data:`~scoring.train.HOLDOUT_FRACTION` of the time from the first deal), and by
+    then ``min_won`` wins and ``min_lost`` losses had closed :data:`LEARNING_DAYS` days before (what a failed
+    backtest date suggests instead; the latest date there is when there are not that many)."""
     deals, need = data.deals, data.config.sufficiency
     enough = []
     for status, count in (("won", need.min_won), ("lost", need.min_lost)):
         closed = deals.loc[deals["status"] == status, "closed_at"].dropna().sort_values()
-        enough.append(closed.iloc[count - 1] if len(closed) >= count else pd.Timestamp.max.floor("D"))
-    return (max(enough) + pd.Timedelta(days=LEARNING_DAYS)).ceil("D")
+        if len(closed) < count:
+            return pd.Timestamp.max.floor("D")
+        enough.append(closed.iloc[count - 1])
+    learns = max(enough) + pd.Timedelta(days=LEARNING_DAYS)
+    first = deals["created_at"].min()
+    return (first + (learns - first) / (1 - HOLDOUT_FRACTION)).ceil("D")
 
 
 def backtest_date(setup: DateSetup, as_of: pd.Timestamp) -> DateResult:
-    """One as-of date of a backtest: fit every model on what was known then, forecast the deals open then."""
+    """One as-of date of a backtest: train the bundle on what was known then, forecast the deals open then."""
     data, last, every = setup.data, setup.last, setup.every
-    training = TrainingSet(data, as_of)
     try:
-        models = fit_models(training, setup.seed)
+        bundle = train_bundle(data, as_of, seed=setup.seed)
     except DataError as exc:
         later = earliest_start(data)
         advice = (f"start the backtest on {later.date()} or later ({(later - as_of).days} days later): by then "
                   f"{data.config.sufficiency.min_won} deals had been won and {data.config.sufficiency.min_lost} lost "
                   f"at least {LEARNING_DAYS} days before" if later > as_of else "start the backtest later")
         raise DataError(f"as of {as_of.date()}: {exc}; {advice}") from None
+    models = bundle.models
     rows = take_snapshots(data, [as_of], last).rows
     if rows.empty:
         return DateResult([], None, list(models))
@@ -260,8 +267,7 @@ def backtest_date(setup: DateSetup, as_of: pd.Timestamp) -> DateResult:
                                 "actual": actual[k], "complete": bool(e + pd.Timedelta(days=1) <= last),
                                 "open_deals": int(len(rows))})
     return DateResult(period_rows, outcomes, list(models),
-                      _bookings_rows(setup, as_of, bounds, amount, actual, forecasts, models[WinModel.name],
-                                     _rep_dates(rows, as_of)))
+                      _bookings_rows(setup, as_of, bounds, amount, actual, forecasts, bundle, _rep_dates(rows, as_of)))
 
 
 #: The bookings forecasts a backtest compares, in the order tables show them (``rep_dates`` with a field history
@@ -282,14 +288,13 @@ def _rep_dates(rows: pd.DataFrame, as_of: pd.Timestamp) -> np.ndarray | None:
 
 def _bookings_rows(setup: DateSetup, as_of: pd.Timestamp, bounds: list[tuple[pd.Timestamp, pd.Timestamp]],
                    amount: np.ndarray, actual_open: np.ndarray, forecasts: dict[str, tuple[np.ndarray, np.ndarray]],
-                   model: WinProbabilityModel, rep_close: np.ndarray | None) -> list[dict[str, object]]:
-    """One row per (method, period): the bookings forecast at ``as_of`` beside everything the period booked."""
+                   bundle: ModelBundle, rep_close: np.ndarray | None) -> list[dict[str, object]]:
+    """One row per (method, period): the bookings forecast at ``as_of`` beside everything the period booked (the
+    model's by the bundle's served model, arrivals and period effects, as a forecast then would have been)."""
     deals, every, last = setup.data.deals, setup.every, setup.last
-    arrivals = ArrivalModel().fit(deals, as_of)
-    effects = fit_period_effects(setup.data, as_of, arrivals.arrival_sd_, model)
     booked = np.zeros(len(bounds))  # as-of dates are period starts: nothing is booked yet
-    p_win, in_period = forecasts[WinModel.name]
-    joint = simulate_bookings(arrivals, effects, every, as_of, bounds, amount, in_period, p_win, booked,
+    p_win, in_period = forecasts[bundle.served]
+    joint = simulate_bookings(bundle.arrivals, bundle.effects, every, as_of, bounds, amount, in_period, p_win, booked,
                               seed=setup.seed)
     fixed_p, fixed_in = forecasts[FixedStageModel.name]
     fixed_q = won_revenue_quantiles(amount, fixed_in, seed=setup.seed)
@@ -306,7 +311,7 @@ def _bookings_rows(setup: DateSetup, as_of: pd.Timestamp, bounds: list[tuple[pd.
                   "complete": bool(e + pd.Timedelta(days=1) <= last)}
         rows.append({**common, "method": "model", "expected": joint.bookings.expected[k],
                      **_q(joint.bookings.quantiles[k]), "booked": booked[k], "pipeline": joint.pipeline.expected[k],
-                     "new_deals": joint.new_deals.expected[k]})
+                     "new_deals": joint.new_deals.expected[k], "served": bundle.served})
         fixed = float(fixed_in[:, k] @ amount)
         rows.append({**common, "method": "fixed", "expected": fixed, **_q(fixed_q[k]), "booked": booked[k],
                      "pipeline": fixed, "new_deals": 0.0})
