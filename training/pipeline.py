@@ -41,7 +41,7 @@ from scoring.tracking import (
     open_store,
 )
 from scoring.tracking import tracking_uri as store_uri
-from scoring.train import train_bundle
+from scoring.train import HOLDOUT_FRACTION, train_bundle
 from scoring.training import pyfunc
 from scoring.training.registry import Decision, decide, export_champion, move_champion
 from scoring.training.tuning import tune
@@ -72,7 +72,7 @@ def code_version() -> str:
         return version("pipeline-scoring")
 
 
-def train_and_log(data: DealHistory, as_of: pd.Timestamp | str | None = None, holdout_fraction: float = 0.2,
+def train_and_log(data: DealHistory, as_of: pd.Timestamp | str | None = None, holdout_fraction: float = HOLDOUT_FRACTION,
                   seed: int = 0, model_name: str = DEFAULT_NAME, promote: str = "auto", margin: float = 0.001,
                   max_ece: float = 0.05, export_dir: Path | None = Path("models"), tracking_uri: str | None = None,
                   tune_trials: int = 0, progress: Progress | None = None, engine: Engine = LOCAL) -> TrainResult:
