@@ -126,6 +126,17 @@ def test_a_past_date_sees_the_amounts_and_close_dates_deals_had_then(tmp_path: P
     unchanged = pipeline.open_at(pd.Timestamp("2025-07-01")).set_index("deal_id").drop(index=ids)
     before = StoredPipeline(store.deals(), store.history()).open_at(pd.Timestamp("2025-07-01")).set_index("deal_id")
     pd.testing.assert_frame_equal(unchanged, before.drop(index=ids))  # only what changed later is given back
+    blank = later.copy()  # a close date left blank in July, set in August and moved again: blank as of July still
+    blank.loc[b, "expected_close_date"] = pd.NaT
+    moved = later.copy()
+    moved.loc[b, "expected_close_date"] = pd.Timestamp("2026-06-30")
+    store.import_history(load_deal_history(blank, demo.history), "july-2.csv", at=pd.Timestamp("2025-07-20 08:00"))
+    store.import_history(load_deal_history(later, demo.history), "august.csv", at=pd.Timestamp("2025-08-05 08:00"))
+    store.import_history(load_deal_history(moved, demo.history), "august-2.csv", at=pd.Timestamp("2025-08-20 08:00"))
+    pipeline = StoredPipeline(store.deals(), store.history(), changes=store.field_changes())
+    assert pd.isna(pipeline.open_at(pd.Timestamp("2025-07-25")).set_index("deal_id").loc[ids[1], "expected_close_date"])
+    assert pipeline.open_at(pd.Timestamp("2025-07-01")).set_index("deal_id").loc[ids[1], "expected_close_date"] == \
+        demo.deals.loc[b, "expected_close_date"]
 
 
 def test_the_crms_field_history_and_activities_are_kept_once_and_read_back_as_signals(tmp_path: Path, demo):

@@ -266,7 +266,9 @@ def _values_at(deals: pd.DataFrame, changes: pd.DataFrame, when: pd.Timestamp) -
     later = changes[changes["field"].isin(list(ROLLED_BACK)) & (changes["changed_at"] > when)]
     if later.empty:
         return deals
-    first = later.sort_values("changed_at", kind="stable").groupby(["field", "deal_id"])["old_value"].first()
+    # the first change's old value as it is, blank included (groupby's first() would skip a blank for a later one)
+    first = (later.sort_values("changed_at", kind="stable").drop_duplicates(["field", "deal_id"])
+             .set_index(["field", "deal_id"])["old_value"])
     out = deals.copy()
     for name, read in ROLLED_BACK.items():
         if name not in first.index.get_level_values(0) or name not in out.columns:
