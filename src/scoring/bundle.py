@@ -30,7 +30,7 @@ from scoring.models.timing import StageTiming
 from scoring.models.transitions import StageTransitionModel
 from scoring.models.win import WinModel
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 #: Libraries whose version must match exactly when a bundle is loaded.
 PINNED = ("lightgbm", "scikit-learn", "numpy")
 RECORDED = (*PINNED, "pandas", "scipy", "pipeline-scoring")

@@ -20,7 +20,7 @@ from scoring.forecast.kpis import pipeline_kpis
 from scoring.forecast.uncertainty import fit_period_effects
 from scoring.models import MODELS
 from scoring.models.arrivals import ArrivalModel
-from scoring.models.base import WinProbabilityModel
+from scoring.models.base import StageTimedMixin, WinProbabilityModel
 from scoring.models.timing import StageTiming
 from scoring.models.transitions import StageTransitionModel
 from scoring.models.win import Trainer, WinModel, train_here
@@ -71,6 +71,9 @@ def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, hol
     final, early = cast(WinModel, models[WinModel.name]), cast(WinModel, early_models[WinModel.name])
     kind = early.calibrator_.kind if early.calibrator_ is not None else None
     final.use_calibration(kind if kind in final.calibrators_ else None, early.blend_weight_, early.prior_name_)
+    for fitted, win in ((models, final), (early_models, early)):
+        if isinstance(fitted[served.name], StageTimedMixin):  # a baseline serves: its P(win), the win model's timing
+            cast(StageTimedMixin, fitted[served.name]).time_like(win)
     stage_model = cast(StageTransitionModel, models[StageTransitionModel.name])
     say("fitting the arrivals of new deals")
     arrivals = ArrivalModel().fit(data.deals, when)

@@ -12,8 +12,12 @@ from click.testing import CliRunner
 
 from scoring.bundle import ModelBundle
 from scoring.cli.main import main
+from scoring.data.config import PipelineConfig
 from scoring.data.contract import load_deal_history, load_open_deals
 from scoring.errors import DataError, InsufficientDataError, ModelError
+from scoring.evaluation.selection import Served
+from scoring.models.transitions import StageTransitionModel
+from scoring.models.win import WinModel
 from scoring.scores import deal_state, score_deals
 from scoring.train import train_bundle
 from tests.conftest import END
@@ -169,3 +173,47 @@ def test_a_save_that_fails_half_way_leaves_the_previous_bundle_whole(bundle: Mod
         bundle.save(path)
     assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]  # no temporary file left either
     ModelBundle.load(path)
+
+
+def _zombie_history(seed: int = 3) -> pd.DataFrame:
+    """One stage; won or lost within 5-60 days, or never closed (a quarter of the deals: left open for good)."""
+    rng = np.random.default_rng(seed)
+    n, end = 3000, pd.Timestamp(END)
+    created = end - pd.to_timedelta(rng.uniform(0, 730, n), unit="D")
+    fate = rng.choice(["won", "lost", "open"], n, p=[0.4, 0.35, 0.25])
+    closed = created + pd.to_timedelta(rng.uniform(5, 60, n), unit="D")
+    decided = (fate != "open") & (closed < end)
+    return pd.DataFrame({"deal_id": [f"Z{i}" for i in range(n)], "created_at": created,
+                         "amount": rng.lognormal(9, 0.5, n).round(2), "stage": "Engaging",
+                         "status": np.where(decided, fate, "open"), "closed_at": closed.where(decided),
+                         "stage_entered_at": created, "segment": rng.choice(["SMB", "Enterprise"], n)})
+
+
+def test_a_serving_baseline_takes_the_win_models_timing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """When a baseline serves (it knows only P(win)), its P(win) is spread over time by the win model, which knows
+    how long each deal has been open: deals open far longer than any win took get little of it in the next month,
+    where the stage's timing (blind to age) put the same share on every deal."""
+    deals = _zombie_history()
+    config = PipelineConfig(stages=("Engaging",), fixed_probabilities={"Engaging": 0.5})
+    data = load_deal_history(deals, config=config)
+    monkeypatch.setattr("scoring.train.choose_served", lambda metrics: Served("stage_transitions", "the test", 0.5))
+    bundle = train_bundle(data, as_of=END)
+    served = bundle.served_model
+    assert isinstance(served, StageTransitionModel) and served.timing_model_ is bundle.model
+    early = bundle.holdout_model
+    assert isinstance(early, StageTransitionModel) and isinstance(early.timing_model_, WinModel)
+    assert early.timing_model_ is not bundle.model  # the win model fitted at the holdout's start
+
+    rows, _ = deal_state(bundle, deals[deals["status"] == "open"], END)
+    horizon = np.array([30.0])
+    p, by = served.win_by(rows, horizon)
+    np.testing.assert_array_equal(p, served.predict_proba(rows))
+    theirs = bundle.model.explain(rows, horizon, contributions=False)
+    np.testing.assert_allclose(by[:, 0], p * theirs.by[:, 0] / theirs.p, rtol=1e-9)
+    old = rows["age_days"].to_numpy() > 120  # open twice as long as any win took
+    share = by[:, 0] / p
+    stage_share = served.timing_.share_within(rows["stage_index"].to_numpy(), horizon)[:, 0]
+    assert share[old].mean() < 0.1 and stage_share[old].mean() > 0.5
+    assert share[~old].mean() > 3 * share[old].mean()
+    loaded = ModelBundle.load(bundle.save(tmp_path / "b.joblib"))
+    assert loaded.served_model.timing_model_ is loaded.model  # one win model in the file, not a copy

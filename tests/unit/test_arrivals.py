@@ -8,7 +8,7 @@ import pytest
 
 from scoring.forecast.revenue import won_revenue_samples
 from scoring.forecast.topdown import past_bookings, seasonal_naive
-from scoring.forecast.uncertainty import _effect, draw_effects
+from scoring.forecast.uncertainty import _effect, draw_effects, posterior_sd
 from scoring.models.arrivals import REFERENCE_SPEC, ArrivalModel, choose_rate_spec, win_curves
 
 AS_OF = pd.Timestamp("2025-01-01")
@@ -114,6 +114,29 @@ def test_the_effect_that_makes_a_forecast_exact_is_found():
     z = _effect(amounts, p, 400.0)
     assert (amounts / (1 + np.exp(-(np.log(p / (1 - p)) + z)))).sum() == pytest.approx(400.0, abs=0.5)
     assert _effect(amounts, p, 0.0) == -3.0 and _effect(amounts, p, 600.0) == 3.0
+
+
+def test_the_spread_of_period_effects_is_drawn_from_what_history_says_of_it():
+    """Many periods with little noise pin the spread down; a dozen as noisy as the effect leave it uncertain, and
+    the draws say so (the method of moments would often read 0 there)."""
+    rng = np.random.default_rng(11)
+    noise = np.full(400, 0.1)
+    known = posterior_sd(rng.normal(0, np.sqrt(0.5 ** 2 + noise ** 2)), noise)
+    assert np.sqrt(np.mean(known ** 2)) == pytest.approx(0.5, abs=0.05) and known.max() - known.min() < 0.2
+    noise = np.full(12, 0.4)
+    z = rng.normal(0, 0.4, 12)
+    z *= 0.4 / np.sqrt(np.mean(z ** 2))  # effects exactly as large as their noise: the moments read a spread of 0
+    vague = posterior_sd(z, noise)
+    assert vague.min() == 0.0 and 0.1 < np.sqrt(np.mean(vague ** 2)) < 0.4
+    assert np.all(np.diff(vague) >= 0) and len(vague) == 64
+
+
+def test_equally_likely_spreads_are_each_taken_by_whole_samples():
+    z = draw_effects(np.random.default_rng(5), 1000, 3, np.array([0.0, 1.0]))
+    still = np.all(z == 0, axis=1)
+    assert still.sum() == 500  # half the samples drew no spread, for every period
+    assert np.std(z[~still]) == pytest.approx(1.0, rel=0.05)
+    assert np.array_equal(draw_effects(np.random.default_rng(5), 10, 2, np.zeros(4)), np.zeros((10, 2)))
 
 
 def test_seasonal_naive_is_last_years_same_period_with_a_range_from_its_past_misses():

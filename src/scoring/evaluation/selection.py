@@ -65,4 +65,5 @@ def choose_served(metrics: pd.DataFrame) -> Served:
         other = (f"; the best other candidate, {runner_up.index[0]}, {runner_up.iloc[0]:.4f}" if len(runner_up) else "")
         return Served(WinModel.name, f"the win model has the best holdout log-loss ({win:.4f}{other})", win)
     return Served(best, f"{best} has the best holdout log-loss ({overall[best]:.4f}; the win model {win:.4f}): on this "
-                        "history it predicts better, so it serves (its P(win), with the stage's timing)", float(overall[best]))
+                        "history it predicts better, so it serves (its P(win), spread over time by the win model's "
+                        "timing)", float(overall[best]))

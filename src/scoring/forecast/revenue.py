@@ -369,7 +369,7 @@ def simulate_bookings(arrivals: ArrivalModel, effects: PeriodEffects, period: st
     k = len(bounds)
     rng = np.random.default_rng(seed)
     win_sd, arrival_sd = effects.win_sd.get(period, 0.0), effects.arrival_sd.get(period, 0.0)
-    z = draw_effects(rng, samples, k + 1, win_sd)  # one per period and one for wins after the last period
+    z = draw_effects(rng, samples, k + 1, effects.win_spread(period))  # per period, and for wins after the last
     expected_in = in_period.T @ amount
     expected_total = float(p_win @ amount)
     weights = np.append(expected_in, max(expected_total - float(expected_in.sum()), 0.0))

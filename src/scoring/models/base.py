@@ -70,33 +70,53 @@ class Model(BaseEstimator):
 
 class StageTimedMixin:
     """Timing for models that only know P(win): the share of a win that lands within a horizon, per stage,
-    from how long past wins from that stage took (:class:`StageTiming`)."""
+    from how long past wins from that stage took (:class:`StageTiming`), or, once :meth:`time_like` gave it
+    one, from a model with timing of its own."""
 
     timing_: StageTiming | None
+    #: The model whose timing this one's P(win) follows (:meth:`time_like`); None: the stage's.
+    timing_model_: WinProbabilityModel | None = None
 
     def predict_proba(self, rows: Rows) -> np.ndarray:
         raise NotImplementedError
 
     def _fit_timing(self, training: TrainingSet) -> None:
+        self.timing_model_ = None
         try:
             self.timing_ = StageTiming().fit(training)
         except ValueError:  # no win to learn timing from: a win is only known to land within the horizon
             self.timing_ = None
 
+    def time_like(self, model: WinProbabilityModel) -> Self:
+        """Spread P(win) over time as ``model`` (fitted, with timing of its own: the win model) spreads its own:
+        each deal's share of a win landing within a horizon is ``model``'s for that deal, which knows how long
+        the deal has been open and where it stands. The stage's timing is blind to that: a deal open far longer
+        than past wins took would have most of its P(win) land in the next weeks."""
+        self.timing_model_ = model
+        return self
+
+    def _timing(self, rows: Rows, horizons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each deal's share of a win landing within each of ``horizons`` days (rows, horizons) and its expected
+        days to a win."""
+        if self.timing_model_ is not None:
+            theirs = self.timing_model_.explain(rows, horizons, contributions=False)
+            share = np.minimum(theirs.by / np.maximum(theirs.p, 1e-12)[:, None], 1.0)
+            return share, theirs.days_to_win
+        stage = np.asarray(rows["stage_index"], dtype=int)
+        if self.timing_ is None:
+            return (np.broadcast_to((horizons >= StageTiming().horizon_days).astype(float), (len(stage), horizons.size)),
+                    np.full(len(stage), StageTiming().horizon_days / 2))
+        return self.timing_.share_within(stage, horizons), self.timing_.expected_days(stage)
+
     def win_by(self, rows: Rows, horizons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """P(win) and P(won within each of ``horizons`` days), shape (rows, horizons)."""
         p = self.predict_proba(rows)
-        horizons = np.asarray(horizons, dtype=float)
-        if self.timing_ is None:
-            share = np.broadcast_to((horizons >= StageTiming().horizon_days).astype(float), (len(p), horizons.size))
-        else:
-            share = self.timing_.share_within(np.asarray(rows["stage_index"]), horizons)
+        share, _ = self._timing(rows, np.asarray(horizons, dtype=float))
         return p, p[:, None] * share
 
     def explain(self, rows: Rows, horizons: np.ndarray, contributions: bool = True) -> Explanation:
-        """P(win), its timing and the expected days to a win from the stage's past wins; no contributions."""
-        p, by = self.win_by(rows, horizons)
-        stage = np.asarray(rows["stage_index"], dtype=int)
-        days = (self.timing_.expected_days(stage) if self.timing_ is not None
-                else np.full(len(p), StageTiming().horizon_days / 2))
-        return Explanation(p, by, days)
+        """P(win), its timing and the expected days to a win (the stage's past wins', or the timing model's); no
+        contributions."""
+        p = self.predict_proba(rows)
+        share, days = self._timing(rows, np.asarray(horizons, dtype=float))
+        return Explanation(p, p[:, None] * share, days)
