@@ -230,19 +230,13 @@ def open_deals_for(input_path: Path, model_ref: str, preset: str | None, field_h
     """The model bundle, its name and version, the open deals to score with it (read with its own config) and
     their field history and activities when given (None when neither is)."""
     from scoring.data.contract import read_open_deals
-    from scoring.data.signals import read_signals
 
     if input_path.is_dir():
         raise ConfigError(f"{input_path} is a folder: give one file (a folder of Parquet parts is for "
                           "`scoring score --engine dask`)")
     bundle, info = model_for(model_ref, preset)
     deals, report = read_open_deals(input_path, bundle.config)
-    signals = None
-    if field_history is not None or activities is not None:
-        signals = read_signals(field_history, activities, deals["deal_id"], bundle.config, report,
-                               others="not among the open deals scored")
-        if not report.ok:
-            raise DataError("the deals' field history or activities cannot be used: " + report.summary(), report)
+    signals = signals_for(field_history, activities, bundle.config, deals["deal_id"], report)
     skipped = sum(s.count for s in report.set_aside if not s.kept)
     if skipped:
         err.print(f"{skipped:,} row(s) not scored: " + "; ".join(f"{s.count:,} {s.reason}" for s in report.set_aside
@@ -253,6 +247,21 @@ def open_deals_for(input_path: Path, model_ref: str, preset: str | None, field_h
     if problem:
         err.print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
     return bundle, info, deals, signals
+
+
+def signals_for(field_history: Path | None, activities: Path | None, config: Any, deal_ids: pd.Series | None,
+                report: DataReport) -> DealSignals | None:
+    """The open deals' field history and activities, when either file is given (None when neither is), rows of
+    deals other than ``deal_ids`` set aside in ``report`` (``deal_ids`` None: every row is kept, the deals are
+    read later part by part); refused with every problem when they cannot be used."""
+    from scoring.data.signals import read_signals
+
+    if field_history is None and activities is None:
+        return None
+    signals = read_signals(field_history, activities, deal_ids, config, report, others="not among the open deals scored")
+    if not report.ok:
+        raise DataError("the deals' field history or activities cannot be used: " + report.summary(), report)
+    return signals
 
 
 def print_report(report: DataReport) -> None:

@@ -8,7 +8,7 @@ import json
 import os
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import pandas as pd
@@ -32,10 +32,14 @@ from scoring.cli.common import (
     print_report,
     progress_bar,
     show,
+    signals_for,
 )
-from scoring.errors import ConfigError
+from scoring.data.problems import DataReport
 from scoring.models.compiled import compile_cache_dir
 from scoring.scores import score_deals
+
+if TYPE_CHECKING:
+    from scoring.data.signals import DealSignals
 
 
 @click.command()
@@ -54,15 +58,16 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: 
     check_engine(engine, scheduler)
     claim_output(out_path, [input_path, model_ref, field_history, activities], force)
     if engine == "dask":
-        if field_history is not None or activities is not None:
-            raise ConfigError("--field-history and --activities are not read with --engine dask yet: score those "
-                              "deals without it")
         from scoring.engines.dask import dask_client, score_parquet
 
         bundle, _ = model_for(model_ref, preset)
+        # read whole and sent to every worker; rows of deals not in the Parquet are counted once it is scored
+        signals = signals_for(field_history, activities, bundle.config, None, DataReport())
         with err.status("Scoring on Dask..."), dask_client(scheduler) as client:
             done = score_parquet(bundle, input_path, out_path, when, client, top=factors,
-                                    cache_dir=compile_cache_dir(os.environ))
+                                 cache_dir=compile_cache_dir(os.environ), signals=signals)
+        if signals is not None:
+            _note_unused(signals, pd.read_parquet(out_path, columns=["deal_id"])["deal_id"])
         out.print(f"Scored {done.deals:,} deals in {done.partitions:,} partitions as of {when:%Y-%m-%d}: expected "
                   f"revenue {done.expected_revenue:,.0f} (fixed percentages: {done.fixed_expected_revenue:,.0f}). "
                   f"Wrote {out_path}/", markup=False)
@@ -81,6 +86,18 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: 
               f"(fixed percentages: {scores['fixed_expected_revenue'].sum():,.0f}). Wrote {out_path}", markup=False)
 
 
+
+
+def _note_unused(signals: DealSignals, scored: pd.Series) -> None:
+    """Say how many field changes and activities were of deals not among those scored (not used)."""
+    from scoring.data.tables import is_in
+
+    unused = [f"{n:,} {what}" for what, table in (("field change(s)", signals.field_history),
+                                                  ("activit(ies)", signals.activities))
+              if (n := int((~is_in(table["deal_id"], pd.Index(scored))).sum()))]
+    if unused:
+        err.print(f"note: {' and '.join(unused)} of deal(s) not among the open deals scored: not used",
+                  soft_wrap=True, markup=False)
 
 
 @click.command()

@@ -160,3 +160,32 @@ def test_deals_whose_close_date_was_pushed_again_and_again_are_at_risk(bundles: 
                             "changed_at": pd.to_datetime(["2025-05-02", "2025-06-02", "2025-06-20"])})
     by_imports = deals_at_risk(bundle, deals, pd.Timestamp(END), "quarter", None, changes).set_index("deal_id")
     assert by_imports.loc[target, "pushes"] == 2  # the third change pulled the date in
+
+
+def test_scoring_on_dask_reads_the_signals_as_one_machine_does(bundles: dict[str, ModelBundle], files: Path,
+                                                                tmp_path: Path):
+    """``score --engine dask --field-history --activities``: each partition's deals with their own field history
+    and activities, the same scores as ``score`` of the whole file; rows of other deals counted, not used."""
+    model = bundles["signals"].save(tmp_path / "model.joblib")
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    deals = pd.read_csv(files / "open_deals.csv", dtype=str)
+    for i in range(2):
+        deals.iloc[i::2].to_parquet(parts / f"part-{i}.parquet", index=False)
+    given = ["--as-of", END, "--model", str(model), "--field-history", str(files / "field_history.csv"),
+             "--activities", str(files / "activities.csv")]
+    runner = CliRunner()
+    one = runner.invoke(main, ["score", "--input", str(files / "open_deals.csv"), "--out", str(tmp_path / "one.csv"),
+                               *given])
+    assert one.exit_code == 0, one.output
+    many = runner.invoke(main, ["score", "--input", str(parts), "--out", str(tmp_path / "many"), "--engine", "dask",
+                                *given])
+    assert many.exit_code == 0, many.output
+    assert "of deal(s) not among the open deals scored: not used" in " ".join(many.output.split())
+    expected = pd.read_csv(tmp_path / "one.csv").set_index("deal_id").sort_index()
+    scored = pd.read_parquet(tmp_path / "many").set_index("deal_id").sort_index()
+    assert len(scored) == len(expected) == len(deals)
+    np.testing.assert_allclose(scored["win_probability"], expected["win_probability"], rtol=0, atol=1e-9)
+    blind, _ = score_deals(bundles["signals"], read_open_deals(files / "open_deals.csv", bundles["signals"].config)[0],
+                           END, 0)
+    assert not np.allclose(blind.set_index("deal_id").sort_index()["win_probability"], scored["win_probability"])

@@ -156,12 +156,13 @@ def empty_activities() -> pd.DataFrame:
                          "type": pd.Series(dtype=object)})
 
 
-def read_signals(field_history: TableInput | None, activities: TableInput | None, deal_ids: pd.Series,
+def read_signals(field_history: TableInput | None, activities: TableInput | None, deal_ids: pd.Series | None,
                  config: PipelineConfig, report: DataReport, others: str = "that are not in the deals file"
                  ) -> DealSignals:
     """Read, map and check the two files (either may be None) against the deals' ids; problems go to ``report``.
-    Rows of other deals are set aside as deals ``others`` (scoring: the closed deals of a whole export's history)."""
-    known = pd.Index(deal_ids.dropna().unique())
+    Rows of other deals are set aside as deals ``others`` (scoring: the closed deals of a whole export's history).
+    ``deal_ids`` None: the deals are not known yet (the Dask engine reads them part by part), every row is kept."""
+    known = None if deal_ids is None else pd.Index(deal_ids.dropna().unique())
     fh, act, given = empty_field_history(), empty_activities(), set()
     if field_history is not None:
         src, raw = load_table(field_history, "field_history")
@@ -188,10 +189,10 @@ def _names(config: PipelineConfig, key: str) -> dict[str, tuple[str, ...]]:
             (*FIELD_HISTORY_COLUMNS, *ACTIVITY_COLUMNS)}
 
 
-def _unknown_deals(frame: pd.DataFrame, known: pd.Index, report: DataReport, src: str, what: str,
+def _unknown_deals(frame: pd.DataFrame, known: pd.Index | None, report: DataReport, src: str, what: str,
                    others: str) -> pd.Series:
     ids = as_text(frame["deal_id"])
-    unknown = pd.Series(~is_in(ids, known), index=ids.index)
+    unknown = pd.Series(False if known is None else ~is_in(ids, known), index=ids.index)
     if unknown.any():
         report.set_rows_aside(src, f"{what} of deal(s) {others} "
                               f"({examples(ids[unknown].fillna('(empty)').unique().tolist())})",
@@ -199,7 +200,7 @@ def _unknown_deals(frame: pd.DataFrame, known: pd.Index, report: DataReport, src
     return unknown
 
 
-def _field_rows(frame: pd.DataFrame, known: pd.Index, config: PipelineConfig, report: DataReport, src: str,
+def _field_rows(frame: pd.DataFrame, known: pd.Index | None, config: PipelineConfig, report: DataReport, src: str,
                 excel: bool, others: str) -> pd.DataFrame:
     out = frame.copy()
     unknown = _unknown_deals(out, known, report, src, "field changes", others)
@@ -256,7 +257,7 @@ def _category(text: str) -> str:
     return _CATEGORY_NAMES.get(folded, folded.replace(" ", "_"))
 
 
-def _activity_rows(frame: pd.DataFrame, known: pd.Index, config: PipelineConfig, report: DataReport, src: str,
+def _activity_rows(frame: pd.DataFrame, known: pd.Index | None, config: PipelineConfig, report: DataReport, src: str,
                    excel: bool, others: str) -> pd.DataFrame:
     out = frame.copy()
     unknown = _unknown_deals(out, known, report, src, "activities", others)

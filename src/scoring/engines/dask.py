@@ -32,6 +32,8 @@ from scoring.scores import score_deals
 if TYPE_CHECKING:
     from distributed import Client
 
+    from scoring.data.signals import DealSignals
+
 
 @contextlib.contextmanager
 def dask_client(scheduler: str | None = None, workers: int = 2, memory_limit: str = "4GB",
@@ -140,10 +142,12 @@ class BatchScores:
 
 
 def score_parquet(bundle: ModelBundle, source: str | Path, out_dir: str | Path, as_of: pd.Timestamp | str,
-                  client: Client, top: int = 3, cache_dir: str | Path | None = None) -> BatchScores:
+                  client: Client, top: int = 3, cache_dir: str | Path | None = None,
+                  signals: DealSignals | None = None) -> BatchScores:
     """Score the open deals of a Parquet file, folder or glob into a folder of Parquet parts, partition by
     partition: memory follows the size of a partition (a file or row group of the input), not of the input.
-    Columns as ``scoring score`` writes them."""
+    Columns as ``scoring score`` writes them. The deals' field history and activities (``signals``), when the
+    model reads them, are sent to every worker once; each partition takes its own deals' part of them."""
     import dask
     import dask.dataframe as dd
 
@@ -158,10 +162,11 @@ def score_parquet(bundle: ModelBundle, source: str | Path, out_dir: str | Path, 
     sample = frame.head(20, npartitions=min(frame.npartitions, 4))  # the output's columns, from real deals
     if sample.empty:
         raise ConfigError(f"{source}: no deals to score")
-    meta = _score_partition(sample, bundle, as_of, top, None).iloc[:0]  # the caller's bundle untouched
+    meta = _score_partition(sample, bundle, as_of, top, None, signals).iloc[:0]  # the caller's bundle untouched
     shared = dask.delayed(bundle, pure=True, traverse=False)  # sent to each worker once, compiled there once
-    scored = frame.map_partitions(_score_partition, shared, as_of, top, cache_dir, meta=meta, enforce_metadata=False,
-                                  align_dataframes=False)
+    shared_signals = dask.delayed(signals, pure=True, traverse=False)
+    scored = frame.map_partitions(_score_partition, shared, as_of, top, cache_dir, shared_signals, meta=meta,
+                                  enforce_metadata=False, align_dataframes=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     totals = scored[["expected_revenue", "fixed_expected_revenue"]].sum()
     written = scored.to_parquet(out_dir, write_index=False, compute=False)
@@ -171,13 +176,15 @@ def score_parquet(bundle: ModelBundle, source: str | Path, out_dir: str | Path, 
 
 
 def _score_partition(part: pd.DataFrame, bundle: ModelBundle, as_of: pd.Timestamp, top: int,
-                     cache_dir: str | Path | None) -> pd.DataFrame:
-    """One partition through the same path as ``scoring score``: the data contract, then the bundle. With a
-    ``cache_dir``, the worker's copy of the booster is compiled (cached on disk there: quick after once)."""
+                     cache_dir: str | Path | None, signals: DealSignals | None = None) -> pd.DataFrame:
+    """One partition through the same path as ``scoring score``: the data contract, then the bundle (with the
+    partition's deals' signals). With a ``cache_dir``, the worker's copy of the booster is compiled (cached on
+    disk there: quick after once)."""
     if cache_dir is not None and getattr(bundle.model, "compiled_", None) is None:
         bundle.compile(cache_dir)
     deals = load_open_deals(part.reset_index(drop=True), bundle.config)
-    scores, _ = score_deals(bundle, deals, as_of, top)
+    scoped = signals.for_deals(deals["deal_id"]) if signals is not None else None
+    scores, _ = score_deals(bundle, deals, as_of, top, scoped)
     return scores
 
 
