@@ -289,7 +289,7 @@ class DealsStored(TypedDict):
     deals_new: int
     deals_changed: int
     history_new: Annotated[int, Field(description="Stage entries the store had not seen.")]
-    field_changes: Annotated[int, Field(description="Changes of amount, stage, status and dates kept.")]
+    field_changes: Annotated[int, Field(description="Changes of amount, stage, status, dates and other fields kept.")]
     field_history_new: Annotated[int, Field(description="Field changes of the deals' history the store had not seen.")]
     activities_new: Annotated[int, Field(description="Activities the store had not seen.")]
 

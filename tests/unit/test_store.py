@@ -104,9 +104,9 @@ def test_the_flow_counts_what_moved_the_pipeline_between_two_dates(tmp_path: Pat
     assert sum(o["end_value"] for o in flow["owner"]) == pytest.approx(total["end_value"])
 
 
-def test_a_past_date_sees_the_amounts_and_close_dates_deals_had_then(tmp_path: Path, demo):
-    """Time does not leak into the stored pipeline as of a past date: a later import's amount and close date are
-    given back as they were, so a forecast of that date reads the deals as they stood then."""
+def test_a_past_date_sees_the_amounts_close_dates_and_fields_deals_had_then(tmp_path: Path, demo):
+    """Time does not leak into the stored pipeline as of a past date: a later import's amount, close date, owner
+    and head count are given back as they were, so a forecast of that date reads the deals as they stood then."""
     from scoring.report.pipeline import StoredPipeline
 
     store = open_store(f"sqlite:///{tmp_path / 'p.db'}", create=True)
@@ -115,6 +115,7 @@ def test_a_past_date_sees_the_amounts_and_close_dates_deals_had_then(tmp_path: P
     a, b = later.index[later["status"] == "open"][:2]
     later.loc[a, "amount"] = demo.deals.loc[a, "amount"] * 3
     later.loc[b, "expected_close_date"] = pd.Timestamp("2026-03-31")
+    later.loc[b, ["owner", "employees"]] = ["Someone New", demo.deals.loc[b, "employees"] + 1000]
     store.import_history(load_deal_history(later, demo.history), "july.csv", at=pd.Timestamp("2025-07-10 08:00"))
     pipeline = StoredPipeline(store.deals(), store.history(), changes=store.field_changes())
     ids = demo.deals.loc[[a, b], "deal_id"].tolist()
@@ -123,6 +124,9 @@ def test_a_past_date_sees_the_amounts_and_close_dates_deals_had_then(tmp_path: P
     assert then.loc[ids[0], "amount"] == demo.deals.loc[a, "amount"] and now.loc[ids[0], "amount"] == later.loc[a, "amount"]
     assert then.loc[ids[1], "expected_close_date"] == demo.deals.loc[b, "expected_close_date"]
     assert now.loc[ids[1], "expected_close_date"] == pd.Timestamp("2026-03-31")
+    assert then.loc[ids[1], ["owner", "employees"]].tolist() == demo.deals.loc[b, ["owner", "employees"]].tolist()
+    assert now.loc[ids[1], ["owner", "employees"]].tolist() == later.loc[b, ["owner", "employees"]].tolist()
+    assert then["employees"].dtype == now["employees"].dtype  # a number given back stays a number
     unchanged = pipeline.open_at(pd.Timestamp("2025-07-01")).set_index("deal_id").drop(index=ids)
     before = StoredPipeline(store.deals(), store.history()).open_at(pd.Timestamp("2025-07-01")).set_index("deal_id")
     pd.testing.assert_frame_equal(unchanged, before.drop(index=ids))  # only what changed later is given back

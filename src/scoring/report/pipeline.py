@@ -4,11 +4,13 @@ forecasts at fixed distances before their end.
 
 The store keeps each deal's latest state, its stage history and the changes successive imports found; as of
 an earlier date, a deal is open if it was created by then and not yet closed, in the stage its history says
-it was in then, with the amount and the rep's close date it had then (a later import's change gives back the
-value before it): a forecast of a past date reads what was known at that date.
+it was in then, with the amount, the rep's close date and the other fields (segment, owner, ...) it had then
+(a later import's change gives back the value before it): a forecast of a past date reads what was known at
+that date.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,7 +61,7 @@ class StoredPipeline:
 
     def open_at(self, as_of: pd.Timestamp) -> pd.DataFrame:
         """The deals open at ``as_of``, in the stage they were in then (from the history where it has one), with
-        the amount and the rep's close date they had then."""
+        the amount, the rep's close date and the other fields they had then."""
         if as_of not in self._open:
             if len(self._open) >= 8:
                 self._open.pop(next(iter(self._open)))
@@ -261,21 +263,31 @@ def no_changes() -> pd.DataFrame:
 
 
 def _values_at(deals: pd.DataFrame, changes: pd.DataFrame, when: pd.Timestamp) -> pd.DataFrame:
-    """``deals`` with the amounts and close dates (:data:`ROLLED_BACK`) they had at ``when``: the store keeps the
-    latest, so the first change after ``when`` gives back the value before it."""
-    later = changes[changes["field"].isin(list(ROLLED_BACK)) & (changes["changed_at"] > when)]
+    """``deals`` with the amounts, close dates (:data:`ROLLED_BACK`) and other fields (segment, owner, ...: the
+    store's ``features``) they had at ``when``: the store keeps the latest, so the first change after ``when``
+    gives back the value before it."""
+    later = changes[changes["field"].isin([*ROLLED_BACK, "features"]) & (changes["changed_at"] > when)]
     if later.empty:
         return deals
     # the first change's old value as it is, blank included (groupby's first() would skip a blank for a later one)
     first = (later.sort_values("changed_at", kind="stable").drop_duplicates(["field", "deal_id"])
              .set_index(["field", "deal_id"])["old_value"])
+    fields = set(first.index.get_level_values(0))
     out = deals.copy()
     for name, read in ROLLED_BACK.items():
-        if name not in first.index.get_level_values(0) or name not in out.columns:
+        if name not in fields or name not in out.columns:
             continue
         then = read(first.loc[name])
         known = out["deal_id"].isin(then.index)
         out.loc[known, name] = out.loc[known, "deal_id"].map(then).to_numpy()
+    if "features" in fields:  # each changed deal's fields as they were: a field it did not have then is blank
+        old = first.loc["features"]
+        then = pd.DataFrame.from_records([json.loads(text) if text else {} for text in old], index=old.index)
+        known = out["deal_id"].isin(then.index)
+        for name in then.columns.intersection(out.columns):
+            values = out[name].to_numpy(dtype=object).copy()
+            values[known.to_numpy()] = out.loc[known, "deal_id"].map(then[name]).to_numpy()
+            out[name] = pd.Series(values, index=out.index).infer_objects()  # numbers stay numbers
     return out
 
 

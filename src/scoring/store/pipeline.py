@@ -5,7 +5,8 @@ URL for a team). ``open_store`` brings the schema to the latest Alembic migratio
 open with ``create=False`` and are told plainly when no store exists yet.
 
 An import is one transaction: it inserts new deals, updates those whose tracked fields or features
-changed (recording each change in the field history, dated at the import), and appends stage entries,
+changed (recording each change in the field history, dated at the import: the other fields as their
+JSON object before and after), and appends stage entries,
 the CRM's own field changes and activities (SPEC 2.2) not seen before; if anything fails half-way the store
 is as it was. An import that changes nothing
 writes nothing, so importing the same export twice leaves the store's content exactly as it was.
@@ -47,8 +48,9 @@ from scoring.errors import ConfigError
 from scoring.store.schema import Activity, Deal, FieldChange, ForecastSnapshot, Import, StageEntry
 
 DEFAULT_URL = "sqlite:///pipeline.db"
-#: The fields whose changes are kept in the field history (what the pipeline flow reads).
-TRACKED = ("amount", "stage", "status", "closed_at", "expected_close_date")
+#: The fields whose changes are kept in the field history (what the pipeline flow reads, and what gives back a
+#: deal's state at a past date); ``features``: the deal's other fields (segment, owner, ...) as one JSON object.
+TRACKED = ("amount", "stage", "status", "closed_at", "expected_close_date", "features")
 COLUMNS = ("deal_id", "created_at", "amount", "stage", "status", "closed_at", "stage_entered_at",
            "expected_close_date")
 DATES = ("created_at", "closed_at", "stage_entered_at", "expected_close_date")

@@ -43,7 +43,8 @@ class StageEntry(Base):
 
 class FieldChange(Base):
     """A change of a field of a deal: one an import found (``origin`` import: amount, stage, status, close
-    dates, dated at the import), or one the CRM's field history recorded (``origin`` crm, SPEC 2.2)."""
+    dates, the other fields as one JSON object, dated at the import), or one the CRM's field history recorded
+    (``origin`` crm, SPEC 2.2)."""
 
     __tablename__ = "field_history"
 
