@@ -62,7 +62,10 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: 
 
         bundle, _ = model_for(model_ref, preset)
         # read whole and sent to every worker; rows of deals not in the Parquet are counted once it is scored
-        signals = signals_for(field_history, activities, bundle.config, None, DataReport())
+        report = DataReport()
+        signals = signals_for(field_history, activities, bundle.config, None, report)
+        for aside in report.set_aside:
+            err.print(f"set aside: {aside}", soft_wrap=True, markup=False)
         with err.status("Scoring on Dask..."), dask_client(scheduler) as client:
             done = score_parquet(bundle, input_path, out_path, when, client, top=factors,
                                  cache_dir=compile_cache_dir(os.environ), signals=signals)
@@ -84,8 +87,6 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: 
         scores.to_csv(temporary, index=False)
     out.print(f"Scored {len(scores):,} deals as of {when:%Y-%m-%d}: expected revenue {scores['expected_revenue'].sum():,.0f} "
               f"(fixed percentages: {scores['fixed_expected_revenue'].sum():,.0f}). Wrote {out_path}", markup=False)
-
-
 
 
 def _note_unused(signals: DealSignals, scored: pd.Series) -> None:

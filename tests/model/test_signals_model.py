@@ -165,14 +165,17 @@ def test_deals_whose_close_date_was_pushed_again_and_again_are_at_risk(bundles: 
 def test_scoring_on_dask_reads_the_signals_as_one_machine_does(bundles: dict[str, ModelBundle], files: Path,
                                                                 tmp_path: Path):
     """``score --engine dask --field-history --activities``: each partition's deals with their own field history
-    and activities, the same scores as ``score`` of the whole file; rows of other deals counted, not used."""
+    and activities, the same scores as ``score`` of the whole file; rows set aside and rows of other deals said."""
     model = bundles["signals"].save(tmp_path / "model.joblib")
     parts = tmp_path / "parts"
     parts.mkdir()
     deals = pd.read_csv(files / "open_deals.csv", dtype=str)
     for i in range(2):
         deals.iloc[i::2].to_parquet(parts / f"part-{i}.parquet", index=False)
-    given = ["--as-of", END, "--model", str(model), "--field-history", str(files / "field_history.csv"),
+    history = pd.read_csv(files / "field_history.csv", dtype=str)
+    history = pd.concat([history, history.head(2).assign(field="Created")])  # record events: set aside, said so
+    history.to_csv(tmp_path / "field_history.csv", index=False)
+    given = ["--as-of", END, "--model", str(model), "--field-history", str(tmp_path / "field_history.csv"),
              "--activities", str(files / "activities.csv")]
     runner = CliRunner()
     one = runner.invoke(main, ["score", "--input", str(files / "open_deals.csv"), "--out", str(tmp_path / "one.csv"),
@@ -181,7 +184,9 @@ def test_scoring_on_dask_reads_the_signals_as_one_machine_does(bundles: dict[str
     many = runner.invoke(main, ["score", "--input", str(parts), "--out", str(tmp_path / "many"), "--engine", "dask",
                                 *given])
     assert many.exit_code == 0, many.output
-    assert "of deal(s) not among the open deals scored: not used" in " ".join(many.output.split())
+    said = " ".join(many.output.split())
+    assert "of deal(s) not among the open deals scored: not used" in said
+    assert "2 row(s) set aside: record events that change no field" in said
     expected = pd.read_csv(tmp_path / "one.csv").set_index("deal_id").sort_index()
     scored = pd.read_parquet(tmp_path / "many").set_index("deal_id").sort_index()
     assert len(scored) == len(expected) == len(deals)
