@@ -53,15 +53,18 @@ SD_DRAWS = 64
 class PeriodEffects:
     """The spread of period-level effects read from history, per kind of period."""
 
-    win_sd: dict[str, float] = field(default_factory=dict)  # on the log-odds of winning (root mean square of the draws)
-    win_sd_draws: dict[str, tuple[float, ...]] = field(default_factory=dict)  # equally likely values, its posterior
+    win_sd_draws: dict[str, tuple[float, ...]] = field(default_factory=dict)  # equally likely values (log-odds)
     arrival_sd: dict[str, float] = field(default_factory=dict)  # on the log of the count of new deals
     periods: dict[str, int] = field(default_factory=dict)  # how many past periods each estimate read
 
+    @property
+    def win_sd(self) -> dict[str, float]:
+        """The spread of each kind's effect on the log-odds of winning: the root mean square of its draws."""
+        return {kind: float(np.sqrt(np.mean(np.square(self.win_spread(kind))))) for kind in self.win_sd_draws}
+
     def win_spread(self, kind: str) -> np.ndarray:
-        """Equally likely values of the spread of ``kind``'s period effect (one: it is known, or zero)."""
-        draws = self.win_sd_draws.get(kind)
-        return np.asarray(draws, dtype=float) if draws else np.array([self.win_sd.get(kind, 0.0)])
+        """Equally likely values of the spread of ``kind``'s period effect ([0.0] when none was read)."""
+        return np.asarray(self.win_sd_draws.get(kind) or (0.0,), dtype=float)
 
     def note(self, kind: str) -> str | None:
         """Why the range treats periods as independent, if it does."""
@@ -78,8 +81,7 @@ def fit_period_effects(data: DealHistory, as_of: pd.Timestamp, arrival_sd: dict[
     draws, periods = {}, {}
     for kind in FREQ:
         draws[kind], periods[kind] = win_effect_sd(data, as_of, kind, model)
-    return PeriodEffects(win_sd={kind: float(np.sqrt(np.mean(np.square(d)))) for kind, d in draws.items()},
-                         win_sd_draws={kind: tuple(float(v) for v in d) for kind, d in draws.items()},
+    return PeriodEffects(win_sd_draws={kind: tuple(float(v) for v in d) for kind, d in draws.items()},
                          arrival_sd=dict(arrival_sd), periods=periods)
 
 
