@@ -91,11 +91,9 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: 
 
 def _note_unused(signals: DealSignals, scored: pd.Series) -> None:
     """Say how many field changes and activities were of deals not among those scored (not used)."""
-    from scoring.data.tables import is_in
-
-    unused = [f"{n:,} {what}" for what, table in (("field change(s)", signals.field_history),
-                                                  ("activit(ies)", signals.activities))
-              if (n := int((~is_in(table["deal_id"], pd.Index(scored))).sum()))]
+    used = signals.for_deals(scored)
+    unused = [f"{n:,} {what}" for what, n in (("field change(s)", len(signals.field_history) - len(used.field_history)),
+                                              ("activit(ies)", len(signals.activities) - len(used.activities))) if n]
     if unused:
         err.print(f"note: {' and '.join(unused)} of deal(s) not among the open deals scored: not used",
                   soft_wrap=True, markup=False)
