@@ -333,6 +333,15 @@ FlowResponse = TypedDict("FlowResponse", {
 
 
 # -- /v1/model, /v1/stages, /v1/pipeline/kpis -----------------------------------------------------------
+class Dormant(TypedDict):
+    found: Annotated[bool, Field(description="Whether the history shows deals left open for good.")]
+    never_close_share: Annotated[float, Field(description="The share of new deals that never close.")]
+    longest_close_days: Annotated[float | None, Field(description="The oldest age at which a deal closed; older "
+                                                                  "deals are served P(win) 0 when found.")]
+    expected_closes_after: Annotated[float, Field(description="Closes the deals still open past that age would "
+                                                              "have shown had they closed like the late ones.")]
+
+
 class Serving(TypedDict):
     model: Annotated[str, Field(description="Which candidate gives the answers: the win model or a baseline.")]
     reason: str
@@ -341,6 +350,8 @@ class Serving(TypedDict):
                                                      "blend_with's).")]
     blend_with: Annotated[str, Field(description="The model the win model is blended with when blend_weight < 1.")]
     calibration_holdout_log_loss: dict[str, float]
+    dormancy: Annotated[Dormant, Field(description="Deals that never close: served P(win) is the candidate's P(win) "
+                                                   "times the chance a deal open at its age ever closes.")]
 
 
 class TrainingData(TypedDict):

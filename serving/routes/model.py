@@ -28,7 +28,7 @@ def model_card(model: ModelDep) -> ModelCard:
         "serving": {"model": bundle.served, "reason": bundle.served_reason,
                     "calibration": getattr(bundle.model.calibrator_, "kind", "none"),
                     "blend_weight": bundle.model.blend_weight_, "blend_with": bundle.model.prior_name_,
-                    "calibration_holdout_log_loss": bundle.calibration},
+                    "calibration_holdout_log_loss": bundle.calibration, "dormancy": bundle.dormancy.summary()},
         "trained_at": bundle.trained_at,
         "data": {"deals": bundle.n_deals, "as_of": str(bundle.as_of.date()), "digest": bundle.data_digest,
                  "holdout_start": str(bundle.holdout_start.date()), "features": bundle.features,

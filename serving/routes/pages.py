@@ -140,7 +140,8 @@ def _context(holder: StoreHolder, model: LoadedModel | None, as_of: pd.Timestamp
         stages=stage_table.to_dict("records"), stage_columns=list(stage_table.columns),
         metrics=overall.to_dict("records"), accuracy=accuracy.to_dict("records"),
         deals_open=document["deals"], snapshots=len(this), last_import=holder.store.last_import(),
-        served=model.bundle.served, served_reason=model.bundle.served_reason, flow=flow)
+        served=model.bundle.served, served_reason=model.bundle.served_reason, dormancy=model.bundle.dormancy.summary(),
+        flow=flow)
     return context
 
 

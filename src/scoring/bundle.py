@@ -26,11 +26,12 @@ from scoring.forecast.kpis import PipelineKpis
 from scoring.forecast.uncertainty import PeriodEffects
 from scoring.models.arrivals import ArrivalModel
 from scoring.models.base import WinProbabilityModel
+from scoring.models.dormancy import Dormancy, WithDormancy
 from scoring.models.timing import StageTiming
 from scoring.models.transitions import StageTransitionModel
 from scoring.models.win import WinModel
 
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
 #: Libraries whose version must match exactly when a bundle is loaded.
 PINNED = ("lightgbm", "scikit-learn", "numpy")
 RECORDED = (*PINNED, "pandas", "scipy", "pipeline-scoring")
@@ -61,6 +62,7 @@ class ModelBundle:
     holdout_model: WinProbabilityModel  # the serving candidate fitted at holdout_start: re-scores a later holdout fairly
     arrivals: ArrivalModel  # deals not yet created: how many, how large, how fast they win
     effects: PeriodEffects  # how much whole periods move together (the forecast's range)
+    dormancy: Dormancy  # the chance a deal open at its age ever closes (served P(win) counts it)
     served: str = WinModel.name  # which of ``models`` gives the answers (the best on the holdout)
     served_reason: str = ""
     calibration: dict[str, float] = field(default_factory=dict)  # the win model's holdout log-loss per calibration
@@ -77,8 +79,9 @@ class ModelBundle:
 
     @property
     def served_model(self) -> WinProbabilityModel:
-        """The model whose P(win), timing and factors the answers give: :attr:`served`."""
-        return self.models[self.served]
+        """The model whose P(win), timing and factors the answers give: :attr:`served`, its P(win) times the chance
+        the deal ever closes (:mod:`scoring.models.dormancy`)."""
+        return WithDormancy(self.models[self.served], self.dormancy)
 
     @property
     def stage_model(self) -> StageTransitionModel:

@@ -122,7 +122,10 @@ def score_columns(bundle: ModelBundle, deals: Mapping[str, Any], as_of: pd.Times
     n = len(p)
     up, down = factors(names, rows, contributions, top) if contributions is not None else ([[]] * n, [[]] * n)
     if top > 0 and contributions is None:
-        warnings.append(f"no factors: the model serving, {served.name}, gives none ({bundle.served_reason})")
+        warnings.append(f"no factors: the model serving, {bundle.served}, gives none ({bundle.served_reason})")
+    if never := bundle.dormancy.never_closing(rows["age_days"]):
+        warnings.append(f"{never} deal(s) open longer than any deal ever closed ({bundle.dormancy.longest_close_days_:.0f} "
+                        "days): their win probability counts the chance they never close, as no deal left open that long did")
     out: dict[str, Any] = {
         "deal_id": rows["deal_id"],
         "stage": rows["stage"],

@@ -21,6 +21,7 @@ from scoring.forecast.uncertainty import fit_period_effects
 from scoring.models import MODELS
 from scoring.models.arrivals import ArrivalModel
 from scoring.models.base import StageTimedMixin, WinProbabilityModel
+from scoring.models.dormancy import Dormancy, WithDormancy
 from scoring.models.timing import StageTiming
 from scoring.models.transitions import StageTransitionModel
 from scoring.models.win import Trainer, WinModel, train_here
@@ -77,14 +78,19 @@ def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, hol
     stage_model = cast(StageTransitionModel, models[StageTransitionModel.name])
     say("fitting the arrivals of new deals")
     arrivals = ArrivalModel().fit(data.deals, when)
+    dormancy = Dormancy().fit(data.deals, when)
+    if dormancy.found:
+        say(f"deals that never close: {dormancy.summary()['never_close_share']:.1%} of new deals; none closed after "
+            f"{dormancy.longest_close_days_:.0f} days")
     return ModelBundle(config=data.config, features=dict(data.features), models=models, metrics=metrics,
                        reliability=reliability, as_of=when, holdout_start=holdout_start,
                        data_digest=data.digest(), n_deals=len(data.deals),
                        trained_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
                        timing=StageTiming().fit(training),
                        kpis=pipeline_kpis(data, when, stale_after=stage_model.stale_after_days()),
-                       holdout_model=early_models[served.name], arrivals=arrivals,
-                       effects=fit_period_effects(data, when, arrivals.arrival_sd_, models[served.name]),
+                       holdout_model=early_models[served.name], arrivals=arrivals, dormancy=dormancy,
+                       effects=fit_period_effects(data, when, arrivals.arrival_sd_,
+                                                  WithDormancy(models[served.name], dormancy)),
                        served=served.name, served_reason=served.reason,
                        calibration=calibration, scale=scale, every_days=every_days, signals=data.spec)
 

@@ -198,7 +198,7 @@ def test_a_serving_baseline_takes_the_win_models_timing(monkeypatch: pytest.Monk
     data = load_deal_history(deals, config=config)
     monkeypatch.setattr("scoring.train.choose_served", lambda metrics: Served("stage_transitions", "the test", 0.5))
     bundle = train_bundle(data, as_of=END)
-    served = bundle.served_model
+    served = bundle.models[bundle.served]  # its own P(win), before the chance a deal never closes
     assert isinstance(served, StageTransitionModel) and served.timing_model_ is bundle.model
     early = bundle.holdout_model
     assert isinstance(early, StageTransitionModel) and isinstance(early.timing_model_, WinModel)
@@ -216,4 +216,28 @@ def test_a_serving_baseline_takes_the_win_models_timing(monkeypatch: pytest.Monk
     assert share[old].mean() < 0.1 and stage_share[old].mean() > 0.5
     assert share[~old].mean() > 3 * share[old].mean()
     loaded = ModelBundle.load(bundle.save(tmp_path / "b.joblib"))
-    assert loaded.served_model.timing_model_ is loaded.model  # one win model in the file, not a copy
+    assert loaded.models[loaded.served].timing_model_ is loaded.model  # one win model in the file, not a copy
+
+
+def test_deals_left_open_for_good_are_served_the_chance_they_never_close():
+    """A quarter of the deals are never closed. Every model learns P(win) from deals that closed, so it gives a
+    deal open twice as long as any close took the P(win) of deals that close; served, P(win) counts the chance a
+    deal open that long never closes, and comes near the truth this world knows for every open deal."""
+    deals = _zombie_history()
+    data = load_deal_history(deals, config=PipelineConfig(stages=("Engaging",), fixed_probabilities={"Engaging": 0.5}))
+    bundle = train_bundle(data, as_of=END)
+    assert bundle.dormancy.found and bundle.dormancy.summary()["never_close_share"] == pytest.approx(0.25, abs=0.04)
+    open_deals = deals[deals["status"] == "open"]
+    rows, _ = deal_state(bundle, open_deals, END)
+    age = rows["age_days"].to_numpy()
+    closing_later = np.clip((60 - age) / 55, 0, 1)  # closes come 5-60 days after creation: P(not closed by now)
+    truth = 0.4 * closing_later / (0.25 + 0.75 * closing_later)  # won among the deals still open at this age
+    served = bundle.served_model.predict_proba(rows)
+    unaware = bundle.models[bundle.served].predict_proba(rows)
+    assert np.abs(served - truth).mean() < 0.03 < 0.3 < np.abs(unaware - truth).mean()
+    assert served[age > 90].max() == 0.0  # older than any deal that ever closed
+    scored, warnings = score_deals(bundle, load_open_deals(open_deals.drop(columns=["status", "closed_at"]),
+                                                           bundle.config), END)
+    np.testing.assert_allclose(scored.set_index("deal_id").loc[rows["deal_id"], "win_probability"], served, rtol=1e-9)
+    assert any(f"{np.sum(age > bundle.dormancy.longest_close_days_)} deal(s) open longer than any deal ever closed"
+               in w for w in warnings)

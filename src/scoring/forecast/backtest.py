@@ -254,8 +254,8 @@ def backtest_date(setup: DateSetup, as_of: pd.Timestamp) -> DateResult:
     outcomes = rows[["deal_id", "stage", "amount", "outcome"]].assign(as_of=as_of)
     period_rows: list[dict[str, object]] = []
     forecasts = {}
-    for name, model in models.items():
-        p_win, by_end = model.win_by(rows, horizon)
+    for name, model in models.items():  # the served one as it serves: counting deals that never close
+        p_win, by_end = (bundle.served_model if name == bundle.served else model).win_by(rows, horizon)
         outcomes[name] = p_win
         in_period = per_period(by_end)
         forecasts[name] = (p_win, in_period)
