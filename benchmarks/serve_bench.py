@@ -8,7 +8,8 @@ Three servers on this machine, each in its own process, called by the same load 
 - a FastAPI no-op endpoint under uvicorn: the cost of HTTP alone.
 
 Single-deal requests/s (``--clients`` keep-alive connections, for ``--seconds``), the latency of one
-client sending one deal at a time (p50, p99) and batches of 1,000 deals in rows/s (2 connections);
+client sending one deal at a time (p50, p99) and batches of 1,000 deals in rows/s (``--batch-clients``
+connections, default 2; 1 is a sequential client);
 medians of ``--runs`` rounds, and the medians of the ratios within each round (a shared machine's speed
 drifts between rounds). Two load generators, each sending the same pre-encoded bodies:
 
@@ -24,7 +25,7 @@ ours with N server processes and mlflow's with ``--mlflow-workers`` (default: as
 one-second windows (``--pairs``): the ratio least moved by the shared machine's drift.
 
     python benchmarks/serve_bench.py [--deals 20000] [--runs 3] [--seconds 5] [--clients 4] [--pairs 30]
-                                     [--load wrk python] [--workers 1] [--mlflow-workers N]
+                                     [--load wrk python] [--batch-clients 2] [--workers 1] [--mlflow-workers N]
 """
 from __future__ import annotations
 
@@ -137,7 +138,7 @@ def load_python(url: str, body: Path, seconds: float, clients: int) -> Load:
 
 
 def interleaved(measure: Callable[[str, Path, float, int], Load], targets: dict[str, tuple[str, str, str]],
-                bodies: Path, pairs: int) -> None:
+                bodies: Path, pairs: int, clients: int = 2) -> None:
     """Batch rows/s of ours (with and without factors) against mlflow's in alternating one-second windows
     (ABBA: the order flips every pair), so that the shared machine's drift, which moves a 5-second window's
     figure by 20-40 % from one minute to the next, falls on both sides of each ratio alike; the median of the
@@ -149,7 +150,7 @@ def interleaved(measure: Callable[[str, Path, float, int], Load], targets: dict[
             rate = {}
             for name in order:
                 url, _, many = targets[name]
-                load = measure(url, bodies / f"{many}.json", 1.0, 2)
+                load = measure(url, bodies / f"{many}.json", 1.0, clients)
                 assert load.failed == 0, f"{name}: {load.failed} failed batch requests"
                 rate[name] = load.rate
             ratios.append(rate[ours] / rate["mlflow"])
@@ -201,6 +202,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--pairs", type=int, default=30, help="alternating one-second windows of batches, ours and "
                                                               "mlflow's (0: none)")
+    parser.add_argument("--batch-clients", type=int, default=2,
+                        help="connections sending batches of 1,000 (1: a sequential client, one batch at a time)")
     parser.add_argument("--workers", type=int, default=1, help="server processes of ours (scoring serve --workers)")
     parser.add_argument("--mlflow-workers", type=int, default=None,
                         help="server processes of mlflow models serve (-w; default: as many as ours)")
@@ -310,7 +313,7 @@ def main() -> None:
                         load = measure(url, bodies / f"{one}.json", args.seconds / 2, 1)  # one client, one at a time
                         assert load.failed == 0, f"{name}: {load.failed} failed single-deal requests"
                         latency[name].append((load.p50, load.p99))
-                    load = measure(url, bodies / f"{many}.json", args.seconds, 2)
+                    load = measure(url, bodies / f"{many}.json", args.seconds, args.batch_clients)
                     assert load.failed == 0, f"{name}: {load.failed} failed batch requests"
                     rows[name].append(load.rate * 1000)
                 print(f"{generator} run {run + 1}: " + ", ".join(
@@ -323,8 +326,8 @@ def main() -> None:
                 """The median over runs of each run's own ratio ``a`` / ``b`` (measured within a minute of each other)."""
                 return statistics.median(x / y for x, y in zip(of[a], of[b]))
 
-            print(f"\n{generator}: medians of {args.runs} runs ({args.clients} connections for single deals, 2 for "
-                  "batches of 1,000; latency: one client sending one deal at a time):")
+            print(f"\n{generator}: medians of {args.runs} runs ({args.clients} connections for single deals, "
+                  f"{args.batch_clients} for batches of 1,000; latency: one client sending one deal at a time):")
             print(f"{'':30}{'single req/s':>14}{'batch rows/s':>16}{'p50 ms':>10}{'p99 ms':>10}")
             for name, label in (("ours", "pipeline-scoring /v1/score"), ("factors", "  same, batches with factors"),
                                 ("mlflow", "mlflow models serve (sklearn)"), ("noop", "FastAPI no-op (HTTP floor)")):
@@ -335,7 +338,7 @@ def main() -> None:
                   f"{ratio(single, 'ours', 'noop'):.2f} of the no-op floor (target 0.5)")
             print(f"batches of 1,000: {ratio(rows, 'ours', 'mlflow'):.2f}x mlflow models serve's rows/s "
                   f"(target 3x); with factors {ratio(rows, 'factors', 'mlflow'):.2f}x\n", flush=True)
-            interleaved(measure, targets, bodies, args.pairs)
+            interleaved(measure, targets, bodies, args.pairs, args.batch_clients)
         ready_times = []
         for _ in range(3):  # readiness: a fresh process each time
             port = free_port()
