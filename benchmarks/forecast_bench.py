@@ -1,6 +1,7 @@
 """Forecast quality and speed on the demo company, whose true probabilities are known.
 
-    python benchmarks/forecast_bench.py [--deals 100000] [--seed 0] [--coverage-deals 20000] [--runs 5] [--seeds 3]
+    python benchmarks/forecast_bench.py [--deals 100000] [--seed 0] [--dormant-share 0] [--coverage-deals 20000]
+                                        [--runs 5] [--seeds 3]
                                         [--skip-coverage | --only-coverage | --new-deal-seeds K | --real DIR]
 
 1. Accuracy: a bundle trained on everything known at the end of the history forecasts the open
@@ -44,8 +45,8 @@ END = pd.Timestamp("2026-01-01")  # observed at the start of a quarter: the next
 SHOCK_SD = 0.15
 
 
-def accuracy(deals: int, seed: int = 0) -> tuple[ModelBundle, pd.DataFrame, pd.DataFrame]:
-    company = DemoCompany().generate(deals, seed=seed, end=END)
+def accuracy(deals: int, seed: int = 0, dormant_share: float = 0.0) -> tuple[ModelBundle, pd.DataFrame, pd.DataFrame]:
+    company = DemoCompany(dormant_share=dormant_share).generate(deals, seed=seed, end=END)
     data = load_deal_history(company.deals, company.history)
     start = time.perf_counter()
     bundle = train_bundle(data, as_of=END)
@@ -57,6 +58,7 @@ def accuracy(deals: int, seed: int = 0) -> tuple[ModelBundle, pd.DataFrame, pd.D
     horizons = [*period_horizons(as_of, bounds), 1e9]
     days = (as_of - open_deals["stage_entered_at"]).dt.total_seconds() / 86400
     truth = company.company.win_within(open_deals, open_deals["stage"], days, horizons, samples=400)
+    truth[company.dormant_open()] = 0.0  # deals nobody works are never won
     amount = open_deals["amount"].to_numpy(dtype=float)
     true_in = per_period(truth)
     true_total = truth[:, -1] @ amount
@@ -222,6 +224,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=3, help="Demo companies with shocks in the backtests.")
     parser.add_argument("--seed", type=int, default=0, help="The demo company of the accuracy and speed parts.")
+    parser.add_argument("--dormant-share", type=float, default=0.0,
+                        help="The accuracy part's company leaves this share of new deals unworked, open for good.")
     parser.add_argument("--skip-coverage", action="store_true", help="Only accuracy and speed (coverage takes minutes).")
     parser.add_argument("--only-coverage", action="store_true", help="Only the bookings backtests.")
     parser.add_argument("--new-deal-seeds", type=int, default=0,
@@ -236,7 +240,7 @@ def main() -> None:
         new_deal_spread(args.deals, args.new_deal_seeds)
         return
     if not args.only_coverage:
-        bundle, open_deals, history = accuracy(args.deals, args.seed)
+        bundle, open_deals, history = accuracy(args.deals, args.seed, args.dormant_share)
         speed(bundle, open_deals, history, args.runs)
     if not args.skip_coverage:
         coverage(args.coverage_deals, args.seeds)

@@ -31,9 +31,12 @@ from scoring.errors import ConfigError
               help="Years of history before --end.")
 @click.option("--shocks", default=0.0, show_default=True, type=click.FloatRange(min=0.0, max=3.0),
               help="Market shocks: the spread (log-odds) of a per-quarter effect on every deal's decisions.")
+@click.option("--dormant-share", default=0.0, show_default=True, type=click.FloatRange(min=0.0, max=0.9),
+              help="The share of new deals nobody works: left open in their first stage for good.")
 @FORCE
 @friendly_errors
-def demo_data(out_dir: Path, n_deals: int, seed: int, end: Any, years: float, shocks: float, force: bool) -> None:
+def demo_data(out_dir: Path, n_deals: int, seed: int, end: Any, years: float, shocks: float, dormant_share: float,
+              force: bool) -> None:
     """Write a realistic synthetic company history to OUT_DIR.
 
     Files: deals.csv, stage_history.csv, open_deals.csv, pipeline.toml, and truth.csv /
@@ -48,7 +51,8 @@ def demo_data(out_dir: Path, n_deals: int, seed: int, end: Any, years: float, sh
 
     end_date = (end.date() if end else date.today()).isoformat()
     with err.status(f"Simulating {n_deals:,} deals..."):
-        demo = DemoCompany(shock_sd=shocks).generate(n_deals, seed=seed, end=end_date, years=years)
+        demo = DemoCompany(shock_sd=shocks, dormant_share=dormant_share).generate(n_deals, seed=seed, end=end_date,
+                                                                                  years=years)
         paths = demo.write(out_dir)
     counts = demo.deals["status"].value_counts()
     out.print(f"Wrote {len(demo.deals):,} deals ({counts.get('open', 0):,} open, {counts.get('won', 0):,} won, "

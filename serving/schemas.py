@@ -333,13 +333,17 @@ FlowResponse = TypedDict("FlowResponse", {
 
 
 # -- /v1/model, /v1/stages, /v1/pipeline/kpis -----------------------------------------------------------
+class DormantStage(TypedDict):
+    never_leave_share: Annotated[float, Field(description="The share of stays in the stage that never end.")]
+    longest_exit_days: Annotated[float, Field(description="The longest stay in it that ended; deals in it longer "
+                                                          "are served P(win) 0.")]
+    expected_exits_after: Annotated[float, Field(description="Exits the stays past that would have shown had they "
+                                                             "ended like the late ones.")]
+
+
 class Dormant(TypedDict):
-    found: Annotated[bool, Field(description="Whether the history shows deals left open for good.")]
-    never_close_share: Annotated[float, Field(description="The share of new deals that never close.")]
-    longest_close_days: Annotated[float | None, Field(description="The oldest age at which a deal closed; older "
-                                                                  "deals are served P(win) 0 when found.")]
-    expected_closes_after: Annotated[float, Field(description="Closes the deals still open past that age would "
-                                                              "have shown had they closed like the late ones.")]
+    found: Annotated[bool, Field(description="Whether the history shows deals left in a stage for good.")]
+    stages: Annotated[dict[str, DormantStage], Field(description="The stages that hold them.")]
 
 
 class Serving(TypedDict):
@@ -351,7 +355,7 @@ class Serving(TypedDict):
     blend_with: Annotated[str, Field(description="The model the win model is blended with when blend_weight < 1.")]
     calibration_holdout_log_loss: dict[str, float]
     dormancy: Annotated[Dormant, Field(description="Deals that never close: served P(win) is the candidate's P(win) "
-                                                   "times the chance a deal open at its age ever closes.")]
+                                                   "times the chance a deal leaves its stage at all.")]
 
 
 class TrainingData(TypedDict):

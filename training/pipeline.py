@@ -198,7 +198,9 @@ def _log_params(bundle: ModelBundle, holdout_fraction: float, seed: int) -> None
         "arrivals.groups": ",".join(g.key for g in bundle.arrivals.groups_ or []),
         **{f"period_effects.win_sd.{k}": round(v, 4) for k, v in bundle.effects.win_sd.items()},
         **{f"period_effects.arrival_sd.{k}": round(v, 4) for k, v in bundle.effects.arrival_sd.items()},
-        **{f"dormancy.{k}": v for k, v in bundle.dormancy.summary().items()},
+        "dormancy.found": bundle.dormancy.found,
+        **{f"dormancy.{stage}.{k}": v for stage, found in bundle.dormancy.summary()["stages"].items()
+           for k, v in found.items()},
         **{f"win_model.{k}": getattr(model, k) for k in ("boundaries", "n_estimators", "learning_rate", "num_leaves",
                                                            "min_child_samples", "reg_lambda", "calibration_days",
                                                            "followup_days")},

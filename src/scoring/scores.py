@@ -123,9 +123,9 @@ def score_columns(bundle: ModelBundle, deals: Mapping[str, Any], as_of: pd.Times
     up, down = factors(names, rows, contributions, top) if contributions is not None else ([[]] * n, [[]] * n)
     if top > 0 and contributions is None:
         warnings.append(f"no factors: the model serving, {bundle.served}, gives none ({bundle.served_reason})")
-    if never := bundle.dormancy.never_closing(rows["age_days"]):
-        warnings.append(f"{never} deal(s) open longer than any deal ever closed ({bundle.dormancy.longest_close_days_:.0f} "
-                        "days): their win probability counts the chance they never close, as no deal left open that long did")
+    if never := bundle.dormancy.never_leaving(rows["stage_index"], rows["days_in_stage"]):
+        warnings.append(f"{never} deal(s) in their stage longer than any deal that ever left it: their win probability "
+                        "counts the chance they never close (deals left that long never moved on, won or lost)")
     out: dict[str, Any] = {
         "deal_id": rows["deal_id"],
         "stage": rows["stage"],

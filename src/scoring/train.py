@@ -78,10 +78,10 @@ def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, hol
     stage_model = cast(StageTransitionModel, models[StageTransitionModel.name])
     say("fitting the arrivals of new deals")
     arrivals = ArrivalModel().fit(data.deals, when)
-    dormancy = Dormancy().fit(data.deals, when)
-    if dormancy.found:
-        say(f"deals that never close: {dormancy.summary()['never_close_share']:.1%} of new deals; none closed after "
-            f"{dormancy.longest_close_days_:.0f} days")
+    dormancy = Dormancy().fit(data, when)
+    for stage, found in dormancy.summary()["stages"].items():
+        say(f"deals left in {stage} for good: {found['never_leave_share']:.1%} of its stays; none left after "
+            f"{found['longest_exit_days']:.0f} days")
     return ModelBundle(config=data.config, features=dict(data.features), models=models, metrics=metrics,
                        reliability=reliability, as_of=when, holdout_start=holdout_start,
                        data_digest=data.digest(), n_deals=len(data.deals),

@@ -123,6 +123,30 @@ def test_market_shocks_move_whole_quarters_and_leave_the_deals_themselves_alone(
     assert shaken.shocks is not None and calm.shocks is None
 
 
+def test_deals_nobody_works_stay_open_in_their_first_stage_and_their_truth_says_so():
+    calm = DemoCompany().generate(6000, seed=4, end=END)
+    idle = DemoCompany(dormant_share=0.2).generate(6000, seed=4, end=END)
+    assert calm.deals["created_at"].equals(idle.deals["created_at"]) and calm.deals["amount"].equals(idle.deals["amount"])
+    assert not calm.truth["dormant"].any()
+    dormant = idle.truth["dormant"].to_numpy()
+    assert dormant.mean() == pytest.approx(0.2, abs=0.02)
+    deals = idle.deals[dormant]
+    assert (deals["status"] == "open").all() and deals["closed_at"].isna().all()
+    assert (deals["stage_entered_at"] == deals["created_at"]).all()  # never moved
+    assert set(deals["stage"]) <= set(idle.company.stages[:2])  # the first stage, or the second for direct entries
+    assert (idle.truth.loc[dormant, ["true_win_probability_at_creation", "true_win_probability_at_end"]]
+            .fillna(0) == 0).all().all()
+    assert idle.dormant_open().sum() == dormant.sum() and not calm.dormant_open().any()
+    worked = idle.deals[~dormant]  # the others live as in the company without idle deals
+    assert worked["status"].value_counts(normalize=True)["won"] == pytest.approx(
+        calm.deals["status"].value_counts(normalize=True)["won"], abs=0.03)
+    quiet, busy = (demo.bookings_truth("quarter", 2, replicates=200) for demo in (idle, calm))
+    ratio = quiet["new_deals_expected"].to_numpy()[1:] / busy["new_deals_expected"].to_numpy()[1:]  # the first: a day
+    assert ratio == pytest.approx(0.8, abs=0.06)  # a fifth of the new deals never win either
+    with pytest.raises(ValueError, match="dormant_share"):
+        DemoCompany(dormant_share=1.0).generate(10)
+
+
 def test_the_true_bookings_replay_the_open_deals_and_the_new_ones(tmp_path):
     demo = DemoCompany().generate(4000, seed=6, end="2025-04-01")
     truth = demo.bookings_truth("quarter", 2, replicates=300)

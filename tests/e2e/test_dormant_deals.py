@@ -30,9 +30,10 @@ def test_the_service_scores_deals_left_open_for_good_and_says_so(tmp_path: Path)
         card = client.get("/v1/model").json()
         answer = client.post("/v1/score", json=body)
     dormancy = card["serving"]["dormancy"]
-    assert dormancy["found"] and 0.2 < dormancy["never_close_share"] < 0.3 and dormancy["longest_close_days"] <= 60
+    stage = dormancy["stages"]["Engaging"]
+    assert dormancy["found"] and 0.2 < stage["never_leave_share"] < 0.3 and stage["longest_exit_days"] <= 60
     assert answer.status_code == 200
     scores = {s["deal_id"]: s for s in answer.json()["scores"]}
     assert scores["old"]["win_probability"] == 0.0 and scores["old"]["expected_revenue"] == 0.0
     assert 0.3 < scores["fresh"]["win_probability"] < 0.5  # 0.4: won by 40 % of deals, a quarter never close
-    assert any("1 deal(s) open longer than any deal ever closed" in w for w in answer.json()["warnings"])
+    assert any("1 deal(s) in their stage longer than any deal that ever left it" in w for w in answer.json()["warnings"])

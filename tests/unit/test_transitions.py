@@ -9,8 +9,8 @@ from sklearn.exceptions import NotFittedError
 from scoring.data.contract import load_deal_history
 from scoring.data.demo import DemoCompany
 from scoring.features.dataset import TrainingSet
-from scoring.features.snapshots import take_snapshots
-from scoring.models.transitions import StageTransitionModel, sojourns
+from scoring.features.snapshots import sojourns, take_snapshots
+from scoring.models.transitions import StageTransitionModel
 from tests.conftest import GOOD_DEALS, GOOD_HISTORY
 
 END = pd.Timestamp("2025-06-30")

@@ -83,6 +83,8 @@ class DemoCompany:
     #: the log-odds of every decision taken in it (advance, win), so good and bad periods move many deals at once.
     shock_sd: float = 0.0
     shock_every: str = "quarter"
+    #: The share of new deals nobody works: left open in their first stage for good, as CRMs keep them.
+    dormant_share: float = 0.0
     #: Seed of the company itself (owner skills): the same company for every sampling seed.
     company_seed: int = 7
 
@@ -264,10 +266,17 @@ class DemoCompany:
             first[pick] = 1
 
         shocks = self._draw_shocks(seed, start, end_ts)
+        dormant = self._dormant(np.random.default_rng([seed, 31]), n_deals)  # a stream of its own, as the shocks'
         events, outcome, closed_at = self._simulate(rng, deals["created_at"].to_numpy(), first, q, seg,
-                                                    shocks.at if shocks else None)
-        demo = self._observe(deals, events, outcome, closed_at, first, q, end_ts, rng)
+                                                    shocks.at if shocks else None, dormant)
+        demo = self._observe(deals, events, outcome, closed_at, first, q, end_ts, rng, dormant)
         return replace(demo, arrivals=Ramp(start, span, n_deals, g), shocks=shocks)
+
+    def _dormant(self, rng: np.random.Generator, n: int) -> np.ndarray | None:
+        """Which of ``n`` new deals nobody works (None when none are: the random stream is left alone)."""
+        if not 0 <= self.dormant_share < 1:
+            raise ValueError(f"dormant_share must be in [0, 1), got {self.dormant_share}")
+        return rng.random(n) < self.dormant_share if self.dormant_share > 0 else None
 
     def _sample_features(self, rng: np.random.Generator, n: int) -> pd.DataFrame:
         def draw(cat: Category, size: int) -> np.ndarray:
@@ -305,16 +314,20 @@ class DemoCompany:
         return Shocks(self.shock_every, int(first), z)
 
     def _simulate(self, rng: np.random.Generator, created: np.ndarray, first: np.ndarray, q: np.ndarray,
-                  seg: np.ndarray, shock: ShockAt | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+                  seg: np.ndarray, shock: ShockAt | None = None, dormant: np.ndarray | None = None
+                  ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """Full trajectories, not yet cut at the observation date (``shock(times, deals)``: the market's
-        effect on the log-odds of decisions taken then)."""
+        effect on the log-odds of decisions taken then; ``dormant`` deals enter their first stage and stay)."""
         n = len(q)
         idx = np.arange(n)
         stage = first.copy()
         t = created.astype("datetime64[s]")
-        outcome = np.empty(n, dtype=object)
+        outcome = np.full(n, "open", dtype=object)
         closed = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
         parts = []
+        if dormant is not None and dormant.any():
+            parts.append(pd.DataFrame({"deal": idx[dormant], "stage": stage[dormant], "entered": t[dormant]}))
+            idx, stage, t = idx[~dormant], stage[~dormant], t[~dormant]
         last = len(self.stages) - 1
         for _ in range(200):  # a regression loop this long has probability far below 1e-100
             if len(idx) == 0:
@@ -336,7 +349,8 @@ class DemoCompany:
         return events, outcome, closed
 
     def _observe(self, deals: pd.DataFrame, events: pd.DataFrame, outcome: np.ndarray, closed: np.ndarray,
-                 first: np.ndarray, q: np.ndarray, end: pd.Timestamp, rng: np.random.Generator) -> DemoData:
+                 first: np.ndarray, q: np.ndarray, end: pd.Timestamp, rng: np.random.Generator,
+                 dormant: np.ndarray | None = None) -> DemoData:
         end64 = end.to_datetime64()
         seen = events[events["entered"] <= end64].sort_values(["deal", "entered"], kind="stable")
         current = seen.groupby("deal").last()
@@ -361,10 +375,12 @@ class DemoCompany:
         days_in = (end - deals["stage_entered_at"]).dt.total_seconds().to_numpy() / 86400
         at_end = np.full(len(deals), np.nan)
         at_end[open_mask] = self.win_probability(deals[open_mask], deals.loc[open_mask, "stage"], days_in[open_mask])
+        worked = np.ones(len(deals)) if dormant is None else (~dormant).astype(float)
         truth = pd.DataFrame({
             "deal_id": deals["deal_id"],
-            "true_win_probability_at_creation": self.fresh_win_probability(q)[np.arange(len(q)), first],
-            "true_win_probability_at_end": at_end,
+            "true_win_probability_at_creation": self.fresh_win_probability(q)[np.arange(len(q)), first] * worked,
+            "true_win_probability_at_end": at_end * worked,
+            "dormant": worked == 0,
             "eventual_status": outcome,
             "eventual_closed_at": pd.to_datetime(closed).floor("min"),
         })
@@ -512,6 +528,13 @@ class DemoData:
                      **_spread("bookings", booked + pipeline[:, -1] + new.sum(axis=1))})
         return pd.DataFrame.from_records(rows)
 
+    def dormant_open(self) -> np.ndarray:
+        """Which of ``open_deals`` nobody works (the generator's own knowledge; a model must infer it)."""
+        flags = self.truth.set_index("deal_id")["dormant"] if "dormant" in self.truth.columns else None
+        if flags is None:
+            return np.zeros(len(self.open_deals), dtype=bool)
+        return flags.reindex(self.open_deals["deal_id"]).fillna(False).to_numpy(dtype=bool)
+
     def _future_shocks(self, rng: np.random.Generator, reps: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
         """Per replicate, the market shocks: as they were before the observation date, drawn anew from its
         period on; returns ``shock(times, replicate of each)``."""
@@ -538,6 +561,7 @@ class DemoData:
         entry = self.shocks.at(entered, np.arange(len(q))) if self.shocks is not None else 0.0
         moved = (lambda times, idx: shock(times, rep[idx])) if shock is not None else None
         won_in = company._continue(rng, q, seg, stage, days, self.end.to_datetime64().astype("datetime64[s]"), entry, moved)
+        won_in[np.tile(self.dormant_open(), reps)] = np.inf  # nobody works them: never won
         amount = np.tile(deals["amount"].to_numpy(dtype=float), reps)
         won_at = self.end.to_datetime64().astype("datetime64[s]") + (np.minimum(won_in, 1e6) * 86400).astype("timedelta64[s]")
         return np.column_stack([_by_period(won_at, amount, rep, reps, edges),
@@ -564,7 +588,7 @@ class DemoData:
             first[(features["source"].to_numpy() == source) & (rng.random(total) < share)] = 1
         rep = np.repeat(np.arange(reps), counts)
         moved = (lambda times, idx: shock(times, rep[idx])) if shock is not None else None
-        _, outcome, closed = company._simulate(rng, created, first, q, seg, moved)
+        _, outcome, closed = company._simulate(rng, created, first, q, seg, moved, company._dormant(rng, total))
         won = outcome == "won"
         return _by_period(closed[won], features["amount"].to_numpy(dtype=float)[won], rep[won], reps, edges)
 

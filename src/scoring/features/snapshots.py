@@ -61,6 +61,25 @@ def stage_events(data: DealHistory) -> pd.DataFrame:
     return events.sort_values(["deal_id", "entered_at"], kind="stable").reset_index(drop=True)
 
 
+def sojourns(data: DealHistory, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Every stay in a stage known by ``cutoff``: ``stage``, ``days`` and where it went (``to``; NaN if still there)."""
+    events = stage_events(data)
+    events = events[events["entered_at"] <= cutoff]
+    deals = data.deals.set_index("deal_id")
+    nxt_deal = events["deal_id"].shift(-1)
+    same = nxt_deal.eq(events["deal_id"]).to_numpy()
+    nxt_stage = events["stage"].shift(-1).to_numpy()
+    nxt_time = events["entered_at"].shift(-1)
+    closed = events["deal_id"].map(deals["closed_at"])
+    status = events["deal_id"].map(deals["status"])
+    resolved = closed.notna() & (closed <= cutoff)
+    to = np.where(same, nxt_stage, np.where(resolved, status, None))
+    end = nxt_time.where(same, closed.where(resolved, cutoff))
+    days = (end - events["entered_at"]).dt.total_seconds().to_numpy() / DAY_SECONDS
+    return pd.DataFrame({"deal_id": events["deal_id"].to_numpy(), "stage": events["stage"].to_numpy(),
+                         "days": np.maximum(days, 0.0), "to": to})
+
+
 def elapsed_days(later: np.ndarray | np.datetime64, earlier: np.ndarray) -> np.ndarray:
     """Days (with fractions) from ``earlier`` to ``later``: days in the stage and age, the one definition the
     snapshots of training and the state of deals to score share."""

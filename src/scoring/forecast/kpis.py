@@ -16,8 +16,8 @@ import pandas as pd
 from scoring.data.contract import DealHistory
 from scoring.data.tables import is_in
 from scoring.features.dataset import TrainingSet
-from scoring.features.snapshots import DAY_SECONDS, stage_events
-from scoring.models.transitions import STALE_QUANTILE, StageTransitionModel, sojourns
+from scoring.features.snapshots import DAY_SECONDS, sojourns, stage_events
+from scoring.models.transitions import STALE_QUANTILE, StageTransitionModel
 
 #: Win rate, sales cycle and deal size look at deals closed in this many days before as_of.
 WINDOW_DAYS = 365

@@ -1,32 +1,35 @@
-"""Deals that never close: left open in the CRM long after anyone works them (dormant deals).
+"""Deals that never close: left open in the CRM, sitting in a stage long after anyone works them (dormant deals).
 
 Every model learns P(win) from deals whose outcome became known, and the holdout judges it on them: its P(win)
 is the chance a deal is won *if it closes*. Real CRMs keep some deals open for good: in a public sales log a
-quarter of the deals open at one date were older than any deal that had ever closed, and none of them closed in
-the six months after, while every model gave them the 0.7 of the deals that did close. So what is served is
+quarter of the deals open at one date had sat longer than any deal had ever taken to close, and none of them
+closed in the six months after, while every model gave them the 0.7 of the deals that did close. A deal that
+moves on is being worked; one that sits in its stage past every exit anyone made from it is not. So what is
+served is
 
-    P(win) = P(closes | open at age a) * P(win | closes)
+    P(win) = P(leaves its stage | in it for d days) * P(win | it closes)
 
-with ``P(closes | open at age a) = (S(a) - S_end) / S(a)``: ``S`` is the Kaplan-Meier survival of the time from
-a deal's creation to its close (won or lost; deals open at the as-of date are censored there, by
-``scipy.stats.ecdf``), and ``S_end`` its value at the longest age at which any deal closed, the usual
-non-parametric estimate of the share that never closes (a "cure fraction", Maller and Zhou). A deal older than
-that gets 0: no deal that old ever closed.
+with, per stage, ``P(leaves | d) = (S(d) - S_end) / S(d)``: ``S`` is the Kaplan-Meier survival of stays in the
+stage (a stay ends when the deal moves on, is won or is lost; stays still going at the as-of date are censored
+there; ``scipy.stats.ecdf``), and ``S_end`` its value at the longest stay that ended, the usual
+non-parametric estimate of the share that never ends (a "cure fraction", Maller and Zhou). A deal in its stage
+longer than that gets 0: no deal that long in it ever left.
 
-That plateau means something only if deals were watched long enough past it. The deals still open beyond the
-last close were watched for some deal-days past it; had they closed at the rate deals closed late in life
-(closes per deal-day over the last quarter of closing ages), ``expected`` closes would have been seen, and none
-was. The chance of that is ``exp(-expected)``; since the time after the last close holds no close by
-definition, a history without dormant deals shows about 1 expected close there, and more than 3 one time in
-twenty. So the weight kept on "they still close like the late ones" is that chance relative to 5 %:
+That plateau means something only if stays were watched long enough past it. The stays still going beyond the
+last exit were watched for some deal-days past it; had they ended at the rate stays ended late (exits per
+deal-day over the last quarter of exit times), ``expected`` exits would have been seen, and none was. The
+chance of that is ``exp(-expected)``; since the time after the last exit holds no exit by definition, a stage
+without dormant deals shows about 1 expected exit there, and more than 3 one time in twenty. So the weight kept
+on "they still leave like the late ones" is that chance relative to 5 %:
 
-    P(closes | a) = w + (1 - w) * (S(a) - S_end) / S(a),   w = min(1, exp(-expected) / 0.05)
+    P(leaves | d) = w + (1 - w) * (S(d) - S_end) / S(d),   w = min(1, exp(-expected) / 0.05)
 
-A history whose deals all closed, or too short to have watched deals long past the last close, changes
-nothing (w = 1); one that watched them for more than 6 expected closes takes the plateau whole (w < 0.05).
+A stage whose deals all leave, or a history too short to have watched stays long past the last exit, changes
+nothing (w = 1); one that watched them for more than 6 expected exits takes the plateau whole (w < 0.05).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from numbers import Real
 from typing import Any, ClassVar, Self
 
@@ -35,94 +38,128 @@ import pandas as pd
 from scipy.stats import CensoredData, ecdf
 from sklearn.utils._param_validation import Interval
 
+from scoring.data.contract import DealHistory
 from scoring.features.dataset import TrainingSet
 from scoring.features.encoder import Rows
+from scoring.features.snapshots import sojourns
 from scoring.models.base import Explanation, Model, WinProbabilityModel
 
-DAY = pd.Timedelta(days=1)
-#: No close where closes were due counts as evidence of deals that never close only when its chance is below this:
-#: the time after the last close has no close by definition, and its expected count is about 1 in a history
-#: without dormant deals (it exceeds 3 one time in twenty).
+#: No exit where exits were due counts as evidence of deals that never leave only when its chance is below this:
+#: the time after the last exit has no exit by definition, and its expected count is about 1 in a stage without
+#: dormant deals (it exceeds 3 one time in twenty).
 EVIDENCE = 0.05
+#: A stage is said to hold dormant deals when the weight on "they still leave" is below this.
+FOUND_BELOW = 0.99
+
+
+@dataclass
+class StageStays:
+    """The Kaplan-Meier curve of stays in one stage and what the history says past its last exit."""
+
+    days: np.ndarray  # the curve's steps: days in the stage ...
+    survival: np.ndarray  # ... and the share of stays still going then
+    never_share: float  # the curve at the longest stay that ended (0 when every stay ended)
+    longest_exit_days: float  # the longest stay that ended (nan: none did)
+    expected_exits: float  # exits the stays past it would have shown, leaving like the late ones
+    weight: float  # kept on "they still leave like the late ones" (1: no dormant deals here)
+
+    def leaving_share(self, days: np.ndarray) -> np.ndarray:
+        """P(the deal leaves the stage some day | in it for ``days`` days)."""
+        if self.weight >= FOUND_BELOW:
+            return np.ones(len(days))
+        i = np.searchsorted(self.days, np.nan_to_num(days), side="right") - 1
+        s = np.where(i >= 0, self.survival[np.maximum(i, 0)], 1.0)
+        leaving = np.maximum(s - self.never_share, 0.0) / np.maximum(s, 1e-12)
+        return np.where(np.isnan(days), 1.0, self.weight + (1 - self.weight) * leaving)
 
 
 class Dormancy(Model):
-    """P(a deal open at age ``a`` days ever closes), learned from when deals closed (see the module).
+    """Per stage, P(a deal in it for ``d`` days ever leaves it), learned from the stays in it (see the module).
 
-    ``late_share``: the late closes whose rate tests the plateau are the last ``late_share`` of closing ages."""
+    ``late_share``: the late exits whose rate tests the plateau are the last ``late_share`` of exit times."""
 
     name: ClassVar[str] = "dormancy"
-    _fitted_attribute: ClassVar[str] = "weight_"
+    _fitted_attribute: ClassVar[str] = "stays_"
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {"late_share": [Interval(Real, 0, 1, closed="right")]}
 
     def __init__(self, late_share: float = 0.25) -> None:
         self.late_share = late_share
 
-    def fit(self, deals: pd.DataFrame, as_of: pd.Timestamp | str) -> Self:
-        """Learn from ``deals`` (``created_at``, ``closed_at``) as known at ``as_of``."""
+    def fit(self, data: DealHistory, as_of: pd.Timestamp | str, stays: pd.DataFrame | None = None) -> Self:
+        """Learn from the stays in each stage of ``data`` known at ``as_of`` (``stays``: their
+        :func:`~scoring.features.snapshots.sojourns`, when already at hand)."""
         self._start_fit()
-        as_of = pd.Timestamp(as_of)
-        deals = deals[deals["created_at"] <= as_of]
-        closed = (deals["closed_at"].notna() & (deals["closed_at"] <= as_of)).to_numpy()
-        age = ((deals["closed_at"].where(closed, as_of) - deals["created_at"]) / DAY).to_numpy(dtype=float)
-        age = np.maximum(age, 0.0)
-        closes, still_open = age[closed], age[~closed]
-        self.ages_, self.survival_ = np.zeros(0), np.zeros(0)
-        self.never_share_, self.longest_close_days_, self.expected_closes_ = 0.0, float("nan"), 0.0
-        self.weight_ = 1.0
-        if len(closes) == 0 or len(still_open) == 0:
-            return self
-        survival = ecdf(CensoredData(uncensored=closes, right=still_open)).sf
-        self.ages_, self.survival_ = np.asarray(survival.quantiles, float), np.asarray(survival.probabilities, float)
-        last = float(closes.max())
-        self.longest_close_days_, self.never_share_ = last, float(self._survival(np.array([last]))[0])
-        start = float(np.quantile(closes, 1 - self.late_share))
-        at_risk = float(np.maximum(np.minimum(age, last) - start, 0.0).sum())
-        rate = float(np.sum(closes > start)) / at_risk if at_risk > 0 else 0.0
-        self.expected_closes_ = rate * float(np.maximum(still_open - last, 0.0).sum())
-        chance = float(np.exp(-self.expected_closes_))  # of no close in that time, were they closing like the late ones
-        self.weight_ = min(1.0, chance / EVIDENCE) if self.never_share_ > 0 else 1.0
+        stays = sojourns(data, pd.Timestamp(as_of)) if stays is None else stays
+        self.stages_ = list(data.config.stages)
+        by_stage = {stage: part for stage, part in stays.groupby("stage", sort=False)}
+        self.stays_ = [self._stage(by_stage.get(stage)) for stage in self.stages_]
         return self
+
+    def _stage(self, stays: pd.DataFrame | None) -> StageStays:
+        none = StageStays(np.zeros(0), np.zeros(0), 0.0, float("nan"), 0.0, 1.0)
+        if stays is None:
+            return none
+        days = stays["days"].to_numpy(dtype=float)
+        left = stays["to"].notna().to_numpy()
+        exits, going = days[left], days[~left]
+        if len(exits) == 0 or len(going) == 0:
+            return none
+        curve = ecdf(CensoredData(uncensored=exits, right=going)).sf
+        steps, survival = np.asarray(curve.quantiles, float), np.asarray(curve.probabilities, float)
+        last = float(exits.max())
+        never = float(survival[np.searchsorted(steps, last, side="right") - 1])
+        start = float(np.quantile(exits, 1 - self.late_share))
+        at_risk = float(np.maximum(np.minimum(days, last) - start, 0.0).sum())
+        rate = float(np.sum(exits > start)) / at_risk if at_risk > 0 else 0.0
+        expected = rate * float(np.maximum(going - last, 0.0).sum())
+        weight = min(1.0, float(np.exp(-expected)) / EVIDENCE) if never > 0 else 1.0
+        return StageStays(steps, survival, never, last, expected, weight)
+
+    @property
+    def dormant_stages(self) -> np.ndarray:
+        """Per stage, whether it holds deals left in it for good."""
+        self.check_fitted()
+        return np.array([s.weight < FOUND_BELOW for s in self.stays_], dtype=bool)
 
     @property
     def found(self) -> bool:
-        """Whether the history shows deals that never close (a plateau that counts for something)."""
+        """Whether the history shows deals left in some stage for good."""
         self.check_fitted()
-        return self.weight_ < 0.99
+        return any(s.weight < FOUND_BELOW for s in self.stays_)
 
-    def closing_share(self, age_days: np.ndarray) -> np.ndarray:
-        """P(closes) of deals open at ``age_days`` (1 where the history shows no dormant deals)."""
+    def leaving_share(self, stage_index: np.ndarray, days_in_stage: np.ndarray) -> np.ndarray:
+        """P(the deal ever leaves its stage), for deals in stage ``stage_index`` for ``days_in_stage`` days."""
         self.check_fitted()
-        age = np.asarray(age_days, dtype=float)
-        if not self.found:
-            return np.ones(len(age))
-        s = self._survival(age)
-        closing = np.maximum(s - self.never_share_, 0.0) / np.maximum(s, 1e-12)
-        return self.weight_ + (1 - self.weight_) * np.where(np.isnan(age), 1.0, closing)
+        stage_index = np.asarray(stage_index, dtype=int)
+        days = np.asarray(days_in_stage, dtype=float)
+        out = np.ones(len(days))
+        for i, stays in enumerate(self.stays_):
+            if stays.weight < FOUND_BELOW and (here := stage_index == i).any():
+                out[here] = stays.leaving_share(days[here])
+        return out
 
-    def _survival(self, age: np.ndarray) -> np.ndarray:
-        """S(age): the share of deals still open at ``age`` days (1 before the first close)."""
-        i = np.searchsorted(self.ages_, np.nan_to_num(age), side="right") - 1
-        return np.where(i >= 0, self.survival_[np.maximum(i, 0)], 1.0)
-
-    def summary(self) -> dict[str, float | bool | None]:
-        """What the model card says of it."""
+    def never_leaving(self, stage_index: np.ndarray, days_in_stage: np.ndarray) -> int:
+        """How many deals sit in a stage with dormant deals longer than any stay in it that ended."""
         self.check_fitted()
-        last = self.longest_close_days_
-        return {"found": self.found, "never_close_share": round(self.never_share_ * (1 - self.weight_), 4),
-                "longest_close_days": None if np.isnan(last) else round(last, 1),
-                "expected_closes_after": round(self.expected_closes_, 1)}
+        stage_index = np.asarray(stage_index, dtype=int)
+        longest = np.array([s.longest_exit_days if s.weight < FOUND_BELOW else np.inf for s in self.stays_])
+        return int(np.sum(np.asarray(days_in_stage, dtype=float) > longest[stage_index]))
 
-    def never_closing(self, age_days: np.ndarray) -> int:
-        """How many of the deals open at ``age_days`` are older than any deal that closed, when :attr:`found`."""
+    def summary(self) -> dict[str, Any]:
+        """What the model card says of it: whether found, and per stage holding dormant deals, the share of stays
+        that never end, the longest stay that ended and the exits the stays past it would have shown."""
         self.check_fitted()
-        return int(np.sum(np.asarray(age_days, dtype=float) > self.longest_close_days_)) if self.found else 0
+        return {"found": self.found,
+                "stages": {stage: {"never_leave_share": round(s.never_share * (1 - s.weight), 4),
+                                   "longest_exit_days": round(s.longest_exit_days, 1),
+                                   "expected_exits_after": round(s.expected_exits, 1)}
+                           for stage, s in zip(self.stages_, self.stays_, strict=True) if s.weight < FOUND_BELOW}}
 
 
 class WithDormancy:
-    """A win-probability model whose P(win) (and its timing) counts the chance a deal never closes:
-    ``model``'s P(win | closes) times :class:`Dormancy`'s P(closes) at the deal's age. Contributions and the
-    expected days to a win are ``model``'s (they describe a deal that does close)."""
+    """A win-probability model whose P(win) (and its timing) counts the chance a deal never closes: ``model``'s
+    P(win | it closes) times :class:`Dormancy`'s P(leaves its stage). Contributions and the expected days to a
+    win are ``model``'s (they describe a deal that does close)."""
 
     name: ClassVar[str] = "with_dormancy"
 
@@ -131,11 +168,11 @@ class WithDormancy:
 
     def fit(self, training: TrainingSet) -> Self:
         self.model.fit(training)
-        self.dormancy.fit(training.data.deals, training.cutoff)
+        self.dormancy.fit(training.data, training.cutoff)
         return self
 
     def _share(self, rows: Rows) -> np.ndarray:
-        return self.dormancy.closing_share(np.asarray(rows["age_days"], dtype=float))
+        return self.dormancy.leaving_share(np.asarray(rows["stage_index"]), np.asarray(rows["days_in_stage"]))
 
     def predict_proba(self, rows: Rows) -> np.ndarray:
         return self.model.predict_proba(rows) * self._share(rows)

@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 from sklearn.utils._param_validation import Interval
 
-from scoring.data.contract import DealHistory
 from scoring.features.dataset import TrainingSet
-from scoring.features.snapshots import DAY_SECONDS, stage_events
+from scoring.features.snapshots import sojourns
 from scoring.models.base import Model, StageTimedMixin
+from scoring.models.dormancy import Dormancy
 
 WON, LOST = "won", "lost"
 #: Days-in-stage grid of the fitted curves; later days use the last value.
@@ -83,6 +83,10 @@ class StageTransitionModel(StageTimedMixin, Model):
         self.destinations_ = stages + [WON, LOST]
         self.fixed_ = config.fixed_array()
         stays = sojourns(data, cutoff)
+        # A stage holding deals left in it for good: the stays that outlast every exit are mostly theirs, so its
+        # P(win) is that of the exits seen (the served P(win) then counts the chance of leaving at all), not the
+        # late exits' mix given to them.
+        self.dormant_ = Dormancy().fit(data, cutoff, stays).dormant_stages
         n, k = len(stages), len(self.destinations_)
         self.cif_ = np.zeros((n, MAX_DAYS + 1, k))   # cumulative incidence of each exit by day
         self.survival_ = np.ones((n, MAX_DAYS + 1))  # P(still in stage) by day
@@ -105,7 +109,7 @@ class StageTransitionModel(StageTimedMixin, Model):
                                      if self.exits_[i] else 1.0)
                 continue
             self.cif_[i], self.survival_[i], self.transition_[i] = _aalen_johansen(
-                part["days"].to_numpy(float), dest, k, self.tail_share)
+                part["days"].to_numpy(float), dest, k, self.tail_share, bool(self.dormant_[i]))
         self.entry_win_ = _absorbing_win(self.transition_, n)
         return self
 
@@ -119,7 +123,10 @@ class StageTransitionModel(StageTimedMixin, Model):
         value = self.__dict__.get("_exit_value")
         if value is None:  # P(win) after each exit: through an open stage, won, lost (worked out once)
             value = self.__dict__["_exit_value"] = np.concatenate([self.entry_win_, [1.0, 0.0]])
-        total = self.transition_[stage_index]                      # CIF at infinity
+        # CIF at infinity (in a stage with dormant deals: of the exits seen, the stays past them never leaving)
+        total = self.transition_[stage_index]
+        if self.dormant_.any():
+            total = np.where(self.dormant_[stage_index][:, None], self.cif_[stage_index, -1], total)
         so_far = self.cif_[stage_index, day]                       # exits already happened by that day
         remaining = np.maximum(total - so_far, 0.0)
         mass = remaining.sum(axis=1)
@@ -183,28 +190,10 @@ class StageTransitionModel(StageTimedMixin, Model):
         return pd.DataFrame(self.transition_, index=self.stages_, columns=self.destinations_)
 
 
-def sojourns(data: DealHistory, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """Every stay in a stage known by ``cutoff``: ``stage``, ``days`` and where it went (``to``; NaN if still there)."""
-    events = stage_events(data)
-    events = events[events["entered_at"] <= cutoff]
-    deals = data.deals.set_index("deal_id")
-    nxt_deal = events["deal_id"].shift(-1)
-    same = nxt_deal.eq(events["deal_id"]).to_numpy()
-    nxt_stage = events["stage"].shift(-1).to_numpy()
-    nxt_time = events["entered_at"].shift(-1)
-    closed = events["deal_id"].map(deals["closed_at"])
-    status = events["deal_id"].map(deals["status"])
-    resolved = closed.notna() & (closed <= cutoff)
-    to = np.where(same, nxt_stage, np.where(resolved, status, None))
-    end = nxt_time.where(same, closed.where(resolved, cutoff))
-    days = (end - events["entered_at"]).dt.total_seconds().to_numpy() / DAY_SECONDS
-    return pd.DataFrame({"deal_id": events["deal_id"].to_numpy(), "stage": events["stage"].to_numpy(),
-                         "days": np.maximum(days, 0.0), "to": to})
-
-
-def _aalen_johansen(days: np.ndarray, dest: np.ndarray, k: int, tail_share: float
+def _aalen_johansen(days: np.ndarray, dest: np.ndarray, k: int, tail_share: float, conditional: bool = False
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cumulative incidence of each exit (k kinds) and survival, on a daily grid; and the exit mix at infinity."""
+    """Cumulative incidence of each exit (k kinds) and survival, on a daily grid; and the exit mix at infinity
+    (``conditional``: the mix of the exits seen, the stays that outlast them never leaving)."""
     day = np.clip(np.floor(days), 0, MAX_DAYS).astype(int)
     exits = np.zeros((MAX_DAYS + 1, k))
     np.add.at(exits, (day[dest >= 0], dest[dest >= 0]), 1.0)
@@ -217,7 +206,7 @@ def _aalen_johansen(days: np.ndarray, dest: np.ndarray, k: int, tail_share: floa
     cif = np.cumsum(before[:, None] * hazard, axis=0)
     total = cif[-1].copy()
     rest = survival[-1]
-    if rest > 1e-9:  # stays that outlast every observed exit: split them like the late exits
+    if rest > 1e-9 and not conditional:  # stays that outlast every observed exit: split them like the late exits
         observed = day[dest >= 0]
         late = dest[(dest >= 0) & (day >= np.quantile(observed, tail_share))]
         mix = np.bincount(late, minlength=k).astype(float)

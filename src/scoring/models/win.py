@@ -7,7 +7,8 @@ one multiclass LightGBM on (features, interval). An interval enters training onl
 observed before the cutoff, so deals still open at the cutoff are censored, never counted as lost,
 and fast closers are not favoured. From the hazards come:
 
-- P(win) eventually (a geometric tail after the last interval),
+- P(win) eventually (a geometric tail after the last interval; in a history with deals left open for good,
+  :mod:`scoring.models.dormancy`, the won share of the deals that close within the intervals instead),
 - P(win within N days) and the expected days to a win (timing),
 - per-feature contributions to the deal's log-odds of winning rather than losing next (LightGBM's own).
 
@@ -36,6 +37,7 @@ from scoring.models.base import Explanation, Model
 from scoring.models.baselines import LogisticRegressionModel
 from scoring.models.calibration import Calibrator, logit
 from scoring.models.compiled import CompiledHazards
+from scoring.models.dormancy import Dormancy
 from scoring.models.transitions import StageTransitionModel
 from scoring.models.treeshap import ContributionTable
 
@@ -161,6 +163,10 @@ class WinModel(Model):
             self.__dict__.pop(derived, None)
         self.encoder_ = FeatureEncoder(training.features).fit(rows)
         self.feature_names_ = [*self.encoder_.names_, "interval"]
+        # Deals left open for good in this history: the deals still open after the last interval are mostly
+        # those, so P(win) is the won share of the deals that close within the intervals, not the last
+        # interval's split of everything left (the served P(win) then counts the chance of closing at all).
+        self.conditional_ = Dormancy().fit(training.data, training.cutoff).found
         self.calibrator_: Calibrator | None = None
         self.calibrators_: dict[str, Calibrator] = {}
         self.calibration_rows_ = 0
@@ -288,7 +294,10 @@ class WinModel(Model):
         before[:, 1:] = survive[:, :-1]
         out = np.empty((n, k + 1))
         np.cumsum(before * won, axis=1, out=out[:, :k])
-        out[:, k] = out[:, k - 1] + survive[:, -1] * won[:, -1] / np.maximum(won[:, -1] + lost[:, -1], 1e-12)
+        if self.conditional_:  # P(won | closed within the intervals)
+            out[:, k] = out[:, k - 1] / np.maximum(1.0 - survive[:, -1], 1e-12)
+        else:  # the survivors split like the last interval's closes
+            out[:, k] = out[:, k - 1] + survive[:, -1] * won[:, -1] / np.maximum(won[:, -1] + lost[:, -1], 1e-12)
         return out
 
     def raw_proba(self, rows: Rows) -> np.ndarray:
@@ -368,7 +377,8 @@ class WinModel(Model):
         """P(won within ``days``), shape (rows, horizons) like ``days``, given the hazards, their cumulative
         P(won) and the calibrated P(win)."""
         rows_ix = np.arange(len(hazards))[:, None]
-        raw_total = cumulative[:, -1:]
+        # the wins ``calibrated`` stands for: all of them, or (conditional_) those within the intervals
+        raw_total = cumulative[:, -2:-1] if self.conditional_ else cumulative[:, -1:]
         bounds = np.array((0, *self.boundaries), dtype=float)
         k = np.minimum(np.maximum(np.searchsorted(bounds, days, side="right") - 1, 0), len(self.boundaries) - 1)
         previous = np.maximum(k - 1, 0)
@@ -387,9 +397,11 @@ class WinModel(Model):
         return np.minimum(np.maximum(by_t * scale, 0.0), 1.0)
 
     def _days_to_win(self, cumulative: np.ndarray) -> np.ndarray:
-        per_interval = np.diff(cumulative, axis=1, prepend=0.0)
         bounds = np.array((0, *self.boundaries), dtype=float)
         mids = np.concatenate([(bounds[:-1] + bounds[1:]) / 2, [bounds[-1] + (bounds[-1] - bounds[-2])]])
+        if self.conditional_:  # no win after the intervals: the last column is a share, not a time
+            cumulative, mids = cumulative[:, :-1], mids[:-1]
+        per_interval = np.diff(cumulative, axis=1, prepend=0.0)
         return (per_interval * mids).sum(axis=1) / np.maximum(cumulative[:, -1], 1e-12)
 
     def unknown_values(self, rows: Rows) -> dict[str, list[str]]:

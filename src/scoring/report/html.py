@@ -21,10 +21,11 @@ from matplotlib.figure import Figure
 from scoring.data.contract import DealHistory, data_end
 from scoring.evaluation.metrics import calibration_error
 from scoring.features.dataset import TrainingSet
+from scoring.features.snapshots import sojourns
 from scoring.forecast.backtest import BacktestResult
 from scoring.forecast.kpis import PipelineKpis, pipeline_kpis
 from scoring.forecast.revenue import period_name
-from scoring.models.transitions import StageTransitionModel, sojourns
+from scoring.models.transitions import StageTransitionModel
 
 MODEL_COLOURS = {"model": "#1f6feb", "fixed": "#d1242f", "stage_transitions": "#8250df",
                  "empirical_stage_rate": "#9a6700", "odoo_naive_bayes": "#1a7f37", "logistic_regression": "#6e7781"}
