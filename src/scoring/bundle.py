@@ -62,7 +62,7 @@ class ModelBundle:
     holdout_model: WinProbabilityModel  # the serving candidate fitted at holdout_start: re-scores a later holdout fairly
     arrivals: ArrivalModel  # deals not yet created: how many, how large, how fast they win
     effects: PeriodEffects  # how much whole periods move together (the forecast's range)
-    dormancy: Dormancy  # the chance a deal open at its age ever closes (served P(win) counts it)
+    dormancy: Dormancy  # per stage, the chance a deal in it so long ever leaves it (served P(win) counts it)
     served: str = WinModel.name  # which of ``models`` gives the answers (the best on the holdout)
     served_reason: str = ""
     calibration: dict[str, float] = field(default_factory=dict)  # the win model's holdout log-loss per calibration
@@ -80,7 +80,7 @@ class ModelBundle:
     @property
     def served_model(self) -> WinProbabilityModel:
         """The model whose P(win), timing and factors the answers give: :attr:`served`, its P(win) times the chance
-        the deal ever closes (:mod:`scoring.models.dormancy`)."""
+        the deal ever leaves its stage (:mod:`scoring.models.dormancy`)."""
         return WithDormancy(self.models[self.served], self.dormancy)
 
     @property

@@ -476,7 +476,8 @@ class DemoData:
             "observed_at": self.end.date().isoformat(),
             "stages": list(company.stages),
             "note": "true_win_probability_at_end is P(win) of each open deal given its stage and days in stage "
-                    "at observed_at; eventual_status is what the simulation went on to do after observed_at. "
+                    "at observed_at (0 for dormant deals, which nobody works: --dormant-share); eventual_status is what "
+                    "the simulation went on to do after observed_at. "
                     "truth_bookings.csv: the distribution of what each period after observed_at books, from "
                     f"{TRUTH_REPLICATES} replays of the future (open deals, new deals, future market shocks).",
             "shocks": ({"every": self.shocks.every, "first_period_ordinal": self.shocks.first,
@@ -530,10 +531,10 @@ class DemoData:
 
     def dormant_open(self) -> np.ndarray:
         """Which of ``open_deals`` nobody works (the generator's own knowledge; a model must infer it)."""
-        flags = self.truth.set_index("deal_id")["dormant"] if "dormant" in self.truth.columns else None
-        if flags is None:
+        if "dormant" not in self.truth.columns:
             return np.zeros(len(self.open_deals), dtype=bool)
-        return flags.reindex(self.open_deals["deal_id"]).fillna(False).to_numpy(dtype=bool)
+        flags = self.truth.set_index("deal_id")["dormant"]
+        return self.open_deals["deal_id"].map(flags).eq(True).to_numpy()
 
     def _future_shocks(self, rng: np.random.Generator, reps: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
         """Per replicate, the market shocks: as they were before the observation date, drawn anew from its

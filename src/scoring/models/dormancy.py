@@ -2,8 +2,8 @@
 
 Every model learns P(win) from deals whose outcome became known, and the holdout judges it on them: its P(win)
 is the chance a deal is won *if it closes*. Real CRMs keep some deals open for good: in a public sales log a
-quarter of the deals open at one date had sat longer than any deal had ever taken to close, and none of them
-closed in the six months after, while every model gave them the 0.7 of the deals that did close. A deal that
+fifth of the deals open at one date had been open more than 90 days, and none of them closed in the six months
+after, while every model gave them the 0.7 of the deals that did close. A deal that
 moves on is being worked; one that sits in its stage past every exit anyone made from it is not. So what is
 served is
 
