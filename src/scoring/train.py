@@ -78,7 +78,7 @@ def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, hol
     stage_model = cast(StageTransitionModel, models[StageTransitionModel.name])
     say("fitting the arrivals of new deals")
     arrivals = ArrivalModel().fit(data.deals, when)
-    dormancy = Dormancy().fit(data, when)
+    dormancy = Dormancy().fit(data, when, training.stays)
     for stage, found in dormancy.summary()["stages"].items():
         say(f"deals left in {stage} for good: {found['never_leave_share']:.1%} of its stays; none left after "
             f"{found['longest_exit_days']:.0f} days")

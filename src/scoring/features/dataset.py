@@ -9,7 +9,7 @@ import pandas as pd
 
 from scoring.data.config import PipelineConfig
 from scoring.data.contract import DealHistory
-from scoring.features.snapshots import SnapshotTable, snapshot_dates, take_snapshots
+from scoring.features.snapshots import SnapshotTable, snapshot_dates, sojourns, take_snapshots
 
 #: ``snapshotter(data, dates, cutoff)``: :func:`take_snapshots` or the same computed elsewhere
 #: (``dask_engine.DaskSnapshots`` runs it on partitions of the deals on a cluster).
@@ -36,6 +36,11 @@ class TrainingSet:
     def snapshots(self) -> SnapshotTable:
         start = self.data.deals["created_at"].min()
         return self.snapshotter(self.data, snapshot_dates(start, self.cutoff, self.every_days), self.cutoff)
+
+    @cached_property
+    def stays(self) -> pd.DataFrame:
+        """Every stay in a stage known by the cutoff (:func:`sojourns`): the stage model and the dormancy read them."""
+        return sojourns(self.data, self.cutoff)
 
     @cached_property
     def closed_deals(self) -> pd.DataFrame:

@@ -168,7 +168,7 @@ class WithDormancy:
 
     def fit(self, training: TrainingSet) -> Self:
         self.model.fit(training)
-        self.dormancy.fit(training.data, training.cutoff)
+        self.dormancy.fit(training.data, training.cutoff, training.stays)
         return self
 
     def _share(self, rows: Rows) -> np.ndarray:

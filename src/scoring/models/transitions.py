@@ -24,7 +24,6 @@ import pandas as pd
 from sklearn.utils._param_validation import Interval
 
 from scoring.features.dataset import TrainingSet
-from scoring.features.snapshots import sojourns
 from scoring.models.base import Model, StageTimedMixin
 from scoring.models.dormancy import Dormancy
 
@@ -82,7 +81,7 @@ class StageTransitionModel(StageTimedMixin, Model):
         self.stages_ = stages
         self.destinations_ = stages + [WON, LOST]
         self.fixed_ = config.fixed_array()
-        stays = sojourns(data, cutoff)
+        stays = training.stays
         # A stage holding deals left in it for good: the stays that outlast every exit are mostly theirs, so its
         # P(win) is that of the exits seen (the served P(win) then counts the chance of leaving at all), not the
         # late exits' mix given to them.

@@ -166,7 +166,7 @@ class WinModel(Model):
         # Deals left open for good in this history: the deals still open after the last interval are mostly
         # those, so P(win) is the won share of the deals that close within the intervals, not the last
         # interval's split of everything left (the served P(win) then counts the chance of closing at all).
-        self.conditional_ = Dormancy().fit(training.data, training.cutoff).found
+        self.conditional_ = Dormancy().fit(training.data, training.cutoff, training.stays).found
         self.calibrator_: Calibrator | None = None
         self.calibrators_: dict[str, Calibrator] = {}
         self.calibration_rows_ = 0
