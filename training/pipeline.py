@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import socket
 import subprocess
 import tempfile
@@ -181,11 +182,20 @@ def _dataset(data: DealHistory, bundle: ModelBundle) -> mlflow.data.dataset.Data
         return mlflow.data.from_pandas(deals, source=source, name="deals", digest=bundle.data_digest[:16])
 
 
+#: Characters MLflow refuses in a param's name; stage names are a CRM's own ("Buyer's approval", "R&D (tech)").
+_REFUSED_IN_NAMES = re.compile(r"[^\w.\- :/]")
+
+
+def _name(*parts: str) -> str:
+    """A param name MLflow takes: ``parts`` joined by dots, each character it refuses as ``_``."""
+    return ".".join(_REFUSED_IN_NAMES.sub("_", part) for part in parts)
+
+
 def _log_params(bundle: ModelBundle, holdout_fraction: float, seed: int) -> None:
     model = bundle.model
     params = {
         "stages": ",".join(bundle.config.stages),
-        **{f"fixed_probability.{s}": p for s, p in bundle.config.fixed_probabilities.items()},
+        **{_name("fixed_probability", s): p for s, p in bundle.config.fixed_probabilities.items()},
         "features": ",".join(f"{k}:{v}" for k, v in bundle.features.items()) or "(none)",
         "preset": bundle.config.preset or "(canonical)",
         "as_of": str(bundle.as_of.date()), "holdout_start": str(bundle.holdout_start.date()),
@@ -199,7 +209,7 @@ def _log_params(bundle: ModelBundle, holdout_fraction: float, seed: int) -> None
         **{f"period_effects.win_sd.{k}": round(v, 4) for k, v in bundle.effects.win_sd.items()},
         **{f"period_effects.arrival_sd.{k}": round(v, 4) for k, v in bundle.effects.arrival_sd.items()},
         "dormancy.found": bundle.dormancy.found,
-        **{f"dormancy.{stage}.{k}": v for stage, found in bundle.dormancy.summary()["stages"].items()
+        **{_name("dormancy", stage, k): v for stage, found in bundle.dormancy.summary()["stages"].items()
            for k, v in found.items()},
         **{f"win_model.{k}": getattr(model, k) for k in ("boundaries", "n_estimators", "learning_rate", "num_leaves",
                                                            "min_child_samples", "reg_lambda", "calibration_days",

@@ -1,6 +1,7 @@
 """Retraining with MLflow, end to end on a real SQLite store of the test's own: runs, registry, promotion."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -10,7 +11,10 @@ import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
+from scoring.bundle import ModelBundle
 from scoring.cli.main import main
+from scoring.data.config import PipelineConfig
+from scoring.training.pipeline import _log_params
 from tests.conftest import END
 
 
@@ -202,3 +206,17 @@ def test_tuning_runs_optuna_trials_as_nested_runs_and_trains_with_the_best(compa
     assert parent.data.metrics["tuning_best_validation_log_loss"] == best.data.metrics["validation_log_loss"]
     for name in ("learning_rate", "num_leaves", "min_child_samples"):
         assert float(parent.data.params[f"win_model.{name}"]) == float(best.data.params[name])
+
+
+def test_stage_names_mlflow_refuses_in_a_param_name_are_logged_all_the_same(bundle: ModelBundle, store: str):
+    """A CRM's stages may hold characters MLflow refuses in a param's name (an apostrophe, an ampersand,
+    parentheses): the run's params name them with ``_`` instead of failing the training at its end."""
+    stages = ("Buyer's approval", "R&D review (tech)", "Negotiation/Review")
+    odd = replace(bundle, config=PipelineConfig(stages=stages, fixed_probabilities=dict(zip(stages, (0.1, 0.4, 0.7)))))
+    with mlflow.start_run() as run:
+        _log_params(odd, 0.2, 0)
+    params = MlflowClient().get_run(run.info.run_id).data.params
+    assert params["fixed_probability.Buyer_s approval"] == "0.1"
+    assert params["fixed_probability.R_D review _tech_"] == "0.4"
+    assert params["fixed_probability.Negotiation/Review"] == "0.7"
+    assert params["stages"] == ",".join(stages)
