@@ -170,13 +170,15 @@ def stages(model_ref: str) -> None:
 
     bundle, _ = load_bundle(model_ref)
     stage_table = bundle.stage_table()
+    left = stage_table["never_leave_share"].gt(0).any()  # a column only where deals are left in a stage for good
     table = Table(title="Win probability by stage", title_justify="left")
-    for col in ("stage", "fixed", "learned", "after 30 d", "after 90 d", "median days", "90 % within"):
+    for col in ("stage", "fixed", "learned", "after 30 d", "after 90 d", "median days", "90 % within",
+                *(["never leave"] if left else [])):
         table.add_column(col, justify="left" if col == "stage" else "right")
     for _, r in stage_table.iterrows():
         table.add_row(escape(r["stage"]), f"{r['fixed_probability']:.0%}", f"{r['learned_probability']:.1%}",
                       f"{r['p_win_after_30d']:.1%}", f"{r['p_win_after_90d']:.1%}", f"{r['days_p50']:.0f}",
-                      f"{r['days_p90']:.0f} d")
+                      f"{r['days_p90']:.0f} d", *([f"{r['never_leave_share']:.1%}"] if left else []))
     show(table)
     matrix = bundle.stage_model.transition_matrix()
     mt = Table(title="Where deals go from each stage", title_justify="left")

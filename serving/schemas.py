@@ -406,6 +406,8 @@ class StageRow(TypedDict):
     days_p90: float | None
     exits: int
     still_in_stage: int
+    never_leave_share: Annotated[float, Field(description="The share of stays in the stage that never end (deals left "
+                                                          "there for good); learned_probability is of those that leave.")]
 
 
 class StagesResponse(TypedDict):

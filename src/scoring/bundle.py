@@ -99,8 +99,9 @@ class ModelBundle:
         return None
 
     def stage_table(self) -> pd.DataFrame:
-        """The learned stage table beside the fixed percentages."""
-        return self.stage_model.table_frame()
+        """The learned stage table beside the fixed percentages, and per stage the share of its stays that never
+        end (deals left there for good; the learned P(win) is that of the deals that leave)."""
+        return self.stage_model.table_frame().assign(never_leave_share=self.dormancy.never_leave_shares)
 
     # -- persistence ------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

@@ -219,14 +219,18 @@ def test_a_serving_baseline_takes_the_win_models_timing(monkeypatch: pytest.Monk
     assert loaded.models[loaded.served].timing_model_ is loaded.model  # one win model in the file, not a copy
 
 
-def test_deals_left_open_for_good_are_served_the_chance_they_never_close():
+def test_deals_left_open_for_good_are_served_the_chance_they_never_close(tmp_path: Path):
     """A quarter of the deals are never closed. Every model learns P(win) from deals that closed, so it gives a
     deal open twice as long as any close took the P(win) of deals that close; served, P(win) counts the chance a
     deal open that long never closes, and comes near the truth this world knows for every open deal."""
     deals = _zombie_history()
     data = load_deal_history(deals, config=PipelineConfig(stages=("Engaging",), fixed_probabilities={"Engaging": 0.5}))
     bundle = train_bundle(data, as_of=END)
-    assert bundle.dormancy.summary()["stages"]["Engaging"]["never_leave_share"] == pytest.approx(0.25, abs=0.04)
+    share = bundle.dormancy.summary()["stages"]["Engaging"]["never_leave_share"]
+    assert share == pytest.approx(0.25, abs=0.04)
+    assert bundle.stage_table()["never_leave_share"].iloc[0] == pytest.approx(share, abs=1e-4)  # the stage table says it
+    shown = CliRunner().invoke(main, ["stages", "--model", str(bundle.save(tmp_path / "model.joblib"))])
+    assert shown.exit_code == 0 and "never" in shown.output and f"{share:.1%}" in shown.output, shown.output
     open_deals = deals[deals["status"] == "open"]
     rows, _ = deal_state(bundle, open_deals, END)
     age = rows["age_days"].to_numpy()

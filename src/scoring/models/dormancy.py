@@ -122,6 +122,12 @@ class Dormancy(Model):
         return np.array([s.weight < FOUND_BELOW for s in self.stays_], dtype=bool)
 
     @property
+    def never_leave_shares(self) -> np.ndarray:
+        """Per stage, the share of its stays that never end (0 where the history shows no dormant deals)."""
+        self.check_fitted()
+        return np.array([s.never_share * (1 - s.weight) if s.weight < FOUND_BELOW else 0.0 for s in self.stays_])
+
+    @property
     def found(self) -> bool:
         """Whether the history shows deals left in some stage for good."""
         self.check_fitted()
@@ -149,11 +155,13 @@ class Dormancy(Model):
         """What the model card says of it: whether found, and per stage holding dormant deals, the share of stays
         that never end, the longest stay that ended and the exits the stays past it would have shown."""
         self.check_fitted()
+        shares = self.never_leave_shares
         return {"found": self.found,
-                "stages": {stage: {"never_leave_share": round(s.never_share * (1 - s.weight), 4),
+                "stages": {stage: {"never_leave_share": round(float(share), 4),
                                    "longest_exit_days": round(s.longest_exit_days, 1),
                                    "expected_exits_after": round(s.expected_exits, 1)}
-                           for stage, s in zip(self.stages_, self.stays_, strict=True) if s.weight < FOUND_BELOW}}
+                           for stage, s, share in zip(self.stages_, self.stays_, shares, strict=True)
+                           if s.weight < FOUND_BELOW}}
 
 
 class WithDormancy:
