@@ -63,9 +63,14 @@ class StageStays:
     expected_exits: float  # exits the stays past it would have shown, leaving like the late ones
     weight: float  # kept on "they still leave like the late ones" (1: no dormant deals here)
 
+    @property
+    def dormant(self) -> bool:
+        """Whether the stage holds deals left in it for good."""
+        return self.weight < FOUND_BELOW
+
     def leaving_share(self, days: np.ndarray) -> np.ndarray:
         """P(the deal leaves the stage some day | in it for ``days`` days)."""
-        if self.weight >= FOUND_BELOW:
+        if not self.dormant:
             return np.ones(len(days))
         i = np.searchsorted(self.days, np.nan_to_num(days), side="right") - 1
         s = np.where(i >= 0, self.survival[np.maximum(i, 0)], 1.0)
@@ -119,19 +124,19 @@ class Dormancy(Model):
     def dormant_stages(self) -> np.ndarray:
         """Per stage, whether it holds deals left in it for good."""
         self.check_fitted()
-        return np.array([s.weight < FOUND_BELOW for s in self.stays_], dtype=bool)
+        return np.array([s.dormant for s in self.stays_], dtype=bool)
 
     @property
     def never_leave_shares(self) -> np.ndarray:
         """Per stage, the share of its stays that never end (0 where the history shows no dormant deals)."""
         self.check_fitted()
-        return np.array([s.never_share * (1 - s.weight) if s.weight < FOUND_BELOW else 0.0 for s in self.stays_])
+        return np.array([s.never_share * (1 - s.weight) if s.dormant else 0.0 for s in self.stays_])
 
     @property
     def found(self) -> bool:
         """Whether the history shows deals left in some stage for good."""
         self.check_fitted()
-        return any(s.weight < FOUND_BELOW for s in self.stays_)
+        return bool(self.dormant_stages.any())
 
     def leaving_share(self, stage_index: np.ndarray, days_in_stage: np.ndarray) -> np.ndarray:
         """P(the deal ever leaves its stage), for deals in stage ``stage_index`` for ``days_in_stage`` days."""
@@ -140,7 +145,7 @@ class Dormancy(Model):
         days = np.asarray(days_in_stage, dtype=float)
         out = np.ones(len(days))
         for i, stays in enumerate(self.stays_):
-            if stays.weight < FOUND_BELOW and (here := stage_index == i).any():
+            if stays.dormant and (here := stage_index == i).any():
                 out[here] = stays.leaving_share(days[here])
         return out
 
@@ -148,7 +153,7 @@ class Dormancy(Model):
         """How many deals sit in a stage with dormant deals longer than any stay in it that ended."""
         self.check_fitted()
         stage_index = np.asarray(stage_index, dtype=int)
-        longest = np.array([s.longest_exit_days if s.weight < FOUND_BELOW else np.inf for s in self.stays_])
+        longest = np.array([s.longest_exit_days if s.dormant else np.inf for s in self.stays_])
         return int(np.sum(np.asarray(days_in_stage, dtype=float) > longest[stage_index]))
 
     def summary(self) -> dict[str, Any]:
@@ -160,8 +165,7 @@ class Dormancy(Model):
                 "stages": {stage: {"never_leave_share": round(float(share), 4),
                                    "longest_exit_days": round(s.longest_exit_days, 1),
                                    "expected_exits_after": round(s.expected_exits, 1)}
-                           for stage, s, share in zip(self.stages_, self.stays_, shares, strict=True)
-                           if s.weight < FOUND_BELOW}}
+                           for stage, s, share in zip(self.stages_, self.stays_, shares, strict=True) if s.dormant}}
 
 
 class WithDormancy:
