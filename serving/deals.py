@@ -17,9 +17,9 @@ import pandas as pd
 from scoring.data.config import DEAL_COLUMNS, PipelineConfig
 from scoring.data.open_deals import OPEN_DEAL_DATES
 from scoring.data.problems import DataReport
-from scoring.data.signals import DealSignals, read_signals
+from scoring.data.signals import SIGNAL_KEYS, DealSignals, read_signals
 from scoring.errors import DealProblem, InvalidDeals
-from scoring.serving.schemas import Deal, StoredDeal
+from scoring.serving.schemas import Deal
 
 _EPOCH, _MICROSECOND = datetime(1970, 1, 1), timedelta(microseconds=1)
 _NAT = np.iinfo(np.int64).min  # NaT as int64
@@ -27,8 +27,6 @@ _NAT = np.iinfo(np.int64).min  # NaT as int64
 _BEFORE = -1
 #: From this many deals on, their dates are converted by pandas.
 _PANDAS_FROM = 100
-#: A deal's keys that carry its field history and activities (SPEC 2.2), not features.
-SIGNAL_KEYS = {"history", "activities"}
 
 
 def deal_columns(deals: list[Deal]) -> dict[str, Any]:
@@ -114,7 +112,7 @@ def deal_signals(deals: Sequence[Mapping[str, Any]], config: PipelineConfig, str
     return signals
 
 
-def deal_tables(deals: list[StoredDeal]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def deal_tables(deals: Sequence[Mapping[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stored deals (open or closed) -> the two tables of a deal history (deals, stage history), dates as given
     (the contract reads and checks them as it does a file's); field changes and activities: :func:`deal_signals`."""
     rows, entries = [], []

@@ -284,6 +284,35 @@ class DealsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"deals": [STORED_EXAMPLE]}]})
 
 
+PATCH_EXAMPLE = {"deal_id": "D-1042", "stage": "Negotiation", "amount": 52000}
+
+
+@with_config(ConfigDict(extra="allow", json_schema_extra={"examples": [PATCH_EXAMPLE]}))
+class DealPatch(TypedDict):
+    """The fields of a deal that changed (the others keep their stored values; null clears one), with
+    history and activities to append. A deal not in the store yet needs ``stage`` and ``created_at``."""
+
+    deal_id: Annotated[str, Field(min_length=1, max_length=200)] | int
+    stage: NotRequired[Annotated[str, Field(min_length=1, max_length=200)]]
+    amount: NotRequired[Annotated[float, BeforeValidator(_not_a_boolean),
+                                  Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)] | None]
+    created_at: NotRequired[Timestamp]
+    status: NotRequired[Literal["open", "won", "lost"]]
+    closed_at: NotRequired[Timestamp | None]
+    stage_entered_at: NotRequired[Timestamp | None]
+    expected_close_date: NotRequired[Timestamp | None]
+    history: NotRequired[Annotated[list[StageEntryIn | FieldChangeIn], Field(max_length=10_000)]]
+    activities: NotRequired[Annotated[list[ActivityIn], Field(max_length=10_000)]]
+
+
+class DealsPatch(BaseModel):
+    """Changes of deals to keep in the pipeline store (by ``deal_id``; each deal at most once)."""
+
+    deals: list[DealPatch] = Field(min_length=1)
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"deals": [PATCH_EXAMPLE]}]})
+
+
 class DealsStored(TypedDict):
     deals_read: int
     deals_new: int

@@ -12,7 +12,7 @@ import pandas as pd
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from scoring.data.contract import DealHistory
-from scoring.errors import ConfigError
+from scoring.errors import ConfigError, ScoringError
 from scoring.forecast.revenue import Forecast
 from scoring.report.pipeline import PAGE_PERIODS, StoredPipeline, current_snapshots, pipeline_forecast
 from scoring.serving.holder import LoadedModel
@@ -100,16 +100,28 @@ class StoreHolder:
     def put(self, data: DealHistory, source: str, model: LoadedModel | None) -> ImportResult:
         """Keep a batch of deals (creating the store if there is none: writing is what makes one), then the
         import's forecast snapshot."""
+        return self._write(lambda store: store.import_history(data, source), model)
+
+    def patch(self, deal_ids: list[str], complete: Callable[[pd.DataFrame, pd.Timestamp], DealHistory], source: str,
+              model: LoadedModel | None) -> ImportResult:
+        """Keep what ``complete`` makes of the stored deals ``deal_ids`` (:meth:`PipelineStore.update_deals`),
+        as :meth:`put` does."""
+        return self._write(lambda store: store.update_deals(deal_ids, complete, source), model)
+
+    def _write(self, write: Callable[[PipelineStore], ImportResult], model: LoadedModel | None) -> ImportResult:
         with self._lock:
             if self.store is None:
                 self.store = open_store(self.url, create=True)
                 self.error = None
             store = self.store
-        result = store.import_history(data, source)
+        result = write(store)
         if result.changed and model is not None:
-            for row in current_snapshots(lambda day, period: self.forecast(model, day, period, PAGE_PERIODS), "import",
-                                         model.version, _now()):
-                store.record_snapshot(row)
+            try:
+                for row in current_snapshots(lambda day, period: self.forecast(model, day, period, PAGE_PERIODS),
+                                             "import", model.version, _now()):
+                    store.record_snapshot(row)
+            except ScoringError:  # the deals are kept (committed): say so, and log why the snapshot is missing
+                log.exception("the forecast snapshot after an import failed (the deals are kept)")
         return result
 
     def snapshot_today(self, model: LoadedModel) -> int:

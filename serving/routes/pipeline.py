@@ -1,24 +1,28 @@
-"""The pipeline store over HTTP (SPEC section 8): PUT /v1/deals keeps a CRM's batch of deals; GET
+"""The pipeline store over HTTP (SPEC section 8): PUT /v1/deals keeps a CRM's batch of deals, PATCH /v1/deals
+the fields of deals that changed; GET
 /v1/pipeline/forecast and /v1/pipeline/flow give the stored pipeline's bookings forecast and how it moved."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import date
-from typing import Annotated, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from scoring.data.contract import load_deal_history
-from scoring.errors import DataError
+from scoring.data.contract import DealHistory, load_deal_history
+from scoring.errors import DataError, InvalidDeals
 from scoring.report.pipeline import pipeline_flow
 from scoring.serving.deals import deal_signals, deal_tables
 from scoring.serving.dependencies import ModelDep, SettingsDep
 from scoring.serving.holder import LoadedModel
 from scoring.serving.routes.common import ERRORS, READ_ERRORS, JSONRoute
-from scoring.serving.schemas import DealsRequest, DealsStored, FlowResponse, ForecastResponse
+from scoring.serving.schemas import DealsPatch, DealsRequest, DealsStored, FlowResponse, ForecastResponse
+from scoring.serving.settings import Settings
 from scoring.serving.store import StoreHolder
+from scoring.store.patches import merge_patches
 from scoring.store.pipeline import ImportResult
 
 router = APIRouter(prefix="/v1/pipeline", tags=["pipeline"])
@@ -67,28 +71,63 @@ async def flow(request: Request, from_: Annotated[date, Query(alias="from")], to
 async def put_deals(body: DealsRequest, request: Request, settings: SettingsDep) -> DealsStored:
     """Keep a batch of deals in the pipeline store, as `scoring import` does with a file: new deals inserted,
     changed ones updated (each change kept), new stage entries appended, in one transaction; the same batch
-    again changes nothing. Each deal is sent whole, as PUT means: a field left out is cleared. Checked by the
-    same contract as files (the model's stages; strict: a row a file would set aside is refused)."""
-    if len(body.deals) > settings.max_deals:
-        raise HTTPException(413, f"deals: {len(body.deals)} deals in one request; the limit is {settings.max_deals}. "
+    again changes nothing. Each deal is sent whole, as PUT means: a field left out is cleared (PATCH keeps it).
+    Checked by the same contract as files (the model's stages; strict: a row a file would set aside is refused)."""
+    model = _writer(body.deals, request, settings)
+    holder: StoreHolder = request.app.state.store
+
+    def write() -> ImportResult:  # checking a large batch takes a while: off the event loop too
+        return holder.put(_checked(body.deals, model), f"PUT /v1/deals ({len(body.deals)} deals)", model)
+
+    return _stored(await run_in_threadpool(write))
+
+
+@deals_router.patch("/deals", responses=ERRORS)
+async def patch_deals(body: DealsPatch, request: Request, settings: SettingsDep) -> DealsStored:
+    """Change deals in the pipeline store by the fields sent: a field left out keeps its stored value, null clears
+    it; history and activities are appended. A new stage without `stage_entered_at` was entered now, a deal
+    closed without `closed_at` closed now. Each deal, completed from the store, goes through the same contract
+    and import as PUT, read and written in one transaction; a deal not in the store needs `stage` and
+    `created_at`."""
+    model = _writer(body.deals, request, settings)
+    holder: StoreHolder = request.app.state.store
+
+    def complete(stored: pd.DataFrame, at: pd.Timestamp) -> DealHistory:
+        return _checked(merge_patches(stored, body.deals, model.bundle.config, at), model)
+
+    ids = [str(deal["deal_id"]) for deal in body.deals]
+    if len(set(ids)) < len(ids):
+        raise HTTPException(422, f"deals: deal {next(i for i in ids if ids.count(i) > 1)} is sent more than once; "
+                                 "send each deal's changes together")
+    return _stored(await run_in_threadpool(holder.patch, ids, complete, f"PATCH /v1/deals ({len(ids)} deals)", model))
+
+
+def _writer(deals: Sequence[Any], request: Request, settings: Settings) -> LoadedModel:
+    """The model whose configuration checks deals to keep (a 503 without one), once the batch's size is checked."""
+    if len(deals) > settings.max_deals:
+        raise HTTPException(413, f"deals: {len(deals)} deals in one request; the limit is {settings.max_deals}. "
                                  "Send them in batches.")
-    model = request.app.state.holder.current
+    model: LoadedModel | None = request.app.state.holder.current
     if model is None:
         raise HTTPException(503, "no model is loaded: its pipeline configuration checks the deals")
-    holder: StoreHolder = request.app.state.store
-    result = await run_in_threadpool(_put, holder, body, model)
+    return model
+
+
+def _checked(deals: Sequence[Mapping[str, Any]], model: LoadedModel) -> DealHistory:
+    """Whole deals -> a deal history, by the contract of files (strict)."""
+    tables, history = deal_tables(deals)
+    try:
+        data = load_deal_history(tables, history if len(history) else None, model.bundle.config, strict=True)
+        signals = deal_signals(deals, model.bundle.config, strict=True)
+    except DataError as exc:
+        if isinstance(exc, InvalidDeals):  # located as deals[i].history[j].value: answered as such
+            raise
+        # the contract names the column and the rows (row 2 is deals[0], as in a file)
+        raise HTTPException(422, f"deals: {exc}") from None
+    return replace(data, signals=signals) if signals is not None else data
+
+
+def _stored(result: ImportResult) -> DealsStored:
     return {"deals_read": result.deals_read, "deals_new": result.deals_new, "deals_changed": result.deals_changed,
             "history_new": result.history_new, "field_changes": result.field_changes,
             "field_history_new": result.field_history_new, "activities_new": result.activities_new}
-
-
-def _put(holder: StoreHolder, body: DealsRequest, model: LoadedModel) -> ImportResult:
-    deals, history = deal_tables(body.deals)
-    try:
-        data = load_deal_history(deals, history if len(history) else None, model.bundle.config, strict=True)
-        signals = deal_signals(body.deals, model.bundle.config, strict=True)
-    except DataError as exc:  # the contract names the column and the rows (row 2 is deals[0], as in a file)
-        raise HTTPException(422, f"deals: {exc}") from None
-    if signals is not None:
-        data = replace(data, signals=signals)
-    return holder.put(data, f"PUT /v1/deals ({len(body.deals)} deals)", model)

@@ -110,6 +110,12 @@ def test_the_pipeline_store_on_postgresql_imports_once_and_keeps_a_failed_import
         _import_once_and_fail(store, data, url)
 
 
+def test_partial_updates_on_postgresql_wait_for_each_other(postgres: str, company: Path):
+    from tests.e2e.test_patch_deals import both_changes_kept
+
+    both_changes_kept(postgres.replace("postgresql://", "postgresql+psycopg://"), company)
+
+
 def _import_once_and_fail(store, data, url: str) -> None:
     from scoring.data.contract import load_deal_history
     from scoring.store.pipeline import open_store

@@ -34,6 +34,8 @@ from scoring.data.tables import ROW, TableInput, is_in, load_table
 
 FIELD_HISTORY_COLUMNS = ("deal_id", "field", "value", "changed_at")
 ACTIVITY_COLUMNS = ("deal_id", "occurred_at", "type")
+#: A deal's keys, in a request, that carry its field history and activities (SPEC 2.2), not features.
+SIGNAL_KEYS = frozenset({"history", "activities"})
 CLOSE_DATE, AMOUNT, FORECAST_CATEGORY, OWNER = "expected_close_date", "amount", "forecast_category", "owner"
 #: The features the rep's close dates and the activities make (see scoring.features.signals).
 CLOSE_DATE_FEATURES = ("close_date_pushes", "days_to_close_date")

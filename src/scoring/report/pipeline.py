@@ -86,6 +86,9 @@ class StoredPipeline:
             known = where.notna()
             deals.loc[known, "stage"] = where[known]
             deals.loc[known, "stage_entered_at"] = deals.loc[known, "deal_id"].map(last["entered_at"])
+        # Moved to its stage after as_of, with no stage history from before: since when it was in its stage
+        # then is not known (the forecast says so), not a date to come.
+        deals.loc[deals["stage_entered_at"] > as_of, "stage_entered_at"] = pd.NaT
         deals = _values_at(deals, self.changes, as_of)
         return deals.drop(columns=["status", "closed_at"]).reset_index(drop=True)
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -56,6 +56,7 @@ COLUMNS = ("deal_id", "created_at", "amount", "stage", "status", "closed_at", "s
 DATES = ("created_at", "closed_at", "stage_entered_at", "expected_close_date")
 CHUNK = 20_000
 Progress = Callable[[int, int], None]
+T = TypeVar("T")
 
 
 def store_url(url: str | None = None) -> str:
@@ -103,63 +104,22 @@ class PipelineStore:
     def import_history(self, data: DealHistory, source: str, at: pd.Timestamp | None = None,
                        progress: Progress | None = None) -> ImportResult:
         """Upsert ``data``'s deals and append its new stage entries in one transaction."""
-        at = (at or pd.Timestamp.now(tz="UTC").tz_localize(None)).floor("s")
-        incoming = _canonical(data)
         with self.engine.begin() as conn:
-            stored = _read_deals(conn)
-            known = is_in(incoming["deal_id"], stored["deal_id"])
-            new = incoming[~known]
-            both = incoming[known].merge(stored, on="deal_id", suffixes=("", "_old"), how="left")
-            differs = np.zeros(len(both), dtype=bool)
-            changes: list[dict[str, Any]] = []
-            for column in (*COLUMNS[1:], "features"):
-                a, b = both[column], both[f"{column}_old"]
-                moved = ~((a == b) | (a.isna() & b.isna())).to_numpy()
-                differs |= moved
-                if column in TRACKED:
-                    changes += [{"deal_id": d, "field": column, "old_value": _text(o), "new_value": _text(n),
-                                 "changed_at": at.to_pydatetime()}
-                                for d, o, n in zip(both.loc[moved, "deal_id"], b[moved], a[moved])]
-            changed = both[differs]
-            entries = _new_entries(conn, data.history)
-            crm_changes, activities = _new_signals(conn, data)
-            if new.empty and changed.empty and entries.empty and crm_changes.empty and activities.empty:
-                return ImportResult(len(incoming), 0, 0, 0, 0)
-            import_id = conn.execute(insert(Import).values(
-                imported_at=at.to_pydatetime(), source=source, digest=data.digest(), deals_new=len(new),
-                deals_changed=len(changed), history_new=len(entries),
-                signals_new=len(crm_changes) + len(activities))).inserted_primary_key
-            assert import_id is not None
-            import_id = import_id[0]
-            total = len(new) + len(changed) + len(entries) + len(changes)
-            done = 0
-            for part in _chunks(_records(new, import_id)):
-                conn.execute(insert(Deal), part)
-                done += len(part)
-                if progress:
-                    progress(done, total)
-            table = cast(Table, Deal.__table__)
-            for part in _chunks(_records(changed[list(COLUMNS) + ["features"]], import_id)):
-                conn.execute(update(table).where(table.c.deal_id == bindparam("b_deal_id")),
-                             [{**{k: v for k, v in r.items() if k != "deal_id"}, "b_deal_id": r["deal_id"]}
-                              for r in part])
-                done += len(part)
-                if progress:
-                    progress(done, total)
-            for part in _chunks([{**c, "import_id": import_id} for c in changes]):
-                conn.execute(insert(FieldChange), part)
-                done += len(part)
-            for part in _chunks(entries.to_dict("records")):
-                conn.execute(insert(StageEntry), [{**r, "entered_at": r["entered_at"].to_pydatetime()} for r in part])
-                done += len(part)
-                if progress:
-                    progress(done, total)
-            for part in _chunks(_records(crm_changes, import_id)):
-                conn.execute(insert(FieldChange), [{**r, "origin": "crm"} for r in part])
-            for part in _chunks(_records(activities, import_id)):
-                conn.execute(insert(Activity), part)
-        return ImportResult(len(incoming), len(new), len(changed), len(entries), len(changes), len(crm_changes),
-                            len(activities))
+            return _import(conn, data, source, _moment(at), progress)
+
+    def update_deals(self, deal_ids: Sequence[str], complete: Callable[[pd.DataFrame, pd.Timestamp], DealHistory],
+                     source: str, at: pd.Timestamp | None = None) -> ImportResult:
+        """Import what ``complete`` makes of the stored rows of ``deal_ids`` (canonical columns, ``features`` as
+        JSON text; none for a deal not stored yet), read and written in one transaction that holds them (the
+        rows locked for update in PostgreSQL, the database's write lock taken first in SQLite), so that a
+        concurrent change is never overwritten by one made from an older copy: it waits. For partial updates
+        (:mod:`scoring.store.patches`)."""
+        at = _moment(at)
+        ids = sorted({str(d) for d in deal_ids})
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":  # its driver would begin only at the first write, after the read
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return _import(conn, complete(_read_deals(conn, ids, lock=True), at), source, at)
 
     def record_snapshot(self, row: dict[str, Any]) -> bool:
         """Keep one forecast snapshot (a row of :class:`ForecastSnapshot`); False when that day's snapshot of
@@ -295,8 +255,78 @@ def _canonical(data: DealHistory) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _read_deals(conn: Connection) -> pd.DataFrame:
-    frame = pd.read_sql(select(*[Deal.__table__.c[c] for c in (*COLUMNS, "features")]), conn)
+def _import(conn: Connection, data: DealHistory, source: str, at: pd.Timestamp,
+            progress: Progress | None = None) -> ImportResult:
+    """:meth:`PipelineStore.import_history` within the transaction of ``conn``."""
+    incoming = _canonical(data)
+    ids = incoming["deal_id"].tolist()
+    stored = _read_deals(conn, ids if len(ids) <= CHUNK else None)  # a batch: its deals; an export: all
+    known = is_in(incoming["deal_id"], stored["deal_id"])
+    new = incoming[~known]
+    both = incoming[known].merge(stored, on="deal_id", suffixes=("", "_old"), how="left")
+    differs = np.zeros(len(both), dtype=bool)
+    changes: list[dict[str, Any]] = []
+    for column in (*COLUMNS[1:], "features"):
+        a, b = both[column], both[f"{column}_old"]
+        moved = ~((a == b) | (a.isna() & b.isna())).to_numpy()
+        differs |= moved
+        if column in TRACKED:
+            changes += [{"deal_id": d, "field": column, "old_value": _text(o), "new_value": _text(n),
+                         "changed_at": at.to_pydatetime()}
+                        for d, o, n in zip(both.loc[moved, "deal_id"], b[moved], a[moved])]
+    changed = both[differs]
+    entries = _new_entries(conn, data.history)
+    crm_changes, activities = _new_signals(conn, data)
+    if new.empty and changed.empty and entries.empty and crm_changes.empty and activities.empty:
+        return ImportResult(len(incoming), 0, 0, 0, 0)
+    import_id = conn.execute(insert(Import).values(
+        imported_at=at.to_pydatetime(), source=source, digest=data.digest(), deals_new=len(new),
+        deals_changed=len(changed), history_new=len(entries),
+        signals_new=len(crm_changes) + len(activities))).inserted_primary_key
+    assert import_id is not None
+    import_id = import_id[0]
+    total = len(new) + len(changed) + len(entries) + len(changes)
+    done = 0
+    for part in _chunks(_records(new, import_id)):
+        conn.execute(insert(Deal), part)
+        done += len(part)
+        if progress:
+            progress(done, total)
+    table = cast(Table, Deal.__table__)
+    for part in _chunks(_records(changed[list(COLUMNS) + ["features"]], import_id)):
+        conn.execute(update(table).where(table.c.deal_id == bindparam("b_deal_id")),
+                     [{**{k: v for k, v in r.items() if k != "deal_id"}, "b_deal_id": r["deal_id"]}
+                      for r in part])
+        done += len(part)
+        if progress:
+            progress(done, total)
+    for part in _chunks([{**c, "import_id": import_id} for c in changes]):
+        conn.execute(insert(FieldChange), part)
+        done += len(part)
+    for part in _chunks(entries.to_dict("records")):
+        conn.execute(insert(StageEntry), [{**r, "entered_at": r["entered_at"].to_pydatetime()} for r in part])
+        done += len(part)
+        if progress:
+            progress(done, total)
+    for part in _chunks(_records(crm_changes, import_id)):
+        conn.execute(insert(FieldChange), [{**r, "origin": "crm"} for r in part])
+    for part in _chunks(_records(activities, import_id)):
+        conn.execute(insert(Activity), part)
+    return ImportResult(len(incoming), len(new), len(changed), len(entries), len(changes), len(crm_changes),
+                        len(activities))
+
+
+def _moment(at: pd.Timestamp | None) -> pd.Timestamp:
+    """When an import happens: ``at``, else now (naive UTC), to the second."""
+    return (at or pd.Timestamp.now(tz="UTC").tz_localize(None)).floor("s")
+
+
+def _read_deals(conn: Connection, ids: Sequence[str] | None = None, lock: bool = False) -> pd.DataFrame:
+    """The stored deals (those of ``ids``, else all), ``lock``-ed for update until the transaction ends."""
+    columns = [Deal.__table__.c[c] for c in (*COLUMNS, "features")]
+    queries = [select(*columns)] if ids is None else [select(*columns).where(Deal.deal_id.in_(part))
+                                                      for part in _chunks(list(ids))] or [select(*columns).limit(0)]
+    frame = pd.concat([pd.read_sql(q.with_for_update() if lock else q, conn) for q in queries], ignore_index=True)
     frame["amount"] = frame["amount"].astype(float)
     for column in DATES:
         frame[column] = pd.to_datetime(frame[column]).astype("datetime64[us]")
@@ -381,7 +411,7 @@ def _text(value: Any) -> str | None:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def _chunks(records: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+def _chunks(records: list[T]) -> Iterator[list[T]]:
     for start in range(0, len(records), CHUNK):
         yield records[start:start + CHUNK]
 
