@@ -29,22 +29,23 @@ from scoring.cli.common import (
     progress_bar,
     show,
 )
-from scoring.tracking import DEFAULT_NAME, tracking_uri
+from scoring.features.scale import HOLDOUT_FRACTION
+from scoring.tracking import DEFAULT_NAME, MAX_ECE, PROMOTION_MARGIN, tracking_uri
 
 
 @click.command()
 @data_options
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Train on what was known at this date (default: the latest date in the data).")
-@click.option("--holdout-fraction", default=0.2, show_default=True, type=click.FloatRange(0.05, 0.5),
+@click.option("--holdout-fraction", default=HOLDOUT_FRACTION, show_default=True, type=click.FloatRange(0.05, 0.5),
               help="The last part of the time span before --as-of held out for evaluation.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--model-name", default=DEFAULT_NAME, show_default=True, help="The registered model's name.")
 @click.option("--promote", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
               help="auto: make the new version champion only when it beats the baselines and the champion.")
-@click.option("--margin", default=0.001, show_default=True, type=click.FloatRange(0),
+@click.option("--margin", default=PROMOTION_MARGIN, show_default=True, type=click.FloatRange(0),
               help="Holdout log-loss by which a new version must beat the champion under auto.")
-@click.option("--max-ece", default=0.05, show_default=True, type=click.FloatRange(0, 1),
+@click.option("--max-ece", default=MAX_ECE, show_default=True, type=click.FloatRange(0, 1),
               help="Largest holdout calibration error a version may have to be promoted under auto.")
 @click.option("--tune", "tune_trials", default=0, show_default=True, type=click.IntRange(0, 1000),
               help="Search the win model's hyper-parameters with Optuna first (this many trials, each a nested run).")

@@ -30,19 +30,22 @@ from mlflow.tracking import MlflowClient
 from scoring.bundle import ModelBundle
 from scoring.data.contract import DealHistory, data_end
 from scoring.engines import LOCAL, Engine
+from scoring.features.scale import HOLDOUT_FRACTION
 from scoring.processes import alive
 from scoring.report.html import report_inputs, write_report
 from scoring.tracking import (
     CHALLENGER,
     DECISION_TAG,
     DEFAULT_NAME,
+    MAX_ECE,
     PROMOTED_TAG,
+    PROMOTION_MARGIN,
     champion_version,
     load_bundle,
     open_store,
 )
 from scoring.tracking import tracking_uri as store_uri
-from scoring.train import HOLDOUT_FRACTION, train_bundle
+from scoring.train import train_bundle
 from scoring.training import pyfunc
 from scoring.training.registry import Decision, decide, export_champion, move_champion
 from scoring.training.tuning import tune
@@ -74,8 +77,8 @@ def code_version() -> str:
 
 
 def train_and_log(data: DealHistory, as_of: pd.Timestamp | str | None = None, holdout_fraction: float = HOLDOUT_FRACTION,
-                  seed: int = 0, model_name: str = DEFAULT_NAME, promote: str = "auto", margin: float = 0.001,
-                  max_ece: float = 0.05, export_dir: Path | None = Path("models"), tracking_uri: str | None = None,
+                  seed: int = 0, model_name: str = DEFAULT_NAME, promote: str = "auto", margin: float = PROMOTION_MARGIN,
+                  max_ece: float = MAX_ECE, export_dir: Path | None = Path("models"), tracking_uri: str | None = None,
                   tune_trials: int = 0, progress: Progress | None = None, engine: Engine = LOCAL) -> TrainResult:
     """Train on ``data``, log the run, register a version (alias ``challenger``), maybe promote it to ``champion``.
     ``engine`` says where snapshots and boosters are computed (here, or ``dask_engine.dask_engine``)."""

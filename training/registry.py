@@ -29,7 +29,7 @@ from scoring.data.contract import DealHistory
 from scoring.errors import ModelError
 from scoring.evaluation.holdout import holdout_rows
 from scoring.evaluation.metrics import scores
-from scoring.tracking import CHAMPION, champion_version
+from scoring.tracking import CHAMPION, MAX_ECE, PROMOTION_MARGIN, champion_version
 
 LOG_TAG = "champion_log"
 LOG_KEEP = 50
@@ -44,7 +44,7 @@ class Decision:
 
 
 def decide(bundle: ModelBundle, data: DealHistory, load_champion: Callable[[], ModelBundle | None],
-           mode: str = "auto", margin: float = 0.001, max_ece: float = 0.05) -> Decision:
+           mode: str = "auto", margin: float = PROMOTION_MARGIN, max_ece: float = MAX_ECE) -> Decision:
     """Whether ``bundle``, trained on ``data``, should become the champion, and why.
 
     The champion (from ``load_champion``, None if there is none) and the holdout rows are fetched only

@@ -27,6 +27,10 @@ DEFAULT_DB = "mlflow.db"
 CHAMPION, CHALLENGER = "champion", "challenger"
 #: The registered model's name unless told otherwise, and the model that scores by default.
 DEFAULT_NAME = "pipeline-scoring"
+#: Promotion under ``--promote auto``: the holdout log-loss by which a new version must beat the champion, and
+#: the largest holdout calibration error (ECE) a version may have.
+PROMOTION_MARGIN = 0.001
+MAX_ECE = 0.05
 DEFAULT_URI = f"models:/{DEFAULT_NAME}@{CHAMPION}"
 
 

@@ -15,7 +15,7 @@ from scoring.engines import LOCAL, Engine
 from scoring.evaluation.holdout import choose_holdout, evaluate, holdout_start_of
 from scoring.evaluation.selection import choose_calibration, choose_served
 from scoring.features.dataset import TrainingSet
-from scoring.features.scale import data_scale
+from scoring.features.scale import HOLDOUT_FRACTION, data_scale
 from scoring.forecast.kpis import pipeline_kpis
 from scoring.forecast.uncertainty import fit_period_effects
 from scoring.models import MODELS
@@ -27,8 +27,6 @@ from scoring.models.transitions import StageTransitionModel
 from scoring.models.win import Trainer, WinModel, train_here
 
 Progress = Callable[[str], None]
-#: The share of the history (by time) a model is judged on before it is refitted on everything.
-HOLDOUT_FRACTION = 0.2
 
 
 def new_models(seed: int = 0, win_params: dict[str, Any] | None = None,

@@ -27,6 +27,8 @@ SPACING_BOUNDS = (1, 14)
 #: The calibration window and its follow-up: three times the 90th percentile of the cycle, within these
 #: bounds, and at most a quarter of the history.
 WINDOW_BOUNDS = (14, 180)
+#: The share of the history (by time) a model is judged on before it is refitted on everything.
+HOLDOUT_FRACTION = 0.2
 #: The holdout grows from the requested share of the history until it holds this many snapshot rows of the
 #: rarer outcome (won or lost), or reaches MAX_HOLDOUT_SHARE of the history.
 MIN_OUTCOME_ROWS = 100

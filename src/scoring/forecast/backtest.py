@@ -31,6 +31,7 @@ from scoring.data.contract import DealHistory, data_end
 from scoring.data.summary import require_sufficient
 from scoring.errors import ConfigError, DataError
 from scoring.evaluation.metrics import reliability_table, scores
+from scoring.features.scale import HOLDOUT_FRACTION
 from scoring.features.snapshots import take_snapshots
 from scoring.forecast.revenue import (
     PERIODS,
@@ -43,7 +44,7 @@ from scoring.forecast.revenue import (
 )
 from scoring.forecast.topdown import seasonal_naive
 from scoring.models.baselines import FixedStageModel
-from scoring.train import HOLDOUT_FRACTION, train_bundle
+from scoring.train import train_bundle
 
 if TYPE_CHECKING:
     from scoring.bundle import ModelBundle
@@ -217,7 +218,7 @@ LEARNING_DAYS = 30 + 14
 
 def earliest_start(data: DealHistory) -> pd.Timestamp:
     """The first as-of date at which the models can learn: training first fits on what was known at its
-    holdout's start (the last :data:`~scoring.train.HOLDOUT_FRACTION` of the time from the first deal), and by
+    holdout's start (the last :data:`~scoring.features.scale.HOLDOUT_FRACTION` of the time from the first deal), and by
     then ``min_won`` wins and ``min_lost`` losses had closed :data:`LEARNING_DAYS` days before (what a failed
     backtest date suggests instead; the latest date there is when there are not that many)."""
     deals, need = data.deals, data.config.sufficiency
