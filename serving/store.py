@@ -120,7 +120,7 @@ class StoreHolder:
                 for row in current_snapshots(lambda day, period: self.forecast(model, day, period, PAGE_PERIODS),
                                              "import", model.version, _now()):
                     store.record_snapshot(row)
-            except ScoringError:  # the deals are kept (committed): say so, and log why the snapshot is missing
+            except (ScoringError, OperationalError):  # the deals are kept (committed): log why the snapshot is not
                 log.exception("the forecast snapshot after an import failed (the deals are kept)")
         return result
 

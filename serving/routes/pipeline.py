@@ -3,7 +3,7 @@ the fields of deals that changed; GET
 /v1/pipeline/forecast and /v1/pipeline/flow give the stored pipeline's bookings forecast and how it moved."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any, Literal, cast
@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, cast
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.exc import OperationalError
 
 from scoring.data.contract import DealHistory, load_deal_history
 from scoring.errors import DataError, InvalidDeals
@@ -27,6 +28,10 @@ from scoring.store.pipeline import ImportResult
 
 router = APIRouter(prefix="/v1/pipeline", tags=["pipeline"])
 deals_router = APIRouter(prefix="/v1", tags=["pipeline"], route_class=JSONRoute)
+#: Seconds a client is asked to wait before writing again to a busy store.
+RETRY_SECONDS = 5
+WRITE_ERRORS = {**ERRORS, 503: {"model": ERRORS[503]["model"], "description": "No model loaded yet, or the pipeline "
+                                "store cannot be written now (Retry-After says when to try again)."}}
 NO_STORE = {404: {"model": READ_ERRORS[401]["model"], "description": "No pipeline store yet (scoring import)."}}
 
 
@@ -67,7 +72,7 @@ async def flow(request: Request, from_: Annotated[date, Query(alias="from")], to
     return cast(FlowResponse, await run_in_threadpool(pipeline_flow, read[1], start, end, period))
 
 
-@deals_router.put("/deals", responses=ERRORS)
+@deals_router.put("/deals", responses=WRITE_ERRORS)
 async def put_deals(body: DealsRequest, request: Request, settings: SettingsDep) -> DealsStored:
     """Keep a batch of deals in the pipeline store, as `scoring import` does with a file: new deals inserted,
     changed ones updated (each change kept), new stage entries appended, in one transaction; the same batch
@@ -79,10 +84,10 @@ async def put_deals(body: DealsRequest, request: Request, settings: SettingsDep)
     def write() -> ImportResult:  # checking a large batch takes a while: off the event loop too
         return holder.put(_checked(body.deals, model), f"PUT /v1/deals ({len(body.deals)} deals)", model)
 
-    return _stored(await run_in_threadpool(write))
+    return await _stored(write)
 
 
-@deals_router.patch("/deals", responses=ERRORS)
+@deals_router.patch("/deals", responses=WRITE_ERRORS)
 async def patch_deals(body: DealsPatch, request: Request, settings: SettingsDep) -> DealsStored:
     """Change deals in the pipeline store by the fields sent: a field left out keeps its stored value, null clears
     it; history and activities are appended. A new stage without `stage_entered_at` was entered now, a deal
@@ -99,7 +104,7 @@ async def patch_deals(body: DealsPatch, request: Request, settings: SettingsDep)
     if len(set(ids)) < len(ids):
         raise HTTPException(422, f"deals: deal {next(i for i in ids if ids.count(i) > 1)} is sent more than once; "
                                  "send each deal's changes together")
-    return _stored(await run_in_threadpool(holder.patch, ids, complete, f"PATCH /v1/deals ({len(ids)} deals)", model))
+    return await _stored(lambda: holder.patch(ids, complete, f"PATCH /v1/deals ({len(ids)} deals)", model))
 
 
 def _writer(deals: Sequence[Any], request: Request, settings: Settings) -> LoadedModel:
@@ -127,7 +132,15 @@ def _checked(deals: Sequence[Mapping[str, Any]], model: LoadedModel) -> DealHist
     return replace(data, signals=signals) if signals is not None else data
 
 
-def _stored(result: ImportResult) -> DealsStored:
+async def _stored(write: Callable[[], ImportResult]) -> DealsStored:
+    """Run ``write`` off the event loop; what it kept. A store that cannot be written now (another import holds
+    SQLite's write lock beyond its wait, the database is unreachable) is a 503 to retry, saying why."""
+    try:
+        result = await run_in_threadpool(write)
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).splitlines()[0]
+        raise HTTPException(503, f"the pipeline store cannot be written now ({reason}); nothing was kept, try again",
+                            headers={"Retry-After": str(RETRY_SECONDS)}) from None
     return {"deals_read": result.deals_read, "deals_new": result.deals_new, "deals_changed": result.deals_changed,
             "history_new": result.history_new, "field_changes": result.field_changes,
             "field_history_new": result.field_history_new, "activities_new": result.activities_new}

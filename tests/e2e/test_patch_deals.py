@@ -4,6 +4,7 @@ stage was entered, when a deal closed) is dated when the change is heard of."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -147,3 +148,19 @@ def test_a_deal_that_entered_its_stage_today_leaves_todays_pipeline_readable(cli
     assert forecast.status_code == 200, forecast.text
     assert any("without stage_entered_at" in w for w in forecast.json()["warnings"]), forecast.json()["warnings"]
     assert client.get("/").status_code == 200
+
+
+def test_a_store_held_by_another_writer_is_a_503_to_retry_and_keeps_nothing(client: TestClient, store_url: str):
+    """Another import holds SQLite's write lock longer than a write waits (5 s): the CRM is told to try again."""
+    deal = _open_deal(store_url, "Proposal")
+    holder = sqlite3.connect(store_url.removeprefix("sqlite:///"))
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        busy = client.patch("/v1/deals", json={"deals": [{"deal_id": deal["deal_id"], "amount": 1.0}]})
+    finally:
+        holder.rollback()
+        holder.close()
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
+    assert "database is locked" in busy.json()["message"] and "nothing was kept" in busy.json()["message"]
+    assert _stored(store_url, deal["deal_id"])["amount"] == deal["amount"]
+    assert client.patch("/v1/deals", json={"deals": [{"deal_id": deal["deal_id"], "amount": 1.0}]}).status_code == 200
