@@ -104,24 +104,45 @@ def deal_signals(deals: Sequence[Mapping[str, Any]], config: PipelineConfig, str
         if "history" in given else None,
         pd.DataFrame.from_records(activities, columns=["deal_id", "occurred_at", "type"])
         if "activities" in given else None, ids, config, report)
-    report = report.strict() if strict else report
-    problems = [DealProblem(where[p.source][row - 2][0], f"{where[p.source][row - 2][1]}.{p.column or 'value'}",
-                            p.message) for p in report.errors for row in (p.rows or [2]) if where[p.source]]
+    problems = located(report.strict() if strict else report, where, "value")
     if problems:
         raise InvalidDeals(problems)
     return signals
 
 
-def deal_tables(deals: Sequence[Mapping[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def located(report: DataReport, where: Mapping[str, Sequence[tuple[int, str]]], default: str) -> list[DealProblem]:
+    """The errors of ``report`` on tables built from request deals, located in the request: ``where[source]``
+    gives, per table row (row 2 is the first, as in a file), the deal's index and the entry's path in it
+    (``history[3]``; empty for the deal itself), and the column names the field (``default`` without one). An
+    error of a table not in ``where``, or of none of its rows, is located at its first row."""
+    out = []
+    for problem in report.errors:
+        rows = where.get(problem.source)
+        if not rows:
+            continue
+        for row in problem.rows or (2,):
+            index, path = rows[min(max(row - 2, 0), len(rows) - 1)]
+            name = problem.column or default
+            out.append(DealProblem(index, f"{path}.{name}" if path else name, problem.message))
+    return out
+
+
+def deal_tables(deals: Sequence[Mapping[str, Any]]
+                ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, list[tuple[int, str]]]]:
     """Stored deals (open or closed) -> the two tables of a deal history (deals, stage history), dates as given
-    (the contract reads and checks them as it does a file's); field changes and activities: :func:`deal_signals`."""
+    (the contract reads and checks them as it does a file's), and where each table row came from in the request
+    (for :func:`located`); field changes and activities: :func:`deal_signals`."""
     rows, entries = [], []
-    for deal in deals:
+    where: dict[str, list[tuple[int, str]]] = {"deals": [(i, "") for i in range(len(deals))], "stage_history": []}
+    for i, deal in enumerate(deals):
         row = {k: v for k, v in deal.items() if k not in SIGNAL_KEYS}
         row["deal_id"] = str(row["deal_id"])
+        row.setdefault("amount", None)  # not given: blank, as in a file (the deal is kept, with no revenue)
         row.setdefault("status", "open")
         rows.append(row)
-        entries += [{"deal_id": row["deal_id"], "stage": e["stage"], "entered_at": e["entered_at"]}
-                    for e in deal.get("history", []) if "stage" in e]
+        for j, entry in enumerate(deal.get("history", [])):
+            if "stage" in entry:
+                entries.append({"deal_id": row["deal_id"], "stage": entry["stage"], "entered_at": entry["entered_at"]})
+                where["stage_history"].append((i, f"history[{j}]"))
     return (pd.DataFrame.from_records(rows),
-            pd.DataFrame.from_records(entries, columns=["deal_id", "stage", "entered_at"]))
+            pd.DataFrame.from_records(entries, columns=["deal_id", "stage", "entered_at"]), where)

@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from scoring.data.contract import DealHistory, load_deal_history
 from scoring.errors import DataError, InvalidDeals
 from scoring.report.pipeline import pipeline_flow
-from scoring.serving.deals import deal_signals, deal_tables
+from scoring.serving.deals import deal_signals, deal_tables, located
 from scoring.serving.dependencies import ModelDep, SettingsDep
 from scoring.serving.holder import LoadedModel
 from scoring.serving.routes.common import ERRORS, READ_ERRORS, JSONRoute
@@ -119,15 +119,19 @@ def _writer(deals: Sequence[Any], request: Request, settings: Settings) -> Loade
 
 
 def _checked(deals: Sequence[Mapping[str, Any]], model: LoadedModel) -> DealHistory:
-    """Whole deals -> a deal history, by the contract of files (strict)."""
-    tables, history = deal_tables(deals)
+    """Whole deals -> a deal history, by the contract of files, strict (a row a file would set aside is refused,
+    but for a deal kept without its amount: a CRM's deal often has none yet, and it is kept as a file's is)."""
+    tables, history, where = deal_tables(deals)
     try:
-        data = load_deal_history(tables, history if len(history) else None, model.bundle.config, strict=True)
+        data = load_deal_history(tables, history if len(history) else None, model.bundle.config, strict=True,
+                                 refuse_kept=False)
         signals = deal_signals(deals, model.bundle.config, strict=True)
     except DataError as exc:
         if isinstance(exc, InvalidDeals):  # located as deals[i].history[j].value: answered as such
             raise
-        # the contract names the column and the rows (row 2 is deals[0], as in a file)
+        report = exc.report
+        if report is not None and report.errors and all(e.rows and where.get(e.source) for e in report.errors):
+            raise InvalidDeals(located(report, where, "deal")) from None  # each named by its field
         raise HTTPException(422, f"deals: {exc}") from None
     return replace(data, signals=signals) if signals is not None else data
 

@@ -101,6 +101,18 @@ def test_history_for_unknown_deals_is_set_aside_or_refused_when_strict(write):
     assert "'D9'" in str(strict.errors[0]) and "history.csv" in str(strict.errors[0])
 
 
+def test_strict_for_a_crms_writes_keeps_a_blank_amount_and_still_refuses_rows_left_out(write):
+    """The pipeline store's writes are strict but for rows kept without a value: a deal with a blank amount is
+    kept (as without --strict), history of an unknown deal is still refused."""
+    deals = write("deals.csv", _replace(2, "D1,2024-01-05,,Lead,open,,2024-01-05,2024-06-30,SMB,10"))
+    history = write("history.csv", GOOD_HISTORY + "D9,Lead,2024-01-05\n")
+    _, strict = inspect_deal_history(deals, history, strict=True)
+    assert {e.column for e in strict.errors} == {"amount", "deal_id"}
+    _, writes = inspect_deal_history(deals, history, strict=True, refuse_kept=False)
+    assert [e.column for e in writes.errors] == ["deal_id"]
+    assert [(s.column, s.kept) for s in writes.set_aside] == [("amount", True)]
+
+
 def test_history_with_unknown_stage_or_bad_date_is_refused(write):
     errors = _errors(write, GOOD_DEALS, GOOD_HISTORY + "D1,Demo,2024-01-06\nD1,Qualified,someday\n")
     assert {(e.column, e.rows) for e in errors} == {("stage", (12,)), ("entered_at", (13,))}

@@ -164,3 +164,27 @@ def test_a_store_held_by_another_writer_is_a_503_to_retry_and_keeps_nothing(clie
     assert "database is locked" in busy.json()["message"] and "nothing was kept" in busy.json()["message"]
     assert _stored(store_url, deal["deal_id"])["amount"] == deal["amount"]
     assert client.patch("/v1/deals", json={"deals": [{"deal_id": deal["deal_id"], "amount": 1.0}]}).status_code == 200
+
+
+def test_a_deal_without_an_amount_is_kept_as_a_files_is(client: TestClient, store_url: str):
+    """CRM deals often have no amount yet: PUT keeps them (no revenue), as an import of a file does, and PATCH
+    clears an amount with null (before, the PUT was refused: no amount column, or a blank amount under strict)."""
+    put = client.put("/v1/deals", json={"deals": [{"deal_id": "NO-AMOUNT", "stage": "Lead", "created_at": "2025-06-01"}]})
+    assert put.status_code == 200 and put.json()["deals_new"] == 1, put.text
+    assert pd.isna(_stored(store_url, "NO-AMOUNT")["amount"])
+    deal = _open_deal(store_url, "Proposal")
+    cleared = client.patch("/v1/deals", json={"deals": [{"deal_id": deal["deal_id"], "amount": None}]})
+    assert cleared.status_code == 200 and pd.isna(_stored(store_url, deal["deal_id"])["amount"]), cleared.text
+
+
+def test_what_the_contract_refuses_in_a_write_is_named_by_its_field(client: TestClient):
+    """The file contract's findings on a request's deals name the deal and field, not a file's row."""
+    won = {"deal_id": "W-1", "stage": "Proposal", "amount": 100, "status": "won", "created_at": "2025-05-01"}
+    moved = {"deal_id": "M-1", "stage": "Proposal", "amount": 100, "created_at": "2025-05-01",
+             "history": [{"field": "amount", "value": "100", "changed_at": "2025-05-02"},
+                         {"stage": "Lead", "entered_at": "2025-05-01"}, {"stage": "Pitch", "entered_at": "2025-05-03"}]}
+    refused = client.put("/v1/deals", json={"deals": [won, moved]})
+    assert refused.status_code == 422
+    fields = {e["field"]: e["message"] for e in refused.json()["errors"]}
+    assert set(fields) == {"deals[0].closed_at", "deals[1].history[2].stage"}, fields
+    assert "needs the date it closed" in fields["deals[0].closed_at"] and "Pitch" in fields["deals[1].history[2].stage"]

@@ -94,11 +94,14 @@ class DataReport:
         if rows:
             self.set_aside.append(SetAside(source, reason, rows, column, kept, folded))
 
-    def strict(self) -> DataReport:
-        """The same findings with every set-aside turned into an error (``--strict``)."""
+    def strict(self, refuse_kept: bool = True) -> DataReport:
+        """The same findings with every set-aside turned into an error (``--strict``); without ``refuse_kept``,
+        rows kept without one value (a blank amount) stay set aside: nothing of them is lost (a CRM's writes)."""
+        refused = [s for s in self.set_aside if not s.folded and (refuse_kept or not s.kept)]
         problems = [*self.problems, *(Problem(s.source, f"{s.reason} (--strict refuses rows set aside)", s.column,
-                                              s.rows, "error") for s in self.set_aside if not s.folded)]
-        return DataReport(problems=problems, set_aside=[s for s in self.set_aside if s.folded], notes=list(self.notes))
+                                              s.rows, "error") for s in refused)]
+        return DataReport(problems=problems, set_aside=[s for s in self.set_aside if s not in refused],
+                          notes=list(self.notes))
 
     def to_dict(self) -> dict[str, object]:
         """The report for machines (``validate --json``)."""
