@@ -39,6 +39,9 @@ def _import(pipeline_store: PipelineStore, data: DealHistory, files: DataFiles, 
             bar.update(task, completed=done, total=total)
 
         result = pipeline_store.import_history(data, source, progress=step)
+    if result.fields_kept:
+        out.print(f"note: this export has no column {', '.join(map(repr, result.fields_kept))}: the stored deals keep "
+                  "their values (an export with fewer columns clears nothing).", markup=False, soft_wrap=True)
     if not result.changed:
         out.print(f"Nothing changed: the store at {pipeline_store.url} already holds these {result.deals_read:,} deals "
                   "as they are.", markup=False, soft_wrap=True)

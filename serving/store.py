@@ -100,7 +100,7 @@ class StoreHolder:
     def put(self, data: DealHistory, source: str, model: LoadedModel | None) -> ImportResult:
         """Keep a batch of deals (creating the store if there is none: writing is what makes one), then the
         import's forecast snapshot."""
-        return self._write(lambda store: store.import_history(data, source), model)
+        return self._write(lambda store: store.import_history(data, source, keep_absent=False), model)
 
     def patch(self, deal_ids: list[str], complete: Callable[[pd.DataFrame, pd.Timestamp], DealHistory], source: str,
               model: LoadedModel | None) -> ImportResult:

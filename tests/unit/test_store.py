@@ -163,3 +163,22 @@ def test_the_crms_field_history_and_activities_are_kept_once_and_read_back_as_si
     later = store.import_history(load_deal_history(demo.deals, demo.history, field_history=demo.field_history,
                                                    activities=more), "export")
     assert (later.field_history_new, later.activities_new, later.deals_changed) == (0, 1, 0)
+
+
+def test_an_export_with_fewer_columns_clears_nothing_and_says_so(tmp_path: Path, demo):
+    """A report exported without the owner column keeps the stored owners (PUT, whose deals are sent whole,
+    clears them: keep_absent=False); a blank owner in a column that is there still clears it."""
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}", create=True)
+    store.import_history(load_deal_history(demo.deals, demo.history), "monday.csv")
+    content = store.content()
+    narrower = demo.deals.drop(columns=["owner"])
+    result = store.import_history(load_deal_history(narrower, demo.history), "tuesday.csv")
+    assert result.fields_kept == ("owner",) and not result.changed and store.content() == content
+    blanked = demo.deals.copy()
+    target = blanked.index[0]
+    blanked.loc[target, "owner"] = None
+    assert store.import_history(load_deal_history(blanked, demo.history), "wednesday.csv").deals_changed == 1
+    assert pd.isna(store.deals().set_index("deal_id").loc[blanked.loc[target, "deal_id"], "owner"])
+    whole = store.import_history(load_deal_history(narrower, demo.history), "PUT", keep_absent=False)
+    assert whole.fields_kept == () and whole.deals_changed == len(demo.deals)
+    assert "owner" not in store.deals().columns
