@@ -48,9 +48,11 @@ def _import(pipeline_store: PipelineStore, data: DealHistory, files: DataFiles, 
         return
     signals = (f", {result.field_history_new:,} new field changes and {result.activities_new:,} new activities"
                if result.field_history_new or result.activities_new else "")
+    deleted = (f", {result.deals_deleted:,} deleted in the CRM (taken out of the pipeline)"
+               if result.deals_deleted else "")
     out.print(f"Imported into {pipeline_store.url}: {result.deals_new:,} new deals, {result.deals_changed:,} changed "
-              f"({result.field_changes:,} field changes kept), {result.history_new:,} new stage entries{signals}.",
-              markup=False, soft_wrap=True)
+              f"({result.field_changes:,} field changes kept){deleted}, {result.history_new:,} new stage entries"
+              f"{signals}.", markup=False, soft_wrap=True)
     _snapshot(pipeline_store, model_ref, preset)
 
 

@@ -268,7 +268,7 @@ class StoredDeal(TypedDict):
     amount: NotRequired[Annotated[float, BeforeValidator(_not_a_boolean),
                                   Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)] | None]
     created_at: Timestamp
-    status: NotRequired[Literal["open", "won", "lost"]]
+    status: NotRequired[Literal["open", "won", "lost", "deleted"]]
     closed_at: NotRequired[Timestamp | None]
     stage_entered_at: NotRequired[Timestamp | None]
     expected_close_date: NotRequired[Timestamp | None]
@@ -297,7 +297,7 @@ class DealPatch(TypedDict):
     amount: NotRequired[Annotated[float, BeforeValidator(_not_a_boolean),
                                   Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)] | None]
     created_at: NotRequired[Timestamp]
-    status: NotRequired[Literal["open", "won", "lost"]]
+    status: NotRequired[Literal["open", "won", "lost", "deleted"]]
     closed_at: NotRequired[Timestamp | None]
     stage_entered_at: NotRequired[Timestamp | None]
     expected_close_date: NotRequired[Timestamp | None]
@@ -321,6 +321,7 @@ class DealsStored(TypedDict):
     field_changes: Annotated[int, Field(description="Changes of amount, stage, status, dates and other fields kept.")]
     field_history_new: Annotated[int, Field(description="Field changes of the deals' history the store had not seen.")]
     activities_new: Annotated[int, Field(description="Activities the store had not seen.")]
+    deals_deleted: Annotated[int, Field(description="Stored deals marked deleted, taken out of the pipeline.")]
 
 
 # -- /v1/pipeline/flow --------------------------------------------------------------------------------------------------
@@ -333,6 +334,8 @@ class FlowPart(TypedDict):
     won_deals: int
     lost: float
     lost_deals: int
+    removed: Annotated[float, Field(description="Amount of the deals deleted in the CRM (out of the pipeline).")]
+    removed_deals: int
     raised: Annotated[float, Field(description="Amounts raised on deals (from the changes imports found).")]
     cut: float
     pushed_out: Annotated[float, Field(description="Amount of deals whose close date moved out of the period.")]

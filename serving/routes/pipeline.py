@@ -9,7 +9,7 @@ from datetime import date
 from typing import Annotated, Any, Literal, cast
 
 import pandas as pd
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import OperationalError
 
@@ -107,6 +107,24 @@ async def patch_deals(body: DealsPatch, request: Request, settings: SettingsDep)
     return await _stored(lambda: holder.patch(ids, complete, f"PATCH /v1/deals ({len(ids)} deals)", model))
 
 
+@deals_router.delete("/deals/{deal_id}", responses={**WRITE_ERRORS, 404: {"model": ERRORS[401]["model"],
+                                                                        "description": "No such deal in the store."}})
+async def delete_deal(deal_id: Annotated[str, Path(min_length=1, max_length=200)], request: Request,
+                      settings: SettingsDep) -> DealsStored:
+    """Take a deal deleted in the CRM out of the pipeline (as `PATCH` with `"status": "deleted"`): it stays in
+    the store, open until now in views of past dates, and counts as removed in the pipeline's flow."""
+    model = _writer([deal_id], request, settings)
+    holder: StoreHolder = request.app.state.store
+
+    def complete(stored: pd.DataFrame, at: pd.Timestamp) -> DealHistory:
+        if stored.empty:
+            raise HTTPException(404, f"deal_id: no deal {deal_id!r} in the pipeline store")
+        return _checked(merge_patches(stored, [{"deal_id": deal_id, "status": "deleted"}], model.bundle.config, at),
+                        model)
+
+    return await _stored(lambda: holder.patch([deal_id], complete, f"DELETE /v1/deals/{deal_id}", model))
+
+
 def _writer(deals: Sequence[Any], request: Request, settings: Settings) -> LoadedModel:
     """The model whose configuration checks deals to keep (a 503 without one), once the batch's size is checked."""
     if len(deals) > settings.max_deals:
@@ -120,11 +138,12 @@ def _writer(deals: Sequence[Any], request: Request, settings: Settings) -> Loade
 
 def _checked(deals: Sequence[Mapping[str, Any]], model: LoadedModel) -> DealHistory:
     """Whole deals -> a deal history, by the contract of files, strict (a row a file would set aside is refused,
-    but for a deal kept without its amount: a CRM's deal often has none yet, and it is kept as a file's is)."""
+    but for a deal kept without its amount, as a file's is: a CRM's deal often has none yet; and a deal marked
+    deleted, which the store takes out of the pipeline)."""
     tables, history, where = deal_tables(deals)
     try:
         data = load_deal_history(tables, history if len(history) else None, model.bundle.config, strict=True,
-                                 refuse_kept=False)
+                                 writes=True)
         signals = deal_signals(deals, model.bundle.config, strict=True)
     except DataError as exc:
         if isinstance(exc, InvalidDeals):  # located as deals[i].history[j].value: answered as such
@@ -147,4 +166,5 @@ async def _stored(write: Callable[[], ImportResult]) -> DealsStored:
                             headers={"Retry-After": str(RETRY_SECONDS)}) from None
     return {"deals_read": result.deals_read, "deals_new": result.deals_new, "deals_changed": result.deals_changed,
             "history_new": result.history_new, "field_changes": result.field_changes,
-            "field_history_new": result.field_history_new, "activities_new": result.activities_new}
+            "field_history_new": result.field_history_new, "activities_new": result.activities_new,
+            "deals_deleted": result.deals_deleted}

@@ -108,7 +108,7 @@ def test_strict_for_a_crms_writes_keeps_a_blank_amount_and_still_refuses_rows_le
     history = write("history.csv", GOOD_HISTORY + "D9,Lead,2024-01-05\n")
     _, strict = inspect_deal_history(deals, history, strict=True)
     assert {e.column for e in strict.errors} == {"amount", "deal_id"}
-    _, writes = inspect_deal_history(deals, history, strict=True, refuse_kept=False)
+    _, writes = inspect_deal_history(deals, history, strict=True, writes=True)
     assert [e.column for e in writes.errors] == ["deal_id"]
     assert [(s.column, s.kept) for s in writes.set_aside] == [("amount", True)]
 

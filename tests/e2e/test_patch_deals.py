@@ -188,3 +188,21 @@ def test_what_the_contract_refuses_in_a_write_is_named_by_its_field(client: Test
     fields = {e["field"]: e["message"] for e in refused.json()["errors"]}
     assert set(fields) == {"deals[0].closed_at", "deals[1].history[2].stage"}, fields
     assert "needs the date it closed" in fields["deals[0].closed_at"] and "Pitch" in fields["deals[1].history[2].stage"]
+
+
+def test_a_deal_deleted_in_the_crm_leaves_the_stored_pipeline(client: TestClient, store_url: str):
+    """DELETE /v1/deals/{id} (or PATCH with status deleted): the deal leaves today's pipeline and forecast; a deal
+    the store never held is a 404 (DELETE) or nothing to do (PATCH)."""
+    first, second = _open_deal(store_url, "Proposal"), _open_deal(store_url, "Negotiation")
+    before = client.get("/v1/pipeline/forecast").json()
+    removed = client.delete(f"/v1/deals/{first['deal_id']}")
+    assert removed.status_code == 200 and removed.json()["deals_deleted"] == 1, removed.text
+    patched = client.patch("/v1/deals", json={"deals": [{"deal_id": second["deal_id"], "status": "deleted"},
+                                                        {"deal_id": "NEVER-SEEN", "status": "deleted"}]})
+    assert patched.status_code == 200 and patched.json()["deals_deleted"] == 1, patched.text
+    assert _stored(store_url, first["deal_id"])["status"] == "deleted"
+    after = client.get("/v1/pipeline/forecast", params={"as_of": str(pd.Timestamp.now().date() + pd.Timedelta(days=1))})
+    assert after.json()["deals"] == before["deals"] - 2, (before["deals"], after.json()["deals"])
+    assert client.delete(f"/v1/deals/{first['deal_id']}").json()["deals_deleted"] == 0  # already out
+    missing = client.delete("/v1/deals/NEVER-SEEN")
+    assert missing.status_code == 404 and "NEVER-SEEN" in missing.text

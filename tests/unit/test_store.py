@@ -9,7 +9,7 @@ import pytest
 
 from scoring.data.contract import load_deal_history
 from scoring.data.demo import DemoCompany
-from scoring.errors import ConfigError
+from scoring.errors import ConfigError, DataError
 from scoring.store.pipeline import open_store
 
 
@@ -182,3 +182,30 @@ def test_an_export_with_fewer_columns_clears_nothing_and_says_so(tmp_path: Path,
     whole = store.import_history(load_deal_history(narrower, demo.history), "PUT", keep_absent=False)
     assert whole.fields_kept == () and whole.deals_changed == len(demo.deals)
     assert "owner" not in store.deals().columns
+
+
+def test_a_deal_deleted_in_the_crm_leaves_the_pipeline_from_then_on(tmp_path: Path, demo):
+    """A later export marks deals deleted (Pipedrive's status 'deleted'): the store keeps them, out of the pipeline
+    from the import on (open in views of earlier dates), counted as removed in the flow; again changes nothing."""
+    from scoring.report.pipeline import StoredPipeline, pipeline_flow
+
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}", create=True)
+    store.import_history(load_deal_history(demo.deals, demo.history), "monday.csv", at=pd.Timestamp("2025-06-30 08:00"))
+    later = demo.deals.copy()
+    gone = later.index[later["status"] == "open"][:2]
+    later.loc[gone, "status"] = "Deleted"
+    with pytest.raises(DataError, match="deleted deals"):  # set aside: refused by --strict (SPEC 2.1) ...
+        load_deal_history(later, demo.history, strict=True)
+    data = load_deal_history(later, demo.history, strict=True, writes=True)  # ... applied by the store's writes
+    assert set(data.deleted) == set(later.loc[gone, "deal_id"]) and not data.deals["deal_id"].isin(data.deleted).any()
+    at = pd.Timestamp("2025-07-02 08:00")
+    result = store.import_history(data, "wednesday.csv", at=at)
+    assert (result.deals_deleted, result.deals_changed, result.deals_new) == (2, 0, 0)
+    stored = store.deals().set_index("deal_id").loc[list(data.deleted)]
+    assert (stored["status"] == "deleted").all() and (stored["closed_at"] == at).all()
+    assert not store.import_history(data, "wednesday.csv", at=at).changed
+    pipeline = StoredPipeline(store.deals(), store.history())
+    before, after = pipeline.open_at(pd.Timestamp("2025-07-01")), pipeline.open_at(pd.Timestamp("2025-07-03"))
+    assert set(data.deleted) <= set(before["deal_id"]) and not set(data.deleted) & set(after["deal_id"])
+    flow = pipeline_flow(pipeline, pd.Timestamp("2025-07-01"), pd.Timestamp("2025-07-03"))["total"]
+    assert flow["removed_deals"] == 2 and flow["removed"] == pytest.approx(demo.deals.loc[gone, "amount"].sum())

@@ -49,6 +49,8 @@ class DealHistory:
     ``history``: one row per open-stage entry (``deal_id``, ``stage``, ``entered_at``), sorted;
     empty when no stage history was given. ``features`` maps each feature to its kind: the deals' feature
     columns and the features ``spec`` derives from the ``signals`` (field history and activities, SPEC 2.2).
+    ``deleted``: the ids of deals the export marks deleted (status ``deleted``, as Pipedrive writes it): they
+    are not in ``deals``, and the pipeline store takes them out of its pipeline.
     """
 
     deals: pd.DataFrame
@@ -59,6 +61,7 @@ class DealHistory:
     sources: tuple[str, ...]
     signals: DealSignals = field(default_factory=DealSignals)
     spec: SignalSpec = field(default_factory=SignalSpec)
+    deleted: tuple[str, ...] = ()
 
     @property
     def has_history(self) -> bool:
@@ -86,9 +89,9 @@ def data_end(data: DealHistory) -> pd.Timestamp:
 def load_deal_history(deals: TableInput, history: TableInput | None = None,
                       config: PipelineConfig | None = None, strict: bool = False,
                       field_history: TableInput | None = None, activities: TableInput | None = None,
-                      refuse_kept: bool = True) -> DealHistory:
+                      writes: bool = False) -> DealHistory:
     """Read, map and validate; raise :class:`DataError` (listing every problem) if the data cannot be used."""
-    result, report = inspect_deal_history(deals, history, config, strict, field_history, activities, refuse_kept)
+    result, report = inspect_deal_history(deals, history, config, strict, field_history, activities, writes)
     if result is None:
         raise DataError("the deal history cannot be used: " + report.summary(), report)
     return result
@@ -97,10 +100,10 @@ def load_deal_history(deals: TableInput, history: TableInput | None = None,
 def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
                          config: PipelineConfig | None = None, strict: bool = False,
                          field_history: TableInput | None = None, activities: TableInput | None = None,
-                         refuse_kept: bool = True) -> tuple[DealHistory | None, DataReport]:
+                         writes: bool = False) -> tuple[DealHistory | None, DataReport]:
     """Read, map and validate; return the data (None when there are errors) and everything found. With
-    ``strict``, every row that would be set aside is an error instead (without ``refuse_kept``, but for rows
-    kept without a value, such as a blank amount: the pipeline store's writes). The field history and activities
+    ``strict``, every row that would be set aside is an error instead (for the pipeline store's ``writes``, but
+    for rows kept without a value, such as a blank amount, and deletions). The field history and activities
     (SPEC 2.2) are optional; the deals file's current value of a field they track is never a feature."""
     config = config or PipelineConfig()
     report = DataReport()
@@ -118,16 +121,20 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
             hist_src = f"{deals_src} (stage dates)"
 
     frame = map_columns(raw_deals, config.columns, DEAL_COLUMNS, report, deals_src, "deals")
+    frame, deleted = _without_deleted(frame, config, report, deals_src)
     frame = _status_from_stage(frame, config, report, deals_src)
+    if frame.empty and deleted and report.ok:  # only deletions (a CRM's batch): nothing else to read
+        report = _finish(report, strict, writes)
+        return DealHistory(_no_deals(), _no_history(), config, {}, report, (deals_src,), deleted=deleted), report
     if not has_columns(frame, raw_deals, DEAL_REQUIRED, report, deals_src) or frame.empty:
-        return None, _finish(report, strict, refuse_kept)
+        return None, _finish(report, strict, writes)
 
     parsed = _parse_deals(frame, config, report, deals_src, excel)
     hist = None
     if raw_hist is not None and hist_src is not None:
         hframe = map_columns(raw_hist, config.history_columns, HISTORY_COLUMNS, report, hist_src, "history")
         if has_columns(hframe, raw_hist, HISTORY_COLUMNS, report, hist_src):
-            hist = _parse_history(hframe, parsed, config, report, hist_src, excel)
+            hist = _parse_history(hframe, parsed, config, report, hist_src, excel, deleted)
     _check_deal_dates(parsed, report, deals_src)
     if hist is None and len(config.stages) > 1:
         report.warn(deals_src, "no stage history: each deal is taken to have passed through every stage up to its "
@@ -149,7 +156,7 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
                             "category tells its outcome); give its changes in the field history to learn from it")
     kept = [*columns, *([FORECAST_CATEGORY] if FORECAST_CATEGORY in parsed.columns else [])]
     features = {**{name: kind for name, kind in columns.items() if name not in spec.tracked}, **spec.features}
-    report = _finish(report, strict, refuse_kept)
+    report = _finish(report, strict, writes)
     if not report.ok:
         return None, report
 
@@ -158,12 +165,22 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
     deals_out = parsed[[*DEAL_COLUMNS, *kept, ROW]].copy()  # current values of tracked fields kept, not learned
     deals_out["amount"] = deals_out["amount"].astype(float)
     if hist is None:
-        hist = pd.DataFrame({"deal_id": pd.Series(dtype="str"), "stage": pd.Series(dtype="str"),
-                             "entered_at": pd.Series(dtype="datetime64[us]")})
+        hist = _no_history()
     hist_out = hist[list(HISTORY_COLUMNS)].sort_values(["deal_id", "entered_at", "stage"], kind="stable")
     sources = tuple(s for s in (deals_src, hist_src, *_names(field_history), *_names(activities)) if s)
     return DealHistory(deals_out.reset_index(drop=True), hist_out.reset_index(drop=True), config,
-                       features, report, sources, signals, spec), report
+                       features, report, sources, signals, spec, deleted), report
+
+
+def _no_history() -> pd.DataFrame:
+    return pd.DataFrame({"deal_id": pd.Series(dtype="str"), "stage": pd.Series(dtype="str"),
+                         "entered_at": pd.Series(dtype="datetime64[us]")})
+
+
+def _no_deals() -> pd.DataFrame:
+    """The canonical deals table without rows."""
+    return pd.DataFrame({c: pd.Series(dtype="datetime64[us]" if c in DEAL_DATE_COLUMNS else float if c == "amount"
+                                       else "str") for c in DEAL_COLUMNS})
 
 
 def _names(table: TableInput | None) -> tuple[str, ...]:
@@ -171,8 +188,8 @@ def _names(table: TableInput | None) -> tuple[str, ...]:
     return (str(table),) if table is not None and not isinstance(table, pd.DataFrame) else ()
 
 
-def _finish(report: DataReport, strict: bool, refuse_kept: bool = True) -> DataReport:
-    return report.strict(refuse_kept) if strict else report
+def _finish(report: DataReport, strict: bool, writes: bool = False) -> DataReport:
+    return report.strict(writes) if strict else report
 
 
 #: Report footers and notes: Salesforce's "Copyright ...", "Confidential Information ...", "Generated By: ...".
@@ -212,6 +229,21 @@ def _tidy(raw: pd.DataFrame, report: DataReport, src: str, what: str) -> pd.Data
     if raw.empty:
         report.error(src, f"no {what}: the file has a header row and nothing under it")
     return raw
+
+
+def _without_deleted(frame: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str
+                     ) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The deals without those whose status says they were deleted in the CRM (after the config's [values.status]
+    mapping), and their ids: set aside (``--strict`` refuses them, the pipeline store's writes apply them)."""
+    if "status" not in frame.columns:
+        return frame, ()
+    status = _map_values(as_text(frame["status"]), dict(config.values.get("status", {})))
+    deleted = status.map(fold, na_action="ignore").eq("deleted").fillna(False).to_numpy(dtype=bool)
+    if not deleted.any():
+        return frame, ()
+    report.set_rows_aside(src, "deleted deals (status 'deleted')", frame.loc[deleted, ROW].tolist(), deletion=True)
+    ids = as_text(frame.loc[deleted, "deal_id"]).dropna() if "deal_id" in frame.columns else pd.Series(dtype=object)
+    return frame[~deleted], tuple(dict.fromkeys(ids.tolist()))
 
 
 def _status_from_stage(frame: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str) -> pd.DataFrame:
@@ -380,7 +412,7 @@ def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport
 
 
 def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineConfig,
-                   report: DataReport, src: str, excel: bool = False) -> pd.DataFrame:
+                   report: DataReport, src: str, excel: bool = False, deleted: tuple[str, ...] = ()) -> pd.DataFrame:
     out = frame.copy()
 
     def error(message: str, column: str, mask: pd.Series) -> None:
@@ -394,10 +426,15 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
     ids = as_text(out["deal_id"])
     out["deal_id"] = ids
     unknown_deal = pd.Series(~is_in(ids, by_id.index), index=ids.index)
-    if unknown_deal.any():  # a report's filter left the deal out, or it was deleted: its history teaches nothing
+    of_deleted = unknown_deal & is_in(ids, pd.Index(deleted, dtype=object))
+    if of_deleted.any():  # nothing is lost: the deal is gone
+        report.set_rows_aside(src, "history of deleted deals", out.loc[of_deleted, ROW].tolist(), column="deal_id",
+                              deletion=True)
+    left_out = unknown_deal & ~of_deleted
+    if left_out.any():  # a report's filter left the deal out: its history teaches nothing
         report.set_rows_aside(src, f"history of deal(s) that are not in the deals file "
-                              f"({examples(ids[unknown_deal].fillna('(empty)').unique().tolist())})",
-                              out.loc[unknown_deal, ROW].tolist(), column="deal_id")
+                              f"({examples(ids[left_out].fillna('(empty)').unique().tolist())})",
+                              out.loc[left_out, ROW].tolist(), column="deal_id")
 
     kind, canon = _classify_stages(as_text(out["stage"]), config)
     out["stage"], out["_stage_kind"] = canon, kind

@@ -240,12 +240,7 @@ _PIPEDRIVE_PREFIX = re.compile(r"^Deal\s*-\s*", re.IGNORECASE)
 def _prepare_pipedrive(deals: pd.DataFrame, history: pd.DataFrame | None, config: PipelineConfig,
                        report: DataReport, source: str) -> Prepared:
     deals = deals.rename(columns=lambda c: _PIPEDRIVE_PREFIX.sub("", str(c)))
-    status_col = _find(deals, ("Status", "status"))
-    if status_col is not None:
-        deleted = deals[status_col].astype("str").str.strip().str.casefold().eq("deleted")
-        if deleted.any():
-            report.set_rows_aside(source, "deleted deals (status 'deleted')", deals.loc[deleted, ROW].tolist())
-            deals = deals[~deleted.fillna(False)]
+    status_col = _find(deals, ("Status", "status"))  # deleted deals: set aside by the contract, for the store
     if "closed_at" not in deals.columns and status_col is not None:
         status = deals[status_col].astype("str").str.strip().str.casefold()
         closed_at = pd.Series(pd.NA, index=deals.index, dtype="object")

@@ -40,7 +40,8 @@ class Problem:
 class SetAside:
     """Rows that were read but not (fully) used, and why: left out, or ``kept`` without the value of ``column``;
     ``folded`` rows carry nothing that is lost (a stage history's won/lost rows, whose dates complete the deals;
-    repeats of a stage), so ``--strict`` does not refuse them."""
+    repeats of a stage), so ``--strict`` does not refuse them; a ``deletion`` (a deal deleted in the CRM, and its
+    history) teaches nothing, and the pipeline store applies it."""
 
     source: str
     reason: str
@@ -48,6 +49,7 @@ class SetAside:
     column: str | None = None
     kept: bool = False
     folded: bool = False
+    deletion: bool = False
 
     @property
     def count(self) -> int:
@@ -89,15 +91,16 @@ class DataReport:
         self.problems.append(Problem(source, message, column, _rows(rows), "warning"))
 
     def set_rows_aside(self, source: str, reason: str, rows: Iterable[int], column: str | None = None,
-                       kept: bool = False, folded: bool = False) -> None:
+                       kept: bool = False, folded: bool = False, deletion: bool = False) -> None:
         rows = _rows(rows)
         if rows:
-            self.set_aside.append(SetAside(source, reason, rows, column, kept, folded))
+            self.set_aside.append(SetAside(source, reason, rows, column, kept, folded, deletion))
 
-    def strict(self, refuse_kept: bool = True) -> DataReport:
-        """The same findings with every set-aside turned into an error (``--strict``); without ``refuse_kept``,
-        rows kept without one value (a blank amount) stay set aside: nothing of them is lost (a CRM's writes)."""
-        refused = [s for s in self.set_aside if not s.folded and (refuse_kept or not s.kept)]
+    def strict(self, writes: bool = False) -> DataReport:
+        """The same findings with every set-aside turned into an error (``--strict``). For the pipeline store's
+        ``writes``, rows kept without one value (a blank amount) and deletions stay set aside: the store loses
+        nothing of them (it keeps the deal; it takes a deleted one out of the pipeline)."""
+        refused = [s for s in self.set_aside if not s.folded and not (writes and (s.kept or s.deletion))]
         problems = [*self.problems, *(Problem(s.source, f"{s.reason} (--strict refuses rows set aside)", s.column,
                                               s.rows, "error") for s in refused)]
         return DataReport(problems=problems, set_aside=[s for s in self.set_aside if s not in refused],

@@ -203,10 +203,10 @@ def _pushes(deal_ids: pd.Series, as_of: pd.Timestamp, signals: DealSignals | Non
 def pipeline_flow(pipeline: StoredPipeline, start: pd.Timestamp, end: pd.Timestamp,
                   period: str = "quarter") -> dict[str, Any]:
     """How the open pipeline moved from the start of day ``start`` to the end of day ``end``: its value then,
-    what was created, won and lost, amounts raised and cut, close dates pushed out of and pulled into the
-    period containing ``end``, its value at the end; in total and per owner (and the start and end values
-    per stage). Amount and close-date changes come from the store's field history (what successive imports
-    found changed)."""
+    what was created, won, lost and removed (deleted in the CRM), amounts raised and cut, close dates pushed
+    out of and pulled into the period containing ``end``, its value at the end; in total and per owner (and
+    the start and end values per stage). Amount and close-date changes come from the store's field history
+    (what successive imports found changed)."""
     period_end = current_period_end(end, period)
     end = end.normalize() + pd.Timedelta(days=1)  # the end of that day
     before, after = pipeline.open_at(start), pipeline.open_at(end)  # with the amounts they had then
@@ -226,10 +226,13 @@ def pipeline_flow(pipeline: StoredPipeline, start: pd.Timestamp, end: pd.Timesta
     parts = [("start_value", before["deal_id"], before["amount"]), ("created", created["deal_id"], created["amount"]),
              ("won", closed.loc[closed["status"] == "won", "deal_id"], closed.loc[closed["status"] == "won", "amount"]),
              ("lost", closed.loc[closed["status"] == "lost", "deal_id"], closed.loc[closed["status"] == "lost", "amount"]),
+             ("removed", closed.loc[closed["status"] == "deleted", "deal_id"],
+              closed.loc[closed["status"] == "deleted", "amount"]),
              ("raised", moved["deal_id"], delta.clip(lower=0)), ("cut", moved["deal_id"], (-delta).clip(lower=0)),
              ("pushed_out", pushed["deal_id"], pushed["deal_id"].map(amount)),
              ("pulled_in", pulled["deal_id"], pulled["deal_id"].map(amount)), ("end_value", after["deal_id"], after["amount"])]
     counted = {"start_value": "start_deals", "created": "created_deals", "won": "won_deals", "lost": "lost_deals",
+               "removed": "removed_deals",
                "pushed_out": "pushed_out_deals", "pulled_in": "pulled_in_deals", "end_value": "end_deals"}
 
     def summary(group: pd.Series | None) -> dict[str, dict[str, float | int]]:

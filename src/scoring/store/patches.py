@@ -12,7 +12,8 @@ CRM leaves implicit is filled in as it would have happened when the change was h
   without a status column does;
 - a deal closed without ``closed_at`` closed at ``at``; a deal opened again loses its ``closed_at``.
 
-A deal the store does not hold yet is created, and so needs what ``PUT`` needs (``stage``, ``created_at``).
+A deal the store does not hold yet is created, and so needs what ``PUT`` needs (``stage``, ``created_at``);
+one marked ``deleted`` is skipped. A stored deal marked ``deleted`` is taken out of the pipeline by the import.
 """
 from __future__ import annotations
 
@@ -41,13 +42,15 @@ def merge_patches(stored: pd.DataFrame, patches: Sequence[Mapping[str, Any]], co
     by_id = {str(row["deal_id"]): row for row in stored.to_dict("records")}
     problems = [DealProblem(i, need, f"deal {patch['deal_id']!s} is not in the store: a new deal needs {need}")
                 for i, patch in enumerate(patches) if str(patch["deal_id"]) not in by_id
-                for need in NEW_DEAL_NEEDS if patch.get(need) is None]
+                and patch.get("status") != "deleted" for need in NEW_DEAL_NEEDS if patch.get(need) is None]
     if problems:
         raise InvalidDeals(problems)
     when = at.isoformat()
     out = []
     for patch in patches:
         deal_id = str(patch["deal_id"])
+        if deal_id not in by_id and patch.get("status") == "deleted":
+            continue  # deleted before the store ever held it: nothing to take out
         old = _whole(by_id[deal_id]) if deal_id in by_id else {"status": "open"}
         sent = {k: v.isoformat() if isinstance(v, (datetime, date)) else v for k, v in patch.items()}
         deal = {**old, **sent, "deal_id": deal_id}  # history and activities: as sent, to be appended

@@ -76,11 +76,13 @@ class ImportResult:
     activities_new: int = 0
     #: Fields stored deals have that this export has no column for: kept as stored, not cleared.
     fields_kept: tuple[str, ...] = ()
+    #: Stored deals the export marks deleted, taken out of the pipeline (status ``deleted``).
+    deals_deleted: int = 0
 
     @property
     def changed(self) -> bool:
         return bool(self.deals_new or self.deals_changed or self.history_new or self.field_history_new
-                    or self.activities_new)
+                    or self.activities_new or self.deals_deleted)
 
 
 class PipelineStore:
@@ -265,8 +267,14 @@ def _import(conn: Connection, data: DealHistory, source: str, at: pd.Timestamp,
             progress: Progress | None = None, keep_absent: bool = False) -> ImportResult:
     """:meth:`PipelineStore.import_history` within the transaction of ``conn``."""
     incoming = _canonical(data)
-    ids = incoming["deal_id"].tolist()
+    read = len(incoming)
+    ids = [*incoming["deal_id"].tolist(), *data.deleted]
     stored = _read_deals(conn, ids if len(ids) <= CHUNK else None)  # a batch: its deals; an export: all
+    gone = stored[is_in(stored["deal_id"], pd.Series(data.deleted, dtype=object)) & stored["status"].ne("deleted")
+                  & ~is_in(stored["deal_id"], incoming["deal_id"])]
+    if len(gone):  # deleted in the CRM: out of the pipeline from now (an open deal) or from its close
+        gone = gone.assign(status="deleted", closed_at=gone["closed_at"].where(gone["status"] != "open", at))
+        incoming = pd.concat([incoming, gone[incoming.columns]], ignore_index=True)
     known = is_in(incoming["deal_id"], stored["deal_id"])
     new = incoming[~known]
     both = incoming[known].merge(stored, on="deal_id", suffixes=("", "_old"), how="left")
@@ -287,7 +295,7 @@ def _import(conn: Connection, data: DealHistory, source: str, at: pd.Timestamp,
     entries = _new_entries(conn, data.history)
     crm_changes, activities = _new_signals(conn, data)
     if new.empty and changed.empty and entries.empty and crm_changes.empty and activities.empty:
-        return ImportResult(len(incoming), 0, 0, 0, 0, fields_kept=tuple(sorted(kept)))
+        return ImportResult(read, 0, 0, 0, 0, fields_kept=tuple(sorted(kept)))
     import_id = conn.execute(insert(Import).values(
         imported_at=at.to_pydatetime(), source=source, digest=data.digest(), deals_new=len(new),
         deals_changed=len(changed), history_new=len(entries),
@@ -321,8 +329,8 @@ def _import(conn: Connection, data: DealHistory, source: str, at: pd.Timestamp,
         conn.execute(insert(FieldChange), [{**r, "origin": "crm"} for r in part])
     for part in _chunks(_records(activities, import_id)):
         conn.execute(insert(Activity), part)
-    return ImportResult(len(incoming), len(new), len(changed), len(entries), len(changes), len(crm_changes),
-                        len(activities), tuple(sorted(kept)))
+    return ImportResult(read, len(new), len(changed) - len(gone), len(entries), len(changes), len(crm_changes),
+                        len(activities), tuple(sorted(kept)), len(gone))
 
 
 def _moment(at: pd.Timestamp | None) -> pd.Timestamp:
