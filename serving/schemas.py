@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any, Literal, NotRequired, Required
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, with_config
 from typing_extensions import TypedDict
@@ -65,6 +65,13 @@ class ActivityIn(TypedDict):
     type: NotRequired[Annotated[str, Field(max_length=200)] | None]
 
 
+#: The fields every kind of deal in a request shares.
+DealId = Annotated[str, Field(min_length=1, max_length=200)] | int
+StageName = Annotated[str, Field(min_length=1, max_length=200)]
+Amount = Annotated[float, BeforeValidator(_not_a_boolean), Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+Activities = Annotated[list[ActivityIn], Field(max_length=10_000)]
+
+
 @with_config(ConfigDict(extra="allow", json_schema_extra={"examples": [DEAL_EXAMPLE]}))
 class Deal(TypedDict):
     """An open deal as the CRM has it. Feature fields (segment, source, ...) sit beside the named ones;
@@ -73,14 +80,14 @@ class Deal(TypedDict):
     from field history and activities reads them from ``history`` and ``activities`` (values set before
     ``as_of`` count)."""
 
-    deal_id: Annotated[str, Field(min_length=1, max_length=200)] | int
-    stage: Annotated[str, Field(min_length=1, max_length=200, description="One of the model's open stages.")]
-    amount: Annotated[float, BeforeValidator(_not_a_boolean), Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+    deal_id: DealId
+    stage: Annotated[StageName, Field(description="One of the model's open stages.")]
+    amount: Amount
     created_at: Timestamp
     stage_entered_at: NotRequired[Timestamp | None]
     expected_close_date: NotRequired[Timestamp | None]
     history: NotRequired[Annotated[list[FieldChangeIn], Field(max_length=10_000)]]
-    activities: NotRequired[Annotated[list[ActivityIn], Field(max_length=10_000)]]
+    activities: NotRequired[Activities]
 
 
 class ScoreRequest(BaseModel):
@@ -251,6 +258,11 @@ class StageEntryIn(TypedDict):
     entered_at: Timestamp
 
 
+#: A stored deal's status: ``deleted`` takes it out of the pipeline.
+Status = Literal["open", "won", "lost", "deleted"]
+StoredHistory = Annotated[list[StageEntryIn | FieldChangeIn], Field(max_length=10_000)]
+
+
 STORED_EXAMPLE = {**DEAL_EXAMPLE, "status": "open",
                   "history": [{"stage": "Lead", "entered_at": "2025-08-04"},
                               {"stage": "Proposal", "entered_at": "2025-09-15"},
@@ -258,22 +270,26 @@ STORED_EXAMPLE = {**DEAL_EXAMPLE, "status": "open",
                   "activities": [{"occurred_at": "2025-09-20T10:00:00", "type": "meeting"}]}
 
 
+class _KeptFields(TypedDict, total=False):
+    """What a stored deal carries beside its id, stage and creation (all optional)."""
+
+    amount: Amount | None
+    status: Status
+    closed_at: Timestamp | None
+    stage_entered_at: Timestamp | None
+    expected_close_date: Timestamp | None
+    history: StoredHistory
+    activities: Activities
+
+
 @with_config(ConfigDict(extra="allow", json_schema_extra={"examples": [STORED_EXAMPLE]}))
-class StoredDeal(TypedDict):
+class StoredDeal(_KeptFields):
     """A deal as the CRM has it now, open or closed, with its history (stage entries and field changes) and
     activities (feature fields beside)."""
 
-    deal_id: Annotated[str, Field(min_length=1, max_length=200)] | int
-    stage: Annotated[str, Field(min_length=1, max_length=200)]
-    amount: NotRequired[Annotated[float, BeforeValidator(_not_a_boolean),
-                                  Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)] | None]
+    deal_id: DealId
+    stage: StageName
     created_at: Timestamp
-    status: NotRequired[Literal["open", "won", "lost", "deleted"]]
-    closed_at: NotRequired[Timestamp | None]
-    stage_entered_at: NotRequired[Timestamp | None]
-    expected_close_date: NotRequired[Timestamp | None]
-    history: NotRequired[Annotated[list[StageEntryIn | FieldChangeIn], Field(max_length=10_000)]]
-    activities: NotRequired[Annotated[list[ActivityIn], Field(max_length=10_000)]]
 
 
 class DealsRequest(BaseModel):
@@ -288,21 +304,13 @@ PATCH_EXAMPLE = {"deal_id": "D-1042", "stage": "Negotiation", "amount": 52000}
 
 
 @with_config(ConfigDict(extra="allow", json_schema_extra={"examples": [PATCH_EXAMPLE]}))
-class DealPatch(TypedDict):
+class DealPatch(_KeptFields, total=False):
     """The fields of a deal that changed (the others keep their stored values; null clears one), with
     history and activities to append. A deal not in the store yet needs ``stage`` and ``created_at``."""
 
-    deal_id: Annotated[str, Field(min_length=1, max_length=200)] | int
-    stage: NotRequired[Annotated[str, Field(min_length=1, max_length=200)]]
-    amount: NotRequired[Annotated[float, BeforeValidator(_not_a_boolean),
-                                  Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)] | None]
-    created_at: NotRequired[Timestamp]
-    status: NotRequired[Literal["open", "won", "lost", "deleted"]]
-    closed_at: NotRequired[Timestamp | None]
-    stage_entered_at: NotRequired[Timestamp | None]
-    expected_close_date: NotRequired[Timestamp | None]
-    history: NotRequired[Annotated[list[StageEntryIn | FieldChangeIn], Field(max_length=10_000)]]
-    activities: NotRequired[Annotated[list[ActivityIn], Field(max_length=10_000)]]
+    deal_id: Required[DealId]
+    stage: StageName
+    created_at: Timestamp
 
 
 class DealsPatch(BaseModel):
