@@ -362,7 +362,8 @@ def _read_deals(conn: Connection, ids: Sequence[str] | None = None, lock: bool =
     columns = [Deal.__table__.c[c] for c in (*COLUMNS, "features")]
     queries = [select(*columns)] if ids is None else [select(*columns).where(Deal.deal_id.in_(part))
                                                       for part in _chunks(list(ids))] or [select(*columns).limit(0)]
-    frame = pd.concat([pd.read_sql(q.with_for_update() if lock else q, conn) for q in queries], ignore_index=True)
+    frames = [pd.read_sql(q.with_for_update() if lock else q, conn) for q in queries]
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     frame["amount"] = frame["amount"].astype(float)
     for column in DATES:
         frame[column] = pd.to_datetime(frame[column]).astype("datetime64[us]")
