@@ -10,7 +10,6 @@ that date.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ from scoring.features.signals import signal_columns
 from scoring.forecast.backtest import accuracy
 from scoring.forecast.revenue import PERIODS, Forecast, forecast
 from scoring.scores import current_period_end, score_deals
+from scoring.store.pipeline import features_of
 
 #: Fields of an open deal given back as they were at an earlier date, and how their stored text is read.
 ROLLED_BACK: dict[str, Callable[[pd.Series], pd.Series]] = {
@@ -288,7 +288,7 @@ def _values_at(deals: pd.DataFrame, changes: pd.DataFrame, when: pd.Timestamp) -
         out.loc[known, name] = out.loc[known, "deal_id"].map(then).to_numpy()
     if "features" in fields:  # each changed deal's fields as they were: a field it did not have then is blank
         old = first.loc["features"]
-        then = pd.DataFrame.from_records([json.loads(text) if text else {} for text in old], index=old.index)
+        then = pd.DataFrame.from_records([features_of(text) if text else {} for text in old], index=old.index)
         known = out["deal_id"].isin(then.index)
         for name in then.columns.intersection(out.columns):
             values = out[name].to_numpy(dtype=object).copy()

