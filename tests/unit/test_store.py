@@ -209,3 +209,21 @@ def test_a_deal_deleted_in_the_crm_leaves_the_pipeline_from_then_on(tmp_path: Pa
     assert set(data.deleted) <= set(before["deal_id"]) and not set(data.deleted) & set(after["deal_id"])
     flow = pipeline_flow(pipeline, pd.Timestamp("2025-07-01"), pd.Timestamp("2025-07-03"))["total"]
     assert flow["removed_deals"] == 2 and flow["removed"] == pytest.approx(demo.deals.loc[gone, "amount"].sum())
+
+
+def test_a_pipedrive_export_that_deletes_deals_takes_them_out_of_the_store(tmp_path: Path, demo):
+    """The export as Pipedrive writes it (prefixed columns, its stage names, 'deleted' in Status): Monday's has
+    no deleted deal, Tuesday's marks the first five deleted; the stored ones leave the pipeline."""
+    from scoring.data.exports import pipedrive_deals
+    from scoring.data.presets import load_config
+
+    config = load_config(preset="pipedrive")
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}", create=True)
+    monday = load_deal_history(pipedrive_deals(demo, tmp_path, deleted=0), config=config)
+    store.import_history(monday, "monday.csv")
+    tuesday = load_deal_history(pipedrive_deals(demo, tmp_path, deleted=5), config=config)
+    first = [str(d) for d in demo.deals["deal_id"].head(5)]
+    assert sorted(tuesday.deleted) == sorted(first)
+    result = store.import_history(tuesday, "tuesday.csv")
+    assert result.deals_deleted == 5 and result.deals_changed == 0
+    assert (store.deals().set_index("deal_id").loc[first, "status"] == "deleted").all()
