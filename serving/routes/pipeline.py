@@ -94,17 +94,11 @@ async def patch_deals(body: DealsPatch, request: Request, settings: SettingsDep)
     closed without `closed_at` closed now. Each deal, completed from the store, goes through the same contract
     and import as PUT, read and written in one transaction; a deal not in the store needs `stage` and
     `created_at`."""
-    model = _writer(body.deals, request, settings)
-    holder: StoreHolder = request.app.state.store
-
-    def complete(stored: pd.DataFrame, at: pd.Timestamp) -> DealHistory:
-        return _checked(merge_patches(stored, body.deals, model.bundle.config, at), model)
-
     ids = [str(deal["deal_id"]) for deal in body.deals]
     if len(set(ids)) < len(ids):
         raise HTTPException(422, f"deals: deal {next(i for i in ids if ids.count(i) > 1)} is sent more than once; "
                                  "send each deal's changes together")
-    return await _stored(lambda: holder.patch(ids, complete, f"PATCH /v1/deals ({len(ids)} deals)", model))
+    return await _patched(body.deals, request, settings, f"PATCH /v1/deals ({len(ids)} deals)")
 
 
 @deals_router.delete("/deals/{deal_id}", responses={**WRITE_ERRORS, 404: {"model": ERRORS[401]["model"],
@@ -113,16 +107,24 @@ async def delete_deal(deal_id: Annotated[str, Path(min_length=1, max_length=200)
                       settings: SettingsDep) -> DealsStored:
     """Take a deal deleted in the CRM out of the pipeline (as `PATCH` with `"status": "deleted"`): it stays in
     the store, open until now in views of past dates, and counts as removed in the pipeline's flow."""
-    model = _writer([deal_id], request, settings)
+    return await _patched([{"deal_id": deal_id, "status": "deleted"}], request, settings,
+                          f"DELETE /v1/deals/{deal_id}", missing=f"deal_id: no deal {deal_id!r} in the pipeline store")
+
+
+async def _patched(patches: Sequence[Mapping[str, Any]], request: Request, settings: Settings, source: str,
+                   missing: str | None = None) -> DealsStored:
+    """Keep ``patches``, each completed from its stored deal (read and written in one transaction); with
+    ``missing``, a 404 saying it when the store holds none of their deals."""
+    model = _writer(patches, request, settings)
     holder: StoreHolder = request.app.state.store
 
     def complete(stored: pd.DataFrame, at: pd.Timestamp) -> DealHistory:
-        if stored.empty:
-            raise HTTPException(404, f"deal_id: no deal {deal_id!r} in the pipeline store")
-        return _checked(merge_patches(stored, [{"deal_id": deal_id, "status": "deleted"}], model.bundle.config, at),
-                        model)
+        if missing is not None and stored.empty:
+            raise HTTPException(404, missing)
+        return _checked(merge_patches(stored, patches, model.bundle.config, at), model)
 
-    return await _stored(lambda: holder.patch([deal_id], complete, f"DELETE /v1/deals/{deal_id}", model))
+    ids = [str(patch["deal_id"]) for patch in patches]
+    return await _stored(lambda: holder.patch(ids, complete, source, model))
 
 
 def _writer(deals: Sequence[Any], request: Request, settings: Settings) -> LoadedModel:

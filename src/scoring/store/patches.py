@@ -5,8 +5,8 @@ goes through the same contract and import as a file's row or a ``PUT``: a field 
 value, a field sent as null is cleared, and other fields (segment, owner, ...) are merged one by one. What a
 CRM leaves implicit is filled in as it would have happened when the change was heard of (``at``):
 
-- a stored deal's new stage without ``stage_entered_at`` was entered at ``at`` (the patch's own stage entry for it, if it
-  sends one), and an open stage is appended to the deal's stage history;
+- a stored deal's new stage without ``stage_entered_at`` was entered at ``at`` (or at the patch's own stage
+  entry for it, if it sends one), and an open stage is appended to the deal's stage history;
 - a new stage without ``status`` gives the status its kind (a won or lost label closes the deal, which stays
   in the open stage it closed from, as the store keeps closed deals; an open stage opens it), as a file
   without a status column does;
@@ -17,7 +17,6 @@ one marked ``deleted`` is skipped. A stored deal marked ``deleted`` is taken out
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -26,7 +25,9 @@ import pandas as pd
 
 from scoring.data.config import PipelineConfig
 from scoring.data.contract import stage_classifier
+from scoring.data.tables import is_missing
 from scoring.errors import DealProblem, InvalidDeals
+from scoring.store.pipeline import features_of
 
 #: What a deal the store does not hold must carry.
 NEW_DEAL_NEEDS = ("stage", "created_at")
@@ -82,10 +83,10 @@ def _whole(row: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in row.items():
         if key == "features":
             continue
-        if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
+        if is_missing(value):
             deal[key] = None
         elif isinstance(value, pd.Timestamp):
             deal[key] = value.isoformat()
         else:
             deal[key] = value
-    return {**json.loads(row.get("features") or "{}"), **deal}
+    return {**features_of(row.get("features") or "{}"), **deal}
