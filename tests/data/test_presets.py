@@ -58,7 +58,7 @@ def test_salesforce_report_export_with_opportunity_history(tmp_path):
     assert d.loc["0065g01", "closed_at"] == pd.Timestamp("2024-03-01")
     assert pd.isna(d.loc["0065g03", "closed_at"]) and d.loc["0065g03", "expected_close_date"] == pd.Timestamp("2024-06-30")
     # leaky columns (Probability, Won, Closed, Age, Fiscal Period) and names are never features
-    assert set(data.features) == {"Account Name", "Opportunity Owner", "Lead Source", "Type"}
+    assert set(data.features) == {"Account Name", "owner", "Lead Source", "Type"}  # the salesperson: the canonical owner
     assert data.history.groupby("deal_id").size().to_dict() == {"0065g01": 2, "0065g02": 1, "0065g03": 1}
     reasons = " ".join(a.reason for a in data.report.set_aside)
     assert "repeats of the stage" in reasons and "won/lost rows" in reasons
@@ -124,7 +124,7 @@ def test_hubspot_export_turns_date_entered_columns_into_history(tmp_path):
     assert d.loc["1002", "expected_close_date"] == pd.Timestamp("2024-06-30")
     h = data.history
     assert h[h["deal_id"] == "1001"]["stage"].tolist() == ["Appointment Scheduled", "Qualified To Buy", "Contract Sent"]
-    assert set(data.features) == {"Deal owner", "Pipeline", "Deal Type"}
+    assert set(data.features) == {"owner", "Pipeline", "Deal Type"}
     assert any("Date entered" in n for n in data.report.notes)
 
 
@@ -166,10 +166,86 @@ def test_pipedrive_deals_export(tmp_path, prefix):
     assert d["status"].to_dict() == {"1": "won", "2": "lost", "3": "open"}
     assert d.loc["1", "closed_at"] == pd.Timestamp("2024-02-01 12:00") and d.loc["2", "closed_at"] == pd.Timestamp("2024-01-25 15:00")
     assert d.loc["3", "stage_entered_at"] == pd.Timestamp("2024-02-20 09:00")
-    assert set(data.features) == {"Currency", "Pipeline", "Owner"}  # never "Lost reason" (known only at loss)
+    assert set(data.features) == {"Currency", "Pipeline", "owner"}  # never "Lost reason" (known only at loss)
     assert [(a.reason, a.rows) for a in data.report.set_aside] == [("deleted deals (status 'deleted')", (5,))]
 
 
+def _odoo_rows() -> list[dict]:
+    """Odoo's pipeline exported with lost ones: a won, a lost (archived at 0 %), an open deal and a merged duplicate
+    (archived at 10 %), IDs as Odoo generates them."""
+    common = {"Opportunity": "x", "Sales Team": "Europe", "Expected Closing": "", "Type": "Opportunity"}
+    return [
+        {**common, "ID": "__export__.crm_lead_7_1a2b3c4d", "Expected Revenue": "1500.0", "Probability": "100.0",
+         "Stage": "Won", "Salesperson": "Jane", "Created on": "2024-01-02 10:00:00",
+         "Closed Date": "2024-02-01 12:00:00", "Last Stage Update": "2024-02-01 12:00:00", "Active": "True",
+         "Lost Reason": ""},
+        {**common, "ID": "__export__.crm_lead_8_5e6f7a8b", "Expected Revenue": "900.0", "Probability": "0.0",
+         "Stage": "Qualified", "Salesperson": "Raj", "Created on": "2024-01-05 10:00:00",
+         "Closed Date": "2024-01-25 15:00:00", "Last Stage Update": "2024-01-10 09:00:00", "Active": "False",
+         "Lost Reason": "Too expensive"},
+        {**common, "ID": "__export__.crm_lead_9_0c0d0e0f", "Expected Revenue": "3000.0", "Probability": "30.0",
+         "Stage": "Proposition", "Salesperson": "Jane", "Created on": "2024-02-05 10:00:00", "Closed Date": "",
+         "Last Stage Update": "2024-02-20 09:00:00", "Active": "True", "Lost Reason": ""},
+        {**common, "ID": "__export__.crm_lead_10_9a9b9c9d", "Expected Revenue": "100.0", "Probability": "10.0",
+         "Stage": "New", "Salesperson": "Jane", "Created on": "2024-02-06 10:00:00", "Closed Date": "",
+         "Last Stage Update": "2024-02-06 10:00:00", "Active": "False", "Lost Reason": ""},
+    ]
+
+
+def _odoo_tracking() -> list[dict]:
+    """Odoo's Tracking Values export: stage changes only (none at creation), another field's and model's mixed in."""
+    def row(lead, old, new, at, field="Stage", model="crm.lead"):
+        return {"Message ID/Related Document ID": lead, "Message ID/Related Document Model": model, "Field": field,
+                "Old Value Char": old, "New Value Char": new, "Created on": at}
+    return [row(7, "New", "Qualified", "2024-01-05 08:00:00"), row(7, "Qualified", "Won", "2024-02-01 12:00:00"),
+            row(8, "New", "Qualified", "2024-01-10 09:00:00"), row(9, "New", "Qualified", "2024-02-08 09:00:00"),
+            row(9, "Qualified", "Proposition", "2024-02-20 09:00:00"),
+            row(7, "Mitchell Admin", "Jane", "2024-01-03 08:00:00", field="Salesperson"),
+            row(3, "Draft", "Sent", "2024-01-03 08:00:00", model="sale.order")]
+
+
+def test_odoo_pipeline_export_with_its_tracking_values(tmp_path):
+    deals = _csv(tmp_path, "crm.lead.csv", _odoo_rows())
+    data = load_deal_history(deals, _csv(tmp_path, "mail.tracking.value.csv", _odoo_tracking()),
+                             load_config(preset="odoo"))
+    d = data.deals.set_index("deal_id")
+    assert d["status"].to_dict() == {"7": "won", "8": "lost", "9": "open"}  # lead 7 of __export__.crm_lead_7_...
+    assert data.deleted == ("10",)  # archived without being lost: out of the pipeline, counted
+    assert d.loc["8", "closed_at"] == pd.Timestamp("2024-01-25 15:00") and d.loc["8", "stage"] == "Qualified"
+    assert d["owner"].to_dict() == {"7": "Jane", "8": "Raj", "9": "Jane"}
+    assert set(data.features) == {"owner", "Sales Team"}  # never Probability, Active, Lost Reason or Type
+    h = data.history
+    assert h[h["deal_id"] == "9"][["stage", "entered_at"]].values.tolist() == [
+        ["New", pd.Timestamp("2024-02-05 10:00")], ["Qualified", pd.Timestamp("2024-02-08 09:00")],
+        ["Proposition", pd.Timestamp("2024-02-20 09:00")]]  # the stage at creation: the first change's old value
+    assert any("2 tracking value(s) of other fields or records" in n for n in data.report.notes)
+    assert any("archived" in n and "taken as deleted" in n for n in data.report.notes)
+
+
+def test_odoo_export_without_the_active_column_or_with_its_won_status(tmp_path):
+    rows = [{k: v for k, v in r.items() if k != "Active"} for r in _odoo_rows()]
+    data = load_deal_history(_csv(tmp_path, "a.csv", rows), None, load_config(preset="odoo"))
+    assert data.deals.set_index("deal_id")["status"].to_dict() == {"7": "won", "8": "lost", "9": "open", "10": "open"}
+    assert any("last in 'Proposition'" in n for n in data.report.notes)  # won from Odoo's last stage: said
+    won_status = [{**r, "Is Won": s} for r, s in zip(_odoo_rows(), ["Won", "Lost", "Pending", "Pending"])]
+    data = load_deal_history(_csv(tmp_path, "b.csv", won_status), None, load_config(preset="odoo"))
+    assert data.deals.set_index("deal_id")["status"].to_dict() == {"7": "won", "8": "lost", "9": "open", "10": "open"}
+
+
+def test_an_odoo_export_without_lost_deals_says_how_to_include_them(tmp_path):
+    rows = [r for r in _odoo_rows() if r["Active"] == "True"]  # Odoo's default filter: lost ones hidden
+    _, report = inspect_deal_history(_csv(tmp_path, "c.csv", rows), None, load_config(preset="odoo"))
+    assert any("no lost opportunities" in w.message and "Archived" in w.message for w in report.warnings)
+
+
 def test_unknown_preset():
-    with pytest.raises(ConfigError, match="unknown preset 'zoho'; expected one of salesforce, hubspot, pipedrive"):
+    with pytest.raises(ConfigError, match="unknown preset 'zoho'; expected one of salesforce, hubspot, pipedrive, odoo"):
         get_preset("zoho")
+
+
+def test_a_config_that_renames_odoo_stages_drops_the_presets_last_open_stage(tmp_path):
+    path = tmp_path / "odoo.toml"
+    path.write_text('preset = "odoo"\nstages = ["New", "Demo", "Negotiation"]\n'
+                    '[fixed_probabilities]\nNew = 0.1\nDemo = 0.3\nNegotiation = 0.6\n', encoding="utf-8")
+    config = load_config(path)
+    assert config.stages == ("New", "Demo", "Negotiation") and config.last_open_stage is None

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from scoring.cli.main import main
 from scoring.data.demo import DemoCompany
-from scoring.data.exports import hubspot_deals, pipedrive_deals, salesforce_reports
+from scoring.data.exports import hubspot_deals, odoo_leads, pipedrive_deals, salesforce_reports
 
 
 def _files(crm: str, folder: Path) -> tuple[list[str], Path, int]:
@@ -20,6 +20,9 @@ def _files(crm: str, folder: Path) -> tuple[list[str], Path, int]:
     if crm == "salesforce":
         deals, history = salesforce_reports(demo, folder)
         return ["--deals", str(deals), "--history", str(history), "--preset", crm], deals, open_deals
+    if crm == "odoo":  # three open deals archived without being lost (merged duplicates): out of the pipeline
+        deals, history = odoo_leads(demo, folder, archived=3)
+        return ["--deals", str(deals), "--history", str(history), "--preset", crm], deals, open_deals - 3
     if crm == "hubspot":
         deals = hubspot_deals(demo, folder)
     else:  # five deleted deals head the Pipedrive export: four of them were closed, one may be open
@@ -28,7 +31,7 @@ def _files(crm: str, folder: Path) -> tuple[list[str], Path, int]:
     return ["--deals", str(deals), "--preset", crm], deals, open_deals
 
 
-@pytest.mark.parametrize("crm", ["salesforce", "hubspot", "pipedrive"])
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot", "pipedrive", "odoo"])
 def test_validate_train_and_score_an_export_with_only_the_preset(crm: str, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
@@ -61,3 +64,9 @@ def test_validate_train_and_score_an_export_with_only_the_preset(crm: str, tmp_p
     assert len(scores) == open_deals  # a whole export: open deals scored, the rest counted and skipped
     assert "not scored" in " ".join(scored.output.split())
     assert scores["win_probability"].between(0, 1).all()
+
+    forecast = runner.invoke(main, ["forecast", "--input", str(export), "--out", str(tmp_path / "f.json"),
+                                    "--as-of", "2025-06-30"])
+    assert forecast.exit_code == 0, forecast.output
+    owners = json.loads((tmp_path / "f.json").read_text())["breakdowns"]["owner"]  # the CRM's salesperson column
+    assert len(owners) > 3 and sum(o["deals"] for o in owners) == open_deals

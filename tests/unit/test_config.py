@@ -39,7 +39,8 @@ min_won = 5
 
 def test_preset_underneath_user_file(write):
     config = load_config(write("p.toml", 'ignore_columns = ["Region"]\n'), preset="hubspot")
-    assert config.stages[0] == "Appointment Scheduled" and config.ignore_columns == ("Region",)
+    assert config.stages[0] == "Appointment Scheduled" and "Region" in config.ignore_columns
+    assert "Deal probability" in config.ignore_columns  # a user's list adds to the preset's: no leak comes back
     assert config.preset == "hubspot"
     assert load_config(write("q.toml", 'preset = "pipedrive"\n')).stages[0] == "Qualified"
 
@@ -54,6 +55,8 @@ def test_preset_underneath_user_file(write):
     ("stages = \n", "not valid TOML"),
     ('[sufficiency]\nmin_won = 0\n', "sufficiency.min_won: expected a whole number >= 1"),
     ('preset = "zoho"\n', "unknown preset 'zoho'"),
+    ('[columns]\namout = "Value"\n', "columns: unknown column\\(s\\) 'amout'; expected some of deal_id, .*owner"),
+    ('[history_columns]\ndeal = "Opportunity ID"\n', "history_columns: unknown column\\(s\\) 'deal'"),
 ])
 def test_bad_config_is_refused_with_the_key_named(write, text, message):
     with pytest.raises(ConfigError, match=message):
@@ -68,3 +71,17 @@ def test_missing_config_file(tmp_path):
 def test_config_is_checked_when_built_in_code():
     with pytest.raises(ConfigError, match="at least one open stage"):
         PipelineConfig(stages=(), fixed_probabilities={})
+
+
+def test_the_owner_column_is_mapped_by_name(write, tmp_path):
+    """The salesperson's column, under the export's name, becomes ``owner``: the feature the forecast's and the
+    managers' page's breakdowns read."""
+    import pandas as pd
+
+    from scoring.data.contract import load_deal_history
+    deals = pd.DataFrame({"deal_id": ["1", "2", "3"], "created_at": ["2025-01-02"] * 3, "amount": [1, 2, 3],
+                          "stage": ["Lead", "Proposal", "Qualified"], "status": ["open", "won", "lost"],
+                          "closed_at": [None, "2025-02-01", "2025-02-02"],
+                          "Account Manager": ["ann", "bob", "ann"]})
+    data = load_deal_history(deals, config=load_config(write("o.toml", '[columns]\nowner = "Account Manager"\n')))
+    assert data.deals["owner"].tolist() == ["ann", "bob", "ann"] and "owner" in data.features

@@ -22,6 +22,15 @@ DEAL_COLUMNS = DEAL_REQUIRED + DEAL_OPTIONAL
 DEAL_DATE_COLUMNS = ("created_at", "closed_at", "stage_entered_at", "expected_close_date")
 #: The canonical columns of the stage history table.
 HISTORY_COLUMNS = ("deal_id", "stage", "entered_at")
+#: The canonical columns of the field history and the activities (SPEC 2.2).
+FIELD_HISTORY_COLUMNS = ("deal_id", "field", "value", "changed_at")
+ACTIVITY_COLUMNS = ("deal_id", "occurred_at", "type")
+#: The salesperson's column: a feature like any other, read by name by the forecast's and the managers' page's
+#: breakdowns, so a config (or preset) maps the export's own name for it onto this one.
+OWNER = "owner"
+#: What each column table of a config may name: its canonical columns.
+MAPPABLE = {"columns": (*DEAL_COLUMNS, OWNER), "history_columns": HISTORY_COLUMNS,
+            "field_history_columns": FIELD_HISTORY_COLUMNS, "activity_columns": ACTIVITY_COLUMNS}
 STATUSES = ("open", "won", "lost")
 
 TEXTBOOK_STAGES = ("Lead", "Qualified", "Proposal", "Negotiation")
@@ -122,13 +131,21 @@ class PipelineConfig:
         changes: dict[str, Any] = {}
         try:
             for key, value in data.items():
-                if key in ("stages", "won_labels", "lost_labels", "ignore_columns"):
+                if key in ("stages", "won_labels", "lost_labels"):
                     changes[key] = tuple(_strings(value, key))
+                elif key == "ignore_columns":  # added to a preset's, which keeps outcome-revealing columns out
+                    changes[key] = tuple(dict.fromkeys((*base.ignore_columns, *_strings(value, key))))
                 elif key == "fixed_probabilities":
                     changes[key] = {str(k): _probability(v, f"fixed_probabilities.{k}") for k, v in _table(value, key).items()}
-                elif key in ("columns", "history_columns", "field_history_columns", "activity_columns"):
+                elif key in MAPPABLE:
                     merged = dict(getattr(base, key))
-                    for canon, names in _table(value, key).items():
+                    table = _table(value, key)
+                    unknown_names = [str(canon) for canon in table if canon not in MAPPABLE[key]]
+                    if unknown_names:
+                        raise ConfigError(f"{key}: unknown column(s) {', '.join(map(repr, unknown_names))}; expected "
+                                          f"some of {', '.join(MAPPABLE[key])} (any other column needs no mapping: "
+                                          "it is a feature under its own name)")
+                    for canon, names in table.items():
                         merged[str(canon)] = tuple(_strings([names] if isinstance(names, str) else names, f"{key}.{canon}"))
                     changes[key] = merged
                 elif key == "values":
@@ -157,6 +174,9 @@ class PipelineConfig:
                         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                             raise ConfigError(f"sufficiency.{k}: expected a whole number >= 1, got {v!r}")
                     changes[key] = replace(base.sufficiency, **table)
+            if ("stages" in changes and "last_open_stage" not in changes
+                    and base.last_open_stage not in changes["stages"]):  # a preset's, of stages no longer there
+                changes["last_open_stage"] = None
             if "stages" in changes and "fixed_probabilities" not in changes:
                 raise ConfigError("stages are given without [fixed_probabilities]: give a fixed percentage "
                                   "for every stage (the forecast always shows it beside the model)")

@@ -21,6 +21,7 @@ from scoring.data.config import (
     DEAL_DATE_COLUMNS,
     DEAL_REQUIRED,
     HISTORY_COLUMNS,
+    MAPPABLE,
     STATUSES,
     PipelineConfig,
 )
@@ -120,7 +121,7 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
         if derived:
             hist_src = f"{deals_src} (stage dates)"
 
-    frame = map_columns(raw_deals, config.columns, DEAL_COLUMNS, report, deals_src, "deals")
+    frame = map_columns(raw_deals, config.columns, MAPPABLE["columns"], report, deals_src, "deals")
     frame, deleted = _without_deleted(frame, config, report, deals_src)
     frame = _status_from_stage(frame, config, report, deals_src)
     if frame.empty and deleted and report.ok:  # only deletions (a CRM's batch): nothing else to read
@@ -285,7 +286,7 @@ def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, str
     raw = _tidy(raw, report, src, "deals")
     if config.preset:
         raw, _, _ = get_preset(config.preset).prepare(raw, None, config, report, src)
-    frame = map_columns(raw, config.columns, DEAL_COLUMNS, report, src, "deals")
+    frame = map_columns(raw, config.columns, MAPPABLE["columns"], report, src, "deals")
     frame = _status_from_stage(frame, config, report, src)
     if not has_columns(frame, raw, SCORE_REQUIRED, report, src) or not _finish(report, strict).ok:
         raise DataError("the deals to score cannot be used: " + _finish(report, strict).summary(), report)
@@ -548,7 +549,7 @@ def _resolve_closed_stages(deals: pd.DataFrame, hist: pd.DataFrame | None, confi
         deals.loc[unresolved, "stage"] = config.last_open_stage
         deals.loc[unresolved, "_stage_kind"] = "open"
         report.notes.append(f"{len(unresolved):,} closed deal(s) with only won or lost as their stage were last in "
-                            f"{config.last_open_stage!r} (last_open_stage in the config)")
+                            f"{config.last_open_stage!r} (last_open_stage of the config or preset)")
         unresolved = unresolved[:0]
     if len(unresolved):
         report.error(src, "the stage of these closed deals is an outcome (won/lost), not an open stage, and no stage "

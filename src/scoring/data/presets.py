@@ -1,4 +1,4 @@
-"""Presets for the CRM exports our users have: Salesforce, HubSpot and Pipedrive.
+"""Presets for the CRM exports our users have: Salesforce, HubSpot, Pipedrive and Odoo.
 
 A preset is a default :class:`PipelineConfig` (the CRM's default pipeline and stage
 probabilities, its column names, the columns that must never be features) plus a ``prepare``
@@ -108,6 +108,7 @@ SALESFORCE = PipelineConfig(
         "amount": ("Amount", "Amount (converted)"),
         "stage": ("Stage", "StageName"),
         "stage_entered_at": ("Last Stage Change Date", "LastStageChangeDate"),
+        "owner": ("Opportunity Owner", "Owner Name", "Owner: Full Name", "OwnerId"),
     },
     history_columns={
         "deal_id": ("Opportunity ID", "OpportunityId", "Opportunity ID (18)"),
@@ -149,6 +150,7 @@ HUBSPOT = PipelineConfig(
         "created_at": ("Create Date", "Created Date"),
         "amount": ("Amount", "Amount in company currency"),
         "stage": ("Deal Stage",),
+        "owner": ("Deal owner", "HubSpot Owner"),
     },
     history_columns={
         "deal_id": ("Record ID", "Deal ID"),
@@ -219,6 +221,7 @@ PIPEDRIVE = PipelineConfig(
         "status": ("Status",),
         "stage_entered_at": ("Last stage change", "Stage change time"),
         "expected_close_date": ("Expected close date",),
+        "owner": ("Owner", "Owner name"),
     },
     history_columns={
         "deal_id": ("Deal ID", "ID"),
@@ -257,6 +260,149 @@ def _prepare_pipedrive(deals: pd.DataFrame, history: pd.DataFrame | None, config
     return deals, history, False
 
 
+# --- Odoo CRM: the pipeline's list exported (field labels, or field names when "import-compatible") ----------
+
+ODOO_STAGES = ("New", "Qualified", "Proposition")
+ODOO = PipelineConfig(
+    stages=ODOO_STAGES,
+    # Odoo's stages carry no percentages since version 14 (its own scoring replaced them): the textbook's ladder
+    fixed_probabilities=dict(zip(ODOO_STAGES, (0.10, 0.25, 0.50))),
+    won_labels=("Won",),
+    lost_labels=("Lost",),
+    last_open_stage="Proposition",  # a won deal's stage is Won: without the tracking values, it came from the last
+    columns={
+        "deal_id": ("ID", "id", "External ID"),
+        "created_at": ("Created on", "create_date"),
+        "amount": ("Expected Revenue", "expected_revenue"),
+        "stage": ("Stage", "stage_id"),
+        "closed_at": ("Closed Date", "date_closed"),
+        "stage_entered_at": ("Last Stage Update", "date_last_stage_update"),
+        "expected_close_date": ("Expected Closing", "date_deadline"),
+        "owner": ("Salesperson", "user_id"),
+    },
+    history_columns={  # the stage's tracking values (the chatter's "Stage: New -> Qualified")
+        "deal_id": ("Message ID/Related Document ID", "Mail Message ID/Related Document ID", "Related Document ID",
+                    "mail_message_id/res_id", "res_id"),
+        "stage": ("New Value Char", "new_value_char", "New Value"),
+        "entered_at": ("Created on", "create_date", "Tracking Date", "Date"),
+    },
+    ignore_columns=(
+        # known only at or after the outcome, or Odoo's own score and what it weighs
+        "Probability", "probability", "Automated Probability", "automated_probability", "Prorated Revenue",
+        "prorated_revenue", "Prorated Recurring Revenues", "Prorated MRR", "Is Won", "Won/Lost", "won_status",
+        "Active", "active", "Lost Reason", "lost_reason_id", "Days to Close", "day_close", "Days to Assign",
+        "day_open", "Days To Convert", "Exceeded Closing Days", "Type", "type", "Kanban State", "Activity State",
+        "Next Activity", "Next Activity Deadline", "Activity Type", "Activities", "My Deadline", "Last Updated by",
+        # free text and contact details
+        "Opportunity", "name", "Notes", "description", "Email", "email_from", "Phone", "phone", "Mobile", "mobile",
+        "Contact Name", "contact_name", "Street", "Street2", "Zip", "City", "Website", "Job Position",
+        "Color Index", "Email Quality", "Phone Quality",
+    ),
+    preset="odoo",
+)
+#: The external ID Odoo's export makes for a record without one: ``__export__.crm_lead_42_8d9f3a1c`` is lead 42.
+_ODOO_EXPORT_ID = re.compile(r"^__export__\.crm_lead_(\d+)(?:_[0-9a-f]+)?$")
+#: The tracked field of a tracking value: the stage's (its label or name, with or without the model).
+_ODOO_STAGE_FIELD = re.compile(r"^(stage|stage_id)\b", re.IGNORECASE)
+
+
+def _odoo_ids(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """Odoo's generated external IDs as the record's database ID (the one its tracking values and API give)."""
+    col = _find(frame, names)
+    if col is None:
+        return frame
+    return frame.assign(**{col: frame[col].astype("str").str.strip().str.replace(_ODOO_EXPORT_ID, r"\1", regex=True)
+                           .where(frame[col].notna())})
+
+
+def _odoo_status(deals: pd.DataFrame, config: PipelineConfig, report: DataReport, source: str) -> pd.DataFrame:
+    """``status`` as Odoo decides it: won in a won stage; lost when archived at probability 0 (Odoo's "Lost"
+    button); archived otherwise (a merged duplicate, a cleanup): out of the pipeline, as deleted. Its own
+    ``Is Won`` column (Won / Lost / Pending) wins when exported. Without the Active column, a lost deal is one
+    closed (Closed Date) outside a won stage or given a lost reason."""
+    out = deals.copy()
+    won_status = _find(out, ("Is Won", "Won/Lost", "won_status"))
+    stage, active = _find(out, ("Stage", "stage_id")), _find(out, ("Active", "active"))
+    probability = _find(out, ("Probability", "probability"))
+    reason, closed = _find(out, ("Lost Reason", "lost_reason_id")), _find(out, ("Closed Date", "date_closed"))
+
+    def given(name: str | None) -> pd.Series:
+        if name is None:
+            return pd.Series(False, index=out.index)
+        text = out[name].astype("str").str.strip()
+        return out[name].notna() & (text != "") & (text.str.casefold() != "false")
+
+    won = (out[stage].astype("str").str.strip().str.casefold().isin([w.casefold() for w in config.won_labels])
+           if stage is not None else pd.Series(False, index=out.index))
+    if won_status is not None:
+        state = out[won_status].astype("str").str.strip().str.casefold()
+        status = state.map({"won": "won", "lost": "lost", "pending": "open"}).fillna(out[won_status].astype("str"))
+        won = status.eq("won")
+    else:
+        status = pd.Series("open", index=out.index, dtype="object")
+        status[won] = "won"
+        if active is not None:
+            archived = ~_flag(out[active])
+            at_zero = (pd.to_numeric(out[probability], errors="coerce").eq(0) if probability is not None
+                       else pd.Series(True, index=out.index))
+            lost = archived & ~won & (at_zero | given(reason))
+        else:
+            archived = pd.Series(False, index=out.index)
+            lost = ~won & (given(closed) | given(reason))
+        status[lost] = "lost"
+        status[archived & ~won & ~lost] = "deleted"
+        if (archived & ~won & ~lost).any():
+            report.notes.append(f"{int((archived & ~won & ~lost).sum())} archived opportunit(ies) of {source} not "
+                                "lost (probability above 0: merged or cleaned up) are taken as deleted")
+    if not status.eq("lost").any():
+        report.warn(source, "no lost opportunities: Odoo's lists hide lost (archived) ones. Export with the filters "
+                    "\"Lost\" or \"Archived\" added to the pipeline's, with the Active column, so that the model "
+                    "learns from the deals that were lost")
+    return out.assign(status=status)
+
+
+def _odoo_stage_changes(history: pd.DataFrame, deals: pd.DataFrame, config: PipelineConfig,
+                        report: DataReport) -> pd.DataFrame:
+    """The stage's tracking values as stage entries: other fields' and other models' rows left out (said in a
+    note), and each deal's stage at creation added (Odoo tracks changes only: the first change's old value)."""
+    keep = pd.Series(True, index=history.index)
+    field_col = _find(history, ("Field", "Changed Field", "field_id", "field", "Field Description"))
+    if field_col is not None:
+        keep &= history[field_col].astype("str").str.strip().str.match(_ODOO_STAGE_FIELD)
+    model_col = _find(history, ("Message ID/Related Document Model", "Mail Message ID/Related Document Model",
+                                "Related Document Model", "mail_message_id/model", "model"))
+    if model_col is not None:
+        keep &= history[model_col].astype("str").str.strip().str.casefold().eq("crm.lead")
+    if not keep.all():
+        report.notes.append(f"{int((~keep).sum())} tracking value(s) of other fields or records than the leads' stage "
+                            "not used as stage history")
+    history = history[keep]
+    names, columns = config.history_columns, config.columns
+    id_col, at_col, stage_col = (_find(history, names.get(c, (c,))) for c in ("deal_id", "entered_at", "stage"))
+    old_col = _find(history, ("Old Value Char", "old_value_char", "Old Value"))
+    deal_id, created = _find(deals, columns.get("deal_id", ())), _find(deals, columns.get("created_at", ()))
+    if None in (id_col, old_col, at_col, deal_id, created, stage_col) or history.empty:
+        return history
+    first = history.assign(_at=pd.to_datetime(history[at_col], errors="coerce")).sort_values("_at", kind="stable")
+    first = first.drop_duplicates(id_col)
+    born = deals.drop_duplicates(deal_id).set_index(deals.drop_duplicates(deal_id)[deal_id].astype("str"))[created]
+    start = pd.DataFrame({id_col: first[id_col], stage_col: first[old_col],
+                          at_col: first[id_col].astype("str").map(born), ROW: first[ROW]})
+    start = start[start[stage_col].notna() & start[at_col].notna()]
+    return pd.concat([start, history], ignore_index=True)
+
+
+def _prepare_odoo(deals: pd.DataFrame, history: pd.DataFrame | None, config: PipelineConfig,
+                  report: DataReport, source: str) -> Prepared:
+    deals = _odoo_ids(deals, config.columns.get("deal_id", ()))
+    if _find(deals, ("status",)) is None:
+        deals = _odoo_status(deals, config, report, source)
+    if history is not None:
+        history = _odoo_stage_changes(_odoo_ids(history, config.history_columns.get("deal_id", ())), deals, config,
+                                      report)
+    return deals, history, False
+
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -265,6 +411,8 @@ PRESETS: dict[str, Preset] = {
         Preset("hubspot", 'HubSpot deals export, with its Date entered "<stage>" columns as the stage history',
                HUBSPOT, _prepare_hubspot),
         Preset("pipedrive", "Pipedrive deals export", PIPEDRIVE, _prepare_pipedrive),
+        Preset("odoo", "Odoo CRM pipeline export (crm.lead), with the stage's tracking values as history", ODOO,
+               _prepare_odoo),
     )
 }
 

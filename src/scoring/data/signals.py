@@ -27,16 +27,14 @@ import numpy as np
 import pandas as pd
 
 from scoring.data.columns import as_text, fold, has_columns, map_columns, read_dates
-from scoring.data.config import PipelineConfig
+from scoring.data.config import ACTIVITY_COLUMNS, FIELD_HISTORY_COLUMNS, OWNER, PipelineConfig
 from scoring.data.formats import parse_numbers
 from scoring.data.problems import DataReport, examples
 from scoring.data.tables import ROW, TableInput, is_in, load_table
 
-FIELD_HISTORY_COLUMNS = ("deal_id", "field", "value", "changed_at")
-ACTIVITY_COLUMNS = ("deal_id", "occurred_at", "type")
 #: A deal's keys, in a request, that carry its field history and activities (SPEC 2.2), not features.
 SIGNAL_KEYS = frozenset({"history", "activities"})
-CLOSE_DATE, AMOUNT, FORECAST_CATEGORY, OWNER = "expected_close_date", "amount", "forecast_category", "owner"
+CLOSE_DATE, AMOUNT, FORECAST_CATEGORY = "expected_close_date", "amount", "forecast_category"
 #: The features the rep's close dates and the activities make (see scoring.features.signals).
 CLOSE_DATE_FEATURES = ("close_date_pushes", "days_to_close_date")
 ACTIVITY_FEATURES = ("activities_30d", "days_since_activity")
