@@ -101,12 +101,13 @@ async def patch_deals(body: DealsPatch, request: Request, settings: SettingsDep)
     return await _patched(body.deals, request, settings, f"PATCH /v1/deals ({len(ids)} deals)")
 
 
-@deals_router.delete("/deals/{deal_id}", responses={**WRITE_ERRORS, 404: {"model": ERRORS[401]["model"],
+@deals_router.delete("/deals/{deal_id:path}", responses={**WRITE_ERRORS, 404: {"model": ERRORS[401]["model"],
                                                                         "description": "No such deal in the store."}})
 async def delete_deal(deal_id: Annotated[str, Path(min_length=1, max_length=200)], request: Request,
                       settings: SettingsDep) -> DealsStored:
     """Take a deal deleted in the CRM out of the pipeline (as `PATCH` with `"status": "deleted"`): it stays in
-    the store, open until now in views of past dates, and counts as removed in the pipeline's flow."""
+    the store, open until now in views of past dates, and counts as removed in the pipeline's flow. An id with
+    slashes is sent with them encoded (`%2F`) or as they are."""
     return await _patched([{"deal_id": deal_id, "status": "deleted"}], request, settings,
                           f"DELETE /v1/deals/{deal_id}", missing=f"deal_id: no deal {deal_id!r} in the pipeline store")
 

@@ -196,10 +196,26 @@ def test_unreadable_files_get_a_clear_error(tmp_path: Path, write):
         load_deal_history(write("deals.json", "x"))
     with pytest.raises(DataError, match="not a readable Excel workbook"):
         load_deal_history(write("deals.xlsx", "x"))
-    latin = tmp_path / "latin.csv"
-    latin.write_bytes("deal_id,created_at\nCafé,2024-01-01\n".encode("latin-1"))
-    with pytest.raises(DataError, match="not UTF-8"):
-        load_deal_history(latin)
+    binary = tmp_path / "binary.csv"  # bytes no text encoding of a spreadsheet or CRM writes
+    binary.write_bytes(b"deal_id,created_at\n\x81\x8d\xc3,2024-01-01\n")
+    with pytest.raises(DataError, match="neither UTF-8, UTF-16 nor Windows-1252 text"):
+        load_deal_history(binary)
+
+
+@pytest.mark.parametrize(("name", "encoding", "sep", "note"), [
+    ("deals.csv", "utf-8-sig", ",", None),
+    ("deals.csv", "cp1252", ",", "read as Windows-1252"),  # Excel's CSV on Windows; Salesforce's ISO-8859-1
+    ("deals.csv", "cp1252", ";", "read as Windows-1252"),  # ... in a European locale
+    ("deals.txt", "utf-16", "\t", "read as UTF-16"),  # Excel's "Unicode Text"
+])
+def test_csv_in_the_encodings_spreadsheets_and_crms_write_is_read_and_said(tmp_path: Path, name, encoding, sep, note):
+    text = GOOD_DEALS.replace("segment", "owner").replace("SMB,10", "José Müller,10").replace(",", sep)
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    data = load_deal_history(path)
+    assert data.deals["owner"].iloc[0] == "José Müller" and len(data.deals) == 4
+    said = [n for n in data.report.notes if "not UTF-8" in n]
+    assert said == [] if note is None else (len(said) == 1 and note in said[0] and str(path) in said[0])
 
 
 def test_digest_depends_on_content_only(write):

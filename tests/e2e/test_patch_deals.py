@@ -206,3 +206,8 @@ def test_a_deal_deleted_in_the_crm_leaves_the_stored_pipeline(client: TestClient
     assert client.delete(f"/v1/deals/{first['deal_id']}").json()["deals_deleted"] == 0  # already out
     missing = client.delete("/v1/deals/NEVER-SEEN")
     assert missing.status_code == 404 and "NEVER-SEEN" in missing.text
+    created = client.patch("/v1/deals", json={"deals": [{"deal_id": "INV/2025/7", "stage": "Lead", "amount": 10,
+                                                         "created_at": "2025-01-02"}]})
+    assert created.status_code == 200, created.text  # an id with slashes, as some CRMs number deals
+    assert client.delete("/v1/deals/INV%2F2025%2F7").json()["deals_deleted"] == 1
+    assert _stored(store_url, "INV/2025/7")["status"] == "deleted"

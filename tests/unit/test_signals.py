@@ -58,6 +58,17 @@ def test_a_salesforce_field_history_is_read_mapped_and_what_cannot_be_used_is_se
         load_deal_history(_deals(), field_history=_salesforce_field_history(), strict=True)
 
 
+def test_signals_of_a_deal_the_crm_deleted_are_set_aside_as_such():
+    deals = pd.concat([_deals(), _deals().iloc[[0]].assign(deal_id="006D", status="deleted")], ignore_index=True)
+    activities = pd.DataFrame({"WhatId": ["006A", "006D", "006Q"], "ActivityDate": ["2025-01-03"] * 3,
+                               "TaskSubtype": ["Call"] * 3})
+    data = load_deal_history(deals, field_history=_salesforce_field_history().assign(
+        OpportunityId=lambda f: f["OpportunityId"].replace({"006Z": "006D"})), activities=activities)
+    reasons = {a.reason: a.count for a in data.report.set_aside}
+    assert reasons["field changes of deleted deals"] == 1 and reasons["activities of deleted deals"] == 1
+    assert reasons["activities of deal(s) that are not in the deals file ('006Q')"] == 1
+
+
 def test_the_deals_forecast_category_is_never_a_feature_without_its_history():
     data = load_deal_history(_deals())
     assert "forecast_category" not in data.features

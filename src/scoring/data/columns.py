@@ -5,14 +5,15 @@ Shared by the deals and stage history (:mod:`scoring.data.contract`) and the dea
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from scoring.data.config import PipelineConfig
 from scoring.data.formats import AmbiguousDates, declared_format, parse_dates
 from scoring.data.problems import DataReport, examples
-from scoring.data.tables import PLAUSIBLE_YEARS
+from scoring.data.tables import PLAUSIBLE_YEARS, ROW, is_in
 
 
 def has_columns(frame: pd.DataFrame, raw: pd.DataFrame, required: tuple[str, ...], report: DataReport,
@@ -49,6 +50,24 @@ def map_columns(raw: pd.DataFrame, mapping: Mapping[str, tuple[str, ...]], canon
     if clashes:
         report.warn(source, f"column(s) {clashes} not used: other columns were mapped onto those {what} names")
     return frame
+
+
+def other_deals(frame: pd.DataFrame, known: pd.Index | None, deleted: Sequence[str], report: DataReport, src: str,
+                what: str, others: str = "that are not in the deals file") -> np.ndarray:
+    """Which rows of ``frame`` (a history, the field changes, the activities) belong to deals not ``known``: set
+    aside, those of ``deleted`` deals apart (nothing is lost: the deal is gone), the others as deals ``others`` (a
+    report's filter left them out). ``known`` None: every deal is known."""
+    ids = as_text(frame["deal_id"])
+    unknown = np.zeros(len(frame), dtype=bool) if known is None else ~is_in(ids, known)
+    of_deleted = unknown & is_in(ids, pd.Index(deleted, dtype=object))
+    if of_deleted.any():
+        report.set_rows_aside(src, f"{what} of deleted deals", frame.loc[of_deleted, ROW].tolist(), column="deal_id",
+                              deletion=True)
+    left_out = unknown & ~of_deleted
+    if left_out.any():
+        report.set_rows_aside(src, f"{what} of deal(s) {others} ({examples(ids[left_out].fillna('(empty)').unique().tolist())})",
+                              frame.loc[left_out, ROW].tolist(), column="deal_id")
+    return unknown
 
 
 def as_text(series: pd.Series) -> pd.Series:

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from scoring.data.columns import as_text, fold, form_name, has_columns, map_columns, read_dates
+from scoring.data.columns import as_text, fold, form_name, has_columns, map_columns, other_deals, read_dates
 from scoring.data.config import (
     DEAL_COLUMNS,
     DEAL_DATE_COLUMNS,
@@ -108,8 +108,8 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
     (SPEC 2.2) are optional; the deals file's current value of a field they track is never a feature."""
     config = config or PipelineConfig()
     report = DataReport()
-    deals_src, raw_deals = load_table(deals, "deals")
-    hist_src, raw_hist = load_table(history, "stage_history") if history is not None else (None, None)
+    deals_src, raw_deals = load_table(deals, "deals", report)
+    hist_src, raw_hist = load_table(history, "stage_history", report) if history is not None else (None, None)
     excel = bool(raw_deals.attrs.get("excel"))
     raw_deals = _tidy(raw_deals, report, deals_src, "deals")
     if raw_hist is not None and hist_src is not None:
@@ -146,7 +146,7 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
                     "Pipedrive's deal stage-change (deal flow) export")
     _resolve_closed_stages(parsed, hist, config, report, deals_src)
     columns = _features(parsed, config, report, deals_src)
-    signals = read_signals(field_history, activities, parsed["deal_id"], config, report)
+    signals = read_signals(field_history, activities, parsed["deal_id"], config, report, deleted=deleted)
     spec = SignalSpec.of(signals)
     replaced = sorted(spec.tracked & set(columns))
     if replaced:
@@ -281,7 +281,7 @@ def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, str
     """
     config = config or PipelineConfig()
     report = DataReport()
-    src, raw = load_table(deals, "deals")
+    src, raw = load_table(deals, "deals", report)
     excel = bool(raw.attrs.get("excel"))
     raw = _tidy(raw, report, src, "deals")
     if config.preset:
@@ -426,16 +426,7 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
     by_id = deals.dropna(subset=["deal_id"]).drop_duplicates("deal_id").set_index("deal_id")
     ids = as_text(out["deal_id"])
     out["deal_id"] = ids
-    unknown_deal = pd.Series(~is_in(ids, by_id.index), index=ids.index)
-    of_deleted = unknown_deal & is_in(ids, pd.Index(deleted, dtype=object))
-    if of_deleted.any():  # nothing is lost: the deal is gone
-        report.set_rows_aside(src, "history of deleted deals", out.loc[of_deleted, ROW].tolist(), column="deal_id",
-                              deletion=True)
-    left_out = unknown_deal & ~of_deleted
-    if left_out.any():  # a report's filter left the deal out: its history teaches nothing
-        report.set_rows_aside(src, f"history of deal(s) that are not in the deals file "
-                              f"({examples(ids[left_out].fillna('(empty)').unique().tolist())})",
-                              out.loc[left_out, ROW].tolist(), column="deal_id")
+    unknown_deal = pd.Series(other_deals(out, by_id.index, deleted, report, src, "history"), index=ids.index)
 
     kind, canon = _classify_stages(as_text(out["stage"]), config)
     out["stage"], out["_stage_kind"] = canon, kind

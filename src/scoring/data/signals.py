@@ -19,14 +19,14 @@ for training's snapshots, files and requests alike.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from scoring.data.columns import as_text, fold, has_columns, map_columns, read_dates
+from scoring.data.columns import as_text, fold, has_columns, map_columns, other_deals, read_dates
 from scoring.data.config import ACTIVITY_COLUMNS, FIELD_HISTORY_COLUMNS, OWNER, PipelineConfig
 from scoring.data.formats import parse_numbers
 from scoring.data.problems import DataReport, examples
@@ -157,27 +157,30 @@ def empty_activities() -> pd.DataFrame:
 
 
 def read_signals(field_history: TableInput | None, activities: TableInput | None, deal_ids: pd.Series | None,
-                 config: PipelineConfig, report: DataReport, others: str = "that are not in the deals file"
-                 ) -> DealSignals:
+                 config: PipelineConfig, report: DataReport, others: str = "that are not in the deals file",
+                 deleted: Sequence[str] = ()) -> DealSignals:
     """Read, map and check the two files (either may be None) against the deals' ids; problems go to ``report``.
-    Rows of other deals are set aside as deals ``others`` (scoring: the closed deals of a whole export's history).
+    Rows of other deals are set aside as deals ``others`` (scoring: the closed deals of a whole export's history),
+    those of ``deleted`` deals as such.
     ``deal_ids`` None: the deals are not known yet (the Dask engine reads them part by part), every row is kept."""
     known = None if deal_ids is None else pd.Index(deal_ids.dropna().unique())
     fh, act, given = empty_field_history(), empty_activities(), set()
     if field_history is not None:
-        src, raw = load_table(field_history, "field_history")
+        src, raw = load_table(field_history, "field_history", report)
         excel = bool(raw.attrs.get("excel"))
         frame = map_columns(raw, _names(config, "field_history_columns"), FIELD_HISTORY_COLUMNS, report, src,
                             "field history")
         if has_columns(frame, raw, FIELD_HISTORY_COLUMNS, report, src):
-            fh = _field_rows(frame, known, config, report, src, excel, others)
+            fh = _field_rows(frame, other_deals(frame, known, deleted, report, src, "field changes", others), config,
+                             report, src, excel)
             given.add("field_history")
     if activities is not None:
-        src, raw = load_table(activities, "activities")
+        src, raw = load_table(activities, "activities", report)
         excel = bool(raw.attrs.get("excel"))
         frame = map_columns(raw, _names(config, "activity_columns"), ACTIVITY_COLUMNS, report, src, "activities")
         if has_columns(frame, raw, ACTIVITY_COLUMNS[:2], report, src):
-            act = _activity_rows(frame, known, config, report, src, excel, others)
+            act = _activity_rows(frame, other_deals(frame, known, deleted, report, src, "activities", others),
+                                 config, report, src, excel)
             given.add("activities")
     return DealSignals(fh, act, frozenset(given))
 
@@ -189,21 +192,11 @@ def _names(config: PipelineConfig, key: str) -> dict[str, tuple[str, ...]]:
             (*FIELD_HISTORY_COLUMNS, *ACTIVITY_COLUMNS)}
 
 
-def _unknown_deals(frame: pd.DataFrame, known: pd.Index | None, report: DataReport, src: str, what: str,
-                   others: str) -> pd.Series:
-    ids = as_text(frame["deal_id"])
-    unknown = pd.Series(False if known is None else ~is_in(ids, known), index=ids.index)
-    if unknown.any():
-        report.set_rows_aside(src, f"{what} of deal(s) {others} "
-                              f"({examples(ids[unknown].fillna('(empty)').unique().tolist())})",
-                              frame.loc[unknown, ROW].tolist(), column="deal_id")
-    return unknown
-
-
-def _field_rows(frame: pd.DataFrame, known: pd.Index | None, config: PipelineConfig, report: DataReport, src: str,
-                excel: bool, others: str) -> pd.DataFrame:
+def _field_rows(frame: pd.DataFrame, other: np.ndarray, config: PipelineConfig, report: DataReport, src: str,
+                excel: bool) -> pd.DataFrame:
+    """The field changes of the deals known (``other``: rows of other deals, already set aside)."""
     out = frame.copy()
-    unknown = _unknown_deals(out, known, report, src, "field changes", others)
+    unknown = pd.Series(other, index=out.index)
     out["deal_id"] = as_text(out["deal_id"])
     raw_field = as_text(out["field"]).fillna("")
     folded = raw_field.map(fold)
@@ -257,10 +250,11 @@ def _category(text: str) -> str:
     return _CATEGORY_NAMES.get(folded, folded.replace(" ", "_"))
 
 
-def _activity_rows(frame: pd.DataFrame, known: pd.Index | None, config: PipelineConfig, report: DataReport, src: str,
-                   excel: bool, others: str) -> pd.DataFrame:
+def _activity_rows(frame: pd.DataFrame, other: np.ndarray, config: PipelineConfig, report: DataReport, src: str,
+                   excel: bool) -> pd.DataFrame:
+    """The activities of the deals known (``other``: rows of other deals, already set aside)."""
     out = frame.copy()
-    unknown = _unknown_deals(out, known, report, src, "activities", others)
+    unknown = pd.Series(other, index=out.index)
     out["deal_id"] = as_text(out["deal_id"])
     when = read_dates(out["occurred_at"], "occurred_at", config, report, src, out[ROW], excel)
     blank = when.isna() & as_text(out["occurred_at"]).isna() & ~unknown

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.data.formats import PLAUSIBLE_YEARS
+from scoring.data.problems import DataReport
 from scoring.errors import DataError
 
 __all__ = ["NA_VALUES", "PLAUSIBLE_YEARS", "ROW", "SHORT", "SOURCE_COLUMN", "TableInput", "is_in", "is_missing", "load_table",
@@ -22,6 +23,9 @@ SOURCE_COLUMN = "_source_column"
 SHORT = "_short"
 #: Cells read as missing in CSV files.
 NA_VALUES = ["", "NULL", "null", "NaN", "nan", "N/A", "n/a", "#N/A"]
+#: A CSV file's text encodings, as read (``frame.attrs["encoding"]``), and how a note names the ones not UTF-8.
+ENCODINGS = {"utf-16": "UTF-16 (Excel's \"Unicode Text\")",
+             "cp1252": "Windows-1252 (Western European: Excel's CSV on Windows, Salesforce's ISO-8859-1 export)"}
 
 TableInput: TypeAlias = str | Path | pd.DataFrame
 
@@ -34,7 +38,9 @@ def is_missing(value: object) -> bool:
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV (optionally gzipped), Parquet or Excel (.xlsx) file, CSV cells as text, adding each row's
     spreadsheet number; blank lines keep their numbers (so a problem names the row a spreadsheet shows) and
-    are dropped. A CSV row with fewer cells than the header is marked in ``SHORT`` (its cell count)."""
+    are dropped. A CSV row with fewer cells than the header is marked in ``SHORT`` (its cell count). CSV is
+    UTF-8, UTF-16 by its byte-order mark, else Windows-1252 (:func:`_encoding`); separated by commas, semicolons
+    or tabs (the header tells)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -45,18 +51,20 @@ def read_table(path: str | Path) -> pd.DataFrame:
         elif name.endswith((".xlsx", ".xlsm")):
             frame = _read_excel(path)
         elif name.endswith((".csv", ".csv.gz", ".txt")):
-            sep = ","
-            frame = _read_csv(path, sep)
-            if frame.shape[1] == 1 and ";" in str(frame.columns[0]):
-                sep = ";"
-                frame = _read_csv(path, sep)  # European spreadsheet exports
+            sep, encoding = ",", _encoding(path)
+            frame = _read_csv(path, sep, encoding)
+            for other in (";", "\t"):  # European spreadsheet exports; Excel's "Unicode Text"
+                if frame.shape[1] == 1 and other in str(frame.columns[0]):
+                    sep = other
+                    frame = _read_csv(path, sep, encoding)
             # a short row leaves the last cells empty: only then is the file read again to count its cells
             last_empty = frame.iloc[:, -1].isna() & (frame.notna().sum(axis=1) > 1)
-            frame[SHORT] = _cell_counts(path, sep, len(frame), frame.shape[1]) if last_empty.any() else 0
+            frame[SHORT] = _cell_counts(path, sep, len(frame), frame.shape[1], encoding) if last_empty.any() else 0
+            frame.attrs["encoding"] = encoding
         else:
             raise DataError(f"{path}: unsupported file type; expected .csv, .csv.gz, .parquet or .xlsx")
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+        raise DataError(f"{path}: its text cannot be decoded ({exc.reason} at byte {exc.start}); "
                         "export or save the file as UTF-8 CSV") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as exc:
         if isinstance(exc, DataError):
@@ -81,19 +89,39 @@ def _read_excel(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _read_csv(path: Path, sep: str) -> pd.DataFrame:
+def _read_csv(path: Path, sep: str, encoding: str) -> pd.DataFrame:
     return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=NA_VALUES,
-                       encoding="utf-8-sig", skipinitialspace=True, skip_blank_lines=False)
+                       encoding=encoding, skipinitialspace=True, skip_blank_lines=False)
 
 
-def _cell_counts(path: Path, sep: str, rows: int, width: int) -> np.ndarray:
+def _encoding(path: Path) -> str:
+    """A CSV file's encoding: UTF-16 when it starts with its byte-order mark, UTF-8 (with or without one) when
+    the whole file decodes as UTF-8, else Windows-1252, which Western spreadsheets and CRMs write (a superset of
+    ISO-8859-1's printable characters); the contract notes any but UTF-8."""
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            data.decode(encoding)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    raise DataError(f"{path}: neither UTF-8, UTF-16 nor Windows-1252 text; export or save the file as UTF-8 CSV")
+
+
+def _cell_counts(path: Path, sep: str, rows: int, width: int, encoding: str) -> np.ndarray:
     """Per data row, how many cells it has when fewer than ``width`` (a short row), else 0."""
     import csv
     import gzip
 
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     out = np.zeros(rows, dtype=np.int64)
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+    with opener(path, "rt", encoding=encoding, newline="") as handle:
         reader = csv.reader(handle, delimiter=sep)
         next(reader, None)
         for i, cells in enumerate(reader):
@@ -123,7 +151,13 @@ def is_in(series: pd.Series, values: pd.Series | pd.Index | set[str]) -> np.ndar
     return series.astype(object).isin(wanted).to_numpy()
 
 
-def load_table(table: TableInput, name: str) -> tuple[str, pd.DataFrame]:
+def load_table(table: TableInput, name: str, report: DataReport | None = None) -> tuple[str, pd.DataFrame]:
+    """A table given as a frame or a file, with its rows numbered; a note in ``report`` when a CSV file was read
+    in another encoding than UTF-8 (its accented names are worth a look)."""
     if isinstance(table, pd.DataFrame):
         return name, _with_rows(table.copy())
-    return str(table), read_table(table)
+    frame = read_table(table)
+    encoding = frame.attrs.get("encoding")
+    if report is not None and encoding in ENCODINGS:
+        report.notes.append(f"{table}: not UTF-8; read as {ENCODINGS[encoding]}")
+    return str(table), frame
