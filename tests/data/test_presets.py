@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from scoring.data.contract import inspect_deal_history, load_deal_history
+from scoring.data.contract import inspect_deal_history, load_deal_history, load_open_deals
 from scoring.data.presets import get_preset, hubspot_stage_columns, load_config
 from scoring.errors import ConfigError
 
@@ -124,7 +124,7 @@ def test_hubspot_export_turns_date_entered_columns_into_history(tmp_path):
     assert d.loc["1002", "expected_close_date"] == pd.Timestamp("2024-06-30")
     h = data.history
     assert h[h["deal_id"] == "1001"]["stage"].tolist() == ["Appointment Scheduled", "Qualified To Buy", "Contract Sent"]
-    assert set(data.features) == {"owner", "Pipeline", "Deal Type"}
+    assert set(data.features) == {"owner", "pipeline", "Deal Type"}
     assert any("Date entered" in n for n in data.report.notes)
 
 
@@ -139,6 +139,30 @@ def test_hubspot_history_errors_name_the_date_entered_column(tmp_path):
 def test_hubspot_stage_column_names():
     cols = ['Date entered "Qualified To Buy (Sales Pipeline)"', 'Date entered "Demo done"', "Date exited \"X\"", "Amount"]
     assert hubspot_stage_columns(cols) == {cols[0]: "Qualified To Buy", cols[1]: "Demo done"}
+
+
+def test_a_hubspot_export_of_two_pipelines_learns_the_one_the_config_names(tmp_path):
+    """HubSpot accounts keep a pipeline per process (new sales, renewals), each with its own stages: read
+    together, the renewals' stages are unknown; named, the other pipeline's deals and dates are set aside."""
+    def deal(record, stage, pipeline, created, **entered):
+        return {"Record ID": record, "Deal Stage": stage, "Amount": "100", "Create Date": created, "Close Date": "",
+                "Pipeline": pipeline, "Is Closed Won": "false", "Is Deal Closed?": "false",
+                'Date entered "Appointment Scheduled (Sales Pipeline)"': entered.get("sales", ""),
+                'Date entered "Renewal Due (Renewals)"': entered.get("renewal", "")}
+    deals = _csv(tmp_path, "deals.csv", [
+        deal("1", "Appointment Scheduled", "Sales Pipeline", "2024-01-02 09:00", sales="2024-01-02 09:00"),
+        deal("2", "Appointment Scheduled", "Sales Pipeline", "2024-01-03 09:00", sales="2024-01-03 09:00"),
+        deal("3", "Renewal Due", "Renewals", "2024-01-04 09:00", renewal="2024-01-04 09:00")])
+    _, report = inspect_deal_history(deals, None, load_config(preset="hubspot"))
+    assert any("2 pipelines" in w.message and "pipelines = " in w.message for w in report.warnings)
+    assert any("unknown stage" in e.message and "Renewal Due" in e.message for e in report.errors)
+    config = tmp_path / "hubspot.toml"
+    config.write_text('preset = "hubspot"\npipelines = ["Sales Pipeline"]\n', encoding="utf-8")
+    data = load_deal_history(deals, None, load_config(config))
+    assert data.deals["deal_id"].tolist() == ["1", "2"] and len(data.history) == 2
+    assert [(a.reason, a.count) for a in data.report.set_aside] == [
+        ("deals of other pipelines than Sales Pipeline ('Renewals')", 1)]
+    assert load_open_deals(deals, load_config(config))["deal_id"].tolist() == ["1", "2"]  # scored: the same deals
 
 
 @pytest.mark.parametrize("prefix", ["Deal - ", ""])
@@ -166,7 +190,7 @@ def test_pipedrive_deals_export(tmp_path, prefix):
     assert d["status"].to_dict() == {"1": "won", "2": "lost", "3": "open"}
     assert d.loc["1", "closed_at"] == pd.Timestamp("2024-02-01 12:00") and d.loc["2", "closed_at"] == pd.Timestamp("2024-01-25 15:00")
     assert d.loc["3", "stage_entered_at"] == pd.Timestamp("2024-02-20 09:00")
-    assert set(data.features) == {"Currency", "Pipeline", "owner"}  # never "Lost reason" (known only at loss)
+    assert set(data.features) == {"Currency", "pipeline", "owner"}  # never "Lost reason" (known only at loss)
     assert [(a.reason, a.rows) for a in data.report.set_aside] == [("deleted deals (status 'deleted')", (5,))]
 
 

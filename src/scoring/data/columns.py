@@ -52,18 +52,22 @@ def map_columns(raw: pd.DataFrame, mapping: Mapping[str, tuple[str, ...]], canon
     return frame
 
 
-def other_deals(frame: pd.DataFrame, known: pd.Index | None, deleted: Sequence[str], report: DataReport, src: str,
-                what: str, others: str = "that are not in the deals file") -> np.ndarray:
+def other_deals(frame: pd.DataFrame, known: pd.Index | None, report: DataReport, src: str, what: str,
+                others: str = "that are not in the deals file", deleted: Sequence[str] = (),
+                elsewhere: Sequence[str] = ()) -> np.ndarray:
     """Which rows of ``frame`` (a history, the field changes, the activities) belong to deals not ``known``: set
-    aside, those of ``deleted`` deals apart (nothing is lost: the deal is gone), the others as deals ``others`` (a
-    report's filter left them out). ``known`` None: every deal is known."""
+    aside, those of ``deleted`` deals and of deals in other pipelines (``elsewhere``) apart (nothing is lost: the
+    deal is gone, or not learned), the others as deals ``others`` (a report's filter left them out). ``known``
+    None: every deal is known."""
     ids = as_text(frame["deal_id"])
     unknown = np.zeros(len(frame), dtype=bool) if known is None else ~is_in(ids, known)
-    of_deleted = unknown & is_in(ids, pd.Index(deleted, dtype=object))
-    if of_deleted.any():
-        report.set_rows_aside(src, f"{what} of deleted deals", frame.loc[of_deleted, ROW].tolist(), column="deal_id",
-                              deletion=True)
-    left_out = unknown & ~of_deleted
+    left_out = unknown.copy()
+    for apart, reason in ((deleted, "deleted deals"), (elsewhere, "deals in other pipelines")):
+        rows = left_out & is_in(ids, pd.Index(apart, dtype=object))
+        if rows.any():
+            report.set_rows_aside(src, f"{what} of {reason}", frame.loc[rows, ROW].tolist(), column="deal_id",
+                                  deletion=apart is deleted)
+            left_out &= ~rows
     if left_out.any():
         report.set_rows_aside(src, f"{what} of deal(s) {others} ({examples(ids[left_out].fillna('(empty)').unique().tolist())})",
                               frame.loc[left_out, ROW].tolist(), column="deal_id")

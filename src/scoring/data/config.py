@@ -28,8 +28,10 @@ ACTIVITY_COLUMNS = ("deal_id", "occurred_at", "type")
 #: The salesperson's column: a feature like any other, read by name by the forecast's and the managers' page's
 #: breakdowns, so a config (or preset) maps the export's own name for it onto this one.
 OWNER = "owner"
+#: The CRM pipeline a deal is in, when an export holds several (``PipelineConfig.pipelines`` picks them).
+PIPELINE = "pipeline"
 #: What each column table of a config may name: its canonical columns.
-MAPPABLE = {"columns": (*DEAL_COLUMNS, OWNER), "history_columns": HISTORY_COLUMNS,
+MAPPABLE = {"columns": (*DEAL_COLUMNS, OWNER, PIPELINE), "history_columns": HISTORY_COLUMNS,
             "field_history_columns": FIELD_HISTORY_COLUMNS, "activity_columns": ACTIVITY_COLUMNS}
 STATUSES = ("open", "won", "lost")
 
@@ -71,6 +73,9 @@ class PipelineConfig:
     number_format: str | None = None
     #: The open stage closed deals were last in, when the export gives only won or lost as their stage.
     last_open_stage: str | None = None
+    #: The CRM pipelines to read (by the ``pipeline`` column) when an export holds several: each has its own
+    #: stages, and one model learns one pipeline. Empty: every deal.
+    pipelines: tuple[str, ...] = ()
     preset: str | None = None
     sufficiency: Sufficiency = field(default_factory=Sufficiency)
 
@@ -107,6 +112,7 @@ class PipelineConfig:
             "activity_columns": {k: list(v) for k, v in self.activity_columns.items()},
             "values": {k: dict(v) for k, v in self.values.items()},
             "ignore_columns": list(self.ignore_columns),
+            "pipelines": list(self.pipelines),
             "sufficiency": {f.name: getattr(self.sufficiency, f.name) for f in fields(Sufficiency)},
         }
         for key in ("date_format", "number_format", "last_open_stage"):
@@ -131,8 +137,9 @@ class PipelineConfig:
         changes: dict[str, Any] = {}
         try:
             for key, value in data.items():
-                if key in ("stages", "won_labels", "lost_labels"):
-                    changes[key] = tuple(_strings(value, key))
+                if key in ("stages", "won_labels", "lost_labels", "pipelines"):
+                    changes[key] = tuple(_strings([value] if key == "pipelines" and isinstance(value, str) else value,
+                                                  key))
                 elif key == "ignore_columns":  # added to a preset's, which keeps outcome-revealing columns out
                     changes[key] = tuple(dict.fromkeys((*base.ignore_columns, *_strings(value, key))))
                 elif key == "fixed_probabilities":

@@ -22,6 +22,7 @@ from scoring.data.config import (
     DEAL_REQUIRED,
     HISTORY_COLUMNS,
     MAPPABLE,
+    PIPELINE,
     STATUSES,
     PipelineConfig,
 )
@@ -123,6 +124,7 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
 
     frame = map_columns(raw_deals, config.columns, MAPPABLE["columns"], report, deals_src, "deals")
     frame, deleted = _without_deleted(frame, config, report, deals_src)
+    frame, elsewhere = chosen_pipelines(frame, config, report, deals_src)
     frame = _status_from_stage(frame, config, report, deals_src)
     if frame.empty and deleted and report.ok:  # only deletions (a CRM's batch): nothing else to read
         report = _finish(report, strict, writes)
@@ -135,7 +137,7 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
     if raw_hist is not None and hist_src is not None:
         hframe = map_columns(raw_hist, config.history_columns, HISTORY_COLUMNS, report, hist_src, "history")
         if has_columns(hframe, raw_hist, HISTORY_COLUMNS, report, hist_src):
-            hist = _parse_history(hframe, parsed, config, report, hist_src, excel, deleted)
+            hist = _parse_history(hframe, parsed, config, report, hist_src, excel, deleted, elsewhere)
     _check_deal_dates(parsed, report, deals_src)
     if hist is None and len(config.stages) > 1:
         report.warn(deals_src, "no stage history: each deal is taken to have passed through every stage up to its "
@@ -146,7 +148,8 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
                     "Pipedrive's deal stage-change (deal flow) export")
     _resolve_closed_stages(parsed, hist, config, report, deals_src)
     columns = _features(parsed, config, report, deals_src)
-    signals = read_signals(field_history, activities, parsed["deal_id"], config, report, deleted=deleted)
+    signals = read_signals(field_history, activities, parsed["deal_id"], config, report, deleted=deleted,
+                           elsewhere=elsewhere)
     spec = SignalSpec.of(signals)
     replaced = sorted(spec.tracked & set(columns))
     if replaced:
@@ -247,6 +250,33 @@ def _without_deleted(frame: pd.DataFrame, config: PipelineConfig, report: DataRe
     return frame[~deleted], tuple(dict.fromkeys(ids.tolist()))
 
 
+def chosen_pipelines(frame: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str
+                     ) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The deals of the config's ``pipelines`` (by the ``pipeline`` column), and the ids of the others, set aside:
+    each pipeline has its own stages. Naming none, every deal is kept, with a warning when the export holds
+    several pipelines (their stages would be read as one pipeline's)."""
+    if PIPELINE not in frame.columns:
+        if config.pipelines:
+            report.error(src, f"pipelines {list(config.pipelines)} are configured, but there is no pipeline column to "
+                         "choose deals by; map the export's under [columns] (pipeline = \"...\")", PIPELINE)
+        return frame, ()
+    names = as_text(frame[PIPELINE])
+    if not config.pipelines:
+        seen = names.dropna().unique().tolist()
+        if len(seen) > 1:
+            report.warn(src, f"deals of {len(seen)} pipelines ({examples(seen)}): their stages are read as one "
+                        "pipeline's; to learn one pipeline, name it in the config: pipelines = [\"...\"]", PIPELINE)
+        return frame, ()
+    chosen = names.map(fold, na_action="ignore").isin({fold(p) for p in config.pipelines}).to_numpy(dtype=bool)
+    if chosen.all():
+        return frame, ()
+    others = names[~chosen].fillna("(empty)").unique().tolist()
+    report.set_rows_aside(src, f"deals of other pipelines than {', '.join(config.pipelines)} ({examples(others)})",
+                          frame.loc[~chosen, ROW].tolist(), column=PIPELINE)
+    ids = as_text(frame.loc[~chosen, "deal_id"]).dropna() if "deal_id" in frame.columns else pd.Series(dtype=object)
+    return frame[chosen], tuple(dict.fromkeys(ids.tolist()))
+
+
 def _status_from_stage(frame: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str) -> pd.DataFrame:
     """With no status column, the status comes from the stage: a won or lost label (``won_labels``,
     ``lost_labels``, or mapped by ``[values.stage]``) closes the deal; an open stage leaves it open."""
@@ -287,6 +317,7 @@ def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, str
     if config.preset:
         raw, _, _ = get_preset(config.preset).prepare(raw, None, config, report, src)
     frame = map_columns(raw, config.columns, MAPPABLE["columns"], report, src, "deals")
+    frame, _ = chosen_pipelines(frame, config, report, src)
     frame = _status_from_stage(frame, config, report, src)
     if not has_columns(frame, raw, SCORE_REQUIRED, report, src) or not _finish(report, strict).ok:
         raise DataError("the deals to score cannot be used: " + _finish(report, strict).summary(), report)
@@ -413,7 +444,8 @@ def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport
 
 
 def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineConfig,
-                   report: DataReport, src: str, excel: bool = False, deleted: tuple[str, ...] = ()) -> pd.DataFrame:
+                   report: DataReport, src: str, excel: bool = False, deleted: tuple[str, ...] = (),
+                   elsewhere: tuple[str, ...] = ()) -> pd.DataFrame:
     out = frame.copy()
 
     def error(message: str, column: str, mask: pd.Series) -> None:
@@ -426,7 +458,8 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
     by_id = deals.dropna(subset=["deal_id"]).drop_duplicates("deal_id").set_index("deal_id")
     ids = as_text(out["deal_id"])
     out["deal_id"] = ids
-    unknown_deal = pd.Series(other_deals(out, by_id.index, deleted, report, src, "history"), index=ids.index)
+    unknown_deal = pd.Series(other_deals(out, by_id.index, report, src, "history", deleted=deleted,
+                                         elsewhere=elsewhere), index=ids.index)
 
     kind, canon = _classify_stages(as_text(out["stage"]), config)
     out["stage"], out["_stage_kind"] = canon, kind

@@ -151,6 +151,7 @@ HUBSPOT = PipelineConfig(
         "amount": ("Amount", "Amount in company currency"),
         "stage": ("Deal Stage",),
         "owner": ("Deal owner", "HubSpot Owner"),
+        "pipeline": ("Pipeline",),
     },
     history_columns={
         "deal_id": ("Record ID", "Deal ID"),
@@ -172,12 +173,15 @@ _HUBSPOT_STAGE_COLUMNS = re.compile(r'^(Date entered|Date exited|Cumulative time
                                     re.IGNORECASE)
 
 
-def hubspot_stage_columns(columns: Sequence[str]) -> dict[str, str]:
-    """Map each ``Date entered "<stage> (<pipeline>)"`` column to its stage name."""
+def hubspot_stage_columns(columns: Sequence[str], pipelines: Sequence[str] = ()) -> dict[str, str]:
+    """Map each ``Date entered "<stage> (<pipeline>)"`` column to its stage name; with ``pipelines``, only the
+    columns of those pipelines (and those that name none)."""
+    chosen = {" ".join(p.split()).casefold() for p in pipelines}
     out = {}
     for col in columns:
         match = _HUBSPOT_ENTERED.match(str(col).strip())
-        if match:
+        pipeline = match and match.group("pipeline")
+        if match and (not chosen or not pipeline or " ".join(pipeline.split()).casefold() in chosen):
             out[str(col)] = match.group("stage").strip()
     return out
 
@@ -187,7 +191,7 @@ def _prepare_hubspot(deals: pd.DataFrame, history: pd.DataFrame | None, config: 
     deals = _status_from_flags(deals, ("Is Closed Won",), ("Is Deal Closed?",))
     deals = _status_from_stage(deals, ("Deal Stage",), config)
     deals = _split_close_date(deals, ("Close Date",))
-    entered = hubspot_stage_columns(deals.columns)
+    entered = hubspot_stage_columns(deals.columns, config.pipelines)
     derived = False
     if history is None and entered:
         id_col = _find(deals, ("Record ID", "Deal ID", "deal_id"))
@@ -222,6 +226,7 @@ PIPEDRIVE = PipelineConfig(
         "stage_entered_at": ("Last stage change", "Stage change time"),
         "expected_close_date": ("Expected close date",),
         "owner": ("Owner", "Owner name"),
+        "pipeline": ("Pipeline",),
     },
     history_columns={
         "deal_id": ("Deal ID", "ID"),

@@ -158,10 +158,10 @@ def empty_activities() -> pd.DataFrame:
 
 def read_signals(field_history: TableInput | None, activities: TableInput | None, deal_ids: pd.Series | None,
                  config: PipelineConfig, report: DataReport, others: str = "that are not in the deals file",
-                 deleted: Sequence[str] = ()) -> DealSignals:
+                 deleted: Sequence[str] = (), elsewhere: Sequence[str] = ()) -> DealSignals:
     """Read, map and check the two files (either may be None) against the deals' ids; problems go to ``report``.
     Rows of other deals are set aside as deals ``others`` (scoring: the closed deals of a whole export's history),
-    those of ``deleted`` deals as such.
+    those of ``deleted`` deals and of deals in other pipelines (``elsewhere``) as such.
     ``deal_ids`` None: the deals are not known yet (the Dask engine reads them part by part), every row is kept."""
     known = None if deal_ids is None else pd.Index(deal_ids.dropna().unique())
     fh, act, given = empty_field_history(), empty_activities(), set()
@@ -171,16 +171,16 @@ def read_signals(field_history: TableInput | None, activities: TableInput | None
         frame = map_columns(raw, _names(config, "field_history_columns"), FIELD_HISTORY_COLUMNS, report, src,
                             "field history")
         if has_columns(frame, raw, FIELD_HISTORY_COLUMNS, report, src):
-            fh = _field_rows(frame, other_deals(frame, known, deleted, report, src, "field changes", others), config,
-                             report, src, excel)
+            other = other_deals(frame, known, report, src, "field changes", others, deleted, elsewhere)
+            fh = _field_rows(frame, other, config, report, src, excel)
             given.add("field_history")
     if activities is not None:
         src, raw = load_table(activities, "activities", report)
         excel = bool(raw.attrs.get("excel"))
         frame = map_columns(raw, _names(config, "activity_columns"), ACTIVITY_COLUMNS, report, src, "activities")
         if has_columns(frame, raw, ACTIVITY_COLUMNS[:2], report, src):
-            act = _activity_rows(frame, other_deals(frame, known, deleted, report, src, "activities", others),
-                                 config, report, src, excel)
+            other = other_deals(frame, known, report, src, "activities", others, deleted, elsewhere)
+            act = _activity_rows(frame, other, config, report, src, excel)
             given.add("activities")
     return DealSignals(fh, act, frozenset(given))
 
