@@ -123,7 +123,10 @@ def won_revenue_samples(amounts: np.ndarray, probabilities: np.ndarray, effects:
     ``effects[sample, column]`` shared by every deal (zeros: independent deals).
 
     The ``SIMULATED`` deals with the most variance are drawn one by one; the rest's sum is a normal draw
-    with the mean and variance it has given ``z`` (interpolated over a grid of ``z``).
+    with the mean and variance it has given ``z`` (interpolated over a grid of ``z``). A deal wins when a
+    standard logistic draw, logit(U), falls below logit(p_i) + z: the same Bernoulli without computing each
+    (sample, deal)'s probability; draws and sums in float32 (twice as fast as float64 and the logistic
+    function; a sum of a few thousand amounts off by about one part in a million).
     """
     amounts, p = _checked(amounts, probabilities)
     samples, columns = effects.shape
@@ -138,13 +141,21 @@ def won_revenue_samples(amounts: np.ndarray, probabilities: np.ndarray, effects:
         big = np.argsort(-variance, kind="stable")[:SIMULATED]
         rest = np.ones(len(amounts), dtype=bool)
         rest[big] = False
-        a, q = amounts[big], p[big, j]
-        odds = logit(np.clip(q, 1e-12, 1 - 1e-12)) if shifted else q
+        a, q = amounts[big].astype(np.float32), p[big, j]
+        odds = (logit(np.clip(q, 1e-12, 1 - 1e-12)) if shifted else q).astype(np.float32)
         totals = out[:, j]
         for s0 in range(0, samples, chunk):
             s1 = min(samples, s0 + chunk)
-            chance = expit(odds + z[s0:s1, None]) if shifted else q
-            totals[s0:s1] = (rng.random((s1 - s0, len(a))) < chance) @ a
+            u = rng.random((s1 - s0, len(a)), dtype=np.float32)
+            if shifted:  # logit(U) - logit(p_i) < z; U = 0 (one draw in 2**24) wins
+                with np.errstate(divide="ignore"):
+                    draw = np.log(u)
+                draw -= np.log1p(-u)
+                draw -= odds
+                won = draw < z[s0:s1, None].astype(np.float32)
+            else:
+                won = u < odds
+            totals[s0:s1] = won.astype(np.float32) @ a
         if rest.any():
             mean, sd = _rest_moments(amounts[rest], p[rest, j], z)
             totals += np.maximum(mean + sd * rng.standard_normal(samples), 0.0)
