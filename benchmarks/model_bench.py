@@ -11,8 +11,9 @@ log-loss gap between the fixed percentages and the truth that it closes, its AUC
 error. Also times a whole `train_bundle` (holdout fit + refit) and reports its peak memory.
 data: the holdout table of `train_bundle` on a real dataset (time split). Run by hand.
 table: one table over the public sets (BPI Challenge 2012, IT consulting, IBM, Maven; adapted by
-benchmarks/adapters.py into a temporary folder) and three CRM-shaped exports of demo companies (a
-Salesforce report pair of 300 deals, a HubSpot export of 3,000, a Pipedrive export of 30,000), each
+benchmarks/adapters.py into a temporary folder) and five CRM-shaped exports of demo companies (a
+Salesforce report pair of 300 deals, a HubSpot export of 3,000, a Pipedrive export of 30,000, an Odoo export
+with its tracking values of 3,000, a Dynamics 365 workbook of 3,000), each
 trained with defaults: the holdout log-loss, AUC and ECE of every candidate, which one serves, and how far
 the served one is from the best (target: within 0.005).
 scale: how a whole `train_bundle` grows with the number of deals: each run in a fresh process (so the
@@ -36,7 +37,13 @@ import pandas as pd
 from scoring.bundle import ModelBundle
 from scoring.data.contract import DealHistory, load_deal_history, load_open_deals
 from scoring.data.demo import DemoCompany, DemoData
-from scoring.data.exports import hubspot_deals, pipedrive_deals, salesforce_reports
+from scoring.data.exports import (
+    dynamics_opportunities,
+    hubspot_deals,
+    odoo_leads,
+    pipedrive_deals,
+    salesforce_reports,
+)
 from scoring.data.presets import load_config
 from scoring.errors import ScoringError
 from scoring.evaluation.metrics import compare
@@ -165,17 +172,20 @@ def sets(shared: Path, work: Path) -> dict[str, DealHistory]:
         history = work / key / "stage_history.csv"
         out[name] = load_deal_history(work / key / "deals.csv", history if history.exists() else None,
                                       load_config(work / key / "pipeline.toml"))
-    for crm, deals in (("salesforce", 300), ("hubspot", 3000), ("pipedrive", 30000)):
-        demo = DemoCompany().generate(deals, seed=deals, end=END)
+    for crm, deals in (("salesforce", 300), ("hubspot", 3000), ("pipedrive", 30000), ("odoo", 3000),
+                       ("dynamics", 3000)):
+        demo = DemoCompany().generate(deals, seed=deals + (crm == "dynamics"), end=END)
         folder = work / crm
         folder.mkdir()
+        files: tuple[Path, Path | None]
         if crm == "salesforce":
-            report, history = salesforce_reports(demo, folder)
-            data = load_deal_history(report, history, load_config(preset=crm))
+            files = salesforce_reports(demo, folder)
+        elif crm == "odoo":
+            files = odoo_leads(demo, folder)
         else:
-            data = load_deal_history((hubspot_deals if crm == "hubspot" else pipedrive_deals)(demo, folder), None,
-                                     load_config(preset=crm))
-        out[f"{crm.capitalize()} {deals:,}"] = data
+            write = {"hubspot": hubspot_deals, "pipedrive": pipedrive_deals, "dynamics": dynamics_opportunities}[crm]
+            files = (write(demo, folder), None)
+        out[f"{crm.capitalize()} {deals:,}"] = load_deal_history(*files, load_config(preset=crm))
     return out
 
 

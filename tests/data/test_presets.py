@@ -262,8 +262,28 @@ def test_an_odoo_export_without_lost_deals_says_how_to_include_them(tmp_path):
     assert any("no lost opportunities" in w.message and "Archived" in w.message for w in report.warnings)
 
 
+def test_dynamics_opportunities_with_only_the_pipeline_phase(tmp_path):
+    """Dynamics 365's Excel export saved as CSV: the hidden key column, US dates, the stage as the numbered
+    Pipeline Phase, Status Open / Won / Lost; what is known only at the close never a feature."""
+    def row(key, phase, status, reason, revenue, created, closed="", actual=""):
+        return {"(Do Not Modify) Opportunity": key, "(Do Not Modify) Row Checksum": key[::-1], "Topic": "x",
+                "Pipeline Phase": phase, "Status": status, "Status Reason": reason, "Est. Revenue": revenue,
+                "Probability": "50", "Actual Revenue": actual, "Owner": "Jane", "Created On": created,
+                "Actual Close Date": closed, "Est. Close Date": "", "Rating": "Hot"}
+    deals = _csv(tmp_path, "Opportunities.csv", [
+        row("a1f0", "3-Propose", "Won", "Won", "$1,500.00", "1/22/2024 9:15 AM", "2/21/2024", "$1,500.00"),
+        row("b2e1", "2-Develop", "Lost", "Out-Sold", "$900.00", "1/15/2024 10:00 AM", "1/25/2024"),
+        row("c3d2", "1-Qualify", "Open", "In Progress", "", "2/15/2024 4:30 PM")])
+    data = load_deal_history(deals, None, load_config(preset="dynamics"))
+    d = data.deals.set_index("deal_id")
+    assert d["stage"].to_dict() == {"a1f0": "Propose", "b2e1": "Develop", "c3d2": "Qualify"}
+    assert d["status"].to_dict() == {"a1f0": "won", "b2e1": "lost", "c3d2": "open"}
+    assert d.loc["a1f0", "created_at"] == pd.Timestamp("2024-01-22 09:15") and pd.isna(d.loc["c3d2", "amount"])
+    assert set(data.features) == {"owner", "Rating"}  # never Status Reason, Probability or Actual Revenue
+
+
 def test_unknown_preset():
-    with pytest.raises(ConfigError, match="unknown preset 'zoho'; expected one of salesforce, hubspot, pipedrive, odoo"):
+    with pytest.raises(ConfigError, match="unknown preset 'zoho'; expected one of salesforce, hubspot, pipedrive, odoo, dynamics"):
         get_preset("zoho")
 
 

@@ -10,7 +10,13 @@ from click.testing import CliRunner
 
 from scoring.cli.main import main
 from scoring.data.demo import DemoCompany
-from scoring.data.exports import hubspot_deals, odoo_leads, pipedrive_deals, salesforce_reports
+from scoring.data.exports import (
+    dynamics_opportunities,
+    hubspot_deals,
+    odoo_leads,
+    pipedrive_deals,
+    salesforce_reports,
+)
 
 
 def _files(crm: str, folder: Path) -> tuple[list[str], Path, int]:
@@ -23,6 +29,8 @@ def _files(crm: str, folder: Path) -> tuple[list[str], Path, int]:
     if crm == "odoo":  # three open deals archived without being lost (merged duplicates): out of the pipeline
         deals, history = odoo_leads(demo, folder, archived=3)
         return ["--deals", str(deals), "--history", str(history), "--preset", crm], deals, open_deals - 3
+    if crm == "dynamics":  # an Excel workbook, no stage history
+        return ["--deals", str(deals := dynamics_opportunities(demo, folder)), "--preset", crm], deals, open_deals
     if crm == "hubspot":
         deals = hubspot_deals(demo, folder)
     else:  # five deleted deals head the Pipedrive export: four of them were closed, one may be open
@@ -31,7 +39,7 @@ def _files(crm: str, folder: Path) -> tuple[list[str], Path, int]:
     return ["--deals", str(deals), "--preset", crm], deals, open_deals
 
 
-@pytest.mark.parametrize("crm", ["salesforce", "hubspot", "pipedrive", "odoo"])
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot", "pipedrive", "odoo", "dynamics"])
 def test_validate_train_and_score_an_export_with_only_the_preset(crm: str, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
@@ -47,7 +55,7 @@ def test_validate_train_and_score_an_export_with_only_the_preset(crm: str, tmp_p
         reasons = {s["reason"].split(":")[0] for s in report["set_aside"]}
         assert any(r.startswith("report footer") for r in reasons)
         assert any(r.startswith("amount is blank") for r in reasons)
-    if crm == "pipedrive":  # no stage history: said plainly, with how to get it
+    if crm in ("pipedrive", "dynamics"):  # no stage history: said plainly, with how to get it
         assert any("no stage history" in w["message"] and "--history" in w["message"] for w in report["warnings"])
 
     strict = runner.invoke(main, ["validate", *data, "--strict"])

@@ -1,13 +1,18 @@
-"""An export without stage history (Pipedrive's deals export) trains honestly: deals pass through the stages up to
-their current one, so no stage tells the outcome, and the holdout ranking comes from what the deals carry."""
+"""An export without stage history (Pipedrive's deals export; Dynamics 365's, without even the last stage change)
+trains honestly: deals pass through the stages up to their current one, so no stage tells the outcome, and the
+holdout ranking comes from what the deals carry."""
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
-from scoring.data.contract import load_deal_history
+import pandas as pd
+
+from scoring.data.contract import load_deal_history, load_open_deals
 from scoring.data.demo import DemoCompany
-from scoring.data.exports import pipedrive_deals
+from scoring.data.exports import dynamics_opportunities, pipedrive_deals
 from scoring.data.presets import load_config
+from scoring.scores import score_deals
 from scoring.train import train_bundle
 
 
@@ -24,3 +29,20 @@ def test_a_pipedrive_export_trains_a_model_that_ranks_better_than_the_fixed_perc
     table = bundle.stage_table().set_index("stage")["learned_probability"]
     assert table.iloc[0] > 0.02, "deals that advanced were in the first stage too: it is not a 0 % stage"
     assert table.iloc[-1] > table.iloc[0]
+
+
+def test_an_export_without_stage_dates_does_not_learn_that_early_stages_never_win(tmp_path: Path):
+    """Dynamics 365's opportunities carry no date of the last stage change: every deal once sat in its final stage
+    from its creation on, so a won deal was never seen in an early stage, and every open deal short of the last
+    stage scored about 0 (its open pipeline 0.21-0.30 of the generator's truth)."""
+    demo = DemoCompany().generate(3000, seed=1, end="2025-06-30")
+    export, config = dynamics_opportunities(demo, tmp_path, blank_amounts=0.0), load_config(preset="dynamics")
+    bundle = train_bundle(load_deal_history(export, None, config))
+    open_deals = load_open_deals(export, config)
+    scores, _ = score_deals(bundle, open_deals, pd.Timestamp("2025-06-30"), top=0)
+    ids = {str(uuid.uuid5(uuid.NAMESPACE_OID, d)): d for d in demo.deals["deal_id"]}
+    truth = scores["deal_id"].map(ids).map(demo.truth.set_index("deal_id")["true_win_probability_at_end"])
+    early = scores["stage"] != "Close"
+    assert scores.loc[early, "win_probability"].mean() > 0.5 * truth[early].mean()
+    ratio = (scores["amount"] * scores["win_probability"]).sum() / (scores["amount"] * truth).sum()
+    assert 0.8 < ratio < 1.3, ratio

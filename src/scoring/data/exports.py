@@ -12,10 +12,16 @@ Odoo (the pipeline's list, "Export" as CSV, field labels): generated external ID
 won deals in the Won stage at probability 100, lost ones archived (Active ``False``) at probability 0 in the stage
 they were lost from, a few archived duplicates, UTC datetimes; the stage history as the Tracking Values export
 (changes only: Odoo tracks no value at creation; other tracked fields mixed in).
+
+Dynamics 365 Sales (opportunities, "Export to Excel"): the hidden ``(Do Not Modify)`` key, checksum and
+modified-on columns first, display names, Excel dates, Status Open / Won / Lost with its Status Reason, the
+Sales Stage and its numbered Pipeline Phase, some Est. Revenue blank; no stage history (Dynamics keeps none an
+export gives).
 """
 from __future__ import annotations
 
 import csv
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -214,3 +220,36 @@ def odoo_leads(demo: DemoData, folder: Path, archived: int = 3, seed: int = 0) -
     export.to_csv(leads, index=False)
     pd.concat([tracking, owners], ignore_index=True).to_csv(values, index=False)
     return leads, values
+
+
+DYNAMICS_STAGE = {"Lead": "Qualify", "Qualified": "Develop", "Proposal": "Propose", "Negotiation": "Close"}
+
+
+def dynamics_opportunities(demo: DemoData, folder: Path, blank_amounts: float = 0.06, seed: int = 0) -> Path:
+    """The opportunities of Dynamics 365 Sales exported to Excel (``.xlsx``; writing it needs openpyxl, a test
+    dependency), Est. Revenue left blank on some (reps fill it in later)."""
+    rng = np.random.default_rng(seed)
+    deals = demo.deals.reset_index(drop=True)
+    status = deals["status"].map({"open": "Open", "won": "Won", "lost": "Lost"})
+    reason = np.where(deals["status"] == "won", "Won", np.where(deals["status"] == "lost", np.where(
+        rng.random(len(deals)) < 0.7, "Out-Sold", "Canceled"), "In Progress"))
+    stage = deals["stage"].map(DYNAMICS_STAGE)
+    number = deals["stage"].map({s: i + 1 for i, s in enumerate(DYNAMICS_STAGE)})
+    sheet = pd.DataFrame({
+        "(Do Not Modify) Opportunity": [str(uuid.uuid5(uuid.NAMESPACE_OID, d)) for d in deals["deal_id"]],
+        "(Do Not Modify) Row Checksum": [f"{v:016x}" for v in rng.integers(0, 2**63, len(deals))],
+        "(Do Not Modify) Modified On": deals["closed_at"].fillna(deals["stage_entered_at"]),
+        "Topic": deals["deal_id"] + " deal", "Potential Customer": deals["deal_id"].str.replace("D", "Contoso ",
+                                                                                                regex=False),
+        "Est. Close Date": deals["expected_close_date"].dt.normalize(),
+        "Est. Revenue": deals["amount"].mask(rng.random(len(deals)) < blank_amounts),
+        "Status": status, "Status Reason": reason, "Sales Stage": stage,
+        "Pipeline Phase": number.astype(str) + "-" + stage, "Probability": np.where(deals["status"] == "won", 100, 20),
+        "Rating": "Warm", "Owner": deals["owner"], "Created On": deals["created_at"],
+        "Actual Close Date": deals["closed_at"].dt.normalize(),
+        "Actual Revenue": deals["amount"].where(deals["status"] == "won"), "Currency": "US Dollar",
+        "Segment": deals["segment"], "Region": deals["region"], "Product": deals["product"],
+    })
+    path = folder / "Opportunities.xlsx"
+    sheet.to_excel(path, index=False, sheet_name="My Open Opportunities")
+    return path

@@ -1,4 +1,4 @@
-"""Presets for the CRM exports our users have: Salesforce, HubSpot, Pipedrive and Odoo.
+"""Presets for the CRM exports our users have: Salesforce, HubSpot, Pipedrive, Odoo and Dynamics 365.
 
 A preset is a default :class:`PipelineConfig` (the CRM's default pipeline and stage
 probabilities, its column names, the columns that must never be features) plus a ``prepare``
@@ -408,6 +408,48 @@ def _prepare_odoo(deals: pd.DataFrame, history: pd.DataFrame | None, config: Pip
     return deals, history, False
 
 
+# --- Microsoft Dynamics 365 Sales: opportunities "Export to Excel" (display names; its hidden key columns) -------
+
+DYNAMICS_STAGES = ("Qualify", "Develop", "Propose", "Close")
+DYNAMICS = PipelineConfig(
+    stages=DYNAMICS_STAGES,
+    # Dynamics sets no percentage per stage (a rep's Probability field): the textbook's ladder
+    fixed_probabilities=dict(zip(DYNAMICS_STAGES, (0.10, 0.25, 0.50, 0.75))),
+    won_labels=("Won",),
+    lost_labels=("Lost",),
+    columns={
+        "deal_id": ("(Do Not Modify) Opportunity", "opportunityid", "Opportunity"),
+        "created_at": ("Created On", "createdon"),
+        "amount": ("Est. Revenue", "Estimated Revenue", "estimatedvalue"),
+        "stage": ("Sales Stage", "salesstage", "Pipeline Phase", "stepname"),
+        "status": ("Status", "statecode"),
+        "closed_at": ("Actual Close Date", "actualclosedate"),
+        "expected_close_date": ("Est. Close Date", "Estimated Close Date", "estimatedclosedate"),
+        "owner": ("Owner", "ownerid"),
+    },
+    ignore_columns=(
+        # known only at or after the outcome, or a restatement of the stage or the target
+        "Status Reason", "statuscode", "Probability", "closeprobability", "Actual Revenue", "actualvalue",
+        "Forecast Category", "msdyn_forecastcategory", "Pipeline Phase", "stepname", "Modified By",
+        "(Do Not Modify) Row Checksum", "(Do Not Modify) Modified On",
+        # free text
+        "Topic", "name", "Description",
+    ),
+    preset="dynamics",
+)
+#: Pipeline Phase as Dynamics writes it: the stage after its number ("2-Develop").
+_DYNAMICS_PHASE = re.compile(r"^\s*\d+\s*-\s*")
+
+
+def _prepare_dynamics(deals: pd.DataFrame, history: pd.DataFrame | None, config: PipelineConfig,
+                      report: DataReport, source: str) -> Prepared:
+    stage = _find(deals, config.columns.get("stage", ()))
+    if stage is not None and _find(deals, ("Sales Stage", "salesstage")) is None:  # the phase is the stage
+        deals = deals.assign(**{stage: deals[stage].astype("str").str.replace(_DYNAMICS_PHASE, "", regex=True)
+                                .where(deals[stage].notna())})
+    return deals, history, False
+
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -418,6 +460,7 @@ PRESETS: dict[str, Preset] = {
         Preset("pipedrive", "Pipedrive deals export", PIPEDRIVE, _prepare_pipedrive),
         Preset("odoo", "Odoo CRM pipeline export (crm.lead), with the stage's tracking values as history", ODOO,
                _prepare_odoo),
+        Preset("dynamics", "Microsoft Dynamics 365 Sales opportunities exported to Excel", DYNAMICS, _prepare_dynamics),
     )
 }
 

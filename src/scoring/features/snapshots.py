@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.data.config import PipelineConfig
-from scoring.data.contract import DealHistory
+from scoring.data.contract import DealHistory, data_end
 from scoring.data.signals import AMOUNT
 from scoring.features.signals import signal_columns
 
@@ -39,17 +39,24 @@ def stage_events(data: DealHistory) -> pd.DataFrame:
     to have reached every stage up to its current one (a closed deal: the one it closed in; an ordered
     pipeline), entering the first at ``created_at`` and its current one at ``stage_entered_at`` (the
     last stage change); the stages between are spread evenly over that time, which is an assumption
-    (``validate`` says so). Taking each deal only in its last stage would teach that deals never move
-    forward, and put every deal in its final stage from the start: a stage that tells the outcome.
+    (``validate`` says so). Without ``stage_entered_at`` either (a Dynamics 365 export), every stage,
+    the current one included, gets an even share of the deal's life (to its close, or to the data's end).
+    Taking each deal only in its last stage would teach that deals never move forward, and put every deal
+    in its final stage from the start: a stage that tells the outcome (the fixed percentages' holdout AUC
+    0.96 on a Dynamics-shaped export, against 0.75 with the real history).
     """
     if data.has_history:
         events = data.history[["deal_id", "stage", "entered_at"]]
     else:
         deals = data.deals
         created = deals["created_at"].to_numpy(dtype="datetime64[us]")
-        last = deals["stage_entered_at"].fillna(deals["created_at"]).to_numpy(dtype="datetime64[us]")
-        last = np.maximum(last, created)
         reached = deals["stage"].map(data.config.stage_order).to_numpy(dtype=int)
+        end = deals["closed_at"].fillna(data_end(data)).to_numpy(dtype="datetime64[us]")
+        share_of_life = (np.maximum(end - created, np.timedelta64(0, "us")).astype(np.int64) * reached
+                         / (reached + 1)).astype(np.int64).astype("timedelta64[us]")
+        last = deals["stage_entered_at"].to_numpy(dtype="datetime64[us]")
+        last = np.where(np.isnat(last), created + share_of_life, last)
+        last = np.maximum(last, created)
         deal_ix = np.repeat(np.arange(len(deals)), reached + 1)
         step = np.arange(len(deal_ix)) - np.repeat(np.cumsum(reached + 1) - (reached + 1), reached + 1)
         share = np.where(reached[deal_ix] > 0, step / np.maximum(reached[deal_ix], 1), 0.0)
