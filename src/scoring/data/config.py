@@ -68,6 +68,9 @@ class PipelineConfig:
     activity_columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     ignore_columns: tuple[str, ...] = ()
+    #: Columns kept as features even though they alone tell closed deals' outcomes (scoring.data.leaks): values
+    #: known before the close, however telling.
+    keep_columns: tuple[str, ...] = ()
     date_format: str | None = None
     date_formats: Mapping[str, str] = field(default_factory=dict)
     number_format: str | None = None
@@ -112,6 +115,7 @@ class PipelineConfig:
             "activity_columns": {k: list(v) for k, v in self.activity_columns.items()},
             "values": {k: dict(v) for k, v in self.values.items()},
             "ignore_columns": list(self.ignore_columns),
+            "keep_columns": list(self.keep_columns),
             "pipelines": list(self.pipelines),
             "sufficiency": {f.name: getattr(self.sufficiency, f.name) for f in fields(Sufficiency)},
         }
@@ -137,7 +141,7 @@ class PipelineConfig:
         changes: dict[str, Any] = {}
         try:
             for key, value in data.items():
-                if key in ("stages", "won_labels", "lost_labels", "pipelines"):
+                if key in ("stages", "won_labels", "lost_labels", "pipelines", "keep_columns"):
                     changes[key] = tuple(_strings([value] if key == "pipelines" and isinstance(value, str) else value,
                                                   key))
                 elif key == "ignore_columns":  # added to a preset's, which keeps outcome-revealing columns out

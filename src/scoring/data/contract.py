@@ -34,6 +34,7 @@ from scoring.data.formats import (
     parse_dates,
     parse_numbers,
 )
+from scoring.data.leaks import revealing_columns
 from scoring.data.presets import get_preset
 from scoring.data.problems import DataReport, examples
 from scoring.data.signals import FORECAST_CATEGORY, DealSignals, SignalSpec, read_signals
@@ -148,7 +149,7 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
                     "--history: Salesforce's Opportunity History report, HubSpot's \"Date entered\" columns, "
                     "Pipedrive's deal stage-change (deal flow) export")
     _resolve_closed_stages(parsed, hist, config, report, deals_src)
-    columns = _features(parsed, config, report, deals_src)
+    columns = _without_revealing(parsed, _features(parsed, config, report, deals_src), config, report, deals_src)
     signals = read_signals(field_history, activities, parsed["deal_id"], config, report, deleted=deleted,
                            elsewhere=elsewhere)
     spec = SignalSpec.of(signals)
@@ -581,6 +582,21 @@ def _resolve_closed_stages(deals: pd.DataFrame, hist: pd.DataFrame | None, confi
                      "history says which open stage they were in last; give --history, export the last open stage, or "
                      "declare it in the config (last_open_stage)",
                      "stage", deals.loc[unresolved, ROW].tolist())
+
+
+def _without_revealing(deals: pd.DataFrame, features: dict[str, FeatureKind], config: PipelineConfig,
+                       report: DataReport, src: str) -> dict[str, FeatureKind]:
+    """The features but those that alone tell closed deals' outcomes (:mod:`scoring.data.leaks`), each said."""
+    kept = {fold(c) for c in config.keep_columns}
+    for name, (auc, how) in revealing_columns(deals, features).items():
+        if fold(name) in kept:
+            continue
+        del features[name]
+        report.warn(src, f"column {name!r} is not a feature: {how} alone tells won from lost among the closed deals "
+                    f"(ROC AUC {auc:.2f}), as a value written when a deal closes does (the CRM's probability, a lost "
+                    "reason, the actual revenue, a count at the close), and open deals would not carry it so. If it "
+                    f"is known before the close, keep it: keep_columns = [{name!r}] in the config", name)
+    return features
 
 
 #: A column whose cells are numbers but for at most this share of them is a numeric feature.
