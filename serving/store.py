@@ -119,7 +119,10 @@ class StoreHolder:
             try:
                 for row in current_snapshots(lambda day, period: self.forecast(model, day, period, PAGE_PERIODS),
                                              "import", model.version, _now()):
-                    store.record_snapshot(row)
+                    try:
+                        store.record_snapshot(row)
+                    except IntegrityError:  # the daily snapshot of that day was written at the same moment
+                        log.info("today's %s snapshot was written by another writer meanwhile", row["period"])
             except (ScoringError, OperationalError):  # the deals are kept (committed): log why the snapshot is not
                 log.exception("the forecast snapshot after an import failed (the deals are kept)")
         return result

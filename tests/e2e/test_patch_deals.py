@@ -211,3 +211,18 @@ def test_a_deal_deleted_in_the_crm_leaves_the_stored_pipeline(client: TestClient
     assert created.status_code == 200, created.text  # an id with slashes, as some CRMs number deals
     assert client.delete("/v1/deals/INV%2F2025%2F7").json()["deals_deleted"] == 1
     assert _stored(store_url, "INV/2025/7")["status"] == "deleted"
+
+
+def test_a_snapshot_written_meanwhile_by_another_writer_does_not_fail_the_write(client: TestClient,
+                                                                               monkeypatch: pytest.MonkeyPatch):
+    """The write's own forecast snapshot can meet the daily one written at the same moment (the store's one row
+    per day and period): the deals are kept, so the answer is theirs, not a 500."""
+    from sqlalchemy.exc import IntegrityError
+
+    def raced(self: PipelineStore, row: dict) -> bool:
+        raise IntegrityError("INSERT INTO forecast_snapshots ...", {}, Exception("UNIQUE constraint failed"))
+
+    monkeypatch.setattr(PipelineStore, "record_snapshot", raced)
+    answer = client.patch("/v1/deals", json={"deals": [{"deal_id": "RACE-1", "stage": "Lead", "amount": 10,
+                                                        "created_at": "2025-01-02"}]})
+    assert answer.status_code == 200 and answer.json()["deals_new"] == 1, answer.text

@@ -386,7 +386,8 @@ def test_no_generated_request_gets_a_server_error(served: Server):
         @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def no_server_error(case: schemathesis.Case) -> None:
             response = case.call(base_url=served.url, headers=AUTH, timeout=60)
-            assert response.status_code < 500, f"{case.method} {case.path}: {response.status_code} {response.text[:300]}"
+            assert response.status_code < 500, (f"{case.method} {case.path}: {response.status_code} "
+                                                f"{response.text[:300]}; the server's log: {served.log.read_text()[-3000:]}")
 
         no_server_error()
 
