@@ -125,7 +125,7 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
 
     frame = map_columns(raw_deals, config.columns, MAPPABLE["columns"], report, deals_src, "deals")
     frame, deleted = _without_deleted(frame, config, report, deals_src)
-    frame, elsewhere = chosen_pipelines(frame, config, report, deals_src)
+    frame, elsewhere = _chosen_pipelines(frame, config, report, deals_src)
     frame = _status_from_stage(frame, config, report, deals_src)
     if frame.empty and deleted and report.ok:  # only deletions (a CRM's batch): nothing else to read
         report = _finish(report, strict, writes)
@@ -147,7 +147,7 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
                     "life, to its close or the data's end); where deals leave the pipeline early and how long "
                     "they stay in each stage are assumed, not learned. Give the CRM's stage changes as "
                     "--history: Salesforce's Opportunity History report, HubSpot's \"Date entered\" columns, "
-                    "Pipedrive's deal stage-change (deal flow) export")
+                    "Pipedrive's deal stage-change (deal flow) export, Odoo's Tracking Values of the stage")
     _resolve_closed_stages(parsed, hist, config, report, deals_src)
     columns = _without_revealing(parsed, _features(parsed, config, report, deals_src), config, report, deals_src)
     signals = read_signals(field_history, activities, parsed["deal_id"], config, report, deleted=deleted,
@@ -252,7 +252,7 @@ def _without_deleted(frame: pd.DataFrame, config: PipelineConfig, report: DataRe
     return frame[~deleted], tuple(dict.fromkeys(ids.tolist()))
 
 
-def chosen_pipelines(frame: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str
+def _chosen_pipelines(frame: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str
                      ) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """The deals of the config's ``pipelines`` (by the ``pipeline`` column), and the ids of the others, set aside:
     each pipeline has its own stages. Naming none, every deal is kept, with a warning when the export holds
@@ -319,7 +319,7 @@ def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, str
     if config.preset:
         raw, _, _ = get_preset(config.preset).prepare(raw, None, config, report, src)
     frame = map_columns(raw, config.columns, MAPPABLE["columns"], report, src, "deals")
-    frame, _ = chosen_pipelines(frame, config, report, src)
+    frame, _ = _chosen_pipelines(frame, config, report, src)
     frame = _status_from_stage(frame, config, report, src)
     if not has_columns(frame, raw, SCORE_REQUIRED, report, src) or not _finish(report, strict).ok:
         raise DataError("the deals to score cannot be used: " + _finish(report, strict).summary(), report)
