@@ -232,3 +232,27 @@ def test_a_column_twice_is_refused_naming_it_not_a_crash(write):
     report = inspect_deal_history(deals)[1]
     assert not report.ok
     assert any("segment" in p.message and "more than once" in p.message for p in report.errors)
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_a_reports_title_lines_above_its_header_are_skipped_and_rows_keep_their_numbers(tmp_path: Path, kind):
+    """Exports of formatted reports put a title, the filters and who ran them above the header: those lines
+    are not data, and a problem still names the row a spreadsheet shows."""
+    rows = [line.split(",") for line in GOOD_DEALS.replace("2024-01-07", "yesterday").strip().splitlines()]
+    top = [["Opportunity Pipeline"], ["Filtered By: Close Date equals THIS YEAR", "Jane Doe"], [""]]
+    path = tmp_path / f"report.{kind}"
+    if kind == "csv":
+        path.write_text("\n".join(",".join(f'"{c}"' for c in row) for row in top + rows) + "\n", encoding="utf-8")
+    else:
+        width = len(rows[0])
+        pd.DataFrame([r + [None] * (width - len(r)) for r in top + rows]).to_excel(path, index=False, header=False)
+    data, report = inspect_deal_history(path)
+    assert [(e.column, e.rows) for e in report.errors] == [("created_at", (7,))]  # D3: title, filters, blank, header
+    assert any("the header is on row 4" in n for n in report.notes)
+
+
+def test_a_file_whose_text_holds_other_separators_keeps_its_first_line_as_the_header(tmp_path: Path):
+    path = tmp_path / "deals.csv"
+    path.write_text(GOOD_DEALS.replace("segment", "notes").replace("SMB,10", '"a;b;c;d",10'), encoding="utf-8")
+    data = load_deal_history(path)
+    assert data.deals[ROW].tolist() == [2, 3, 4, 5] and not any("header is on row" in n for n in data.report.notes)

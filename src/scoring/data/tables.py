@@ -2,6 +2,7 @@
 (header = row 1) so that every problem can name the row it was found in."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeAlias
 
@@ -40,7 +41,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     spreadsheet number; blank lines keep their numbers (so a problem names the row a spreadsheet shows) and
     are dropped. A CSV row with fewer cells than the header is marked in ``SHORT`` (its cell count). CSV is
     UTF-8, UTF-16 by its byte-order mark, else Windows-1252 (:func:`_encoding`); separated by commas, semicolons
-    or tabs (the header tells)."""
+    or tabs (the header tells). A report's title and filter lines above the header (each of at most two filled
+    cells) are skipped: ``frame.attrs["header_row"]`` says where the header is."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -52,14 +54,17 @@ def read_table(path: str | Path) -> pd.DataFrame:
             frame = _read_excel(path)
         elif name.endswith((".csv", ".csv.gz", ".txt")):
             sep, encoding = ",", _encoding(path)
-            frame = _read_csv(path, sep, encoding)
+            above = _csv_title_lines(path, encoding)
+            frame = _read_csv(path, sep, encoding, above)
             for other in (";", "\t"):  # European spreadsheet exports; Excel's "Unicode Text"
                 if frame.shape[1] == 1 and other in str(frame.columns[0]):
                     sep = other
-                    frame = _read_csv(path, sep, encoding)
+                    frame = _read_csv(path, sep, encoding, above)
+            frame.attrs["header_row"] = above + 1
             # a short row leaves the last cells empty: only then is the file read again to count its cells
             last_empty = frame.iloc[:, -1].isna() & (frame.notna().sum(axis=1) > 1)
-            frame[SHORT] = _cell_counts(path, sep, len(frame), frame.shape[1], encoding) if last_empty.any() else 0
+            frame[SHORT] = (_cell_counts(path, sep, len(frame), frame.shape[1], encoding, above) if last_empty.any()
+                            else 0)
             frame.attrs["encoding"] = encoding
         else:
             raise DataError(f"{path}: unsupported file type; expected .csv, .csv.gz, .parquet or .xlsx")
@@ -72,7 +77,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"{path}: cannot be read as a table ({exc})") from None
     if frame.columns.empty:
         raise DataError(f"{path}: the file is empty; expected a header row and one row per deal")
-    return _with_rows(frame)
+    return _with_rows(frame, int(frame.attrs.get("header_row", 1)))
 
 
 def _read_excel(path: Path) -> pd.DataFrame:
@@ -82,15 +87,55 @@ def _read_excel(path: Path) -> pd.DataFrame:
 
     try:
         frame = pd.read_excel(path, engine="calamine", sheet_name=0)
+        above = 0
+        if len(frame.columns) and sum(str(c).startswith("Unnamed: ") for c in frame.columns) * 2 >= len(frame.columns):
+            top = pd.read_excel(path, engine="calamine", sheet_name=0, header=None, nrows=TITLE_LINES + 1)
+            above = _title_lines([[v for v in row if not is_missing(v) and str(v).strip()] for row in
+                                  top.itertuples(index=False)])
+            if above:
+                frame = pd.read_excel(path, engine="calamine", sheet_name=0, header=above)
     except CalamineError as exc:
         raise DataError(f"{path}: not a readable Excel workbook ({exc})") from None
     frame = frame.astype(object).where(frame.notna(), None)
     frame.attrs["excel"] = True
+    frame.attrs["header_row"] = above + 1
     return frame
 
 
-def _read_csv(path: Path, sep: str, encoding: str) -> pd.DataFrame:
-    return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=NA_VALUES,
+#: How many lines above the header a report may hold (its title, filters, who ran it and when).
+TITLE_LINES = 30
+
+
+def _title_lines(rows: Sequence[Sequence[object]]) -> int:
+    """How many of ``rows`` (each row's filled cells, from the top) are a report's title lines above its header: the
+    header is the first row of more than two filled cells, when every row above it has at most two."""
+    for index, cells in enumerate(rows[:TITLE_LINES + 1]):
+        if len(cells) > 2:
+            return index
+    return 0
+
+
+def _csv_title_lines(path: Path, encoding: str) -> int:
+    """:func:`_title_lines` of a CSV file, read with the separator that makes its header widest (a semicolon in a
+    comma-separated file's text makes no header)."""
+    import csv
+    import gzip
+    import io
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding=encoding, newline="") as handle:
+        head = "".join(line for _, line in zip(range(TITLE_LINES + 1), handle))
+    best = (0, 0)  # (the header's width, the lines above it)
+    for sep in (",", ";", "\t"):
+        rows = [[c for c in row if c.strip()] for row in csv.reader(io.StringIO(head), delimiter=sep)]
+        above = _title_lines(rows)
+        if rows and len(rows[above]) > best[0]:
+            best = (len(rows[above]), above)
+    return best[1]
+
+
+def _read_csv(path: Path, sep: str, encoding: str, above: int = 0) -> pd.DataFrame:
+    return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=NA_VALUES, skiprows=above,
                        encoding=encoding, skipinitialspace=True, skip_blank_lines=False)
 
 
@@ -114,7 +159,7 @@ def _encoding(path: Path) -> str:
     raise DataError(f"{path}: neither UTF-8, UTF-16 nor Windows-1252 text; export or save the file as UTF-8 CSV")
 
 
-def _cell_counts(path: Path, sep: str, rows: int, width: int, encoding: str) -> np.ndarray:
+def _cell_counts(path: Path, sep: str, rows: int, width: int, encoding: str, above: int = 0) -> np.ndarray:
     """Per data row, how many cells it has when fewer than ``width`` (a short row), else 0."""
     import csv
     import gzip
@@ -123,7 +168,8 @@ def _cell_counts(path: Path, sep: str, rows: int, width: int, encoding: str) -> 
     out = np.zeros(rows, dtype=np.int64)
     with opener(path, "rt", encoding=encoding, newline="") as handle:
         reader = csv.reader(handle, delimiter=sep)
-        next(reader, None)
+        for _ in range(above + 1):  # the title lines, then the header
+            next(reader, None)
         for i, cells in enumerate(reader):
             if i >= rows:
                 break
@@ -132,10 +178,10 @@ def _cell_counts(path: Path, sep: str, rows: int, width: int, encoding: str) -> 
     return out
 
 
-def _with_rows(frame: pd.DataFrame) -> pd.DataFrame:
+def _with_rows(frame: pd.DataFrame, header_row: int = 1) -> pd.DataFrame:
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c).strip() for c in frame.columns]
-    frame[ROW] = np.arange(2, len(frame) + 2)
+    frame[ROW] = np.arange(header_row + 1, len(frame) + header_row + 1)
     cells = frame.drop(columns=[c for c in (ROW, SHORT) if c in frame.columns])
     blank = cells.isna().all(axis=1) if len(cells.columns) else pd.Series(False, index=frame.index)
     if bool(blank.any()):
@@ -157,7 +203,10 @@ def load_table(table: TableInput, name: str, report: DataReport | None = None) -
     if isinstance(table, pd.DataFrame):
         return name, _with_rows(table.copy())
     frame = read_table(table)
-    encoding = frame.attrs.get("encoding")
+    encoding, header = frame.attrs.get("encoding"), int(frame.attrs.get("header_row", 1))
     if report is not None and encoding in ENCODINGS:
         report.notes.append(f"{table}: not UTF-8; read as {ENCODINGS[encoding]}")
+    if report is not None and header > 1:
+        report.notes.append(f"{table}: the header is on row {header}; the {header - 1} row(s) above it (a report's "
+                            "title, its filters) are not data")
     return str(table), frame
