@@ -248,8 +248,7 @@ def _without_deleted(frame: pd.DataFrame, config: PipelineConfig, report: DataRe
     if not deleted.any():
         return frame, ()
     report.set_rows_aside(src, "deleted deals (status 'deleted')", frame.loc[deleted, ROW].tolist(), deletion=True)
-    ids = as_text(frame.loc[deleted, "deal_id"]).dropna() if "deal_id" in frame.columns else pd.Series(dtype=object)
-    return frame[~deleted], tuple(dict.fromkeys(ids.tolist()))
+    return frame[~deleted], _ids_of(frame, deleted)
 
 
 def _chosen_pipelines(frame: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str
@@ -275,8 +274,14 @@ def _chosen_pipelines(frame: pd.DataFrame, config: PipelineConfig, report: DataR
     others = names[~chosen].fillna("(empty)").unique().tolist()
     report.set_rows_aside(src, f"deals of other pipelines than {', '.join(config.pipelines)} ({examples(others)})",
                           frame.loc[~chosen, ROW].tolist(), column=PIPELINE)
-    ids = as_text(frame.loc[~chosen, "deal_id"]).dropna() if "deal_id" in frame.columns else pd.Series(dtype=object)
-    return frame[chosen], tuple(dict.fromkeys(ids.tolist()))
+    return frame[chosen], _ids_of(frame, ~chosen)
+
+
+def _ids_of(frame: pd.DataFrame, rows: np.ndarray) -> tuple[str, ...]:
+    """The distinct deal ids of ``rows`` (a mask) of the deals, in order (none without an id column)."""
+    if "deal_id" not in frame.columns:
+        return ()
+    return tuple(dict.fromkeys(as_text(frame.loc[rows, "deal_id"]).dropna().tolist()))
 
 
 def _status_from_stage(frame: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str) -> pd.DataFrame:

@@ -337,13 +337,12 @@ def _odoo_status(deals: pd.DataFrame, config: PipelineConfig, report: DataReport
         text = out[name].astype("str").str.strip()
         return out[name].notna() & (text != "") & (text.str.casefold() != "false")
 
-    won = (out[stage].astype("str").str.strip().str.casefold().isin([w.casefold() for w in config.won_labels])
-           if stage is not None else pd.Series(False, index=out.index))
     if won_status is not None:
         state = out[won_status].astype("str").str.strip().str.casefold()
         status = state.map({"won": "won", "lost": "lost", "pending": "open"}).fillna(out[won_status].astype("str"))
-        won = status.eq("won")
     else:
+        won = (out[stage].astype("str").str.strip().str.casefold().isin([w.casefold() for w in config.won_labels])
+               if stage is not None else pd.Series(False, index=out.index))
         status = pd.Series("open", index=out.index, dtype="object")
         status[won] = "won"
         if active is not None:
