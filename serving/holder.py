@@ -183,13 +183,22 @@ class ModelHolder:
         return LoadedModel(bundle, info["name"], info["version"], source, _now(), _compiled(bundle, self.settings))
 
 
+#: Container objects allocated (less those freed) between two of the collector's young passes. Python's 700
+#: suits programs that build long-lived structures; a request for 1,000 deals allocates some 20,000 that it
+#: frees itself, so the default makes 20-30 passes over them a request: about 1 ms of a 25 ms batch with
+#: factors (``benchmarks/serve_bench.py``; alternating requests, one process). Cycles still get collected.
+YOUNG_THRESHOLD = 50_000
+
+
 def settle_heap() -> None:
     """Collect, then freeze what is alive (the libraries, the model) so that the garbage collector's later
     passes skip it: a request makes many small objects, and full passes over the heap of pandas, MLflow
-    and the model cost a batch of 1,000 deals about a quarter of its time."""
+    and the model cost a batch of 1,000 deals about a quarter of its time. Young passes come every
+    ``YOUNG_THRESHOLD`` objects."""
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+    gc.set_threshold(YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _compiled(bundle: ModelBundle, settings: Settings) -> str | None:

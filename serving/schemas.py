@@ -4,7 +4,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, NotRequired, Required
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, with_config
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetPydanticSchema,
+    WithJsonSchema,
+    with_config,
+)
+from pydantic_core import core_schema
 from typing_extensions import TypedDict
 
 from scoring.data.tables import PLAUSIBLE_YEARS
@@ -21,11 +32,16 @@ def _plausible(value: Any) -> Any:
     return value
 
 
-def _not_a_number(value: Any) -> Any:
-    """A date must be written as one: a number (``1700000000``, ``0``) is not read as seconds since 1970."""
-    if isinstance(value, (int, float)):
-        raise ValueError("expected a date or date-time as text (ISO 8601, e.g. 2025-10-01), not a number")
-    return value
+def _date_as_text(source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+    """A datetime written as text (or given as a datetime): a number (``1700000000``, ``0``) is not read as
+    seconds since 1970. Checked by pydantic-core, not a Python validator: a request of 1,000 deals has 3,000
+    dates, and a Python call each cost it 0.4 ms."""
+    return core_schema.chain_schema([
+        core_schema.union_schema([core_schema.str_schema(), core_schema.datetime_schema(strict=True)],
+                                 custom_error_type="date_as_text",
+                                 custom_error_message="expected a date or date-time as text (ISO 8601, e.g. "
+                                                      "2025-10-01)"),
+        handler(source)])
 
 
 def _not_a_boolean(value: Any) -> Any:
@@ -39,7 +55,7 @@ MAX_AMOUNT = 1e15
 
 #: A deal's datetimes: a zone is converted to naive UTC and the year checked for plausibility on whole
 #: columns (``scoring.data.open_deals``); numbers are refused.
-Timestamp = Annotated[datetime, BeforeValidator(_not_a_number)]
+Timestamp = Annotated[datetime, GetPydanticSchema(_date_as_text), WithJsonSchema({"type": "string", "format": "date-time"})]
 Day = Annotated[date, AfterValidator(_plausible)]
 
 DEAL_EXAMPLE = {"deal_id": "D-1042", "stage": "Proposal", "amount": 48000, "created_at": "2025-08-04",
@@ -68,7 +84,8 @@ class ActivityIn(TypedDict):
 #: The fields every kind of deal in a request shares.
 DealId = Annotated[str, Field(min_length=1, max_length=200)] | int
 StageName = Annotated[str, Field(min_length=1, max_length=200)]
-Amount = Annotated[float, BeforeValidator(_not_a_boolean), Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+#: (The bounds come before the check for booleans so that pydantic-core applies them, not Python validators.)
+Amount = Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False), BeforeValidator(_not_a_boolean)]
 Activities = Annotated[list[ActivityIn], Field(max_length=10_000)]
 
 

@@ -165,15 +165,27 @@ def test_numbers_only_python_reads_are_refused_naming_the_field(client: TestClie
     assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "deals[0].amount", answer.text
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"amount": True}, "amount"), ({"amount": 1e308}, "amount"), ({"created_at": 1700000000}, "created_at"),
-    ({"expected_close_date": 0}, "expected_close_date"),
+@pytest.mark.parametrize(("change", "field", "said"), [
+    ({"amount": True}, "amount", "not true or false"), ({"amount": 1e308}, "amount", "less than or equal"),
+    ({"amount": -5}, "amount", "greater than or equal"),
+    ({"created_at": 1700000000}, "created_at", "as text (ISO 8601"),
+    ({"expected_close_date": 0}, "expected_close_date", "as text (ISO 8601"),
+    ({"stage_entered_at": True}, "stage_entered_at", "as text (ISO 8601"),
+    ({"created_at": "2025-13-01"}, "created_at", "month value is outside"),
 ])
 def test_strict_types_where_a_value_would_be_silently_misread(client: TestClient, company: Path, change: dict,
-                                                              field: str):
+                                                              field: str, said: str):
     deal = pd.read_csv(company / "open_deals.csv", dtype=str).head(1).dropna(axis=1).to_dict(orient="records")[0]
     answer = client.post("/v1/score", json={"as_of": END, "deals": [{**deal, **change}]})
     assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == f"deals[0].{field}"
+    assert said in answer.json()["errors"][0]["message"], answer.text
+
+
+def test_dates_are_documented_as_date_time_text(client: TestClient):
+    """The dates' check (text or a datetime, never a number) is pydantic-core's; /docs still shows ISO text."""
+    deal = client.get("/openapi.json").json()["components"]["schemas"]["Deal"]["properties"]
+    assert deal["created_at"] == {"type": "string", "format": "date-time", "title": "Created At"}
+    assert {"type": "string", "format": "date-time"} in deal["expected_close_date"]["anyOf"]
 
 
 def test_score_answers_say_as_of_as_a_date_like_the_schema(client: TestClient, company: Path):
