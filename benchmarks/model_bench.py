@@ -185,7 +185,8 @@ def sets(shared: Path, work: Path) -> dict[str, DealHistory]:
         else:
             write = {"hubspot": hubspot_deals, "pipedrive": pipedrive_deals, "dynamics": dynamics_opportunities}[crm]
             files = (write(demo, folder), None)
-        out[f"{crm.capitalize()} {deals:,}"] = load_deal_history(*files, load_config(preset=crm))
+        out[f"{crm.capitalize()} {deals:,}"] = load_deal_history(  # Odoo's tracking values: stage and field history
+            *files, load_config(preset=crm), field_history=files[1] if crm == "odoo" else None)
     return out
 
 

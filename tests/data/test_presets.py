@@ -246,6 +246,51 @@ def test_odoo_pipeline_export_with_its_tracking_values(tmp_path):
     assert any("archived" in n and "taken as deleted" in n for n in data.report.notes)
 
 
+def _odoo_typed_tracking() -> list[dict]:
+    """Tracking Values as Odoo 16 exports them with every value column: a text field's number columns hold 0, a
+    date's text column is empty, a monetary value has a column of its own."""
+    def row(lead, field, at, char="", when="", monetary=0.0, model="crm.lead"):
+        return {"Message ID/Related Document ID": lead, "Message ID/Related Document Model": model, "Field": field,
+                "Old Value Char": "", "New Value Char": char, "New Value Datetime": when,
+                "New Value Monetary": monetary, "New Value Float": 0.0, "New Value Integer": 0, "Created on": at}
+    return [row(9, "Stage", "2024-02-08 09:00:00", char="Qualified"),
+            row(9, "Expected Closing", "2024-02-06 10:00:00", when="2024-03-31 00:00:00"),
+            row(9, "Expected Closing", "2024-02-20 09:00:00", when="2024-04-30 00:00:00"),
+            row(9, "Expected Revenue", "2024-02-07 10:00:00", monetary=2500.0),
+            row(7, "Expected Revenue", "2024-01-04 10:00:00", monetary=1500.0),
+            row(7, "Salesperson", "2024-01-03 08:00:00", char="Jane"),
+            row(8, "Salesperson", "2024-01-06 08:00:00", char=""),  # cleared: not its 0.0 number columns
+            row(3, "Expected Closing", "2024-01-03 08:00:00", when="2024-05-01 00:00:00", model="sale.order")]
+
+
+def test_odoo_tracking_values_are_the_field_history_too(tmp_path):
+    """The same Tracking Values export gives the stage history (--history) and the field history (--field-history)
+    of the rep's expected closing and the expected revenue, each value from the column Odoo keeps it in; the
+    salesperson's changes are left out (Odoo tracks no value at creation: leads never reassigned would have none),
+    so the leads file's Salesperson stays the owner feature."""
+    tracking = _csv(tmp_path, "mail.tracking.value.csv", _odoo_typed_tracking())
+    data = load_deal_history(_csv(tmp_path, "crm.lead.csv", _odoo_rows()), tracking, load_config(preset="odoo"),
+                             field_history=tracking)
+    changes = data.signals.field_history.sort_values(["deal_id", "changed_at"])
+    assert changes[["deal_id", "field", "value"]].values.tolist() == [
+        ["7", "amount", "1500.0"], ["9", "expected_close_date", "2024-03-31"], ["9", "amount", "2500.0"],
+        ["9", "expected_close_date", "2024-04-30"]]
+    assert data.spec.close_date and data.spec.amount and not data.spec.categories
+    assert {"close_date_pushes", "days_to_close_date", "owner", "Sales Team"} <= set(data.features)
+    notes = " ".join(data.report.notes)
+    assert "1 tracking value(s) of the stage not used as field history" in notes
+    assert "2 tracking value(s) of other fields than Expected Closing and Expected Revenue (Salesperson)" in notes
+    assert "1 tracking value(s) of other records than leads" in notes
+    assert [a.source for a in data.report.set_aside] == [str(tmp_path / "crm.lead.csv")]  # the merged lead 10 only
+
+    odoo17 = pd.DataFrame(_odoo_typed_tracking())  # Odoo 17: no monetary column, the field named with its model
+    odoo17 = odoo17.assign(**{"New Value Float": odoo17.pop("New Value Monetary"), "Field": odoo17["Field"] + " (crm.lead)"})
+    changes17 = load_deal_history(_csv(tmp_path, "crm.lead.csv", _odoo_rows()), tracking, load_config(preset="odoo"),
+                                  field_history=odoo17).signals.field_history
+    assert changes17[changes17["deal_id"] == "9"][["field", "value"]].values.tolist() == [
+        ["expected_close_date", "2024-03-31"], ["amount", "2500.0"], ["expected_close_date", "2024-04-30"]]
+
+
 def test_odoo_export_without_the_active_column_or_with_its_won_status(tmp_path):
     rows = [{k: v for k, v in r.items() if k != "Active"} for r in _odoo_rows()]
     data = load_deal_history(_csv(tmp_path, "a.csv", rows), None, load_config(preset="odoo"))

@@ -20,7 +20,8 @@ from scoring.data.exports import (
 
 
 def _files(crm: str, folder: Path) -> tuple[list[str], Path, int]:
-    """The CLI's data options for a demo company's export of ``crm``, the file to score, its open deals."""
+    """The CLI's data options for a demo company's export of ``crm``, the file to score, its open deals (Odoo's
+    tracking values are its stage history and its field history both)."""
     demo = DemoCompany().generate(800, seed=11, end="2025-06-30")
     open_deals = int((demo.deals["status"] == "open").sum())
     if crm == "salesforce":
@@ -28,7 +29,8 @@ def _files(crm: str, folder: Path) -> tuple[list[str], Path, int]:
         return ["--deals", str(deals), "--history", str(history), "--preset", crm], deals, open_deals
     if crm == "odoo":  # three open deals archived without being lost (merged duplicates): out of the pipeline
         deals, history = odoo_leads(demo, folder, archived=3)
-        return ["--deals", str(deals), "--history", str(history), "--preset", crm], deals, open_deals - 3
+        return ["--deals", str(deals), "--history", str(history), "--field-history", str(history), "--preset", crm], \
+            deals, open_deals - 3
     if crm == "dynamics":  # an Excel workbook, no stage history
         return ["--deals", str(deals := dynamics_opportunities(demo, folder)), "--preset", crm], deals, open_deals
     if crm == "hubspot":
@@ -65,8 +67,12 @@ def test_validate_train_and_score_an_export_with_only_the_preset(crm: str, tmp_p
     assert trained.exit_code == 0, trained.output
     assert "set aside" in " ".join(trained.output.split())  # every set-aside row counted in the output
 
+    signals = data[data.index("--field-history"):][:2] if "--field-history" in data else []
+    if signals:  # the rep's expected closing as it changed: learned from
+        told = " ".join(runner.invoke(main, ["validate", *data]).output.split())
+        assert "features from them: close_date_pushes, days_to_close_date" in told, told
     scored = runner.invoke(main, ["score", "--input", str(export), "--out", str(tmp_path / "scores.csv"),
-                                  "--preset", crm, "--as-of", "2025-06-30"])
+                                  "--preset", crm, "--as-of", "2025-06-30", *signals])
     assert scored.exit_code == 0, scored.output
     scores = pd.read_csv(tmp_path / "scores.csv")
     assert len(scores) == open_deals  # a whole export: open deals scored, the rest counted and skipped
@@ -74,7 +80,7 @@ def test_validate_train_and_score_an_export_with_only_the_preset(crm: str, tmp_p
     assert scores["win_probability"].between(0, 1).all()
 
     forecast = runner.invoke(main, ["forecast", "--input", str(export), "--out", str(tmp_path / "f.json"),
-                                    "--as-of", "2025-06-30"])
+                                    "--as-of", "2025-06-30", *signals])
     assert forecast.exit_code == 0, forecast.output
     owners = json.loads((tmp_path / "f.json").read_text())["breakdowns"]["owner"]  # the CRM's salesperson column
     assert len(owners) > 3 and sum(o["deals"] for o in owners) == open_deals

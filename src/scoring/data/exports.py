@@ -175,8 +175,9 @@ def _odoo_time(values: pd.Series) -> list[str]:
 
 def odoo_leads(demo: DemoData, folder: Path, archived: int = 3, seed: int = 0) -> tuple[Path, Path]:
     """The pipeline export of Odoo CRM (``crm.lead``, lost ones included) and its Tracking Values export: the
-    stage's changes (``Old Value Char`` -> ``New Value Char``) with the salesperson's changes mixed in;
-    ``archived`` open deals archived without being lost (merged duplicates)."""
+    stage's changes (``Old Value Char`` -> ``New Value Char``) with the salesperson's and, as in a database that
+    tracks it, the expected closing's (``New Value Datetime``) mixed in, every value column exported (a text
+    field's number columns hold 0); ``archived`` open deals archived without being lost (merged duplicates)."""
     rng = np.random.default_rng(seed)
     deals = demo.deals.reset_index(drop=True)
     number = np.arange(1, len(deals) + 1)
@@ -216,9 +217,25 @@ def odoo_leads(demo: DemoData, folder: Path, archived: int = 3, seed: int = 0) -
         "Message ID/Related Document Model": "crm.lead", "Field": "Salesperson",
         "Old Value Char": "Mitchell Admin", "New Value Char": reassigned["owner"].to_numpy(),
         "Created on": _odoo_time(reassigned["created_at"] + pd.Timedelta(hours=1))})
+    changes = demo.field_history if demo.field_history is not None else pd.DataFrame(
+        columns=["deal_id", "field", "value", "changed_at"])
+    closing = changes[(changes["field"] == "expected_close_date") & changes["deal_id"].isin(ids.index)]
+    before_closing = closing.groupby("deal_id")["value"].shift(1)
+    dates = pd.DataFrame({
+        "Message ID/Related Document ID": closing["deal_id"].map(ids).to_numpy(),
+        "Message ID/Related Document Model": "crm.lead", "Field": "Expected Closing",
+        "Old Value Datetime": [f"{v} 00:00:00" if isinstance(v, str) else "" for v in before_closing],
+        "New Value Datetime": [f"{v} 00:00:00" if isinstance(v, str) else "" for v in closing["value"]],
+        "Created on": _odoo_time(closing["changed_at"])})
+    values_out = pd.concat([tracking, owners, dates], ignore_index=True)
+    for column in ("Old Value Char", "New Value Char", "Old Value Datetime", "New Value Datetime"):
+        values_out[column] = values_out[column].fillna("")
+    values_out = values_out.assign(**{c: 0.0 for c in ("Old Value Float", "New Value Float")},
+                                   **{c: 0 for c in ("Old Value Integer", "New Value Integer")})
+    values_out = values_out.sort_values("Created on", kind="stable")  # Odoo lists them as they happened
     leads, values = folder / "crm.lead.csv", folder / "mail.tracking.value.csv"
     export.to_csv(leads, index=False)
-    pd.concat([tracking, owners], ignore_index=True).to_csv(values, index=False)
+    values_out.to_csv(values, index=False)
     return leads, values
 
 

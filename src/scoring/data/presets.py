@@ -24,16 +24,24 @@ from scoring.errors import ConfigError
 
 Prepared = tuple[pd.DataFrame, pd.DataFrame | None, bool]
 Prepare = Callable[[pd.DataFrame, pd.DataFrame | None, PipelineConfig, DataReport, str], Prepared]
+#: Reshapes a CRM's own field-change export into the field history's columns (deal_id, field, value, changed_at).
+PrepareChanges = Callable[[pd.DataFrame, PipelineConfig, DataReport, str], pd.DataFrame]
+
+
+def _as_exported(changes: pd.DataFrame, config: PipelineConfig, report: DataReport, source: str) -> pd.DataFrame:
+    return changes
 
 
 @dataclass(frozen=True)
 class Preset:
-    """A CRM export's defaults and reshaping; ``prepare`` returns (deals, history, history_was_derived)."""
+    """A CRM export's defaults and reshaping; ``prepare`` returns (deals, history, history_was_derived) and
+    ``prepare_changes`` reshapes the CRM's field-change export when it has a shape of its own."""
 
     name: str
     description: str
     config: PipelineConfig
     prepare: Prepare
+    prepare_changes: PrepareChanges = _as_exported
 
 
 def _find(frame: pd.DataFrame, names: Sequence[str]) -> str | None:
@@ -379,7 +387,8 @@ def _odoo_stage_changes(history: pd.DataFrame, deals: pd.DataFrame, config: Pipe
         keep &= history[model_col].astype("str").str.strip().str.casefold().eq("crm.lead")
     if not keep.all():
         report.notes.append(f"{int((~keep).sum())} tracking value(s) of other fields or records than the leads' stage "
-                            "not used as stage history")
+                            "not used as stage history (the same export as --field-history gives the leads' other "
+                            "fields' history)")
     history = history[keep]
     names, columns = config.history_columns, config.columns
     id_col, at_col, stage_col = (_find(history, names.get(c, (c,))) for c in ("deal_id", "entered_at", "stage"))
@@ -394,6 +403,76 @@ def _odoo_stage_changes(history: pd.DataFrame, deals: pd.DataFrame, config: Pipe
                           at_col: first[id_col].astype("str").map(born), ROW: first[ROW]})
     start = start[start[stage_col].notna() & start[at_col].notna()]
     return pd.concat([start, history], ignore_index=True)
+
+
+#: The lead's tracked fields taken as field history (labels and technical names, folded) and where Odoo keeps
+#: their new value, in order of preference: the expected revenue's own column before Odoo 17, the float one after;
+#: the expected closing's date column (or its text, where exported so).
+_ODOO_FIELD_VALUES = {
+    **dict.fromkeys(("expected revenue", "expected_revenue", "planned revenue", "planned_revenue"),
+                    ("New Value Monetary", "new_value_monetary", "New Value Float", "new_value_float")),
+    **dict.fromkeys(("expected closing", "date_deadline"),
+                    ("New Value Datetime", "new_value_datetime", "New Value Char", "new_value_char")),
+}
+#: Odoo 17 exports the tracked field as its display name, "Expected Revenue (crm.lead)".
+_ODOO_FIELD_MODEL = re.compile(r"\s*\([\w.]+\)\s*$")
+
+
+def _odoo_field_changes(changes: pd.DataFrame, config: PipelineConfig, report: DataReport,
+                        source: str) -> pd.DataFrame:
+    """Odoo's Tracking Values export (``mail.tracking.value``) as field changes: the lead's ID, the field (Expected
+    Closing, Expected Revenue), its new value from the column Odoo keeps it in (every value column is exported,
+    and the others hold 0 or nothing) and the tracking date.
+
+    Only those two fields: Odoo tracks changes, never the value a lead was created with, so any other field (the
+    salesperson, the sales team, ...) would be known only from a lead's first change on, and unknown for every
+    lead never changed, while the leads file's column of it, a feature, is lost to the model once the field is
+    tracked. A tracked amount is its first value until its first change; a close date is a signal from its first
+    change on (section 2.2 of the SPEC). The stage's rows are the stage history (the same export given as
+    ``--history``); they, the other fields' and other records' rows are left out, each said in a note. An export
+    already in the field history's columns is taken as it is."""
+    if _find(changes, ("value",)) is not None and _find(changes, ("field",)) is not None:
+        return changes
+    names = config.history_columns
+    id_col, at_col = _find(changes, names.get("deal_id", ())), _find(changes, names.get("entered_at", ()))
+    field_col = _find(changes, ("Field", "Changed Field", "field_id", "field", "Field Description", "field_desc"))
+    if id_col is None or at_col is None or field_col is None:
+        return changes  # the field history's own checks name what is missing
+    model_col = _find(changes, ("Message ID/Related Document Model", "Mail Message ID/Related Document Model",
+                                "Related Document Model", "mail_message_id/model", "model"))
+    if model_col is not None:
+        leads = changes[model_col].astype("str").str.strip().str.casefold().eq("crm.lead")
+        if not leads.all():
+            report.notes.append(f"{int((~leads).sum())} tracking value(s) of other records than leads not used as "
+                                "field history")
+            changes = changes[leads]
+    field = changes[field_col].astype("str").str.replace(_ODOO_FIELD_MODEL, "", regex=True).str.strip()
+    columns = field.str.casefold().map(_ODOO_FIELD_VALUES)
+    stage = field.str.match(_ODOO_STAGE_FIELD)
+    other = columns.isna() & ~stage
+    if stage.any():
+        report.notes.append(f"{int(stage.sum())} tracking value(s) of the stage not used as field history: they are "
+                            "the stage history (the same export as --history)")
+    if other.any():
+        shown = ", ".join(sorted(field[other].unique().tolist())[:5])
+        report.notes.append(f"{int(other.sum())} tracking value(s) of other fields than Expected Closing and Expected "
+                            f"Revenue ({shown}) not used as field history: Odoo tracks changes, not the value a lead "
+                            "was created with, so leads never changed would have none (the leads file's columns "
+                            "stay the features)")
+    keep = columns.notna()
+    changes, field, columns = changes[keep], field[keep], columns[keep]
+    changes = _odoo_ids(changes, (id_col,))
+    value = pd.Series(pd.NA, index=changes.index, dtype="object")
+    for name in dict.fromkeys(c for cs in _ODOO_FIELD_VALUES.values() for c in cs):
+        col = _find(changes, (name,))
+        if col is None:
+            continue
+        text = changes[col].astype("str").str.strip()
+        fill = (value.isna() & columns.map(lambda cs, n=name: n in cs).astype(bool) & changes[col].notna()
+                & (text != "") & (text.str.casefold() != "false"))
+        value[fill] = changes.loc[fill, col]
+    return pd.DataFrame({"deal_id": changes[id_col], "field": field, "value": value,
+                         "changed_at": changes[at_col], ROW: changes[ROW]}, index=changes.index)
 
 
 def _prepare_odoo(deals: pd.DataFrame, history: pd.DataFrame | None, config: PipelineConfig,
@@ -457,8 +536,8 @@ PRESETS: dict[str, Preset] = {
         Preset("hubspot", 'HubSpot deals export, with its Date entered "<stage>" columns as the stage history',
                HUBSPOT, _prepare_hubspot),
         Preset("pipedrive", "Pipedrive deals export", PIPEDRIVE, _prepare_pipedrive),
-        Preset("odoo", "Odoo CRM pipeline export (crm.lead), with the stage's tracking values as history", ODOO,
-               _prepare_odoo),
+        Preset("odoo", "Odoo CRM pipeline export (crm.lead), with its tracking values as the stage and field history",
+               ODOO, _prepare_odoo, _odoo_field_changes),
         Preset("dynamics", "Microsoft Dynamics 365 Sales opportunities exported to Excel", DYNAMICS, _prepare_dynamics),
     )
 }

@@ -2,7 +2,8 @@
 
 ``field_history``: one row per change of a tracked field (``deal_id``, ``field``, ``value`` as text,
 ``changed_at``), the shape of Salesforce's OpportunityFieldHistory (OpportunityId, Field, NewValue,
-CreatedDate) and of HubSpot's property history. Field names are mapped onto the ones the product
+CreatedDate) and of HubSpot's property history; a preset reshapes a CRM's own export first (Odoo's tracking
+values). Field names are mapped onto the ones the product
 understands (``CloseDate`` -> ``expected_close_date``, ``ForecastCategoryName`` -> ``forecast_category``,
 ``OwnerId`` -> ``owner``, ...); any other field is a categorical feature. ``activities``: one row per logged
 activity (``deal_id``, ``occurred_at``, optional ``type``): Salesforce Tasks and Events, HubSpot
@@ -29,6 +30,7 @@ import pandas as pd
 from scoring.data.columns import as_text, fold, has_columns, map_columns, other_deals, read_dates
 from scoring.data.config import ACTIVITY_COLUMNS, FIELD_HISTORY_COLUMNS, OWNER, PipelineConfig
 from scoring.data.formats import parse_numbers
+from scoring.data.presets import get_preset
 from scoring.data.problems import DataReport, examples
 from scoring.data.tables import ROW, TableInput, is_in, load_table
 
@@ -57,8 +59,9 @@ SIGNAL_COLUMN_NAMES: Mapping[str, tuple[str, ...]] = {
 #: Field names as CRMs write them (folded) -> the field the product understands.
 FIELD_NAMES: Mapping[str, str] = {
     **dict.fromkeys(("closedate", "close date", "close_date", "expected close date", "expected_close_date",
-                     "expected_close", "expected close"), CLOSE_DATE),
-    **dict.fromkeys(("amount", "value", "deal value", "deal amount"), AMOUNT),
+                     "expected_close", "expected close", "expected closing", "date_deadline"), CLOSE_DATE),
+    **dict.fromkeys(("amount", "value", "deal value", "deal amount", "expected revenue", "expected_revenue",
+                     "planned revenue", "planned_revenue"), AMOUNT),
     **dict.fromkeys(("forecastcategoryname", "forecastcategory", "forecast category", "forecast_category",
                      "hs_forecast_category", "hs_manual_forecast_category", "forecast category name"),
                    FORECAST_CATEGORY),
@@ -168,6 +171,8 @@ def read_signals(field_history: TableInput | None, activities: TableInput | None
     if field_history is not None:
         src, raw = load_table(field_history, "field_history", report)
         excel = bool(raw.attrs.get("excel"))
+        if config.preset:  # a CRM's own export of field changes (Odoo's tracking values)
+            raw = get_preset(config.preset).prepare_changes(raw, config, report, src)
         frame = map_columns(raw, _names(config, "field_history_columns"), FIELD_HISTORY_COLUMNS, report, src,
                             "field history")
         if has_columns(frame, raw, FIELD_HISTORY_COLUMNS, report, src):
