@@ -387,8 +387,8 @@ def _odoo_stage_changes(history: pd.DataFrame, deals: pd.DataFrame, config: Pipe
         keep &= history[model_col].astype("str").str.strip().str.casefold().eq("crm.lead")
     if not keep.all():
         report.notes.append(f"{int((~keep).sum())} tracking value(s) of other fields or records than the leads' stage "
-                            "not used as stage history (the same export as --field-history gives the leads' other "
-                            "fields' history)")
+                            "not used as stage history (given as --field-history too, the same export gives the "
+                            "expected closing's and expected revenue's history)")
     history = history[keep]
     names, columns = config.history_columns, config.columns
     id_col, at_col, stage_col = (_find(history, names.get(c, (c,))) for c in ("deal_id", "entered_at", "stage"))
@@ -405,15 +405,14 @@ def _odoo_stage_changes(history: pd.DataFrame, deals: pd.DataFrame, config: Pipe
     return pd.concat([start, history], ignore_index=True)
 
 
-#: The lead's tracked fields taken as field history (labels and technical names, folded) and where Odoo keeps
-#: their new value, in order of preference: the expected revenue's own column before Odoo 17, the float one after;
-#: the expected closing's date column (or its text, where exported so).
-_ODOO_FIELD_VALUES = {
-    **dict.fromkeys(("expected revenue", "expected_revenue", "planned revenue", "planned_revenue"),
-                    ("New Value Monetary", "new_value_monetary", "New Value Float", "new_value_float")),
-    **dict.fromkeys(("expected closing", "date_deadline"),
-                    ("New Value Datetime", "new_value_datetime", "New Value Char", "new_value_char")),
-}
+#: The lead's tracked fields taken as field history (labels and technical names, folded), and where Odoo keeps
+#: each one's new value, in order of preference: the expected revenue's own column before Odoo 17, the float one
+#: after; the expected closing's date column (or its text, where exported so).
+_ODOO_FIELDS = {**dict.fromkeys(("expected revenue", "expected_revenue", "planned revenue", "planned_revenue"),
+                                "revenue"),
+                **dict.fromkeys(("expected closing", "date_deadline"), "closing")}
+_ODOO_VALUE_COLUMNS = {"revenue": ("New Value Monetary", "new_value_monetary", "New Value Float", "new_value_float"),
+                       "closing": ("New Value Datetime", "new_value_datetime", "New Value Char", "new_value_char")}
 #: Odoo 17 exports the tracked field as its display name, "Expected Revenue (crm.lead)".
 _ODOO_FIELD_MODEL = re.compile(r"\s*\([\w.]+\)\s*$")
 
@@ -447,9 +446,9 @@ def _odoo_field_changes(changes: pd.DataFrame, config: PipelineConfig, report: D
                                 "field history")
             changes = changes[leads]
     field = changes[field_col].astype("str").str.replace(_ODOO_FIELD_MODEL, "", regex=True).str.strip()
-    columns = field.str.casefold().map(_ODOO_FIELD_VALUES)
+    kind = field.str.casefold().map(_ODOO_FIELDS)
     stage = field.str.match(_ODOO_STAGE_FIELD)
-    other = columns.isna() & ~stage
+    other = kind.isna() & ~stage
     if stage.any():
         report.notes.append(f"{int(stage.sum())} tracking value(s) of the stage not used as field history: they are "
                             "the stage history (the same export as --history)")
@@ -459,18 +458,15 @@ def _odoo_field_changes(changes: pd.DataFrame, config: PipelineConfig, report: D
                             f"Revenue ({shown}) not used as field history: Odoo tracks changes, not the value a lead "
                             "was created with, so leads never changed would have none (the leads file's columns "
                             "stay the features)")
-    keep = columns.notna()
-    changes, field, columns = changes[keep], field[keep], columns[keep]
-    changes = _odoo_ids(changes, (id_col,))
+    keep = kind.notna()
+    changes, field, kind = _odoo_ids(changes[keep], (id_col,)), field[keep], kind[keep]
     value = pd.Series(pd.NA, index=changes.index, dtype="object")
-    for name in dict.fromkeys(c for cs in _ODOO_FIELD_VALUES.values() for c in cs):
-        col = _find(changes, (name,))
-        if col is None:
-            continue
-        text = changes[col].astype("str").str.strip()
-        fill = (value.isna() & columns.map(lambda cs, n=name: n in cs).astype(bool) & changes[col].notna()
-                & (text != "") & (text.str.casefold() != "false"))
-        value[fill] = changes.loc[fill, col]
+    for which, wanted in _ODOO_VALUE_COLUMNS.items():
+        for col in (c for c in (_find(changes, (name,)) for name in wanted) if c is not None):
+            text = changes[col].astype("str").str.strip()
+            fill = ((kind == which) & value.isna() & changes[col].notna() & (text != "")
+                    & (text.str.casefold() != "false"))
+            value[fill] = changes.loc[fill, col]
     return pd.DataFrame({"deal_id": changes[id_col], "field": field, "value": value,
                          "changed_at": changes[at_col], ROW: changes[ROW]}, index=changes.index)
 
