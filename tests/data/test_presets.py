@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from scoring.data.contract import inspect_deal_history, load_deal_history, load_open_deals
+from scoring.data.demo import DemoCompany
+from scoring.data.exports import salesforce_grouped_report, salesforce_reports
 from scoring.data.presets import get_preset, hubspot_stage_columns, load_config
 from scoring.errors import ConfigError
 
@@ -62,6 +64,37 @@ def test_salesforce_report_export_with_opportunity_history(tmp_path):
     assert data.history.groupby("deal_id").size().to_dict() == {"0065g01": 2, "0065g02": 1, "0065g03": 1}
     reasons = " ".join(a.reason for a in data.report.set_aside)
     assert "repeats of the stage" in reasons and "won/lost rows" in reasons
+
+
+def test_a_salesforce_summary_report_exported_formatted_reads_as_its_details(tmp_path):
+    """A report grouped by stage, exported as "Formatted Report": the stage named on each group's first row only,
+    a Subtotal line under each group and a Total line, title lines above and the footer below. Its deals read as
+    those of the same report exported as details; the subtotals are set aside and counted."""
+    demo = DemoCompany().generate(300, seed=4, end="2025-06-30")
+    flat, history = salesforce_reports(demo, tmp_path)
+    grouped, report = inspect_deal_history(salesforce_grouped_report(demo, tmp_path), history,
+                                           load_config(preset="salesforce"))
+    assert grouped is not None, report.summary()
+    details = load_deal_history(flat, history, load_config(preset="salesforce"))
+    columns = ["stage", "status", "amount", "created_at", "closed_at", "expected_close_date"]
+    pd.testing.assert_frame_equal(grouped.deals.set_index("deal_id")[columns].sort_index(),
+                                  details.deals.set_index("deal_id")[columns].sort_index())
+    groups = pd.read_csv(flat, dtype=str)["Stage"].dropna().nunique()  # the export's stages, closed ones too
+    aside = {a.reason: a.count for a in report.set_aside}
+    assert aside["subtotal and total lines of a grouped report"] == groups + 1  # one per group, and the Total
+    assert any("'Stage' name each group on its first row only" in n for n in report.notes)
+
+
+def test_a_file_without_subtotal_lines_keeps_its_blanks_and_its_deals_named_total(tmp_path):
+    """Only a grouped report is filled down: a blank owner stays blank, and a deal whose first cell starts with
+    "Total" (an account named so) is a deal."""
+    rows = [{"Account": "Total Wine & More", "Owner": "ann", "deal_id": "A1", "stage": "Lead", "amount": "100",
+             "created_at": "2025-01-02", "status": "open"},
+            {"Account": "Acme", "Owner": "", "deal_id": "A2", "stage": "Lead", "amount": "200",
+             "created_at": "2025-01-03", "status": "open"}]
+    data = load_deal_history(_csv(tmp_path, "deals.csv", rows), None, load_config())
+    assert data.deals["deal_id"].tolist() == ["A1", "A2"] and not data.report.set_aside
+    assert not any("grouped report" in n for n in data.report.notes)
 
 
 def test_salesforce_data_loader_export_uses_api_field_names(tmp_path):

@@ -58,19 +58,15 @@ def _write_report(path: Path, frame: pd.DataFrame, footer: bool) -> Path:
     return path
 
 
-def salesforce_reports(demo: DemoData, folder: Path, footer: bool = True, blank_amounts: float = 0.06,
-                       seed: int = 0, edits: float = 0.0) -> tuple[Path, Path]:
-    """The Opportunities report and the Opportunity History report of ``demo``, as Salesforce exports them;
-    ``edits``: history rows of other changes (amount, close date) that repeat the stage, per stage entry."""
-    rng = np.random.default_rng(seed)
-    deals = demo.deals.reset_index(drop=True)
+def _salesforce_opportunities(deals: pd.DataFrame, rng: np.random.Generator, blank_amounts: float) -> pd.DataFrame:
+    """The Opportunities report's rows: amounts written three ways, some blank."""
     closed = deals["status"] != "open"
     stage = np.where(closed, deals["status"].map(SALESFORCE_STAGE), deals["stage"].map(SALESFORCE_STAGE))
     close_date = deals["closed_at"].where(closed, deals["expected_close_date"])
     amount = [f"{a:,.2f}" if i % 3 == 0 else (f"USD {a:,.2f}" if i % 3 == 1 else f"{a:.0f}")
               for i, a in enumerate(deals["amount"])]
     amount = ["" if blank else a for a, blank in zip(amount, rng.random(len(deals)) < blank_amounts, strict=True)]
-    report = pd.DataFrame({
+    return pd.DataFrame({
         "Opportunity Owner": deals["owner"], "Account Name": deals["deal_id"].str.replace("D", "Acct-"),
         "Opportunity Name": deals["deal_id"] + " deal", "Opportunity ID": deals["deal_id"],
         "Type": deals["product"], "Lead Source": deals["source"], "Segment": deals["segment"],
@@ -80,6 +76,16 @@ def salesforce_reports(demo: DemoData, folder: Path, footer: bool = True, blank_
         "Close Date": _us_date(close_date), "Created Date": _us_date(deals["created_at"]),
         "Last Stage Change Date": _us_date(deals["stage_entered_at"]),
     })
+
+
+def salesforce_reports(demo: DemoData, folder: Path, footer: bool = True, blank_amounts: float = 0.06,
+                       seed: int = 0, edits: float = 0.0) -> tuple[Path, Path]:
+    """The Opportunities report and the Opportunity History report of ``demo``, as Salesforce exports them;
+    ``edits``: history rows of other changes (amount, close date) that repeat the stage, per stage entry."""
+    rng = np.random.default_rng(seed)
+    deals = demo.deals.reset_index(drop=True)
+    closed = deals["status"] != "open"
+    report = _salesforce_opportunities(deals, rng, blank_amounts)
     history = demo.history.merge(deals[["deal_id", "amount"]], on="deal_id")
     terminal = deals.loc[closed, ["deal_id", "status", "closed_at", "amount"]].rename(
         columns={"status": "stage", "closed_at": "entered_at"})
@@ -99,6 +105,38 @@ def salesforce_reports(demo: DemoData, folder: Path, footer: bool = True, blank_
     })
     return (_write_report(folder / "Opportunities.csv", report, footer),
             _write_report(folder / "Opportunity History.csv", history_report, footer))
+
+
+def salesforce_grouped_report(demo: DemoData, folder: Path, seed: int = 0) -> Path:
+    """The Opportunities report grouped by stage (a summary report) as Salesforce's "Formatted Report" export
+    writes it, an Excel workbook: the report's title and filters above the header, the stage first and named on
+    each group's first row only, a Subtotal line under each group and a Total line (the amounts summed), then the
+    footer."""
+    rng = np.random.default_rng(seed)
+    report = _salesforce_opportunities(demo.deals.reset_index(drop=True), rng, blank_amounts=0.06)
+    report = report[["Stage", *[c for c in report.columns if c != "Stage"]]].sort_values("Stage", kind="stable")
+    amounts = pd.to_numeric(report["Amount"].str.replace(r"[^0-9.]", "", regex=True), errors="coerce")
+    blank = dict.fromkeys(report.columns, None)
+    rows: list[dict[str, object]] = []
+    for stage, group in report.groupby("Stage", sort=False):
+        for i, row in enumerate(group.to_dict(orient="records")):
+            rows.append({**row, "Stage": stage if i == 0 else None})
+        rows.append({**blank, "Stage": "Subtotal", "Amount": round(float(amounts[group.index].sum()), 2)})
+    rows.append({**blank, "Stage": "Total", "Amount": round(float(amounts.sum()), 2)})
+    from openpyxl import Workbook  # the tests' writer of Excel files (a dev dependency)
+
+    book = Workbook()
+    sheet = book.active
+    for line in ("Opportunities by Stage", "Filtered By: Show All opportunities", "As of 3/25/2026", ""):
+        sheet.append([line] if line else [])
+    sheet.append(list(report.columns))
+    for row in rows:
+        sheet.append([None if v == "" else v for v in row.values()])
+    for line in FOOTER:
+        sheet.append([line] if line else [])
+    path = folder / "Opportunities by Stage.xlsx"
+    book.save(path)
+    return path
 
 
 HUBSPOT_STAGE = {"Lead": "Appointment Scheduled", "Qualified": "Qualified To Buy",
