@@ -263,7 +263,7 @@ def _ungrouped(raw: pd.DataFrame, report: DataReport, src: str) -> pd.DataFrame:
     report.set_rows_aside(src, "subtotal and total lines of a grouped report", raw.loc[subtotal, ROW].tolist())
     raw = raw[~subtotal].copy()
     grouping = []
-    for col in lead:  # a grouping column names its group on the group's first row, the first row of all included
+    for col in lead:  # outermost first; a column that is not a grouping one ends them
         blank = raw[col].isna()
         if not blank.any() or blank.iloc[0] or (~blank).sum() > subtotal.sum() + 1:
             break
