@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -83,6 +84,31 @@ def test_a_salesforce_summary_report_exported_formatted_reads_as_its_details(tmp
     aside = {a.reason: a.count for a in report.set_aside}
     assert aside["subtotal and total lines of a grouped report"] == groups + 1  # one per group, and the Total
     assert any("'Stage' name each group on its first row only" in n for n in report.notes)
+
+
+def test_a_multi_currency_export_is_read_in_its_converted_amount_or_warned_about(tmp_path):
+    """A multi-currency Salesforce org's report has each deal's Amount in its own currency, its Amount Currency
+    and the Amount (converted) to the corporate currency: the converted one is the amount (the other is not a
+    feature). Without it, amounts in several currencies would be added up as one: said in a warning."""
+    demo = DemoCompany().generate(200, seed=6, end="2025-06-30")
+    flat, history = salesforce_reports(demo, tmp_path, footer=False, blank_amounts=0.0)
+    report = pd.read_csv(flat, dtype=str)
+    euro = report.index % 2 == 0
+    report["Amount Currency"] = np.where(euro, "EUR", "USD")
+    report["Amount (converted)"] = [f"USD {a * (1.1 if e else 1.0):,.2f}" for a, e in zip(demo.deals["amount"], euro)]
+    report["Amount"] = [f"{'EUR' if e else 'USD'} {a:,.2f}" for a, e in zip(demo.deals["amount"], euro)]
+    report.to_csv(tmp_path / "multi.csv", index=False)
+    data, found = inspect_deal_history(tmp_path / "multi.csv", history, load_config(preset="salesforce"))
+    assert data is not None, found.summary()
+    expected = demo.deals["amount"].to_numpy() * np.where(euro, 1.1, 1.0)
+    np.testing.assert_allclose(data.deals.set_index("deal_id").loc[demo.deals["deal_id"], "amount"], expected, atol=0.01)
+    assert "Amount" not in data.features and not any("currencies" in str(w) for w in found.warnings)
+
+    report.drop(columns="Amount (converted)").to_csv(tmp_path / "own.csv", index=False)
+    _, found = inspect_deal_history(tmp_path / "own.csv", history, load_config(preset="salesforce"))
+    said = [str(w) for w in found.warnings if "currencies" in str(w)]
+    assert len(said) == 1 and "2 currencies ('EUR', 'USD') would be added up as one" in said[0]
+    assert 'Amount (converted)' in said[0]
 
 
 def test_a_file_without_subtotal_lines_keeps_its_blanks_and_its_deals_named_total(tmp_path):

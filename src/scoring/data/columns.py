@@ -47,6 +47,7 @@ def map_columns(raw: pd.DataFrame, mapping: Mapping[str, tuple[str, ...]], canon
                 break
     clashes = [c for c in raw.columns if c in canonical and c not in renames and c not in renames.values()]
     frame = raw.drop(columns=clashes).rename(columns=renames)
+    frame.attrs["mapped_from"] = {canon: str(col) for col, canon in renames.items()}  # what each name was read from
     if clashes:
         report.warn(source, f"column(s) {clashes} not used: other columns were mapped onto those {what} names")
     return frame

@@ -27,6 +27,8 @@ from scoring.data.config import (
     PipelineConfig,
 )
 from scoring.data.formats import (
+    CURRENCY_MARK,
+    CURRENCY_SIGNS,
     AmbiguousDates,
     declared_format,
     looks_like_dates,
@@ -124,6 +126,7 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
             hist_src = f"{deals_src} (stage dates)"
 
     frame = map_columns(raw_deals, config.columns, MAPPABLE["columns"], report, deals_src, "deals")
+    _one_currency(frame, report, deals_src)
     frame, deleted = _without_deleted(frame, config, report, deals_src)
     frame, elsewhere = _chosen_pipelines(frame, config, report, deals_src)
     frame = _status_from_stage(frame, config, report, deals_src)
@@ -240,6 +243,35 @@ def _tidy(raw: pd.DataFrame, report: DataReport, src: str, what: str) -> pd.Data
     if raw.empty:
         report.error(src, f"no {what}: the file has a header row and nothing under it")
     return raw
+
+
+#: Columns that give each deal's currency (names folded), and words in an amount column's name that say it is
+#: converted to one currency (Salesforce's "Amount (converted)", HubSpot's "Amount in company currency",
+#: Dynamics' "Est. Revenue (Base)").
+_CURRENCY_COLUMNS = frozenset(fold(c) for c in ("Currency", "Amount Currency", "Opportunity Currency", "Deal Currency",
+                                                "Deal - Currency", "Currency ISO Code", "CurrencyIsoCode", "Currency Code",
+                                                "transactioncurrencyid"))
+_CONVERTED = re.compile(r"convert|company currency|home currency|default currency|\(base\)|_base\b", re.IGNORECASE)
+
+
+def _one_currency(frame: pd.DataFrame, report: DataReport, src: str) -> None:
+    """Warn when the deals' amounts are in several currencies (a currency column of more than one value, or
+    amounts written with different currency codes or signs) and the amount column is not one converted to a
+    single currency: they would be added up as one, in every forecast."""
+    if "amount" not in frame.columns or _CONVERTED.search(frame.attrs.get("mapped_from", {}).get("amount", "")):
+        return
+    found: set[str] = set()
+    for col in frame.columns:
+        if fold(str(col)) in _CURRENCY_COLUMNS:
+            found |= set(as_text(frame[col]).dropna().str.upper().unique().tolist())
+    if len(found) < 2:  # no currency column, or one currency in it: the signs and codes the amounts are written with
+        written = as_text(frame["amount"]).dropna().str.extract(CURRENCY_MARK, flags=re.IGNORECASE, expand=False)
+        found = set(written.dropna().str.upper().replace(CURRENCY_SIGNS).unique().tolist())
+    if len(found) > 1:
+        report.warn(src, f"amounts in {len(found)} currencies ({examples(sorted(found))}) would be added up as one: "
+                    "export the amount converted to one currency (Salesforce's \"Amount (converted)\", HubSpot's "
+                    "\"Amount in company currency\", Dynamics' \"Est. Revenue (Base)\"), or one file per currency",
+                    "amount")
 
 
 def _ungrouped(raw: pd.DataFrame, report: DataReport, src: str) -> pd.DataFrame:

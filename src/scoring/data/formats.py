@@ -180,7 +180,10 @@ def _serials(numbers: pd.Series) -> pd.Series:
     return (EXCEL_EPOCH + days).dt.tz_localize("UTC")
 
 
-_CURRENCY = re.compile(r"[$€£¥₹]|\b(?:USD|EUR|GBP|CHF|CAD|AUD|JPY|INR|SEK|NOK|DKK)\b", re.IGNORECASE)
+#: A currency sign or code in a written amount (one group), and the codes of the signs.
+CURRENCY_MARK = r"([$€£¥₹]|\b(?:USD|EUR|GBP|CHF|CAD|AUD|JPY|INR|SEK|NOK|DKK)\b)"
+CURRENCY_SIGNS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
+_CURRENCY = re.compile(CURRENCY_MARK, re.IGNORECASE)
 _US = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
 _EU = re.compile(r"^-?\d{1,3}(\.\d{3})+(,\d+)?$|^-?\d+,\d+$")
 #: The names a config may give a number format.

@@ -113,7 +113,7 @@ SALESFORCE = PipelineConfig(
     columns={
         "deal_id": ("Opportunity ID", "Opportunity ID (18)", "Id"),
         "created_at": ("Created Date", "CreatedDate"),
-        "amount": ("Amount", "Amount (converted)"),
+        "amount": ("Amount (converted)", "Amount"),  # a multi-currency org's amount in the corporate currency first
         "stage": ("Stage", "StageName"),
         "stage_entered_at": ("Last Stage Change Date", "LastStageChangeDate"),
         "owner": ("Opportunity Owner", "Owner Name", "Owner: Full Name", "OwnerId"),
@@ -131,6 +131,8 @@ SALESFORCE = PipelineConfig(
         "Fiscal Quarter", "FiscalQuarter", "Fiscal", "HasOpenActivity", "HasOverdueTask", "IsDeleted",
         # free text and record names
         "Opportunity Name", "Name", "Description",
+        # the amount in each deal's own currency, beside the converted one read as the amount
+        "Amount",
     ),
     preset="salesforce",
 )
@@ -156,7 +158,7 @@ HUBSPOT = PipelineConfig(
     columns={
         "deal_id": ("Record ID", "Deal ID"),
         "created_at": ("Create Date", "Created Date"),
-        "amount": ("Amount", "Amount in company currency"),
+        "amount": ("Amount in company currency", "Amount"),  # in one currency when deals have several
         "stage": ("Deal Stage",),
         "owner": ("Deal owner", "HubSpot Owner"),
         "pipeline": ("Pipeline",),
@@ -171,6 +173,7 @@ HUBSPOT = PipelineConfig(
         "Projected amount", "Is Closed Won", "Is Deal Closed?", "Is closed lost", "Is Stalled",
         "Is In First Deal Stage", "Days to close", "Closed Lost Reason", "Closed Won Reason",
         "Number of Sales Activities", "Number of times contacted", "Deal Name", "Deal Description",
+        "Amount",  # in each deal's own currency, beside the amount in company currency read as the amount
     ),
     preset="hubspot",
 )
@@ -494,7 +497,7 @@ DYNAMICS = PipelineConfig(
     columns={
         "deal_id": ("(Do Not Modify) Opportunity", "opportunityid", "Opportunity"),
         "created_at": ("Created On", "createdon"),
-        "amount": ("Est. Revenue", "Estimated Revenue", "estimatedvalue"),
+        "amount": ("Est. Revenue (Base)", "estimatedvalue_base", "Est. Revenue", "Estimated Revenue", "estimatedvalue"),
         "stage": ("Sales Stage", "salesstage", "Pipeline Phase", "stepname"),
         "status": ("Status", "statecode"),
         "closed_at": ("Actual Close Date", "actualclosedate"),
@@ -508,6 +511,8 @@ DYNAMICS = PipelineConfig(
         "(Do Not Modify) Row Checksum", "(Do Not Modify) Modified On",
         # free text
         "Topic", "name", "Description",
+        # the amount in each deal's own currency, beside the base-currency one read as the amount
+        "Est. Revenue", "Estimated Revenue", "estimatedvalue",
     ),
     preset="dynamics",
 )
