@@ -226,9 +226,11 @@ def model_for(model_ref: str, preset: str | None) -> tuple[Any, dict[str, str]]:
 
 
 def open_deals_for(input_path: Path, model_ref: str, preset: str | None, field_history: Path | None = None,
-                   activities: Path | None = None) -> tuple[Any, dict[str, str], pd.DataFrame, DealSignals | None]:
-    """The model bundle, its name and version, the open deals to score with it (read with its own config) and
-    their field history and activities when given (None when neither is)."""
+                   activities: Path | None = None
+                   ) -> tuple[Any, dict[str, str], pd.DataFrame, DealSignals | None, list[str]]:
+    """The model bundle, its name and version, the open deals to score with it (read with its own config),
+    their field history and activities when given (None when neither is) and the reader's warnings (printed
+    here; a forecast keeps them in its JSON)."""
     from scoring.data.contract import read_open_deals
 
     if input_path.is_dir():
@@ -243,10 +245,13 @@ def open_deals_for(input_path: Path, model_ref: str, preset: str | None, field_h
                                                                if not s.kept), soft_wrap=True, markup=False)
     for aside in (s for s in report.set_aside if s.kept):
         err.print(f"note: {aside}", soft_wrap=True, markup=False)
+    warnings = [str(w) for w in report.warnings]
+    for text in warnings:
+        err.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True)
     problem = bundle.compile(compile_cache_dir(os.environ))
     if problem:
         err.print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
-    return bundle, info, deals, signals
+    return bundle, info, deals, signals, warnings
 
 
 def signals_for(field_history: Path | None, activities: Path | None, config: Any, deal_ids: pd.Series | None,

@@ -75,7 +75,7 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: 
                   f"revenue {done.expected_revenue:,.0f} (fixed percentages: {done.fixed_expected_revenue:,.0f}). "
                   f"Wrote {out_path}/", markup=False)
         return
-    bundle, _, deals, signals = open_deals_for(input_path, model_ref, preset, field_history, activities)
+    bundle, _, deals, signals, _ = open_deals_for(input_path, model_ref, preset, field_history, activities)
     gc.freeze()  # the model and the deals outlive scoring: the collector's passes over them cost a third of it
     try:
         scores, warnings = score_deals(bundle, deals, when, factors, signals)
@@ -116,7 +116,7 @@ def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods:
     from scoring.forecast.revenue import forecast as make_forecast
 
     claim_output(out_path, [input_path, model_ref, history_path, field_history, activities], force)
-    bundle, info, deals, signals = open_deals_for(input_path, model_ref, preset, field_history, activities)
+    bundle, info, deals, signals, read = open_deals_for(input_path, model_ref, preset, field_history, activities)
     history = None
     if history_path is not None:
         with err.status(f"Reading {history_path}..."):
@@ -126,6 +126,7 @@ def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods:
                            signals=signals)
     for text in result.warnings:
         out.print(f"[yellow]warning:[/] {escape(text)}", soft_wrap=True)
+    result.warnings[:0] = read  # what reading the deals found (printed then) stays with the forecast
     document = result.to_json()
     with atomic_path(out_path) as temporary:
         temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.data.contract import inspect_deal_history, load_deal_history, load_open_deals
+from scoring.data.contract import inspect_deal_history, load_deal_history, load_open_deals, read_open_deals
 from scoring.data.demo import DemoCompany
 from scoring.data.exports import salesforce_grouped_report, salesforce_reports
 from scoring.data.presets import get_preset, hubspot_stage_columns, load_config
@@ -109,6 +109,9 @@ def test_a_multi_currency_export_is_read_in_its_converted_amount_or_warned_about
     said = [str(w) for w in found.warnings if "currencies" in str(w)]
     assert len(said) == 1 and "2 currencies ('EUR', 'USD') would be added up as one" in said[0]
     assert 'Amount (converted)' in said[0]
+    # the open deals of the same files, read to be scored: the same warning, and none for the converted amount
+    assert any("2 currencies" in str(w) for w in read_open_deals(tmp_path / "own.csv", load_config(preset="salesforce"))[1].warnings)
+    assert not read_open_deals(tmp_path / "multi.csv", load_config(preset="salesforce"))[1].warnings
 
 
 def test_a_file_without_subtotal_lines_keeps_its_blanks_and_its_deals_named_total(tmp_path):

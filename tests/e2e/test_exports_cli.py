@@ -84,3 +84,15 @@ def test_validate_train_and_score_an_export_with_only_the_preset(crm: str, tmp_p
     assert forecast.exit_code == 0, forecast.output
     owners = json.loads((tmp_path / "f.json").read_text())["breakdowns"]["owner"]  # the CRM's salesperson column
     assert len(owners) > 3 and sum(o["deals"] for o in owners) == open_deals
+
+    if crm == "salesforce":  # amounts in two currencies, none converted: said when scoring and in the forecast
+        mixed = pd.read_csv(export, dtype=str, keep_default_na=False)
+        deal = (mixed != "").sum(axis=1) > 1  # not the report's footer lines
+        mixed["Amount Currency"] = [("EUR" if i % 2 else "USD") if d else "" for i, d in enumerate(deal)]
+        mixed.to_csv(tmp_path / "mixed.csv", index=False)
+        forecast = runner.invoke(main, ["forecast", "--input", str(tmp_path / "mixed.csv"), "--out",
+                                        str(tmp_path / "mixed.json"), "--as-of", "2025-06-30"])
+        assert forecast.exit_code == 0, forecast.output
+        said = [w for w in json.loads((tmp_path / "mixed.json").read_text())["warnings"] if "currencies" in w]
+        assert len(said) == 1 and "2 currencies ('EUR', 'USD') would be added up as one" in said[0]
+        assert "would be added up as one" in " ".join(forecast.output.split())

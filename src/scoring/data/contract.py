@@ -394,6 +394,7 @@ def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, str
     if config.preset:
         raw, _, _ = get_preset(config.preset).prepare(raw, None, config, report, src)
     frame = map_columns(raw, config.columns, MAPPABLE["columns"], report, src, "deals")
+    _one_currency(frame, report, src)
     frame, _ = _chosen_pipelines(frame, config, report, src)
     frame = _status_from_stage(frame, config, report, src)
     if not has_columns(frame, raw, SCORE_REQUIRED, report, src) or not _finish(report, strict).ok:
