@@ -94,11 +94,13 @@ def test_a_header_only_file_gets_a_clear_error_not_a_traceback(write):
     (["3/25/2026 8:48 PM", "3/26/2026 12:05 AM"], "month", ["2026-03-25 20:48", "2026-03-26 00:05"]),
     (["25.03.2026", "01.12.2026 14:30"], "day", ["2026-03-25 00:00", "2026-12-01 14:30"]),
     (["25/03/2026", "01/12/2026"], "day", ["2026-03-25 00:00", "2026-12-01 00:00"]),
+    # mostly blank, as the close dates of an export's open deals only: read by the cells that are there
+    ([*[""] * 9, "04.01.2027 00:00", None], "day", [*[None] * 9, "2027-01-04 00:00", None]),
 ])
 def test_dates_are_read_per_column_in_the_format_their_cells_show(cells, form, expected):
     parsed = parse_dates(pd.Series(cells))
     assert parsed.form == form and not parsed.unreadable.any()
-    assert list(parsed.values.dt.strftime("%Y-%m-%d %H:%M")) == expected
+    assert [None if pd.isna(t) else f"{t:%Y-%m-%d %H:%M}" for t in parsed.values] == expected
 
 
 def test_ambiguous_dates_are_refused_with_both_readings_unless_declared():
@@ -171,6 +173,24 @@ def test_excel_files_are_read_like_csv(tmp_path: Path, write):
                                   from_csv.deals[["deal_id", "created_at", "amount", "status"]])
 
 
+def test_a_workbook_is_read_from_its_data_sheet_and_tab_separated_text_from_tsv(tmp_path: Path, write):
+    """A workbook with a summary sheet before the export (and a hidden one, as Dynamics 365 keeps) is read from
+    its largest visible sheet, with a note naming it; a .tsv file is tab-separated text like Excel's own."""
+    frame = pd.read_csv(write("deals.csv", GOOD_DEALS), dtype=str)
+    path = tmp_path / "deals.xlsx"
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        pd.DataFrame({"Pipeline summary": ["4 deals", "2 open"]}).to_excel(writer, sheet_name="Summary", index=False)
+        frame.to_excel(writer, sheet_name="Opportunities", index=False)
+        pd.DataFrame({"x": range(100)}).assign(y=1, z=2, w=3).to_excel(writer, sheet_name="hidden", index=False)
+        writer.book["hidden"].sheet_state = "hidden"
+    data = load_deal_history(path)
+    assert data.deals["deal_id"].tolist() == ["D1", "D2", "D3", "D4"]
+    assert any("read its sheet 'Opportunities', the largest; not its other sheet(s) ['Summary']" in n
+               for n in data.report.notes)
+    tsv = load_deal_history(write("deals.tsv", GOOD_DEALS.replace(",", "\t")))
+    pd.testing.assert_frame_equal(tsv.deals, load_deal_history(write("deals.csv", GOOD_DEALS)).deals)
+
+
 MAVEN_CONFIG = '''# The Maven CRM sample set (sales_pipeline.csv), loaded with this config alone
 stages = ["Prospecting", "Engaging"]
 last_open_stage = "Engaging"
@@ -208,3 +228,16 @@ def test_a_nan_amount_is_a_blank_amount_set_aside_not_an_empty_cell_refused(writ
     data, report = inspect_deal_history(write("deals.csv", text))
     assert report.ok and data.deals.set_index("deal_id")["amount"].isna().to_dict()["D4"]
     assert [(s.column, s.rows, s.kept) for s in report.set_aside] == [("amount", (5,), True)]
+
+
+def test_the_canonical_names_are_read_as_people_write_them(write):
+    """``Deal ID``, ``Created At``, ``closedAt``: the canonical columns written in title case with spaces or run
+    together are the same columns, in the deals file and the history."""
+    header, *rows = GOOD_DEALS.splitlines()
+    header = "Deal ID,Created At,Amount,Stage,Status,closedAt,Stage Entered At,Expected Close Date,Segment,Seats"
+    history = GOOD_HISTORY.replace("deal_id,stage,entered_at", "Deal ID,Stage,Entered At")
+    data = load_deal_history(write("deals.csv", "\n".join([header, *rows]) + "\n"), write("history.csv", history))
+    plain = load_deal_history(write("plain.csv", GOOD_DEALS), write("plain_history.csv", GOOD_HISTORY))
+    pd.testing.assert_frame_equal(data.deals.drop(columns=["Segment", "Seats"]),
+                                  plain.deals.drop(columns=["segment", "seats"]))
+    assert data.features == {"Segment": "categorical", "Seats": "numeric"}

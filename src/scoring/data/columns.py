@@ -35,11 +35,12 @@ def fold(text: object) -> str:
 
 def map_columns(raw: pd.DataFrame, mapping: Mapping[str, tuple[str, ...]], canonical: tuple[str, ...],
                  report: DataReport, source: str, what: str) -> pd.DataFrame:
-    """Rename export columns to canonical names: the configured names first, then the canonical name itself."""
+    """Rename export columns to canonical names: the configured names first, then the canonical name itself,
+    written in any case with spaces for its underscores or none (``Deal ID``, ``Created At``, ``createdAt``)."""
     by_fold = {fold(c): c for c in raw.columns if not str(c).startswith("_")}
     renames: dict[str, str] = {}
     for canon in canonical:
-        candidates = (*mapping.get(canon, ()), canon)
+        candidates = (*mapping.get(canon, ()), canon, canon.replace("_", " "), canon.replace("_", ""))
         for name in candidates:
             col = by_fold.get(fold(name))
             if col is not None and col not in renames:

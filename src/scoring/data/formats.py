@@ -125,7 +125,8 @@ def _read(text: pd.Series, form: str, parts: pd.DataFrame | None = None) -> pd.S
     if form == "excel serial":
         return _serials(pd.to_numeric(text, errors="coerce"))
     if form in ("month", "day"):
-        pattern = _DOTTED if text.str.contains(".", regex=False).mean() > 0.5 and form == "day" else _SLASH
+        given = text.dropna()  # a mostly blank column (close dates of open deals only) is read by its dates
+        pattern = _DOTTED if form == "day" and given.str.contains(".", regex=False).mean() > 0.5 else _SLASH
         if parts is None or pattern is not _SLASH:
             parts = _extract(text, pattern)
         month, day = (parts[0], parts[1]) if form == "month" else (parts[1], parts[0])

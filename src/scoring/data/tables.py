@@ -50,9 +50,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         if name.endswith((".parquet", ".pq")):
             frame = pd.read_parquet(path)
-        elif name.endswith((".xlsx", ".xlsm")):
+        elif name.endswith(EXCEL):
             frame = _read_excel(path)
-        elif name.endswith((".csv", ".csv.gz", ".txt")):
+        elif name.endswith(TEXT):
             sep, encoding = ",", _encoding(path)
             above = _csv_title_lines(path, encoding)
             frame = _read_csv(path, sep, encoding, above)
@@ -67,7 +67,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
                             else 0)
             frame.attrs["encoding"] = encoding
         else:
-            raise DataError(f"{path}: unsupported file type; expected .csv, .csv.gz, .parquet or .xlsx")
+            raise DataError(f"{path}: unsupported file type; expected .csv (or .tsv, .txt; gzipped too), .parquet, "
+                            ".xlsx (or .xls, .xlsm, .xlsb, .ods)")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: its text cannot be decoded ({exc.reason} at byte {exc.start}); "
                         "export or save the file as UTF-8 CSV") from None
@@ -81,27 +82,48 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 
 def _read_excel(path: Path) -> pd.DataFrame:
-    """The first sheet of a workbook, by python-calamine (a Rust reader: a 100,000-row sheet in 0.9-1.3 s, against
-    openpyxl's 8.7-8.9 s)."""
+    """The data sheet of a workbook (:func:`_data_sheet`), by python-calamine (a Rust reader: a 100,000-row sheet in
+    0.9-1.3 s, against openpyxl's 8.7-8.9 s)."""
     from python_calamine import CalamineError
 
     try:
-        frame = pd.read_excel(path, engine="calamine", sheet_name=0)
+        sheet, others = _data_sheet(path)
+        frame = pd.read_excel(path, engine="calamine", sheet_name=sheet)
         above = 0
         if len(frame.columns) and sum(str(c).startswith("Unnamed: ") for c in frame.columns) * 2 >= len(frame.columns):
-            top = pd.read_excel(path, engine="calamine", sheet_name=0, header=None, nrows=TITLE_LINES + 1)
+            top = pd.read_excel(path, engine="calamine", sheet_name=sheet, header=None, nrows=TITLE_LINES + 1)
             above = _title_lines([[v for v in row if not is_missing(v) and str(v).strip()] for row in
                                   top.itertuples(index=False)])
             if above:
-                frame = pd.read_excel(path, engine="calamine", sheet_name=0, header=above)
+                frame = pd.read_excel(path, engine="calamine", sheet_name=sheet, header=above)
     except CalamineError as exc:
-        raise DataError(f"{path}: not a readable Excel workbook ({exc})") from None
+        raise DataError(f"{path}: not a readable workbook ({exc}); export the report as .xlsx or CSV") from None
     frame = frame.astype(object).where(frame.notna(), None)
     frame.attrs["excel"] = True
     frame.attrs["header_row"] = above + 1
+    if others:
+        frame.attrs["sheet"] = (sheet, others)
     return frame
 
 
+def _data_sheet(path: Path) -> tuple[str | int, list[str]]:
+    """Which sheet of a workbook holds the data, and the other visible sheets when it is not the only one: of
+    several visible sheets (a summary or a pivot beside the export, say), the one of the most cells; hidden sheets
+    (Dynamics 365 keeps its own in its exports) are never data."""
+    from python_calamine import CalamineWorkbook, SheetVisibleEnum
+
+    book = CalamineWorkbook.from_path(str(path))
+    visible = [m.name for m in book.sheets_metadata if m.visible == SheetVisibleEnum.Visible]
+    if len(visible) < 2:
+        return (visible[0] if visible else 0), []
+    sheets = [book.get_sheet_by_name(name) for name in visible]
+    chosen = visible[int(np.argmax([sheet.height * sheet.width for sheet in sheets]))]  # the first of the largest
+    return chosen, [name for name in visible if name != chosen]
+
+
+#: File names read as workbooks (by python-calamine) and as delimited text (comma, semicolon or tab).
+EXCEL = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
+TEXT = (".csv", ".csv.gz", ".txt", ".txt.gz", ".tsv", ".tsv.gz")
 #: How many lines above the header a report may hold (its title, filters, who ran it and when).
 TITLE_LINES = 30
 
@@ -206,6 +228,9 @@ def load_table(table: TableInput, name: str, report: DataReport | None = None) -
     encoding, header = frame.attrs.get("encoding"), int(frame.attrs.get("header_row", 1))
     if report is not None and encoding in ENCODINGS:
         report.notes.append(f"{table}: not UTF-8; read as {ENCODINGS[encoding]}")
+    if report is not None and "sheet" in frame.attrs:
+        sheet, others = frame.attrs["sheet"]
+        report.notes.append(f"{table}: read its sheet {sheet!r}, the largest; not its other sheet(s) {others}")
     if report is not None and header > 1:
         report.notes.append(f"{table}: the header is on row {header}; the {header - 1} row(s) above it (a report's "
                             "title, its filters) are not data")
