@@ -177,6 +177,11 @@ def test_date_format_from_config(write):
 def test_semicolon_separated_export(write):
     data = load_deal_history(write("deals.csv", GOOD_DEALS.replace(",", ";")))
     assert len(data.deals) == 4
+    # commas in its cells, more in some rows than others (amounts written with thousands separators): still
+    # semicolon-separated, by its header
+    text = GOOD_DEALS.replace(",", ";").replace(";55000.50;", ";USD 1,055,000.50;").replace(";SMB;10", ";SMB, EMEA;10")
+    data = load_deal_history(write("deals.csv", text))
+    assert data.deals["amount"].tolist()[:2] == [12000.0, 1055000.5] and data.deals["segment"][0] == "SMB, EMEA"
 
 
 def test_feature_columns_that_would_leak_or_identify_are_set_aside(write):

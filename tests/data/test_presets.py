@@ -400,3 +400,29 @@ def test_a_config_that_renames_odoo_stages_drops_the_presets_last_open_stage(tmp
                     '[fixed_probabilities]\nNew = 0.1\nDemo = 0.3\nNegotiation = 0.6\n', encoding="utf-8")
     config = load_config(path)
     assert config.stages == ("New", "Demo", "Negotiation") and config.last_open_stage is None
+
+
+def test_an_odoo_export_in_a_european_locale_reads_as_the_english_one(tmp_path):
+    """Odoo in a German or French locale writes semicolons, 24.05.2024 05:53 and 417200,0; its tracking values come
+    newest first. The stage each lead was created in (the first change's old value) is found by reading those
+    dates as the contract does: pandas' guess from the first cell read some day-first dates month first, took a
+    later change for the first and set aside its real first change as a repeat."""
+    from scoring.data.exports import odoo_leads
+
+    demo = DemoCompany().generate(300, seed=4, end="2025-06-30")
+    leads, tracking = odoo_leads(demo, tmp_path, archived=0)
+    config = load_config(preset="odoo")
+    english = load_deal_history(leads, tracking, config)
+    iso = r"^(\d{4})-(\d{2})-(\d{2})( \d{2}:\d{2})?(:\d{2})?$"
+    for path in (leads, tracking):
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = frame.replace(iso, r"\3.\2.\1\4", regex=True).replace(r"^(\d+)\.(\d+)$", r"\1,\2", regex=True)
+        if path == tracking:
+            frame = frame.iloc[::-1]
+        frame.to_csv(path.with_name(f"eu-{path.name}"), sep=";", index=False)
+    european = load_deal_history(leads.with_name(f"eu-{leads.name}"), tracking.with_name(f"eu-{tracking.name}"), config)
+    assert not any("repeats" in s.reason for s in european.report.set_aside), european.report.summary()
+    columns = ["deal_id", "stage", "entered_at"]
+    pd.testing.assert_frame_equal(european.history[columns].sort_values(columns).reset_index(drop=True),
+                                  english.history[columns].sort_values(columns).reset_index(drop=True))
+    pd.testing.assert_series_equal(european.deals["amount"], english.deals["amount"])

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from scoring.data.config import PipelineConfig
+from scoring.data.formats import AmbiguousDates, declared_format, parse_dates
 from scoring.data.problems import DataReport
 from scoring.data.tables import ROW, SOURCE_COLUMN
 from scoring.errors import ConfigError
@@ -399,7 +400,12 @@ def _odoo_stage_changes(history: pd.DataFrame, deals: pd.DataFrame, config: Pipe
     deal_id, created = _find(deals, columns.get("deal_id", ())), _find(deals, columns.get("created_at", ()))
     if None in (id_col, old_col, at_col, deal_id, created, stage_col) or history.empty:
         return history
-    first = history.assign(_at=pd.to_datetime(history[at_col], errors="coerce")).sort_values("_at", kind="stable")
+    try:  # read as the contract reads them (25.03.2026 is day first), not by pandas' guess from the first cell
+        at = parse_dates(history[at_col], declared_format(config.date_formats, "entered_at", config.date_format),
+                         bool(history.attrs.get("excel"))).values
+    except AmbiguousDates:  # refused when the history is read, with both readings
+        return history
+    first = history.assign(_at=at).sort_values("_at", kind="stable")
     first = first.drop_duplicates(id_col)
     born = deals.drop_duplicates(deal_id).set_index(deals.drop_duplicates(deal_id)[deal_id].astype("str"))[created]
     start = pd.DataFrame({id_col: first[id_col], stage_col: first[old_col],

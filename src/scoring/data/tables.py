@@ -41,8 +41,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     spreadsheet number; blank lines keep their numbers (so a problem names the row a spreadsheet shows) and
     are dropped. A CSV row with fewer cells than the header is marked in ``SHORT`` (its cell count). CSV is
     UTF-8, UTF-16 by its byte-order mark, else Windows-1252 (:func:`_encoding`); separated by commas, semicolons
-    or tabs (the header tells). A report's title and filter lines above the header (each of at most two filled
-    cells) are skipped: ``frame.attrs["header_row"]`` says where the header is."""
+    or tabs (the header tells: :func:`_csv_header`). A report's title and filter lines above the header (each of
+    at most two filled cells) are skipped: ``frame.attrs["header_row"]`` says where the header is."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -53,13 +53,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
         elif name.endswith(EXCEL):
             frame = _read_excel(path)
         elif name.endswith(TEXT):
-            sep, encoding = ",", _encoding(path)
-            above = _csv_title_lines(path, encoding)
+            encoding = _encoding(path)
+            above, sep = _csv_header(path, encoding)
             frame = _read_csv(path, sep, encoding, above)
-            for other in (";", "\t"):  # European spreadsheet exports; Excel's "Unicode Text"
-                if frame.shape[1] == 1 and other in str(frame.columns[0]):
-                    sep = other
-                    frame = _read_csv(path, sep, encoding, above)
             frame.attrs["header_row"] = above + 1
             # a short row leaves the last cells empty: only then is the file read again to count its cells
             last_empty = frame.iloc[:, -1].isna() & (frame.notna().sum(axis=1) > 1)
@@ -137,9 +133,10 @@ def _title_lines(rows: Sequence[Sequence[object]]) -> int:
     return 0
 
 
-def _csv_title_lines(path: Path, encoding: str) -> int:
-    """:func:`_title_lines` of a CSV file, read with the separator that makes its header widest (a semicolon in a
-    comma-separated file's text makes no header)."""
+def _csv_header(path: Path, encoding: str) -> tuple[int, str]:
+    """:func:`_title_lines` of a CSV file and its separator: the one of comma, semicolon (European spreadsheets)
+    and tab (Excel's "Unicode Text") that makes its header widest. Commas in a semicolon-separated file's cells
+    (``USD 1,029,700.00``) make no header, and a semicolon in a comma-separated file's text none either."""
     import csv
     import gzip
     import io
@@ -147,13 +144,13 @@ def _csv_title_lines(path: Path, encoding: str) -> int:
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rt", encoding=encoding, newline="") as handle:
         head = "".join(line for _, line in zip(range(TITLE_LINES + 1), handle))
-    best = (0, 0)  # (the header's width, the lines above it)
+    best = (0, 0, ",")  # (the header's width, the lines above it, the separator)
     for sep in (",", ";", "\t"):
         rows = [[c for c in row if c.strip()] for row in csv.reader(io.StringIO(head), delimiter=sep)]
         above = _title_lines(rows)
         if rows and len(rows[above]) > best[0]:
-            best = (len(rows[above]), above)
-    return best[1]
+            best = (len(rows[above]), above, sep)
+    return best[1], best[2]
 
 
 def _read_csv(path: Path, sep: str, encoding: str, above: int = 0) -> pd.DataFrame:
