@@ -133,3 +133,35 @@ def test_compare_puts_models_side_by_side_per_group():
     table = compare(y, {"m1": np.full(80, 0.5), "m2": np.where(y == 1, 0.8, 0.2)}, groups)
     assert set(table["group"]) == {"all", "a", "b"} and set(table["model"]) == {"m1", "m2"}
     assert (table.loc[table["model"] == "m2", "log_loss"].to_numpy() < table.loc[table["model"] == "m1", "log_loss"].to_numpy()).all()
+
+
+def test_logistic_regression_scores_by_its_per_input_terms_exactly_as_its_pipeline():
+    """Scoring reads the pipeline as one term per input (no DataFrame, no scikit-learn pass): the same
+    probabilities and contributions as the pipeline, for unseen and missing categories, missing numbers, numbers
+    far outside the training range and (probabilities) a stage index no training row had."""
+    from scoring.data.demo import DemoCompany
+    from scoring.models.baselines import LinearTerms
+
+    demo = DemoCompany().generate(400, seed=5, end="2025-06-30")
+    data = load_deal_history(demo.deals, demo.history, demo.config)
+    training = TrainingSet(data, pd.Timestamp("2025-06-30"))
+    model = LogisticRegressionModel().fit(training)
+    assert model.terms_ is not None and any(not log for log, *_ in model.terms_.affine.values())  # employees
+    rows = training.snapshots.rows.head(300).copy()
+    rows.loc[::7, "segment"] = "never seen"
+    rows.loc[::11, "source"] = None
+    rows.loc[::5, "employees"] = np.nan
+    rows.loc[::13, "amount"] = 1e9
+    fast = model.explain(rows, np.array([90.0]))
+    np.testing.assert_allclose(fast.p, model.pipeline_.predict_proba(model._frame(rows))[:, 1], rtol=0, atol=1e-12)
+    x = model.pipeline_[:-1].transform(model._frame(rows))
+    x = x.toarray() if hasattr(x, "toarray") else x
+    slow = ((x - model.means_) * model.pipeline_[-1].coef_[0]) @ model.groups_
+    np.testing.assert_allclose(fast.contributions, slow, rtol=0, atol=1e-10)
+    odd = rows.assign(stage_index=np.where(np.arange(len(rows)) % 17 == 0, 99, rows["stage_index"]))
+    np.testing.assert_allclose(model.predict_proba(odd), model.pipeline_.predict_proba(model._frame(odd))[:, 1],
+                               rtol=0, atol=1e-12)
+    # a model pickled before the terms existed derives them on first use, the same
+    del model.terms_, model.codes_
+    np.testing.assert_array_equal(model.predict_proba(rows), fast.p)
+    assert isinstance(model.terms_, LinearTerms)
