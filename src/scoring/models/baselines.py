@@ -239,10 +239,10 @@ class LogisticRegressionModel(StageTimedMixin, Model):
             codes = self.codes_.get(name)
             if codes is None:
                 out.append(values.astype(float))
-            else:
-                values = values.astype(object)
-                found = np.fromiter((codes.get(v, -1) for v in values.tolist()), dtype=np.int64, count=len(values))
-                out.append(np.where(pd.isna(values), len(codes), found))
+            else:  # each distinct value looked up once; missing (factorize's -1) after the training values
+                which, distinct = pd.factorize(values.astype(object), use_na_sentinel=True)
+                found = np.array([codes.get(v, -1) for v in distinct.tolist()] + [len(codes)], dtype=np.int64)
+                out.append(found[which])
         return out
 
 
