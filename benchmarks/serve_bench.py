@@ -144,7 +144,7 @@ def interleaved(measure: Callable[[str, Path, float, int], Load], targets: dict[
     figure by 20-40 % from one minute to the next, falls on both sides of each ratio alike; the median of the
     pairs' ratios and their quartiles."""
     for ours in ("ours", "factors"):
-        ratios = []
+        ratios, rates = [], {ours: [], "mlflow": []}
         for i in range(pairs):
             order = (ours, "mlflow") if i % 2 == 0 else ("mlflow", ours)
             rate = {}
@@ -153,11 +153,13 @@ def interleaved(measure: Callable[[str, Path, float, int], Load], targets: dict[
                 load = measure(url, bodies / f"{many}.json", 1.0, clients)
                 assert load.failed == 0, f"{name}: {load.failed} failed batch requests"
                 rate[name] = load.rate
+                rates[name].append(load.rate * 1000)
             ratios.append(rate[ours] / rate["mlflow"])
         q1, median, q3 = np.percentile(ratios, [25, 50, 75])
         label = "with the top 3 factors" if ours == "factors" else "without factors"
         print(f"interleaved batches of 1,000 {label}: {median:.2f}x mlflow models serve's rows/s (median of "
-              f"{pairs} one-second pairs; quartiles {q1:.2f}-{q3:.2f})", flush=True)
+              f"{pairs} one-second pairs; quartiles {q1:.2f}-{q3:.2f}; medians {np.median(rates[ours]):,.0f} and "
+              f"{np.median(rates['mlflow']):,.0f} rows/s)", flush=True)
 
 
 def sklearn_pipeline_model(company: Path, work: Path) -> tuple[str, list[str]]:

@@ -207,6 +207,7 @@ class LogisticRegressionModel(StageTimedMixin, Model):
         the deal's values less the training average, summed over an input's columns (its one-hot columns,
         say): for a linear model, the Shapley values of its inputs. Both from one pass over the inputs'
         terms (:class:`LinearTerms`)."""
+        self.check_fitted()
         terms = self._terms()
         if terms is None or not contributions:
             explained = super().explain(rows, horizons, contributions=False)
@@ -215,7 +216,6 @@ class LogisticRegressionModel(StageTimedMixin, Model):
             x = _dense(self.pipeline_[:-1].transform(self._frame(rows)))
             effects = (x - self.means_) * self.pipeline_[-1].coef_[0]
             return explained._replace(contributions=effects @ self.groups_, names=tuple(self.columns_))
-        self.check_fitted()
         each = terms.of_rows(self._codes(rows))
         p = expit(terms.intercept + each.sum(axis=1))
         share, days = self._timing(rows, np.asarray(horizons, dtype=float))
