@@ -2,7 +2,6 @@
 network). With API keys configured it asks for one at /login and keeps a signed session cookie."""
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs
@@ -19,6 +18,7 @@ from scoring.report.pipeline import PAGE_PERIODS, deals_at_risk, past_accuracy, 
 from scoring.serving.charts import bookings_bars, money, trend_line
 from scoring.serving.holder import LoadedModel
 from scoring.serving.routes.pipeline import as_of_day
+from scoring.serving.schemas import Day
 from scoring.serving.security import is_valid
 from scoring.serving.sessions import CSRF, SESSION, Sessions, csrf_ok, new_csrf_token
 from scoring.serving.settings import hash_key
@@ -34,7 +34,7 @@ SECURITY_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'u
 
 
 @router.get("/")
-async def page(request: Request, as_of: date | None = None, period: Literal["month", "quarter"] = "quarter"
+async def page(request: Request, as_of: Day | None = None, period: Literal["month", "quarter"] = "quarter"
                ) -> Response:
     sessions: Sessions = request.app.state.sessions
     if not sessions.valid(request):

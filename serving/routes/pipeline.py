@@ -20,7 +20,7 @@ from scoring.serving.deals import deal_signals, deal_tables, located
 from scoring.serving.dependencies import ModelDep, SettingsDep
 from scoring.serving.holder import LoadedModel
 from scoring.serving.routes.common import ERRORS, READ_ERRORS, JSONRoute
-from scoring.serving.schemas import DealsPatch, DealsRequest, DealsStored, FlowResponse, ForecastResponse
+from scoring.serving.schemas import Day, DealsPatch, DealsRequest, DealsStored, FlowResponse, ForecastResponse
 from scoring.serving.settings import Settings
 from scoring.serving.store import StoreHolder
 from scoring.store.patches import merge_patches
@@ -44,7 +44,7 @@ def as_of_day(value: date | None) -> pd.Timestamp:
 async def pipeline_forecast(request: Request, model: ModelDep,
                             period: Literal["month", "quarter"] = "quarter",
                             periods: Annotated[int, Query(ge=1, le=12)] = 2,
-                            as_of: date | None = None) -> ForecastResponse:
+                            as_of: Day | None = None) -> ForecastResponse:
     """The bookings forecast of the deals in the pipeline store as of a date (default today): booked, open
     deals, new deals and bookings per period, beside the fixed percentages (the forecast JSON)."""
     holder: StoreHolder = request.app.state.store
@@ -56,7 +56,7 @@ async def pipeline_forecast(request: Request, model: ModelDep,
 
 @router.get("/flow", responses={**READ_ERRORS, **NO_STORE, 422: {"model": READ_ERRORS[401]["model"],
                                                                   "description": "`to` before `from`."}})
-async def flow(request: Request, from_: Annotated[date, Query(alias="from")], to: date | None = None,
+async def flow(request: Request, from_: Annotated[Day, Query(alias="from")], to: Day | None = None,
                period: Literal["month", "quarter"] = "quarter") -> FlowResponse:
     """How the stored pipeline moved between two dates (default to: today): its value at the start, created, won,
     lost, amounts raised and cut, close dates pushed out of and pulled into the period, its value at the end;

@@ -172,6 +172,10 @@ def test_numbers_only_python_reads_are_refused_naming_the_field(client: TestClie
     ({"expected_close_date": 0}, "expected_close_date", "as text (ISO 8601"),
     ({"stage_entered_at": True}, "stage_entered_at", "as text (ISO 8601"),
     ({"created_at": "2025-13-01"}, "created_at", "month value is outside"),
+    # digits alone in text: pydantic would read "20250105" as seconds since 1970 (1970-08-23), "2025" likewise
+    ({"created_at": "20250105"}, "created_at", "as text (ISO 8601"),
+    ({"stage_entered_at": "2025"}, "stage_entered_at", "as text (ISO 8601"),
+    ({"expected_close_date": "1735689600000"}, "expected_close_date", "as text (ISO 8601"),
 ])
 def test_strict_types_where_a_value_would_be_silently_misread(client: TestClient, company: Path, change: dict,
                                                               field: str, said: str):
@@ -186,6 +190,19 @@ def test_dates_are_documented_as_date_time_text(client: TestClient):
     deal = client.get("/openapi.json").json()["components"]["schemas"]["Deal"]["properties"]
     assert deal["created_at"] == {"type": "string", "format": "date-time", "title": "Created At"}
     assert {"type": "string", "format": "date-time"} in deal["expected_close_date"]["anyOf"]
+
+
+def test_as_of_dates_are_text_too_in_bodies_and_queries(client: TestClient, company: Path):
+    """as_of of a request body and of the pipeline's views: "1735689600" (2025-01-01 as seconds) is refused like a
+    number, never read as a date."""
+    deal = pd.read_csv(company / "open_deals.csv", dtype=str).head(1).dropna(axis=1).to_dict(orient="records")
+    answer = client.post("/v1/score", json={"as_of": "1735689600", "deals": deal})
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "as_of", answer.text
+    assert "as text (ISO 8601" in answer.json()["errors"][0]["message"]
+    answer = client.get("/v1/pipeline/flow", params={"from": "1735689600"})
+    assert answer.status_code == 422 and "as text (ISO 8601" in answer.text, answer.text
+    assert client.get("/openapi.json").json()["components"]["schemas"]["ScoreRequest"]["properties"]["as_of"][
+        "anyOf"][0] == {"type": "string", "format": "date"}
 
 
 def test_score_answers_say_as_of_as_a_date_like_the_schema(client: TestClient, company: Path):
