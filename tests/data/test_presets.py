@@ -426,3 +426,17 @@ def test_an_odoo_export_in_a_european_locale_reads_as_the_english_one(tmp_path):
     pd.testing.assert_frame_equal(european.history[columns].sort_values(columns).reset_index(drop=True),
                                   english.history[columns].sort_values(columns).reset_index(drop=True))
     pd.testing.assert_series_equal(european.deals["amount"], english.deals["amount"])
+
+
+def test_a_dynamics_view_with_the_active_stage_start_reads_it_as_stage_entered_at(tmp_path):
+    """Dynamics keeps when the sales process entered its active stage ("Active Stage Started On", a date): a view
+    that shows it gives each deal's last stage change, as Pipedrive's export does."""
+    from scoring.data.exports import dynamics_opportunities
+
+    demo = DemoCompany().generate(300, seed=2, end="2025-06-30")
+    config = load_config(preset="dynamics")
+    data = load_deal_history(dynamics_opportunities(demo, tmp_path, stage_started=True), None, config)
+    expected = demo.deals["stage_entered_at"].dt.normalize().to_numpy()
+    np.testing.assert_array_equal(data.deals["stage_entered_at"].to_numpy(), expected)
+    plain = load_deal_history(dynamics_opportunities(demo, tmp_path), None, config)
+    assert plain.deals["stage_entered_at"].isna().all()

@@ -280,9 +280,11 @@ def odoo_leads(demo: DemoData, folder: Path, archived: int = 3, seed: int = 0) -
 DYNAMICS_STAGE = {"Lead": "Qualify", "Qualified": "Develop", "Proposal": "Propose", "Negotiation": "Close"}
 
 
-def dynamics_opportunities(demo: DemoData, folder: Path, blank_amounts: float = 0.06, seed: int = 0) -> Path:
+def dynamics_opportunities(demo: DemoData, folder: Path, blank_amounts: float = 0.06, seed: int = 0,
+                           stage_started: bool = False) -> Path:
     """The opportunities of Dynamics 365 Sales exported to Excel (``.xlsx``; writing it needs openpyxl, a test
-    dependency), Est. Revenue left blank on some (reps fill it in later)."""
+    dependency), Est. Revenue left blank on some (reps fill it in later); with ``stage_started``, the view also
+    has the sales process's "Active Stage Started On" (a date: Dynamics keeps it date-only)."""
     rng = np.random.default_rng(seed)
     deals = demo.deals.reset_index(drop=True)
     status = deals["status"].map({"open": "Open", "won": "Won", "lost": "Lost"})
@@ -305,6 +307,8 @@ def dynamics_opportunities(demo: DemoData, folder: Path, blank_amounts: float = 
         "Actual Revenue": deals["amount"].where(deals["status"] == "won"), "Currency": "US Dollar",
         "Segment": deals["segment"], "Region": deals["region"], "Product": deals["product"],
     })
+    if stage_started:
+        sheet["Active Stage Started On"] = deals["stage_entered_at"].dt.normalize()
     path = folder / "Opportunities.xlsx"
     sheet.to_excel(path, index=False, sheet_name="My Open Opportunities")
     return path

@@ -508,6 +508,8 @@ DYNAMICS = PipelineConfig(
         "status": ("Status", "statecode"),
         "closed_at": ("Actual Close Date", "actualclosedate"),
         "expected_close_date": ("Est. Close Date", "Estimated Close Date", "estimatedclosedate"),
+        # the sales process (business process flow) stage's start, where the view has it as a column
+        "stage_entered_at": ("Active Stage Started On", "activestagestartedon"),
         "owner": ("Owner", "ownerid"),
     },
     ignore_columns=(

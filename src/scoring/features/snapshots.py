@@ -38,9 +38,13 @@ def stage_events(data: DealHistory) -> pd.DataFrame:
     With a stage history these are its rows. Without one (a Pipedrive deals export), a deal is known
     to have reached every stage up to its current one (a closed deal: the one it closed in; an ordered
     pipeline), entering the first at ``created_at`` and its current one at ``stage_entered_at`` (the
-    last stage change); the stages between are spread evenly over that time, which is an assumption
-    (``validate`` says so). Without ``stage_entered_at`` either (a Dynamics 365 export), every stage,
-    the current one included, gets an even share of the deal's life (to its close, or to the data's end).
+    last stage change); the stages between share that time in proportion to how long each stage's stays
+    last where the export shows them whole (:func:`stage_scales`), which is an assumption (``validate``
+    says so). Even shares read a stage that holds deals long (a proposal) as short for every deal that
+    went past it, and its open deals, whose days there are real, as overdue: on Pipedrive-shaped demo
+    exports of 5,000 deals the open pipeline's expected won revenue was 0.64-0.78 of the truth. Without
+    ``stage_entered_at`` either (a Dynamics 365 export), every stage, the current one included, gets an
+    even share of the deal's life (to its close, or to the data's end).
     Taking each deal only in its last stage would teach that deals never move forward, and put every deal
     in its final stage from the start: a stage that tells the outcome (the fixed percentages' holdout AUC
     0.96 on a Dynamics-shaped export, against 0.75 with the real history).
@@ -52,20 +56,50 @@ def stage_events(data: DealHistory) -> pd.DataFrame:
         created = deals["created_at"].to_numpy(dtype="datetime64[us]")
         reached = deals["stage"].map(data.config.stage_order).to_numpy(dtype=int)
         end = deals["closed_at"].fillna(data_end(data)).to_numpy(dtype="datetime64[us]")
-        share_of_life = (np.maximum(end - created, np.timedelta64(0, "us")).astype(np.int64) * reached
-                         / (reached + 1)).astype(np.int64).astype("timedelta64[us]")
+        scales = stage_scales(data)
+        before = np.concatenate([[0.0], np.cumsum(scales)])  # the scales of the stages before each
+        life = np.maximum(end - created, np.timedelta64(0, "us")).astype(np.int64)
+        share_of_life = (life * before[reached] / (before[reached] + scales[reached])).astype(np.int64)
         last = deals["stage_entered_at"].to_numpy(dtype="datetime64[us]")
-        last = np.where(np.isnat(last), created + share_of_life, last)
+        last = np.where(np.isnat(last), created + share_of_life.astype("timedelta64[us]"), last)
         last = np.maximum(last, created)
         deal_ix = np.repeat(np.arange(len(deals)), reached + 1)
         step = np.arange(len(deal_ix)) - np.repeat(np.cumsum(reached + 1) - (reached + 1), reached + 1)
-        share = np.where(reached[deal_ix] > 0, step / np.maximum(reached[deal_ix], 1), 0.0)
+        # the time before the current stage, shared by the stages before it in proportion to their scales
+        whole = before[reached[deal_ix]]
+        share = np.divide(before[step], whole, out=np.zeros(len(step)), where=whole > 0)
         span = (last - created)[deal_ix].astype("timedelta64[us]").astype(np.int64)
         entered = created[deal_ix] + (span * share).astype(np.int64).astype("timedelta64[us]")
         events = pd.DataFrame({"deal_id": deals["deal_id"].to_numpy()[deal_ix],
                                "stage": np.asarray(data.config.stages, dtype=object)[step],
                                "entered_at": entered})
     return events.sort_values(["deal_id", "entered_at"], kind="stable").reset_index(drop=True)
+
+
+#: Whole stays a stage needs for its own scale in :func:`stage_scales`; with fewer it takes the stages' median.
+SCALE_STAYS = 20
+
+
+def stage_scales(data: DealHistory) -> np.ndarray:
+    """Per open stage, how long its stays last, where the deals export shows them whole: the median days from
+    ``stage_entered_at`` to ``closed_at`` of the deals closed in that stage. A stage with fewer than
+    :data:`SCALE_STAYS` such stays takes the median of the others' (all stages alike, as even shares, when
+    none has enough); a stage no deal of the export is in (closed in it or open in it) takes 0: the deals
+    passed it at once, or skipped it (a pipeline's stage its reps never use), and none is put there for a
+    share of its life. Only the proportions between stages are used."""
+    deals = data.deals
+    present = np.bincount(deals["stage"].map(data.config.stage_order).dropna().to_numpy(dtype=int),
+                          minlength=len(data.config.stages)) > 0
+    whole = deals["closed_at"].notna() & deals["stage_entered_at"].notna()
+    days = (deals.loc[whole, "closed_at"] - deals.loc[whole, "stage_entered_at"]).dt.total_seconds() / DAY_SECONDS
+    by_stage = days.clip(lower=0.0).groupby(deals.loc[whole, "stage"].map(data.config.stage_order))
+    scales = np.full(len(data.config.stages), np.nan)
+    for stage, stays in by_stage:
+        if len(stays) >= SCALE_STAYS:
+            scales[int(stage)] = max(float(stays.median()), 1.0 / 24)  # an hour at least: every stage takes time
+    known = scales[~np.isnan(scales)]
+    scales = np.where(np.isnan(scales), float(np.median(known)) if len(known) else 1.0, scales)
+    return np.where(present, scales, 0.0)
 
 
 def sojourns(data: DealHistory, cutoff: pd.Timestamp) -> pd.DataFrame:
