@@ -49,7 +49,8 @@ def test_dates_after_the_cutoff_are_refused(data):
 
 def test_without_history_deals_pass_through_the_stages_up_to_their_current_one(write):
     """No stage history: a deal entered the first stage at creation and its current one at stage_entered_at, the
-    stages between spread evenly. (Taking each deal only in its last stage put it there from the start: a stage
+    stages between sharing that time (evenly here: four deals are too few whole stays to tell stages apart;
+    :func:`stage_scales` otherwise). (Taking each deal only in its last stage put it there from the start: a stage
     that tells the outcome, and a pipeline where nobody moves forward.)"""
     data = load_deal_history(write("deals.csv", GOOD_DEALS))
     table = take_snapshots(data, pd.to_datetime(["2024-01-10", "2024-02-05"]))

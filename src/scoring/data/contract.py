@@ -146,8 +146,9 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
     if hist is None and len(config.stages) > 1:
         report.warn(deals_src, "no stage history: each deal is taken to have passed through every stage up to its "
                     "current one (a closed deal: the one it closed in), the stages between its creation and its last "
-                    "stage change spread evenly over that time (without that date, each stage an even share of its "
-                    "life, to its close or the data's end); where deals leave the pipeline early and how long "
+                    "stage change sharing that time as the stays the export shows whole share theirs (a stage no deal "
+                    "is in taking none; without that date, each stage an even share of its life, to its close or the "
+                    "data's end); where deals leave the pipeline early and how long "
                     "they stay in each stage are assumed, not learned. Give the CRM's stage changes as "
                     "--history: Salesforce's Opportunity History report, HubSpot's \"Date entered\" columns, "
                     "Pipedrive's deal stage-change (deal flow) export, Odoo's Tracking Values of the stage")
