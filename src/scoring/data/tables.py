@@ -109,11 +109,14 @@ def _data_sheet(path: Path) -> tuple[str | int, list[str]]:
     from python_calamine import CalamineWorkbook, SheetVisibleEnum
 
     book = CalamineWorkbook.from_path(str(path))
-    visible = [m.name for m in book.sheets_metadata if m.visible == SheetVisibleEnum.Visible]
-    if len(visible) < 2:
-        return (visible[0] if visible else 0), []
-    sheets = [book.get_sheet_by_name(name) for name in visible]
-    chosen = visible[int(np.argmax([sheet.height * sheet.width for sheet in sheets]))]  # the first of the largest
+    try:
+        visible = [m.name for m in book.sheets_metadata if m.visible == SheetVisibleEnum.Visible]
+        if len(visible) < 2:
+            return (visible[0] if visible else 0), []
+        sizes = [sheet.height * sheet.width for sheet in map(book.get_sheet_by_name, visible)]
+    finally:
+        book.close()
+    chosen = visible[int(np.argmax(sizes))]  # the first of the largest
     return chosen, [name for name in visible if name != chosen]
 
 

@@ -86,7 +86,8 @@ def stage_scales(data: DealHistory) -> np.ndarray:
     :data:`SCALE_STAYS` such stays takes the median of the others' (all stages alike, as even shares, when
     none has enough); a stage no deal of the export is in (closed in it or open in it) takes 0: the deals
     passed it at once, or skipped it (a pipeline's stage its reps never use), and none is put there for a
-    share of its life. Only the proportions between stages are used."""
+    share of its life. Only the proportions between stages are used. Read from the whole export, as the shares
+    themselves are: an export without history holds each deal's last state only, known at the export's date."""
     deals = data.deals
     present = np.bincount(deals["stage"].map(data.config.stage_order).dropna().to_numpy(dtype=int),
                           minlength=len(data.config.stages)) > 0
