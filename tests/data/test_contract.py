@@ -263,3 +263,23 @@ def test_a_file_whose_text_holds_other_separators_keeps_its_first_line_as_the_he
     path.write_text(GOOD_DEALS.replace("segment", "notes").replace("SMB,10", '"a;b;c;d",10'), encoding="utf-8")
     data = load_deal_history(path)
     assert data.deals[ROW].tolist() == [2, 3, 4, 5] and not any("header is on row" in n for n in data.report.notes)
+
+
+def test_exports_joined_one_after_another_have_their_repeated_headers_set_aside(write):
+    """Two months' exports pasted into one file: the second one's header is a row of column names, set aside and
+    counted (a refusal per column, as before, said 'expected a number, got amount'); --strict refuses it."""
+    header, *rows = GOOD_DEALS.splitlines()
+    later = [row.replace("D", "E", 1) for row in rows]
+    joined = "\n".join([header, *rows, f" {header}", *later]) + "\n"  # a stray space: still the header
+    hist_header, *entries = GOOD_HISTORY.splitlines()
+    history = "\n".join([hist_header, *entries, hist_header, *(e.replace("D", "E", 1) for e in entries)]) + "\n"
+    data, report = inspect_deal_history(write("deals.csv", joined), write("history.csv", history))
+    assert data is not None, report.summary()
+    assert len(data.deals) == 2 * len(rows) and len(data.history) == 2 * len(entries)
+    aside = [s for s in report.set_aside if s.reason.startswith("repeated header lines")]
+    assert [s.rows for s in aside] == [(len(rows) + 2,), (len(entries) + 2,)]
+    _, strict = inspect_deal_history(write("deals.csv", joined), write("history.csv", history), strict=True)
+    assert not strict.ok
+    # a deal whose first cell happens to be the first column's name is a deal
+    named = GOOD_DEALS + "deal_id,2024-02-02,100,Lead,open,,2024-02-02,,SMB,3\n"
+    assert "deal_id" in load_deal_history(write("named.csv", named)).deals["deal_id"].tolist()
