@@ -18,6 +18,7 @@ import pandas as pd
 from fastapi import APIRouter, HTTPException, Response
 from fastapi.concurrency import run_in_threadpool
 
+from scoring.data.contract import currencies, currency_warning
 from scoring.forecast.revenue import forecast
 from scoring.scores import score_columns
 from scoring.serving.deals import deal_columns, deal_signals
@@ -63,8 +64,13 @@ def _score_json(body: ScoreRequest, model: LoadedModel) -> bytes:
 
 def _forecast(body: ForecastRequest, model: LoadedModel) -> ForecastResponse:
     as_of = _as_of(body.as_of)
-    result = forecast(model.bundle, pd.DataFrame(deal_columns(body.deals)), as_of, body.period, body.periods,
+    columns = deal_columns(body.deals)
+    result = forecast(model.bundle, pd.DataFrame(columns), as_of, body.period, body.periods,
                       model_info=model.ref, booked=body.booked, signals=deal_signals(body.deals, model.bundle.config))
+    found = currencies(columns)
+    if len(found) > 1:  # as a file's would be: the forecast adds the amounts up
+        result.warnings.insert(0, currency_warning(found, "send the amounts converted to one currency, or one request "
+                                                          "per currency"))
     return cast(ForecastResponse, result.to_json())
 
 

@@ -259,3 +259,15 @@ def test_serve_says_plainly_when_the_port_is_taken():
         port = holder.getsockname()[1]
         result = CliRunner().invoke(main, ["serve", "--port", str(port), "--model", "none.joblib"])
     assert result.exit_code == 1 and "another program holds the port" in " ".join(result.output.split())
+
+
+def test_a_forecast_of_deals_in_several_currencies_says_so(client: TestClient, company: Path):
+    """Deals sent with their currency (a CRM's CurrencyIsoCode), two of them: the forecast adds the amounts up, so
+    its warnings say it, as a file's read would; one currency says nothing."""
+    deals = pd.read_csv(company / "open_deals.csv", dtype=str).head(6).dropna(axis=1).to_dict(orient="records")
+    mixed = [{**deal, "CurrencyIsoCode": "EUR" if i % 2 else "usd"} for i, deal in enumerate(deals)]
+    answer = client.post("/v1/forecast", json={"as_of": END, "deals": mixed})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["warnings"][0].startswith("amounts in 2 currencies ('EUR', 'USD') would be added up as one")
+    one = client.post("/v1/forecast", json={"as_of": END, "deals": [{**d, "CurrencyIsoCode": "EUR"} for d in deals]})
+    assert not any("currencies" in w for w in one.json()["warnings"])

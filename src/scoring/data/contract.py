@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -283,18 +283,29 @@ def _one_currency(frame: pd.DataFrame, report: DataReport, src: str) -> None:
     single currency: they would be added up as one, in every forecast."""
     if "amount" not in frame.columns or _CONVERTED.search(frame.attrs.get("mapped_from", {}).get("amount", "")):
         return
-    found: set[str] = set()
-    for col in frame.columns:
-        if fold(str(col)) in _CURRENCY_COLUMNS:
-            found |= set(as_text(frame[col]).dropna().str.upper().unique().tolist())
+    found = currencies(frame)
     if len(found) < 2:  # no currency column, or one currency in it: the signs and codes the amounts are written with
         written = as_text(frame["amount"]).dropna().str.extract(CURRENCY_MARK, flags=re.IGNORECASE, expand=False)
-        found = set(written.dropna().str.upper().replace(CURRENCY_SIGNS).unique().tolist())
+        found = sorted(set(written.dropna().str.upper().replace(CURRENCY_SIGNS).unique().tolist()))
     if len(found) > 1:
-        report.warn(src, f"amounts in {len(found)} currencies ({examples(sorted(found))}) would be added up as one: "
-                    "export the amount converted to one currency (Salesforce's \"Amount (converted)\", HubSpot's "
-                    "\"Amount in company currency\", Dynamics' \"Est. Revenue (Base)\"), or one file per currency",
-                    "amount")
+        report.warn(src, currency_warning(found, "export the amount converted to one currency (Salesforce's \"Amount "
+                                                 "(converted)\", HubSpot's \"Amount in company currency\", Dynamics' "
+                                                 "\"Est. Revenue (Base)\"), or one file per currency"), "amount")
+
+
+def currencies(columns: Mapping[str, Any]) -> list[str]:
+    """The currencies the deals' currency columns name (``Currency``, ``CurrencyIsoCode``, Dynamics'
+    ``transactioncurrencyid``, ...; any case), upper case and sorted: the columns of a file or of a request."""
+    found: set[str] = set()
+    for name, values in columns.items():
+        if fold(str(name)) in _CURRENCY_COLUMNS:
+            found |= set(as_text(pd.Series(values, dtype=object)).dropna().str.upper().unique().tolist())
+    return sorted(found)
+
+
+def currency_warning(found: Sequence[str], advice: str) -> str:
+    """What deals whose amounts are in several currencies (``found``) are told, with ``advice``."""
+    return f"amounts in {len(found)} currencies ({examples(list(found))}) would be added up as one: {advice}"
 
 
 def _ungrouped(raw: pd.DataFrame, report: DataReport, src: str) -> pd.DataFrame:
