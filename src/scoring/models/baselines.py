@@ -181,7 +181,7 @@ class LogisticRegressionModel(StageTimedMixin, Model):
         features = self.pipeline_[:-1]
         self.means_ = np.asarray(_dense(features.transform(frame)).mean(axis=0)).ravel()
         self.groups_ = _groups(features.get_feature_names_out(), self.columns_)
-        self.codes_ = {name: {v: i for i, v in enumerate(c.tolist())} for name, c in self.categories_.items()}
+        self.codes_ = _code_tables(self.categories_)
         self.terms_ = LinearTerms.of(self)
         return self
 
@@ -232,7 +232,7 @@ class LogisticRegressionModel(StageTimedMixin, Model):
         as arrays: numbers as floats (missing: NaN)."""
         if not hasattr(self, "codes_"):  # a model fitted before codes were looked up by dictionary (pandas'
             # get_indexer costs some 0.3 ms a column of 1,000 deals)
-            self.codes_ = {name: {v: i for i, v in enumerate(c.tolist())} for name, c in self.categories_.items()}
+            self.codes_ = _code_tables(self.categories_)
         out = []
         for name in self.columns_:
             values = np.asarray(rows[name])
@@ -244,6 +244,11 @@ class LogisticRegressionModel(StageTimedMixin, Model):
                 found = np.array([codes.get(v, -1) for v in distinct.tolist()] + [len(codes)], dtype=np.int64)
                 out.append(found[which])
         return out
+
+
+def _code_tables(categories: dict[str, pd.Index]) -> dict[str, dict[Any, int]]:
+    """Per categorical input, each training value's code (its place among the sorted values), as a dictionary."""
+    return {name: {v: i for i, v in enumerate(values.tolist())} for name, values in categories.items()}
 
 
 @dataclass(frozen=True)
@@ -272,11 +277,12 @@ class LinearTerms:
         coef = model.pipeline_[-1].coef_[0]
         stage_values = next(e.categories_[0] for name, e, cols in model.pipeline_[0].transformers_
                             if list(cols) == ["stage_index"])
+        stages = int(np.max(stage_values)) + 1  # the stage table covers indices 0 .. the largest seen
         width = max(len(stage_values) + 1, *(len(c) + 2 for c in categories.values()), len(cls.PROBES) + 1)
         made_up = {}
         for name in columns:
             if name == "stage_index":
-                values = np.arange(width) % (int(np.max(stage_values)) + 1)
+                values = np.arange(width) % stages
             elif name in categories:
                 values = (np.arange(width) % (len(categories[name]) + 2)) - 1
             else:
@@ -287,7 +293,7 @@ class LinearTerms:
         tables, affine = {}, {}
         for j, name in enumerate(columns):
             if name == "stage_index":
-                tables[j] = (terms[: int(np.max(stage_values)) + 1, j], 0)
+                tables[j] = (terms[:stages, j], 0)
             elif name in categories:
                 tables[j] = (terms[: len(categories[name]) + 2, j], 1)
             else:
