@@ -80,7 +80,7 @@ class ContributionTable:
 
     n_features: int
     features: list[_Feature]
-    patterns: np.ndarray  # (buckets of all features, trees) int: bits of the splits that go left
+    patterns: np.ndarray  # (buckets of all features, trees) int16: bits of the splits that go left
     tables: np.ndarray  # (trees * 2**width, features): contributions per (tree, pattern of directions)
     width: int  # most splits in one tree
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
@@ -134,7 +134,8 @@ class ContributionTable:
             features.append(feature)
             blocks.append(block)
             first += len(block)
-        patterns = np.vstack(blocks) if blocks else np.zeros((0, len(trees)), dtype=np.int64)
+        # at most MAX_SPLITS bits a tree: small integers, which halve the sparse product's time against int64
+        patterns = (np.vstack(blocks) if blocks else np.zeros((0, len(trees)), dtype=np.int64)).astype(np.int16)
         return cls(n_features=n_features, features=features, patterns=patterns, tables=tables, width=width)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -158,7 +159,8 @@ class ContributionTable:
 
     def _rows(self, x: np.ndarray, out: np.ndarray) -> None:
         """Fill ``out`` with the contributions of rows ``x``, block by block."""
-        offsets = np.arange(self.patterns.shape[1]) * 2 ** self.width
+        # each tree's first line in the table (int32: a table of 2**31 lines would not fit in memory)
+        offsets = np.arange(self.patterns.shape[1], dtype=np.int32) * 2 ** self.width
         for start in range(0, len(x), _BLOCK):
             block = x[start:start + _BLOCK]
             if len(block) < _SPARSE_FROM:
@@ -167,15 +169,16 @@ class ContributionTable:
                 out[start:start + len(block)] = self.tables[index].sum(axis=1)
             else:  # the same sums as products with sparse matrices of ones: far faster for many rows
                 buckets = np.column_stack([f.buckets(block) for f in self.features])
-                index = (_ones(buckets, len(self.patterns)) @ self.patterns) + offsets
-                out[start:start + len(block)] = _ones(index, len(self.tables)) @ self.tables
+                index = (_ones(buckets, len(self.patterns), self.patterns.dtype) @ self.patterns) + offsets
+                out[start:start + len(block)] = _ones(index, len(self.tables), self.tables.dtype) @ self.tables
 
 
-def _ones(columns: np.ndarray, width: int) -> scipy.sparse.csr_matrix:
-    """A (rows, width) sparse matrix with a one in each of the given columns of each row."""
+def _ones(columns: np.ndarray, width: int, dtype: np.dtype[Any]) -> scipy.sparse.csr_matrix:
+    """A (rows, width) sparse matrix of ``dtype`` with a one in each of the given columns of each row (the
+    columns as scipy's own int32 indices: given int64, it converts them each time)."""
     rows, per_row = columns.shape
-    return scipy.sparse.csr_matrix((np.ones(columns.size), columns.ravel(), np.arange(0, columns.size + 1, per_row)),
-                                   shape=(rows, width))
+    return scipy.sparse.csr_matrix((np.ones(columns.size, dtype=dtype), columns.ravel().astype(np.int32, copy=False),
+                                    np.arange(0, columns.size + 1, per_row, dtype=np.int32)), shape=(rows, width))
 
 
 def _splits(root: dict[str, Any]) -> list[dict[str, Any]]:

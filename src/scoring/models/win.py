@@ -309,19 +309,22 @@ class WinModel(Model):
         names = self.encoder_.names_
         return x[:, names.index("log_amount")] if "log_amount" in names else None
 
-    def _calibrated(self, raw: np.ndarray, x: np.ndarray, rows: Rows) -> np.ndarray:
+    def _calibrated(self, raw: np.ndarray, x: np.ndarray, rows: Rows, prior: Explanation | None = None) -> np.ndarray:
         """The calibration map applied to raw P(win) of ``rows`` (encoded: ``x``), blended with the prior's
-        P(win) in log-odds when :attr:`blend_weight_` is below 1."""
+        P(win) in log-odds when :attr:`blend_weight_` is below 1 (``prior``: its explanation of the rows, when
+        already made)."""
         p = raw if self.calibrator_ is None else self.calibrator_(raw, self._log_amount(x))
         weight = self.blend_weight_
         if weight >= 1.0:
             return p
-        prior = self.priors_[self.prior_name_]
-        if isinstance(prior, StageTransitionModel):  # from the encoded rows: no second look at the deals
+        model = self.priors_[self.prior_name_]
+        if prior is not None:
+            q = prior.p
+        elif isinstance(model, StageTransitionModel):  # from the encoded rows: no second look at the deals
             names = self.encoder_.names_
-            q = prior.win_probability(x[:, names.index("stage_index")].astype(int), x[:, names.index("days_in_stage")])
+            q = model.win_probability(x[:, names.index("stage_index")].astype(int), x[:, names.index("days_in_stage")])
         else:
-            q = prior.predict_proba(rows)
+            q = model.predict_proba(rows)
         return blend(p, q, weight)
 
     def predict_proba(self, rows: Rows) -> np.ndarray:
@@ -332,31 +335,39 @@ class WinModel(Model):
 
     def explain(self, rows: Rows, horizons: np.ndarray, contributions: bool = True) -> Explanation:
         """P(win), P(won within each of ``horizons``), expected days to a win and :meth:`contribution_matrix`
-        (None unless ``contributions``: TreeSHAP costs more than the probabilities), from one encoding of the rows."""
+        (None unless ``contributions``: TreeSHAP costs more than the probabilities), from one encoding of the rows
+        (and one look of a blended prior at them)."""
         self.check_fitted()
         x = self.encoder_.transform(rows)
         hazards = self._hazards_of(self.booster_, x)
         cumulative = self._cumulative(hazards)
-        p, by = self._win_by(hazards, horizons, cumulative, x, rows)
-        return Explanation(p, by, self._days_to_win(cumulative), self._blended_contributions(x, rows) if contributions
+        prior = self._prior_explained(rows) if contributions else None
+        p, by = self._win_by(hazards, horizons, cumulative, x, rows, prior)
+        return Explanation(p, by, self._days_to_win(cumulative), self._blended_contributions(x, prior) if contributions
                            else None, tuple(self.encoder_.names_))
 
-    def _blended_contributions(self, x: np.ndarray, rows: Rows) -> np.ndarray:
+    def _prior_explained(self, rows: Rows) -> Explanation | None:
+        """The blended prior's P(win) and contributions of ``rows``, from one pass; None when there is no blend or
+        the prior has no contributions (the stage-transition model)."""
+        prior = self.priors_[self.prior_name_] if self.blend_weight_ < 1.0 else None
+        if prior is None or isinstance(prior, StageTransitionModel):
+            return None
+        return prior.explain(rows, np.array([0.0]))
+
+    def _blended_contributions(self, x: np.ndarray, prior: Explanation | None) -> np.ndarray:
         """The booster's contributions (times its share of a blend) plus, from a prior that has them (logistic
-        regression), the prior's times its share, each on the input it describes."""
+        regression; ``prior``: its explanation), the prior's times its share, each on the input it describes."""
         out = self._contributions_of(x)
         if self.blend_weight_ >= 1.0:
             return out
         out *= self.blend_weight_  # the booster's share of the blended log-odds
-        prior = self.priors_[self.prior_name_]
-        if isinstance(prior, StageTransitionModel):
+        if prior is None or prior.contributions is None:
             return out
-        theirs = prior.explain(rows, np.array([0.0]))
         names = self.encoder_.names_
-        for j, name in enumerate(theirs.names):
+        for j, name in enumerate(prior.names):
             mine = "log_amount" if name == "amount" else name
-            if mine in names and theirs.contributions is not None:
-                out[:, names.index(mine)] += (1 - self.blend_weight_) * theirs.contributions[:, j]
+            if mine in names:
+                out[:, names.index(mine)] += (1 - self.blend_weight_) * prior.contributions[:, j]
         return out
 
     def win_by(self, rows: Rows, horizons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -366,9 +377,9 @@ class WinModel(Model):
         hazards = self._hazards_of(self.booster_, x)
         return self._win_by(hazards, horizons, self._cumulative(hazards), x, rows)
 
-    def _win_by(self, hazards: np.ndarray, horizons: np.ndarray, cumulative: np.ndarray, x: np.ndarray, rows: Rows
-                ) -> tuple[np.ndarray, np.ndarray]:
-        p = self._calibrated(cumulative[:, -1], x, rows)
+    def _win_by(self, hazards: np.ndarray, horizons: np.ndarray, cumulative: np.ndarray, x: np.ndarray, rows: Rows,
+                prior: Explanation | None = None) -> tuple[np.ndarray, np.ndarray]:
+        p = self._calibrated(cumulative[:, -1], x, rows, prior)
         days = np.broadcast_to(np.asarray(horizons, dtype=float).reshape(1, -1), (len(hazards), np.size(horizons)))
         return p, self._win_within(hazards, days, cumulative, p)
 
