@@ -195,23 +195,42 @@ def _value_texts(rows: Mapping[str, np.ndarray], name: str, which: np.ndarray) -
     thousands separators, whole days, other values as given (whole numbers without ".0"; "(missing)" when
     missing). Each distinct value is turned into text once."""
     form: Callable[[Any], str]
-    whole = False  # shown rounded to a whole number: rounded first, so that fewer values are distinct
+    whole: tuple[Callable[[float], str], Callable[[int], str]] | None = None  # rounded first: fewer distinct values
     if name == "stage_index":
         column, form = rows["stage"], str
     elif name in ("log_amount", "amount"):
-        column, form, whole = rows["amount"], "{:,.0f}".format, True
+        column, whole = rows["amount"], _WHOLE_AMOUNT
     elif name in ("days_in_stage", "age_days"):
-        column, form, whole = rows[name], "{:.0f}".format, True
+        column, whole = rows[name], _WHOLE_DAYS
     elif name in rows:
         column, form = rows[name], _as_given
     else:
         return ["(missing)"] * len(which)
     values = np.asarray(column)[which]
-    if values.dtype.kind == "f":  # mostly distinct floats: by np.unique, NaN once
-        distinct, inverse = np.unique(np.rint(values) if whole else values, return_inverse=True)
+    if whole is not None:
+        distinct, inverse = np.unique(np.rint(values.astype(float)), return_inverse=True)  # NaN once
+        return np.array(_whole_texts(distinct, *whole), dtype=object)[inverse].tolist()
+    if values.dtype.kind == "f":  # mostly distinct floats
+        distinct, inverse = np.unique(values, return_inverse=True)
         return np.array([form(v) for v in distinct.tolist()], dtype=object)[inverse].tolist()
+    given = values.tolist()
+    if set(map(type, given)) == {str}:  # text, shown as it is (by str and by _as_given)
+        return given
     memo: dict[Any, str] = {}
-    return [memo[v] if v in memo else memo.setdefault(v, form(v)) for v in values.tolist()]
+    return [memo[v] if v in memo else memo.setdefault(v, form(v)) for v in given]
+
+
+#: How a whole number is written, as a float and the same as an integer (several times faster).
+_WHOLE_AMOUNT = ("{:,.0f}".format, "{:,}".format)
+_WHOLE_DAYS = ("{:.0f}".format, str)
+
+
+def _whole_texts(values: np.ndarray, as_float: Callable[[float], str], as_int: Callable[[int], str]) -> list[str]:
+    """Whole numbers (floats) as text: as integers those that are exact integers, others (NaN, inf, beyond
+    2**53) as floats."""
+    exact = np.isfinite(values) & (np.abs(values) < 2.0 ** 53)
+    return [as_int(i) if ok else as_float(v) for i, ok, v in
+            zip(np.where(exact, values, 0).astype(np.int64).tolist(), exact.tolist(), values.tolist(), strict=True)]
 
 
 def _as_given(value: Any) -> str:

@@ -153,8 +153,7 @@ def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], n: int, proble
             values = [None if v is _BAD else v for v in values]
         missing[name] = [i for i, v in enumerate(values) if v is None] if None in values else []
         if kind == "numeric":
-            columns[name] = np.array([np.nan if v is None else v for v in values] if missing[name] else values,
-                                     dtype=float)
+            columns[name] = np.array(values, dtype=float)  # None: NaN
         else:
             columns[name] = np.array(values, dtype=object)
     return columns, missing
@@ -171,9 +170,12 @@ def _column(values: list[Any], kind: str) -> list[Any] | None:
             numbers = [None if v is None or (isinstance(v, str) and not v.strip()) else float(v) for v in values]
         except (ValueError, OverflowError):  # not a number, or an integer beyond floats
             return None
-        return numbers if all(v is None or math.isfinite(v) for v in numbers) else None
-    if types <= {str, type(None)}:
-        return [v if v is None else (v.strip() or None) for v in values]
+        unusable = np.count_nonzero(~np.isfinite(np.array(numbers, dtype=float)))  # None reads as NaN
+        return numbers if unusable == numbers.count(None) else None  # else inf or NaN given
+    if types <= {str, type(None)}:  # each distinct text tidied once: a column has few
+        tidy = {v: v.strip() or None for v in set(values) - {None}}
+        tidy[None] = None
+        return list(map(tidy.__getitem__, values))
     return None
 
 
