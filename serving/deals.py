@@ -29,17 +29,18 @@ _BEFORE = -1
 _PANDAS_FROM = 100
 
 
-def deal_columns(deals: list[Deal]) -> dict[str, Any]:
-    """The deals as columns: the canonical fields, dates as datetime64[us], and every other field as sent."""
+def deal_columns(deals: list[Deal], sent: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The deals as columns: the canonical fields (validated: ``deals``), dates as datetime64[us], and every other
+    field as sent (``sent``: the same deals as the request holds them)."""
     columns: dict[str, Any] = {
         "deal_id": [str(deal["deal_id"]) for deal in deals],
         "stage": [deal["stage"] for deal in deals],
         "amount": np.array([deal["amount"] for deal in deals], dtype=float),
         **{name: _dates(deals, name) for name in OPEN_DEAL_DATES},
     }
-    sent = set().union(*deals) - set(DEAL_COLUMNS) - SIGNAL_KEYS
-    for name in sorted(sent):
-        columns[name] = [deal.get(name) for deal in deals]
+    others = set().union(*sent) - set(DEAL_COLUMNS) - SIGNAL_KEYS
+    for name in sorted(others):
+        columns[name] = [deal.get(name) for deal in sent]
     return columns
 
 

@@ -22,7 +22,7 @@ from scoring.data.contract import currencies, currency_warning
 from scoring.forecast.revenue import forecast
 from scoring.scores import score_columns
 from scoring.serving.deals import deal_columns, deal_signals
-from scoring.serving.dependencies import MetricsDep, ModelDep, SettingsDep
+from scoring.serving.dependencies import MetricsDep, ModelDep, SentDeals, SettingsDep
 from scoring.serving.holder import LoadedModel
 from scoring.serving.routes.common import ERRORS, JSONRoute
 from scoring.serving.schemas import ForecastRequest, ForecastResponse, Score, ScoreRequest, ScoreResponse
@@ -31,40 +31,41 @@ router = APIRouter(prefix="/v1", tags=["scoring"], route_class=JSONRoute)
 
 
 @router.post("/score", response_model=ScoreResponse, responses=ERRORS)
-async def score(body: ScoreRequest, model: ModelDep, settings: SettingsDep, metrics: MetricsDep) -> Response:
+async def score(body: ScoreRequest, sent: SentDeals, model: ModelDep, settings: SettingsDep, metrics: MetricsDep
+                ) -> Response:
     """Win probability, expected revenue, timing, stale flag and top factors of each open deal,
     beside the fixed stage percentage."""
     _check_size(body.deals, settings.max_deals)
-    answer = await run_in_threadpool(_score_json, body, model)
+    answer = await run_in_threadpool(_score_json, body, sent, model)
     metrics.scored("/v1/score", len(body.deals))
     return Response(answer, media_type="application/json")
 
 
 @router.post("/forecast", responses=ERRORS)
-async def forecast_deals(body: ForecastRequest, model: ModelDep, settings: SettingsDep, metrics: MetricsDep
-                         ) -> ForecastResponse:
+async def forecast_deals(body: ForecastRequest, sent: SentDeals, model: ModelDep, settings: SettingsDep,
+                         metrics: MetricsDep) -> ForecastResponse:
     """Probability-weighted won revenue per calendar month or quarter with P10/P50/P90, and the total,
     beside the fixed-percentage forecast (the forecast JSON of the SPEC, section 5)."""
     _check_size(body.deals, settings.max_deals)
-    answer = await run_in_threadpool(_forecast, body, model)
+    answer = await run_in_threadpool(_forecast, body, sent, model)
     metrics.scored("/v1/forecast", len(body.deals))
     return answer
 
 
-def _score(body: ScoreRequest, model: LoadedModel) -> ScoreResponse:
+def _score(body: ScoreRequest, sent: list[Any], model: LoadedModel) -> ScoreResponse:
     as_of = _as_of(body.as_of)
-    scores, warnings = score_columns(model.bundle, deal_columns(body.deals), as_of, top=body.top_factors,
+    scores, warnings = score_columns(model.bundle, deal_columns(body.deals, sent), as_of, top=body.top_factors,
                                      period=body.period, signals=deal_signals(body.deals, model.bundle.config))
     return {"model": model.ref, "as_of": as_of.date(), "scores": _score_dicts(scores), "warnings": warnings}
 
 
-def _score_json(body: ScoreRequest, model: LoadedModel) -> bytes:
-    return orjson.dumps(_score(body, model))
+def _score_json(body: ScoreRequest, sent: list[Any], model: LoadedModel) -> bytes:
+    return orjson.dumps(_score(body, sent, model))
 
 
-def _forecast(body: ForecastRequest, model: LoadedModel) -> ForecastResponse:
+def _forecast(body: ForecastRequest, sent: list[Any], model: LoadedModel) -> ForecastResponse:
     as_of = _as_of(body.as_of)
-    columns = deal_columns(body.deals)
+    columns = deal_columns(body.deals, sent)
     result = forecast(model.bundle, pd.DataFrame(columns), as_of, body.period, body.periods,
                       model_info=model.ref, booked=body.booked, signals=deal_signals(body.deals, model.bundle.config))
     found = currencies(columns)
