@@ -161,3 +161,20 @@ def test_large_trees_keep_lightgbms_own_treeshap(trained):
     x = np.column_stack([model.encoder_.transform(holdout), np.zeros(len(holdout))])
     raw = model.booster_.predict(x, pred_contrib=True).reshape(len(x), 3, -1)
     np.testing.assert_allclose(model.contribution_matrix(holdout), raw[:, 1, :-2] - raw[:, 2, :-2], rtol=0, atol=1e-12)
+
+
+def test_a_blended_explanation_is_its_parts_from_one_look_at_the_prior(trained):
+    """explain() looks at the logistic prior once for both the blended P(win) and the factors: the same P(win) as
+    predict_proba, and each input's contribution the booster's and the prior's, each times its share."""
+    _, _, fitted, holdout = trained
+    model = copy.deepcopy(fitted).use_calibration(None, 0.6, LogisticRegressionModel.name)
+    rows = holdout.head(300)
+    explained = model.explain(rows, np.array([90.0]))
+    np.testing.assert_allclose(explained.p, model.predict_proba(rows), rtol=0, atol=1e-12)
+    prior = model.priors_[LogisticRegressionModel.name].explain(rows, np.array([0.0]))
+    names = model.encoder_.names_
+    expected = 0.6 * model.contribution_matrix(rows)
+    for j, name in enumerate(prior.names):
+        expected[:, names.index("log_amount" if name == "amount" else name)] += 0.4 * prior.contributions[:, j]
+    np.testing.assert_allclose(explained.contributions, expected, rtol=0, atol=1e-12)
+    assert not np.allclose(explained.contributions, model.contribution_matrix(rows))  # the prior's share is there
