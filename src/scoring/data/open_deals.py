@@ -141,9 +141,11 @@ def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], n: int, proble
             missing[name] = list(range(n))
             continue
         given = list(deals[name])
-        if not set(map(type, given)) <= _NEVER_MISSING:  # NaN, NA or NaT among them: read as missing
+        types = set(map(type, given))
+        if not types <= _NEVER_MISSING:  # NaN, NA or NaT among them: read as missing
             given = [None if is_missing(v) else v for v in given]
-        values = _column(given, kind)
+            types = set(map(type, given))
+        values = _column(given, types, kind)
         if values is None:  # something unusual in the column: value by value, naming the bad ones
             values = [_feature_value(v, kind) for v in given]
             for i, value in enumerate(values):
@@ -159,10 +161,10 @@ def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], n: int, proble
     return columns, missing
 
 
-def _column(values: list[Any], kind: str) -> list[Any] | None:
+def _column(values: list[Any], types: set[type], kind: str) -> list[Any] | None:
     """The common cases at list speed: a numeric column of numbers (or numeric text) and None, a categorical
-    column of text and None. None when the column needs :func:`_feature_value` value by value."""
-    types = set(map(type, values))
+    column of text and None (``types``: the values' types). None when the column needs :func:`_feature_value`
+    value by value."""
     if kind == "numeric":
         if not types <= {int, float, str, type(None)}:
             return None
