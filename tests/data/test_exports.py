@@ -144,6 +144,20 @@ def test_a_numeric_feature_with_a_few_text_cells_stays_numeric(write):
     assert [s.rows for s in aside] == [(11,)] and "'?'" in aside[0].reason  # "n/a" is a missing marker
 
 
+def test_a_percent_column_is_a_numeric_feature_of_its_numbers(write):
+    """Spreadsheets format a share as "15%" (or "12,5 %" in Europe): the column is numeric, read as written (15);
+    an amount keeps refusing a percent sign."""
+    rows = [f"E{i},2024-01-{i % 28 + 1:02d},{1000 + i},Lead,{'won' if i % 2 else 'lost'},2024-03-01,,,SMB,{i % 30}%"
+            for i in range(60)]
+    text = GOOD_DEALS.splitlines()[0] + "\n" + "\n".join(rows) + "\n"
+    data, _ = inspect_deal_history(write("deals.csv", text))
+    assert data.features["seats"] == "numeric"
+    assert data.deals.sort_values("deal_id")["seats"].tolist() == [float(int(d[1:]) % 30) for d in
+                                                                  sorted(f"E{i}" for i in range(60))]
+    assert parse_numbers(pd.Series(["12,5 %", "7 %", "100%"]), percent=True)[0].tolist() == [12.5, 7.0, 100.0]
+    assert parse_numbers(pd.Series(["15%", "1,200"]))[1].tolist() == [True, False]
+
+
 def test_status_comes_from_the_stage_column_when_there_is_none(write):
     text = ("deal_id,created_at,amount,deal_stage,closed_at\nA,2024-01-01,10,Won,2024-02-01\n"
             "B,2024-01-02,20,Lost,2024-02-02\nC,2024-01-03,30,Proposal,\n")

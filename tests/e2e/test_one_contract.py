@@ -75,6 +75,32 @@ def test_a_bad_numeric_feature_is_refused_by_file_and_by_request_alike(client: T
     assert answer.json()["errors"][0]["field"] == f"deals[2].{numeric[0]}"
 
 
+def test_numbers_written_as_spreadsheets_write_them_score_as_plain_numbers_by_file_and_by_request(
+        client: TestClient, bundle: ModelBundle, company: Path, tmp_path: Path):
+    """A numeric feature of an export of open deals with thousands separators, a currency sign or a percent sign
+    is read as the history's files are read (it was refused: 'expected a number, got 24,729'); a cell that is
+    no number is still named."""
+    numeric = next(name for name, kind in bundle.features.items() if kind == "numeric")
+    plain = pd.read_csv(company / "open_deals.csv", dtype=str).head(40)
+    numbers = pd.to_numeric(plain[numeric])
+    written = plain.assign(**{numeric: [f"{v:,.0f}" if i % 3 == 0 else f"${v:,.0f}" if i % 3 == 1 else f"{v:.0f} %"
+                                        for i, v in enumerate(numbers)]})
+    assert written[numeric].str.contains(",").any()
+    paths = {name: tmp_path / f"{name}.csv" for name in ("plain", "written")}
+    plain.to_csv(paths["plain"], index=False)
+    written.to_csv(paths["written"], index=False)
+    by_file = {name: score_deals(bundle, load_open_deals(path), END, top=0)[0] for name, path in paths.items()}
+    pd.testing.assert_frame_equal(by_file["written"], by_file["plain"])
+    deals = [{k: v for k, v in row.items() if isinstance(v, str)} for row in written.to_dict(orient="records")]
+    answer = client.post("/v1/score", json={"as_of": END, "deals": deals, "top_factors": 0})
+    assert answer.status_code == 200, answer.text
+    np.testing.assert_allclose(pd.DataFrame(answer.json()["scores"])["win_probability"],
+                               by_file["plain"]["win_probability"], rtol=1e-12, atol=0)
+    deals[3][numeric] = "12 employees"
+    refused = client.post("/v1/score", json={"as_of": END, "deals": deals})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == f"deals[3].{numeric}"
+
+
 def test_a_model_error_is_the_service_s_problem(client: TestClient, company: Path, monkeypatch: pytest.MonkeyPatch):
     from scoring.serving.routes import scoring as routes
 

@@ -731,8 +731,9 @@ def _features(deals: pd.DataFrame, config: PipelineConfig, report: DataReport, s
             skipped["empty"].append(col)
             continue
         # a few text cells ("n/a", "?") do not make a numeric column a category
-        numbers, unreadable = (parse_numbers(raw, config.number_format) if looks_numeric(text, NUMERIC_SHARE)
-                               else (None, None))
+        # a percent column ("15%", "12,5 %", as spreadsheets format them) is read as its numbers
+        numbers, unreadable = (parse_numbers(raw, config.number_format, percent=True)
+                               if looks_numeric(text, NUMERIC_SHARE, percent=True) else (None, None))
         if numbers is not None and unreadable is not None and numbers[present].notna().mean() >= NUMERIC_SHARE:
             if unreadable.any():
                 report.set_rows_aside(src, f"not a number in the numeric feature {col!r}: read as missing "

@@ -7,7 +7,8 @@ Dates: each column is read in one format, detected from its own cells when that 
 it is refused with both readings shown, unless the config declares the order (``date_format`` for all
 columns, or ``[date_formats]`` per column: a strftime format, or ``"month-first"`` / ``"day-first"``).
 
-Numbers: thousands separators, currency symbols and codes, spaces and decimal commas, by a declared locale
+Numbers: thousands separators, currency symbols and codes, spaces and decimal commas (and in features a trailing
+percent sign: ``15%`` is 15), by a declared locale
 (``number_format = "1,234.56"`` or ``"1.234,56"``) or one detected from the column (a comma followed by
 exactly three digits is a thousands separator unless a dot follows it; ``14,5`` is a decimal comma).
 """
@@ -191,8 +192,10 @@ _EU = re.compile(r"^-?\d{1,3}(\.\d{3})+(,\d+)?$|^-?\d+,\d+$")
 NUMBER_FORMATS = {"1,234.56": "dot", "1.234,56": "comma", "1 234,56": "comma"}
 
 
-def parse_numbers(series: pd.Series, declared: str | None = None) -> tuple[pd.Series, pd.Series]:
-    """Read a column of numbers written with thousands separators, currency signs or decimal commas; also the
+def parse_numbers(series: pd.Series, declared: str | None = None, percent: bool = False
+                  ) -> tuple[pd.Series, pd.Series]:
+    """Read a column of numbers written with thousands separators, currency signs or decimal commas (and, with
+    ``percent``, a trailing percent sign, read as written: ``15%`` is 15, as a "(%)" column's 15 is); also the
     mask of cells present but unreadable."""
     if pd.api.types.is_numeric_dtype(series):
         values = pd.to_numeric(series, errors="coerce").astype(float)
@@ -205,6 +208,8 @@ def parse_numbers(series: pd.Series, declared: str | None = None) -> tuple[pd.Se
         return plain.astype(float), pd.Series(False, index=series.index)
     cleaned = text.str.replace(_CURRENCY, "", regex=True).str.replace(r"[\s\u00a0\u202f']", "", regex=True)
     cleaned = cleaned.str.replace(r"^\((.*)\)$", r"-\1", regex=True)  # accounting negatives: (1,200.00)
+    if percent:
+        cleaned = cleaned.str.replace(r"%$", "", regex=True)
     decimal = NUMBER_FORMATS.get(declared or "", declared) or _decimal_mark(cleaned[present])
     if decimal == "comma":
         cleaned = cleaned.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
@@ -214,14 +219,14 @@ def parse_numbers(series: pd.Series, declared: str | None = None) -> tuple[pd.Se
     return values, present & values.isna()
 
 
-def looks_numeric(series: pd.Series, share: float) -> bool:
+def looks_numeric(series: pd.Series, share: float, percent: bool = False) -> bool:
     """Whether at least ``share`` of a sample of the present cells read as numbers (a cheap test before
     :func:`parse_numbers` reads a whole column)."""
     present = series.dropna()
     sample = present.iloc[:: max(1, len(present) // 500)]
     if sample.empty:
         return False
-    return bool(parse_numbers(sample)[0].notna().mean() >= min(share, 0.9))
+    return bool(parse_numbers(sample, percent=percent)[0].notna().mean() >= min(share, 0.9))
 
 
 def _decimal_mark(text: pd.Series) -> str:

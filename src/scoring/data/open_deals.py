@@ -19,6 +19,7 @@ import pandas as pd
 
 from scoring.data.config import DEAL_COLUMNS, PipelineConfig
 from scoring.data.contract import stage_classifier
+from scoring.data.formats import parse_numbers
 from scoring.data.tables import PLAUSIBLE_YEARS, is_missing
 from scoring.errors import DealProblem, InvalidDeals
 
@@ -76,7 +77,7 @@ def check_open_deals(deals: Mapping[str, Any], config: PipelineConfig, features:
     for i in np.flatnonzero(before).tolist():
         problems.append(DealProblem(i, "stage_entered_at", f"entered its stage ({entered[i]}) before the deal was "
                                                            f"created ({created[i]})"))
-    columns, missing = _features(deals, features, n, problems)
+    columns, missing = _features(deals, features, n, problems, config.number_format)
     if problems:
         raise InvalidDeals(sorted(problems, key=lambda p: p.index), rows, source)
     out: dict[str, np.ndarray] = {
@@ -131,9 +132,11 @@ def _dates(values: Any, n: int, name: str, problems: list[DealProblem]) -> np.nd
     return column
 
 
-def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], n: int, problems: list[DealProblem]
-              ) -> tuple[dict[str, np.ndarray], dict[str, list[int]]]:
-    """The model's feature columns present in the deals, of their kinds; per feature, the deals lacking it."""
+def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], n: int, problems: list[DealProblem],
+              number_format: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, list[int]]]:
+    """The model's feature columns present in the deals, of their kinds; per feature, the deals lacking it.
+    Numeric text is read as the history's files are (thousands separators, currency signs, decimal commas,
+    ``number_format`` when the config declares it, a percent sign)."""
     columns: dict[str, np.ndarray] = {}
     missing: dict[str, list[int]] = {}
     for name, kind in kinds.items():
@@ -146,6 +149,9 @@ def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], n: int, proble
             given = [None if is_missing(v) else v for v in given]
             types = set(map(type, given))
         values = _column(given, types, kind)
+        if values is None and kind == "numeric" and str in types:  # "24,729", "1.200,50", "$800", "15%"
+            given = _numbers_as_written(given, number_format)
+            values = _column(given, set(map(type, given)), kind)
         if values is None:  # something unusual in the column: value by value, naming the bad ones
             values = [_feature_value(v, kind) for v in given]
             for i, value in enumerate(values):
@@ -159,6 +165,18 @@ def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], n: int, proble
         else:
             columns[name] = np.array(values, dtype=object)
     return columns, missing
+
+
+def _numbers_as_written(values: list[Any], number_format: str | None) -> list[Any]:
+    """The text cells that :func:`~scoring.data.formats.parse_numbers` reads (as a file's numeric column is read)
+    as floats; every other value as given."""
+    at = [i for i, v in enumerate(values) if isinstance(v, str)]
+    numbers, _ = parse_numbers(pd.Series([values[i] for i in at], dtype=object), number_format, percent=True)
+    out = list(values)
+    for i, number in zip(at, numbers.tolist(), strict=True):
+        if number == number:  # not NaN: read
+            out[i] = number
+    return out
 
 
 def _column(values: list[Any], types: set[type], kind: str) -> list[Any] | None:
