@@ -255,3 +255,16 @@ def test_the_canonical_names_are_read_as_people_write_them(write):
     pd.testing.assert_frame_equal(data.deals.drop(columns=["Segment", "Seats"]),
                                   plain.deals.drop(columns=["segment", "seats"]))
     assert data.features == {"Segment": "categorical", "Seats": "numeric"}
+
+
+def test_deals_to_score_read_numeric_text_by_the_declared_number_format():
+    """A config's number format applies to the open deals scored as to the history's files (a European "24.729"
+    employees is 24,729 there, not 24.7), by file and by request alike."""
+    from scoring.data.config import PipelineConfig
+    from scoring.data.open_deals import check_open_deals
+
+    deals = {"deal_id": ["a", "b", "c"], "stage": ["Lead"] * 3, "amount": np.array([1.0, 2.0, 3.0]),
+             "created_at": np.array(["2025-01-01"] * 3, dtype="datetime64[us]"), "seats": ["24.729", "988", "1.200"]}
+    columns, _ = check_open_deals(deals, PipelineConfig(number_format="1.234,56"), {"seats": "numeric"},
+                                  pd.Timestamp("2025-06-30"))
+    assert columns["seats"].tolist() == [24729.0, 988.0, 1200.0]

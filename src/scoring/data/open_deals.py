@@ -148,10 +148,10 @@ def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], n: int, proble
         if not types <= _NEVER_MISSING:  # NaN, NA or NaT among them: read as missing
             given = [None if is_missing(v) else v for v in given]
             types = set(map(type, given))
-        values = _column(given, types, kind)
-        if values is None and kind == "numeric" and str in types:  # "24,729", "1.200,50", "$800", "15%"
+        if kind == "numeric" and str in types:  # text as a file's column is read: "24,729", "1.200,50", "15%"
             given = _numbers_as_written(given, number_format)
-            values = _column(given, set(map(type, given)), kind)
+            types = set(map(type, given))
+        values = _column(given, types, kind)
         if values is None:  # something unusual in the column: value by value, naming the bad ones
             values = [_feature_value(v, kind) for v in given]
             for i, value in enumerate(values):
