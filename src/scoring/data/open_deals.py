@@ -148,10 +148,12 @@ def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], n: int, proble
         if not types <= _NEVER_MISSING:  # NaN, NA or NaT among them: read as missing
             given = [None if is_missing(v) else v for v in given]
             types = set(map(type, given))
-        if kind == "numeric" and str in types:  # text as a file's column is read: "24,729", "1.200,50", "15%"
+        text = kind == "numeric" and str in types
+        # plain numbers at list speed (as a file's column of them is read), unless the config declares a format
+        values = None if text and number_format else _column(given, types, kind)
+        if values is None and text:  # other text as a file's column is read: "24,729", "1.200,50", "15%"
             given = _numbers_as_written(given, number_format)
-            types = set(map(type, given))
-        values = _column(given, types, kind)
+            values = _column(given, set(map(type, given)), kind)
         if values is None:  # something unusual in the column: value by value, naming the bad ones
             values = [_feature_value(v, kind) for v in given]
             for i, value in enumerate(values):
