@@ -101,6 +101,27 @@ def test_numbers_written_as_spreadsheets_write_them_score_as_plain_numbers_by_fi
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == f"deals[3].{numeric}"
 
 
+def test_feature_fields_named_otherwise_in_case_or_spaces_are_read_and_said(client: TestClient, bundle: ModelBundle,
+                                                                            company: Path, tmp_path: Path):
+    """Another export or view of the CRM may write a feature's header as ``Segment`` or ``SOURCE``: read as the
+    model's feature (it was scored as unknown), with a warning naming both, by file and by request alike."""
+    plain = pd.read_csv(company / "open_deals.csv", dtype=str).head(30)
+    renamed = plain.rename(columns={"segment": " Segment ", "source": "SOURCE"})
+    paths = {name: tmp_path / f"{name}.csv" for name in ("plain", "renamed")}
+    plain.to_csv(paths["plain"], index=False)
+    renamed.to_csv(paths["renamed"], index=False)
+    scored = {name: score_deals(bundle, load_open_deals(path), END, top=0) for name, path in paths.items()}
+    pd.testing.assert_frame_equal(scored["renamed"][0], scored["plain"][0])
+    assert any("'Segment' as 'segment'" in w and "'SOURCE' as 'source'" in w for w in scored["renamed"][1])
+    deals = [{k: v for k, v in row.items() if isinstance(v, str)} for row in
+             plain.rename(columns={"segment": "Segment"}).to_dict(orient="records")]
+    answer = client.post("/v1/score", json={"as_of": END, "deals": deals, "top_factors": 0})
+    assert answer.status_code == 200, answer.text
+    np.testing.assert_allclose(pd.DataFrame(answer.json()["scores"])["win_probability"],
+                               scored["plain"][0]["win_probability"], rtol=1e-12, atol=0)
+    assert any("'Segment' as 'segment'" in w for w in answer.json()["warnings"])
+
+
 def test_a_model_error_is_the_service_s_problem(client: TestClient, company: Path, monkeypatch: pytest.MonkeyPatch):
     from scoring.serving.routes import scoring as routes
 

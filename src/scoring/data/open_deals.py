@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scoring.data.columns import fold
 from scoring.data.config import DEAL_COLUMNS, PipelineConfig
 from scoring.data.contract import stage_classifier
 from scoring.data.formats import parse_numbers
@@ -77,7 +78,8 @@ def check_open_deals(deals: Mapping[str, Any], config: PipelineConfig, features:
     for i in np.flatnonzero(before).tolist():
         problems.append(DealProblem(i, "stage_entered_at", f"entered its stage ({entered[i]}) before the deal was "
                                                            f"created ({created[i]})"))
-    columns, missing = _features(deals, features, n, problems, config.number_format)
+    sent = _feature_columns(deals, features)
+    columns, missing = _features(deals, features, sent, n, problems, config.number_format)
     if problems:
         raise InvalidDeals(sorted(problems, key=lambda p: p.index), rows, source)
     out: dict[str, np.ndarray] = {
@@ -88,9 +90,12 @@ def check_open_deals(deals: Mapping[str, Any], config: PipelineConfig, features:
         **columns,
     }
     warnings = []
-    unused = sorted(set(deals) - set(features) - set(DEAL_COLUMNS) - {"_row"})
+    unused = sorted(set(deals) - set(sent.values()) - set(DEAL_COLUMNS) - {"_row"})
     if unused:
         warnings.append(f"field(s) {', '.join(unused)} not used by the model: ignored")
+    renamed = [f"{column!r} as {name!r}" for name, column in sent.items() if column != name]
+    if renamed:
+        warnings.append(f"feature(s) read from fields named otherwise in case or spaces: {', '.join(renamed)}")
     for name, where in missing.items():
         if 0 < len(where) < n:
             quoted = ", ".join(ids[i] for i in where[:QUOTED]) + (", ..." if len(where) > QUOTED else "")
@@ -100,7 +105,7 @@ def check_open_deals(deals: Mapping[str, Any], config: PipelineConfig, features:
         quoted = ", ".join(np.asarray(ids, dtype=object)[no_entry][:QUOTED].tolist())
         warnings.append(f"{int(no_entry.sum())} deal(s) without stage_entered_at ({quoted}"
                         f"{', ...' if no_entry.sum() > QUOTED else ''}): days in the stage counted from created_at")
-    absent = [name for name in features if name not in deals]
+    absent = [name for name in features if name not in sent]
     if absent:
         warnings.append(f"feature column(s) {', '.join(absent)} missing: scored as unknown")
     return out, warnings
@@ -132,18 +137,35 @@ def _dates(values: Any, n: int, name: str, problems: list[DealProblem]) -> np.nd
     return column
 
 
-def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], n: int, problems: list[DealProblem],
-              number_format: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, list[int]]]:
-    """The model's feature columns present in the deals, of their kinds; per feature, the deals lacking it.
-    Numeric text is read as the history's files are (thousands separators, currency signs, decimal commas,
-    ``number_format`` when the config declares it, a percent sign)."""
+def _feature_columns(deals: Mapping[str, Any], features: Mapping[str, str]) -> dict[str, str]:
+    """Per model feature the deals carry, the field holding it: its own name, else the one field named the same but
+    for case and spaces (``Segment``, `` segment ``, as another export or view of the CRM may write it)."""
+    folded: dict[str, list[str]] = {}
+    for column in deals:
+        if column not in features:
+            folded.setdefault(fold(column), []).append(str(column))
+    out = {}
+    for name in features:
+        others = folded.get(fold(name), [])
+        if name in deals or len(others) == 1:
+            out[name] = name if name in deals else others[0]
+    return out
+
+
+def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], sent: Mapping[str, str], n: int,
+              problems: list[DealProblem], number_format: str | None = None
+              ) -> tuple[dict[str, np.ndarray], dict[str, list[int]]]:
+    """The model's feature columns present in the deals (``sent``: the field holding each), of their kinds; per
+    feature, the deals lacking it. Numeric text is read as the history's files are (thousands separators, currency
+    signs, decimal commas, ``number_format`` when the config declares it, a percent sign)."""
     columns: dict[str, np.ndarray] = {}
     missing: dict[str, list[int]] = {}
     for name, kind in kinds.items():
-        if name not in deals:
+        field = sent.get(name)
+        if field is None:
             missing[name] = list(range(n))
             continue
-        given = list(deals[name])
+        given = list(deals[field])
         types = set(map(type, given))
         if not types <= _NEVER_MISSING:  # NaN, NA or NaT among them: read as missing
             given = [None if is_missing(v) else v for v in given]
@@ -159,7 +181,7 @@ def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], n: int, proble
             for i, value in enumerate(values):
                 if value is _BAD:
                     expected = "a number" if kind == "numeric" else "a string, number or boolean"
-                    problems.append(DealProblem(i, name, f"expected {expected} (or empty), got {_short(given[i])}"))
+                    problems.append(DealProblem(i, field, f"expected {expected} (or empty), got {_short(given[i])}"))
             values = [None if v is _BAD else v for v in values]
         missing[name] = [i for i, v in enumerate(values) if v is None] if None in values else []
         if kind == "numeric":
