@@ -158,6 +158,31 @@ def test_a_percent_column_is_a_numeric_feature_of_its_numbers(write):
     assert parse_numbers(pd.Series(["15%", "1,200"]))[1].tolist() == [True, False]
 
 
+def test_markers_of_nothing_read_as_blank_cells_in_csv_and_workbooks_alike(tmp_path: Path, write):
+    """Exports write an empty field as N/A, #N/A, NULL or a dash (reports, Dynamics 365's ``---``; Excel's
+    accounting format writes a zero amount as ``$ -``): blank cells, in CSV files and workbooks alike. A region
+    "NA" (North America) stays itself in a workbook too (pandas' own list read it as missing)."""
+    markers = ["N/A", "#N/A", "NULL", "-", "---", "\u2014"]
+    rows = [f"E{i},2024-01-{i % 28 + 1:02d},{'$ -' if i % 10 == 3 else 1000 + i},Lead,{'won' if i % 2 else 'lost'},"
+            f"2024-03-01,,,{markers[i % 6] if i % 5 == 0 else 'NA' if i % 5 == 1 else 'EMEA'},"
+            f"{markers[i % 6] if i % 5 == 2 else i % 30}" for i in range(60)]
+    text = GOOD_DEALS.splitlines()[0].replace("segment", "region") + "\n" + "\n".join(rows) + "\n"
+    csv_path = write("deals.csv", text)
+    workbook = tmp_path / "deals.xlsx"
+    pd.read_csv(csv_path, dtype=str, keep_default_na=False).to_excel(workbook, index=False)
+    for path in (csv_path, workbook):
+        data, report = inspect_deal_history(path)
+        deals = data.deals.set_index("deal_id").loc[[f"E{i}" for i in range(60)]]
+        assert data.features["seats"] == "numeric", path
+        assert deals["seats"].isna().tolist() == [i % 5 == 2 for i in range(60)], path
+        assert deals["region"].isna().tolist() == [i % 5 == 0 for i in range(60)], path
+        assert (deals["region"] == "NA").sum() == 12, path
+        assert deals["amount"].isna().tolist() == [i % 10 == 3 for i in range(60)], path  # kept, adds no revenue
+        assert not [s for s in report.set_aside if s.column == "seats"], path  # nothing unreadable
+        assert [s.count for s in report.set_aside if s.column == "amount" and s.kept] == [6], path
+    assert parse_numbers(pd.Series(["$ -", "-", "1,200", "\u2013"]))[1].tolist() == [False] * 4
+
+
 def test_status_comes_from_the_stage_column_when_there_is_none(write):
     text = ("deal_id,created_at,amount,deal_stage,closed_at\nA,2024-01-01,10,Won,2024-02-01\n"
             "B,2024-01-02,20,Lost,2024-02-02\nC,2024-01-03,30,Proposal,\n")

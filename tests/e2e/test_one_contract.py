@@ -101,6 +101,32 @@ def test_numbers_written_as_spreadsheets_write_them_score_as_plain_numbers_by_fi
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == f"deals[3].{numeric}"
 
 
+@pytest.mark.parametrize("marker", ["N/A", "#N/A", "NULL", "-", "--", "$ -"])
+def test_markers_of_nothing_score_as_blank_cells_by_file_and_by_request(client: TestClient, bundle: ModelBundle,
+                                                                        company: Path, tmp_path: Path, marker: str):
+    """An empty field exported as N/A, #N/A, NULL or a dash (``$ -``: Excel's accounting format), and a CRM
+    forwarding its fields as text: read as a blank cell is, by file and by request (a request refused them all
+    in a numeric feature and took them for a category in another; a file refused the dashes)."""
+    numeric = next(name for name, kind in bundle.features.items() if kind == "numeric")
+    categorical = next(name for name, kind in bundle.features.items() if kind == "categorical")
+    plain = pd.read_csv(company / "open_deals.csv", dtype=str).head(30)
+    marked, blank = plain.copy(), plain.copy()
+    columns = [numeric] if marker == "$ -" else [numeric, categorical]  # "$ -" marks a number only
+    marked.loc[::4, columns] = marker
+    blank.loc[::4, columns] = None
+    paths = {name: tmp_path / f"{name}.csv" for name in ("marked", "blank")}
+    marked.to_csv(paths["marked"], index=False)
+    blank.to_csv(paths["blank"], index=False)
+    scored = {name: score_deals(bundle, load_open_deals(path), END, top=0) for name, path in paths.items()}
+    pd.testing.assert_frame_equal(scored["marked"][0], scored["blank"][0])
+    deals = [{k: v for k, v in row.items() if isinstance(v, str)} for row in marked.to_dict(orient="records")]
+    answer = client.post("/v1/score", json={"as_of": END, "deals": deals, "top_factors": 0})
+    assert answer.status_code == 200, answer.text
+    np.testing.assert_allclose(pd.DataFrame(answer.json()["scores"])["win_probability"],
+                               scored["blank"][0]["win_probability"], rtol=1e-12, atol=0)
+    assert sorted(answer.json()["warnings"]) == sorted(scored["blank"][1])
+
+
 def test_feature_fields_named_otherwise_in_case_or_spaces_are_read_and_said(client: TestClient, bundle: ModelBundle,
                                                                             company: Path, tmp_path: Path):
     """Another export or view of the CRM may write a feature's header as ``Segment`` or ``SOURCE``: read as the

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.data.config import PipelineConfig
-from scoring.data.formats import AmbiguousDates, declared_format, parse_dates
+from scoring.data.formats import MISSING_TEXT, AmbiguousDates, declared_format, parse_dates
 from scoring.data.problems import DataReport, examples
 from scoring.data.tables import PLAUSIBLE_YEARS, ROW, is_in
 
@@ -77,9 +77,9 @@ def other_deals(frame: pd.DataFrame, known: pd.Index | None, report: DataReport,
 
 
 def as_text(series: pd.Series) -> pd.Series:
-    """Cells as stripped text, missing as NA."""
+    """Cells as stripped text, missing (blank, or a marker of nothing such as ``N/A`` or ``-``) as NA."""
     out = series.astype("str").str.strip()
-    return out.mask(out == "")
+    return out.mask(out.isin(MISSING_TEXT))
 
 
 

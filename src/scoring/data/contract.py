@@ -730,18 +730,19 @@ def _features(deals: pd.DataFrame, config: PipelineConfig, report: DataReport, s
         if not present.any():
             skipped["empty"].append(col)
             continue
-        # a few text cells ("n/a", "?") do not make a numeric column a category
+        # a few text cells ("?") do not make a numeric column a category; markers of nothing ("n/a", "-") are blank
         # a percent column ("15%", "12,5 %", as spreadsheets format them) is read as its numbers
-        numbers, unreadable = (parse_numbers(raw, config.number_format, percent=True)
-                               if looks_numeric(text, NUMERIC_SHARE, percent=True) else (None, None))
-        if numbers is not None and unreadable is not None and numbers[present].notna().mean() >= NUMERIC_SHARE:
-            if unreadable.any():
-                report.set_rows_aside(src, f"not a number in the numeric feature {col!r}: read as missing "
-                                      f"({examples(raw[unreadable].astype(str).unique().tolist())})",
-                                      deals.loc[unreadable, ROW].tolist(), column=col, kept=True)
-            deals[col] = numbers.where(~unreadable).astype(float)
-            features[col] = "numeric"
-            continue
+        if looks_numeric(text, NUMERIC_SHARE, percent=True):
+            numbers, unreadable = parse_numbers(raw, config.number_format, percent=True)
+            read = numbers.notna()
+            if read.sum() >= NUMERIC_SHARE * (read | unreadable).sum():
+                if unreadable.any():
+                    report.set_rows_aside(src, f"not a number in the numeric feature {col!r}: read as missing "
+                                          f"({examples(raw[unreadable].astype(str).unique().tolist())})",
+                                          deals.loc[unreadable, ROW].tolist(), column=col, kept=True)
+                deals[col] = numbers.where(~unreadable).astype(float)
+                features[col] = "numeric"
+                continue
         if pd.api.types.is_datetime64_any_dtype(raw) or looks_like_dates(text[present]):
             skipped["date"].append(col)
             continue

@@ -23,6 +23,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+#: Cells that stand for nothing, in files (CSV and workbooks alike) and in the text of deals sent to score: blank,
+#: spreadsheets' and databases' markers, and the dashes reports and views show for an empty field (``-``,
+#: Dynamics 365's ``---``). ``NA`` is not among them: it is a region (North America).
+NA_VALUES = ["", "NULL", "null", "NaN", "nan", "N/A", "n/a", "#N/A", "-", "--", "---", "\u2013", "\u2014"]
+MISSING_TEXT = frozenset(NA_VALUES)
+#: A number's cell, its currency and spaces taken away, that is only dashes: Excel's accounting format writes a
+#: zero so ("$ -"), a report an empty value.
+_DASHES = re.compile(r"^[-\u2013\u2014]+$")
 #: Dates outside these years are taken for mistakes (Excel serials read as text, "9999-12-31" placeholders).
 PLAUSIBLE_YEARS = (1970, 2100)
 #: Excel's day 0 (its serial day numbers count from here, with the 1900 leap-year bug folded in).
@@ -201,7 +209,7 @@ def parse_numbers(series: pd.Series, declared: str | None = None, percent: bool 
         values = pd.to_numeric(series, errors="coerce").astype(float)
         return values, pd.Series(False, index=series.index)
     text = series.astype("str").str.strip()
-    text = text.mask(series.isna() | (text == ""))
+    text = text.mask(series.isna() | text.isin(MISSING_TEXT))
     present = text.notna()
     plain = pd.to_numeric(text, errors="coerce")
     if declared is None and plain[present].notna().all():
@@ -210,6 +218,7 @@ def parse_numbers(series: pd.Series, declared: str | None = None, percent: bool 
     cleaned = cleaned.str.replace(r"^\((.*)\)$", r"-\1", regex=True)  # accounting negatives: (1,200.00)
     if percent:
         cleaned = cleaned.str.replace(r"%$", "", regex=True)
+    present &= ~cleaned.str.match(_DASHES).fillna(False).astype(bool)  # "$ -": nothing (blank), not unreadable
     decimal = NUMBER_FORMATS.get(declared or "", declared) or _decimal_mark(cleaned[present])
     if decimal == "comma":
         cleaned = cleaned.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
@@ -223,10 +232,9 @@ def looks_numeric(series: pd.Series, share: float, percent: bool = False) -> boo
     """Whether at least ``share`` of a sample of the present cells read as numbers (a cheap test before
     :func:`parse_numbers` reads a whole column)."""
     present = series.dropna()
-    sample = present.iloc[:: max(1, len(present) // 500)]
-    if sample.empty:
-        return False
-    return bool(parse_numbers(sample, percent=percent)[0].notna().mean() >= min(share, 0.9))
+    numbers, unreadable = parse_numbers(present.iloc[:: max(1, len(present) // 500)], percent=percent)
+    read = numbers.notna()
+    return bool(read.any() and read.sum() / (read | unreadable).sum() >= min(share, 0.9))
 
 
 def _decimal_mark(text: pd.Series) -> str:

@@ -20,7 +20,7 @@ import pandas as pd
 from scoring.data.columns import fold
 from scoring.data.config import DEAL_COLUMNS, PipelineConfig
 from scoring.data.contract import stage_classifier
-from scoring.data.formats import parse_numbers
+from scoring.data.formats import MISSING_TEXT, parse_numbers
 from scoring.data.tables import PLAUSIBLE_YEARS, is_missing
 from scoring.errors import DealProblem, InvalidDeals
 
@@ -193,13 +193,13 @@ def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], sent: Mapping[
 
 def _numbers_as_written(values: list[Any], number_format: str | None) -> list[Any]:
     """The text cells that :func:`~scoring.data.formats.parse_numbers` reads (as a file's numeric column is read)
-    as floats; every other value as given."""
+    as floats, or None where they stand for nothing; every other value as given."""
     at = [i for i, v in enumerate(values) if isinstance(v, str)]
-    numbers, _ = parse_numbers(pd.Series([values[i] for i in at], dtype=object), number_format, percent=True)
+    numbers, unreadable = parse_numbers(pd.Series([values[i] for i in at], dtype=object), number_format, percent=True)
     out = list(values)
-    for i, number in zip(at, numbers.tolist(), strict=True):
-        if number == number:  # not NaN: read
-            out[i] = number
+    for i, number, bad in zip(at, numbers.tolist(), unreadable.tolist(), strict=True):
+        if not bad:  # read: a number, or nothing (blank, "N/A", "-", "$ -")
+            out[i] = number if number == number else None
     return out
 
 
@@ -217,7 +217,7 @@ def _column(values: list[Any], types: set[type], kind: str) -> list[Any] | None:
         unusable = np.count_nonzero(~np.isfinite(np.array(numbers, dtype=float)))  # None reads as NaN
         return numbers if unusable == numbers.count(None) else None  # else inf or NaN given
     if types <= {str, type(None)}:  # each distinct text tidied once: a column has few
-        tidy = {v: v.strip() or None for v in set(values) - {None}}
+        tidy = {v: None if v.strip() in MISSING_TEXT else v.strip() for v in set(values) - {None}}
         tidy[None] = None
         return list(map(tidy.__getitem__, values))
     return None
@@ -240,12 +240,12 @@ def _feature_value(value: Any, kind: str) -> Any:
             try:
                 number = float(value.strip())
             except ValueError:
-                return None if not value.strip() else _BAD
+                return None if value.strip() in MISSING_TEXT else _BAD
             return number if math.isfinite(number) else _BAD
         return _BAD
     if isinstance(value, (str, int, float, bool, np.integer, np.floating, np.bool_)):
         text = str(value).strip()
-        return text or None
+        return None if text in MISSING_TEXT else text
     return _BAD
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 
-from scoring.data.formats import PLAUSIBLE_YEARS
+from scoring.data.formats import NA_VALUES, PLAUSIBLE_YEARS
 from scoring.data.problems import DataReport
 from scoring.errors import DataError
 
@@ -22,8 +22,6 @@ ROW = "_row"
 SOURCE_COLUMN = "_source_column"
 #: Per row of a CSV file: how many cells it had when fewer than the header's (a short row), else 0.
 SHORT = "_short"
-#: Cells read as missing in CSV files.
-NA_VALUES = ["", "NULL", "null", "NaN", "nan", "N/A", "n/a", "#N/A"]
 #: A CSV file's text encodings, as read (``frame.attrs["encoding"]``), and how a note names the ones not UTF-8.
 ENCODINGS = {"utf-16": "UTF-16 (Excel's \"Unicode Text\")",
              "cp1252": "Windows-1252 (Western European: Excel's CSV on Windows, Salesforce's ISO-8859-1 export)"}
@@ -77,6 +75,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return _with_rows(frame, int(frame.attrs.get("header_row", 1)))
 
 
+#: How a workbook's text cells are read as missing: as a CSV's are (pandas' own list would take a region "NA").
+_NA: dict[str, Any] = {"keep_default_na": False, "na_values": NA_VALUES}
+
+
 def _read_excel(path: Path) -> pd.DataFrame:
     """The data sheet of a workbook (:func:`_data_sheet`), by python-calamine (a Rust reader: a 100,000-row sheet in
     0.9-1.3 s, against openpyxl's 8.7-8.9 s)."""
@@ -84,14 +86,14 @@ def _read_excel(path: Path) -> pd.DataFrame:
 
     try:
         sheet, others = _data_sheet(path)
-        frame = pd.read_excel(path, engine="calamine", sheet_name=sheet)
+        frame = pd.read_excel(path, engine="calamine", sheet_name=sheet, **_NA)
         above = 0
         if len(frame.columns) and sum(str(c).startswith("Unnamed: ") for c in frame.columns) * 2 >= len(frame.columns):
             top = pd.read_excel(path, engine="calamine", sheet_name=sheet, header=None, nrows=TITLE_LINES + 1)
             above = _title_lines([[v for v in row if not is_missing(v) and str(v).strip()] for row in
                                   top.itertuples(index=False)])
             if above:
-                frame = pd.read_excel(path, engine="calamine", sheet_name=sheet, header=above)
+                frame = pd.read_excel(path, engine="calamine", sheet_name=sheet, header=above, **_NA)
     except CalamineError as exc:
         raise DataError(f"{path}: not a readable workbook ({exc}); export the report as .xlsx or CSV") from None
     frame = frame.astype(object).where(frame.notna(), None)
