@@ -88,6 +88,7 @@ def test_the_page_shows_the_api_forecast_at_laptop_and_phone_width(served: Serve
         assert _value(page, "booked") == first["booked"] > 0
         assert page.locator("svg.chart").count() >= 1 and page.locator("[data-testid=at-risk] tr").count() > 1
         assert page.locator("[data-testid=flow] tr").count() > 2
+        assert "6,000 new deals, 0 changed." in page.locator("[data-testid=last-import]").inner_text()
         # nothing wider than the screen: tables scroll inside their boxes
         assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
         if width == 1366 and os.environ.get("SCORING_SCREENSHOT"):  # the README's picture, made on purpose

@@ -299,7 +299,7 @@ def _import(conn: Connection, data: DealHistory, source: str, at: pd.Timestamp,
         return ImportResult(read, 0, 0, 0, 0, fields_kept=tuple(sorted(kept)))
     import_id = conn.execute(insert(Import).values(
         imported_at=at.to_pydatetime(), source=source, digest=data.digest(), deals_new=len(new),
-        deals_changed=len(changed), history_new=len(entries),
+        deals_changed=len(changed) - len(gone), deals_deleted=len(gone), history_new=len(entries),
         signals_new=len(crm_changes) + len(activities))).inserted_primary_key
     assert import_id is not None
     import_id = import_id[0]

@@ -83,6 +83,7 @@ class Import(Base):
     deals_changed: Mapped[int] = mapped_column(Integer)
     history_new: Mapped[int] = mapped_column(Integer)
     signals_new: Mapped[int] = mapped_column(Integer, default=0)  # CRM field changes and activities not seen before
+    deals_deleted: Mapped[int] = mapped_column(Integer, default=0)  # stored deals the export marks deleted
 
 
 class ForecastSnapshot(Base):
