@@ -92,15 +92,29 @@ def test_a_header_only_file_gets_a_clear_error_not_a_traceback(write):
     (["2026-03-25", "2026-03-26T08:48:00Z"], "ISO8601", ["2026-03-25 00:00", "2026-03-26 08:48"]),
     (["3/25/2026", "12/1/2026"], "month", ["2026-03-25 00:00", "2026-12-01 00:00"]),
     (["3/25/2026 8:48 PM", "3/26/2026 12:05 AM"], "month", ["2026-03-25 20:48", "2026-03-26 00:05"]),
+    (["3/25/2026, 8:48 PM", "3/26/2026, 12:05 AM"], "month", ["2026-03-25 20:48", "2026-03-26 00:05"]),
+    (["25.03.2026, 14:30", "01.12.2026"], "day", ["2026-03-25 14:30", "2026-12-01 00:00"]),
     (["25.03.2026", "01.12.2026 14:30"], "day", ["2026-03-25 00:00", "2026-12-01 14:30"]),
     (["25/03/2026", "01/12/2026"], "day", ["2026-03-25 00:00", "2026-12-01 00:00"]),
     # mostly blank, as the close dates of an export's open deals only: read by the cells that are there
     ([*[""] * 9, "04.01.2027 00:00", None], "day", [*[None] * 9, "2027-01-04 00:00", None]),
+    # the month by name, as spreadsheets and US reports write it (they were refused as not ISO 8601)
+    (["05-Jan-2024", "17-Mar-24", "3 Dec 2025 14:30"], "named day", ["2024-01-05 00:00", "2024-03-17 00:00",
+                                                                      "2025-12-03 14:30"]),
+    (["Jan 5, 2024", "September 17, 2024 3:07 PM", "Sept 3, 2025"], "named month",
+     ["2024-01-05 00:00", "2024-09-17 15:07", "2025-09-03 00:00"]),
+    (["5. Mär 2024", "12 déc. 2025", "1-oct-2024"], "named day", ["2024-03-05 00:00",
+                                                                 "2025-12-12 00:00", "2024-10-01 00:00"]),
 ])
 def test_dates_are_read_per_column_in_the_format_their_cells_show(cells, form, expected):
     parsed = parse_dates(pd.Series(cells))
     assert parsed.form == form and not parsed.unreadable.any()
     assert [None if pd.isna(t) else f"{t:%Y-%m-%d %H:%M}" for t in parsed.values] == expected
+
+
+def test_a_month_name_that_is_none_or_a_day_past_the_month_is_unreadable():
+    parsed = parse_dates(pd.Series(["05-Foo-2024", "31-Feb-2024", "06-Jan-2024"]))
+    assert parsed.form == "named day" and parsed.unreadable.tolist() == [True, True, False]
 
 
 def test_ambiguous_dates_are_refused_with_both_readings_unless_declared():
@@ -181,6 +195,62 @@ def test_markers_of_nothing_read_as_blank_cells_in_csv_and_workbooks_alike(tmp_p
         assert not [s for s in report.set_aside if s.column == "seats"], path  # nothing unreadable
         assert [s.count for s in report.set_aside if s.column == "amount" and s.kept] == [6], path
     assert parse_numbers(pd.Series(["$ -", "-", "1,200", "\u2013"]))[1].tolist() == [False] * 4
+
+
+def test_a_european_export_of_whole_numbers_reads_its_dots_as_thousands_and_scores_so(tmp_path: Path):
+    """Whole euros and counts written the European way without decimals (``14.300``, ``950``; ``24.729``
+    employees) read as plain decimals too: they were learned as 14.3 and 24.729. The export's format is now found
+    (a note says so) and kept with the config, so that deals to score read the same, one deal at a time."""
+    from scoring.data.open_deals import check_open_deals
+
+    demo = DemoCompany().generate(600, seed=5, end="2025-06-30")
+    deals = demo.deals.assign(amount=demo.deals["amount"].round())
+    european = deals.assign(**{c: [f"{v:,.0f}".replace(",", ".") if v == v else "" for v in deals[c]]
+                               for c in ("amount", "employees")})
+    assert european["amount"].str.contains(".", regex=False).any()
+    paths = {"european": tmp_path / "european.csv", "plain": tmp_path / "plain.csv"}
+    european.to_csv(paths["european"], index=False)
+    deals.to_csv(paths["plain"], index=False)
+    read = {name: inspect_deal_history(path) for name, path in paths.items()}
+    data, report = read["european"]
+    assert data is not None and read["plain"][0] is not None
+    pd.testing.assert_frame_equal(data.deals.drop(columns="employees"), read["plain"][0].deals.drop(columns="employees"))
+    np.testing.assert_array_equal(data.deals["employees"], read["plain"][0].deals["employees"].astype(float))
+    assert data.config.found_number_format == "1.234,56" and read["plain"][0].config.found_number_format == "1,234.56"
+    assert data.config.number_format is None  # found, not declared: a plain 14300.5 is still read as it is
+    assert any("European way in column(s) 'amount', 'employees'" in n for n in report.notes)
+    one = {"deal_id": ["a"], "stage": ["Lead"], "amount": np.array([1.0]),
+           "created_at": np.array(["2025-01-01"], dtype="datetime64[us]"), "employees": ["24.729"]}
+    for written, read_as in (("24.729", 24729.0), ("14300.5", 14300.5), ("12,5", 12.5)):
+        columns, _ = check_open_deals({**one, "employees": [written]}, data.config, {"employees": "numeric"},
+                                      pd.Timestamp("2025-06-30"))
+        assert columns["employees"].tolist() == [read_as], written
+        plain, _ = check_open_deals({**one, "employees": [written]}, read["plain"][0].config, {"employees": "numeric"},
+                                    pd.Timestamp("2025-06-30"))
+        assert plain["employees"].tolist() == [24.729 if written == "24.729" else read_as], written
+    us = deals.assign(amount=[f"{v:,.2f}" for v in deals["amount"]])  # 14,300.00: not European, nothing declared
+    us.to_csv(tmp_path / "us.csv", index=False)
+    assert inspect_deal_history(tmp_path / "us.csv")[0].config.found_number_format == "1,234.56"
+
+
+def test_a_status_written_only_once_a_deal_closes_is_taken_from_the_stage_where_blank(write):
+    """Exports whose status column says "Closed Won" / "Closed Lost" and nothing while a deal is open were refused
+    ("expected open, won or lost, got '(empty)'"): a blank status comes from the stage, with a note; a blank
+    status beside a stage that is no known one is still refused."""
+    lines = GOOD_DEALS.splitlines()
+    text = "\n".join([lines[0], *(line.replace(",open,", ",,").replace(",won,", ",Closed Won,")
+                                  .replace(",lost,", ",Closed Lost,") for line in lines[1:])]) + "\n"
+    data, report = inspect_deal_history(write("deals.csv", text))
+    assert data is not None, report.summary()
+    assert data.deals.set_index("deal_id")["status"].to_dict() == {"D1": "open", "D2": "won", "D3": "lost",
+                                                                   "D4": "open"}
+    assert any("2 deal(s) with a blank status: taken from the stage" in n for n in report.notes)
+    unknown = text.replace("D4,2024-02-01,8000,Negotiation", "D4,2024-02-01,8000,Pending review")
+    data, report = inspect_deal_history(write("unknown.csv", unknown))
+    assert data is None and any(e.column == "status" and "(empty)" in e.message for e in report.errors)
+    # scoring the same export: the deals closed by their stage are skipped, not scored as open
+    text = text.replace("D2,2024-01-06T09:30:00,55000.50,Proposal,Closed Won", "D2,2024-01-06T09:30:00,55000.50,Won,")
+    assert read_open_deals(write("score.csv", text))[0]["deal_id"].tolist() == ["D1", "D4"]
 
 
 def test_status_comes_from_the_stage_column_when_there_is_none(write):

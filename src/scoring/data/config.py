@@ -74,6 +74,9 @@ class PipelineConfig:
     date_format: str | None = None
     date_formats: Mapping[str, str] = field(default_factory=dict)
     number_format: str | None = None
+    #: The number format the training export was found to show (not declared): it reads columns that do not tell
+    #: themselves, such as a deal to score whose employees are "24.729" (``formats.dotted_thousands``).
+    found_number_format: str | None = None
     #: The open stage closed deals were last in, when the export gives only won or lost as their stage.
     last_open_stage: str | None = None
     #: The CRM pipelines to read (by the ``pipeline`` column) when an export holds several: each has its own
@@ -119,7 +122,7 @@ class PipelineConfig:
             "pipelines": list(self.pipelines),
             "sufficiency": {f.name: getattr(self.sufficiency, f.name) for f in fields(Sufficiency)},
         }
-        for key in ("date_format", "number_format", "last_open_stage"):
+        for key in ("date_format", "number_format", "found_number_format", "last_open_stage"):
             if getattr(self, key):
                 out[key] = getattr(self, key)
         if self.date_formats:
@@ -165,11 +168,11 @@ class PipelineConfig:
                         merged_values.setdefault(str(canon), {}).update(
                             {str(k): str(v) for k, v in _table(mapping, f"values.{canon}").items()})
                     changes[key] = merged_values
-                elif key in ("date_format", "preset", "number_format", "last_open_stage"):
+                elif key in ("date_format", "preset", "number_format", "found_number_format", "last_open_stage"):
                     if not isinstance(value, str):
                         raise ConfigError(f"{key}: expected a string, got {value!r}")
-                    if key == "number_format" and value not in NUMBER_FORMATS:
-                        raise ConfigError(f"number_format: expected one of {', '.join(map(repr, NUMBER_FORMATS))}, "
+                    if key.endswith("number_format") and value not in NUMBER_FORMATS:
+                        raise ConfigError(f"{key}: expected one of {', '.join(map(repr, NUMBER_FORMATS))}, "
                                           f"got {value!r}")
                     changes[key] = value
                 elif key == "date_formats":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -29,10 +29,12 @@ from scoring.data.config import (
 from scoring.data.formats import (
     CURRENCY_MARK,
     CURRENCY_SIGNS,
+    NUMBER_FORMATS,
     AmbiguousDates,
     declared_format,
     looks_like_dates,
     looks_numeric,
+    number_format_of,
     parse_dates,
     parse_numbers,
 )
@@ -136,6 +138,7 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
     if not has_columns(frame, raw_deals, DEAL_REQUIRED, report, deals_src) or frame.empty:
         return None, _finish(report, strict, writes)
 
+    config = _export_number_format(frame, config, report, deals_src)
     parsed = _parse_deals(frame, config, report, deals_src, excel)
     hist = None
     if raw_hist is not None and hist_src is not None:
@@ -180,6 +183,30 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
     sources = tuple(s for s in (deals_src, hist_src, *_names(field_history), *_names(activities)) if s)
     return DealHistory(deals_out.reset_index(drop=True), hist_out.reset_index(drop=True), config,
                        features, report, sources, signals, spec, deleted), report
+
+
+def _export_number_format(frame: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str
+                          ) -> PipelineConfig:
+    """The config, with the number format the export's columns show (``found_number_format``) when they agree and
+    the config declares none: it reads the columns that do not tell, at training and in the deals the model
+    scores (one deal at a time too, by file or by request). A European export is noted."""
+    if config.number_format is not None:
+        return config
+    shown: dict[str, str] = {}
+    for name in frame.columns:
+        if ((name == "amount" or name not in DEAL_COLUMNS) and not name.startswith("_")
+                and (frame[name].dtype == object or pd.api.types.is_string_dtype(frame[name]))):
+            found = number_format_of(frame[name])
+            if found:
+                shown[name] = found
+    if len(set(shown.values())) != 1:
+        return config
+    found = next(iter(shown.values()))
+    if NUMBER_FORMATS[found] == "comma":
+        report.notes.append(f"numbers are written the European way in column(s) {examples(sorted(shown))} (decimal "
+                            "commas, or dots between thousands as in 14.300): columns that do not tell are read so, "
+                            "here and in the deals the model scores; declare number_format in the config if not")
+    return replace(config, found_number_format=found)
 
 
 def _no_history() -> pd.DataFrame:
@@ -437,6 +464,7 @@ def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, str
         frame["status"] = "open"
     status = as_text(frame["status"]).str.casefold()
     closed = status.isin(["won", "lost", "deleted", *map(str.casefold, (*config.won_labels, *config.lost_labels))])
+    closed |= status.isna() & _classify_stages(as_text(frame["stage"]), config)[0].isin(["won", "lost"])  # by stage
     if closed.any():
         report.set_rows_aside(src, "closed or deleted deals: only open deals are scored", frame.loc[closed, ROW])
         frame = frame[~closed.to_numpy()]
@@ -506,7 +534,7 @@ def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport
     out["deal_id"] = ids
 
     raw_amount = out["amount"]
-    amount, unreadable = parse_numbers(raw_amount, config.number_format)
+    amount, unreadable = parse_numbers(raw_amount, config.number_format, found=config.found_number_format)
     blank = amount.isna() & ~unreadable
     if blank.any():  # common in CRM exports (early deals): the deal still teaches probabilities; no revenue
         report.set_rows_aside(src, "amount is blank: the deal is kept (it teaches probabilities and is scored) but "
@@ -526,13 +554,18 @@ def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport
     labels = {fold(s): "won" for s in config.won_labels} | {fold(s): "lost" for s in config.lost_labels}
     labels |= {s: s for s in STATUSES}
     status = status.map({v: labels.get(fold(v), v) for v in status.dropna().unique()})
+    kind, canon = _classify_stages(as_text(out["stage"]), config)
+    blank = status.isna() & kind.isin(["open", "won", "lost"])
+    if blank.any():  # a status written only once a deal closes ("Closed Won", "Closed Lost", blank while open)
+        status = status.mask(blank, kind)
+        report.notes.append(f"{int(blank.sum()):,} deal(s) with a blank status: taken from the stage (an open stage "
+                            "leaves a deal open, a won or lost label closes it)")
     bad_status = ~status.isin(STATUSES)
     if bad_status.any():
         report.error(src, f"expected open, won or lost, got {examples(status[bad_status].fillna('(empty)').unique().tolist())}"
                      "; map other labels in the config's [values.status] table", "status", report_rows(bad_status))
     out["status"] = status
 
-    kind, canon = _classify_stages(as_text(out["stage"]), config)
     out["stage"] = canon
     out["_stage_kind"] = kind
     unknown = kind.isin(["unknown", "missing"]) | ((kind != "open") & (status == "open"))
@@ -733,7 +766,8 @@ def _features(deals: pd.DataFrame, config: PipelineConfig, report: DataReport, s
         # a few text cells ("?") do not make a numeric column a category; markers of nothing ("n/a", "-") are blank
         # a percent column ("15%", "12,5 %", as spreadsheets format them) is read as its numbers
         if looks_numeric(text, NUMERIC_SHARE, percent=True):
-            numbers, unreadable = parse_numbers(raw, config.number_format, percent=True)
+            numbers, unreadable = parse_numbers(raw, config.number_format, percent=True,
+                                                found=config.found_number_format)
             read = numbers.notna()
             if read.sum() >= NUMERIC_SHARE * (read | unreadable).sum():
                 if unreadable.any():

@@ -2,15 +2,18 @@
 
 Dates: each column is read in one format, detected from its own cells when that is unambiguous: ISO 8601
 (``2026-03-25``, ``2026-03-25T20:48:00Z``), US ``3/25/2026`` with or without a time (``3/25/2026 8:48 PM``,
-``3/25/2026 20:48``), European ``25.03.2026`` (with an optional time), and Excel serial day numbers (from
-``.xlsx`` files). A column of slashed dates whose days never pass 12 (``03/04/2026``) could be read either way:
-it is refused with both readings shown, unless the config declares the order (``date_format`` for all
+``3/25/2026 20:48``, ``3/25/2026, 8:48 PM`` as locale formats with a comma write it), European ``25.03.2026``
+(with an optional time), the month by name (``05-Jan-2024``, ``5 Jan 24``, ``Jan 5, 2024 3:07 PM``; English,
+German, French or Spanish names), and Excel serial day numbers (from ``.xlsx`` files). A column of slashed
+dates whose days never pass 12 (``03/04/2026``) could be read either way: it is refused with both readings shown,
+unless the config declares the order (``date_format`` for all
 columns, or ``[date_formats]`` per column: a strftime format, or ``"month-first"`` / ``"day-first"``).
 
 Numbers: thousands separators, currency symbols and codes, spaces and decimal commas (and in features a trailing
 percent sign: ``15%`` is 15), by a declared locale
 (``number_format = "1,234.56"`` or ``"1.234,56"``) or one detected from the column (a comma followed by
-exactly three digits is a thousands separator unless a dot follows it; ``14,5`` is a decimal comma).
+exactly three digits is a thousands separator unless a dot follows it; ``14,5`` is a decimal comma; dots grouping
+whole numbers by threes, ``14.300`` beside ``950``, are thousands separators: :func:`dotted_thousands`).
 """
 from __future__ import annotations
 
@@ -40,9 +43,22 @@ _SERIALS = ((pd.Timestamp(f"{PLAUSIBLE_YEARS[0]}-01-01") - EXCEL_EPOCH).days,
             (pd.Timestamp(f"{PLAUSIBLE_YEARS[1] + 1}-01-01") - EXCEL_EPOCH).days)
 
 _ISO = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
-_SLASH = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?$")
-_DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+_SLASH = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:,?[ T](\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?$")
+_DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:,?[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 _SERIAL = re.compile(r"^\d{5}(\.\d+)?$")
+#: Dates with the month's name, as spreadsheets (``05-Jan-2024``, ``5 Jan 24``) and US reports (``Jan 5, 2024``,
+#: ``January 5, 2024 3:07 PM``) write them: day first, or month first.
+_TIME = r"(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?"
+_NAMED_DAY = re.compile(r"^(\d{1,2})[-\s/.]+([A-Za-zÀ-ÿ]{3,10})\.?[-\s/.,]+(\d{4}|\d{2})" + _TIME + "$")
+_NAMED_MONTH = re.compile(r"^([A-Za-zÀ-ÿ]{3,10})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})" + _TIME + "$")
+#: Month names and their cuts, in English, German, French and Spanish (lower case, without a dot).
+_MONTHS = {name: number for number, names in enumerate((
+    "january jan janvier janv enero ene januar jän", "february feb febrero februar févr fevr février",
+    "march mar mars marzo märz mär mrz", "april apr avril avr abril abr", "may mai mayo",
+    "june jun juni juin junio", "july jul juli juillet juil julio", "august aug août aout agosto ago",
+    "september sep sept septembre septiembre set", "october oct oktober okt octobre octubre",
+    "november nov novembre noviembre", "december dec dezember dez décembre déc decembre diciembre dic"), start=1)
+    for name in names.split()}
 #: The names a config may give an order of slashed dates.
 ORDERS = {"month-first": "month", "day-first": "day", "%m/%d/%Y": "month", "%d/%m/%Y": "day"}
 
@@ -117,6 +133,9 @@ def _detect(text: pd.Series, present: pd.Series, declared: str | None,
             readings = (f"{int(m[2])}-{int(m[0]):02d}-{int(m[1]):02d}", f"{int(m[2])}-{int(m[1]):02d}-{int(m[0]):02d}")
             raise AmbiguousDates(example, readings)
         return "month", parts  # both sides pass 12 somewhere: a mess; read month first, the bad cells show
+    for form, pattern in (("named day", _NAMED_DAY), ("named month", _NAMED_MONTH)):
+        if sample.str.match(pattern.pattern).mean() > 0.5:
+            return form, None
     return "ISO8601", None
 
 
@@ -126,13 +145,15 @@ def looks_like_dates(text: pd.Series) -> bool:
     sample = sample.iloc[:: max(1, len(sample) // 500)]
     if sample.empty:
         return False
-    patterns = (_ISO, _SLASH, _DOTTED)
+    patterns = (_ISO, _SLASH, _DOTTED, _NAMED_DAY, _NAMED_MONTH)
     return bool(max(sample.str.match(p.pattern).mean() for p in patterns) > 0.9)
 
 
 def _read(text: pd.Series, form: str, parts: pd.DataFrame | None = None) -> pd.Series:
     if form == "excel serial":
         return _serials(pd.to_numeric(text, errors="coerce"))
+    if form in ("named day", "named month"):
+        return _named(text, form)
     if form in ("month", "day"):
         given = text.dropna()  # a mostly blank column (close dates of open deals only) is read by its dates
         pattern = _DOTTED if form == "day" and given.str.contains(".", regex=False).mean() > 0.5 else _SLASH
@@ -147,6 +168,20 @@ def _read(text: pd.Series, form: str, parts: pd.DataFrame | None = None) -> pd.S
                               "minute": parts[4].fillna(0), "second": parts[5].fillna(0)})
         return _from_parts(frame)
     return pd.to_datetime(text, format=form, errors="coerce", utc=True)
+
+
+def _named(text: pd.Series, form: str) -> pd.Series:
+    """Dates with the month's name (:data:`_NAMED_DAY`, :data:`_NAMED_MONTH`); a two-digit year is of 1969-2068,
+    as strptime reads it; an unknown name is unreadable."""
+    parts = _extract(text, _NAMED_DAY if form == "named day" else _NAMED_MONTH)
+    day, name = (parts[0], parts[1]) if form == "named day" else (parts[1], parts[0])
+    names = name.astype(object).str.lower().str.rstrip(".")
+    year = parts[2].where(parts[2] >= 100, parts[2] + np.where(parts[2] < 69, 2000, 1900))
+    hour = parts[3].fillna(0)
+    half = parts[6].astype(object).str.lower()
+    hour = hour.where(half.isna(), (hour % 12) + np.where(half == "pm", 12, 0))
+    return _from_parts(pd.DataFrame({"year": year, "month": names.map(_MONTHS).astype(float), "day": day,
+                                     "hour": hour, "minute": parts[4].fillna(0), "second": parts[5].fillna(0)}))
 
 
 def _from_parts(parts: pd.DataFrame) -> pd.Series:
@@ -195,16 +230,18 @@ CURRENCY_MARK = r"([$€£¥₹]|\b(?:USD|EUR|GBP|CHF|CAD|AUD|JPY|INR|SEK|NOK|DK
 CURRENCY_SIGNS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
 _CURRENCY = re.compile(CURRENCY_MARK, re.IGNORECASE)
 _US = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
+_GROUPED = re.compile(r"-?[1-9]\d{0,2}(\.\d{3})+")
 _EU = re.compile(r"^-?\d{1,3}(\.\d{3})+(,\d+)?$|^-?\d+,\d+$")
 #: The names a config may give a number format.
 NUMBER_FORMATS = {"1,234.56": "dot", "1.234,56": "comma", "1 234,56": "comma"}
 
 
-def parse_numbers(series: pd.Series, declared: str | None = None, percent: bool = False
+def parse_numbers(series: pd.Series, declared: str | None = None, percent: bool = False, found: str | None = None
                   ) -> tuple[pd.Series, pd.Series]:
     """Read a column of numbers written with thousands separators, currency signs or decimal commas (and, with
     ``percent``, a trailing percent sign, read as written: ``15%`` is 15, as a "(%)" column's 15 is); also the
-    mask of cells present but unreadable."""
+    mask of cells present but unreadable. ``declared``: the format to read (else each column's own); ``found``: the
+    format of the export the column comes with, for a column that does not tell (:func:`dotted_thousands`)."""
     if pd.api.types.is_numeric_dtype(series):
         values = pd.to_numeric(series, errors="coerce").astype(float)
         return values, pd.Series(False, index=series.index)
@@ -212,14 +249,17 @@ def parse_numbers(series: pd.Series, declared: str | None = None, percent: bool 
     text = text.mask(series.isna() | text.isin(MISSING_TEXT))
     present = text.notna()
     plain = pd.to_numeric(text, errors="coerce")
-    if declared is None and plain[present].notna().all():
+    all_plain = declared is None and bool(plain[present].notna().all())
+    thousands = all_plain and dotted_thousands(text[present], found)
+    if all_plain and not thousands:
         return plain.astype(float), pd.Series(False, index=series.index)
     cleaned = text.str.replace(_CURRENCY, "", regex=True).str.replace(r"[\s\u00a0\u202f']", "", regex=True)
     cleaned = cleaned.str.replace(r"^\((.*)\)$", r"-\1", regex=True)  # accounting negatives: (1,200.00)
     if percent:
         cleaned = cleaned.str.replace(r"%$", "", regex=True)
     present &= ~cleaned.str.match(_DASHES).fillna(False).astype(bool)  # "$ -": nothing (blank), not unreadable
-    decimal = NUMBER_FORMATS.get(declared or "", declared) or _decimal_mark(cleaned[present])
+    decimal = ("comma" if thousands else NUMBER_FORMATS.get(declared or "", declared)
+               or _decimal_mark(cleaned[present]))
     if decimal == "comma":
         cleaned = cleaned.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
     else:
@@ -235,6 +275,42 @@ def looks_numeric(series: pd.Series, share: float, percent: bool = False) -> boo
     numbers, unreadable = parse_numbers(present.iloc[:: max(1, len(present) // 500)], percent=percent)
     read = numbers.notna()
     return bool(read.any() and read.sum() / (read | unreadable).sum() >= min(share, 0.9))
+
+
+def number_format_of(series: pd.Series) -> str | None:
+    """The number format a sample of a column's cells shows: ``"1.234,56"`` when they are numbers written the
+    European way (a decimal comma, or dots grouping whole numbers by threes: :func:`dotted_thousands`),
+    ``"1,234.56"`` when written with US separators or decimals (``14,300``, ``0.5``), None when they do not tell
+    (whole numbers alone) or are not numbers."""
+    text = series.dropna()
+    text = text.iloc[:: max(1, len(text) // 500)].astype(str).str.strip()
+    text = text[~text.isin(MISSING_TEXT)]
+    text = text.str.replace(_CURRENCY, "", regex=True).str.replace(r"[\s\u00a0\u202f'%]", "", regex=True)
+    numbers = text.str.fullmatch(r"-?\d[\d.,]*") & ~text.str.match(_DOTTED)  # not 25.03.2026
+    marked = text[numbers & text.str.contains(r"[.,]")]
+    if marked.empty or numbers.mean() < 0.9:
+        return None
+    if _decimal_mark(marked) == "comma" or dotted_thousands(text[numbers]):
+        return "1.234,56"
+    return "1,234.56"
+
+
+def dotted_thousands(text: pd.Series, found: str | None = None) -> bool:
+    """Whether the dots of a column of numbers that also read as plain decimals (``14.300``, ``950``) are thousands
+    separators, as a European export without decimals writes them: every dotted cell is grouped by threes, and
+    the export's ``found`` format says so, or else either the cells without a dot are whole numbers under 1,000
+    (a writer of decimals writes ``950.000``, or ``14.3``) or most dotted cells end in ``00``, as round amounts
+    do (``250.000``; three decimals seldom do)."""
+    text = text.dropna().astype(str)
+    dotted = text.str.contains(".", regex=False)
+    if not dotted.any() or not text[dotted].str.fullmatch(_GROUPED).all():
+        return False
+    if found is not None:
+        return NUMBER_FORMATS[found] == "comma"
+    undotted = text[~dotted]
+    if len(undotted):
+        return bool(undotted.str.fullmatch(r"-?\d{1,3}").all())
+    return bool(dotted.sum() >= 5 and text.str.endswith("00").mean() >= 0.5)
 
 
 def _decimal_mark(text: pd.Series) -> str:

@@ -20,7 +20,7 @@ import pandas as pd
 from scoring.data.columns import fold
 from scoring.data.config import DEAL_COLUMNS, PipelineConfig
 from scoring.data.contract import stage_classifier
-from scoring.data.formats import MISSING_TEXT, parse_numbers
+from scoring.data.formats import MISSING_TEXT, NUMBER_FORMATS, parse_numbers
 from scoring.data.tables import PLAUSIBLE_YEARS, is_missing
 from scoring.errors import DealProblem, InvalidDeals
 
@@ -79,7 +79,7 @@ def check_open_deals(deals: Mapping[str, Any], config: PipelineConfig, features:
         problems.append(DealProblem(i, "stage_entered_at", f"entered its stage ({entered[i]}) before the deal was "
                                                            f"created ({created[i]})"))
     sent = _feature_columns(deals, features)
-    columns, missing = _features(deals, features, sent, n, problems, config.number_format)
+    columns, missing = _features(deals, features, sent, n, problems, config)
     if problems:
         raise InvalidDeals(sorted(problems, key=lambda p: p.index), rows, source)
     out: dict[str, np.ndarray] = {
@@ -153,13 +153,15 @@ def _feature_columns(deals: Mapping[str, Any], features: Mapping[str, str]) -> d
 
 
 def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], sent: Mapping[str, str], n: int,
-              problems: list[DealProblem], number_format: str | None = None
+              problems: list[DealProblem], config: PipelineConfig
               ) -> tuple[dict[str, np.ndarray], dict[str, list[int]]]:
     """The model's feature columns present in the deals (``sent``: the field holding each), of their kinds; per
     feature, the deals lacking it. Numeric text is read as the history's files are (thousands separators, currency
-    signs, decimal commas, ``number_format`` when the config declares it, a percent sign)."""
+    signs, decimal commas, a percent sign; the number format the config declares, or the one the training export
+    showed where the deals do not tell)."""
     columns: dict[str, np.ndarray] = {}
     missing: dict[str, list[int]] = {}
+    europe = NUMBER_FORMATS.get(config.found_number_format or "") == "comma"
     for name, kind in kinds.items():
         field = sent.get(name)
         if field is None:
@@ -171,10 +173,11 @@ def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], sent: Mapping[
             given = [None if is_missing(v) else v for v in given]
             types = set(map(type, given))
         text = kind == "numeric" and str in types
-        # plain numbers at list speed (as a file's column of them is read), unless the config declares a format
-        values = None if text and number_format else _column(given, types, kind)
+        # plain numbers at list speed (as a file's column of them is read), unless a format is declared, or a
+        # European one found ("24.729" reads as 24729 then)
+        values = None if text and (config.number_format or europe) else _column(given, types, kind)
         if values is None and text:  # other text as a file's column is read: "24,729", "1.200,50", "15%"
-            given = _numbers_as_written(given, number_format)
+            given = _numbers_as_written(given, config)
             values = _column(given, set(map(type, given)), kind)
         if values is None:  # something unusual in the column: value by value, naming the bad ones
             values = [_feature_value(v, kind) for v in given]
@@ -191,11 +194,12 @@ def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], sent: Mapping[
     return columns, missing
 
 
-def _numbers_as_written(values: list[Any], number_format: str | None) -> list[Any]:
+def _numbers_as_written(values: list[Any], config: PipelineConfig) -> list[Any]:
     """The text cells that :func:`~scoring.data.formats.parse_numbers` reads (as a file's numeric column is read)
     as floats, or None where they stand for nothing; every other value as given."""
     at = [i for i, v in enumerate(values) if isinstance(v, str)]
-    numbers, unreadable = parse_numbers(pd.Series([values[i] for i in at], dtype=object), number_format, percent=True)
+    numbers, unreadable = parse_numbers(pd.Series([values[i] for i in at], dtype=object), config.number_format,
+                                        percent=True, found=config.found_number_format)
     out = list(values)
     for i, number, bad in zip(at, numbers.tolist(), unreadable.tolist(), strict=True):
         if not bad:  # read: a number, or nothing (blank, "N/A", "-", "$ -")

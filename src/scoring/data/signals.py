@@ -238,7 +238,7 @@ def _typed_values(out: pd.DataFrame, config: PipelineConfig, report: DataReport,
         value[dates] = parsed.dt.strftime("%Y-%m-%d").where(parsed.notna(), None)
     amounts = (out["field"] == AMOUNT).to_numpy()
     if amounts.any():
-        numbers, unreadable = parse_numbers(value[amounts], config.number_format)
+        numbers, unreadable = parse_numbers(value[amounts], config.number_format, found=config.found_number_format)
         if unreadable.any():
             report.error(src, f"expected a number for the amount, got "
                          f"{examples(value[amounts][unreadable].astype(str).tolist())}", "value",
