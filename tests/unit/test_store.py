@@ -24,6 +24,31 @@ def test_a_reader_is_told_when_there_is_no_store_yet(tmp_path: Path):
     assert not (tmp_path / "missing.db").exists()
 
 
+def test_a_store_of_an_earlier_version_is_brought_up_to_date_and_keeps_its_rows(tmp_path: Path, demo):
+    """A store made before the import log counted deletions (at migration 0002, with an import) gains the column
+    on opening: its import reads 0 deleted, and new imports go on."""
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    import scoring.store.pipeline as pipeline
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    engine = sa.create_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(Path(pipeline.__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0002")
+        conn.execute(sa.text("INSERT INTO imports (imported_at, source, digest, deals_new, deals_changed, history_new, "
+                             "signals_new) VALUES ('2025-06-01 08:00:00', 'may.csv', 'x', 3, 1, 2, 0)"))
+    engine.dispose()
+    store = open_store(url)
+    logged = store.last_import()
+    assert logged is not None and (logged["source"], logged["deals_new"], logged["deals_deleted"]) == ("may.csv", 3, 0)
+    assert store.import_history(load_deal_history(demo.deals, demo.history), "june.csv").deals_new == 600
+
+
 def test_importing_the_same_export_twice_changes_nothing(tmp_path: Path, demo):
     data = load_deal_history(demo.deals, demo.history)
     store = open_store(f"sqlite:///{tmp_path / 'p.db'}", create=True)
