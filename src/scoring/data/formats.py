@@ -1,13 +1,13 @@
 """Reading dates and numbers as CRMs write them, column by column.
 
 Dates: each column is read in one format, detected from its own cells when that is unambiguous: ISO 8601
-(``2026-03-25``, ``2026-03-25T20:48:00Z``), US ``3/25/2026`` with or without a time (``3/25/2026 8:48 PM``,
-``3/25/2026 20:48``, ``3/25/2026, 8:48 PM`` as locale formats with a comma write it), European ``25.03.2026``
-(with an optional time), the month by name (``05-Jan-2024``, ``5 Jan 24``, ``Jan 5, 2024 3:07 PM``; English,
-German, French or Spanish names), and Excel serial day numbers (from ``.xlsx`` files). A column of slashed
-dates whose days never pass 12 (``03/04/2026``) could be read either way: it is refused with both readings shown,
-unless the config declares the order (``date_format`` for all
-columns, or ``[date_formats]`` per column: a strftime format, or ``"month-first"`` / ``"day-first"``).
+(``2026-03-25``, ``2026-03-25T20:48:00Z``, ``2026-03-25 20:48:00 UTC``), US ``3/25/2026`` with or without a time
+(``3/25/2026 8:48 PM``, ``3/25/2026 20:48``, ``3/25/2026, 8:48 PM`` as locale formats with a comma write it),
+European ``25.03.2026`` (with an optional time; both with two-digit years too, ``3/25/26``), the month by name
+(``05-Jan-2024``, ``5 Jan 24``, ``Jan 5, 2024 3:07 PM``; English, German, French or Spanish names), and Excel serial
+day numbers (from ``.xlsx`` files). A column of slashed dates whose days never pass 12 (``03/04/2026``) could be
+read either way: it is refused with both readings shown, unless the config declares the order (``date_format`` for
+all columns, or ``[date_formats]`` per column: a strftime format, or ``"month-first"`` / ``"day-first"``).
 
 Numbers: thousands separators, currency symbols and codes, spaces and decimal commas (and in features a trailing
 percent sign: ``15%`` is 15), by a declared locale
@@ -43,8 +43,8 @@ _SERIALS = ((pd.Timestamp(f"{PLAUSIBLE_YEARS[0]}-01-01") - EXCEL_EPOCH).days,
             (pd.Timestamp(f"{PLAUSIBLE_YEARS[1] + 1}-01-01") - EXCEL_EPOCH).days)
 
 _ISO = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
-_SLASH = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:,?[ T](\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?$")
-_DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:,?[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+_SLASH = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?:,?[ T](\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?$")
+_DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})(?:,?[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 _SERIAL = re.compile(r"^\d{5}(\.\d+)?$")
 #: Dates with the month's name, as spreadsheets (``05-Jan-2024``, ``5 Jan 24``) and US reports (``Jan 5, 2024``,
 #: ``January 5, 2024 3:07 PM``) write them: day first, or month first.
@@ -95,6 +95,9 @@ def parse_dates(series: pd.Series, declared: str | None = None, excel: bool = Fa
     else:
         text = series.astype("str").str.strip()
         text = text.mask(series.isna() | (text == "") | text.isin(["nan", "NaT", "None"]))
+        zoned = text.str.endswith(" UTC") | text.str.endswith(" GMT")  # "2024-01-05 10:07:00 UTC"
+        if zoned.any():
+            text = text.where(~zoned.fillna(False).astype(bool), text.str[:-4])
         present = text.notna()
         form, parts = _detect(text, present, declared, excel)
         values = _read(text, form, parts)
@@ -130,7 +133,8 @@ def _detect(text: pd.Series, present: pd.Series, declared: str | None,
         if not (first > 12).any() and not (second > 12).any():
             example = text[parts[0].notna()].iloc[0]
             m = parts.loc[parts[0].notna()].iloc[0]
-            readings = (f"{int(m[2])}-{int(m[0]):02d}-{int(m[1]):02d}", f"{int(m[2])}-{int(m[1]):02d}-{int(m[0]):02d}")
+            year = int(_full_years(pd.Series([m[2]])).iloc[0])
+            readings = (f"{year}-{int(m[0]):02d}-{int(m[1]):02d}", f"{year}-{int(m[1]):02d}-{int(m[0]):02d}")
             raise AmbiguousDates(example, readings)
         return "month", parts  # both sides pass 12 somewhere: a mess; read month first, the bad cells show
     for form, pattern in (("named day", _NAMED_DAY), ("named month", _NAMED_MONTH)):
@@ -164,10 +168,15 @@ def _read(text: pd.Series, form: str, parts: pd.DataFrame | None = None) -> pd.S
         if pattern is _SLASH:
             half = parts[6].astype(object).str.lower()
             hour = hour.where(half.isna(), (hour % 12) + np.where(half == "pm", 12, 0))
-        frame = pd.DataFrame({"year": parts[2], "month": month, "day": day, "hour": hour,
+        frame = pd.DataFrame({"year": _full_years(parts[2]), "month": month, "day": day, "hour": hour,
                               "minute": parts[4].fillna(0), "second": parts[5].fillna(0)})
         return _from_parts(frame)
     return pd.to_datetime(text, format=form, errors="coerce", utc=True)
+
+
+def _full_years(years: pd.Series) -> pd.Series:
+    """Two-digit years as strptime reads them (69-99: 1969-1999, 00-68: 2000-2068); others as they are."""
+    return years.where(years >= 100, years + np.where(years < 69, 2000, 1900))
 
 
 def _named(text: pd.Series, form: str) -> pd.Series:
@@ -176,7 +185,7 @@ def _named(text: pd.Series, form: str) -> pd.Series:
     parts = _extract(text, _NAMED_DAY if form == "named day" else _NAMED_MONTH)
     day, name = (parts[0], parts[1]) if form == "named day" else (parts[1], parts[0])
     names = name.astype(object).str.lower().str.rstrip(".")
-    year = parts[2].where(parts[2] >= 100, parts[2] + np.where(parts[2] < 69, 2000, 1900))
+    year = _full_years(parts[2])
     hour = parts[3].fillna(0)
     half = parts[6].astype(object).str.lower()
     hour = hour.where(half.isna(), (hour % 12) + np.where(half == "pm", 12, 0))
