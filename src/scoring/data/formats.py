@@ -262,10 +262,7 @@ def parse_numbers(series: pd.Series, declared: str | None = None, percent: bool 
     thousands = all_plain and dotted_thousands(text[present], found)
     if all_plain and not thousands:
         return plain.astype(float), pd.Series(False, index=series.index)
-    cleaned = text.str.replace(_CURRENCY, "", regex=True).str.replace(r"[\s\u00a0\u202f']", "", regex=True)
-    cleaned = cleaned.str.replace(r"^\((.*)\)$", r"-\1", regex=True)  # accounting negatives: (1,200.00)
-    if percent:
-        cleaned = cleaned.str.replace(r"%$", "", regex=True)
+    cleaned = _cleaned(text, percent)
     present &= ~cleaned.str.match(_DASHES).fillna(False).astype(bool)  # "$ -": nothing (blank), not unreadable
     decimal = ("comma" if thousands else NUMBER_FORMATS.get(declared or "", declared)
                or _decimal_mark(cleaned[present]))
@@ -275,6 +272,14 @@ def parse_numbers(series: pd.Series, declared: str | None = None, percent: bool 
         cleaned = cleaned.str.replace(",", "", regex=False)
     values = pd.to_numeric(cleaned, errors="coerce").astype(float)
     return values, present & values.isna()
+
+
+def _cleaned(text: pd.Series, percent: bool) -> pd.Series:
+    """Number cells without currency marks and spaces or apostrophes (as thousands separators), an accounting
+    negative ``(1,200.00)`` with a minus, and with ``percent`` without a trailing percent sign."""
+    cleaned = text.str.replace(_CURRENCY, "", regex=True).str.replace(r"[\s\u00a0\u202f']", "", regex=True)
+    cleaned = cleaned.str.replace(r"^\((.*)\)$", r"-\1", regex=True)
+    return cleaned.str.replace(r"%$", "", regex=True) if percent else cleaned
 
 
 def looks_numeric(series: pd.Series, share: float, percent: bool = False) -> bool:
@@ -294,7 +299,7 @@ def number_format_of(series: pd.Series) -> str | None:
     text = series.dropna()
     text = text.iloc[:: max(1, len(text) // 500)].astype(str).str.strip()
     text = text[~text.isin(MISSING_TEXT)]
-    text = text.str.replace(_CURRENCY, "", regex=True).str.replace(r"[\s\u00a0\u202f'%]", "", regex=True)
+    text = _cleaned(text, percent=True)
     numbers = text.str.fullmatch(r"-?\d[\d.,]*") & ~text.str.match(_DOTTED)  # not 25.03.2026
     marked = text[numbers & text.str.contains(r"[.,]")]
     if marked.empty or numbers.mean() < 0.9:
