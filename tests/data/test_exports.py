@@ -177,7 +177,7 @@ def test_a_percent_column_is_a_numeric_feature_of_its_numbers(write):
 
 
 def test_markers_of_nothing_read_as_blank_cells_in_csv_and_workbooks_alike(tmp_path: Path, write):
-    """Exports write an empty field as N/A, #N/A, NULL or a dash (reports, Dynamics 365's ``---``; Excel's
+    """Exports write an empty field as N/A, #N/A, NULL or a dash (reports and CRM views, ``-`` to ``---``; Excel's
     accounting format writes a zero amount as ``$ -``): blank cells, in CSV files and workbooks alike. A region
     "NA" (North America) stays itself in a workbook too (pandas' own list read it as missing)."""
     markers = ["N/A", "#N/A", "NULL", "-", "---", "\u2014"]

@@ -27,8 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 #: Cells that stand for nothing, in files (CSV and workbooks alike) and in the text of deals sent to score: blank,
-#: spreadsheets' and databases' markers, and the dashes reports and views show for an empty field (``-``,
-#: Dynamics 365's ``---``). ``NA`` is not among them: it is a region (North America).
+#: spreadsheets' and databases' markers, and the dashes reports and CRM views show for an empty field (``-`` to
+#: ``---``). ``NA`` is not among them: it is a region (North America).
 NA_VALUES = ["", "NULL", "null", "NaN", "nan", "N/A", "n/a", "#N/A", "-", "--", "---", "\u2013", "\u2014"]
 MISSING_TEXT = frozenset(NA_VALUES)
 #: A number's cell, its currency and spaces taken away, that is only dashes: Excel's accounting format writes a
