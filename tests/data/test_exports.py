@@ -14,7 +14,7 @@ from scoring.data.demo import DemoCompany
 from scoring.data.exports import FOOTER, salesforce_reports
 from scoring.data.formats import AmbiguousDates, parse_dates, parse_numbers
 from scoring.data.presets import load_config
-from scoring.errors import DataError
+from scoring.errors import DataError, InvalidDeals
 from tests.conftest import GOOD_DEALS, GOOD_HISTORY
 
 
@@ -160,6 +160,24 @@ def test_a_numeric_feature_with_a_few_text_cells_stays_numeric(write):
     assert data.features["seats"] == "numeric" and data.deals["seats"].isna().sum() == 2
     aside = [s for s in report.set_aside if s.column == "seats"]
     assert [s.rows for s in aside] == [(11,)] and "'?'" in aside[0].reason  # "n/a" is a missing marker
+
+
+def test_infinite_numbers_are_not_numbers_a_deal_has(write):
+    """``inf``, ``1e400`` or ``-Infinity`` in a numeric feature were learned as infinite (the amount refused them,
+    scoring too): read as missing and said, as any cell that is no number; the deals to score name them as sent."""
+    from scoring.data.config import PipelineConfig
+    from scoring.data.open_deals import check_open_deals
+
+    rows = [f"E{i},2024-01-{i % 28 + 1:02d},{1000 + i},Lead,{'won' if i % 2 else 'lost'},2024-03-01,,,SMB,"
+            f"{['inf', '1e400', '-Infinity'][i % 3] if i < 3 else i % 30}" for i in range(60)]
+    data, report = inspect_deal_history(write("deals.csv", GOOD_DEALS.splitlines()[0] + "\n" + "\n".join(rows) + "\n"))
+    assert data is not None and data.features["seats"] == "numeric"
+    assert np.isfinite(data.deals["seats"].dropna()).all() and data.deals["seats"].isna().sum() == 3
+    assert [s.count for s in report.set_aside if s.column == "seats"] == [3]
+    deals = {"deal_id": ["a"], "stage": ["Lead"], "amount": np.array([1.0]),
+             "created_at": np.array(["2025-01-01"], dtype="datetime64[us]"), "seats": ["1e400"]}
+    with pytest.raises(InvalidDeals, match=r"seats: expected a number \(or empty\), got '1e400'"):
+        check_open_deals(deals, PipelineConfig(), {"seats": "numeric"}, pd.Timestamp("2025-06-30"))
 
 
 def test_a_percent_column_is_a_numeric_feature_of_its_numbers(write):

@@ -539,7 +539,7 @@ def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport
     if blank.any():  # common in CRM exports (early deals): the deal still teaches probabilities; no revenue
         report.set_rows_aside(src, "amount is blank: the deal is kept (it teaches probabilities and is scored) but "
                               "adds no revenue", report_rows(blank), column="amount", kept=True)
-    bad = unreadable | (amount.notna() & ~np.isfinite(amount.fillna(0.0)))
+    bad = unreadable
     if bad.any():
         report.error(src, f"expected a number >= 0 (thousands separators, currency signs and decimal commas are read; "
                      f"declare number_format in the config when detection fails), got "

@@ -249,15 +249,16 @@ def parse_numbers(series: pd.Series, declared: str | None = None, percent: bool 
                   ) -> tuple[pd.Series, pd.Series]:
     """Read a column of numbers written with thousands separators, currency signs or decimal commas (and, with
     ``percent``, a trailing percent sign, read as written: ``15%`` is 15, as a "(%)" column's 15 is); also the
-    mask of cells present but unreadable. ``declared``: the format to read (else each column's own); ``found``: the
-    format of the export the column comes with, for a column that does not tell (:func:`dotted_thousands`)."""
+    mask of cells present but unreadable (``inf`` among them). ``declared``: the format to read (else each
+    column's own); ``found``: the format of the export the column comes with, for a column that does not tell
+    (:func:`dotted_thousands`)."""
     if pd.api.types.is_numeric_dtype(series):
-        values = pd.to_numeric(series, errors="coerce").astype(float)
-        return values, pd.Series(False, index=series.index)
+        values = _finite(pd.to_numeric(series, errors="coerce"))
+        return values, series.notna() & values.isna()
     text = series.astype("str").str.strip()
     text = text.mask(series.isna() | text.isin(MISSING_TEXT))
     present = text.notna()
-    plain = pd.to_numeric(text, errors="coerce")
+    plain = _finite(pd.to_numeric(text, errors="coerce"))
     all_plain = declared is None and bool(plain[present].notna().all())
     thousands = all_plain and dotted_thousands(text[present], found)
     if all_plain and not thousands:
@@ -270,8 +271,14 @@ def parse_numbers(series: pd.Series, declared: str | None = None, percent: bool 
         cleaned = cleaned.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
     else:
         cleaned = cleaned.str.replace(",", "", regex=False)
-    values = pd.to_numeric(cleaned, errors="coerce").astype(float)
+    values = _finite(pd.to_numeric(cleaned, errors="coerce"))
     return values, present & values.isna()
+
+
+def _finite(values: pd.Series) -> pd.Series:
+    """Numbers as floats, NaN where not finite: ``inf``, ``1e400`` and ``-Infinity`` are not numbers a deal has."""
+    values = values.astype(float)
+    return values.where(np.isfinite(values))
 
 
 def _cleaned(text: pd.Series, percent: bool) -> pd.Series:

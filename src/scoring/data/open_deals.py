@@ -176,11 +176,12 @@ def _features(deals: Mapping[str, Any], kinds: Mapping[str, str], sent: Mapping[
         # plain numbers at list speed (as a file's column of them is read), unless a format is declared, or a
         # European one found ("24.729" reads as 24729 then)
         values = None if text and (config.number_format or europe) else _column(given, types, kind)
+        read = given
         if values is None and text:  # other text as a file's column is read: "24,729", "1.200,50", "15%"
-            given = _numbers_as_written(given, config)
-            values = _column(given, set(map(type, given)), kind)
-        if values is None:  # something unusual in the column: value by value, naming the bad ones
-            values = [_feature_value(v, kind) for v in given]
+            read = _numbers_as_written(given, config)
+            values = _column(read, set(map(type, read)), kind)
+        if values is None:  # something unusual in the column: value by value, naming the bad ones (as sent)
+            values = [_feature_value(v, kind) for v in read]
             for i, value in enumerate(values):
                 if value is _BAD:
                     expected = "a number" if kind == "numeric" else "a string, number or boolean"
