@@ -539,16 +539,15 @@ def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport
     if blank.any():  # common in CRM exports (early deals): the deal still teaches probabilities; no revenue
         report.set_rows_aside(src, "amount is blank: the deal is kept (it teaches probabilities and is scored) but "
                               "adds no revenue", report_rows(blank), column="amount", kept=True)
-    bad = unreadable
-    if bad.any():
+    if unreadable.any():  # not a number (infinite ones included: parse_numbers)
         report.error(src, f"expected a number >= 0 (thousands separators, currency signs and decimal commas are read; "
                      f"declare number_format in the config when detection fails), got "
-                     f"{examples(raw_amount[bad].astype(str).tolist())}", "amount", report_rows(bad))
+                     f"{examples(raw_amount[unreadable].astype(str).tolist())}", "amount", report_rows(unreadable))
     negative = amount < 0
     if negative.any():
         report.error(src, f"expected a number >= 0, got {examples(raw_amount[negative].astype(str).tolist())}",
                      "amount", report_rows(negative))
-    out["amount"] = amount.where(~bad)
+    out["amount"] = amount  # NaN where blank or unreadable
 
     status = _map_values(as_text(out["status"]), dict(config.values.get("status", {})))
     labels = {fold(s): "won" for s in config.won_labels} | {fold(s): "lost" for s in config.lost_labels}
