@@ -49,7 +49,7 @@ def _dates(deals: list[Deal], name: str) -> np.ndarray:
     contract's convention: a zone is converted). Many dates go through pandas' conversion of datetime objects
     (several times faster than numpy's or than arithmetic on each date), a few by that arithmetic (pandas
     costs some 15 us a call)."""
-    values = [deal.get(name) for deal in deals]
+    values = [deal.get(name) or None for deal in deals]  # "": an empty field, missing
     micros = _pandas_micros(values) if len(values) >= _PANDAS_FROM else None
     if micros is None:
         micros = np.array([_NAT if v is None else _utc_micros(v) for v in values], dtype=np.int64)

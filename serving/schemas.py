@@ -54,12 +54,26 @@ def _not_a_boolean(value: Any) -> Any:
     return value
 
 
+def _date_or_blank(source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+    """An optional date (:data:`Timestamp`), or nothing: null, or empty text as a CRM sends an empty field (a
+    file's blank cell is missing too). Checked by pydantic-core: "" is kept and read as missing with the dates."""
+    return core_schema.union_schema([core_schema.none_schema(), _date_as_text(datetime, handler),
+                                     core_schema.literal_schema([""])], mode="left_to_right",
+                                    custom_error_type="date_as_text",
+                                    custom_error_message="expected a date or date-time as text (ISO 8601, e.g. "
+                                                         "2025-10-01), empty or null")
+
+
 #: The largest amount taken: beyond it sums of amounts lose their cents and a forecast's quantiles their meaning.
 MAX_AMOUNT = 1e15
 
 #: A deal's datetimes: a zone is converted to naive UTC and the year checked for plausibility on whole
 #: columns (``scoring.data.open_deals``); numbers are refused.
 Timestamp = Annotated[datetime, GetPydanticSchema(_date_as_text), WithJsonSchema({"type": "string", "format": "date-time"})]
+#: An optional datetime: also null or "" (missing).
+MaybeTimestamp = Annotated[datetime | None, GetPydanticSchema(_date_or_blank),
+                           WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"}, {"const": ""},
+                                                     {"type": "null"}]})]
 Day = Annotated[date, GetPydanticSchema(_date_as_text), AfterValidator(_plausible),
                 WithJsonSchema({"type": "string", "format": "date"})]
 
@@ -101,7 +115,7 @@ Activities = Annotated[list[ActivityIn], Field(max_length=10_000)]
 class Deal(TypedDict):
     """An open deal as the CRM has it. Feature fields (segment, source, ...) sit beside the named ones;
     fields the model does not know are ignored and listed in the answer's warnings. Dates are text (ISO
-    8601), never numbers; the amount is a number from 0 to 1e15, never true or false. A model that learned
+    8601), never numbers; an optional one may be null or "" (missing); the amount is a number from 0 to 1e15, never true or false. A model that learned
     from field history and activities reads them from ``history`` and ``activities`` (values set before
     ``as_of`` count)."""
 
@@ -109,8 +123,8 @@ class Deal(TypedDict):
     stage: Annotated[StageName, Field(description="One of the model's open stages.")]
     amount: Amount
     created_at: Timestamp
-    stage_entered_at: NotRequired[Timestamp | None]
-    expected_close_date: NotRequired[Timestamp | None]
+    stage_entered_at: NotRequired[MaybeTimestamp]
+    expected_close_date: NotRequired[MaybeTimestamp]
     history: NotRequired[Annotated[list[FieldChangeIn], Field(max_length=10_000)]]
     activities: NotRequired[Activities]
 
@@ -300,9 +314,9 @@ class _KeptFields(TypedDict, total=False):
 
     amount: Amount | None
     status: Status
-    closed_at: Timestamp | None
-    stage_entered_at: Timestamp | None
-    expected_close_date: Timestamp | None
+    closed_at: MaybeTimestamp
+    stage_entered_at: MaybeTimestamp
+    expected_close_date: MaybeTimestamp
     history: StoredHistory
     activities: Activities
 

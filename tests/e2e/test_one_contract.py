@@ -265,6 +265,27 @@ def test_dates_are_documented_as_date_time_text(client: TestClient):
     assert {"type": "string", "format": "date-time"} in deal["expected_close_date"]["anyOf"]
 
 
+def test_an_empty_optional_date_is_missing_by_request_as_by_file(client: TestClient, bundle: ModelBundle,
+                                                                   company: Path, tmp_path: Path):
+    """A CRM sends an empty field as "": an optional date so sent is missing, as a file's blank cell is (it was a
+    422); other text that is no date is still refused, naming the field."""
+    frame = pd.read_csv(company / "open_deals.csv", dtype=str).head(20)
+    frame.loc[::3, "expected_close_date"] = None
+    frame.to_csv(tmp_path / "blank.csv", index=False)
+    by_file, _ = score_deals(bundle, load_open_deals(tmp_path / "blank.csv"), END, top=0)
+    deals = [{k: ("" if k == "expected_close_date" and not isinstance(v, str) else v) for k, v in row.items()
+              if isinstance(v, str) or k == "expected_close_date"} for row in frame.to_dict(orient="records")]
+    assert sum(deal["expected_close_date"] == "" for deal in deals) == 7
+    answer = client.post("/v1/score", json={"as_of": END, "deals": deals, "top_factors": 0})
+    assert answer.status_code == 200, answer.text
+    np.testing.assert_allclose(pd.DataFrame(answer.json()["scores"])["win_probability"], by_file["win_probability"],
+                               rtol=1e-12, atol=0)
+    deals[1]["expected_close_date"] = "next week"
+    refused = client.post("/v1/score", json={"as_of": END, "deals": deals})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "deals[1].expected_close_date"
+    assert "expected a date or date-time as text" in refused.json()["errors"][0]["message"]
+
+
 def test_as_of_dates_are_text_too_in_bodies_and_queries(client: TestClient, company: Path):
     """as_of of a request body and of the pipeline's views: "1735689600" (2025-01-01 as seconds) is refused like a
     number, never read as a date."""
