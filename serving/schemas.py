@@ -115,9 +115,9 @@ Activities = Annotated[list[ActivityIn], Field(max_length=10_000)]
 class Deal(TypedDict):
     """An open deal as the CRM has it. Feature fields (segment, source, ...) sit beside the named ones;
     fields the model does not know are ignored and listed in the answer's warnings. Dates are text (ISO
-    8601), never numbers; an optional one may be null or "" (missing); the amount is a number from 0 to 1e15, never true or false. A model that learned
-    from field history and activities reads them from ``history`` and ``activities`` (values set before
-    ``as_of`` count)."""
+    8601), never numbers; an optional one may be null or "" (missing); the amount is a number from 0 to 1e15,
+    never true or false. A model that learned from field history and activities reads them from ``history``
+    and ``activities`` (values set before ``as_of`` count)."""
 
     deal_id: DealId
     stage: Annotated[StageName, Field(description="One of the model's open stages.")]
