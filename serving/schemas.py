@@ -70,8 +70,8 @@ MAX_AMOUNT = 1e15
 #: A deal's datetimes: a zone is converted to naive UTC and the year checked for plausibility on whole
 #: columns (``scoring.data.open_deals``); numbers are refused.
 Timestamp = Annotated[datetime, GetPydanticSchema(_date_as_text), WithJsonSchema({"type": "string", "format": "date-time"})]
-#: An optional datetime: also null or "" (missing).
-MaybeTimestamp = Annotated[datetime | None, GetPydanticSchema(_date_or_blank),
+#: An optional datetime: also null or "" (missing; kept as given, read as missing with the dates).
+MaybeTimestamp = Annotated[datetime | Literal[""] | None, GetPydanticSchema(_date_or_blank),
                            WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"}, {"const": ""},
                                                      {"type": "null"}]})]
 Day = Annotated[date, GetPydanticSchema(_date_as_text), AfterValidator(_plausible),
