@@ -164,14 +164,19 @@ def _read(text: pd.Series, form: str, parts: pd.DataFrame | None = None) -> pd.S
         if parts is None or pattern is not _SLASH:
             parts = _extract(text, pattern)
         month, day = (parts[0], parts[1]) if form == "month" else (parts[1], parts[0])
-        hour = parts[3].fillna(0)
-        if pattern is _SLASH:
-            half = parts[6].astype(object).str.lower()
-            hour = hour.where(half.isna(), (hour % 12) + np.where(half == "pm", 12, 0))
-        frame = pd.DataFrame({"year": _full_years(parts[2]), "month": month, "day": day, "hour": hour,
-                              "minute": parts[4].fillna(0), "second": parts[5].fillna(0)})
-        return _from_parts(frame)
+        return _stamps(parts, month, day, half_day=pattern is _SLASH)
     return pd.to_datetime(text, format=form, errors="coerce", utc=True)
+
+
+def _stamps(parts: pd.DataFrame, month: pd.Series, day: pd.Series, half_day: bool = True) -> pd.Series:
+    """UTC datetimes of dates taken apart (``parts``: 2 the year, 3-5 the hour, minute and second, 6 AM or PM
+    when ``half_day``) and their ``month`` and ``day``."""
+    hour = parts[3].fillna(0)
+    if half_day:
+        half = parts[6].astype(object).str.lower()
+        hour = hour.where(half.isna(), (hour % 12) + np.where(half == "pm", 12, 0))
+    return _from_parts(pd.DataFrame({"year": _full_years(parts[2]), "month": month, "day": day, "hour": hour,
+                                     "minute": parts[4].fillna(0), "second": parts[5].fillna(0)}))
 
 
 def _full_years(years: pd.Series) -> pd.Series:
@@ -185,12 +190,7 @@ def _named(text: pd.Series, form: str) -> pd.Series:
     parts = _extract(text, _NAMED_DAY if form == "named day" else _NAMED_MONTH)
     day, name = (parts[0], parts[1]) if form == "named day" else (parts[1], parts[0])
     names = name.astype(object).str.lower().str.rstrip(".")
-    year = _full_years(parts[2])
-    hour = parts[3].fillna(0)
-    half = parts[6].astype(object).str.lower()
-    hour = hour.where(half.isna(), (hour % 12) + np.where(half == "pm", 12, 0))
-    return _from_parts(pd.DataFrame({"year": year, "month": names.map(_MONTHS).astype(float), "day": day,
-                                     "hour": hour, "minute": parts[4].fillna(0), "second": parts[5].fillna(0)}))
+    return _stamps(parts, names.map(_MONTHS).astype(float), day)
 
 
 def _from_parts(parts: pd.DataFrame) -> pd.Series:
