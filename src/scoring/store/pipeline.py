@@ -297,10 +297,12 @@ def _import(conn: Connection, data: DealHistory, source: str, at: pd.Timestamp,
     crm_changes, activities = _new_signals(conn, data)
     if new.empty and changed.empty and entries.empty and crm_changes.empty and activities.empty:
         return ImportResult(read, 0, 0, 0, 0, fields_kept=tuple(sorted(kept)))
-    import_id = conn.execute(insert(Import).values(
-        imported_at=at.to_pydatetime(), source=source, digest=data.digest(), deals_new=len(new),
-        deals_changed=len(changed) - len(gone), deals_deleted=len(gone), history_new=len(entries),
-        signals_new=len(crm_changes) + len(activities))).inserted_primary_key
+    result = ImportResult(read, len(new), len(changed) - len(gone), len(entries), len(changes), len(crm_changes),
+                          len(activities), tuple(sorted(kept)), len(gone))
+    import_id = conn.execute(insert(Import).values(  # the import log says what the result says
+        imported_at=at.to_pydatetime(), source=source, digest=data.digest(), deals_new=result.deals_new,
+        deals_changed=result.deals_changed, deals_deleted=result.deals_deleted, history_new=result.history_new,
+        signals_new=result.field_history_new + result.activities_new)).inserted_primary_key
     assert import_id is not None
     import_id = import_id[0]
     total = len(new) + len(changed) + len(entries) + len(changes)
@@ -330,8 +332,7 @@ def _import(conn: Connection, data: DealHistory, source: str, at: pd.Timestamp,
         conn.execute(insert(FieldChange), [{**r, "origin": "crm"} for r in part])
     for part in _chunks(_records(activities, import_id)):
         conn.execute(insert(Activity), part)
-    return ImportResult(read, len(new), len(changed) - len(gone), len(entries), len(changes), len(crm_changes),
-                        len(activities), tuple(sorted(kept)), len(gone))
+    return result
 
 
 def _moment(at: pd.Timestamp | None) -> pd.Timestamp:
