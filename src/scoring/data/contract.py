@@ -773,7 +773,7 @@ def _features(deals: pd.DataFrame, config: PipelineConfig, report: DataReport, s
                     report.set_rows_aside(src, f"not a number in the numeric feature {col!r}: read as missing "
                                           f"({examples(raw[unreadable].astype(str).unique().tolist())})",
                                           deals.loc[unreadable, ROW].tolist(), column=col, kept=True)
-                deals[col] = numbers.where(~unreadable).astype(float)
+                deals[col] = numbers  # NaN where blank or unreadable
                 features[col] = "numeric"
                 continue
         if pd.api.types.is_datetime64_any_dtype(raw) or looks_like_dates(text[present]):
