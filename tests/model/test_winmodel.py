@@ -178,3 +178,24 @@ def test_a_blended_explanation_is_its_parts_from_one_look_at_the_prior(trained):
         expected[:, names.index("log_amount" if name == "amount" else name)] += 0.4 * prior.contributions[:, j]
     np.testing.assert_allclose(explained.contributions, expected, rtol=0, atol=1e-12)
     assert not np.allclose(explained.contributions, model.contribution_matrix(rows))  # the prior's share is there
+
+
+def test_only_rows_in_a_stage_holding_dormant_deals_lose_the_tail_after_the_intervals():
+    """The demo company's unworked deals sit in its first stages: there P(win) is the won share of the deals closing
+    within the intervals (the served P(win) counts the chance of leaving the stage); in the later stages, where
+    every deal moves on, a deal still open after the last interval keeps the chance its closes then give."""
+    demo = DemoCompany(dormant_share=0.2).generate(6000, seed=4, end=END)
+    data = load_deal_history(demo.deals, demo.history)
+    model = WinModel(n_estimators=60, calibrate=False).fit(TrainingSet(data, END))
+    dormant = np.asarray(model.conditional_)
+    assert dormant.shape == (len(data.config.stages),) and dormant.any() and not dormant.all()
+    rows = take_snapshots(data, pd.DatetimeIndex([END - pd.Timedelta(days=60)]), END).rows
+    hazards = model.hazards(rows)
+    won, lost = hazards[:, :, 1], hazards[:, :, 2]
+    survive = np.cumprod(1 - won - lost, axis=1)
+    within = np.sum(np.concatenate([np.ones((len(rows), 1)), survive[:, :-1]], axis=1) * won, axis=1)
+    tail = within + survive[:, -1] * won[:, -1] / (won[:, -1] + lost[:, -1])
+    conditional = within / (1 - survive[:, -1])
+    here = dormant[rows["stage_index"].to_numpy()]
+    assert here.any() and (~here).any()
+    np.testing.assert_allclose(model.raw_proba(rows), np.where(here, conditional, tail), rtol=1e-9)

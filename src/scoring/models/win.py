@@ -7,8 +7,9 @@ one multiclass LightGBM on (features, interval). An interval enters training onl
 observed before the cutoff, so deals still open at the cutoff are censored, never counted as lost,
 and fast closers are not favoured. From the hazards come:
 
-- P(win) eventually (a geometric tail after the last interval; in a history with deals left open for good,
-  :mod:`scoring.models.dormancy`, the won share of the deals that close within the intervals instead),
+- P(win) eventually (a geometric tail after the last interval; for a deal in a stage where deals are left
+  open for good, :mod:`scoring.models.dormancy`, the won share of the deals that close within the intervals
+  instead),
 - P(win within N days) and the expected days to a win (timing),
 - per-feature contributions to the deal's log-odds of winning rather than losing next (LightGBM's own).
 
@@ -163,10 +164,11 @@ class WinModel(Model):
             self.__dict__.pop(derived, None)
         self.encoder_ = FeatureEncoder(training.features).fit(rows)
         self.feature_names_ = [*self.encoder_.names_, "interval"]
-        # Deals left open for good in this history: the deals still open after the last interval are mostly
-        # those, so P(win) is the won share of the deals that close within the intervals, not the last
-        # interval's split of everything left (the served P(win) then counts the chance of closing at all).
-        self.conditional_ = Dormancy().fit(training.data, training.cutoff, training.stays).found
+        # Per stage, whether deals are left in it for good: there the deals still open after the last interval
+        # are mostly those, so P(win) is the won share of the deals that close within the intervals, not the
+        # last interval's split of everything left (the served P(win) then counts the chance of leaving the
+        # stage at all). Elsewhere, slow deals are not dormant ones, and the tail is kept.
+        self.conditional_ = Dormancy().fit(training.data, training.cutoff, training.stays).dormant_stages
         self.calibrator_: Calibrator | None = None
         self.calibrators_: dict[str, Calibrator] = {}
         self.calibration_rows_ = 0
@@ -209,7 +211,7 @@ class WinModel(Model):
             return  # too little history for an out-of-time window: leave uncalibrated, and say so (calibration_rows_ == 0)
         booster = self._fit_booster(early, trainer)
         x = self.encoder_.transform(window)
-        raw = self._eventual(self._hazards_of(booster, x))
+        raw = self._eventual(self._hazards_of(booster, x), x)
         self.calibrators_ = Calibrator.fit_each(raw, self._log_amount(x), window["outcome"].eq("won").to_numpy(dtype=float),
                                                 seed=self.random_state)
         self.calibrator_ = Calibrator.best(self.calibrators_)
@@ -219,7 +221,7 @@ class WinModel(Model):
         """P(win) of ``rows`` under each calibration the model fitted (none if its window was too small)."""
         self.check_fitted()
         x = self.encoder_.transform(rows)
-        raw = self._eventual(self._hazards_of(self.booster_, x))
+        raw = self._eventual(self._hazards_of(self.booster_, x), x)
         return {kind: calibrator(raw, self._log_amount(x)) for kind, calibrator in self.calibrators_.items()}
 
     def use_calibration(self, kind: str | None, blend_weight: float = 1.0, prior: str | None = None) -> Self:
@@ -280,12 +282,22 @@ class WinModel(Model):
         self.check_fitted()
         return self._hazards(self.booster_, rows)
 
-    def _eventual(self, hazards: np.ndarray) -> np.ndarray:
-        return self._cumulative(hazards)[:, -1]
+    def _eventual(self, hazards: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return self._cumulative(hazards, x)[:, -1]
 
-    def _cumulative(self, hazards: np.ndarray) -> np.ndarray:
-        """P(won by the end of each interval, and ever): shape (n, intervals + 1). (Filled in place: for a
-        few rows numpy's per-call cost is most of the time.)"""
+    def _conditional(self, x: np.ndarray) -> np.ndarray:
+        """Per encoded row, whether its P(win) ever is the won share of the deals closing within the intervals:
+        rows in a stage where deals are left open for good (a model saved before this was per stage: all rows or
+        none)."""
+        dormant = np.asarray(self.conditional_, dtype=bool)
+        if dormant.ndim == 0:
+            return np.full(len(x), bool(dormant))
+        stage = x[:, self.encoder_.names_.index("stage_index")].astype(int)
+        return dormant[np.clip(stage, 0, len(dormant) - 1)]
+
+    def _cumulative(self, hazards: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """P(won by the end of each interval, and ever): shape (n, intervals + 1); ``x``: the encoded rows. (Filled
+        in place: for a few rows numpy's per-call cost is most of the time.)"""
         n, k = hazards.shape[:2]
         won, lost = hazards[:, :, WON], hazards[:, :, LOST]
         survive = np.cumprod(1 - won - lost, axis=1)
@@ -294,15 +306,18 @@ class WinModel(Model):
         before[:, 1:] = survive[:, :-1]
         out = np.empty((n, k + 1))
         np.cumsum(before * won, axis=1, out=out[:, :k])
-        if self.conditional_:  # P(won | closed within the intervals)
-            out[:, k] = out[:, k - 1] / np.maximum(1.0 - survive[:, -1], 1e-12)
-        else:  # the survivors split like the last interval's closes
-            out[:, k] = out[:, k - 1] + survive[:, -1] * won[:, -1] / np.maximum(won[:, -1] + lost[:, -1], 1e-12)
+        within = out[:, k - 1]
+        out[:, k] = np.where(self._conditional(x),
+                             within / np.maximum(1.0 - survive[:, -1], 1e-12),  # P(won | closed within the intervals)
+                             # the survivors split like the last interval's closes
+                             within + survive[:, -1] * won[:, -1] / np.maximum(won[:, -1] + lost[:, -1], 1e-12))
         return out
 
     def raw_proba(self, rows: Rows) -> np.ndarray:
         """Uncalibrated P(win) from the hazards."""
-        return self._eventual(self.hazards(rows))
+        self.check_fitted()
+        x = self.encoder_.transform(rows)
+        return self._eventual(self._hazards_of(self.booster_, x), x)
 
     def _log_amount(self, x: np.ndarray) -> np.ndarray | None:
         """The encoded rows' log amounts (the calibration may read them)."""
@@ -331,7 +346,7 @@ class WinModel(Model):
         """Calibrated P(win) eventually."""
         self.check_fitted()
         x = self.encoder_.transform(rows)
-        return self._calibrated(self._eventual(self._hazards_of(self.booster_, x)), x, rows)
+        return self._calibrated(self._eventual(self._hazards_of(self.booster_, x), x), x, rows)
 
     def explain(self, rows: Rows, horizons: np.ndarray, contributions: bool = True) -> Explanation:
         """P(win), P(won within each of ``horizons``), expected days to a win and :meth:`contribution_matrix`
@@ -340,10 +355,10 @@ class WinModel(Model):
         self.check_fitted()
         x = self.encoder_.transform(rows)
         hazards = self._hazards_of(self.booster_, x)
-        cumulative = self._cumulative(hazards)
+        cumulative = self._cumulative(hazards, x)
         prior = self._prior_explained(rows) if contributions else None
         p, by = self._win_by(hazards, horizons, cumulative, x, rows, prior)
-        return Explanation(p, by, self._days_to_win(cumulative), self._blended_contributions(x, prior) if contributions
+        return Explanation(p, by, self._days_to_win(cumulative, x), self._blended_contributions(x, prior) if contributions
                            else None, tuple(self.encoder_.names_))
 
     def _prior_explained(self, rows: Rows) -> Explanation | None:
@@ -375,21 +390,21 @@ class WinModel(Model):
         self.check_fitted()
         x = self.encoder_.transform(rows)
         hazards = self._hazards_of(self.booster_, x)
-        return self._win_by(hazards, horizons, self._cumulative(hazards), x, rows)
+        return self._win_by(hazards, horizons, self._cumulative(hazards, x), x, rows)
 
     def _win_by(self, hazards: np.ndarray, horizons: np.ndarray, cumulative: np.ndarray, x: np.ndarray, rows: Rows,
                 prior: Explanation | None = None) -> tuple[np.ndarray, np.ndarray]:
         p = self._calibrated(cumulative[:, -1], x, rows, prior)
         days = np.broadcast_to(np.asarray(horizons, dtype=float).reshape(1, -1), (len(hazards), np.size(horizons)))
-        return p, self._win_within(hazards, days, cumulative, p)
+        return p, self._win_within(hazards, days, cumulative, p, x)
 
     def _win_within(self, hazards: np.ndarray, days: np.ndarray, cumulative: np.ndarray,
-                    calibrated: np.ndarray) -> np.ndarray:
+                    calibrated: np.ndarray, x: np.ndarray) -> np.ndarray:
         """P(won within ``days``), shape (rows, horizons) like ``days``, given the hazards, their cumulative
-        P(won) and the calibrated P(win)."""
+        P(won), the calibrated P(win) and the encoded rows ``x``."""
         rows_ix = np.arange(len(hazards))[:, None]
-        # the wins ``calibrated`` stands for: all of them, or (conditional_) those within the intervals
-        raw_total = cumulative[:, -2:-1] if self.conditional_ else cumulative[:, -1:]
+        # the wins ``calibrated`` stands for: all of them, or (:meth:`_conditional`) those within the intervals
+        raw_total = np.where(self._conditional(x)[:, None], cumulative[:, -2:-1], cumulative[:, -1:])
         bounds = np.array((0, *self.boundaries), dtype=float)
         k = np.minimum(np.maximum(np.searchsorted(bounds, days, side="right") - 1, 0), len(self.boundaries) - 1)
         previous = np.maximum(k - 1, 0)
@@ -407,13 +422,14 @@ class WinModel(Model):
         scale = calibrated[:, None] / np.maximum(raw_total, 1e-12)
         return np.minimum(np.maximum(by_t * scale, 0.0), 1.0)
 
-    def _days_to_win(self, cumulative: np.ndarray) -> np.ndarray:
+    def _days_to_win(self, cumulative: np.ndarray, x: np.ndarray) -> np.ndarray:
         bounds = np.array((0, *self.boundaries), dtype=float)
         mids = np.concatenate([(bounds[:-1] + bounds[1:]) / 2, [bounds[-1] + (bounds[-1] - bounds[-2])]])
-        if self.conditional_:  # no win after the intervals: the last column is a share, not a time
-            cumulative, mids = cumulative[:, :-1], mids[:-1]
         per_interval = np.diff(cumulative, axis=1, prepend=0.0)
-        return (per_interval * mids).sum(axis=1) / np.maximum(cumulative[:, -1], 1e-12)
+        with_tail = (per_interval * mids).sum(axis=1) / np.maximum(cumulative[:, -1], 1e-12)
+        # conditional rows: no win after the intervals (the last column is a share, not a time)
+        within = (per_interval[:, :-1] * mids[:-1]).sum(axis=1) / np.maximum(cumulative[:, -2], 1e-12)
+        return np.where(self._conditional(x), within, with_tail)
 
     def unknown_values(self, rows: Rows) -> dict[str, list[str]]:
         """Per categorical input, the values in ``rows`` never seen in training (scored as rare)."""
