@@ -33,7 +33,7 @@ def tune(data: DealHistory, as_of: pd.Timestamp, holdout_fraction: float, trials
          experiment_id: str | None = None) -> tuple[dict[str, Any], float]:
     """The best win-model parameters over ``trials`` Optuna trials and their validation log-loss."""
     scale = data_scale(data, holdout_start_of(data, as_of, holdout_fraction))
-    holdout_start, _ = choose_holdout(data, as_of, holdout_fraction, scale.every_days)
+    holdout_start = choose_holdout(data, as_of, holdout_fraction, scale.every_days).start
     valid_start = holdout_start - (as_of - holdout_start)
     training = TrainingSet(data, valid_start, scale.every_days)
     valid = holdout_rows(data, valid_start, holdout_start, scale.every_days)

@@ -12,8 +12,8 @@ from scoring.bundle import ModelBundle
 from scoring.data.contract import DealHistory, data_end
 from scoring.data.summary import require_sufficient
 from scoring.engines import LOCAL, Engine
-from scoring.evaluation.holdout import choose_holdout, evaluate, holdout_start_of
-from scoring.evaluation.selection import choose_calibration, choose_served
+from scoring.evaluation.holdout import choose_holdout, evaluate, followed, holdout_start_of
+from scoring.evaluation.selection import choose_calibration, choose_served, horizon_losses, judging_horizon, known_losses
 from scoring.features.dataset import TrainingSet
 from scoring.features.scale import HOLDOUT_FRACTION, data_scale
 from scoring.forecast.kpis import pipeline_kpis
@@ -54,14 +54,19 @@ def train_bundle(data: DealHistory, as_of: pd.Timestamp | str | None = None, hol
     scale = data_scale(data, holdout_start_of(data, when, holdout_fraction))
     every_days = every_days or scale.every_days
     win_params = {**scale.win_params(), **(win_params or {})}
-    holdout_start, holdout = choose_holdout(data, when, holdout_fraction, every_days, engine.snapshotter)
+    holdout_start, holdout, snapshots = choose_holdout(data, when, holdout_fraction, every_days, engine.snapshotter)
 
     say(f"fitting on what was known at {holdout_start.date()} (holdout: {holdout_start.date()} to {when.date()})")
-    early_models = fit_models(TrainingSet(data, holdout_start, every_days, engine.snapshotter), seed, say, win_params,
-                              engine.trainer)
+    early_training = TrainingSet(data, holdout_start, every_days, engine.snapshotter)
+    early_models = fit_models(early_training, seed, say, win_params, engine.trainer)
+    early_dormancy = Dormancy().fit(data, holdout_start, early_training.stays)
+    del early_training  # the refit's snapshots need the memory
     calibration = choose_calibration(cast(WinModel, early_models[WinModel.name]), holdout)
     metrics, reliability = evaluate(early_models, holdout, by=tuple(f for f in ("segment",) if f in data.features))
-    served = choose_served(metrics)
+    horizon = judging_horizon(scale.cycle_days_p90, (when - holdout_start) / pd.Timedelta(days=1))
+    served = choose_served(known_losses(metrics), horizon_losses(early_models, early_dormancy, *followed(snapshots, horizon),
+                                                                 horizon), horizon)
+    del snapshots
     say(f"serving: {served.name} ({served.reason})")
 
     say(f"refitting on everything known at {when.date()}")

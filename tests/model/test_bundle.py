@@ -196,7 +196,7 @@ def test_a_serving_baseline_takes_the_win_models_timing(monkeypatch: pytest.Monk
     deals = _zombie_history()
     config = PipelineConfig(stages=("Engaging",), fixed_probabilities={"Engaging": 0.5})
     data = load_deal_history(deals, config=config)
-    monkeypatch.setattr("scoring.train.choose_served", lambda metrics: Served("stage_transitions", "the test", 0.5))
+    monkeypatch.setattr("scoring.train.choose_served", lambda *_: Served("stage_transitions", "the test", 0.5))
     bundle = train_bundle(data, as_of=END)
     served = bundle.models[bundle.served]  # its own P(win), before the chance a deal never closes
     assert isinstance(served, StageTransitionModel) and served.timing_model_ is bundle.model

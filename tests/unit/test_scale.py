@@ -45,9 +45,9 @@ def test_the_holdout_grows_until_both_outcomes_are_well_represented():
     won[int(n * 0.6):] = np.arange(n - int(n * 0.6)) % 40 != 0  # then one loss in forty
     data = _company(n, np.full(n, 3.0), won)
     as_of = pd.Timestamp("2025-02-10")
-    start, rows = choose_holdout(data, as_of, 0.2, every_days=1, min_outcome_rows=100)
+    start, rows, _ = choose_holdout(data, as_of, 0.2, every_days=1, min_outcome_rows=100)
     counts = rows["outcome"].value_counts()
     span = as_of - data.deals["created_at"].min()
     assert min(counts) >= 100 and (as_of - start) > 0.2 * span * 1.05
-    fixed_start, fixed_rows = choose_holdout(data, as_of, 0.2, every_days=1, min_outcome_rows=1)
+    fixed_start, fixed_rows, _ = choose_holdout(data, as_of, 0.2, every_days=1, min_outcome_rows=1)
     assert (as_of - fixed_start) < (as_of - start) and fixed_rows["outcome"].value_counts()["lost"] < 100

@@ -35,6 +35,12 @@ class Explanation(NamedTuple):
     contributions: np.ndarray | None = None
     names: tuple[str, ...] = ()
 
+    @property
+    def shares(self) -> np.ndarray:
+        """Each deal's share of its P(win) landing within each horizon (rows, horizons): how a model timed like
+        this one spreads its own P(win)."""
+        return np.minimum(self.by / np.maximum(self.p, 1e-12)[:, None], 1.0)
+
 
 @runtime_checkable
 class WinProbabilityModel(Protocol):
@@ -100,8 +106,7 @@ class StageTimedMixin:
         days to a win."""
         if self.timing_model_ is not None:
             theirs = self.timing_model_.explain(rows, horizons, contributions=False)
-            share = np.minimum(theirs.by / np.maximum(theirs.p, 1e-12)[:, None], 1.0)
-            return share, theirs.days_to_win
+            return theirs.shares, theirs.days_to_win
         stage = np.asarray(rows["stage_index"], dtype=int)
         if self.timing_ is None:
             return (np.broadcast_to((horizons >= StageTiming().horizon_days).astype(float), (len(stage), horizons.size)),
