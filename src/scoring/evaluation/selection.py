@@ -115,8 +115,8 @@ def choose_served(known: Mapping[str, float], followed: Mapping[str, float] | No
         worse = [name for name in beats.index if not followed.get(name, np.inf) < win_followed]
         if len(worse) == len(beats):  # every candidate better on known outcomes predicts worse what deals won
             best = str(beats.index[0])
-            return Served(WinModel.name, f"the win model serves: {best} has the better holdout log-loss on the deals "
-                                         f"whose outcome became known ({beats.iloc[0]:.4f}; the win model {win:.4f}) but "
+            return Served(WinModel.name, f"{best} has the better holdout log-loss on the deals whose outcome became "
+                                         f"known ({beats.iloc[0]:.4f}; the win model {win:.4f}) but "
                                          f"predicts worse what the holdout's deals won within {horizon:.0f} days, deals "
                                          f"still open counting as not won ({followed.get(best, np.inf):.4f}; the win "
                                          f"model {win_followed:.4f})", win)
