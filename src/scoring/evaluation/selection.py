@@ -85,8 +85,9 @@ def horizon_losses(models: Mapping[str, WinProbabilityModel], dormancy: Dormancy
     if min(int(won.sum()), int((~won).sum())) < MIN_FOLLOWED_OUTCOMES:
         return None
     explained = models[WinModel.name].explain(rows, np.array([horizon]), contributions=False)  # once for all
+    share = explained.shares[:, 0]
     leaving = dormancy.leaving_share(np.asarray(rows["stage_index"]), np.asarray(rows["days_in_stage"]))
-    within = {name: explained.by[:, 0] if name == WinModel.name else model.predict_proba(rows) * explained.shares[:, 0]
+    within = {name: explained.by[:, 0] if name == WinModel.name else model.predict_proba(rows) * share
               for name, model in models.items() if name != COMPARISON}
     return {name: float(scores(won, np.clip(p * leaving, 1e-9, 1 - 1e-9))["log_loss"]) for name, p in within.items()}
 
