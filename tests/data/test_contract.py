@@ -283,3 +283,13 @@ def test_exports_joined_one_after_another_have_their_repeated_headers_set_aside(
     # a deal whose first cell happens to be the first column's name is a deal
     named = GOOD_DEALS + "deal_id,2024-02-02,100,Lead,open,,2024-02-02,,SMB,3\n"
     assert "deal_id" in load_deal_history(write("named.csv", named)).deals["deal_id"].tolist()
+
+
+def test_history_of_a_file_whose_every_deal_is_unusable_is_refused_with_the_reasons():
+    """Every deal set aside (a blank id: a carriage return, as a fuzzer sent it) left the history nothing to look its
+    deals' dates up in; that raised pandas' TypeError (a 500 from PUT /v1/deals), not the data's own errors."""
+    deals = pd.DataFrame({"deal_id": ["\r"], "created_at": ["2000-01-01T00:00:00Z"], "amount": [1.0],
+                          "stage": ["Lead"], "status": ["won"], "closed_at": ["2000-02-01"]})
+    history = pd.DataFrame({"deal_id": ["\r"], "stage": ["Lead"], "entered_at": ["2000-01-01T00:00:00Z"]})
+    with pytest.raises(DataError, match="column 'deal_id', row 2: expected a deal identifier, the cell is empty"):
+        load_deal_history(deals, history)

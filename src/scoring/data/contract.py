@@ -587,6 +587,12 @@ def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport
     return out
 
 
+def _of_deals(ids: pd.Series, values: pd.Series) -> pd.Series:
+    """``values`` (indexed by unique deal id) for the deal ids ``ids``, missing where a deal is not there. (Series.map
+    fails on an empty mapping of dates, when no deal of the file could be used.)"""
+    return pd.Series(values.reindex(ids.to_numpy()).to_numpy(), index=ids.index)
+
+
 def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineConfig,
                    report: DataReport, src: str, excel: bool = False, deleted: tuple[str, ...] = (),
                    elsewhere: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -659,7 +665,7 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
                           "or a duplicate row)", out.loc[repeat, ROW].tolist(), folded=True)
     out = out[~repeat]
 
-    closed_at = out["deal_id"].map(by_id["closed_at"])
+    closed_at = _of_deals(out["deal_id"], by_id["closed_at"])
     # a close date without a time (Salesforce's Close Date) means that whole day: history stamped later that
     # day (a deal created and lost on one day) is on time
     whole_day = closed_at.notna() & (closed_at == closed_at.dt.normalize())
@@ -670,7 +676,7 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
                     out.loc[after, ROW].tolist())
         report.set_rows_aside(src, "stage entered after the deal closed", out.loc[after, ROW].tolist())
         out = out[~after]
-    created = out["deal_id"].map(by_id["created_at"])
+    created = _of_deals(out["deal_id"], by_id["created_at"])
     early = created.notna() & (out["entered_at"] < created.dt.normalize())
     if early.any():
         report.warn(src, "stage entered before the deal's created_at (kept as given)", "entered_at",
