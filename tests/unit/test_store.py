@@ -254,3 +254,19 @@ def test_a_pipedrive_export_that_deletes_deals_takes_them_out_of_the_store(tmp_p
     result = store.import_history(tuesday, "tuesday.csv")
     assert result.deals_deleted == 5 and result.deals_changed == 0
     assert (store.deals().set_index("deal_id").loc[first, "status"] == "deleted").all()
+
+
+def test_the_pipeline_before_any_stage_history_keeps_the_deals_it_had():
+    """A date before the history's first entry (an export whose history holds only later stage changes): the deals
+    then open are there, in their stage, since when not known where their only entry came later (pandas' map of an
+    empty date mapping raised a TypeError: the managers' page of that date failed)."""
+    from scoring.report.pipeline import StoredPipeline
+
+    deals = pd.DataFrame({"deal_id": ["A", "B"], "created_at": pd.to_datetime(["2025-01-05", "2025-02-01"]),
+                          "amount": [100.0, 200.0], "stage": ["Proposal", "Lead"], "status": "open",
+                          "closed_at": pd.NaT, "stage_entered_at": pd.to_datetime(["2025-03-01", "2025-02-01"]),
+                          "expected_close_date": pd.NaT})
+    history = pd.DataFrame({"deal_id": ["A"], "stage": ["Proposal"], "entered_at": pd.to_datetime(["2025-03-01"])})
+    then = StoredPipeline(deals, history).open_at(pd.Timestamp("2025-02-15")).set_index("deal_id")
+    assert then["stage"].tolist() == ["Proposal", "Lead"]
+    assert pd.isna(then.loc["A", "stage_entered_at"]) and then.loc["B", "stage_entered_at"] == pd.Timestamp("2025-02-01")

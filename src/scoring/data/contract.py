@@ -42,7 +42,7 @@ from scoring.data.leaks import revealing_columns
 from scoring.data.presets import get_preset
 from scoring.data.problems import DataReport, examples
 from scoring.data.signals import FORECAST_CATEGORY, DealSignals, SignalSpec, read_signals
-from scoring.data.tables import PLAUSIBLE_YEARS, ROW, SHORT, SOURCE_COLUMN, TableInput, is_in, load_table
+from scoring.data.tables import PLAUSIBLE_YEARS, ROW, SHORT, SOURCE_COLUMN, TableInput, is_in, load_table, lookup
 from scoring.errors import DataError
 
 FeatureKind = Literal["numeric", "categorical"]
@@ -587,12 +587,6 @@ def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport
     return out
 
 
-def _of_deals(ids: pd.Series, values: pd.Series) -> pd.Series:
-    """``values`` (indexed by unique deal id) for the deal ids ``ids``, missing where a deal is not there. (Series.map
-    fails on an empty mapping of dates, when no deal of the file could be used.)"""
-    return pd.Series(values.reindex(ids.to_numpy()).to_numpy(), index=ids.index)
-
-
 def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineConfig,
                    report: DataReport, src: str, excel: bool = False, deleted: tuple[str, ...] = (),
                    elsewhere: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -651,7 +645,7 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
         fill = deals["closed_at"].isna() & deals["status"].isin(["won", "lost"]) & is_in(deals["deal_id"], last.index)
         fill &= deals["deal_id"].map(last["_stage_kind"]).eq(deals["status"])
         if fill.any():
-            deals.loc[fill, "closed_at"] = deals.loc[fill, "deal_id"].map(last["entered_at"]).to_numpy()
+            deals.loc[fill, "closed_at"] = lookup(deals.loc[fill, "deal_id"], last["entered_at"]).to_numpy()
             report.notes.append(f"{int(fill.sum())} closed deal(s) took closed_at from their won/lost history row")
         report.set_rows_aside(src, "won/lost rows: the outcome comes from the deals' status and closed_at",
                               terminal[ROW].tolist(), folded=True)
@@ -665,7 +659,7 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
                           "or a duplicate row)", out.loc[repeat, ROW].tolist(), folded=True)
     out = out[~repeat]
 
-    closed_at = _of_deals(out["deal_id"], by_id["closed_at"])
+    closed_at = lookup(out["deal_id"], by_id["closed_at"])
     # a close date without a time (Salesforce's Close Date) means that whole day: history stamped later that
     # day (a deal created and lost on one day) is on time
     whole_day = closed_at.notna() & (closed_at == closed_at.dt.normalize())
@@ -676,7 +670,7 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
                     out.loc[after, ROW].tolist())
         report.set_rows_aside(src, "stage entered after the deal closed", out.loc[after, ROW].tolist())
         out = out[~after]
-    created = _of_deals(out["deal_id"], by_id["created_at"])
+    created = lookup(out["deal_id"], by_id["created_at"])
     early = created.notna() & (out["entered_at"] < created.dt.normalize())
     if early.any():
         report.warn(src, "stage entered before the deal's created_at (kept as given)", "entered_at",

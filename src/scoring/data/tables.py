@@ -221,6 +221,12 @@ def is_in(series: pd.Series, values: pd.Series | pd.Index | set[str]) -> np.ndar
     return series.astype(object).isin(wanted).to_numpy()
 
 
+def lookup(ids: pd.Series, values: pd.Series) -> pd.Series:
+    """``values`` (indexed by unique ids) for each of ``ids``, missing where an id is not among them: ``ids.map(values)``,
+    which fails when ``values`` holds no dates at all (pandas casts an empty mapping to floats)."""
+    return pd.Series(values.reindex(ids.to_numpy()).to_numpy(), index=ids.index, name=values.name)
+
+
 def load_table(table: TableInput, name: str, report: DataReport | None = None) -> tuple[str, pd.DataFrame]:
     """A table given as a frame or a file, with its rows numbered; a note in ``report`` when a CSV file was read
     in another encoding than UTF-8 (its accented names are worth a look)."""

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.data.contract import DealHistory
-from scoring.data.tables import is_in
+from scoring.data.tables import is_in, lookup
 from scoring.features.dataset import TrainingSet
 from scoring.features.snapshots import DAY_SECONDS, sojourns, stage_events
 from scoring.models.transitions import STALE_QUANTILE, StageTransitionModel
@@ -183,7 +183,7 @@ def _stale(open_now: pd.DataFrame, events: pd.DataFrame, as_of: pd.Timestamp, fi
         return [], 0, {}
     last = events.sort_values("entered_at").groupby("deal_id").tail(1).set_index("deal_id")
     stage = open_now["deal_id"].map(last["stage"]).fillna(first_stage)
-    since = open_now["deal_id"].map(last["entered_at"]).fillna(open_now["created_at"])
+    since = lookup(open_now["deal_id"], last["entered_at"]).fillna(open_now["created_at"])
     days = ((as_of - since).dt.total_seconds() / DAY_SECONDS).to_numpy()
     limit = stage.map(normal).to_numpy(dtype=float)
     is_stale = np.isfinite(limit) & (days > limit)

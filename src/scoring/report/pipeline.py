@@ -19,6 +19,7 @@ import pandas as pd
 
 from scoring.bundle import ModelBundle
 from scoring.data.signals import DealSignals, SignalSpec
+from scoring.data.tables import lookup
 from scoring.features.signals import signal_columns
 from scoring.forecast.backtest import accuracy
 from scoring.forecast.revenue import PERIODS, Forecast, forecast
@@ -85,7 +86,7 @@ class StoredPipeline:
             where = deals["deal_id"].map(last["stage"])
             known = where.notna()
             deals.loc[known, "stage"] = where[known]
-            deals.loc[known, "stage_entered_at"] = deals.loc[known, "deal_id"].map(last["entered_at"])
+            deals.loc[known, "stage_entered_at"] = lookup(deals.loc[known, "deal_id"], last["entered_at"])
         # Moved to its stage after as_of, with no stage history from before: since when it was in its stage
         # then is not known (the forecast says so), not a date to come.
         deals.loc[deals["stage_entered_at"] > as_of, "stage_entered_at"] = pd.NaT
