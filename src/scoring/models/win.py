@@ -211,7 +211,7 @@ class WinModel(Model):
             return  # too little history for an out-of-time window: leave uncalibrated, and say so (calibration_rows_ == 0)
         booster = self._fit_booster(early, trainer)
         x = self.encoder_.transform(window)
-        raw = self._eventual(self._hazards_of(booster, x), x)
+        raw = self._eventual(self._hazards_of(booster, x), self._conditional(x))
         self.calibrators_ = Calibrator.fit_each(raw, self._log_amount(x), window["outcome"].eq("won").to_numpy(dtype=float),
                                                 seed=self.random_state)
         self.calibrator_ = Calibrator.best(self.calibrators_)
@@ -221,7 +221,7 @@ class WinModel(Model):
         """P(win) of ``rows`` under each calibration the model fitted (none if its window was too small)."""
         self.check_fitted()
         x = self.encoder_.transform(rows)
-        raw = self._eventual(self._hazards_of(self.booster_, x), x)
+        raw = self._eventual(self._hazards_of(self.booster_, x), self._conditional(x))
         return {kind: calibrator(raw, self._log_amount(x)) for kind, calibrator in self.calibrators_.items()}
 
     def use_calibration(self, kind: str | None, blend_weight: float = 1.0, prior: str | None = None) -> Self:
@@ -282,8 +282,8 @@ class WinModel(Model):
         self.check_fitted()
         return self._hazards(self.booster_, rows)
 
-    def _eventual(self, hazards: np.ndarray, x: np.ndarray) -> np.ndarray:
-        return self._cumulative(hazards, x)[:, -1]
+    def _eventual(self, hazards: np.ndarray, conditional: np.ndarray) -> np.ndarray:
+        return self._cumulative(hazards, conditional)[:, -1]
 
     def _conditional(self, x: np.ndarray) -> np.ndarray:
         """Per encoded row, whether its P(win) ever is the won share of the deals closing within the intervals:
@@ -295,9 +295,9 @@ class WinModel(Model):
         stage = x[:, self.encoder_.names_.index("stage_index")].astype(int)
         return dormant[np.clip(stage, 0, len(dormant) - 1)]
 
-    def _cumulative(self, hazards: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """P(won by the end of each interval, and ever): shape (n, intervals + 1); ``x``: the encoded rows. (Filled
-        in place: for a few rows numpy's per-call cost is most of the time.)"""
+    def _cumulative(self, hazards: np.ndarray, conditional: np.ndarray) -> np.ndarray:
+        """P(won by the end of each interval, and ever): shape (n, intervals + 1); ``conditional``: the rows'
+        :meth:`_conditional`. (Filled in place: for a few rows numpy's per-call cost is most of the time.)"""
         n, k = hazards.shape[:2]
         won, lost = hazards[:, :, WON], hazards[:, :, LOST]
         survive = np.cumprod(1 - won - lost, axis=1)
@@ -307,7 +307,7 @@ class WinModel(Model):
         out = np.empty((n, k + 1))
         np.cumsum(before * won, axis=1, out=out[:, :k])
         within = out[:, k - 1]
-        out[:, k] = np.where(self._conditional(x),
+        out[:, k] = np.where(conditional,
                              within / np.maximum(1.0 - survive[:, -1], 1e-12),  # P(won | closed within the intervals)
                              # the survivors split like the last interval's closes
                              within + survive[:, -1] * won[:, -1] / np.maximum(won[:, -1] + lost[:, -1], 1e-12))
@@ -317,7 +317,7 @@ class WinModel(Model):
         """Uncalibrated P(win) from the hazards."""
         self.check_fitted()
         x = self.encoder_.transform(rows)
-        return self._eventual(self._hazards_of(self.booster_, x), x)
+        return self._eventual(self._hazards_of(self.booster_, x), self._conditional(x))
 
     def _log_amount(self, x: np.ndarray) -> np.ndarray | None:
         """The encoded rows' log amounts (the calibration may read them)."""
@@ -346,7 +346,7 @@ class WinModel(Model):
         """Calibrated P(win) eventually."""
         self.check_fitted()
         x = self.encoder_.transform(rows)
-        return self._calibrated(self._eventual(self._hazards_of(self.booster_, x), x), x, rows)
+        return self._calibrated(self._eventual(self._hazards_of(self.booster_, x), self._conditional(x)), x, rows)
 
     def explain(self, rows: Rows, horizons: np.ndarray, contributions: bool = True) -> Explanation:
         """P(win), P(won within each of ``horizons``), expected days to a win and :meth:`contribution_matrix`
@@ -355,11 +355,12 @@ class WinModel(Model):
         self.check_fitted()
         x = self.encoder_.transform(rows)
         hazards = self._hazards_of(self.booster_, x)
-        cumulative = self._cumulative(hazards, x)
+        conditional = self._conditional(x)
+        cumulative = self._cumulative(hazards, conditional)
         prior = self._prior_explained(rows) if contributions else None
-        p, by = self._win_by(hazards, horizons, cumulative, x, rows, prior)
-        return Explanation(p, by, self._days_to_win(cumulative, x), self._blended_contributions(x, prior) if contributions
-                           else None, tuple(self.encoder_.names_))
+        p, by = self._win_by(hazards, horizons, cumulative, conditional, x, rows, prior)
+        return Explanation(p, by, self._days_to_win(cumulative, conditional),
+                           self._blended_contributions(x, prior) if contributions else None, tuple(self.encoder_.names_))
 
     def _prior_explained(self, rows: Rows) -> Explanation | None:
         """The blended prior's P(win) and contributions of ``rows``, from one pass; None when there is no blend or
@@ -390,21 +391,22 @@ class WinModel(Model):
         self.check_fitted()
         x = self.encoder_.transform(rows)
         hazards = self._hazards_of(self.booster_, x)
-        return self._win_by(hazards, horizons, self._cumulative(hazards, x), x, rows)
+        conditional = self._conditional(x)
+        return self._win_by(hazards, horizons, self._cumulative(hazards, conditional), conditional, x, rows)
 
-    def _win_by(self, hazards: np.ndarray, horizons: np.ndarray, cumulative: np.ndarray, x: np.ndarray, rows: Rows,
-                prior: Explanation | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _win_by(self, hazards: np.ndarray, horizons: np.ndarray, cumulative: np.ndarray, conditional: np.ndarray,
+                x: np.ndarray, rows: Rows, prior: Explanation | None = None) -> tuple[np.ndarray, np.ndarray]:
         p = self._calibrated(cumulative[:, -1], x, rows, prior)
         days = np.broadcast_to(np.asarray(horizons, dtype=float).reshape(1, -1), (len(hazards), np.size(horizons)))
-        return p, self._win_within(hazards, days, cumulative, p, x)
+        return p, self._win_within(hazards, days, cumulative, p, conditional)
 
     def _win_within(self, hazards: np.ndarray, days: np.ndarray, cumulative: np.ndarray,
-                    calibrated: np.ndarray, x: np.ndarray) -> np.ndarray:
+                    calibrated: np.ndarray, conditional: np.ndarray) -> np.ndarray:
         """P(won within ``days``), shape (rows, horizons) like ``days``, given the hazards, their cumulative
-        P(won), the calibrated P(win) and the encoded rows ``x``."""
+        P(won), the calibrated P(win) and the rows' :meth:`_conditional`."""
         rows_ix = np.arange(len(hazards))[:, None]
         # the wins ``calibrated`` stands for: all of them, or (:meth:`_conditional`) those within the intervals
-        raw_total = np.where(self._conditional(x)[:, None], cumulative[:, -2:-1], cumulative[:, -1:])
+        raw_total = np.where(conditional[:, None], cumulative[:, -2:-1], cumulative[:, -1:])
         bounds = np.array((0, *self.boundaries), dtype=float)
         k = np.minimum(np.maximum(np.searchsorted(bounds, days, side="right") - 1, 0), len(self.boundaries) - 1)
         previous = np.maximum(k - 1, 0)
@@ -422,14 +424,14 @@ class WinModel(Model):
         scale = calibrated[:, None] / np.maximum(raw_total, 1e-12)
         return np.minimum(np.maximum(by_t * scale, 0.0), 1.0)
 
-    def _days_to_win(self, cumulative: np.ndarray, x: np.ndarray) -> np.ndarray:
+    def _days_to_win(self, cumulative: np.ndarray, conditional: np.ndarray) -> np.ndarray:
         bounds = np.array((0, *self.boundaries), dtype=float)
         mids = np.concatenate([(bounds[:-1] + bounds[1:]) / 2, [bounds[-1] + (bounds[-1] - bounds[-2])]])
         per_interval = np.diff(cumulative, axis=1, prepend=0.0)
         with_tail = (per_interval * mids).sum(axis=1) / np.maximum(cumulative[:, -1], 1e-12)
         # conditional rows: no win after the intervals (the last column is a share, not a time)
         within = (per_interval[:, :-1] * mids[:-1]).sum(axis=1) / np.maximum(cumulative[:, -2], 1e-12)
-        return np.where(self._conditional(x), within, with_tail)
+        return np.where(conditional, within, with_tail)
 
     def unknown_values(self, rows: Rows) -> dict[str, list[str]]:
         """Per categorical input, the values in ``rows`` never seen in training (scored as rare)."""
