@@ -8,12 +8,14 @@ lost or (from the last two stages) is won, by a multinomial logit on its segment
 amount and days in the stage (the longer it sat, the worse its exit). A share of deals (``--stale-share``) is
 never really worked: their chance of leaving is a twentieth of the others', so they pile up in the open
 pipeline, as in real CRMs, and mostly end lost. The truth of each open deal at the end is the share of
-``--futures`` simulated futures from its own state (its latent staleness known) in which it is won.
+``--futures`` simulated futures from its own state (its latent staleness known) in which it is won, and in which it
+is won within 90 days.
 
 Each company is trained as ``scoring train`` trains (``train_bundle``, as of the last day) and its open deals
 scored as ``scoring score`` scores them; printed per company: the model that serves, the served expected won
-revenue of the open deals over the truth's, the same for deal counts, the mean absolute error of P(win), and
-the fixed percentages' revenue over the truth's.
+revenue of the open deals over the truth's, the same for deal counts, the mean absolute error of P(win), the
+fixed percentages' revenue over the truth's, and the revenue ratio and mean absolute error of P(won within 90 days)
+(the timing).
 
     python benchmarks/world_bench.py --per-day 12 1.5 --stale-share 0.12 0 --seeds 0 1 2   # about 10 minutes
 """
@@ -122,16 +124,19 @@ def company(per_day: float, days: int, stale_share: float, seed: int, futures: i
     open_ = np.flatnonzero(outcome == 0)
     path = np.repeat(open_, futures)
     s, d_in, fate = stage[path].copy(), days - entered[path], np.zeros(len(path), dtype=int)
-    for _ in range(5 * 365):
+    ended = np.full(len(path), np.inf)  # the future's day of its win or loss
+    for day in range(5 * 365):
         going = np.flatnonzero(fate == 0)
         if not len(going):
             break
         left, to = one_day(rng, s[going], d_in[going], deals, path[going])
         d_in[going] += 1
         moved, to = going[left], to[left]
-        fate[moved[to < 0]] = to[to < 0]
+        fate[moved[to < 0]], ended[moved[to < 0]] = to[to < 0], day + 1
         s[moved[to >= 0]], d_in[moved[to >= 0]] = to[to >= 0], 0
-    truth = pd.DataFrame({"deal_id": ids[open_], "true_p_win": (fate == -2).reshape(len(open_), futures).mean(axis=1),
+    won = (fate == -2).reshape(len(open_), futures)
+    truth = pd.DataFrame({"deal_id": ids[open_], "true_p_win": won.mean(axis=1),
+                          "true_p_win_90d": (won & (ended.reshape(len(open_), futures) <= 90)).mean(axis=1),
                           "stale": deals.stale[open_]})
     return frame, history, truth, START + pd.Timedelta(days=days)
 
@@ -145,14 +150,19 @@ def judge(per_day: float, days: int, stale_share: float, seed: int, futures: int
     open_deals = deals[deals["status"] == "open"].drop(columns=["status", "closed_at"])
     rows, _ = state_columns(bundle, load_open_deals(open_deals, bundle.config), None, as_of)
     scored = pd.DataFrame({"deal_id": rows["deal_id"], "amount": rows["amount"],
-                           "p": bundle.served_model.predict_proba(rows),
-                           "fixed": bundle.models["fixed"].predict_proba(rows)}).merge(truth, on="deal_id")
+                           "fixed": bundle.models["fixed"].predict_proba(rows)})
+    scored["p"], by = bundle.served_model.win_by(rows, np.array([90.0]))
+    scored["p_90d"] = by[:, 0]
+    scored = scored.merge(truth, on="deal_id")
     true_revenue = float((scored["amount"] * scored["true_p_win"]).sum())
     return {"deals/day": per_day, "stale share": stale_share, "seed": seed, "deals": len(deals),
             "open": len(scored), "stale of open": round(float(scored["stale"].mean()), 2), "serves": bundle.served,
             "revenue / truth": round(float((scored["amount"] * scored["p"]).sum()) / true_revenue, 3),
             "count / truth": round(float(scored["p"].mean() / scored["true_p_win"].mean()), 3),
             "MAE": round(float((scored["p"] - scored["true_p_win"]).abs().mean()), 4),
+            "90-day revenue / truth": round(float((scored["amount"] * scored["p_90d"]).sum())
+                                            / float((scored["amount"] * scored["true_p_win_90d"]).sum()), 3),
+            "MAE 90d": round(float((scored["p_90d"] - scored["true_p_win_90d"]).abs().mean()), 4),
             "fixed revenue / truth": round(float((scored["amount"] * scored["fixed"]).sum()) / true_revenue, 3),
             "seconds": round(time.perf_counter() - began)}
 
@@ -173,7 +183,8 @@ def main() -> None:
                 print(", ".join(f"{k} {v}" for k, v in results[-1].items()), flush=True)
     table = pd.DataFrame(results)
     print(table.to_string(index=False))
-    print(table.groupby(["deals/day", "stale share"])[["revenue / truth", "count / truth", "MAE"]].median().to_string())
+    print(table.groupby(["deals/day", "stale share"])[["revenue / truth", "count / truth", "MAE", "90-day revenue / truth",
+                                                        "MAE 90d"]].median().to_string())
 
 
 if __name__ == "__main__":

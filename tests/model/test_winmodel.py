@@ -180,6 +180,18 @@ def test_a_blended_explanation_is_its_parts_from_one_look_at_the_prior(trained):
     assert not np.allclose(explained.contributions, model.contribution_matrix(rows))  # the prior's share is there
 
 
+def test_a_blend_shrinks_only_toward_priors_that_know_the_deal_and_explain_their_share(trained):
+    """Shrinking toward a prior blind to the amount (the stage-transition model) overstates the revenue of large
+    deals wherever they are won less often, and leaves the prior's share of the log-odds out of the factors."""
+    _, _, model, holdout = trained
+    rows = holdout.head(200)
+    assert model.priors_
+    for name, prior in model.priors_.items():
+        assert prior.explain(rows, np.array([0.0])).contributions is not None, name
+        larger = rows.assign(amount=rows["amount"] * 20)
+        assert not np.allclose(prior.predict_proba(larger), prior.predict_proba(rows)), name
+
+
 def test_only_rows_in_a_stage_holding_dormant_deals_lose_the_tail_after_the_intervals():
     """The demo company's unworked deals sit in its first stages: there P(win) is the won share of the deals closing
     within the intervals (the served P(win) counts the chance of leaving the stage); in the later stages, where

@@ -34,12 +34,11 @@ from sklearn.utils._param_validation import Interval
 from scoring.errors import DataError
 from scoring.features.dataset import TrainingSet
 from scoring.features.encoder import FeatureEncoder, Rows
-from scoring.models.base import Explanation, Model
+from scoring.models.base import Explanation, Model, WinProbabilityModel
 from scoring.models.baselines import LogisticRegressionModel
 from scoring.models.calibration import Calibrator, logit
 from scoring.models.compiled import CompiledHazards
 from scoring.models.dormancy import Dormancy
-from scoring.models.transitions import StageTransitionModel
 from scoring.models.treeshap import ContributionTable
 
 NONE, WON, LOST = 0, 1, 2
@@ -175,11 +174,12 @@ class WinModel(Model):
         if self.calibrate:
             self._fit_calibrator(rows, trainer)
         booster = self._fit_booster(rows, trainer)  # says first when the rows cannot teach anything
-        # what a blend may shrink toward: the stage-transition model, or logistic regression on the same rows
-        self.priors_: dict[str, StageTransitionModel | LogisticRegressionModel] = {
-            StageTransitionModel.name: StageTransitionModel().fit(training),
-            LogisticRegressionModel.name: LogisticRegressionModel().fit(training)}
-        self.prior_name_ = StageTransitionModel.name
+        # What a blend may shrink toward: logistic regression on the same rows. Not the stage-transition model: it
+        # knows neither amount nor segment, and where larger deals are won less often (as usual) shrinking toward
+        # it overstates the large deals' revenue (simulated companies, README); it also has no contributions, so
+        # the factors would leave its share of the log-odds unexplained.
+        self.priors_: dict[str, WinProbabilityModel] = {LogisticRegressionModel.name: LogisticRegressionModel().fit(training)}
+        self.prior_name_ = LogisticRegressionModel.name
         self.blend_weight_ = 1.0
         self.booster_ = booster  # last: its presence means fitted
         return self
@@ -332,14 +332,7 @@ class WinModel(Model):
         weight = self.blend_weight_
         if weight >= 1.0:
             return p
-        model = self.priors_[self.prior_name_]
-        if prior is not None:
-            q = prior.p
-        elif isinstance(model, StageTransitionModel):  # from the encoded rows: no second look at the deals
-            names = self.encoder_.names_
-            q = model.win_probability(x[:, names.index("stage_index")].astype(int), x[:, names.index("days_in_stage")])
-        else:
-            q = model.predict_proba(rows)
+        q = prior.p if prior is not None else self.priors_[self.prior_name_].predict_proba(rows)
         return blend(p, q, weight)
 
     def predict_proba(self, rows: Rows) -> np.ndarray:
@@ -363,12 +356,10 @@ class WinModel(Model):
                            self._blended_contributions(x, prior) if contributions else None, tuple(self.encoder_.names_))
 
     def _prior_explained(self, rows: Rows) -> Explanation | None:
-        """The blended prior's P(win) and contributions of ``rows``, from one pass; None when there is no blend or
-        the prior has no contributions (the stage-transition model)."""
-        prior = self.priors_[self.prior_name_] if self.blend_weight_ < 1.0 else None
-        if prior is None or isinstance(prior, StageTransitionModel):
+        """The blended prior's P(win) and contributions of ``rows``, from one pass; None when there is no blend."""
+        if self.blend_weight_ >= 1.0:
             return None
-        return prior.explain(rows, np.array([0.0]))
+        return self.priors_[self.prior_name_].explain(rows, np.array([0.0]))
 
     def _blended_contributions(self, x: np.ndarray, prior: Explanation | None) -> np.ndarray:
         """The booster's contributions (times its share of a blend) plus, from a prior that has them (logistic
