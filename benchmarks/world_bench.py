@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 import numpy as np
 import pandas as pd
 
+from scoring.bundle import ModelBundle
 from scoring.data.config import PipelineConfig
-from scoring.data.contract import load_deal_history, load_open_deals
+from scoring.data.contract import DealHistory, load_deal_history, load_open_deals
+from scoring.forecast.revenue import forecast
 from scoring.scores import state_columns
 from scoring.train import train_bundle
 
@@ -51,6 +53,38 @@ class Deals:
     skill: np.ndarray
     log_amount: np.ndarray
     stale: np.ndarray
+    owner: np.ndarray
+
+    def __add__(self, other: Deals) -> Deals:
+        return Deals(*(np.concatenate([a, b]) for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+@dataclass
+class World:
+    """A simulated company on its last day: what simulating its next days needs."""
+
+    per_day: float
+    days: int
+    stale_share: float
+    owners: np.ndarray  # each owner's skill
+    deals: Deals
+    stage: np.ndarray
+    entered: np.ndarray  # day each deal entered its stage
+    open_: np.ndarray  # the open deals' indices
+
+
+def arrival_rate(per_day: float, day: np.ndarray) -> np.ndarray:
+    """Deals created per day on days ``day`` (from START): a yearly season, few at weekends."""
+    weekday = (START + pd.to_timedelta(day, unit="D")).day_of_week
+    return per_day * (1 + 0.25 * np.sin(2 * np.pi * day / 365.25)) * np.where(weekday < 5, 1.3, 0.25)
+
+
+def traits(rng: np.random.Generator, segment: np.ndarray, owners: np.ndarray, stale_share: float) -> Deals:
+    """New deals of ``segment``: owner, source, amount and whether they will be left unworked."""
+    n = len(segment)
+    owner = rng.integers(0, len(owners), n)
+    return Deals(segment, rng.choice(4, n, p=[0.35, 0.35, 0.15, 0.15]), owners[owner],
+                 np.log(np.array([8e3, 40e3, 200e3])[segment]) + rng.normal(0, 0.6, n), rng.random(n) < stale_share, owner)
 
 
 def exits(stage: np.ndarray, deals: Deals, which: np.ndarray, days: np.ndarray) -> np.ndarray:
@@ -83,19 +117,16 @@ def one_day(rng: np.random.Generator, stage: np.ndarray, days: np.ndarray, deals
 
 
 def company(per_day: float, days: int, stale_share: float, seed: int, futures: int
-            ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Timestamp]:
-    """Deals, stage history and the truth of the open deals (P(win) ever) of one simulated company."""
+            ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, World]:
+    """Deals, stage history and the truth of the open deals (P(win) ever) of one simulated company, and the
+    company on its last day."""
     rng = np.random.default_rng(seed)
-    calendar = START + pd.to_timedelta(np.arange(days), unit="D")
-    rate = per_day * (1 + 0.25 * np.sin(2 * np.pi * np.arange(days) / 365.25)) * np.where(calendar.day_of_week < 5, 1.3, 0.25)
-    created = np.repeat(np.arange(days), rng.poisson(rate)).astype(float)
+    created = np.repeat(np.arange(days), rng.poisson(arrival_rate(per_day, np.arange(days)))).astype(float)
     n = len(created)
     created += rng.uniform(0.3, 0.8, n)  # office hours
     segment = rng.choice(3, n, p=[0.55, 0.3, 0.15])
     owners = rng.normal(0, 0.35, 12)
-    owner = rng.integers(0, len(owners), n)
-    deals = Deals(segment, rng.choice(4, n, p=[0.35, 0.35, 0.15, 0.15]), owners[owner],
-                  np.log(np.array([8e3, 40e3, 200e3])[segment]) + rng.normal(0, 0.6, n), rng.random(n) < stale_share)
+    deals = traits(rng, segment, owners, stale_share)
     stage, in_stage = np.zeros(n, dtype=int), np.zeros(n)
     outcome, closed, entered = np.zeros(n, dtype=int), np.full(n, np.nan), created.copy()
     moves = [(np.arange(n), stage.copy(), created.copy())]
@@ -117,7 +148,7 @@ def company(per_day: float, days: int, stale_share: float, seed: int, futures: i
         "stage": np.array(STAGES)[stage], "status": np.select([outcome == -2, outcome == -1], ["won", "lost"], "open"),
         "closed_at": stamp(np.where(outcome < 0, closed, np.nan)), "stage_entered_at": stamp(entered),
         "segment": np.array(SEGMENTS)[segment], "source": np.array(SOURCES)[deals.source],
-        "owner": [f"Rep {o:02d}" for o in owner]})
+        "owner": [f"Rep {o:02d}" for o in deals.owner]})
     who, where, at = (np.concatenate(part) for part in zip(*moves))
     history = pd.DataFrame({"deal_id": ids[who], "stage": np.array(STAGES)[where], "entered_at": stamp(at)})
     # the truth: each open deal's futures from its own state
@@ -138,24 +169,67 @@ def company(per_day: float, days: int, stale_share: float, seed: int, futures: i
     truth = pd.DataFrame({"deal_id": ids[open_], "true_p_win": won.mean(axis=1),
                           "true_p_win_90d": (won & (ended.reshape(len(open_), futures) <= 90)).mean(axis=1),
                           "stale": deals.stale[open_]})
-    return frame, history, truth, START + pd.Timedelta(days=days)
+    return frame, history, truth, World(per_day, days, stale_share, owners, deals, stage, entered, open_)
+
+
+def bookings_truth(world: World, ends: list[int], futures: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Revenue won in each period (its end: ``ends``, days from START) by the open deals and by deals created
+    after the last day, in each of ``futures`` futures of the whole company: two arrays (futures, periods)."""
+    rng = np.random.default_rng([seed, 1])  # apart from the history's stream: the figures above stay the same
+    days, n_open = world.days, len(world.open_)
+    day = np.arange(days, ends[-1])
+    counts = rng.poisson(np.tile(arrival_rate(world.per_day, day), futures))
+    created = np.repeat(np.tile(day, futures), counts) + rng.uniform(0.3, 0.8, counts.sum())
+    future = np.concatenate([np.tile(np.arange(futures), n_open), np.repeat(np.repeat(np.arange(futures), len(day)), counts)])
+    new = traits(rng, rng.choice(3, len(created), p=[0.55, 0.3, 0.15]), world.owners, world.stale_share)
+    deals = world.deals + new
+    which = np.concatenate([np.repeat(world.open_, futures), len(world.deals.segment) + np.arange(len(created))])
+    is_new = np.arange(len(which)) >= n_open * futures
+    starts = np.concatenate([np.full(n_open * futures, -np.inf), created])
+    s = np.concatenate([np.repeat(world.stage[world.open_], futures), np.zeros(len(created), dtype=int)])
+    d_in = np.concatenate([np.repeat(days - world.entered[world.open_], futures), np.zeros(len(created))])
+    won_in = np.full(len(which), -1)  # the period of each path's win
+    fate = np.zeros(len(which), dtype=int)
+    for d in day:
+        going = np.flatnonzero((fate == 0) & (starts < d))
+        left, to = one_day(rng, s[going], d_in[going], deals, which[going])
+        d_in[going] += 1
+        moved, to = going[left], to[left]
+        fate[moved[to < 0]] = to[to < 0]
+        won_in[moved[to == -2]] = int(np.searchsorted(ends, d, side="right"))
+        s[moved[to >= 0]], d_in[moved[to >= 0]] = to[to >= 0], 0
+    amount = np.round(np.exp(deals.log_amount[which]), -2)
+    won = won_in >= 0
+    out = []
+    for part in (~is_new, is_new):
+        cells = future[won & part] * len(ends) + won_in[won & part]
+        out.append(np.bincount(cells, weights=amount[won & part], minlength=futures * len(ends)).reshape(futures, len(ends)))
+    return out[0], out[1]
 
 
 def judge(per_day: float, days: int, stale_share: float, seed: int, futures: int) -> dict[str, object]:
     """Train on one company as ``scoring train`` does and compare the served P(win) of its open deals with the truth."""
     began = time.perf_counter()
-    deals, history, truth, as_of = company(per_day, days, stale_share, seed, futures)
+    deals, history, truth, world = company(per_day, days, stale_share, seed, futures)
+    as_of = START + pd.Timedelta(days=days)
     config = PipelineConfig(stages=STAGES, fixed_probabilities=dict(zip(STAGES, FIXED)))
-    bundle = train_bundle(load_deal_history(deals, history, config=config), as_of=as_of)
-    open_deals = deals[deals["status"] == "open"].drop(columns=["status", "closed_at"])
-    rows, _ = state_columns(bundle, load_open_deals(open_deals, bundle.config), None, as_of)
+    data = load_deal_history(deals, history, config=config)
+    bundle = train_bundle(data, as_of=as_of)
+    open_deals = load_open_deals(deals[deals["status"] == "open"].drop(columns=["status", "closed_at"]), bundle.config)
+    rows, _ = state_columns(bundle, open_deals, None, as_of)
     scored = pd.DataFrame({"deal_id": rows["deal_id"], "amount": rows["amount"],
                            "fixed": bundle.models["fixed"].predict_proba(rows)})
     scored["p"], by = bundle.served_model.win_by(rows, np.array([90.0]))
     scored["p_90d"] = by[:, 0]
     scored = scored.merge(truth, on="deal_id")
     true_revenue = float((scored["amount"] * scored["true_p_win"]).sum())
-    return {"deals/day": per_day, "stale share": stale_share, "seed": seed, "deals": len(deals),
+    return {**_scored(per_day, stale_share, seed, len(deals), bundle, scored, true_revenue),
+            **_bookings(bundle, data, open_deals, world, as_of, futures, seed), "seconds": round(time.perf_counter() - began)}
+
+
+def _scored(per_day: float, stale_share: float, seed: int, n: int, bundle: ModelBundle, scored: pd.DataFrame,
+            true_revenue: float) -> dict[str, object]:
+    return {"deals/day": per_day, "stale share": stale_share, "seed": seed, "deals": n,
             "open": len(scored), "stale of open": round(float(scored["stale"].mean()), 2), "serves": bundle.served,
             "revenue / truth": round(float((scored["amount"] * scored["p"]).sum()) / true_revenue, 3),
             "count / truth": round(float(scored["p"].mean() / scored["true_p_win"].mean()), 3),
@@ -163,8 +237,28 @@ def judge(per_day: float, days: int, stale_share: float, seed: int, futures: int
             "90-day revenue / truth": round(float((scored["amount"] * scored["p_90d"]).sum())
                                             / float((scored["amount"] * scored["true_p_win_90d"]).sum()), 3),
             "MAE 90d": round(float((scored["p_90d"] - scored["true_p_win_90d"]).abs().mean()), 4),
-            "fixed revenue / truth": round(float((scored["amount"] * scored["fixed"]).sum()) / true_revenue, 3),
-            "seconds": round(time.perf_counter() - began)}
+            "fixed revenue / truth": round(float((scored["amount"] * scored["fixed"]).sum()) / true_revenue, 3)}
+
+
+def _bookings(bundle: ModelBundle, data: DealHistory, open_deals: pd.DataFrame, world: World, as_of: pd.Timestamp,
+              futures: int, seed: int) -> dict[str, object]:
+    """The bookings forecast of this quarter and the next (``scoring forecast --deals``) against the company's
+    simulated futures: expected bookings, open deals' and new deals' wins over the truth's, and the share of
+    futures whose bookings fall within the forecast's P10-P90."""
+    result = forecast(bundle, open_deals, as_of, "quarter", 2, history=data.deals)
+    quarter = pd.Period(as_of, "Q")
+    ends = [int((((quarter + k).end_time.normalize() + pd.Timedelta(days=1)) - START) / pd.Timedelta(days=1)) for k in (0, 1)]
+    pipeline, new = bookings_truth(world, ends, futures, seed)
+    booked = np.array([result.booked[0], 0.0])
+    truth = booked + pipeline + new  # (futures, periods)
+    held = (truth >= result.bookings.quantiles[:, 0]) & (truth <= result.bookings.quantiles[:, 2])
+    out: dict[str, object] = {}
+    for k, name in enumerate(("this quarter", "next quarter")):
+        out[f"{name}: bookings / truth"] = round(float(result.bookings.expected[k] / truth[:, k].mean()), 3)
+        out[f"{name}: open deals / truth"] = round(float(result.pipeline.expected[k] / pipeline[:, k].mean()), 3)
+        out[f"{name}: new deals / truth"] = round(float(result.new_deals.expected[k] / new[:, k].mean()), 3)
+        out[f"{name}: futures in P10-P90"] = round(float(held[:, k].mean()), 2)
+    return out
 
 
 def main() -> None:

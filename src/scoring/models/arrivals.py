@@ -7,14 +7,15 @@ that does not exist yet at the as-of date).
 - the daily rate of new deals: a Poisson GLM (scikit-learn's ``PoissonRegressor``) of the count created
   each day, in the form of :data:`RATE_SPECS` that forecast best on this company's own recent months
   (a rolling-origin backtest at fit time: from the start of each of the last ``SELECTION_MONTHS`` months,
-  each form fitted on what came before forecasts that month's count; a trend over the whole history is
-  kept unless another form's summed error is lower by more than the months' noise). The
-  forms range from a log-linear trend with month of year and weekday over three years to the level of the
-  last 90 days: real exports jump and stall, and a trend read from them can forecast far worse than a
-  recent average (``benchmarks/arrivals_bench.py``). Month of year needs ``SEASON_MIN_DAYS`` of history,
-  weekday ``WEEKDAY_MIN_DAYS``; the trend's yearly growth is held within ``GROWTH_BOUNDS`` since it is
-  extrapolated. By segment where the data supports it (``SEGMENT_MIN_DEALS`` new deals per value in the
-  window), else for all deals together;
+  each form fitted on what came before forecasts that month's count; a trend with a smooth yearly cycle over
+  the whole history is kept unless another form's summed error is lower by more than the months' noise). The
+  forms range from a log-linear trend with month of year (or a smooth yearly cycle) and weekday over three years
+  to the level of the last 90 days: real exports jump and stall, and a trend read from them can forecast far
+  worse than a recent average (``benchmarks/arrivals_bench.py``). Month of year and the yearly cycle need
+  ``SEASON_MIN_DAYS`` of history (the cycle also a wave the counts show, :func:`fit_rate`), weekday
+  ``WEEKDAY_MIN_DAYS``; the trend's yearly growth is held within ``GROWTH_BOUNDS`` since it is extrapolated.
+  By segment where the data supports it (``SEGMENT_MIN_DEALS`` new deals per value in the window), else for
+  all deals together;
 - how fast a new deal wins: the share of created deals won within ``t`` days of creation, an Aalen-Johansen
   cumulative incidence of winning with losing as the competing outcome, so deals still open at the as-of
   date count for the time they were watched (censored, not lost), and the share of created amount won, the
@@ -40,13 +41,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
+from scipy.stats import chi2
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import PoissonRegressor
 from threadpoolctl import threadpool_limits
 
 LOOKBACK_DAYS = 3 * 365
 SEASON_MIN_DAYS = 2 * 365
-SELECTION_MONTHS = 6
+#: A whole year of months: over six, a seasonal company's backtest saw one half of its year, and a trend without
+#: the yearly cycle, which reads the quiet half as decline, won there and forecast the busy half 28 % short.
+SELECTION_MONTHS = 12
 #: The history a month's forecast needs behind it to count in the selection.
 SELECTION_MIN_DAYS = 120
 WEEKDAY_MIN_DAYS = 8 * 7
@@ -61,23 +65,34 @@ AMOUNT_SAMPLE = 5000
 
 @dataclass(frozen=True)
 class RateSpec:
-    """A form of the daily-rate GLM: the days it is fitted on and its inputs."""
+    """A form of the daily-rate GLM: the days it is fitted on and its inputs (``season``: a level per month of the
+    year; ``cycle``: a smooth yearly cycle, :data:`CYCLE_HARMONICS` sine and cosine pairs)."""
 
     name: str
     window_days: int
     trend: bool
     season: bool
     weekday: bool
+    cycle: bool = False
 
+
+#: Sine and cosine pairs of a smooth yearly cycle: the year's wave and its half-year one (two parameters each,
+#: where levels per month take eleven).
+CYCLE_HARMONICS = 1
 
 RATE_SPECS = (RateSpec("trend, month and weekday over 3 years", LOOKBACK_DAYS, True, True, True),
+              RateSpec("trend, yearly cycle and weekday over 3 years", LOOKBACK_DAYS, True, False, True, cycle=True),
               RateSpec("trend and weekday over 3 years", LOOKBACK_DAYS, True, False, True),
               RateSpec("trend and weekday over the last year", 365, True, False, True),
               RateSpec("level and weekday over the last 180 days", 180, False, False, True),
               RateSpec("level over the last 90 days", 90, False, False, False))
 #: The form used when the history is too short to choose by backtest.
-DEFAULT_SPEC = RATE_SPECS[3]
+DEFAULT_SPEC = RATE_SPECS[4]
 #: The form kept unless another clearly forecast the company's recent months better (:func:`choose_rate_spec`).
+#: Its yearly cycle keeps the trend honest: read without one from a seasonal history, the trend takes the phase
+#: at which the history starts and ends for growth or decline (three years of a high first half and a low
+#: second read as a 10 % yearly decline, and the next high quarter came out 28 % short; README, simulated
+#: companies).
 REFERENCE_SPEC = RATE_SPECS[1]
 
 
@@ -90,14 +105,19 @@ class Rate:
     trend: bool
     season: bool
     weekday: bool
+    cycle: bool = False  # (a class default: rates saved before it existed had none)
 
     def daily(self, days: pd.DatetimeIndex, as_of: pd.Timestamp) -> np.ndarray:
         """Expected new deals on each of ``days``."""
-        return np.exp(self.intercept + design(days, as_of, self.trend, self.season, self.weekday) @ self.coef)
+        return np.exp(self.intercept + design(days, as_of, self.trend, self.season, self.weekday, self.cycle) @ self.coef)
 
 
 def fit_rate(created: pd.Series, as_of: pd.Timestamp, spec: RateSpec) -> Rate:
-    """The daily rate of deals created (``created``: their creation times, all before ``as_of``) in ``spec``'s form."""
+    """The daily rate of deals created (``created``: their creation times, all before ``as_of``) in ``spec``'s form.
+
+    A yearly cycle is kept only where the counts show one: its sines and cosines must lower the deviance by more
+    than chance would at the 5 % level (quasi-Poisson: the drop over the full fit's dispersion, against a
+    chi-square), so a company without seasons is fitted as without the cycle."""
     first = created.min().normalize() if len(created) else as_of.normalize() - pd.Timedelta(days=1)
     start = max(first, as_of.normalize() - pd.Timedelta(days=spec.window_days))
     days = pd.date_range(start, as_of.normalize() - pd.Timedelta(days=1), freq="D")
@@ -107,19 +127,46 @@ def fit_rate(created: pd.Series, as_of: pd.Timestamp, spec: RateSpec) -> Rate:
     counts = np.bincount((inside.dt.normalize() - start).dt.days.to_numpy(), minlength=len(days))[:len(days)]
     trend = spec.trend and len(days) >= 90  # too short a history to read a trend from
     season, weekday = spec.season and len(days) >= SEASON_MIN_DAYS, spec.weekday and len(days) >= WEEKDAY_MIN_DAYS
-    x = design(days, as_of, trend, season, weekday)
-    coef = np.zeros(x.shape[1])
-    if x.shape[1]:
-        glm = PoissonRegressor(alpha=1e-6, solver="newton-cholesky", max_iter=100)
-        # One thread: on a thousand days OpenMP's start-up costs 30 times the fit (0.2 s against 7 ms, measured).
-        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
-            warnings.simplefilter("ignore")  # the solver's convergence chatter; the trend is bounded below
-            glm.fit(x, counts)
-        coef = glm.coef_.copy()
-        if trend:
-            coef[0] = float(np.clip(coef[0], np.log1p(GROWTH_BOUNDS[0]), np.log1p(GROWTH_BOUNDS[1])))
+    cycle = spec.cycle and len(days) >= SEASON_MIN_DAYS
+    x = design(days, as_of, trend, season, weekday, cycle)
+    coef = _poisson_fit(x, counts)
+    if cycle:
+        plain = design(days, as_of, trend, season, weekday)
+        plain_coef = _poisson_fit(plain, counts)
+        mean = _rate_of(x, coef, counts)
+        dispersion = max(float(((counts - mean) ** 2 / mean).sum()) / max(len(counts) - x.shape[1] - 1, 1), 1.0)
+        drop = (_deviance(counts, _rate_of(plain, plain_coef, counts)) - _deviance(counts, mean)) / dispersion
+        if drop < chi2.ppf(0.95, 2 * CYCLE_HARMONICS):
+            x, coef, cycle = plain, plain_coef, False
+    if trend:
+        coef[0] = float(np.clip(coef[0], np.log1p(GROWTH_BOUNDS[0]), np.log1p(GROWTH_BOUNDS[1])))
     intercept = float(np.log(max(counts.sum(), 0.5)) - np.log(np.exp(x @ coef).sum()))  # totals match the data
-    return Rate(coef, intercept, trend, season, weekday)
+    return Rate(coef, intercept, trend, season, weekday, cycle)
+
+
+def _poisson_fit(x: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Coefficients of a Poisson GLM of ``counts`` on ``x`` (none without inputs)."""
+    if not x.shape[1]:
+        return np.zeros(0)
+    glm = PoissonRegressor(alpha=1e-6, solver="newton-cholesky", max_iter=100)
+    # One thread: on a thousand days OpenMP's start-up costs 30 times the fit (0.2 s against 7 ms, measured).
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
+        warnings.simplefilter("ignore")  # the solver's convergence chatter; the trend is bounded afterwards
+        glm.fit(x, counts)
+    return np.asarray(glm.coef_, dtype=float).copy()
+
+
+def _rate_of(x: np.ndarray, coef: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The fitted daily means, their total the counts' (as :func:`fit_rate` scales them)."""
+    shape = np.exp(x @ coef)
+    return shape * max(float(counts.sum()), 0.5) / shape.sum()
+
+
+def _deviance(counts: np.ndarray, mean: np.ndarray) -> float:
+    """Poisson deviance of ``counts`` given their means."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(counts > 0, counts * np.log(counts / mean), 0.0)
+    return float(2 * (terms - (counts - mean)).sum())
 
 
 @dataclass(frozen=True)
@@ -334,13 +381,19 @@ class ArrivalModel:
         return out
 
 
-def design(days: pd.DatetimeIndex, as_of: pd.Timestamp, trend: bool, season: bool, weekday: bool) -> np.ndarray:
-    """The rate's inputs per day: years from ``as_of`` (trend), month-of-year and weekday indicators."""
+def design(days: pd.DatetimeIndex, as_of: pd.Timestamp, trend: bool, season: bool, weekday: bool,
+           cycle: bool = False) -> np.ndarray:
+    """The rate's inputs per day: years from ``as_of`` (trend), month-of-year indicators, the yearly cycle's sines
+    and cosines, weekday indicators."""
     parts = [np.empty((len(days), 0))]
+    years = ((days - as_of.normalize()) / pd.Timedelta(days=365.25)).to_numpy(dtype=float)
     if trend:
-        parts.append(((days - as_of.normalize()) / pd.Timedelta(days=365.25)).to_numpy(dtype=float)[:, None])
+        parts.append(years[:, None])
     if season:
         parts.append((days.month.to_numpy()[:, None] == np.arange(2, 13)[None, :]).astype(float))
+    if cycle:
+        angle = 2 * np.pi * years[:, None] * np.arange(1, CYCLE_HARMONICS + 1)[None, :]
+        parts += [np.sin(angle), np.cos(angle)]
     if weekday:
         parts.append((days.day_of_week.to_numpy()[:, None] == np.arange(1, 7)[None, :]).astype(float))
     return np.hstack(parts)
