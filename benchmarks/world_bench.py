@@ -15,7 +15,10 @@ Each company is trained as ``scoring train`` trains (``train_bundle``, as of the
 scored as ``scoring score`` scores them; printed per company: the model that serves, the served expected won
 revenue of the open deals over the truth's, the same for deal counts, the mean absolute error of P(win), the
 fixed percentages' revenue over the truth's, and the revenue ratio and mean absolute error of P(won within 90 days)
-(the timing).
+(the timing). Then the bookings forecast of this quarter and the next (``scoring forecast`` with the deal
+history) against ``--futures`` futures of the whole company from its last day, new deals arriving as they did:
+bookings, the open deals' part and the new deals' part over the futures' mean, and the share of futures within
+the forecast's P10-P90.
 
     python benchmarks/world_bench.py --per-day 12 1.5 --stale-share 0.12 0 --seeds 0 1 2   # about 10 minutes
 """

@@ -76,8 +76,8 @@ class RateSpec:
     cycle: bool = False
 
 
-#: Sine and cosine pairs of a smooth yearly cycle: the year's wave and its half-year one (two parameters each,
-#: where levels per month take eleven).
+#: Sine and cosine pairs of a smooth yearly cycle: one, the year's wave (two parameters, where levels per month
+#: take eleven).
 CYCLE_HARMONICS = 1
 
 RATE_SPECS = (RateSpec("trend, month and weekday over 3 years", LOOKBACK_DAYS, True, True, True),
