@@ -44,6 +44,7 @@ from scipy.special import expit, logit
 from scipy.stats import chi2
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import PoissonRegressor
+from sklearn.metrics import mean_poisson_deviance
 from threadpoolctl import threadpool_limits
 
 LOOKBACK_DAYS = 3 * 365
@@ -135,7 +136,8 @@ def fit_rate(created: pd.Series, as_of: pd.Timestamp, spec: RateSpec) -> Rate:
         plain_coef = _poisson_fit(plain, counts)
         mean = _rate_of(x, coef, counts)
         dispersion = max(float(((counts - mean) ** 2 / mean).sum()) / max(len(counts) - x.shape[1] - 1, 1), 1.0)
-        drop = (_deviance(counts, _rate_of(plain, plain_coef, counts)) - _deviance(counts, mean)) / dispersion
+        drop = len(counts) * (mean_poisson_deviance(counts, _rate_of(plain, plain_coef, counts))
+                              - mean_poisson_deviance(counts, mean)) / dispersion
         if drop < chi2.ppf(0.95, 2 * CYCLE_HARMONICS):
             x, coef, cycle = plain, plain_coef, False
     if trend:
@@ -161,12 +163,6 @@ def _rate_of(x: np.ndarray, coef: np.ndarray, counts: np.ndarray) -> np.ndarray:
     shape = np.exp(x @ coef)
     return shape * max(float(counts.sum()), 0.5) / shape.sum()
 
-
-def _deviance(counts: np.ndarray, mean: np.ndarray) -> float:
-    """Poisson deviance of ``counts`` given their means."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(counts > 0, counts * np.log(counts / mean), 0.0)
-    return float(2 * (terms - (counts - mean)).sum())
 
 
 @dataclass(frozen=True)
