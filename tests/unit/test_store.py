@@ -49,6 +49,29 @@ def test_a_store_of_an_earlier_version_is_brought_up_to_date_and_keeps_its_rows(
     assert store.import_history(load_deal_history(demo.deals, demo.history), "june.csv").deals_new == 600
 
 
+def test_a_filled_store_migrates_down_to_nothing_and_up_again(tmp_path: Path, demo):
+    """A downgrade that drops a column copies the table on SQLite (Alembic's batch mode), and dropping the old one
+    failed while foreign keys were enforced, the store's rows referring to its imports."""
+    import sqlalchemy as sa
+
+    from scoring.store.pipeline import downgrade, migrate
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    store = open_store(url, create=True)
+    history = load_deal_history(demo.deals, demo.history)
+    store.import_history(history, "june.csv")
+    downgrade(store.engine, "0002")
+    assert "deals_deleted" not in {c["name"] for c in sa.inspect(store.engine).get_columns("imports")}
+    assert store.engine.connect().exec_driver_sql("SELECT COUNT(*) FROM deals").scalar() == 600  # rows kept
+    downgrade(store.engine, "base")
+    assert set(sa.inspect(store.engine).get_table_names()) <= {"pipeline_store_version"}
+    migrate(store.engine)
+    with store.engine.connect() as conn:  # foreign keys are enforced again afterwards
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    store.engine.dispose()
+    assert open_store(url).import_history(history, "june.csv").deals_new == 600
+
+
 def test_importing_the_same_export_twice_changes_nothing(tmp_path: Path, demo):
     data = load_deal_history(demo.deals, demo.history)
     store = open_store(f"sqlite:///{tmp_path / 'p.db'}", create=True)

@@ -17,6 +17,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -236,11 +237,37 @@ def open_store(url: str | None = None, create: bool = False) -> PipelineStore:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the latest migration (Alembic, with the migrations shipped in this package)."""
+    with _migrations(engine) as config:
+        command.upgrade(config, "head")
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the schema back to migration ``revision`` (``"base"``: no tables), dropping what later ones added."""
+    with _migrations(engine) as config:
+        command.downgrade(config, revision)
+
+
+@contextmanager
+def _migrations(engine: Engine) -> Iterator[Config]:
+    """Alembic's configuration on one connection, in one transaction. On SQLite, foreign keys are not enforced
+    meanwhile: a column dropped there means the table is copied, dropped and renamed (Alembic's batch mode), and
+    dropping a table other tables' rows refer to fails while they are (SQLite takes the setting only outside a
+    transaction)."""
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        try:
+            with conn.begin():
+                config.attributes["connection"] = conn
+                yield config
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
