@@ -28,18 +28,13 @@ def test_a_store_of_an_earlier_version_is_brought_up_to_date_and_keeps_its_rows(
     """A store made before the import log counted deletions (at migration 0002, with an import) gains the column
     on opening: its import reads 0 deleted, and new imports go on."""
     import sqlalchemy as sa
-    from alembic import command
-    from alembic.config import Config
 
-    import scoring.store.pipeline as pipeline
+    from scoring.store.pipeline import migrate
 
     url = f"sqlite:///{tmp_path / 'p.db'}"
     engine = sa.create_engine(url)
-    config = Config()
-    config.set_main_option("script_location", str(Path(pipeline.__file__).parent / "migrations"))
+    migrate(engine, "0002")
     with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0002")
         conn.execute(sa.text("INSERT INTO imports (imported_at, source, digest, deals_new, deals_changed, history_new, "
                              "signals_new) VALUES ('2025-06-01 08:00:00', 'may.csv', 'x', 3, 1, 2, 0)"))
     engine.dispose()
@@ -62,7 +57,8 @@ def test_a_filled_store_migrates_down_to_nothing_and_up_again(tmp_path: Path, de
     store.import_history(history, "june.csv")
     downgrade(store.engine, "0002")
     assert "deals_deleted" not in {c["name"] for c in sa.inspect(store.engine).get_columns("imports")}
-    assert store.engine.connect().exec_driver_sql("SELECT COUNT(*) FROM deals").scalar() == 600  # rows kept
+    with store.engine.connect() as conn:  # the rows are kept
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM deals").scalar() == 600
     downgrade(store.engine, "base")
     assert set(sa.inspect(store.engine).get_table_names()) <= {"pipeline_store_version"}
     migrate(store.engine)

@@ -235,10 +235,11 @@ def open_store(url: str | None = None, create: bool = False) -> PipelineStore:
     return PipelineStore(engine)
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the latest migration (Alembic, with the migrations shipped in this package)."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema up to migration ``revision``, the latest by default (Alembic, with the migrations shipped
+    in this package)."""
     with _migrations(engine) as config:
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
