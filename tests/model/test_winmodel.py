@@ -68,6 +68,15 @@ def test_beats_the_fixed_percentages_and_is_calibrated(trained):
     assert model.calibration_rows_ > 200
 
 
+def test_the_calibration_window_keeps_the_deals_still_open_at_the_cutoff(trained):
+    _, training, model, _ = trained
+    rows = training.snapshots.rows
+    shift = model.calibration_days + model.followup_days
+    window = rows[(rows["days_observed"] >= model.followup_days) & (rows["days_observed"] < shift)]
+    assert window["outcome"].eq("open").any()
+    assert model.calibration_rows_ == len(window)  # counted with their chance from where they are now, not dropped
+
+
 def test_close_to_the_true_probability_of_open_deals(trained):
     demo, training, model, _ = trained
     rows = take_snapshots(training.data, [END]).rows

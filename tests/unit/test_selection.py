@@ -109,6 +109,24 @@ def test_amount_enters_only_when_it_tells_something():
     assert Calibrator.choose(raw, log_amount, won).kind == "platt_amount"
 
 
+def test_a_chance_of_winning_counts_as_a_weighted_win_and_loss():
+    rng = np.random.default_rng(2)
+    raw = rng.uniform(0.05, 0.9, 2000)
+    won = (rng.random(2000) < raw).astype(float)  # closed deals, well calibrated
+    soft = np.concatenate([won, np.full(1000, 0.02)])  # and deals still open, each with a 2 % chance left
+    raw_all = np.concatenate([raw, rng.uniform(0.05, 0.9, 1000)])
+    for kind, calibrator in Calibrator.fit_each(raw_all, None, soft).items():
+        if kind != "none":  # every map learns the lower mean: (sum of wins + 1000 * 0.02) / 3000
+            assert calibrator(raw_all).mean() == pytest.approx((won.sum() + 20) / 3000, abs=0.01), kind
+    # a chance of 0.5 is half a win and half a loss: as the same rows once won and once lost, every row twice
+    as_rows = Calibrator.fit("platt", np.r_[raw, raw, raw[:500], raw[:500]], np.zeros(5000),
+                             np.r_[won, won, np.ones(500), np.zeros(500)])
+    halves = Calibrator.fit("platt", np.r_[raw, raw[:500]], np.zeros(2500), np.r_[won, np.full(500, 0.5)])
+    np.testing.assert_allclose(halves(raw), as_rows(raw), atol=1e-3)
+    with pytest.raises(ValueError, match="chance of winning"):
+        Calibrator.fit_each(raw, None, np.where(won > 0, 1.5, 0.0))
+
+
 def test_a_blend_moves_the_log_odds_toward_the_prior_by_its_weight():
     p, prior = np.array([0.1, 0.5, 0.9]), np.array([0.5, 0.2, 0.5])
     np.testing.assert_allclose(blend(p, prior, 1.0), p)

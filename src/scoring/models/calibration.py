@@ -15,6 +15,10 @@ distinct, each fitted on the calibration window:
 
 The win model picks one by cross-validated log-loss on its window; training then picks again among them by
 the holdout's log-loss (:func:`scoring.train.train_bundle`), which is where the early booster's bias shows.
+
+Outcomes may be probabilities rather than 0 or 1: a deal of the window still open at the cutoff has no outcome
+yet, and its chance of winning stands for it (each such row counts as a win with that weight and as a loss with
+the rest; isotonic regression takes the mean directly).
 """
 from __future__ import annotations
 
@@ -46,8 +50,19 @@ def _filled(log_amount: np.ndarray | None, n: int) -> np.ndarray:
 
 
 def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean log-loss of P(win) ``p`` against outcomes ``y`` (0, 1 or a chance of winning: cross-entropy)."""
     p = np.clip(p, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def _as_weighted(features: np.ndarray, won: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows with outcomes between 0 and 1 as a win of that weight and a loss of the rest: (features, 0/1 outcome,
+    weight) for a classifier."""
+    soft = (won > 0) & (won < 1)
+    if not soft.any():
+        return features, won, np.ones(len(won))
+    return (np.concatenate([features, features[soft]]), np.concatenate([np.ceil(won), np.zeros(int(soft.sum()))]),
+            np.concatenate([np.where(soft, won, 1.0), 1.0 - won[soft]]))
 
 
 @dataclass
@@ -64,15 +79,18 @@ class Calibrator:
     @classmethod
     def fit_each(cls, raw: np.ndarray, log_amount: np.ndarray | None, won: np.ndarray, folds: int = 5,
                  seed: int = 0) -> dict[str, Calibrator]:
-        """Every kind fitted on (``raw``, ``log_amount``, ``won``), each with its ``folds``-fold cross-validated
-        log-loss in ``scores`` (the same for all: a comparison)."""
+        """Every kind fitted on (``raw``, ``log_amount``, ``won``: 1 won, 0 lost, or a chance of winning), each
+        with its ``folds``-fold cross-validated log-loss in ``scores`` (the same for all: a comparison)."""
         raw, won = np.asarray(raw, dtype=float), np.asarray(won, dtype=float)
+        if np.any((won < 0) | (won > 1)) or not np.all(np.isfinite(won)):
+            raise ValueError("outcomes must be 0 (lost), 1 (won) or a chance of winning between them")
         log_amount = _filled(log_amount, len(raw))
-        k = int(min(folds, won.sum(), (1 - won).sum()))
+        strata = won >= 0.5  # folds stratified by the likelier outcome
+        k = int(min(folds, strata.sum(), (~strata).sum()))
         scores: dict[str, float] = {}
         if k >= 2:
             predicted = {kind: np.empty(len(raw)) for kind in KINDS}
-            for train, test in StratifiedKFold(k, shuffle=True, random_state=seed).split(raw, won):
+            for train, test in StratifiedKFold(k, shuffle=True, random_state=seed).split(raw, strata):
                 for kind in KINDS:
                     predicted[kind][test] = cls.fit(kind, raw[train], log_amount[train], won[train])(
                         raw[test], log_amount[test])
@@ -97,6 +115,7 @@ class Calibrator:
 
     @classmethod
     def fit(cls, kind: str, raw: np.ndarray, log_amount: np.ndarray, won: np.ndarray) -> Calibrator:
+        """The map of ``kind`` fitted on raw P(win), log amounts and outcomes (0, 1 or a chance of winning)."""
         if kind == "none":
             return cls(kind)
         if kind == "isotonic":
@@ -105,7 +124,7 @@ class Calibrator:
             x, y = _step_centres(iso.X_thresholds_, iso.y_thresholds_)
             return cls(kind, x=x, y=y)
         features = np.column_stack([logit(raw), log_amount if kind == "platt_amount" else np.zeros(len(raw))])
-        regression = LogisticRegression(C=100.0, max_iter=1000).fit(features, won)
+        regression = LogisticRegression(C=100.0, max_iter=1000).fit(*_as_weighted(features, np.asarray(won, float)))
         return cls(kind, coef=regression.coef_[0].copy(), intercept=float(regression.intercept_[0]))
 
     def __call__(self, raw: np.ndarray, log_amount: np.ndarray | None = None) -> np.ndarray:

@@ -69,6 +69,10 @@ def recensor(rows: pd.DataFrame, shift_days: float) -> pd.DataFrame:
     return rows
 
 
+def _part(values: np.ndarray | None, keep: np.ndarray) -> np.ndarray | None:
+    return None if values is None else values[keep]
+
+
 def person_periods(rows: pd.DataFrame, boundaries: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(row index, interval index, class) for every fully observed interval a row was at risk in."""
     starts = np.array((0, *boundaries[:-1]), dtype=float)
@@ -201,19 +205,34 @@ class WinModel(Model):
                        self.n_estimators)
 
     def _fit_calibrator(self, rows: pd.DataFrame, trainer: Trainer) -> None:
-        """The calibration map of P(win), fitted on a window the calibration model never saw."""
+        """The calibration map of P(win), fitted on a window the calibration model never saw.
+
+        The window's deals still open at the cutoff (a sixth of its rows on simulated companies, half where deals
+        are left sitting) count with their chance of winning from where they are now: the calibration model's
+        P(win) of their latest snapshot. Left out, they would leave the deals that closed, and the map would learn
+        P(win | the deal closes within the follow-up): 4-12 % above the truth of open pipelines whose slow deals
+        mostly end lost (README, simulated companies)."""
         shift = self.calibration_days + self.followup_days
         early = recensor(rows, shift)
         window = rows[(rows["days_observed"] >= self.followup_days) & (rows["days_observed"] < shift)]
-        window = window[window["outcome"] != "open"]
         outcomes = early["outcome"].value_counts()
-        if len(window) < 200 or min(outcomes.get("won", 0), outcomes.get("lost", 0)) < 20:
+        if (window["outcome"] != "open").sum() < 200 or min(outcomes.get("won", 0), outcomes.get("lost", 0)) < 20:
             return  # too little history for an out-of-time window: leave uncalibrated, and say so (calibration_rows_ == 0)
         booster = self._fit_booster(early, trainer)
         x = self.encoder_.transform(window)
         raw = self._eventual(self._hazards_of(booster, x), self._conditional(x))
-        self.calibrators_ = Calibrator.fit_each(raw, self._log_amount(x), window["outcome"].eq("won").to_numpy(dtype=float),
+        won = window["outcome"].eq("won").to_numpy(dtype=float)
+        closed = window["outcome"].ne("open").to_numpy()
+        self.calibrators_ = Calibrator.fit_each(raw[closed], _part(self._log_amount(x), closed), won[closed],
                                                 seed=self.random_state)
+        if not closed.all():  # the open deals' chance from their latest snapshot, through the map of the closed ones
+            latest = rows.loc[rows.groupby("deal_id", sort=False)["days_observed"].idxmin()]
+            now = self.encoder_.transform(latest)
+            chance = pd.Series(Calibrator.best(self.calibrators_)(
+                self._eventual(self._hazards_of(booster, now), self._conditional(now)), self._log_amount(now)),
+                index=latest["deal_id"].to_numpy())
+            won[~closed] = chance.reindex(window["deal_id"].to_numpy()[~closed]).to_numpy()
+            self.calibrators_ = Calibrator.fit_each(raw, self._log_amount(x), won, seed=self.random_state)
         self.calibrator_ = Calibrator.best(self.calibrators_)
         self.calibration_rows_ = len(window)
 
