@@ -4,8 +4,10 @@ Under ``auto`` the first version of a model name always becomes the champion: it
 on its holdout (the win model or a learned baseline, :mod:`scoring.evaluation.selection`), so no company is
 left without a model. A later version replaces the champion only when its serving candidate is calibrated
 (calibration error at most ``max_ece``) and beats the champion's by at least ``margin`` in log-loss on the
-new run's holdout; the champion is judged on the same rows with its own holdout-time model, which saw
-nothing after its own holdout start.
+new run's holdout, and predicts no worse what the holdout's deals won within a horizon, deals still open
+counting as not won (the two judges that choose what serves, :mod:`scoring.evaluation.selection`: on known
+outcomes alone a model of P(win | the deal closes) looks best); the champion is judged on the same rows with its
+own holdout-time model, which saw nothing after its own holdout start.
 Every move of ``champion`` is recorded on the registered model (tag ``champion_log``) with who,
 when, from which version and why.
 """
@@ -27,8 +29,9 @@ from scoring.atomic import atomic_path
 from scoring.bundle import ModelBundle
 from scoring.data.contract import DealHistory
 from scoring.errors import ModelError
-from scoring.evaluation.holdout import holdout_rows
+from scoring.evaluation.holdout import followed, holdout_snapshots, known_outcomes
 from scoring.evaluation.metrics import scores
+from scoring.evaluation.selection import MIN_FOLLOWED_OUTCOMES, judging_horizon
 from scoring.tracking import CHAMPION, MAX_ECE, PROMOTION_MARGIN, champion_version
 
 LOG_TAG = "champion_log"
@@ -69,18 +72,47 @@ def decide(bundle: ModelBundle, data: DealHistory, load_champion: Callable[[], M
         return Decision(False, "not promoted: the champion uses other stages, so the two cannot be compared on one "
                                "holdout; promote it by hand (scoring promote VERSION) if that is intended",
                         float(new["log_loss"]))
-    holdout = holdout_rows(data, bundle.holdout_start, bundle.as_of, bundle.every_days)
+    snapshots = holdout_snapshots(data, bundle.holdout_start, bundle.as_of, bundle.every_days)
+    holdout = known_outcomes(snapshots, bundle.holdout_start, bundle.as_of)
     y = holdout["outcome"].eq("won").to_numpy()
-    rows = holdout.assign(**{f: np.nan for f in champion.features if f not in holdout.columns})
     mine = scores(y, bundle.holdout_model.predict_proba(holdout))["log_loss"]
-    theirs = scores(y, champion.holdout_model.predict_proba(rows))["log_loss"]
+    theirs = scores(y, champion.holdout_model.predict_proba(_for(champion, holdout)))["log_loss"]
     caveat = ("" if champion.holdout_start <= bundle.holdout_start else
               " (the champion's holdout model saw part of this holdout, which favours it)")
-    if mine <= theirs - margin:
-        return Decision(True, f"promoted: holdout log-loss {mine:.4f} beats the champion's {theirs:.4f} by more than "
-                              f"the margin {margin}{caveat}; {serving}", mine, theirs)
-    return Decision(False, f"not promoted: holdout log-loss {mine:.4f} does not beat the champion's {theirs:.4f} by the "
-                           f"margin {margin}{caveat}", mine, theirs)
+    if mine > theirs - margin:
+        return Decision(False, f"not promoted: holdout log-loss {mine:.4f} does not beat the champion's {theirs:.4f} by "
+                               f"the margin {margin}{caveat}", mine, theirs)
+    judged = _followed_losses(bundle, champion, snapshots)
+    if judged is not None and judged[0] > judged[1]:
+        mine_followed, theirs_followed, horizon = judged
+        return Decision(False, f"not promoted: holdout log-loss {mine:.4f} beats the champion's {theirs:.4f} on the deals "
+                               f"whose outcome became known{caveat}, but it predicts worse what the holdout's deals won "
+                               f"within {horizon:.0f} days, deals still open counting as not won ({mine_followed:.4f}; "
+                               f"the champion {theirs_followed:.4f})", mine, theirs)
+    return Decision(True, f"promoted: holdout log-loss {mine:.4f} beats the champion's {theirs:.4f} by more than "
+                          f"the margin {margin}{caveat}; {serving}", mine, theirs)
+
+
+def _for(champion: ModelBundle, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with the champion's features the new data lacks, as missing."""
+    return rows.assign(**{f: np.nan for f in champion.features if f not in rows.columns})
+
+
+def _followed_losses(bundle: ModelBundle, champion: ModelBundle, snapshots: pd.DataFrame
+                     ) -> tuple[float, float, float] | None:
+    """Log-loss of P(won within the judging horizon) of the new bundle's and the champion's holdout-time models on
+    the holdout's rows followed that long, deals still open included, and the horizon (days); None when those rows
+    hold too few wins or too few others."""
+    cycle = bundle.scale.cycle_days_p90 if bundle.scale is not None else float("nan")
+    horizon = judging_horizon(cycle, (bundle.as_of - bundle.holdout_start) / pd.Timedelta(days=1))
+    rows, won = followed(snapshots, horizon)
+    if min(int(won.sum()), int((~won).sum())) < MIN_FOLLOWED_OUTCOMES:
+        return None
+    days = np.array([horizon])
+    mine = bundle.holdout_model.win_by(rows, days)[1][:, 0]
+    theirs = champion.holdout_model.win_by(_for(champion, rows), days)[1][:, 0]
+    return (float(scores(won, np.clip(mine, 1e-9, 1 - 1e-9))["log_loss"]),
+            float(scores(won, np.clip(theirs, 1e-9, 1 - 1e-9))["log_loss"]), horizon)
 
 
 def require_version(client: MlflowClient, name: str, version: str) -> None:

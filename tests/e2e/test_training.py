@@ -14,7 +14,9 @@ from mlflow.tracking import MlflowClient
 from scoring.bundle import ModelBundle
 from scoring.cli.main import main
 from scoring.data.config import PipelineConfig
+from scoring.data.contract import load_deal_history
 from scoring.training.pipeline import _log_params
+from scoring.training.registry import decide
 from tests.conftest import END
 
 
@@ -220,3 +222,33 @@ def test_stage_names_mlflow_refuses_in_a_param_name_are_logged_all_the_same(bund
     assert params["fixed_probability.R_D review _tech_"] == "0.4"
     assert params["fixed_probability.Negotiation/Review"] == "0.7"
     assert params["stages"] == ",".join(stages)
+
+
+class _Judged:
+    """The bundle's own holdout-time model with its P(win) pulled toward ``toward`` (``pull``: a share) and its
+    P(won within a horizon) times ``within``: a candidate better or worse on one judge only."""
+
+    def __init__(self, model, pull: float = 0.0, toward: float = 0.5, within: float = 1.0) -> None:
+        self.model, self.pull, self.toward, self.within = model, pull, toward, within
+
+    def predict_proba(self, rows):
+        return (1 - self.pull) * self.model.predict_proba(rows) + self.pull * self.toward
+
+    def win_by(self, rows, horizons):
+        p, by = self.model.win_by(rows, horizons)
+        return p, np.minimum(by * self.within, 0.999)
+
+
+def test_a_model_better_only_on_the_deals_that_closed_does_not_replace_the_champion(bundle: ModelBundle, company: Path):
+    data = load_deal_history(company / "deals.csv", company / "stage_history.csv")
+    model = bundle.holdout_model
+    champion = replace(bundle, holdout_model=_Judged(model, pull=0.3))  # blurred: worse on the known outcomes
+    sharp = replace(bundle, holdout_model=_Judged(model))
+    assert decide(sharp, data, lambda: champion).promote  # better on known outcomes, as good on what deals won
+
+    # as sharp on known outcomes, but three times the chance of winning soon: the open deals' odds of closing ones
+    closes = replace(bundle, holdout_model=_Judged(model, within=3.0))
+    decision = decide(closes, data, lambda: champion)
+    assert not decision.promote
+    assert decision.new_log_loss < decision.champion_log_loss  # it won on the deals whose outcome became known
+    assert "predicts worse what the holdout's deals won within" in decision.reason
