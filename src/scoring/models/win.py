@@ -70,6 +70,7 @@ def recensor(rows: pd.DataFrame, shift_days: float) -> pd.DataFrame:
 
 
 def _part(values: np.ndarray | None, keep: np.ndarray) -> np.ndarray | None:
+    """The rows ``keep`` of optional values."""
     return None if values is None else values[keep]
 
 
@@ -209,9 +210,10 @@ class WinModel(Model):
 
         The window's deals still open at the cutoff (a sixth of its rows on simulated companies, half where deals
         are left sitting) count with their chance of winning from where they are now: the calibration model's
-        P(win) of their latest snapshot. Left out, they would leave the deals that closed, and the map would learn
-        P(win | the deal closes within the follow-up): 4-12 % above the truth of open pipelines whose slow deals
-        mostly end lost (README, simulated companies)."""
+        P(win) of their latest snapshot, through the map fitted on the window's closed deals (the raw P(win) would
+        carry the booster's own overconfidence into their outcomes). Left out, they would leave the deals that
+        closed, and the map would learn P(win | the deal closes within the follow-up): up to 12 % above the truth
+        of open pipelines whose slow deals mostly end lost (README, simulated companies)."""
         shift = self.calibration_days + self.followup_days
         early = recensor(rows, shift)
         window = rows[(rows["days_observed"] >= self.followup_days) & (rows["days_observed"] < shift)]
