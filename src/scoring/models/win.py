@@ -228,12 +228,14 @@ class WinModel(Model):
         self.calibrators_ = Calibrator.fit_each(raw[closed], _part(self._log_amount(x), closed), won[closed],
                                                 seed=self.random_state)
         if not closed.all():  # the open deals' chance from their latest snapshot, through the map of the closed ones
-            latest = rows.loc[rows.groupby("deal_id", sort=False)["days_observed"].idxmin()]
+            waiting = window["deal_id"].to_numpy()[~closed]
+            mine = rows[rows["deal_id"].isin(waiting)]
+            latest = mine.loc[mine.groupby("deal_id", sort=False)["days_observed"].idxmin()]
             now = self.encoder_.transform(latest)
             chance = pd.Series(Calibrator.best(self.calibrators_)(
                 self._eventual(self._hazards_of(booster, now), self._conditional(now)), self._log_amount(now)),
                 index=latest["deal_id"].to_numpy())
-            won[~closed] = chance.reindex(window["deal_id"].to_numpy()[~closed]).to_numpy()
+            won[~closed] = chance.reindex(waiting).to_numpy()
             self.calibrators_ = Calibrator.fit_each(raw, self._log_amount(x), won, seed=self.random_state)
         self.calibrator_ = Calibrator.best(self.calibrators_)
         self.calibration_rows_ = len(window)
