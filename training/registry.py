@@ -31,7 +31,7 @@ from scoring.data.contract import DealHistory
 from scoring.errors import ModelError
 from scoring.evaluation.holdout import followed, holdout_snapshots, known_outcomes
 from scoring.evaluation.metrics import scores
-from scoring.evaluation.selection import MIN_FOLLOWED_OUTCOMES, judging_horizon
+from scoring.evaluation.selection import can_judge, judging_horizon, within_log_loss
 from scoring.tracking import CHAMPION, MAX_ECE, PROMOTION_MARGIN, champion_version
 
 LOG_TAG = "champion_log"
@@ -106,13 +106,12 @@ def _followed_losses(bundle: ModelBundle, champion: ModelBundle, snapshots: pd.D
     cycle = bundle.scale.cycle_days_p90 if bundle.scale is not None else float("nan")
     horizon = judging_horizon(cycle, (bundle.as_of - bundle.holdout_start) / pd.Timedelta(days=1))
     rows, won = followed(snapshots, horizon)
-    if min(int(won.sum()), int((~won).sum())) < MIN_FOLLOWED_OUTCOMES:
+    if not can_judge(won):
         return None
     days = np.array([horizon])
     mine = bundle.holdout_model.win_by(rows, days)[1][:, 0]
     theirs = champion.holdout_model.win_by(_for(champion, rows), days)[1][:, 0]
-    return (float(scores(won, np.clip(mine, 1e-9, 1 - 1e-9))["log_loss"]),
-            float(scores(won, np.clip(theirs, 1e-9, 1 - 1e-9))["log_loss"]), horizon)
+    return within_log_loss(won, mine), within_log_loss(won, theirs), horizon
 
 
 def require_version(client: MlflowClient, name: str, version: str) -> None:

@@ -82,14 +82,25 @@ def horizon_losses(models: Mapping[str, WinProbabilityModel], dormancy: Dormancy
     would serve: the win model's own, a baseline's P(win) spread over time by the win model's timing, each times
     the chance the deal ever leaves its stage (``dormancy``, fitted when the candidates were). None when the rows
     hold too few wins or too few others to judge by."""
-    if min(int(won.sum()), int((~won).sum())) < MIN_FOLLOWED_OUTCOMES:
+    if not can_judge(won):
         return None
     explained = models[WinModel.name].explain(rows, np.array([horizon]), contributions=False)  # once for all
     share = explained.shares[:, 0]
     leaving = dormancy.leaving_share(np.asarray(rows["stage_index"]), np.asarray(rows["days_in_stage"]))
     within = {name: explained.by[:, 0] if name == WinModel.name else model.predict_proba(rows) * share
               for name, model in models.items() if name != COMPARISON}
-    return {name: float(scores(won, np.clip(p * leaving, 1e-9, 1 - 1e-9))["log_loss"]) for name, p in within.items()}
+    return {name: within_log_loss(won, p * leaving) for name, p in within.items()}
+
+
+def can_judge(won: np.ndarray) -> bool:
+    """Whether followed rows (``won``: whether each was won within the horizon) hold enough wins and others to judge
+    candidates by."""
+    return min(int(won.sum()), int((~won).sum())) >= MIN_FOLLOWED_OUTCOMES
+
+
+def within_log_loss(won: np.ndarray, within: np.ndarray) -> float:
+    """Log-loss of P(won within the horizon) ``within`` against what the followed rows won (``won``)."""
+    return float(scores(won, np.clip(within, 1e-9, 1 - 1e-9))["log_loss"])
 
 
 def known_losses(metrics: pd.DataFrame) -> dict[str, float]:
