@@ -164,7 +164,6 @@ def _rate_of(x: np.ndarray, coef: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return shape * max(float(counts.sum()), 0.5) / shape.sum()
 
 
-
 @dataclass(frozen=True)
 class RateChoice:
     """The form chosen, every form's error, and the chosen form's monthly forecasts and what came."""

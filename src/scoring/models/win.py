@@ -222,10 +222,10 @@ class WinModel(Model):
             return  # too little history for an out-of-time window: leave uncalibrated, and say so (calibration_rows_ == 0)
         booster = self._fit_booster(early, trainer)
         x = self.encoder_.transform(window)
-        raw = self._eventual(self._hazards_of(booster, x), self._conditional(x))
+        raw, log_amount = self._eventual(self._hazards_of(booster, x), self._conditional(x)), self._log_amount(x)
         won = window["outcome"].eq("won").to_numpy(dtype=float)
         closed = window["outcome"].ne("open").to_numpy()
-        self.calibrators_ = Calibrator.fit_each(raw[closed], _part(self._log_amount(x), closed), won[closed],
+        self.calibrators_ = Calibrator.fit_each(raw[closed], _part(log_amount, closed), won[closed],
                                                 seed=self.random_state)
         if not closed.all():  # the open deals' chance from their latest snapshot, through the map of the closed ones
             waiting = window["deal_id"].to_numpy()[~closed]
@@ -236,7 +236,7 @@ class WinModel(Model):
                 self._eventual(self._hazards_of(booster, now), self._conditional(now)), self._log_amount(now)),
                 index=latest["deal_id"].to_numpy())
             won[~closed] = chance.reindex(waiting).to_numpy()
-            self.calibrators_ = Calibrator.fit_each(raw, self._log_amount(x), won, seed=self.random_state)
+            self.calibrators_ = Calibrator.fit_each(raw, log_amount, won, seed=self.random_state)
         self.calibrator_ = Calibrator.best(self.calibrators_)
         self.calibration_rows_ = len(window)
 
