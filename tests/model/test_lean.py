@@ -35,6 +35,27 @@ def test_the_compiled_booster_gives_the_same_probabilities(bundle: ModelBundle, 
     rows, _ = deal_state(plain, deals, pd.Timestamp(END))
     np.testing.assert_allclose(fast.model.hazards(rows), plain.model.hazards(rows), rtol=0, atol=1e-12)
     assert not hasattr(pickle.loads(pickle.dumps(fast.model)), "compiled_")  # native code is never pickled
+    assert (got["factors_up"] == expected["factors_up"]).all() and (got["factors_down"] == expected["factors_down"]).all()
+
+
+def test_contributions_on_the_kept_thread_are_the_same(bundle: ModelBundle, company: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch):
+    """explain() of many rows computes the contributions on a kept thread while this one predicts: the same
+    numbers as one after the other, compiled or not."""
+    fast = ModelBundle.load(bundle.save(tmp_path / "bundle.joblib"))
+    fast.compile(tmp_path / "cache")
+    rows, _ = deal_state(bundle, load_open_deals(company / "open_deals.csv", bundle.config), pd.Timestamp(END))
+    assert len(rows) >= winmodel.CONCURRENT_FROM
+    horizons = np.array([90.0, 30.0])
+    together = [model.served_model.explain(rows, horizons) for model in (bundle, fast)]
+    monkeypatch.setattr(winmodel, "CONCURRENT_FROM", len(rows) + 1)
+    for model, explained in zip((bundle, fast), together):
+        one_by_one = model.served_model.explain(rows, horizons)
+        for got, expected in zip(explained, one_by_one):
+            if isinstance(got, np.ndarray):
+                np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+        assert explained.names == one_by_one.names
+    assert hasattr(bundle.model, "_pool") and not hasattr(pickle.loads(pickle.dumps(bundle.model)), "_pool")
 
 
 def _hazard_booster(reads_interval: bool) -> lgb.Booster:

@@ -68,12 +68,13 @@ class CompiledHazards:
         return cls(compile_text(per_deal, cache_dir), compile_text(per_interval, cache_dir),
                    total - per_deal.count("\nnum_leaves=1\n"), total - per_interval.count("\nnum_leaves=1\n"))
 
-    def predict(self, stacked: np.ndarray, k: int) -> np.ndarray:
+    def predict(self, stacked: np.ndarray, k: int, threads: bool = True) -> np.ndarray:
         """Class probabilities, shape (deals, k, classes), of rows holding each deal ``k`` times in a row (one
-        per interval, the interval's index last)."""
+        per interval, the interval's index last); on this thread alone unless ``threads`` (then on two from
+        THREADS_FROM rows on)."""
         n = len(stacked) // k
         first = np.ascontiguousarray(stacked[::k])  # any interval: the per-deal trees do not read it
-        if len(stacked) < THREADS_FROM:
+        if len(stacked) < THREADS_FROM or not threads:
             raw = self.per_interval.predict(stacked, n_jobs=1)
             shared = self.per_deal.predict(first, n_jobs=1)
         else:  # two threads of about equal work: this one the per-deal trees and the first rows, the pool the rest

@@ -138,15 +138,16 @@ class ContributionTable:
         patterns = (np.vstack(blocks) if blocks else np.zeros((0, len(trees)), dtype=np.int64)).astype(np.int16)
         return cls(n_features=n_features, features=features, patterns=patterns, tables=tables, width=width)
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Contributions (rows, features) of rows ``x`` (rows, features), as LightGBM's pred_contrib without the bias."""
+    def __call__(self, x: np.ndarray, threads: bool = True) -> np.ndarray:
+        """Contributions (rows, features) of rows ``x`` (rows, features), as LightGBM's pred_contrib without the bias;
+        on this thread alone unless ``threads`` (then on two from THREADS_FROM rows on)."""
         x = np.asarray(x, dtype=float)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"expected rows of {self.n_features} features, got shape {x.shape}")
         out = np.empty((len(x), self.n_features))
         if not self.patterns.shape[1]:
             out[:] = 0.0
-        elif len(x) < THREADS_FROM:
+        elif len(x) < THREADS_FROM or not threads:
             self._rows(x, out)
         else:  # two threads: this one the first half, the kept one the second
             if self._pool is None:
