@@ -29,7 +29,6 @@ def serve(model_uri: str | None, host: str | None, port: int | None, poll_second
     import uvicorn
     from pydantic import ValidationError
 
-    from scoring.serving.allocator import keep_freed_memory
     from scoring.serving.app import create_app
     from scoring.serving.settings import Settings
 
@@ -46,8 +45,7 @@ def serve(model_uri: str | None, host: str | None, port: int | None, poll_second
     if settings.workers > 1:
         _serve_workers(settings, {k: v for k, v in given.items() if v is not None})
         return
-    keep_freed_memory()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
+    uvicorn.run(create_app(settings, own_process=True), host=settings.host, port=settings.port, log_level="info",
                 access_log=settings.access_log, timeout_graceful_shutdown=10)
 
 

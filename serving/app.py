@@ -23,6 +23,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scoring.errors import InvalidDeals, ModelError, ScoringError
+from scoring.serving.allocator import keep_freed_memory, keep_startup_objects
 from scoring.serving.holder import ModelHolder
 from scoring.serving.metrics import Metrics, RequestLimits
 from scoring.serving.routes import model, ops, pages, pipeline, scoring
@@ -37,9 +38,13 @@ log = logging.getLogger("serving")
 MAX_LISTED = 100
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The service, configured by ``settings`` (default: from the environment)."""
+def create_app(settings: Settings | None = None, own_process: bool = False) -> FastAPI:
+    """The service, configured by ``settings`` (default: from the environment). ``own_process``: the app is all
+    this process serves (``scoring serve``): its memory is tuned for a long-lived service
+    (:mod:`scoring.serving.allocator`), the collector's once the model is loaded."""
     settings = settings or Settings()
+    if own_process:
+        keep_freed_memory()
     metrics = Metrics()
 
     def on_swap() -> None:
@@ -56,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # scoring runs in anyio's worker threads, as many as asked
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         await asyncio.to_thread(holder.load_at_start)
+        if own_process:
+            keep_startup_objects()
         if holder.current is not None:
             metrics.serving(holder.current.name, holder.current.version, holder.current.source)
         tasks = [asyncio.create_task(_poll(holder, settings.poll_seconds, on_swap))] if settings.poll_seconds else []
@@ -92,11 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def worker_app() -> FastAPI:
     """The app of one of several server processes (``scoring serve --workers N`` starts uvicorn with this
-    factory): settings from the environment, and this process's malloc tuned as ``scoring serve`` tunes its own."""
-    from scoring.serving.allocator import keep_freed_memory
-
-    keep_freed_memory()
-    return create_app()
+    factory): settings from the environment, the process's memory tuned as ``scoring serve`` tunes its own."""
+    return create_app(own_process=True)
 
 
 def _document_keys(app: FastAPI) -> None:

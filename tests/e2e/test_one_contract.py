@@ -165,6 +165,24 @@ def test_no_handler_turns_every_exception_into_a_500(bundle: ModelBundle, tmp_pa
     assert Exception not in app.exception_handlers and 500 not in app.exception_handlers
 
 
+@pytest.mark.parametrize("own_process", [False, True])
+def test_only_a_process_of_its_own_tunes_its_memory(own_process: bool, bundle: ModelBundle, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch):
+    """``scoring serve``'s app tunes malloc and, once the model is loaded, freezes the start-up objects; an app
+    built in someone else's process (tests, an embedding app) leaves that process alone."""
+    from scoring.serving import app as app_module
+
+    calls: list[str] = []
+    monkeypatch.setattr(app_module, "keep_freed_memory", lambda: calls.append("malloc") or True)
+    app = create_app(Settings(model_uri=str(bundle.save(tmp_path / "b.joblib")), poll_seconds=0,
+                              cache_dir=str(tmp_path / "compiled")), own_process=own_process)
+    monkeypatch.setattr(app_module, "keep_startup_objects",
+                        lambda: calls.append(f"freeze, model loaded: {app.state.holder.current is not None}"))
+    with TestClient(app):
+        pass
+    assert calls == (["malloc", "freeze, model loaded: True"] if own_process else [])
+
+
 def test_create_app_leaves_the_environment_alone(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.delenv("DO_NOT_TRACK", raising=False)
     create_app(Settings(model_uri=str(tmp_path / "none.joblib"), poll_seconds=0))
