@@ -16,8 +16,8 @@ work. :func:`keep_startup_objects`, once the model is loaded, moves them out of 
 (``gc.freeze``, made for the long-lived objects of a server's start-up): they are still freed when no longer
 referred to, but a cycle among them is never collected, so it is for a process's start-up, not for objects
 that come and go, nor for a process the service shares (``create_app(own_process=True)`` only). In process,
-1,000-deal batches took 16.5 ms on average, 15.5 ms frozen (the median the same: it is the occasional full pass
-that goes); two servers side by side, 1.02x the rows/s.
+1,000-deal batches took 16.5 ms on average, 15.5 ms frozen (the median about the same: it is the occasional
+full pass that goes); two servers side by side, 1.02x the rows/s.
 """
 from __future__ import annotations
 
