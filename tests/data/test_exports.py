@@ -109,6 +109,14 @@ def test_a_header_only_file_gets_a_clear_error_not_a_traceback(write):
      ["2024-01-05 00:00", "2024-09-17 15:07", "2025-09-03 00:00"]),
     (["5. Mär 2024", "12 déc. 2025", "1-oct-2024"], "named day", ["2024-03-05 00:00",
                                                                  "2025-12-12 00:00", "2024-10-01 00:00"]),
+    # a zone after the time, converted to UTC: an abbreviation of one offset, or UTC/GMT with an offset
+    (["2026-03-25 15:48:00 EST", "2026-07-01 10:00 EDT", "2026-03-26 09:00 CET", "2026-03-27"], "ISO8601",
+     ["2026-03-25 20:48", "2026-07-01 14:00", "2026-03-26 08:00", "2026-03-27 00:00"]),
+    (["3/25/2026 8:48 PM PDT", "3/26/2026 8:00 AM"], "month", ["2026-03-26 03:48", "2026-03-26 08:00"]),
+    (["Jan 5, 2024 10:00 AM EST", "Jan 6, 2024 10:00 AM"], "named month", ["2024-01-05 15:00", "2024-01-06 10:00"]),
+    (["2026-03-25 10:00 UTC+1", "2026-03-25 10:00 GMT-05:30"], "ISO8601",
+     ["2026-03-25 09:00", "2026-03-25 15:30"]),
+    (["25.03.2026 14:30 CEST", "01.12.2026 14:30 CET"], "day", ["2026-03-25 12:30", "2026-12-01 13:30"]),
 ])
 def test_dates_are_read_per_column_in_the_format_their_cells_show(cells, form, expected):
     parsed = parse_dates(pd.Series(cells))
@@ -132,6 +140,19 @@ def test_excel_serials_and_dates_outside_the_plausible_years():
     assert list(serials.values.dt.strftime("%Y-%m-%d %H:%M")) == ["2026-03-25 00:00", "2026-03-26 12:00"]
     odd = parse_dates(pd.Series(["1900-01-01", "9999-12-31", "2026-01-01"]))
     assert odd.implausible.tolist() == [True, True, False] and not odd.unreadable.any()
+
+
+def test_a_zone_naming_several_offsets_is_refused_saying_so(write):
+    """CST is US Central or China, IST India, Ireland or Israel: the error names the cell and why."""
+    deals = GOOD_DEALS.replace("2024-01-06T09:30:00,55000.50", "2024-01-06 09:30 CST,55000.50")
+    _, report = inspect_deal_history(write("deals.csv", deals))
+    [error] = [e for e in report.errors if e.column == "created_at"]
+    assert "'2024-01-06 09:30 CST'" in error.message and "several time zones" in error.message and error.rows == (3,)
+    history = GOOD_HISTORY.replace("D2,Lead,2024-01-06T09:30:00", "D2,Lead,2024-01-06 09:30 IST")
+    _, report = inspect_deal_history(write("deals.csv", GOOD_DEALS), write("history.csv", history))
+    assert any(e.column == "entered_at" and "Ireland" in e.message for e in report.errors)
+    eastern = GOOD_DEALS.replace("2024-01-06T09:30:00,55000.50", "2024-01-06 04:30 EST,55000.50")
+    assert load_deal_history(write("deals.csv", eastern)).deals.loc[1, "created_at"] == pd.Timestamp("2024-01-06 09:30")
 
 
 def test_the_wording_of_an_implausible_date_is_not_iso(write):

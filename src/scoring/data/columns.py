@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.data.config import PipelineConfig
-from scoring.data.formats import MISSING_TEXT, AmbiguousDates, declared_format, parse_dates
+from scoring.data.formats import MISSING_TEXT, AmbiguousDates, declared_format, parse_dates, zone_problem
 from scoring.data.problems import DataReport, examples
 from scoring.data.tables import PLAUSIBLE_YEARS, ROW, is_in
 
@@ -92,13 +92,19 @@ def read_dates(column: pd.Series, name: str, config: PipelineConfig, report: Dat
         report.error(src, str(exc), name)
         return pd.Series(pd.NaT, index=column.index, dtype="datetime64[us]")
     if dates.unreadable.any():
-        report.error(src, f"expected a date ({form_name(dates.form)}); got "
-                     f"{examples(column[dates.unreadable].astype(str).tolist())}", name, rows[dates.unreadable].tolist())
+        report.error(src, unreadable_dates(dates.form, column[dates.unreadable].astype(str).tolist()), name,
+                     rows[dates.unreadable].tolist())
     if dates.implausible.any():
         report.error(src, f"expected a date between {PLAUSIBLE_YEARS[0]} and {PLAUSIBLE_YEARS[1]}; got "
                      f"{examples(column[dates.implausible].astype(str).tolist())}", name,
                      rows[dates.implausible].tolist())
     return dates.values
+
+
+def unreadable_dates(form: str, cells: list[str]) -> str:
+    """The error of a column's unreadable date ``cells`` (read in ``form``), saying why when a zone is the cause."""
+    why = zone_problem(cells)
+    return f"expected a date ({form_name(form)}); got {examples(cells)}" + (f": {why}" if why else "")
 
 
 def form_name(form: str) -> str:

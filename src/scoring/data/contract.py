@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from scoring.data.columns import as_text, fold, form_name, has_columns, map_columns, other_deals, read_dates
+from scoring.data.columns import as_text, fold, has_columns, map_columns, other_deals, read_dates, unreadable_dates
 from scoring.data.config import (
     DEAL_COLUMNS,
     DEAL_DATE_COLUMNS,
@@ -621,8 +621,8 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
     parsed, bad = dates.values, dates.unreadable | dates.implausible
     missing = parsed.isna() & ~bad
     if dates.unreadable.any():
-        error(f"expected a date ({form_name(dates.form)}); got "
-              f"{examples(out.loc[dates.unreadable, 'entered_at'].astype(str).tolist())}", "entered_at", dates.unreadable)
+        error(unreadable_dates(dates.form, out.loc[dates.unreadable, "entered_at"].astype(str).tolist()), "entered_at",
+              dates.unreadable)
     if dates.implausible.any():
         error(f"expected a date between {PLAUSIBLE_YEARS[0]} and {PLAUSIBLE_YEARS[1]}; got "
               f"{examples(out.loc[dates.implausible, 'entered_at'].astype(str).tolist())}", "entered_at",

@@ -5,9 +5,13 @@ Dates: each column is read in one format, detected from its own cells when that 
 (``3/25/2026 8:48 PM``, ``3/25/2026 20:48``, ``3/25/2026, 8:48 PM`` as locale formats with a comma write it),
 European ``25.03.2026`` (with an optional time; both with two-digit years too, ``3/25/26``), the month by name
 (``05-Jan-2024``, ``5 Jan 24``, ``Jan 5, 2024 3:07 PM``; English, German, French or Spanish names), and Excel serial
-day numbers (from ``.xlsx`` files). A column of slashed dates whose days never pass 12 (``03/04/2026``) could be
-read either way: it is refused with both readings shown, unless the config declares the order (``date_format`` for
-all columns, or ``[date_formats]`` per column: a strftime format, or ``"month-first"`` / ``"day-first"``).
+day numbers (from ``.xlsx`` files). A zone after the time is converted to UTC, as an offset (``-05:00``,
+``UTC+1``, ``GMT-0500``) or one of the abbreviations of a single offset (``EST``, ``PDT``, ``CET``, ``CEST``, ...:
+:data:`ZONES`); abbreviations of several zones (``CST``: US Central or China; ``IST``: India, Ireland or Israel;
+``BST``) are unreadable, and the error says why. A column of slashed dates whose days never pass 12
+(``03/04/2026``) could be read either way: it is refused with both readings shown, unless the config declares the
+order (``date_format`` for all columns, or ``[date_formats]`` per column: a strftime format, or ``"month-first"`` /
+``"day-first"``).
 
 Numbers: thousands separators, currency symbols and codes, spaces and decimal commas (and in features a trailing
 percent sign: ``15%`` is 15), by a declared locale
@@ -17,8 +21,9 @@ whole numbers by threes, ``14.300`` beside ``950``, are thousands separators: :f
 """
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +64,20 @@ _MONTHS = {name: number for number, names in enumerate((
     "september sep sept septembre septiembre set", "october oct oktober okt octobre octubre",
     "november nov novembre noviembre", "december dec dezember dez décembre déc decembre diciembre dic"), start=1)
     for name in names.split()}
+#: Zone abbreviations that name one offset from UTC (hours), as US and European exports and reports write them.
+ZONES = {"UTC": 0.0, "GMT": 0.0, "Z": 0.0, "WET": 0.0, "WEST": 1.0, "CET": 1.0, "CEST": 2.0, "MET": 1.0, "MEST": 2.0,
+         "EET": 2.0, "EEST": 3.0, "MSK": 3.0, "EST": -5.0, "EDT": -4.0, "CDT": -5.0, "MST": -7.0, "MDT": -6.0,
+         "PST": -8.0, "PDT": -7.0, "AKST": -9.0, "AKDT": -8.0, "HST": -10.0, "JST": 9.0, "KST": 9.0, "HKT": 8.0,
+         "SGT": 8.0, "AWST": 8.0, "ACST": 9.5, "ACDT": 10.5, "AEST": 10.0, "AEDT": 11.0, "NZST": 12.0, "NZDT": 13.0}
+#: Abbreviations of several zones: refused, naming them.
+AMBIGUOUS_ZONES = {"CST": "US Central (-06:00), China (+08:00) or Cuba", "IST": "India (+05:30), Ireland (+01:00) "
+                   "or Israel (+02:00)", "BST": "British Summer (+01:00) or Bangladesh (+06:00)",
+                   "AST": "Atlantic (-04:00) or Arabia (+03:00)"}
+#: A zone after a date's time (after its last digit, or AM/PM, kept in group ``k``): an abbreviation, or UTC/GMT with
+#: an offset (``UTC+1``, ``GMT-05:00``); ``AM``/``PM`` and offsets alone (``-05:00``, read as ISO 8601 writes them)
+#: are not zones here. Written for pyarrow's RE2 (no look-behind).
+_ZONE = re.compile(r"(?P<k>[\dAaPp][\dMm])\s*(?:\b(?:UTC|GMT)\s*(?P<offset>[+-]\d{1,2}(?::?\d{2})?)"
+                   r"|\s(?P<name>[A-Z]{3,4}))$")
 #: The names a config may give an order of slashed dates.
 ORDERS = {"month-first": "month", "day-first": "day", "%m/%d/%Y": "month", "%d/%m/%Y": "day"}
 
@@ -95,17 +114,64 @@ def parse_dates(series: pd.Series, declared: str | None = None, excel: bool = Fa
     else:
         text = series.astype("str").str.strip()
         text = text.mask(series.isna() | (text == "") | text.isin(["nan", "NaT", "None"]))
-        zoned = text.str.endswith(" UTC") | text.str.endswith(" GMT")  # "2024-01-05 10:07:00 UTC"
-        if zoned.any():
-            text = text.where(~zoned.fillna(False).astype(bool), text.str[:-4])
+        text, hours = _zones(text)  # "2024-01-05 10:07:00 UTC", "3/25/2026 8:48 PM EST"
         present = text.notna()
         form, parts = _detect(text, present, declared, excel)
         values = _read(text, form, parts)
+        if hours is not None:  # the time was local to its zone: UTC is that much earlier or later
+            values = values - pd.to_timedelta(hours.fillna(0.0), unit="h")
     values = values.dt.tz_convert(None).astype("datetime64[us]")
     years = values.dt.year
     implausible = values.notna() & ((years < PLAUSIBLE_YEARS[0]) | (years > PLAUSIBLE_YEARS[1]))
     unreadable = present & values.isna()
     return ParsedDates(values.mask(implausible), unreadable, implausible, form)
+
+
+def _zones(text: pd.Series) -> tuple[pd.Series, pd.Series | None]:
+    """The cells without a zone written after their time, and each cell's zone as hours from UTC (NaN: none
+    written; None when no cell has one). A cell whose zone is not one offset (:data:`AMBIGUOUS_ZONES`, or an
+    unknown abbreviation) is left as it is, so unreadable. By pyarrow (a cell at a time in Python costs some 5 us)."""
+    strings = _arrow_strings(text)
+    if not pc.any(pc.match_substring_regex(strings, r"\s[A-Z]{3,4}$|UTC|GMT")).as_py():
+        return text, None
+    found = pc.extract_regex(strings, _ZONE.pattern)
+    hours = _looked_up(pc.struct_field(found, "offset"), _offset_hours)
+    named = _looked_up(pc.struct_field(found, "name"), lambda name: ZONES.get(name, math.nan))
+    hours = np.where(np.isnan(hours), named, hours)
+    known = ~np.isnan(hours)
+    if not known.any():
+        return text, None
+    stripped = pc.replace_substring_regex(strings, _ZONE.pattern, r"\1").to_numpy(zero_copy_only=False)
+    return text.where(~known, pd.Series(stripped, index=text.index)), pd.Series(hours, index=text.index)
+
+
+def _looked_up(values: pa.ChunkedArray, value: Callable[[str], float]) -> np.ndarray:
+    """``value`` of each distinct text of ``values`` (NaN where missing or empty), per cell."""
+    encoded = pc.dictionary_encode(values).combine_chunks()
+    table = np.array([value(v) if v else math.nan for v in encoded.dictionary.to_pylist()] + [math.nan])
+    return table[pc.fill_null(encoded.indices, len(table) - 1).to_numpy()]
+
+
+def _offset_hours(offset: str) -> float:
+    """``+1``, ``-05:00``, ``+0530`` as hours."""
+    digits = offset[1:].replace(":", "")
+    hours, minutes = (digits, "0") if len(digits) <= 2 else (digits[:-2], digits[-2:])
+    return (1.0 if offset[0] == "+" else -1.0) * (int(hours) + int(minutes) / 60)
+
+
+def zone_problem(cells: list[str]) -> str | None:
+    """Why cells ending in a zone abbreviation are unreadable, when they do: it names several zones, or none
+    this reader knows."""
+    for cell in cells:
+        match = _ZONE.search(cell)
+        zone = match.group("name") if match else None
+        if zone in AMBIGUOUS_ZONES:
+            return (f"{zone} names several time zones ({AMBIGUOUS_ZONES[zone]}): export the dates in UTC or with "
+                    "their offset (2026-03-25 20:48 -06:00)")
+        if zone and zone not in ZONES:
+            return (f"{zone} is not a time zone abbreviation of one offset known here: export the dates in UTC or "
+                    "with their offset (2026-03-25 20:48 -06:00)")
+    return None
 
 
 def _detect(text: pd.Series, present: pd.Series, declared: str | None,
@@ -213,11 +279,7 @@ def _extract(text: pd.Series, pattern: re.Pattern[str]) -> pd.DataFrame:
     as text (pandas extracts cell by cell in Python, and turning the text into numbers is as slow again)."""
     counter = iter(range(99))
     named = re.sub(r"\((?!\?)", lambda _: f"(?P<g{next(counter)}>", pattern.pattern)
-    try:  # pandas' text columns are Arrow strings already: no copy
-        strings = pa.chunked_array(pa.array(text.array)).cast(pa.string())
-    except (TypeError, pa.ArrowInvalid):
-        strings = pa.chunked_array([pa.array(text.to_numpy(dtype=object, na_value=None), type=pa.string())])
-    found = pc.extract_regex(strings, named)
+    found = pc.extract_regex(_arrow_strings(text), named)
     columns: dict[int, object] = {}
     for field in found.type.fields if hasattr(found.type, "fields") else found.type:
         values = pc.struct_field(found, field.name)
@@ -226,6 +288,14 @@ def _extract(text: pd.Series, pattern: re.Pattern[str]) -> pd.DataFrame:
         columns[int(field.name[1:])] = (pc.cast(values, pa.float64()).to_numpy() if digits
                                         else values.to_numpy())
     return pd.DataFrame(columns, index=text.index)
+
+
+def _arrow_strings(text: pd.Series) -> pa.ChunkedArray:
+    """A column of text (None where missing) as pyarrow strings."""
+    try:  # pandas' text columns are Arrow strings already: no copy
+        return pa.chunked_array(pa.array(text.array)).cast(pa.string())
+    except (TypeError, pa.ArrowInvalid):
+        return pa.chunked_array([pa.array(text.to_numpy(dtype=object, na_value=None), type=pa.string())])
 
 
 def _serials(numbers: pd.Series) -> pd.Series:
