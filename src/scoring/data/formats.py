@@ -65,7 +65,7 @@ _MONTHS = {name: number for number, names in enumerate((
     "november nov novembre noviembre", "december dec dezember dez décembre déc decembre diciembre dic"), start=1)
     for name in names.split()}
 #: Zone abbreviations that name one offset from UTC (hours), as US and European exports and reports write them.
-ZONES = {"UTC": 0.0, "GMT": 0.0, "Z": 0.0, "WET": 0.0, "WEST": 1.0, "CET": 1.0, "CEST": 2.0, "MET": 1.0, "MEST": 2.0,
+ZONES = {"UTC": 0.0, "GMT": 0.0, "WET": 0.0, "WEST": 1.0, "CET": 1.0, "CEST": 2.0, "MET": 1.0, "MEST": 2.0,
          "EET": 2.0, "EEST": 3.0, "MSK": 3.0, "EST": -5.0, "EDT": -4.0, "CDT": -5.0, "MST": -7.0, "MDT": -6.0,
          "PST": -8.0, "PDT": -7.0, "AKST": -9.0, "AKDT": -8.0, "HST": -10.0, "JST": 9.0, "KST": 9.0, "HKT": 8.0,
          "SGT": 8.0, "AWST": 8.0, "ACST": 9.5, "ACDT": 10.5, "AEST": 10.0, "AEDT": 11.0, "NZST": 12.0, "NZDT": 13.0}
