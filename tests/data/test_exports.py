@@ -151,6 +151,8 @@ def test_a_zone_naming_several_offsets_is_refused_saying_so(write):
     history = GOOD_HISTORY.replace("D2,Lead,2024-01-06T09:30:00", "D2,Lead,2024-01-06 09:30 IST")
     _, report = inspect_deal_history(write("deals.csv", GOOD_DEALS), write("history.csv", history))
     assert any(e.column == "entered_at" and "Ireland" in e.message for e in report.errors)
+    slashed = parse_dates(pd.Series(["6/30/2022 CST", "7/13/2022 EST"]))  # the format told by the dates alone
+    assert slashed.form == "month" and slashed.unreadable.tolist() == [True, False]
     eastern = GOOD_DEALS.replace("2024-01-06T09:30:00,55000.50", "2024-01-06 04:30 EST,55000.50")
     assert load_deal_history(write("deals.csv", eastern)).deals.loc[1, "created_at"] == pd.Timestamp("2024-01-06 09:30")
 

@@ -118,8 +118,10 @@ def parse_dates(series: pd.Series, declared: str | None = None, excel: bool = Fa
         present = text.notna()
         form, parts = _detect(text, present, declared, excel)
         values = _read(text, form, parts)
-        if hours is not None:  # the time was local to its zone: UTC is that much earlier or later
-            values = values - pd.to_timedelta(hours.fillna(0.0), unit="h")
+        if hours is not None:  # the time was local to its zone: UTC is that much earlier or later (inf: no one
+            # offset, so unreadable)
+            values = (values - pd.to_timedelta(hours.fillna(0.0).replace(math.inf, 0.0), unit="h")).mask(
+                hours == math.inf)
     values = values.dt.tz_convert(None).astype("datetime64[us]")
     years = values.dt.year
     implausible = values.notna() & ((years < PLAUSIBLE_YEARS[0]) | (years > PLAUSIBLE_YEARS[1]))
@@ -129,20 +131,21 @@ def parse_dates(series: pd.Series, declared: str | None = None, excel: bool = Fa
 
 def _zones(text: pd.Series) -> tuple[pd.Series, pd.Series | None]:
     """The cells without a zone written after their time, and each cell's zone as hours from UTC (NaN: none
-    written; None when no cell has one). A cell whose zone is not one offset (:data:`AMBIGUOUS_ZONES`, or an
-    unknown abbreviation) is left as it is, so unreadable. By pyarrow (a cell at a time in Python costs some 5 us)."""
+    written; inf: not one offset, :data:`AMBIGUOUS_ZONES` or an unknown abbreviation, so the cell is unreadable;
+    None when no cell has a zone). The cells' format is then told by their dates alone. By pyarrow (a cell at a
+    time in Python costs some 5 us)."""
     strings = _arrow_strings(text)
     if not pc.any(pc.match_substring_regex(strings, r"\s[A-Z]{3,4}$|UTC|GMT")).as_py():
         return text, None
     found = pc.extract_regex(strings, _ZONE.pattern)
     hours = _looked_up(pc.struct_field(found, "offset"), _offset_hours)
-    named = _looked_up(pc.struct_field(found, "name"), lambda name: ZONES.get(name, math.nan))
+    named = _looked_up(pc.struct_field(found, "name"), lambda name: ZONES.get(name, math.inf))
     hours = np.where(np.isnan(hours), named, hours)
-    known = ~np.isnan(hours)
-    if not known.any():
+    zoned = ~np.isnan(hours)
+    if not zoned.any():
         return text, None
     stripped = pc.replace_substring_regex(strings, _ZONE.pattern, r"\1").to_numpy(zero_copy_only=False)
-    return text.where(~known, pd.Series(stripped, index=text.index)), pd.Series(hours, index=text.index)
+    return text.where(~zoned, pd.Series(stripped, index=text.index)), pd.Series(hours, index=text.index)
 
 
 def _looked_up(values: pa.ChunkedArray, value: Callable[[str], float]) -> np.ndarray:
