@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, NotRequired, Required
 
+import msgspec
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -193,6 +194,17 @@ class ScoreResponse(TypedDict):
     as_of: date
     scores: list[Score]
     warnings: list[str]
+
+
+def _row_struct(typed: type) -> type[msgspec.Struct]:
+    """A msgspec struct of the keys of the TypedDict ``typed``, in its order, to write answers by: built and written
+    several times faster than dicts, and not tracked by the garbage collector (an answer of 1,000 deals with
+    factors holds some 7,000 of them)."""
+    return msgspec.defstruct(f"{typed.__name__}Row", list(typed.__annotations__), gc=False)
+
+
+#: /v1/score's rows as written (``routes/scoring.py``): the same keys as the documented answer, by construction.
+FactorRow, TimingRow, ScoreRow = _row_struct(Factor), _row_struct(Timing), _row_struct(Score)
 
 
 class ProblemDetail(BaseModel):

@@ -2,18 +2,20 @@
 response models. The scoring and the writing of the answer run in FastAPI's worker threads
 (``run_in_threadpool``), off the event loop.
 
-The answer of /v1/score is written by orjson and returned as a ready response, so FastAPI does not validate
-it again against ``ScoreResponse`` and write it with pydantic: for a batch of 1,000 deals with factors that
-costs about 9 ms (5.5 ms validating 1,000 objects it has just been given, 3.4 ms writing), against 1 ms for
-orjson (``benchmarks/serve_bench.py``). The tests hold every answer to the response model instead.
+The answer of /v1/score is written by msgspec, from rows built as structs with the response model's keys
+(``schemas.ScoreRow``, ``TimingRow``, ``FactorRow``), and returned as a ready response, so FastAPI does not
+validate it again against ``ScoreResponse`` and write it with pydantic: for a batch of 1,000 deals with factors
+that costs about 9 ms (5.5 ms validating 1,000 objects it has just been given, 3.4 ms writing). Dicts written by
+orjson took 4.9 ms to build and write with the factors, the structs 3.9 ms (the same bytes; one run). The tests hold every
+answer to the response model.
 """
 from __future__ import annotations
 
 from datetime import date
 from typing import Any, cast
 
+import msgspec
 import numpy as np
-import orjson
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Response
 from fastapi.concurrency import run_in_threadpool
@@ -25,7 +27,15 @@ from scoring.serving.deals import deal_columns, deal_signals
 from scoring.serving.dependencies import MetricsDep, ModelDep, SentDeals, SettingsDep
 from scoring.serving.holder import LoadedModel
 from scoring.serving.routes.common import ERRORS, JSONRoute
-from scoring.serving.schemas import ForecastRequest, ForecastResponse, Score, ScoreRequest, ScoreResponse
+from scoring.serving.schemas import (
+    FactorRow,
+    ForecastRequest,
+    ForecastResponse,
+    ScoreRequest,
+    ScoreResponse,
+    ScoreRow,
+    TimingRow,
+)
 
 router = APIRouter(prefix="/v1", tags=["scoring"], route_class=JSONRoute)
 
@@ -52,15 +62,12 @@ async def forecast_deals(body: ForecastRequest, sent: SentDeals, model: ModelDep
     return answer
 
 
-def _score(body: ScoreRequest, sent: list[Any], model: LoadedModel) -> ScoreResponse:
+def _score_json(body: ScoreRequest, sent: list[Any], model: LoadedModel) -> bytes:
     as_of = _as_of(body.as_of)
     scores, warnings = score_columns(model.bundle, deal_columns(body.deals, sent), as_of, top=body.top_factors,
-                                     period=body.period, signals=deal_signals(body.deals, model.bundle.config))
-    return {"model": model.ref, "as_of": as_of.date(), "scores": _score_dicts(scores), "warnings": warnings}
-
-
-def _score_json(body: ScoreRequest, sent: list[Any], model: LoadedModel) -> bytes:
-    return orjson.dumps(_score(body, sent, model))
+                                     period=body.period, signals=deal_signals(body.deals, model.bundle.config),
+                                     factor=FactorRow)
+    return _WRITE({"model": model.ref, "as_of": as_of.date(), "scores": _score_rows(scores), "warnings": warnings})
 
 
 def _forecast(body: ForecastRequest, sent: list[Any], model: LoadedModel) -> ForecastResponse:
@@ -85,12 +92,15 @@ def _as_of(value: Any) -> pd.Timestamp:
     return pd.Timestamp(value) if value is not None else pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
 
 
-def _score_dicts(scores: dict[str, Any]) -> list[Score]:
-    """Columns of scores -> one JSON object per deal (numbers at full precision: the same as the CLI's)."""
+_WRITE = msgspec.json.Encoder().encode
+
+
+def _score_rows(scores: dict[str, Any]) -> list[Any]:
+    """Columns of scores -> one row per deal (:data:`ScoreRow`; numbers at full precision: the same as the CLI's)."""
     def floats(name: str) -> list[float]:
         return np.asarray(scores[name], dtype=float).tolist()
 
-    def days(name: str) -> list[date]:  # orjson writes dates as ISO text, several times faster than numpy
+    def days(name: str) -> list[date]:  # written as ISO text, several times faster than numpy's
         return np.asarray(scores[name]).astype("datetime64[D]").tolist()
 
     def money(name: str) -> list[float]:
@@ -101,12 +111,7 @@ def _score_dicts(scores: dict[str, Any]) -> list[Score]:
                   floats("days_in_stage"), np.asarray(scores["stale"]).tolist(), floats("win_probability_this_period"),
                   days("period_end"), floats("slip_probability"), floats("loss_probability"),
                   floats("win_probability_90d"), days("expected_close_date"), scores["factors_up"], scores["factors_down"])
-    return [{"deal_id": deal_id, "stage": stage, "win_probability": p, "fixed_probability": fixed,
-             "expected_revenue": revenue, "fixed_expected_revenue": fixed_revenue, "stage_probability": stage_p,
-             "days_in_stage": in_stage, "stale": stale,
-             "timing": {"win_probability_this_period": this_period, "period_end": period_end,
-                        "slip_probability": slip, "loss_probability": loss,
-                        "win_probability_90d": p90, "expected_close_date": close},
-             "factors_up": up, "factors_down": down}
+    return [ScoreRow(deal_id, stage, p, fixed, revenue, fixed_revenue, stage_p, in_stage, stale,
+                     TimingRow(this_period, period_end, slip, loss, p90, close), up, down)
             for (deal_id, stage, p, fixed, revenue, fixed_revenue, stage_p, in_stage, stale, this_period, period_end,
                  slip, loss, p90, close, up, down) in columns]

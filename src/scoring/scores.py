@@ -101,14 +101,15 @@ def score_deals(bundle: ModelBundle, deals: pd.DataFrame, as_of: pd.Timestamp | 
 
 def score_columns(bundle: ModelBundle, deals: Mapping[str, Any], as_of: pd.Timestamp | str, top: int = 3,
                   period: str = "quarter", file_rows: Sequence[int] | None = None,
-                  signals: DealSignals | None = None) -> tuple[dict[str, Any], list[str]]:
+                  signals: DealSignals | None = None,
+                  factor: Callable[[str, str, float], Any] | None = None) -> tuple[dict[str, Any], list[str]]:
     """:meth:`score` of deals given column by column; the scores come back as a mapping of arrays.
 
     Beside P(win): P(win within 90 days and by the end of the current ``period`` (month or quarter)), P(slip:
     won after that period) and P(lose),
     the expected close date, a stale flag (longer in the stage than 90 % of past stays there) and
-    the ``top`` factors that raised and lowered the odds (lists of :class:`Factor`; ``top=0`` skips them,
-    which makes large batches several times faster).
+    the ``top`` factors that raised and lowered the odds (lists of :class:`Factor`, or of what ``factor`` makes of
+    each; ``top=0`` skips them, which makes large batches several times faster).
     """
     as_of = pd.Timestamp(as_of)
     rows, warnings = state_columns(bundle, deals, file_rows, as_of, signals=signals)
@@ -120,7 +121,7 @@ def score_columns(bundle: ModelBundle, deals: Mapping[str, Any], as_of: pd.Times
     amount = rows["amount"]
     close = as_of.to_datetime64().astype("datetime64[D]") + np.round(days_to_win).astype("timedelta64[D]")
     n = len(p)
-    up, down = factors(names, rows, contributions, top) if contributions is not None else ([[]] * n, [[]] * n)
+    up, down = factors(names, rows, contributions, top, factor) if contributions is not None else ([[]] * n, [[]] * n)
     if top > 0 and contributions is None:
         warnings.append(f"no factors: the model serving, {bundle.served}, gives none ({bundle.served_reason})")
     if never := bundle.dormancy.never_leaving(rows["stage_index"], rows["days_in_stage"]):
@@ -148,10 +149,11 @@ def score_columns(bundle: ModelBundle, deals: Mapping[str, Any], as_of: pd.Times
     }
     return out, warnings
 
-def factors(names: Sequence[str], rows: Mapping[str, np.ndarray], values: np.ndarray,
-            top: int) -> tuple[list[list[Factor]], list[list[Factor]]]:
+def factors(names: Sequence[str], rows: Mapping[str, np.ndarray], values: np.ndarray, top: int,
+            factor: Callable[[str, str, float], Any] | None = None) -> tuple[list[list[Any]], list[list[Any]]]:
     """Per row, the ``top`` inputs that raised and that lowered its odds (``values``: contributions, rows x the
-    model's inputs ``names``): those moving the log-odds by more than 0.01, largest first.
+    model's inputs ``names``): those moving the log-odds by more than 0.01, largest first, each a :class:`Factor`
+    or what ``factor`` makes of its feature, value text and effect (the service's answer rows).
 
     Both sides in one flat pass over the kept (row, input) pairs, row by row (each row's raising inputs, then
     its lowering ones), each distinct value turned into text once, then cut per row: a batch of 1,000 deals
@@ -165,15 +167,15 @@ def factors(names: Sequence[str], rows: Mapping[str, np.ndarray], values: np.nda
     row, place = np.nonzero(kept)  # row by row; within a row, in the picked order
     column = picked[row, place]
     shown = [_SHOWN.get(name, name) for name in names]
-    flat = [{"feature": shown[j], "value": text, "effect": effect} for j, text, effect in
-            zip(column.tolist(), _texts(rows, names, row, column), np.round(chosen[row, place], 4).tolist(),
-                strict=True)]
+    each = zip(column.tolist(), _texts(rows, names, row, column), np.round(chosen[row, place], 4).tolist(), strict=True)
+    flat: list[Any] = ([{"feature": shown[j], "value": text, "effect": effect} for j, text, effect in each]
+                       if factor is None else [factor(shown[j], text, effect) for j, text, effect in each])
     counts = np.bincount(row, minlength=n)
     ends = np.cumsum(counts)
     starts = ends - counts
     middles = starts + np.bincount(row[place < top], minlength=n)  # where a row's lowering inputs start
-    return ([flat[a:b] for a, b in zip(starts.tolist(), middles.tolist())],  # type: ignore[misc]  # Factor's keys
-            [flat[b:c] for b, c in zip(middles.tolist(), ends.tolist())])  # type: ignore[misc]
+    return ([flat[a:b] for a, b in zip(starts.tolist(), middles.tolist())],
+            [flat[b:c] for b, c in zip(middles.tolist(), ends.tolist())])
 
 
 def _texts(rows: Mapping[str, np.ndarray], names: list[str], row: np.ndarray, column: np.ndarray) -> list[str]:

@@ -61,3 +61,13 @@ def test_whole_numbers_show_without_a_decimal_point():
     rows = {"employees": np.array([7733.0, 40.5, np.nan]), "segment": np.array(["SMB", None, "SMB"], dtype=object)}
     up, _ = factors(["employees", "segment"], rows, np.array([[1.0, 0.5], [1.0, 0.5], [1.0, 0.5]]), 2)
     assert [[f["value"] for f in row] for row in up] == [["7733", "SMB"], ["40.5", "(missing)"], ["(missing)", "SMB"]]
+
+
+def test_a_factor_maker_gets_what_the_dicts_hold():
+    """The service builds its answer rows from the same feature, value text and effect, in the same places."""
+    values = np.random.default_rng(3).normal(size=(40, len(NAMES)))
+    rows = _rows(40, 3)
+    made = factors(NAMES, rows, values, 3, factor=lambda feature, value, effect: (feature, value, effect))
+    for side, dicts in zip(made, factors(NAMES, rows, values, 3), strict=True):
+        assert side == [[(f["feature"], f["value"], f["effect"]) for f in row] for row in dicts]
+    assert any(side for side in made[0]) and any(side for side in made[1])
