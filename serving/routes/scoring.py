@@ -111,7 +111,11 @@ def _score_rows(scores: dict[str, Any]) -> list[Any]:
                   floats("days_in_stage"), np.asarray(scores["stale"]).tolist(), floats("win_probability_this_period"),
                   days("period_end"), floats("slip_probability"), floats("loss_probability"),
                   floats("win_probability_90d"), days("expected_close_date"), scores["factors_up"], scores["factors_down"])
-    return [ScoreRow(deal_id, stage, p, fixed, revenue, fixed_revenue, stage_p, in_stage, stale,
-                     TimingRow(this_period, period_end, slip, loss, p90, close), up, down)
+    return [ScoreRow(deal_id=deal_id, stage=stage, win_probability=p, fixed_probability=fixed, expected_revenue=revenue,
+                     fixed_expected_revenue=fixed_revenue, stage_probability=stage_p, days_in_stage=in_stage, stale=stale,
+                     timing=TimingRow(win_probability_this_period=this_period, period_end=period_end,
+                                      slip_probability=slip, loss_probability=loss, win_probability_90d=p90,
+                                      expected_close_date=close),
+                     factors_up=up, factors_down=down)
             for (deal_id, stage, p, fixed, revenue, fixed_revenue, stage_p, in_stage, stale, this_period, period_end,
                  slip, loss, p90, close, up, down) in columns]

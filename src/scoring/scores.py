@@ -102,7 +102,7 @@ def score_deals(bundle: ModelBundle, deals: pd.DataFrame, as_of: pd.Timestamp | 
 def score_columns(bundle: ModelBundle, deals: Mapping[str, Any], as_of: pd.Timestamp | str, top: int = 3,
                   period: str = "quarter", file_rows: Sequence[int] | None = None,
                   signals: DealSignals | None = None,
-                  factor: Callable[[str, str, float], Any] | None = None) -> tuple[dict[str, Any], list[str]]:
+                  factor: Callable[..., Any] | None = None) -> tuple[dict[str, Any], list[str]]:
     """:meth:`score` of deals given column by column; the scores come back as a mapping of arrays.
 
     Beside P(win): P(win within 90 days and by the end of the current ``period`` (month or quarter)), P(slip:
@@ -150,10 +150,11 @@ def score_columns(bundle: ModelBundle, deals: Mapping[str, Any], as_of: pd.Times
     return out, warnings
 
 def factors(names: Sequence[str], rows: Mapping[str, np.ndarray], values: np.ndarray, top: int,
-            factor: Callable[[str, str, float], Any] | None = None) -> tuple[list[list[Any]], list[list[Any]]]:
+            factor: Callable[..., Any] | None = None) -> tuple[list[list[Any]], list[list[Any]]]:
     """Per row, the ``top`` inputs that raised and that lowered its odds (``values``: contributions, rows x the
     model's inputs ``names``): those moving the log-odds by more than 0.01, largest first, each a :class:`Factor`
-    or what ``factor`` makes of its feature, value text and effect (the service's answer rows).
+    or what ``factor`` makes of the same keys (``factor(feature=..., value=..., effect=...)``: the service's answer
+    rows).
 
     Both sides in one flat pass over the kept (row, input) pairs, row by row (each row's raising inputs, then
     its lowering ones), each distinct value turned into text once, then cut per row: a batch of 1,000 deals
@@ -169,7 +170,7 @@ def factors(names: Sequence[str], rows: Mapping[str, np.ndarray], values: np.nda
     shown = [_SHOWN.get(name, name) for name in names]
     each = zip(column.tolist(), _texts(rows, names, row, column), np.round(chosen[row, place], 4).tolist(), strict=True)
     flat: list[Any] = ([{"feature": shown[j], "value": text, "effect": effect} for j, text, effect in each]
-                       if factor is None else [factor(shown[j], text, effect) for j, text, effect in each])
+                       if factor is None else [factor(feature=shown[j], value=text, effect=effect) for j, text, effect in each])
     counts = np.bincount(row, minlength=n)
     ends = np.cumsum(counts)
     starts = ends - counts

@@ -67,7 +67,7 @@ def test_a_factor_maker_gets_what_the_dicts_hold():
     """The service builds its answer rows from the same feature, value text and effect, in the same places."""
     values = np.random.default_rng(3).normal(size=(40, len(NAMES)))
     rows = _rows(40, 3)
-    made = factors(NAMES, rows, values, 3, factor=lambda feature, value, effect: (feature, value, effect))
+    made = factors(NAMES, rows, values, 3, factor=lambda **keys: (keys["feature"], keys["value"], keys["effect"]))
     for side, dicts in zip(made, factors(NAMES, rows, values, 3), strict=True):
         assert side == [[(f["feature"], f["value"], f["effect"]) for f in row] for row in dicts]
     assert any(side for side in made[0]) and any(side for side in made[1])
