@@ -92,7 +92,14 @@ def _as_of(value: Any) -> pd.Timestamp:
     return pd.Timestamp(value) if value is not None else pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
 
 
-_WRITE = msgspec.json.Encoder().encode
+def _plain(value: Any) -> Any:
+    """A numpy scalar among the answer's values (a deal id or stage from an array of numpy text) as its Python value."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise NotImplementedError(f"cannot write a {type(value).__name__} as JSON")
+
+
+_WRITE = msgspec.json.Encoder(enc_hook=_plain).encode
 
 
 def _score_rows(scores: dict[str, Any]) -> list[Any]:
