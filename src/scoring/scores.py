@@ -149,6 +149,7 @@ def score_columns(bundle: ModelBundle, deals: Mapping[str, Any], as_of: pd.Times
     }
     return out, warnings
 
+
 def factors(names: Sequence[str], rows: Mapping[str, np.ndarray], values: np.ndarray, top: int,
             factor: Callable[..., Any] | None = None) -> tuple[list[list[Any]], list[list[Any]]]:
     """Per row, the ``top`` inputs that raised and that lowered its odds (``values``: contributions, rows x the

@@ -118,10 +118,10 @@ def parse_dates(series: pd.Series, declared: str | None = None, excel: bool = Fa
         present = text.notna()
         form, parts = _detect(text, present, declared, excel)
         values = _read(text, form, parts)
-        if hours is not None:  # the time was local to its zone: UTC is that much earlier or later (inf: no one
-            # offset, so unreadable)
-            values = (values - pd.to_timedelta(hours.fillna(0.0).replace(math.inf, 0.0), unit="h")).mask(
-                hours == math.inf)
+        if hours is not None:  # the time was local to its zone: UTC is that much earlier or later; a zone of no
+            # one offset (inf) leaves the cell unreadable
+            shift = pd.to_timedelta(hours.where(np.isfinite(hours), 0.0), unit="h")
+            values = (values - shift).mask(np.isinf(hours))
     values = values.dt.tz_convert(None).astype("datetime64[us]")
     years = values.dt.year
     implausible = values.notna() & ((years < PLAUSIBLE_YEARS[0]) | (years > PLAUSIBLE_YEARS[1]))
