@@ -15,8 +15,8 @@ from scoring.evaluation.selection import choose_calibration
 from scoring.features.dataset import TrainingSet
 from scoring.features.snapshots import snapshot_dates, take_snapshots
 from scoring.models.baselines import FixedStageModel, LogisticRegressionModel
-from scoring.models.calibration import PROBABILITY_FLOOR
-from scoring.models.win import WinModel, person_periods, recensor
+from scoring.models.calibration import PROBABILITY_FLOOR, logit
+from scoring.models.win import WinModel, blend, person_periods, recensor, stage_support
 
 END = pd.Timestamp("2025-06-30")
 CUT = pd.Timestamp("2025-01-01")
@@ -177,7 +177,8 @@ def test_a_blended_explanation_is_its_parts_from_one_look_at_the_prior(trained):
     predict_proba, and each input's contribution the booster's and the prior's, each times its share."""
     _, _, fitted, holdout = trained
     model = copy.deepcopy(fitted).use_calibration(None, 0.6, LogisticRegressionModel.name)
-    rows = holdout.head(300)
+    rows = holdout.head(300)  # within the known outcomes' days in their stage (beyond them: the next test)
+    rows = rows.assign(days_in_stage=np.minimum(rows["days_in_stage"], model.support_[rows["stage_index"], 0]))
     explained = model.explain(rows, np.array([90.0]))
     np.testing.assert_allclose(explained.p, model.predict_proba(rows), rtol=0, atol=1e-12)
     prior = model.priors_[LogisticRegressionModel.name].explain(rows, np.array([0.0]))
@@ -187,6 +188,47 @@ def test_a_blended_explanation_is_its_parts_from_one_look_at_the_prior(trained):
         expected[:, names.index("log_amount" if name == "amount" else name)] += 0.4 * prior.contributions[:, j]
     np.testing.assert_allclose(explained.contributions, expected, rtol=0, atol=1e-12)
     assert not np.allclose(explained.contributions, model.contribution_matrix(rows))  # the prior's share is there
+
+
+def test_beyond_the_known_outcomes_days_in_stage_p_win_moves_to_the_boosters_own(trained):
+    """The calibration map and the blended prior learned from deals whose outcome became known: up to the 95th
+    percentile of their days in the deal's stage P(win) is theirs, past the longest the booster's own (hazards
+    learned from censored snapshots too), halfway between (the 97.5th) half of each in log-odds; the factors
+    follow (the booster's contributions alone beyond)."""
+    _, _, fitted, holdout = trained
+    model = copy.deepcopy(fitted).use_calibration("platt", 0.6, LogisticRegressionModel.name)
+    rows = holdout.head(300)
+    grid = model.support_[rows["stage_index"].to_numpy()]
+    assert np.isfinite(grid).all() and (np.diff(grid, axis=1) > 0).all()
+    prior = model.priors_[LogisticRegressionModel.name]
+
+    def theirs(r):
+        return blend(model.calibrator_(model.raw_proba(r)), prior.predict_proba(r), 0.6)  # platt: the amount unread
+
+    within = rows.assign(days_in_stage=np.minimum(rows["days_in_stage"], grid[:, 0]))
+    np.testing.assert_allclose(model.predict_proba(within), theirs(within), rtol=0, atol=1e-12)
+    beyond = rows.assign(days_in_stage=grid[:, -1] + 30)
+    own = np.clip(model.raw_proba(beyond), PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)  # floored as calibrated ones
+    np.testing.assert_allclose(model.predict_proba(beyond), own, rtol=0, atol=1e-12)
+    assert not np.allclose(theirs(beyond), own, atol=1e-3)  # the map and the prior would move it
+    explained = model.explain(beyond, np.array([90.0]))
+    np.testing.assert_allclose(explained.p, own, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(explained.contributions, model.contribution_matrix(beyond), rtol=0, atol=1e-12)
+    halfway = rows.assign(days_in_stage=grid[:, 5])
+    mid = 1 / (1 + np.exp(-(0.5 * logit(theirs(halfway)) + 0.5 * logit(model.raw_proba(halfway)))))
+    np.testing.assert_allclose(model.predict_proba(halfway), np.clip(mid, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR),
+                               rtol=1e-9, atol=0)
+
+
+def test_the_support_is_the_known_outcomes_days_in_each_stage():
+    rows = pd.DataFrame({"stage_index": [0] * 101 + [1] * 3 + [2],
+                         "days_in_stage": [*range(1, 101), 5000.0, 1.0, 2.0, 3.0, 7.0],
+                         "outcome": ["won"] * 50 + ["lost"] * 50 + ["open"] * 4 + ["lost"]})
+    grid = stage_support(rows)
+    assert grid.shape == (3, 11)
+    np.testing.assert_allclose(grid[0, [0, -1]], [np.quantile(np.arange(1, 101), 0.95), 100.0], atol=1e-4)  # not 5000
+    assert np.isnan(grid[1]).all()  # no known outcome: nothing bounds it (kept as it was)
+    assert (np.diff(grid[2]) > 0).all() and abs(grid[2, 0] - 7.0) < 1e-4  # one outcome: a step, strictly rising
 
 
 def test_a_blend_shrinks_only_toward_priors_that_know_the_deal_and_explain_their_share(trained):

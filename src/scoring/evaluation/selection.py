@@ -22,7 +22,7 @@ from scoring.evaluation.metrics import scores
 from scoring.features.encoder import Rows
 from scoring.models.base import WinProbabilityModel
 from scoring.models.dormancy import Dormancy
-from scoring.models.win import WinModel, blend
+from scoring.models.win import WinModel, blend, toward
 
 #: The win model keeps serving when no candidate beats its holdout log-loss by more than this: it alone
 #: gives factors and its own timing.
@@ -54,15 +54,16 @@ def choose_calibration(model: WinModel, holdout: pd.DataFrame) -> dict[str, floa
     y = holdout["outcome"].eq("won").to_numpy()
     options = model.calibrations(holdout) if model.calibrators_ else {"-": model.predict_proba(holdout)}
     priors = {name: model.prior_proba(holdout, name) for name in model.priors_}
+    raw, support = model.support(holdout)  # each as it would serve: the booster's own beyond the known days in stage
     losses: dict[str, float] = {}
     choices: dict[str, tuple[str | None, float, str | None]] = {}
     for kind, p in options.items():
-        losses[kind] = float(scores(y, np.asarray(p))["log_loss"])
+        losses[kind] = float(scores(y, toward(np.asarray(p), raw, support))["log_loss"])
         choices[kind] = (None if kind == "-" else kind, 1.0, None)
         for name, prior in priors.items():
             for weight in BLEND_WEIGHTS:
                 key = f"{kind}+{name}@{weight:g}"
-                losses[key] = float(scores(y, blend(np.asarray(p), prior, weight))["log_loss"])
+                losses[key] = float(scores(y, toward(blend(np.asarray(p), prior, weight), raw, support))["log_loss"])
                 choices[key] = (None if kind == "-" else kind, weight, name)
     model.use_calibration(*choices[min(losses, key=lambda key: losses[key])])
     return losses
