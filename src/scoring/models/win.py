@@ -220,7 +220,7 @@ class WinModel(Model):
             raise ValueError(f"boundaries must be increasing days after 0, got {self.boundaries}")
         trainer = self.trainer or train_here
         rows = training.snapshots.rows
-        for derived in ("compiled_", "contribution_table_"):  # of a booster fitted before
+        for derived in ("compiled_", "contribution_table_", "support_knots_"):  # of a booster fitted before
             self.__dict__.pop(derived, None)
         self.encoder_ = FeatureEncoder(training.features).fit(rows)
         self.feature_names_ = [*self.encoder_.names_, "interval"]
@@ -230,7 +230,6 @@ class WinModel(Model):
         # stage at all). Elsewhere, slow deals are not dormant ones, and the tail is kept.
         self.conditional_ = Dormancy().fit(training.data, training.cutoff, training.stays).dormant_stages
         self.support_ = stage_support(rows)
-        self.support_knots_ = support_knots(self.support_)
         self.calibrator_: Calibrator | None = None
         self.calibrators_: dict[str, Calibrator] = {}
         self.calibration_rows_ = 0
@@ -332,12 +331,15 @@ class WinModel(Model):
         """Per encoded row, the share of the calibrated and blended log-odds it keeps (:data:`SUPPORT_FROM`): 1 up to
         the first of its stage's :attr:`support_`, 0 past the last, linear between them; a 0-d 1 when every row
         keeps all (or the model predates this)."""
-        knots = getattr(self, "support_knots_", None)
-        if knots is None or not len(x):
+        grid = getattr(self, "support_", None)
+        if grid is None or not len(x):
             return np.array(1.0)
+        if "support_knots_" not in self.__dict__:  # derived once (never pickled)
+            self.support_knots_ = support_knots(grid)
+        knots = self.support_knots_
         stage, days = x[:, 0], np.maximum(x[:, 1], 0.0)
         out = np.interp(stage * _STAGES_APART + days, *knots)
-        out[~((stage >= 0) & (stage < len(self.support_)) & np.isfinite(days))] = 1.0
+        out[~((stage >= 0) & (stage < len(grid)) & np.isfinite(days))] = 1.0
         return out if (out < 1.0).any() else np.array(1.0)
 
     def prior_proba(self, rows: Rows, prior: str | None = None) -> np.ndarray:
@@ -375,6 +377,7 @@ class WinModel(Model):
         state = dict(self.__dict__)
         state.pop("compiled_", None)  # native code belongs to this process and machine: never pickled
         state.pop("contribution_table_", None)  # derived from the booster when needed
+        state.pop("support_knots_", None)  # derived from support_ when needed
         state.pop("_pool", None)  # a thread of this process
         state["trainer"] = None  # it may hold a cluster's client; a loaded model predicts, and refits here
         return state
@@ -425,10 +428,12 @@ class WinModel(Model):
         names = self.encoder_.names_
         return x[:, names.index("log_amount")] if "log_amount" in names else None
 
-    def _calibrated(self, raw: np.ndarray, x: np.ndarray, rows: Rows, prior: Explanation | None = None) -> np.ndarray:
+    def _calibrated(self, raw: np.ndarray, x: np.ndarray, rows: Rows, prior: Explanation | None = None,
+                    support: np.ndarray | None = None) -> np.ndarray:
         """The calibration map applied to raw P(win) of ``rows`` (encoded: ``x``), blended with the prior's
         P(win) in log-odds when :attr:`blend_weight_` is below 1 (``prior``: its explanation of the rows, when
-        already made), and moved to ``raw`` beyond the known outcomes' days in the stage (:meth:`_support`)."""
+        already made), and moved to ``raw`` beyond the known outcomes' days in the stage (``support``: the rows'
+        :meth:`_support`, when already read)."""
         if self.calibrator_ is None and self.blend_weight_ >= 1.0:
             return raw
         p = raw if self.calibrator_ is None else self.calibrator_(raw, self._log_amount(x))
@@ -436,7 +441,7 @@ class WinModel(Model):
         if weight < 1.0:
             q = prior.p if prior is not None else self.priors_[self.prior_name_].predict_proba(rows)
             p = blend(p, q, weight)
-        return toward(p, raw, self._support(x))
+        return toward(p, raw, self._support(x) if support is None else support)
 
     def predict_proba(self, rows: Rows) -> np.ndarray:
         """Calibrated P(win) eventually."""
@@ -455,9 +460,10 @@ class WinModel(Model):
         conditional = self._conditional(x)
         cumulative = self._cumulative(hazards, conditional)
         prior = self._prior_explained(rows) if contributions else None
-        p, by = self._win_by(hazards, horizons, cumulative, conditional, x, rows, prior)
+        support = self._support(x)
+        p, by = self._win_by(hazards, horizons, cumulative, conditional, x, rows, prior, support)
         return Explanation(p, by, self._days_to_win(cumulative, conditional),
-                           self._blended_contributions(x, prior, own) if contributions else None,
+                           self._blended_contributions(x, prior, own, support) if contributions else None,
                            tuple(self.encoder_.names_))
 
     def _contributions_started(self, x: np.ndarray) -> Future[np.ndarray] | None:
@@ -476,14 +482,15 @@ class WinModel(Model):
         return self.priors_[self.prior_name_].explain(rows, np.array([0.0]))
 
     def _blended_contributions(self, x: np.ndarray, prior: Explanation | None,
-                               own: Future[np.ndarray] | None = None) -> np.ndarray:
+                               own: Future[np.ndarray] | None = None, support: np.ndarray | None = None) -> np.ndarray:
         """The booster's contributions (times its share of a blend; ``own``: under way) plus, from a prior that has
         them (logistic regression; ``prior``: its explanation), the prior's times its share, each on the input it
-        describes."""
+        describes; beyond the known outcomes' days in the stage (``support``: :meth:`_support`), the booster's
+        alone."""
         out = own.result() if own is not None else self._contributions_of(x)
         if self.blend_weight_ >= 1.0:
             return out
-        support = self._support(x)  # beyond it, the booster's log-odds alone (:meth:`_support`)
+        support = self._support(x) if support is None else support
         weight = 1.0 - support[:, None] * (1.0 - self.blend_weight_) if support.ndim else self.blend_weight_
         out *= weight  # the booster's share of the blended log-odds
         if prior is None or prior.contributions is None:
@@ -505,8 +512,9 @@ class WinModel(Model):
         return self._win_by(hazards, horizons, self._cumulative(hazards, conditional), conditional, x, rows)
 
     def _win_by(self, hazards: np.ndarray, horizons: np.ndarray, cumulative: np.ndarray, conditional: np.ndarray,
-                x: np.ndarray, rows: Rows, prior: Explanation | None = None) -> tuple[np.ndarray, np.ndarray]:
-        p = self._calibrated(cumulative[:, -1], x, rows, prior)
+                x: np.ndarray, rows: Rows, prior: Explanation | None = None,
+                support: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        p = self._calibrated(cumulative[:, -1], x, rows, prior, support)
         days = np.broadcast_to(np.asarray(horizons, dtype=float).reshape(1, -1), (len(hazards), np.size(horizons)))
         return p, self._win_within(hazards, days, cumulative, p, conditional)
 
