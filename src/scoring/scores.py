@@ -170,8 +170,8 @@ def factors(names: Sequence[str], rows: Mapping[str, np.ndarray], values: np.nda
     column = picked[row, place]
     shown = [_SHOWN.get(name, name) for name in names]
     each = zip(column.tolist(), _texts(rows, names, row, column), np.round(chosen[row, place], 4).tolist(), strict=True)
-    flat: list[Any] = ([{"feature": shown[j], "value": text, "effect": effect} for j, text, effect in each]
-                       if factor is None else [factor(feature=shown[j], value=text, effect=effect) for j, text, effect in each])
+    make = dict if factor is None else factor
+    flat = [make(feature=shown[j], value=text, effect=effect) for j, text, effect in each]
     counts = np.bincount(row, minlength=n)
     ends = np.cumsum(counts)
     starts = ends - counts

@@ -52,9 +52,10 @@ def choose_calibration(model: WinModel, holdout: pd.DataFrame) -> dict[str, floa
     histories need), and switch the model to the best. Keys are ``kind`` or ``kind+prior@w`` (``w``: the
     booster's share of the log-odds)."""
     y = holdout["outcome"].eq("won").to_numpy()
-    options = model.calibrations(holdout) if model.calibrators_ else {"-": model.predict_proba(holdout)}
+    # each judged as it would serve: the booster's own P(win) beyond the known outcomes' days in the stage
+    options, raw, support = model.calibrations(holdout)
+    options = options or {"-": model.predict_proba(holdout)}
     priors = {name: model.prior_proba(holdout, name) for name in model.priors_}
-    raw, support = model.support(holdout)  # each as it would serve: the booster's own beyond the known days in stage
     losses: dict[str, float] = {}
     choices: dict[str, tuple[str | None, float, str | None]] = {}
     for kind, p in options.items():

@@ -297,12 +297,15 @@ class WinModel(Model):
         self.calibrator_ = Calibrator.best(self.calibrators_)
         self.calibration_rows_ = len(window)
 
-    def calibrations(self, rows: Rows) -> dict[str, np.ndarray]:
-        """P(win) of ``rows`` under each calibration the model fitted (none if its window was too small)."""
+    def calibrations(self, rows: Rows) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """P(win) of ``rows`` under each calibration the model fitted (none if its window was too small), and from the
+        same pass their raw P(win) and how much of a calibrated, blended P(win) they keep (1: all; 0: none, beyond
+        every known outcome's days in the stage): :func:`toward`'s last arguments."""
         self.check_fitted()
         x = self.encoder_.transform(rows)
         raw = self._eventual(self._hazards_of(self.booster_, x), self._conditional(x))
-        return {kind: calibrator(raw, self._log_amount(x)) for kind, calibrator in self.calibrators_.items()}
+        return ({kind: calibrator(raw, self._log_amount(x)) for kind, calibrator in self.calibrators_.items()}, raw,
+                self._support(x))
 
     def use_calibration(self, kind: str | None, blend_weight: float = 1.0, prior: str | None = None) -> Self:
         """Calibrate with the map of ``kind`` (one of :attr:`calibrators_`; None: keep the current one) and give
@@ -319,13 +322,6 @@ class WinModel(Model):
             self.prior_name_ = prior
         self.blend_weight_ = float(blend_weight)
         return self
-
-    def support(self, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
-        """The raw P(win) of ``rows`` and how much of a calibrated, blended P(win) they keep (1: all; 0: none, beyond
-        every known outcome's days in the stage): :func:`toward`'s arguments."""
-        self.check_fitted()
-        x = self.encoder_.transform(rows)
-        return self._eventual(self._hazards_of(self.booster_, x), self._conditional(x)), self._support(x)
 
     def _support(self, x: np.ndarray) -> np.ndarray:
         """Per encoded row, the share of the calibrated and blended log-odds it keeps (:data:`SUPPORT_FROM`): 1 up to
@@ -490,13 +486,12 @@ class WinModel(Model):
         out = own.result() if own is not None else self._contributions_of(x)
         if self.blend_weight_ >= 1.0:
             return out
-        support = self._support(x) if support is None else support
-        weight = 1.0 - support[:, None] * (1.0 - self.blend_weight_) if support.ndim else self.blend_weight_
-        out *= weight  # the booster's share of the blended log-odds
+        # the prior's share of the blended log-odds: none beyond the support (one, or one per row)
+        rest = (1.0 - self.blend_weight_) * (self._support(x) if support is None else support)
+        out *= (1.0 - rest)[:, None] if rest.ndim else 1.0 - rest  # the booster's share
         if prior is None or prior.contributions is None:
             return out
         names = self.encoder_.names_
-        rest = 1.0 - (weight[:, 0] if isinstance(weight, np.ndarray) else weight)
         for j, name in enumerate(prior.names):
             mine = "log_amount" if name == "amount" else name
             if mine in names:
