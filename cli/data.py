@@ -92,6 +92,39 @@ def validate(files: DataFiles, as_json: bool) -> None:
     sys.exit(1)
 
 
+@click.command("config")
+@data_options
+@friendly_errors
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the draft to this file (TOML) instead of printing it.")
+@FORCE
+def draft(files: DataFiles, out_path: Path | None, force: bool) -> None:
+    """Draft a pipeline configuration from an export whose stages are the company's own.
+
+    Reads the export through --preset / --config (column names kept) and proposes its open stages in pipeline
+    order (from the stage history, else the CRM's probability column, else when deals entered them), the fixed
+    percentages (the probability column's, else placeholders), the won and lost labels and, when the export
+    holds several pipelines, the largest. Prints the TOML (how each part was found as comments) for
+    --config; check it before training.
+    """
+    from scoring.data.draft import draft_config
+    from scoring.data.presets import load_config
+
+    with err.status(f"Reading {files.deals}..."):
+        drafted = draft_config(files.deals, files.history, load_config(files.config_path, files.preset))
+    text = drafted.toml()
+    if out_path is None:
+        click.echo(text, nl=False)
+        return
+    claim_output(out_path, files.inputs, force)
+    with atomic_path(out_path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    out.print(f"Wrote {out_path}: stages {' -> '.join(drafted.config.stages)}", markup=False)
+    for line in drafted.how:
+        out.print(f"  {line}", markup=False)
+    out.print(f"Check it, then: scoring validate --deals {files.deals} --config {out_path}", markup=False)
+
+
 def _print_summary(data: DealHistory) -> None:
     s = summarize(data)
     cfg = data.config

@@ -10,6 +10,7 @@ import click
 #: command -> "module:function" (click's lazy loading of subcommands).
 COMMANDS = {
     "demo-data": "scoring.cli.data:demo_data", "validate": "scoring.cli.data:validate",
+    "config": "scoring.cli.data:draft",
     "kpis": "scoring.cli.data:kpis", "train": "scoring.cli.models:train", "promote": "scoring.cli.models:promote",
     "rollback": "scoring.cli.models:rollback", "stages": "scoring.cli.models:stages",
     "score": "scoring.cli.scoring:score", "forecast": "scoring.cli.scoring:forecast",

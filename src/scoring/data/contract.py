@@ -114,24 +114,10 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
     (SPEC 2.2) are optional; the deals file's current value of a field they track is never a feature."""
     config = config or PipelineConfig()
     report = DataReport()
-    deals_src, raw_deals = load_table(deals, "deals", report)
-    hist_src, raw_hist = load_table(history, "stage_history", report) if history is not None else (None, None)
-    excel = bool(raw_deals.attrs.get("excel"))
-    raw_deals = _tidy(raw_deals, report, deals_src, "deals")
-    if raw_hist is not None and hist_src is not None:
-        raw_hist = _tidy(raw_hist, report, hist_src, "stage history rows")
-
-    if config.preset:
-        preset = get_preset(config.preset)
-        raw_deals, raw_hist, derived = preset.prepare(raw_deals, raw_hist, config, report, deals_src)
-        if derived:
-            hist_src = f"{deals_src} (stage dates)"
-
-    frame = map_columns(raw_deals, config.columns, MAPPABLE["columns"], report, deals_src, "deals")
-    _one_currency(frame, report, deals_src)
-    frame, deleted = _without_deleted(frame, config, report, deals_src)
-    frame, elsewhere = _chosen_pipelines(frame, config, report, deals_src)
-    frame = _status_from_stage(frame, config, report, deals_src)
+    export = _read_export(deals, history, config, report)
+    deals_src, raw_deals, hist_src, raw_hist, frame = (export.deals_src, export.raw_deals, export.hist_src,
+                                                       export.raw_hist, export.deals)
+    excel, deleted, elsewhere = export.excel, export.deleted, export.elsewhere
     if frame.empty and deleted and report.ok:  # only deletions (a CRM's batch): nothing else to read
         report = _finish(report, strict, writes)
         return DealHistory(_no_deals(), _no_history(), config, {}, report, (deals_src,), deleted=deleted), report
@@ -183,6 +169,58 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
     sources = tuple(s for s in (deals_src, hist_src, *_names(field_history), *_names(activities)) if s)
     return DealHistory(deals_out.reset_index(drop=True), hist_out.reset_index(drop=True), config,
                        features, report, sources, signals, spec, deleted), report
+
+
+@dataclass(frozen=True)
+class _Export:
+    """An export as read through a config, before its values are checked: the deals with their columns mapped
+    (deleted deals and other pipelines' set aside, the status from the stage where there is none), and the raw
+    stage history (a preset's, derived from the deals, included)."""
+
+    deals_src: str
+    raw_deals: pd.DataFrame
+    deals: pd.DataFrame
+    hist_src: str | None
+    raw_hist: pd.DataFrame | None
+    excel: bool
+    deleted: tuple[str, ...]
+    elsewhere: tuple[str, ...]
+
+
+def _read_export(deals: TableInput, history: TableInput | None, config: PipelineConfig, report: DataReport) -> _Export:
+    deals_src, raw_deals = load_table(deals, "deals", report)
+    hist_src, raw_hist = load_table(history, "stage_history", report) if history is not None else (None, None)
+    excel = bool(raw_deals.attrs.get("excel"))
+    raw_deals = _tidy(raw_deals, report, deals_src, "deals")
+    if raw_hist is not None and hist_src is not None:
+        raw_hist = _tidy(raw_hist, report, hist_src, "stage history rows")
+    if config.preset:
+        preset = get_preset(config.preset)
+        raw_deals, raw_hist, derived = preset.prepare(raw_deals, raw_hist, config, report, deals_src)
+        if derived:
+            hist_src = f"{deals_src} (stage dates)"
+    frame = map_columns(raw_deals, config.columns, MAPPABLE["columns"], report, deals_src, "deals")
+    _one_currency(frame, report, deals_src)
+    frame, deleted = _without_deleted(frame, config, report, deals_src)
+    frame, elsewhere = _chosen_pipelines(frame, config, report, deals_src)
+    frame = _status_from_stage(frame, config, report, deals_src)
+    return _Export(deals_src, raw_deals, frame, hist_src, raw_hist, excel, deleted, elsewhere)
+
+
+def export_stages(deals: TableInput, history: TableInput | None = None, config: PipelineConfig | None = None
+                  ) -> tuple[pd.DataFrame, list[str]]:
+    """What an export holds before its stages are checked against a config (for drafting one,
+    :mod:`scoring.data.draft`): its deals with their columns mapped onto the canonical names (as text), and the
+    stage names its stage history uses (a preset's derived history included; none without one)."""
+    config = config or PipelineConfig()
+    report = DataReport()
+    export = _read_export(deals, history, config, report)
+    stages: list[str] = []
+    if export.raw_hist is not None and export.hist_src is not None:
+        hframe = map_columns(export.raw_hist, config.history_columns, HISTORY_COLUMNS, report, export.hist_src, "history")
+        if "stage" in hframe.columns:
+            stages = as_text(hframe["stage"]).dropna().str.strip().unique().tolist()
+    return export.deals, stages
 
 
 def _export_number_format(frame: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str
@@ -571,7 +609,8 @@ def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport
     if unknown.any():
         report.error(src, f"unknown stage {examples(out.loc[unknown, 'stage'].fillna('(empty)').unique().tolist())}; "
                      f"expected one of the configured stages {list(config.stages)}"
-                     " (add it to stages, or map it in the config's [values.stage] table)", "stage", report_rows(unknown))
+                     " (add it to stages, or map it in the config's [values.stage] table; `scoring config` drafts a config "
+                     "from the export's own stages)", "stage", report_rows(unknown))
 
     for col in DEAL_DATE_COLUMNS:
         if col not in out.columns:

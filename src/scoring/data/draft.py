@@ -1,0 +1,262 @@
+"""A pipeline configuration drafted from an export: its own stages, in the order its dates show.
+
+CRMs let a company name its own stages (HubSpot's and Pipedrive's defaults are rarely kept, Salesforce's often
+not), so an export often names stages no preset knows, and reading it stops at "unknown stage". :func:`draft_config`
+reads the export through the given config (preset, column mapping) and proposes the rest:
+
+- the open stages in pipeline order: with a stage history (a file, or HubSpot's "Date entered" columns), the
+  order the deals entered them (for each pair of stages, which one most deals that entered both entered first;
+  stages ranked by how many others they come before); without one, the CRM's probability column when the export
+  has one (Salesforce's "Probability (%)", HubSpot's "Deal probability", Pipedrive's, Odoo's and Dynamics'
+  "Probability": a stage's default, rising along the pipeline), else how long after their creation the open
+  deals entered the stage they are in (without stage dates, their age; a stage with neither is placed last);
+- won and lost labels: stage names only closed deals are in, all won or all lost (a status column says so), or,
+  without a status column, names that say won or lost;
+- fixed percentages: the probability column's median per stage among the open deals, else evenly spaced
+  placeholders for the team's own;
+- one pipeline, the one with most deals, when the export holds several (each has its own stages).
+
+A draft is for a person to check (:attr:`Draft.how` says how each part was found), not a guess the product acts
+on: reading an export still stops at a stage its config does not name.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+import tomli_w
+
+from scoring.data.columns import as_text, fold
+from scoring.data.config import PIPELINE, PipelineConfig
+from scoring.data.contract import DealHistory, data_end, export_stages, inspect_deal_history, stage_classifier
+from scoring.data.formats import parse_numbers
+from scoring.data.presets import get_preset
+from scoring.data.tables import TableInput
+from scoring.errors import DataError
+
+#: Columns holding the CRM's probability of each deal (its stage's default unless a rep changed it), folded.
+PROBABILITY_COLUMNS = frozenset(fold(c) for c in ("Probability (%)", "Probability", "Deal probability",
+                                                  "Deal Stage Probability", "Close probability", "Win probability"))
+#: Without a status column, stage names that close a deal.
+_WON_NAME = re.compile(r"^\W*(closed\W*)?won\b|\bwon\W*$", re.IGNORECASE)  # "Closed Won", "Won - signed", "Deal won"
+_LOST_NAME = re.compile(r"^\W*(closed\W*)?lost\b|\blost\W*$", re.IGNORECASE)
+#: A stage is a won or lost label only with at least this many deals in it, every one closed the same way.
+MIN_TERMINAL_DEALS = 3
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A drafted config and how each part was found."""
+
+    config: PipelineConfig
+    how: tuple[str, ...]
+
+    def toml(self) -> str:
+        """The draft as a config file: what differs from the preset (or the textbook pipeline), with ``how`` as
+        comments above it."""
+        drafted, plain = self.config.to_dict(), (get_preset(self.config.preset).config if self.config.preset
+                                                 else PipelineConfig()).to_dict()
+        keep = ("preset", "stages", "fixed_probabilities")
+        data = {key: value for key, value in drafted.items() if key in keep or plain.get(key) != value}
+        head = "\n".join(f"# {line}" for line in ("Drafted by `scoring config`: check it before training.", *self.how))
+        return f"{head}\n{tomli_w.dumps(data)}"
+
+
+def draft_config(deals: TableInput, history: TableInput | None = None, config: PipelineConfig | None = None
+                 ) -> Draft:
+    """A config for the export ``deals`` (and its stage ``history``), read through ``config`` (its preset and
+    column mapping kept; stages, percentages and outcome labels drafted). Raises :class:`DataError` when the
+    export cannot be read even with its own stages (the report lists why)."""
+    base = config or PipelineConfig()
+    how: list[str] = []
+    frame, history_stages = export_stages(deals, history, base)
+    if PIPELINE in frame.columns and not base.pipelines:
+        counts = as_text(frame[PIPELINE]).dropna().value_counts()
+        if len(counts) > 1:
+            base = replace(base, pipelines=(str(counts.index[0]),))
+            how.append(f"Pipeline: {counts.index[0]} ({counts.iloc[0]:,} deals), the largest of {len(counts)}; the others: "
+                       + ", ".join(f"{name} ({count:,})" for name, count in counts.iloc[1:].items())
+                       + ". Draft each with its own config (pipelines = [\"...\"]).")
+            frame, history_stages = export_stages(deals, history, base)
+    if "stage" not in frame.columns:
+        raise DataError(f"{deals}: no stage column to draft stages from; map the export's under [columns] "
+                        "(stage = \"...\")")
+    names = [*as_text(frame["stage"]).dropna().str.strip().tolist(), *history_stages]
+    won, lost, candidates = _classified(names, base, has_status="status" in frame.columns)
+    if not candidates:
+        raise DataError(f"{deals}: no open stage found in the stage column (every stage is a won or lost label)")
+    # closed deals whose stage is their outcome, with no stage history to tell the open stage they left: read as
+    # from the last open stage (the drafted order's, said), as the config must then declare
+    labelled = replace(base, won_labels=(*base.won_labels, *won), lost_labels=(*base.lost_labels, *lost))
+    classify = stage_classifier(labelled)
+    outcome_stages = not history_stages and any(classify(n)[0] in ("won", "lost") for n in names)
+    permissive = replace(labelled, stages=tuple(candidates), fixed_probabilities=dict.fromkeys(candidates, 0.5),
+                         last_open_stage=candidates[-1] if outcome_stages else None)
+    data, report = inspect_deal_history(deals, history, permissive)
+    if data is None:
+        raise DataError("cannot draft a config, the export has problems besides its stages: " + report.summary(), report)
+    terminal_won, terminal_lost = _terminal(data)
+    stages = [s for s in candidates if s not in terminal_won and s not in terminal_lost]
+    if not stages:
+        raise DataError(f"{deals}: every stage holds only closed deals of one outcome; no open stage to draft")
+    probability = _probabilities(frame, data, base)
+    order = _order(data, stages, probability, how)
+    percentages = _percentages(order, probability, base.fixed_probabilities, how)
+    if won or lost or terminal_won or terminal_lost:
+        how.append("Outcome labels: " + "; ".join(
+            f"{kind} {', '.join(names)}" for kind, names in (("won", [*won, *terminal_won]), ("lost", [*lost, *terminal_lost]))
+            if names) + (" (their names)." if won or lost else " (only closed deals of that outcome are in them)."))
+    if outcome_stages:
+        how.append(f"Closed deals' last open stage: {order[-1]} (last_open_stage; the export gives their outcome as "
+                   "their stage, and no stage history says which stage they left from: give one to learn it).")
+    drafted = replace(permissive, stages=tuple(order), fixed_probabilities=percentages,
+                      won_labels=(*permissive.won_labels, *terminal_won),
+                      lost_labels=(*permissive.lost_labels, *terminal_lost),
+                      last_open_stage=order[-1] if outcome_stages else None)
+    return Draft(drafted, tuple(how))
+
+
+def _classified(names: list[str], config: PipelineConfig, has_status: bool) -> tuple[list[str], list[str], list[str]]:
+    """(won labels, lost labels, open stages) among the export's stage names, each once, in order of appearance:
+    the config's own stages and labels as it names them, the others as the export writes them; without a status
+    column, unknown names that say won or lost are labels."""
+    classify = stage_classifier(config)
+    won: list[str] = []
+    lost: list[str] = []
+    stages: dict[str, str] = {}
+    for name in dict.fromkeys(n for n in names if n):
+        kind, canonical = classify(name)
+        if kind == "unknown" and not has_status and _WON_NAME.search(name) and not _LOST_NAME.search(name):
+            won.append(name)
+        elif kind == "unknown" and not has_status and _LOST_NAME.search(name) and not _WON_NAME.search(name):
+            lost.append(name)
+        elif kind in ("open", "unknown"):
+            stages.setdefault(fold(canonical), canonical)
+    return won, lost, list(stages.values())
+
+
+def _terminal(data: DealHistory) -> tuple[list[str], list[str]]:
+    """Stages only closed deals are in, all of one outcome (at least :data:`MIN_TERMINAL_DEALS`), and that no
+    deal left for another stage: (won labels, lost labels)."""
+    deals = data.deals
+    left = set()
+    if data.has_history:
+        hist = data.history
+        left = set(hist.loc[hist["deal_id"].eq(hist["deal_id"].shift(-1)), "stage"])
+    won, lost = [], []
+    for stage, status in deals.groupby("stage", sort=False)["status"]:
+        if len(status) < MIN_TERMINAL_DEALS or stage in left or status.eq("open").any():
+            continue
+        if status.eq("won").all():
+            won.append(str(stage))
+        elif status.eq("lost").all():
+            lost.append(str(stage))
+    return won, lost
+
+
+def _probabilities(frame: pd.DataFrame, data: DealHistory, config: PipelineConfig) -> pd.Series | None:
+    """Per stage, the median of the CRM's probability (a share, 0-1) over the open deals in it, from the
+    export's probability column (:data:`PROBABILITY_COLUMNS`): the stage's default, which a rep's changed
+    probability on a few deals does not move. None without such a column."""
+    column = next((c for c in frame.columns if fold(str(c)) in PROBABILITY_COLUMNS), None)
+    if column is None or "deal_id" not in frame.columns:
+        return None
+    text = as_text(frame[column]).str.replace("%", "", regex=False)
+    values, _ = parse_numbers(text, config.number_format, found=config.found_number_format)
+    by_id = pd.Series(values.to_numpy(dtype=float), index=as_text(frame["deal_id"]).to_numpy())
+    by_id = by_id[by_id.index.notna() & ~by_id.index.duplicated()]
+    opened = data.deals[data.deals["status"].eq("open")]
+    values = pd.Series(by_id.reindex(opened["deal_id"].to_numpy()).to_numpy(), index=opened["stage"].to_numpy()).dropna()
+    if values.empty or (values < 0).any():
+        return None
+    return (values / 100.0 if values.max() > 1.0 else values).groupby(level=0).median().clip(0.0, 1.0)
+
+
+def _order(data: DealHistory, stages: list[str], probability: pd.Series | None, how: list[str]) -> list[str]:
+    """The stages in pipeline order, and how it was found appended to ``how``."""
+    if data.has_history:
+        first = (data.history[data.history["stage"].isin(stages)].groupby(["deal_id", "stage"])["entered_at"].min()
+                 .unstack().reindex(columns=stages))
+        several = first.notna().sum(axis=1).gt(1)
+        if several.any():
+            days = (first.sub(first.min(axis=1), axis=0) / pd.Timedelta(days=1)).to_numpy(dtype=float)
+            before = (days[:, :, None] < days[:, None, :]).sum(axis=0)  # [a, b]: deals that entered a before b
+            wins = np.sign(before - before.T).sum(axis=1)  # how many stages each comes before, less after
+            typical = pd.DataFrame(days).median().to_numpy()  # days after the deal's first entry, for ties
+            seen = first.notna().any().to_numpy()
+            entry, _ = _timing(data, stages)
+            ranked = sorted(range(len(stages)), key=lambda i: (
+                not seen[i], -wins[i], typical[i] if seen[i] else entry.get(stages[i], np.inf), i))
+            unseen = [stage for stage, there in zip(stages, seen) if not there]
+            how.append(f"Stage order: the order {int(several.sum()):,} deals entered them in the stage history"
+                       + (f" ({', '.join(unseen)}: entered by none there, placed last)" if unseen else "") + ".")
+            return [stages[i] for i in ranked]
+    timing, placed = _timing(data, stages)
+    if probability is not None:
+        medians = probability.reindex(stages)
+        if medians.notna().sum() >= max(2, len(stages) // 2):
+            how.append("Stage order: the export's probability column (each stage's median among the open deals; "
+                       f"ties and stages without one by {placed}).")
+            return _by_value(stages, medians, timing)
+    how.append(f"Stage order: {placed} (no stage history, no probability column): check it, a stage history would "
+               "show it.")
+    return _by_value(stages, timing, pd.Series(dtype=float))
+
+
+def _timing(data: DealHistory, stages: list[str]) -> tuple[pd.Series, str]:
+    """Per stage, how many days after their creation its deals stand: the median days to entering it of the open
+    deals in it (of all its deals when none is open), else, without stage dates, the median age of its open deals
+    at the data's end; and what each stage was placed by, said."""
+    deals = data.deals
+    days = (deals["stage_entered_at"] - deals["created_at"]) / pd.Timedelta(days=1)
+    opened = deals["status"].eq("open")
+    entry = days[opened].groupby(deals.loc[opened, "stage"]).median().combine_first(days.groupby(deals["stage"]).median())
+    age = ((data_end(data) - deals.loc[opened, "created_at"]) / pd.Timedelta(days=1)).groupby(deals.loc[opened, "stage"]).median()
+    entry, age = entry.reindex(stages), age.reindex(stages)
+    by_age = [s for s in stages if pd.isna(entry[s]) and pd.notna(age[s])]
+    untimed = [s for s in stages if pd.isna(entry[s]) and pd.isna(age[s])]
+    timed = [s for s in stages if pd.notna(entry[s])]
+    listed = f" ({', '.join(timed)})" if by_age or untimed else ""
+    parts = [f"how long after their creation the open deals entered the stage they are in{listed}"] if timed else []
+    parts += [f"the age of the open deals ({', '.join(by_age)}: no stage dates)"] if by_age else []
+    parts += [f"nothing for {', '.join(untimed)} (no dated deal: placed last)"] if untimed else []
+    said = "; ".join(parts)
+    return entry.combine_first(age), said
+
+
+def _by_value(stages: list[str], primary: pd.Series, secondary: pd.Series) -> list[str]:
+    """``stages`` sorted by ``primary`` (then ``secondary`` where it has none; then as they came)."""
+    def key(item: tuple[int, str]) -> tuple[float, float, int]:
+        index, stage = item
+        first, second = primary.get(stage, np.nan), secondary.get(stage, np.nan)
+        return (float(first) if pd.notna(first) else np.inf, float(second) if pd.notna(second) else np.inf, index)
+
+    return [stage for _, stage in sorted(enumerate(stages), key=key)]
+
+
+def _percentages(order: list[str], probability: pd.Series | None, configured: Mapping[str, float], how: list[str]
+                 ) -> dict[str, float]:
+    """The fixed percentages of the stages in ``order``, and where they came from appended to ``how``: the
+    probability column's medians (a stage without one between its neighbours'), else the ones ``configured`` for
+    the stages the config already has, else evenly spaced placeholders."""
+    known = (probability if probability is not None else pd.Series(dtype=float)).reindex(order)
+    if known.notna().any():
+        positions = np.arange(len(order))
+        filled = np.interp(positions, positions[known.notna().to_numpy()], known.dropna().to_numpy(dtype=float))
+        missing = [stage for stage, value in known.items() if pd.isna(value)]
+        how.append("Fixed percentages: the export's probability column, each stage's median among the open deals"
+                   + (f" ({', '.join(missing)}: between their neighbours', no open deal shows one)" if missing else "")
+                   + ".")
+        return {stage: round(float(value), 3) for stage, value in zip(order, filled)}
+    kept = [stage for stage in order if stage in configured]
+    placed = [stage for stage in order if stage not in configured]
+    if placed:
+        how.append(f"Fixed percentages: evenly spaced placeholders{' for ' + ', '.join(placed) if kept else ''}: put "
+                   "your team's own (the forecast shows them beside the model's).")
+    if kept:
+        how.append(f"Fixed percentages of {', '.join(kept)}: the config's.")
+    return {stage: float(configured[stage]) if stage in configured else round((i + 1) / (len(order) + 1), 2)
+            for i, stage in enumerate(order)}

@@ -1,0 +1,142 @@
+"""Drafting a config from an export whose stages are the company's own (`scoring config`)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scoring.cli.main import main
+from scoring.data.config import PipelineConfig
+from scoring.data.contract import inspect_deal_history, load_deal_history
+from scoring.data.demo import DemoCompany, DemoData
+from scoring.data.draft import draft_config
+from scoring.data.exports import hubspot_deals, salesforce_reports
+from scoring.data.presets import load_config
+from scoring.errors import DataError
+
+#: The company's own names of the textbook stages, listed out of pipeline order (the order must come from the data).
+OWN = {"Negotiation": "Contract review", "Lead": "Inbound", "Proposal": "Quote sent", "Qualified": "Discovery call"}
+IN_ORDER = [OWN[s] for s in ("Lead", "Qualified", "Proposal", "Negotiation")]
+
+
+@pytest.fixture(scope="module")
+def demo() -> DemoData:
+    return DemoCompany().generate(900, seed=5, end="2025-06-30")
+
+
+def _renamed(demo: DemoData) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The demo's deals (shuffled, so no order of appearance helps) and stage history under the company's names."""
+    deals = demo.deals.assign(stage=demo.deals["stage"].map(OWN)).sample(frac=1.0, random_state=3)
+    return deals.reset_index(drop=True), demo.history.assign(stage=demo.history["stage"].map(OWN)).sample(
+        frac=1.0, random_state=4)
+
+
+def test_the_stage_order_comes_from_the_history_and_the_draft_reads_the_export(demo: DemoData):
+    deals, history = _renamed(demo)
+    with pytest.raises(DataError, match="scoring config"):  # what reading it without a config says to do
+        load_deal_history(deals, history)
+    draft = draft_config(deals, history)
+    assert list(draft.config.stages) == IN_ORDER
+    assert draft.config.fixed_probabilities == {"Inbound": 0.2, "Discovery call": 0.4, "Quote sent": 0.6,
+                                                "Contract review": 0.8}  # placeholders, said so
+    assert any("stage history" in line for line in draft.how) and any("placeholders" in line for line in draft.how)
+    data = load_deal_history(deals, history, draft.config)
+    assert len(data.deals) == len(deals) and set(data.deals["stage"]) == set(IN_ORDER)
+
+
+def test_without_history_the_order_comes_from_when_open_deals_entered_their_stage(demo: DemoData):
+    deals, _ = _renamed(demo)
+    draft = draft_config(deals)
+    assert list(draft.config.stages) == IN_ORDER
+    assert any("no stage history" in line for line in draft.how)
+
+
+def test_a_salesforce_export_of_own_stages_gets_its_probabilities_and_last_open_stage(demo: DemoData, tmp_path: Path):
+    own = {"Prospecting": "Discovery Call", "Qualification": "Solutioning", "Proposal/Price Quote": "Business Case",
+           "Negotiation/Review": "Legal Review"}
+    paths = salesforce_reports(demo, tmp_path)
+    for path in paths:  # the org renamed its stages; its report keeps each stage's probability
+        text = path.read_text(encoding="utf-8")
+        for old, new in own.items():
+            text = text.replace(f'"{old}"', f'"{new}"')
+        path.write_text(text, encoding="utf-8")
+    deals, history = paths
+    config = load_config(preset="salesforce")
+    with_history = draft_config(deals, history, config).config
+    assert list(with_history.stages) == list(own.values())
+    assert with_history.fixed_probabilities == {"Discovery Call": 0.1, "Solutioning": 0.1, "Business Case": 0.75,
+                                                "Legal Review": 0.9}
+    assert with_history.last_open_stage is None
+    # the report alone: ordered by the probabilities (ties by entry time); closed deals' stage is their outcome
+    alone = draft_config(deals, None, config)
+    assert list(alone.config.stages) == list(own.values())
+    assert alone.config.last_open_stage == "Legal Review" and any("last open stage" in line for line in alone.how)
+    assert inspect_deal_history(deals, None, alone.config)[0] is not None
+
+
+def test_hubspot_date_entered_columns_of_own_stages_order_them(demo: DemoData, tmp_path: Path):
+    own = {"Appointment Scheduled": "Intro meeting", "Qualified To Buy": "Needs confirmed",
+           "Presentation Scheduled": "Demo given", "Decision Maker Bought-In": "Champion Won Over"}
+    path = hubspot_deals(demo, tmp_path)
+    text = path.read_text(encoding="utf-8")
+    for old, new in own.items():
+        text = text.replace(old, new)
+    path.write_text(text, encoding="utf-8")
+    draft = draft_config(path, None, load_config(preset="hubspot"))
+    assert list(draft.config.stages) == list(own.values())  # "Won" inside a name is no outcome label
+    assert load_deal_history(path, None, draft.config).has_history
+
+
+def test_outcome_labels_from_names_without_status_and_from_closed_deals_with_it(demo: DemoData):
+    deals, _ = _renamed(demo)
+    named = deals.assign(stage=deals["stage"].mask(deals["status"].eq("won"), "Deal Won")
+                         .mask(deals["status"].eq("lost"), "Deal lost")).drop(columns=["status"])
+    draft = draft_config(named).config
+    assert list(draft.stages) == IN_ORDER
+    assert "Deal Won" in draft.won_labels and "Deal lost" in draft.lost_labels
+    assert draft.last_open_stage == IN_ORDER[-1]
+    # with a status column, a stage only won deals are in (and none left) is a won label, whatever its name
+    signed = deals.assign(stage=deals["stage"].mask(deals["status"].eq("won"), "Signed"))
+    drafted = draft_config(signed).config
+    assert "Signed" in drafted.won_labels and "Signed" not in drafted.stages
+
+
+def test_an_export_of_two_pipelines_drafts_the_larger_and_names_the_other(demo: DemoData):
+    deals, history = _renamed(demo)
+    renewals = deals.index % 4 == 0
+    deals = deals.assign(pipeline=["Renewals" if r else "New business" for r in renewals],
+                         stage=deals["stage"].where(~renewals, deals["stage"] + " (renewal)"))
+    draft = draft_config(deals, history)
+    assert draft.config.pipelines == ("New business",) and list(draft.config.stages) == IN_ORDER
+    assert any("Renewals" in line for line in draft.how)
+
+
+def test_the_configs_own_percentages_are_kept_for_its_stages(demo: DemoData):
+    config = PipelineConfig.from_dict({"stages": ["Inbound", "Quote sent"],
+                                       "fixed_probabilities": {"Inbound": 0.05, "Quote sent": 0.4}})
+    deals, history = _renamed(demo)
+    draft = draft_config(deals, history, config).config
+    assert draft.fixed_probabilities["Inbound"] == 0.05 and draft.fixed_probabilities["Quote sent"] == 0.4
+    assert draft.fixed_probabilities["Discovery call"] == 0.4  # a placeholder, between
+
+
+def test_scoring_config_writes_a_draft_validate_accepts(demo: DemoData, tmp_path: Path):
+    deals, history = _renamed(demo)
+    deals.to_csv(deals_path := tmp_path / "deals.csv", index=False)
+    history.to_csv(history_path := tmp_path / "history.csv", index=False)
+    runner = CliRunner()
+    refused = runner.invoke(main, ["validate", "--deals", str(deals_path), "--history", str(history_path)])
+    assert refused.exit_code == 1 and "scoring config" in refused.output
+    printed = runner.invoke(main, ["config", "--deals", str(deals_path), "--history", str(history_path)])
+    assert printed.exit_code == 0 and printed.output.startswith("# Drafted by `scoring config`")
+    written = runner.invoke(main, ["config", "--deals", str(deals_path), "--history", str(history_path),
+                                   "--out", str(config_path := tmp_path / "pipeline.toml")])
+    assert written.exit_code == 0, written.output
+    assert config_path.read_text(encoding="utf-8") == printed.output
+    again = runner.invoke(main, ["config", "--deals", str(deals_path), "--out", str(config_path)])
+    assert again.exit_code == 1 and "--force" in again.output  # never over a file without --force
+    validated = runner.invoke(main, ["validate", "--deals", str(deals_path), "--history", str(history_path),
+                                     "--config", str(config_path)])
+    assert validated.exit_code == 0, validated.output
