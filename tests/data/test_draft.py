@@ -51,6 +51,9 @@ def test_without_history_the_order_comes_from_when_open_deals_entered_their_stag
     draft = draft_config(deals)
     assert list(draft.config.stages) == IN_ORDER
     assert any("no stage history" in line for line in draft.how)
+    # a probability column of one value for every deal (never set per stage) tells nothing: not used
+    same = draft_config(deals.assign(Probability="20")).config
+    assert list(same.stages) == IN_ORDER and same.fixed_probabilities == draft.config.fixed_probabilities
 
 
 def test_a_salesforce_export_of_own_stages_gets_its_probabilities_and_last_open_stage(demo: DemoData, tmp_path: Path):

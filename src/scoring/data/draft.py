@@ -160,7 +160,7 @@ def _terminal(data: DealHistory) -> tuple[list[str], list[str]]:
 def _probabilities(frame: pd.DataFrame, data: DealHistory, config: PipelineConfig) -> pd.Series | None:
     """Per stage, the median of the CRM's probability (a share, 0-1) over the open deals in it, from the
     export's probability column (:data:`PROBABILITY_COLUMNS`): the stage's default, which a rep's changed
-    probability on a few deals does not move. None without such a column."""
+    probability on a few deals does not move. None without such a column, or when it shows one value for all."""
     column = next((c for c in frame.columns if fold(str(c)) in PROBABILITY_COLUMNS), None)
     if column is None or "deal_id" not in frame.columns:
         return None
@@ -172,7 +172,8 @@ def _probabilities(frame: pd.DataFrame, data: DealHistory, config: PipelineConfi
     values = pd.Series(by_id.reindex(opened["deal_id"].to_numpy()).to_numpy(), index=opened["stage"].to_numpy()).dropna()
     if values.empty or (values < 0).any():
         return None
-    return (values / 100.0 if values.max() > 1.0 else values).groupby(level=0).median().clip(0.0, 1.0)
+    medians = (values / 100.0 if values.max() > 1.0 else values).groupby(level=0).median().clip(0.0, 1.0)
+    return medians if medians.nunique() > 1 else None  # one value for every stage tells neither order nor percentages
 
 
 def _order(data: DealHistory, stages: list[str], probability: pd.Series | None, how: list[str]) -> list[str]:
