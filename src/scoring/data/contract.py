@@ -188,6 +188,7 @@ class _Export:
 
 
 def _read_export(deals: TableInput, history: TableInput | None, config: PipelineConfig, report: DataReport) -> _Export:
+    """Read the files, set aside a report's footers, apply the preset and map the deals' columns (:class:`_Export`)."""
     deals_src, raw_deals = load_table(deals, "deals", report)
     hist_src, raw_hist = load_table(history, "stage_history", report) if history is not None else (None, None)
     excel = bool(raw_deals.attrs.get("excel"))
