@@ -68,6 +68,7 @@ def test_a_salesforce_export_of_own_stages_gets_its_probabilities_and_last_open_
     deals, history = paths
     config = load_config(preset="salesforce")
     with_history = draft_config(deals, history, config).config
+    statuses = load_deal_history(deals, history, with_history).deals["status"].value_counts().to_dict()
     assert list(with_history.stages) == list(own.values())
     assert with_history.fixed_probabilities == {"Discovery Call": 0.1, "Solutioning": 0.1, "Business Case": 0.75,
                                                 "Legal Review": 0.9}
@@ -77,6 +78,16 @@ def test_a_salesforce_export_of_own_stages_gets_its_probabilities_and_last_open_
     assert list(alone.config.stages) == list(own.values())
     assert alone.config.last_open_stage == "Legal Review" and any("last open stage" in line for line in alone.how)
     assert inspect_deal_history(deals, None, alone.config)[0] is not None
+    # the org renamed its closed stages too: the report's probability (100 % and 0 %) says they close deals
+    for path in paths:
+        path.write_text(path.read_text(encoding="utf-8").replace('"Closed Won"', '"Closed - Signed"')
+                        .replace('"Closed Lost"', '"Closed - No Decision"'), encoding="utf-8")
+    for given in (history, None):
+        closed = draft_config(deals, given, config).config
+        assert list(closed.stages) == list(own.values())
+        assert "Closed - Signed" in closed.won_labels and "Closed - No Decision" in closed.lost_labels
+        data = load_deal_history(deals, given, closed)
+        assert data.deals["status"].value_counts().to_dict() == statuses  # the same deals won and lost
 
 
 def test_hubspot_date_entered_columns_of_own_stages_order_them(demo: DemoData, tmp_path: Path):

@@ -11,7 +11,8 @@ reads the export through the given config (preset, column mapping) and proposes 
   "Probability": a stage's default, rising along the pipeline), else how long after their creation the open
   deals entered the stage they are in (without stage dates, their age; a stage with neither is placed last);
 - won and lost labels: stage names only closed deals are in, all won or all lost (a status column says so), or,
-  without a status column, names that say won or lost;
+  without a status column, stages whose deals all stand at probability 100 % or 0 % (the CRM's closed stages)
+  and names that say won or lost;
 - fixed percentages: the probability column's median per stage among the open deals, else evenly spaced
   placeholders for the team's own;
 - one pipeline, the one with most deals, when the export holds several (each has its own stages).
@@ -85,7 +86,14 @@ def draft_config(deals: TableInput, history: TableInput | None = None, config: P
         raise DataError(f"{deals}: no stage column to draft stages from; map the export's under [columns] "
                         "(stage = \"...\")")
     names = [*as_text(frame["stage"]).dropna().str.strip().tolist(), *history_stages]
-    won, lost, candidates = _classified(names, base, has_status="status" in frame.columns)
+    # a status that closes no deal (none, or one a preset derived from stage names it does not know) tells nothing
+    has_status = "status" in frame.columns and as_text(frame["status"]).str.strip().str.casefold().isin(["won", "lost"]).any()
+    won, lost, candidates = _classified(names, base, has_status)
+    if not has_status:  # stages whose deals all stand at 100 % or 0 % close them (the CRM's closed stages)
+        medians = _labelled_by_probability(frame, base, [c for c in candidates if stage_classifier(base)(c)[0] == "unknown"])
+        won.update({stage: "probability 100 %" for stage, p in medians.items() if p >= 1.0})
+        lost.update({stage: "probability 0 %" for stage, p in medians.items() if p <= 0.0})
+        candidates = [c for c in candidates if c not in won and c not in lost]
     if not candidates:
         raise DataError(f"{deals}: no open stage found in the stage column (every stage is a won or lost label)")
     # closed deals whose stage is their outcome, with no stage history to tell the open stage they left: read as
@@ -105,34 +113,35 @@ def draft_config(deals: TableInput, history: TableInput | None = None, config: P
     probability = _probabilities(frame, data, base)
     order = _order(data, stages, probability, how)
     percentages = _percentages(order, probability, base.fixed_probabilities, how)
-    if won or lost or terminal_won or terminal_lost:
-        how.append("Outcome labels: " + "; ".join(
-            f"{kind} {', '.join(names)}" for kind, names in (("won", [*won, *terminal_won]), ("lost", [*lost, *terminal_lost]))
-            if names) + (" (their names)." if won or lost else " (only closed deals of that outcome are in them)."))
+    won.update(dict.fromkeys(terminal_won, "only won deals are in it"))
+    lost.update(dict.fromkeys(terminal_lost, "only lost deals are in it"))
+    if won or lost:
+        how.append("Outcome labels: " + "; ".join(f"{kind} {', '.join(f'{n} ({why})' for n, why in labels.items())}"
+                                                  for kind, labels in (("won", won), ("lost", lost)) if labels) + ".")
     if outcome_stages:
         how.append(f"Closed deals' last open stage: {order[-1]} (last_open_stage; the export gives their outcome as "
                    "their stage, and no stage history says which stage they left from: give one to learn it).")
     drafted = replace(permissive, stages=tuple(order), fixed_probabilities=percentages,
-                      won_labels=(*permissive.won_labels, *terminal_won),
-                      lost_labels=(*permissive.lost_labels, *terminal_lost),
+                      won_labels=(*base.won_labels, *won), lost_labels=(*base.lost_labels, *lost),
                       last_open_stage=order[-1] if outcome_stages else None)
     return Draft(drafted, tuple(how))
 
 
-def _classified(names: list[str], config: PipelineConfig, has_status: bool) -> tuple[list[str], list[str], list[str]]:
+def _classified(names: list[str], config: PipelineConfig, has_status: bool
+                ) -> tuple[dict[str, str], dict[str, str], list[str]]:
     """(won labels, lost labels, open stages) among the export's stage names, each once, in order of appearance:
-    the config's own stages and labels as it names them, the others as the export writes them; without a status
-    column, unknown names that say won or lost are labels."""
+    the config's own stages as it names them, the others as the export writes them; without a status column,
+    unknown names that say won or lost are labels (with why: label -> reason)."""
     classify = stage_classifier(config)
-    won: list[str] = []
-    lost: list[str] = []
+    won: dict[str, str] = {}
+    lost: dict[str, str] = {}
     stages: dict[str, str] = {}
     for name in dict.fromkeys(n for n in names if n):
         kind, canonical = classify(name)
         if kind == "unknown" and not has_status and _WON_NAME.search(name) and not _LOST_NAME.search(name):
-            won.append(name)
+            won[name] = "its name"
         elif kind == "unknown" and not has_status and _LOST_NAME.search(name) and not _WON_NAME.search(name):
-            lost.append(name)
+            lost[name] = "its name"
         elif kind in ("open", "unknown"):
             stages.setdefault(fold(canonical), canonical)
     return won, lost, list(stages.values())
@@ -157,22 +166,46 @@ def _terminal(data: DealHistory) -> tuple[list[str], list[str]]:
     return won, lost
 
 
-def _probabilities(frame: pd.DataFrame, data: DealHistory, config: PipelineConfig) -> pd.Series | None:
-    """Per stage, the median of the CRM's probability (a share, 0-1) over the open deals in it, from the
-    export's probability column (:data:`PROBABILITY_COLUMNS`): the stage's default, which a rep's changed
-    probability on a few deals does not move. None without such a column, or when it shows one value for all."""
+def _shares(frame: pd.DataFrame, config: PipelineConfig) -> pd.Series | None:
+    """The CRM's probability of each deal (a share, 0-1; a percent column read as one), row by row of the mapped
+    deals, from the export's probability column (:data:`PROBABILITY_COLUMNS`); None without a usable one."""
     column = next((c for c in frame.columns if fold(str(c)) in PROBABILITY_COLUMNS), None)
-    if column is None or "deal_id" not in frame.columns:
+    if column is None:
         return None
-    text = as_text(frame[column]).str.replace("%", "", regex=False)
-    values, _ = parse_numbers(text, config.number_format, found=config.found_number_format)
-    by_id = pd.Series(values.to_numpy(dtype=float), index=as_text(frame["deal_id"]).to_numpy())
+    values, _ = parse_numbers(as_text(frame[column]).str.replace("%", "", regex=False), config.number_format,
+                              found=config.found_number_format)
+    values = values.astype(float)
+    if not values.notna().any() or (values < 0).any():
+        return None
+    return (values / 100.0 if values.max() > 1.0 else values).clip(0.0, 1.0)
+
+
+def _labelled_by_probability(frame: pd.DataFrame, config: PipelineConfig, stages: list[str]) -> pd.Series:
+    """Per stage of ``stages`` (as the export writes them), the probability every deal in it stands at, where they
+    all stand at one (empty without a probability column)."""
+    shares = _shares(frame, config)
+    if shares is None:
+        return pd.Series(dtype=float)
+    by_stage = shares.groupby(as_text(frame["stage"]).str.strip().to_numpy())
+    low, high = by_stage.min(), by_stage.max()
+    same = low[(low == high) & low.index.isin(stages) & by_stage.count().ge(MIN_TERMINAL_DEALS)]
+    return same
+
+
+def _probabilities(frame: pd.DataFrame, data: DealHistory, config: PipelineConfig) -> pd.Series | None:
+    """Per stage, the median of the CRM's probability (a share, 0-1) over the open deals in it (:func:`_shares`):
+    the stage's default, which a rep's changed probability on a few deals does not move. None without a
+    probability column, or when it shows one value for all."""
+    shares = _shares(frame, config)
+    if shares is None or "deal_id" not in frame.columns:
+        return None
+    by_id = pd.Series(shares.to_numpy(), index=as_text(frame["deal_id"]).to_numpy())
     by_id = by_id[by_id.index.notna() & ~by_id.index.duplicated()]
     opened = data.deals[data.deals["status"].eq("open")]
     values = pd.Series(by_id.reindex(opened["deal_id"].to_numpy()).to_numpy(), index=opened["stage"].to_numpy()).dropna()
-    if values.empty or (values < 0).any():
+    if values.empty:
         return None
-    medians = (values / 100.0 if values.max() > 1.0 else values).groupby(level=0).median().clip(0.0, 1.0)
+    medians = values.groupby(level=0).median()
     return medians if medians.nunique() > 1 else None  # one value for every stage tells neither order nor percentages
 
 
