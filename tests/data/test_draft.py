@@ -154,3 +154,18 @@ def test_scoring_config_writes_a_draft_validate_accepts(demo: DemoData, tmp_path
     validated = runner.invoke(main, ["validate", "--deals", str(deals_path), "--history", str(history_path),
                                      "--config", str(config_path)])
     assert validated.exit_code == 0, validated.output
+
+
+def test_spellings_and_deals_without_a_stage(demo: DemoData, tmp_path: Path):
+    """A stage written in several cases and spacings is one stage, named as the export writes it most; a deal
+    without a stage is named by its row before anything is drafted."""
+    deals, history = _renamed(demo)
+    shouted = deals.index % 7 == 0
+    deals.loc[shouted, "stage"] = deals.loc[shouted, "stage"].str.upper() + "  "
+    draft = draft_config(deals, history).config
+    assert list(draft.stages) == IN_ORDER
+    assert load_deal_history(deals, history, draft).deals["stage"].isin(IN_ORDER).all()
+    deals.loc[[4, 9], "stage"] = ["", None]
+    deals.to_csv(path := tmp_path / "deals.csv", index=False)
+    with pytest.raises(DataError, match=r"column 'stage', rows 6, 11: 2 deal\(s\) have no stage"):
+        draft_config(path, history)

@@ -35,7 +35,7 @@ from scoring.data.config import PIPELINE, PipelineConfig
 from scoring.data.contract import DealHistory, data_end, export_stages, inspect_deal_history, stage_classifier
 from scoring.data.formats import parse_numbers
 from scoring.data.presets import get_preset
-from scoring.data.tables import TableInput
+from scoring.data.tables import ROW, TableInput
 from scoring.errors import DataError
 
 #: Columns holding the CRM's probability of each deal (its stage's default unless a rep changed it), folded.
@@ -85,7 +85,13 @@ def draft_config(deals: TableInput, history: TableInput | None = None, config: P
     if "stage" not in frame.columns:
         raise DataError(f"{deals}: no stage column to draft stages from; map the export's under [columns] "
                         "(stage = \"...\")")
-    names = [*as_text(frame["stage"]).dropna().str.strip().tolist(), *history_stages]
+    stage_text = as_text(frame["stage"]).str.strip().replace("", None)
+    if stage_text.isna().any():  # a deal without a stage cannot be placed; said before anything is drafted
+        rows = [str(r) for r in frame.loc[stage_text.isna(), ROW]] if ROW in frame.columns else []
+        listed = ", ".join(rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        raise DataError(f"{deals}, column 'stage'{', rows ' + listed if rows else ''}: {int(stage_text.isna().sum())} "
+                        "deal(s) have no stage: fill it in or remove them, then draft again")
+    names = [*stage_text.tolist(), *history_stages]
     # a status that closes no deal (none, or one a preset derived from stage names it does not know) tells nothing
     has_status = "status" in frame.columns and as_text(frame["status"]).str.strip().str.casefold().isin(["won", "lost"]).any()
     won, lost, candidates = _classified(names, base, has_status)
@@ -129,14 +135,14 @@ def draft_config(deals: TableInput, history: TableInput | None = None, config: P
 
 def _classified(names: list[str], config: PipelineConfig, has_status: bool
                 ) -> tuple[dict[str, str], dict[str, str], list[str]]:
-    """(won labels, lost labels, open stages) among the export's stage names, each once, in order of appearance:
-    the config's own stages as it names them, the others as the export writes them; without a status column,
-    unknown names that say won or lost are labels (with why: label -> reason)."""
+    """(won labels, lost labels, open stages) among the export's stage names, each once (the config's own stages
+    as it names them, the others as the export writes them most often); without a status column, unknown names
+    that say won or lost are labels (with why: label -> reason)."""
     classify = stage_classifier(config)
     won: dict[str, str] = {}
     lost: dict[str, str] = {}
     stages: dict[str, str] = {}
-    for name in dict.fromkeys(n for n in names if n):
+    for name in pd.Series(names, dtype=object).value_counts(sort=True).index:  # the most written spelling first
         kind, canonical = classify(name)
         if kind == "unknown" and not has_status and _WON_NAME.search(name) and not _LOST_NAME.search(name):
             won[name] = "its name"
