@@ -96,7 +96,8 @@ def draft_config(deals: TableInput, history: TableInput | None = None, config: P
     has_status = "status" in frame.columns and as_text(frame["status"]).str.strip().str.casefold().isin(["won", "lost"]).any()
     won, lost, candidates = _classified(names, base, has_status)
     if not has_status:  # stages whose deals all stand at 100 % or 0 % close them (the CRM's closed stages)
-        medians = _labelled_by_probability(frame, base, [c for c in candidates if stage_classifier(base)(c)[0] == "unknown"])
+        known = stage_classifier(base)
+        medians = _labelled_by_probability(frame, base, [c for c in candidates if known(c)[0] == "unknown"])
         won.update({stage: "probability 100 %" for stage, p in medians.items() if p >= 1.0})
         lost.update({stage: "probability 0 %" for stage, p in medians.items() if p <= 0.0})
         candidates = [c for c in candidates if c not in won and c not in lost]
