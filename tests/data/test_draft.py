@@ -1,8 +1,10 @@
 """Drafting a config from an export whose stages are the company's own (`scoring config`)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -169,3 +171,27 @@ def test_spellings_and_deals_without_a_stage(demo: DemoData, tmp_path: Path):
     deals.to_csv(path := tmp_path / "deals.csv", index=False)
     with pytest.raises(DataError, match=r"column 'stage', rows 6, 11: 2 deal\(s\) have no stage"):
         draft_config(path, history)
+
+
+def test_a_hubspot_export_of_two_pipelines_drafts_each_from_its_own_date_entered_columns(demo: DemoData,
+                                                                                         tmp_path: Path):
+    export = pd.read_csv(hubspot_deals(demo, tmp_path), dtype=str, keep_default_na=False)
+    names = {"Sales Pipeline": ("Intro meeting", "Needs confirmed", "Demo given", "Contract out"),
+             "Renewals": ("Renewal due", "Usage review", "Quote sent", "Verbal yes")}
+    defaults = ("Appointment Scheduled", "Qualified To Buy", "Presentation Scheduled", "Decision Maker Bought-In")
+    renewal = export.index % 3 == 0
+    out = export.assign(Pipeline=np.where(renewal, "Renewals", "Sales Pipeline"))
+    for pipeline, own in names.items():
+        mine = renewal if pipeline == "Renewals" else ~renewal
+        out["Deal Stage"] = out["Deal Stage"].mask(mine, out["Deal Stage"].replace(dict(zip(defaults, own))))
+        for default, stage in zip(defaults, own):  # each pipeline's stages have their own columns
+            out[f'Date entered "{stage} ({pipeline})"'] = export[f'Date entered "{default} (Sales Pipeline)"'].where(mine, "")
+    out = out.drop(columns=[f'Date entered "{s} (Sales Pipeline)"' for s in defaults])
+    out.to_csv(path := tmp_path / "two-pipelines.csv", index=False)
+    config = load_config(preset="hubspot")
+    largest = draft_config(path, None, config)
+    assert largest.config.pipelines == ("Sales Pipeline",) and largest.config.stages == names["Sales Pipeline"]
+    assert any("Renewals" in line for line in largest.how)
+    renewals = draft_config(path, None, replace(config, pipelines=("Renewals",))).config
+    assert renewals.stages == names["Renewals"]
+    assert load_deal_history(path, None, renewals).has_history
