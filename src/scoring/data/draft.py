@@ -95,11 +95,12 @@ def draft_config(deals: TableInput, history: TableInput | None = None, config: P
     # a status that closes no deal (none, or one a preset derived from stage names it does not know) tells nothing
     has_status = "status" in frame.columns and as_text(frame["status"]).str.strip().str.casefold().isin(["won", "lost"]).any()
     won, lost, candidates = _classified(names, base, has_status)
-    if not has_status:  # stages whose deals all stand at 100 % or 0 % close them (the CRM's closed stages)
+    shares = _shares(frame, base)
+    if not has_status and shares is not None:  # stages whose deals all stand at 100 % or 0 % (CRMs' closed stages)
         known = stage_classifier(base)
-        medians = _labelled_by_probability(frame, base, [c for c in candidates if known(c)[0] == "unknown"])
-        won.update({stage: "probability 100 %" for stage, p in medians.items() if p >= 1.0})
-        lost.update({stage: "probability 0 %" for stage, p in medians.items() if p <= 0.0})
+        standing = _standing(frame, shares, [c for c in candidates if known(c)[0] == "unknown"])
+        won.update({stage: "probability 100 %" for stage, p in standing.items() if p >= 1.0})
+        lost.update({stage: "probability 0 %" for stage, p in standing.items() if p <= 0.0})
         candidates = [c for c in candidates if c not in won and c not in lost]
     if not candidates:
         raise DataError(f"{deals}: no open stage found in the stage column (every stage is a won or lost label)")
@@ -117,7 +118,7 @@ def draft_config(deals: TableInput, history: TableInput | None = None, config: P
     stages = [s for s in candidates if s not in terminal_won and s not in terminal_lost]
     if not stages:
         raise DataError(f"{deals}: every stage holds only closed deals of one outcome; no open stage to draft")
-    probability = _probabilities(frame, data, base)
+    probability = None if shares is None else _probabilities(frame, shares, data)
     order = _order(data, stages, probability, how)
     percentages = _percentages(order, probability, base.fixed_probabilities, how)
     won.update(dict.fromkeys(terminal_won, "only won deals are in it"))
@@ -187,24 +188,19 @@ def _shares(frame: pd.DataFrame, config: PipelineConfig) -> pd.Series | None:
     return (values / 100.0 if values.max() > 1.0 else values).clip(0.0, 1.0)
 
 
-def _labelled_by_probability(frame: pd.DataFrame, config: PipelineConfig, stages: list[str]) -> pd.Series:
-    """Per stage of ``stages`` (as the export writes them), the probability every deal in it stands at, where they
-    all stand at one (empty without a probability column)."""
-    shares = _shares(frame, config)
-    if shares is None:
-        return pd.Series(dtype=float)
+def _standing(frame: pd.DataFrame, shares: pd.Series, stages: list[str]) -> pd.Series:
+    """Per stage of ``stages`` (as the export writes them) whose deals (at least :data:`MIN_TERMINAL_DEALS`) all
+    stand at one probability (``shares``, row by row of ``frame``), that probability."""
     by_stage = shares.groupby(as_text(frame["stage"]).str.strip().to_numpy())
     low, high = by_stage.min(), by_stage.max()
-    same = low[(low == high) & low.index.isin(stages) & by_stage.count().ge(MIN_TERMINAL_DEALS)]
-    return same
+    return low[(low == high) & low.index.isin(stages) & by_stage.count().ge(MIN_TERMINAL_DEALS)]
 
 
-def _probabilities(frame: pd.DataFrame, data: DealHistory, config: PipelineConfig) -> pd.Series | None:
-    """Per stage, the median of the CRM's probability (a share, 0-1) over the open deals in it (:func:`_shares`):
-    the stage's default, which a rep's changed probability on a few deals does not move. None without a
-    probability column, or when it shows one value for all."""
-    shares = _shares(frame, config)
-    if shares is None or "deal_id" not in frame.columns:
+def _probabilities(frame: pd.DataFrame, shares: pd.Series, data: DealHistory) -> pd.Series | None:
+    """Per stage, the median of the CRM's probability (``shares``: :func:`_shares`) over the open deals in it: the
+    stage's default, which a rep's changed probability on a few deals does not move. None when it shows one value
+    for all (or the deals have no id)."""
+    if "deal_id" not in frame.columns:
         return None
     by_id = pd.Series(shares.to_numpy(), index=as_text(frame["deal_id"]).to_numpy())
     by_id = by_id[by_id.index.notna() & ~by_id.index.duplicated()]
