@@ -30,6 +30,7 @@ from scoring.models.compiled import compile_cache_dir
 from scoring.tracking import DEFAULT_URI
 
 if TYPE_CHECKING:
+    from scoring.data.config import PipelineConfig
     from scoring.data.contract import DealHistory
     from scoring.data.signals import DealSignals
 
@@ -91,12 +92,16 @@ class DataFiles:
         """Every file given (a command never writes over one)."""
         return [self.deals, self.history, self.field_history, self.activities, self.config_path]
 
+    def config(self) -> PipelineConfig:
+        """The pipeline configuration the files are read with: the textbook default < the preset < the file."""
+        return load_config(self.config_path, self.preset)
+
     def inspect(self) -> tuple[DealHistory | None, DataReport]:
         """The data (None when it cannot be used) and the report, read with a spinner."""
         from scoring.data.contract import inspect_deal_history
 
         with err.status(f"Reading {self.deals}..."):
-            return inspect_deal_history(self.deals, self.history, load_config(self.config_path, self.preset),
+            return inspect_deal_history(self.deals, self.history, self.config(),
                                         self.strict, self.field_history, self.activities)
 
     def load(self) -> DealHistory:
@@ -104,7 +109,7 @@ class DataFiles:
         from scoring.data.contract import load_deal_history
 
         with err.status(f"Reading {self.deals}..."):
-            return load_deal_history(self.deals, self.history, load_config(self.config_path, self.preset),
+            return load_deal_history(self.deals, self.history, self.config(),
                                      self.strict, self.field_history, self.activities)
 
 

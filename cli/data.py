@@ -108,10 +108,9 @@ def draft(files: DataFiles, out_path: Path | None, force: bool) -> None:
     --config; check it before training.
     """
     from scoring.data.draft import draft_config
-    from scoring.data.presets import load_config
 
     with err.status(f"Reading {files.deals}..."):
-        drafted = draft_config(files.deals, files.history, load_config(files.config_path, files.preset))
+        drafted = draft_config(files.deals, files.history, files.config())
     text = drafted.toml()
     if out_path is None:
         click.echo(text, nl=False)
