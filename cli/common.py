@@ -130,7 +130,9 @@ def data_options(command: F) -> F:
         click.option("--deals", "deals", required=True, type=click.Path(dir_okay=False, path_type=Path),
                      help="Deals file (CSV, gzipped CSV, Parquet or Excel .xlsx), one row per deal."),
         click.option("--history", "history", type=click.Path(dir_okay=False, path_type=Path),
-                     help="Stage history file (CSV, Parquet or .xlsx): deal_id, stage, entered_at."),
+                     help="Stage history file (CSV, Parquet or .xlsx): deal_id, stage, entered_at (from_stage "
+                          "optional), or a log of field changes (its stage's). Without it, the --field-history's "
+                          "stage changes are the stage history."),
         *SIGNAL_OPTIONS,
         click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
                      help="Pipeline configuration (TOML). Default: the textbook pipeline."),

@@ -110,7 +110,7 @@ def draft(files: DataFiles, out_path: Path | None, force: bool) -> None:
     from scoring.data.draft import draft_config
 
     with err.status(f"Reading {files.deals}..."):
-        drafted = draft_config(files.deals, files.history, files.config())
+        drafted = draft_config(files.deals, files.history, files.config(), files.field_history)
     text = drafted.toml()
     if out_path is None:
         click.echo(text, nl=False)

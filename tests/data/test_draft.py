@@ -48,6 +48,21 @@ def test_the_stage_order_comes_from_the_history_and_the_draft_reads_the_export(d
     assert len(data.deals) == len(deals) and set(data.deals["stage"]) == set(IN_ORDER)
 
 
+def test_the_stage_order_comes_from_a_field_history_of_changes_only(demo: DemoData):
+    """A field history (Salesforce's Opportunity Field History shape) given alone: its stage changes order the
+    stages (the stage each deal left entered first), as a stage history does; no deal is created in a change."""
+    deals, history = _renamed(demo)
+    history = history.sort_values(["deal_id", "entered_at"], kind="stable")
+    left = history.groupby("deal_id")["stage"].shift(1)
+    moves = history[left.notna()]
+    log = pd.DataFrame({"OpportunityId": moves["deal_id"], "Field": "StageName", "OldValue": left[moves.index],
+                        "NewValue": moves["stage"], "CreatedDate": moves["entered_at"].astype(str)})
+    draft = draft_config(deals, None, None, log)
+    assert list(draft.config.stages) == IN_ORDER
+    assert any("stage history" in line for line in draft.how)
+    assert load_deal_history(deals, None, draft.config, field_history=log).has_history
+
+
 def test_without_history_the_order_comes_from_when_open_deals_entered_their_stage(demo: DemoData):
     deals, _ = _renamed(demo)
     draft = draft_config(deals)
@@ -117,6 +132,11 @@ def test_outcome_labels_from_names_without_status_and_from_closed_deals_with_it(
     signed = deals.assign(stage=deals["stage"].mask(deals["status"].eq("won"), "Signed"))
     drafted = draft_config(signed).config
     assert "Signed" in drafted.won_labels and "Signed" not in drafted.stages
+    # a status the config maps ([values.status]) is a status: an open stage whose name ends in "won" stays a stage
+    german = {"open": "Offen", "won": "Gewonnen", "lost": "Verloren"}
+    verbal = deals.assign(stage=deals["stage"].replace(IN_ORDER[-1], "Verbal won"), status=deals["status"].map(german))
+    mapped = draft_config(verbal, config=PipelineConfig(values={"status": {v: k for k, v in german.items()}})).config
+    assert list(mapped.stages) == [*IN_ORDER[:-1], "Verbal won"] and "Verbal won" not in mapped.won_labels
 
 
 def test_an_export_of_two_pipelines_drafts_the_larger_and_names_the_other(demo: DemoData):

@@ -59,6 +59,21 @@ def test_history_of_a_filtered_out_deal_and_same_day_losses_do_not_refuse_the_da
     assert unknown and unknown[0].count >= 1 and frame.loc[0, "Opportunity ID"] in unknown[0].reason
 
 
+def test_deals_a_filtered_history_report_left_out_are_named_as_not_learned_from(salesforce, tmp_path: Path):
+    """The Opportunity History report filtered by date: the deals it left out have no stage (a report records each
+    deal's creation, so their absence is not "never changed"): said, with their rows, not silently dropped."""
+    deals, history, truth = salesforce
+    rows = pd.read_csv(history, dtype=str, keep_default_na=False)
+    older = truth.loc[truth["status"] == "open", "deal_id"].iloc[:25].tolist()  # (a closed one would be an error)
+    trimmed = tmp_path / "Opportunity History.csv"
+    rows[~rows["Opportunity ID"].isin(older)].to_csv(trimmed, index=False, quoting=csv.QUOTE_ALL)
+    data, report = inspect_deal_history(deals, trimmed, load_config(preset="salesforce"))
+    assert report.ok, report.summary()
+    said = [p for p in report.warnings if "no entry in the stage history" in p.message]
+    assert len(said) == 1 and said[0].message.startswith("25 deal(s)") and len(said[0].rows) == 25
+    assert not set(older) & set(data.history["deal_id"])
+
+
 def test_strict_refuses_what_would_be_set_aside(salesforce):
     deals, history, _ = salesforce
     data, report = inspect_deal_history(deals, history, load_config(preset="salesforce"), strict=True)

@@ -9,7 +9,7 @@ import pytest
 
 from scoring.data.contract import inspect_deal_history, load_deal_history, load_open_deals, read_open_deals
 from scoring.data.demo import DemoCompany
-from scoring.data.exports import salesforce_grouped_report, salesforce_reports
+from scoring.data.exports import ODOO_STAGE, odoo_leads, salesforce_field_history, salesforce_grouped_report, salesforce_reports
 from scoring.data.presets import get_preset, hubspot_stage_columns, load_config
 from scoring.errors import ConfigError
 
@@ -306,6 +306,53 @@ def test_odoo_pipeline_export_with_its_tracking_values(tmp_path):
         ["Proposition", pd.Timestamp("2024-02-20 09:00")]]  # the stage at creation: the first change's old value
     assert any("2 tracking value(s) of other fields or records" in n for n in data.report.notes)
     assert any("archived" in n and "taken as deleted" in n for n in data.report.notes)
+
+
+def test_odoo_leads_that_never_changed_stage_are_in_the_history_from_their_creation(tmp_path):
+    """Odoo's tracking values hold changes only: a lead lost in the stage it was created in (most lost leads) has
+    no row. Each is in its stage from its creation, as every other lead is in the stage its first change left:
+    the history read is the one the company lived (left out, those leads were missing from training)."""
+    demo = DemoCompany().generate(400, seed=3, end="2025-06-30")
+    leads, tracking = odoo_leads(demo, tmp_path, archived=0)
+    data = load_deal_history(leads, tracking, load_config(preset="odoo"))
+    number = pd.Series(np.arange(1, len(demo.deals) + 1).astype(str), index=demo.deals["deal_id"].to_numpy())
+    lived = demo.history.assign(stage=demo.history["stage"].map(ODOO_STAGE),
+                                deal_id=demo.history["deal_id"].map(number)).sort_values(["deal_id", "entered_at"])
+    lived = lived[lived.groupby("deal_id")["stage"].shift() != lived["stage"]]  # Proposal, Negotiation: Proposition
+    got = data.history.sort_values(["deal_id", "entered_at"])
+    columns = ["deal_id", "stage", "entered_at"]
+    pd.testing.assert_frame_equal(got[columns].reset_index(drop=True),
+                                  lived[columns].reset_index(drop=True).astype({"entered_at": "datetime64[us]"}))
+    rows = pd.read_csv(tracking)
+    unchanged = set(data.deals["deal_id"]) - set(rows.loc[rows["Field"] == "Stage", "Message ID/Related Document ID"]
+                                                 .astype(str))
+    assert len(unchanged) > 100
+    assert any(f"{len(unchanged):,} deal(s) without a stage change" in n for n in data.report.notes)
+
+
+def test_a_salesforce_field_history_is_the_stage_history_as_the_history_report_is(tmp_path):
+    """Salesforce's Opportunity Field History (Data Loader: changes only, each stage change with the stage it left,
+    close date changes mixed in) read as the stage history, given as --history or only as --field-history, gives
+    the history the Opportunity History report gives (creation at the day the Opportunities report dates it)."""
+    demo = DemoCompany().generate(300, seed=5, end="2025-06-30")
+    opportunities, report = salesforce_reports(demo, tmp_path, blank_amounts=0.0)
+    changes = salesforce_field_history(demo, tmp_path)
+    config = load_config(preset="salesforce")
+    by_report = load_deal_history(opportunities, report, config)
+    as_history = load_deal_history(opportunities, changes, config)
+    as_field_history = load_deal_history(opportunities, None, config, field_history=changes)
+
+    def days(data):
+        h = data.history.sort_values(["deal_id", "entered_at"], kind="stable").reset_index(drop=True)
+        return h.assign(entered_at=h["entered_at"].dt.normalize())
+
+    pd.testing.assert_frame_equal(days(as_history), days(by_report))
+    pd.testing.assert_frame_equal(as_field_history.history, as_history.history)
+    aside = {s.reason.split(" (")[0]: s.count for s in as_history.report.set_aside}
+    assert aside["changes of other fields than the stage"] == len(demo.field_history) + len(demo.deals)  # + created
+    assert as_field_history.spec.close_date  # and the close dates are the field history still
+    assert not any("stage changes" in s.reason for s in as_field_history.report.set_aside)
+    assert not any("no stage history" in str(p) for p in as_field_history.report.problems)
 
 
 def _odoo_typed_tracking() -> list[dict]:

@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scoring.data.config import PipelineConfig
 from scoring.data.contract import inspect_deal_history, load_deal_history
 from scoring.data.demo import DemoCompany
+from scoring.data.presets import load_config
 from scoring.data.signals import DealSignals, SignalSpec
 from scoring.errors import DataError
 from scoring.features.signals import signal_columns
@@ -44,8 +46,12 @@ def test_a_salesforce_field_history_is_read_mapped_and_what_cannot_be_used_is_se
     assert fh["changed_at"].iloc[1] == pd.Timestamp("2025-01-20 16:30")
     reasons = {s.reason.split(" (")[0]: s.count for s in data.report.set_aside}
     assert reasons == {"field changes of deal(s) that are not in the deals file": 1,
-                       "record events that change no field": 1,
-                       "stage changes: stages come from the stage history": 1}
+                       "record events that change no field": 1}
+    # no stage history given: the stage change is one, from the stage it left (Lead since its creation); the
+    # deals that never changed stage were in their current one since their creation
+    assert data.history.assign(entered_at=data.history["entered_at"].astype(str)).values.tolist() == [
+        ["006A", "Proposal", "2025-01-02 00:00:00"], ["006B", "Lead", "2025-01-05 00:00:00"],
+        ["006B", "Proposal", "2025-01-10 10:00:00"], ["006C", "Qualified", "2025-02-01 00:00:00"]]
     assert data.spec == SignalSpec(close_date=True, amount=True, categories=("forecast_category", "owner"))
     # the deals file's current values of tracked fields are never features (a closed deal's category is Closed)
     assert {"forecast_category", "owner"} <= set(data.features)
@@ -175,3 +181,46 @@ def test_a_hubspot_property_history_is_read_with_its_own_names():
     assert got["value"].tolist() == ["2025-02-01", "2025-03-15", "best_case", "2000.0", "4711"]
     assert got["changed_at"].iloc[0] == pd.Timestamp("2025-01-02 09:00")
     assert [s.reason.split(":")[0] for s in data.report.set_aside] == ["stage changes"]
+    # HubSpot's internal stage names are not the deals' stages here: not taken for the stage history, said so
+    assert any("not read as the stage history: unknown stage(s) 'presentationscheduled'" in str(p)
+               for p in data.report.problems)
+    assert not data.has_history
+
+
+def test_a_hubspot_property_history_of_the_deal_stage_is_the_stage_history_with_the_preset():
+    """With the HubSpot preset, the deal stage's internal names (dealstage: presentationscheduled, closedwon) are
+    its stages: the property history is the stage history when none is given (its first value is the stage the
+    deal was created in: HubSpot records it)."""
+    deals = pd.DataFrame({"Record ID": ["1", "2"], "Create Date": ["2025-01-02", "2025-01-05"], "Amount": [100, 200],
+                          "Deal Stage": ["Presentation Scheduled", "Closed Won"], "Close Date": ["", "2025-02-01"],
+                          "Pipeline": ["Sales Pipeline"] * 2})
+    fh = pd.DataFrame({
+        "dealId": ["1", "1", "2", "2", "2"], "property": ["dealstage"] * 5,
+        "value": ["appointmentscheduled", "presentationscheduled", "qualifiedtobuy", "contractsent", "closedwon"],
+        "timestamp": ["2025-01-02T09:00:00Z", "2025-01-20T10:00:00Z", "2025-01-05T08:00:00Z",
+                      "2025-01-15T08:00:00Z", "2025-02-01T12:00:00Z"]})
+    data = load_deal_history(deals, field_history=fh, config=load_config(preset="hubspot"))
+    assert data.history[["deal_id", "stage"]].values.tolist() == [
+        ["1", "Appointment Scheduled"], ["1", "Presentation Scheduled"], ["2", "Qualified To Buy"],
+        ["2", "Contract Sent"]]
+    assert data.deals.set_index("deal_id").loc["2", "stage"] == "Contract Sent"  # the stage it was won from
+
+
+def test_the_opportunity_field_history_report_is_the_stage_and_field_history():
+    """Salesforce's Opportunity Field History report (labels: Field / Event, Old Value, New Value, Edit Date; its
+    creation events written "Created.") given only as the field history: the stage changes are the stage history,
+    the close dates the field history, the events set aside."""
+    fh = pd.DataFrame({
+        "Opportunity ID": ["006A", "006A", "006A", "006B", "006B", "006B", "006C"],
+        "Field / Event": ["Created.", "Close Date", "Stage", "Created.", "Stage", "Stage", "Created."],
+        "Old Value": ["", "", "Lead", "", "Lead", "Qualified", ""],
+        "New Value": ["", "2/15/2025", "Proposal", "", "Qualified", "Closed Won", ""],
+        "Edit Date": ["1/2/2025 9:00 AM", "1/3/2025 9:00 AM", "1/20/2025 4:30 PM", "1/5/2025 8:00 AM",
+                      "1/15/2025 8:00 AM", "3/1/2025 8:00 AM", "2/1/2025 8:00 AM"]})
+    data = load_deal_history(_deals(), field_history=fh, config=PipelineConfig(won_labels=("Closed Won",)))
+    assert data.history.assign(entered_at=data.history["entered_at"].astype(str)).values.tolist() == [
+        ["006A", "Lead", "2025-01-02 00:00:00"], ["006A", "Proposal", "2025-01-20 16:30:00"],
+        ["006B", "Lead", "2025-01-05 00:00:00"], ["006B", "Qualified", "2025-01-15 08:00:00"],
+        ["006C", "Qualified", "2025-02-01 00:00:00"]]
+    assert data.signals.field_history["field"].tolist() == ["expected_close_date"]
+    assert {s.reason.split(" (")[0]: s.count for s in data.report.set_aside}["record events that change no field"] == 3

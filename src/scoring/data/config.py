@@ -22,6 +22,10 @@ DEAL_COLUMNS = DEAL_REQUIRED + DEAL_OPTIONAL
 DEAL_DATE_COLUMNS = ("created_at", "closed_at", "stage_entered_at", "expected_close_date")
 #: The canonical columns of the stage history table.
 HISTORY_COLUMNS = ("deal_id", "stage", "entered_at")
+#: The stage history's optional column: the stage a deal left, as a change log writes it (Salesforce's "From Stage",
+#: a field history's old value, Odoo's tracking values); a log of changes only tells by it the stage each deal was
+#: created in (scoring.data.contract).
+FROM_STAGE = "from_stage"
 #: The canonical columns of the field history and the activities (SPEC 2.2).
 FIELD_HISTORY_COLUMNS = ("deal_id", "field", "value", "changed_at")
 ACTIVITY_COLUMNS = ("deal_id", "occurred_at", "type")
@@ -31,7 +35,7 @@ OWNER = "owner"
 #: The CRM pipeline a deal is in, when an export holds several (``PipelineConfig.pipelines`` picks them).
 PIPELINE = "pipeline"
 #: What each column table of a config may name: its canonical columns.
-MAPPABLE = {"columns": (*DEAL_COLUMNS, OWNER, PIPELINE), "history_columns": HISTORY_COLUMNS,
+MAPPABLE = {"columns": (*DEAL_COLUMNS, OWNER, PIPELINE), "history_columns": (*HISTORY_COLUMNS, FROM_STAGE),
             "field_history_columns": FIELD_HISTORY_COLUMNS, "activity_columns": ACTIVITY_COLUMNS}
 STATUSES = ("open", "won", "lost")
 

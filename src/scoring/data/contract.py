@@ -20,6 +20,7 @@ from scoring.data.config import (
     DEAL_COLUMNS,
     DEAL_DATE_COLUMNS,
     DEAL_REQUIRED,
+    FROM_STAGE,
     HISTORY_COLUMNS,
     MAPPABLE,
     PIPELINE,
@@ -41,7 +42,7 @@ from scoring.data.formats import (
 from scoring.data.leaks import revealing_columns
 from scoring.data.presets import get_preset
 from scoring.data.problems import DataReport, examples
-from scoring.data.signals import FORECAST_CATEGORY, DealSignals, SignalSpec, read_signals
+from scoring.data.signals import FORECAST_CATEGORY, DealSignals, SignalSpec, read_signals, stage_changes
 from scoring.data.tables import PLAUSIBLE_YEARS, ROW, SHORT, SOURCE_COLUMN, TableInput, is_in, load_table, lookup
 from scoring.errors import DataError
 
@@ -114,7 +115,7 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
     (SPEC 2.2) are optional; the deals file's current value of a field they track is never a feature."""
     config = config or PipelineConfig()
     report = DataReport()
-    export = _read_export(deals, history, config, report)
+    export = _read_export(deals, history, config, report, field_history)
     deals_src, raw_deals, hist_src, raw_hist, frame = (export.deals_src, export.raw_deals, export.hist_src,
                                                        export.raw_hist, export.deals)
     excel, deleted, elsewhere = export.excel, export.deleted, export.elsewhere
@@ -128,7 +129,8 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
     parsed = _parse_deals(frame, config, report, deals_src, excel)
     hist = None
     if raw_hist is not None and hist_src is not None:
-        hframe = map_columns(raw_hist, config.history_columns, HISTORY_COLUMNS, report, hist_src, "history")
+        hframe = map_columns(raw_hist, config.history_columns, (*HISTORY_COLUMNS, FROM_STAGE), report, hist_src,
+                             "history")
         if has_columns(hframe, raw_hist, HISTORY_COLUMNS, report, hist_src):
             hist = _parse_history(hframe, parsed, config, report, hist_src, excel, deleted, elsewhere)
     _check_deal_dates(parsed, report, deals_src)
@@ -142,9 +144,15 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
                     "--history: Salesforce's Opportunity History report, HubSpot's \"Date entered\" columns, "
                     "Pipedrive's deal stage-change (deal flow) export, Odoo's Tracking Values of the stage")
     _resolve_closed_stages(parsed, hist, config, report, deals_src)
+    if hist is not None and not hist.empty:
+        absent = ~is_in(parsed["deal_id"], pd.Index(hist["deal_id"].unique()))
+        if absent.any():  # a history report filtered by date leaves older deals out
+            report.warn(deals_src, f"{int(absent.sum()):,} deal(s) have no entry in the stage history {hist_src}: they "
+                        "are not learned from (a history report filtered by date leaves older deals out: export it "
+                        "unfiltered)", "deal_id", parsed.loc[absent, ROW].tolist())
     columns = _without_revealing(parsed, _features(parsed, config, report, deals_src), config, report, deals_src)
     signals = read_signals(field_history, activities, parsed["deal_id"], config, report, deleted=deleted,
-                           elsewhere=elsewhere)
+                           elsewhere=elsewhere, stages_read=export.borrowed)
     spec = SignalSpec.of(signals)
     replaced = sorted(spec.tracked & set(columns))
     if replaced:
@@ -185,43 +193,65 @@ class _Export:
     excel: bool
     deleted: tuple[str, ...]
     elsewhere: tuple[str, ...]
+    borrowed: bool = False  # the stage history is the field history's stage changes
 
 
-def _read_export(deals: TableInput, history: TableInput | None, config: PipelineConfig, report: DataReport) -> _Export:
-    """Read the files, set aside a report's footers, apply the preset and map the deals' columns (:class:`_Export`)."""
+def _read_export(deals: TableInput, history: TableInput | None, config: PipelineConfig, report: DataReport,
+                 field_history: TableInput | None = None) -> _Export:
+    """Read the files, set aside a report's footers, apply the preset and map the deals' columns (:class:`_Export`).
+    A stage history written as a log of field changes is read for its stage changes; without a stage history, the
+    field history's stage changes are one (:func:`scoring.data.signals.stage_changes`)."""
     deals_src, raw_deals = load_table(deals, "deals", report)
     hist_src, raw_hist = load_table(history, "stage_history", report) if history is not None else (None, None)
     excel = bool(raw_deals.attrs.get("excel"))
     raw_deals = _tidy(raw_deals, report, deals_src, "deals")
     if raw_hist is not None and hist_src is not None:
         raw_hist = _tidy(raw_hist, report, hist_src, "stage history rows")
+    derived = borrowed = False
     if config.preset:
         preset = get_preset(config.preset)
         raw_deals, raw_hist, derived = preset.prepare(raw_deals, raw_hist, config, report, deals_src)
         if derived:
             hist_src = f"{deals_src} (stage dates)"
+    if raw_hist is not None and hist_src is not None and not derived:
+        changes = stage_changes(raw_hist, config, report, hist_src)
+        raw_hist = raw_hist if changes is None else changes
+    elif raw_hist is None and field_history is not None:
+        fh_src, raw_fh = load_table(field_history, "field_history")  # its notes are the field history's
+        changes = stage_changes(raw_fh, config, report, fh_src, borrowed=True)
+        unknown = [] if changes is None else [
+            name for name in as_text(changes["stage"]).dropna().unique() if stage_classifier(config)(name)[0] == "unknown"]
+        if unknown:  # written otherwise than the deals' stages (a CRM's internal names): not guessed at
+            report.warn(fh_src, f"its stage changes are not read as the stage history: unknown stage(s) "
+                        f"{examples(unknown)} (map them in the config's [values.stage] table, or give the stage "
+                        "history as --history)", "field")
+        elif changes is not None:
+            raw_hist, hist_src, borrowed = changes, fh_src, True
     frame = map_columns(raw_deals, config.columns, MAPPABLE["columns"], report, deals_src, "deals")
     _one_currency(frame, report, deals_src)
     frame, deleted = _without_deleted(frame, config, report, deals_src)
     frame, elsewhere = _chosen_pipelines(frame, config, report, deals_src)
     frame = _status_from_stage(frame, config, report, deals_src)
-    return _Export(deals_src, raw_deals, frame, hist_src, raw_hist, excel, deleted, elsewhere)
+    return _Export(deals_src, raw_deals, frame, hist_src, raw_hist, excel, deleted, elsewhere, borrowed)
 
 
-def export_stages(deals: TableInput, history: TableInput | None = None, config: PipelineConfig | None = None
-                  ) -> tuple[pd.DataFrame, list[str]]:
+def export_stages(deals: TableInput, history: TableInput | None = None, config: PipelineConfig | None = None,
+                  field_history: TableInput | None = None) -> tuple[pd.DataFrame, list[str]]:
     """What an export holds before its stages are checked against a config (for drafting one,
     :mod:`scoring.data.draft`): its deals with their columns mapped onto the canonical names (as text), and the
-    stage names its stage history uses (a preset's derived history included; none without one)."""
+    stage names its stage history uses (a preset's derived history and the field history's stage changes
+    included; none without one)."""
     config = config or PipelineConfig()
     report = DataReport()
-    export = _read_export(deals, history, config, report)
+    export = _read_export(deals, history, config, report, field_history)
     stages: list[str] = []
     if export.raw_hist is not None and export.hist_src is not None:
-        hframe = map_columns(export.raw_hist, config.history_columns, HISTORY_COLUMNS, report, export.hist_src, "history")
-        if "stage" in hframe.columns:
-            stages = as_text(hframe["stage"]).dropna().str.strip().unique().tolist()
-    return export.deals, stages
+        hframe = map_columns(export.raw_hist, config.history_columns, (*HISTORY_COLUMNS, FROM_STAGE), report,
+                             export.hist_src, "history")
+        for column in ("stage", FROM_STAGE):
+            if column in hframe.columns:
+                stages += as_text(hframe[column]).dropna().str.strip().unique().tolist()
+    return export.deals, list(dict.fromkeys(stages))
 
 
 def _export_number_format(frame: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str
@@ -515,6 +545,15 @@ def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, str
     return parsed[[*DEAL_COLUMNS, *extra, ROW]].drop(columns=["status", "closed_at"]).reset_index(drop=True), report
 
 
+def canonical_status(status: pd.Series, config: PipelineConfig) -> pd.Series:
+    """Status cells as the contract reads them: mapped by the config's [values.status], then its won and lost
+    labels as won and lost (open, won and lost as such; anything else as written, blank as NA)."""
+    mapped = _map_values(as_text(status), dict(config.values.get("status", {})))
+    labels = {fold(s): "won" for s in config.won_labels} | {fold(s): "lost" for s in config.lost_labels}
+    labels |= {s: s for s in STATUSES}
+    return mapped.map({v: labels.get(fold(v), v) for v in mapped.dropna().unique()})
+
+
 def _map_values(series: pd.Series, mapping: dict[str, str]) -> pd.Series:
     """Replace export values by canonical ones (exact match first, then ignoring case and spacing)."""
     if not mapping:
@@ -551,7 +590,7 @@ def _classify_stages(stages: pd.Series, config: PipelineConfig) -> tuple[pd.Seri
     """Each stage cell's kind ('open', 'won', 'lost', 'unknown' or 'missing') and canonical name."""
     classify = stage_classifier(config)
     table = {v: classify(v) for v in stages.dropna().unique()}
-    kind = stages.map({v: k for v, (k, _) in table.items()}).fillna("missing")
+    kind = stages.map({v: k for v, (k, _) in table.items()}).astype(object).fillna("missing")
     canon = stages.map({v: c for v, (_, c) in table.items()})
     return kind, canon
 
@@ -588,10 +627,7 @@ def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport
                      "amount", report_rows(negative))
     out["amount"] = amount  # NaN where blank or unreadable
 
-    status = _map_values(as_text(out["status"]), dict(config.values.get("status", {})))
-    labels = {fold(s): "won" for s in config.won_labels} | {fold(s): "lost" for s in config.lost_labels}
-    labels |= {s: s for s in STATUSES}
-    status = status.map({v: labels.get(fold(v), v) for v in status.dropna().unique()})
+    status = canonical_status(out["status"], config)
     kind, canon = _classify_stages(as_text(out["stage"]), config)
     blank = status.isna() & kind.isin(["open", "won", "lost"])
     if blank.any():  # a status written only once a deal closes ("Closed Won", "Closed Lost", blank while open)
@@ -671,6 +707,7 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
         error("expected the date the deal entered the stage, the cell is empty", "entered_at", missing)
     out["entered_at"] = parsed
     out = out[~(unknown_deal | bad_stage | bad | missing)]
+    out, changes_only = _with_creation(out, by_id, config, report, src)
 
     # Won/lost rows: their date completes a missing closed_at, then the outcome comes from the deals table.
     terminal = out[out["_stage_kind"].isin(["won", "lost"])]
@@ -715,7 +752,48 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
     if early.any():
         report.warn(src, "stage entered before the deal's created_at (kept as given)", "entered_at",
                     out.loc[early, ROW].tolist())
-    return out
+    return _with_unchanged(out, by_id, report, src) if changes_only else out
+
+
+def _with_creation(out: pd.DataFrame, by_id: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str
+                   ) -> tuple[pd.DataFrame, bool]:
+    """The history with the stage each deal was created in, when it is a log of changes only (Odoo's tracking
+    values, Salesforce's field history): its rows say the stage a deal left (``from_stage``), and most deals' first
+    row says one, so no row records a deal's creation. Each deal's first ``from_stage`` is then an entry at its
+    creation. Returns the history and whether it is such a log; a history with a row at each deal's creation
+    (Salesforce's Opportunity History report: its first row has no From Stage) is returned as it is."""
+    if FROM_STAGE not in out.columns or out.empty:
+        return out, False
+    first = out.sort_values("entered_at", kind="stable").drop_duplicates("deal_id")
+    kind, canon = _classify_stages(as_text(first[FROM_STAGE]), config)
+    if not kind.ne("missing").mean() > 0.5:
+        return out, False
+    unknown = kind.eq("unknown")
+    if unknown.any():
+        report.error(src, f"unknown stage {examples(as_text(first.loc[unknown, FROM_STAGE]).unique().tolist())} "
+                     f"left by a deal's first stage change (the stage it was created in); expected one of "
+                     f"{list(config.stages)}", FROM_STAGE, first.loc[unknown, ROW].tolist())
+    created = lookup(first["deal_id"], by_id["created_at"])
+    start = kind.eq("open") & created.notna() & (created <= first["entered_at"])
+    entries = first[start].assign(stage=canon[start], entered_at=created[start], _stage_kind="open")
+    report.notes.append(f"{src} logs stage changes only: {int(start.sum()):,} deal(s) were in the stage their first "
+                        "change left since their creation")
+    return pd.concat([entries, out], ignore_index=True), True
+
+
+def _with_unchanged(out: pd.DataFrame, by_id: pd.DataFrame, report: DataReport, src: str) -> pd.DataFrame:
+    """A log of changes only with the deals it has no open-stage row for: they never changed stage, so each was in
+    its current one (a lost deal: the one it was lost in) since its creation. Left out, they would be missing from
+    training, and they are most deals lost early."""
+    changed = is_in(pd.Series(by_id.index), pd.Index(out["deal_id"].unique()))
+    stayed = by_id[by_id["_stage_kind"].eq("open").to_numpy() & ~changed & by_id["created_at"].notna().to_numpy()]
+    if stayed.empty:
+        return out
+    report.notes.append(f"{len(stayed):,} deal(s) without a stage change in {src}: in their current stage since "
+                        "their creation")
+    entries = pd.DataFrame({"deal_id": pd.Series(stayed.index, dtype=out["deal_id"].dtype), "stage": stayed["stage"].to_numpy(),
+                            "entered_at": stayed["created_at"].to_numpy(), "_stage_kind": "open"})
+    return pd.concat([out, entries], ignore_index=True).sort_values(["deal_id", "entered_at"], kind="stable")
 
 
 def _check_deal_dates(deals: pd.DataFrame, report: DataReport, src: str) -> None:

@@ -32,7 +32,14 @@ import tomli_w
 
 from scoring.data.columns import as_text, fold
 from scoring.data.config import PIPELINE, PipelineConfig
-from scoring.data.contract import DealHistory, data_end, export_stages, inspect_deal_history, stage_classifier
+from scoring.data.contract import (
+    DealHistory,
+    canonical_status,
+    data_end,
+    export_stages,
+    inspect_deal_history,
+    stage_classifier,
+)
 from scoring.data.formats import parse_numbers
 from scoring.data.presets import get_preset
 from scoring.data.tables import ROW, TableInput
@@ -66,14 +73,15 @@ class Draft:
         return f"{head}\n{tomli_w.dumps(data)}"
 
 
-def draft_config(deals: TableInput, history: TableInput | None = None, config: PipelineConfig | None = None
-                 ) -> Draft:
-    """A config for the export ``deals`` (and its stage ``history``), read through ``config`` (its preset and
-    column mapping kept; stages, percentages and outcome labels drafted). Raises :class:`DataError` when the
-    export cannot be read even with its own stages (the report lists why)."""
+def draft_config(deals: TableInput, history: TableInput | None = None, config: PipelineConfig | None = None,
+                 field_history: TableInput | None = None) -> Draft:
+    """A config for the export ``deals`` (and its stage ``history``; without one, the ``field_history``'s stage
+    changes), read through ``config`` (its preset and column mapping kept; stages, percentages and outcome labels
+    drafted). Raises :class:`DataError` when the export cannot be read even with its own stages (the report lists
+    why)."""
     base = config or PipelineConfig()
     how: list[str] = []
-    frame, history_stages = export_stages(deals, history, base)
+    frame, history_stages = export_stages(deals, history, base, field_history)
     if PIPELINE in frame.columns and not base.pipelines:
         counts = as_text(frame[PIPELINE]).dropna().value_counts()
         if len(counts) > 1:
@@ -81,7 +89,7 @@ def draft_config(deals: TableInput, history: TableInput | None = None, config: P
             how.append(f"Pipeline: {counts.index[0]} ({counts.iloc[0]:,} deals), the largest of {len(counts)}; the others: "
                        + ", ".join(f"{name} ({count:,})" for name, count in counts.iloc[1:].items())
                        + ". Draft each with its own config (pipelines = [\"...\"]).")
-            frame, history_stages = export_stages(deals, history, base)
+            frame, history_stages = export_stages(deals, history, base, field_history)
     if "stage" not in frame.columns:
         raise DataError(f"{deals}: no stage column to draft stages from; map the export's under [columns] "
                         "(stage = \"...\")")
@@ -93,7 +101,7 @@ def draft_config(deals: TableInput, history: TableInput | None = None, config: P
                         "deal(s) have no stage: fill it in or remove them, then draft again")
     names = [*stage_text.tolist(), *history_stages]
     # a status that closes no deal (none, or one a preset derived from stage names it does not know) tells nothing
-    has_status = "status" in frame.columns and as_text(frame["status"]).str.strip().str.casefold().isin(["won", "lost"]).any()
+    has_status = "status" in frame.columns and canonical_status(frame["status"], base).isin(["won", "lost"]).any()
     won, lost, candidates = _classified(names, base, has_status)
     shares = _shares(frame, base)
     if not has_status and shares is not None:  # stages whose deals all stand at 100 % or 0 % (CRMs' closed stages)
@@ -111,7 +119,7 @@ def draft_config(deals: TableInput, history: TableInput | None = None, config: P
     outcome_stages = not history_stages and any(classify(n)[0] in ("won", "lost") for n in names)
     permissive = replace(labelled, stages=tuple(candidates), fixed_probabilities=dict.fromkeys(candidates, 0.5),
                          last_open_stage=candidates[-1] if outcome_stages else None)
-    data, report = inspect_deal_history(deals, history, permissive)
+    data, report = inspect_deal_history(deals, history, permissive, field_history=field_history)
     if data is None:
         raise DataError("cannot draft a config, the export has problems besides its stages: " + report.summary(), report)
     terminal_won, terminal_lost = _terminal(data)

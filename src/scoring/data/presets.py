@@ -18,7 +18,6 @@ from typing import Any
 import pandas as pd
 
 from scoring.data.config import PipelineConfig
-from scoring.data.formats import AmbiguousDates, declared_format, parse_dates
 from scoring.data.problems import DataReport
 from scoring.data.tables import ROW, SOURCE_COLUMN
 from scoring.errors import ConfigError
@@ -123,6 +122,7 @@ SALESFORCE = PipelineConfig(
         "deal_id": ("Opportunity ID", "OpportunityId", "Opportunity ID (18)"),
         "stage": ("To Stage", "StageName", "Stage"),
         "entered_at": ("Last Modified", "Edit Date", "CreatedDate", "Created Date"),
+        "from_stage": ("From Stage",),
     },
     ignore_columns=(
         # known only at or after the outcome, or a restatement of the stage / the target
@@ -176,6 +176,9 @@ HUBSPOT = PipelineConfig(
         "Number of Sales Activities", "Number of times contacted", "Deal Name", "Deal Description",
         "Amount",  # in each deal's own currency, beside the amount in company currency read as the amount
     ),
+    # the default pipeline's internal stage names, as its API and property history write them
+    values={"stage": {**{"".join(stage.split()).replace("-", "").casefold(): stage for stage in HUBSPOT_STAGES},
+                      "closedwon": "Closed Won", "closedlost": "Closed Lost"}},
     preset="hubspot",
 )
 #: ``Date entered "Qualified To Buy (Sales Pipeline)"``; the parenthesised pipeline name is optional.
@@ -302,6 +305,7 @@ ODOO = PipelineConfig(
                     "mail_message_id/res_id", "res_id"),
         "stage": ("New Value Char", "new_value_char", "New Value"),
         "entered_at": ("Created on", "create_date", "Tracking Date", "Date"),
+        "from_stage": ("Old Value Char", "old_value_char", "Old Value"),
     },
     ignore_columns=(
         # known only at or after the outcome, or Odoo's own score and what it weighs
@@ -377,10 +381,10 @@ def _odoo_status(deals: pd.DataFrame, config: PipelineConfig, report: DataReport
     return out.assign(status=status)
 
 
-def _odoo_stage_changes(history: pd.DataFrame, deals: pd.DataFrame, config: PipelineConfig,
-                        report: DataReport) -> pd.DataFrame:
+def _odoo_stage_changes(history: pd.DataFrame, report: DataReport) -> pd.DataFrame:
     """The stage's tracking values as stage entries: other fields' and other models' rows left out (said in a
-    note), and each deal's stage at creation added (Odoo tracks changes only: the first change's old value)."""
+    note). Odoo tracks changes only: the contract takes the stage each lead was created in from its first change's
+    old value (``from_stage``)."""
     keep = pd.Series(True, index=history.index)
     field_col = _find(history, ("Field", "Changed Field", "field_id", "field", "Field Description"))
     if field_col is not None:
@@ -393,25 +397,7 @@ def _odoo_stage_changes(history: pd.DataFrame, deals: pd.DataFrame, config: Pipe
         report.notes.append(f"{int((~keep).sum())} tracking value(s) of other fields or records than the leads' stage "
                             "not used as stage history (given as --field-history too, the same export gives the "
                             "expected closing's and expected revenue's history)")
-    history = history[keep]
-    names, columns = config.history_columns, config.columns
-    id_col, at_col, stage_col = (_find(history, names.get(c, (c,))) for c in ("deal_id", "entered_at", "stage"))
-    old_col = _find(history, ("Old Value Char", "old_value_char", "Old Value"))
-    deal_id, created = _find(deals, columns.get("deal_id", ())), _find(deals, columns.get("created_at", ()))
-    if None in (id_col, old_col, at_col, deal_id, created, stage_col) or history.empty:
-        return history
-    try:  # read as the contract reads them (25.03.2026 is day first), not by pandas' guess from the first cell
-        at = parse_dates(history[at_col], declared_format(config.date_formats, "entered_at", config.date_format),
-                         bool(history.attrs.get("excel"))).values
-    except AmbiguousDates:  # refused when the history is read, with both readings
-        return history
-    first = history.assign(_at=at).sort_values("_at", kind="stable")
-    first = first.drop_duplicates(id_col)
-    born = deals.drop_duplicates(deal_id).set_index(deals.drop_duplicates(deal_id)[deal_id].astype("str"))[created]
-    start = pd.DataFrame({id_col: first[id_col], stage_col: first[old_col],
-                          at_col: first[id_col].astype("str").map(born), ROW: first[ROW]})
-    start = start[start[stage_col].notna() & start[at_col].notna()]
-    return pd.concat([start, history], ignore_index=True)
+    return history[keep]
 
 
 #: The lead's tracked fields taken as field history (labels and technical names, folded), and where Odoo keeps
@@ -486,8 +472,7 @@ def _prepare_odoo(deals: pd.DataFrame, history: pd.DataFrame | None, config: Pip
     if _find(deals, ("status",)) is None:
         deals = _odoo_status(deals, config, report, source)
     if history is not None:
-        history = _odoo_stage_changes(_odoo_ids(history, config.history_columns.get("deal_id", ())), deals, config,
-                                      report)
+        history = _odoo_stage_changes(_odoo_ids(history, config.history_columns.get("deal_id", ())), report)
     return deals, history, False
 
 

@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from scoring.data.columns import as_text, fold, has_columns, map_columns, other_deals, read_dates
-from scoring.data.config import ACTIVITY_COLUMNS, FIELD_HISTORY_COLUMNS, OWNER, PipelineConfig
-from scoring.data.formats import parse_numbers
+from scoring.data.config import ACTIVITY_COLUMNS, FIELD_HISTORY_COLUMNS, FROM_STAGE, HISTORY_COLUMNS, OWNER, PipelineConfig
+from scoring.data.formats import AmbiguousDates, declared_format, parse_dates, parse_numbers
 from scoring.data.presets import get_preset
 from scoring.data.problems import DataReport, examples
 from scoring.data.tables import ROW, TableInput, is_in, load_table
@@ -70,7 +70,9 @@ FIELD_NAMES: Mapping[str, str] = {
 }
 #: Field names of stage changes: they belong in the stage history, not here.
 STAGE_FIELDS = frozenset({"stagename", "stage", "dealstage", "deal stage", "stage_id", "status"})
-#: Salesforce's record events (a change row that changes no value).
+#: A change's previous value: the first stage change's is the stage the deal was created in.
+OLD_VALUE_NAMES = ("OldValue", "Old Value", "From", "Previous value", "Old value char")
+#: Salesforce's record events (a change row that changes no value; its reports end them with a full stop).
 EVENTS = frozenset({"created", "opportunitycreatedfromlead", "locked", "unlocked", "feedevent", "ownerassignment"})
 _CATEGORY_NAMES = {
     **dict.fromkeys(("pipeline",), "pipeline"),
@@ -161,10 +163,11 @@ def empty_activities() -> pd.DataFrame:
 
 def read_signals(field_history: TableInput | None, activities: TableInput | None, deal_ids: pd.Series | None,
                  config: PipelineConfig, report: DataReport, others: str = "that are not in the deals file",
-                 deleted: Sequence[str] = (), elsewhere: Sequence[str] = ()) -> DealSignals:
+                 deleted: Sequence[str] = (), elsewhere: Sequence[str] = (), stages_read: bool = False) -> DealSignals:
     """Read, map and check the two files (either may be None) against the deals' ids; problems go to ``report``.
     Rows of other deals are set aside as deals ``others`` (scoring: the closed deals of a whole export's history),
-    those of ``deleted`` deals and of deals in other pipelines (``elsewhere``) as such.
+    those of ``deleted`` deals and of deals in other pipelines (``elsewhere``) as such; stage changes too, unless
+    ``stages_read`` (they are the stage history, :func:`stage_changes`).
     ``deal_ids`` None: the deals are not known yet (the Dask engine reads them part by part), every row is kept."""
     known = None if deal_ids is None else pd.Index(deal_ids.dropna().unique())
     fh, act, given = empty_field_history(), empty_activities(), set()
@@ -177,7 +180,7 @@ def read_signals(field_history: TableInput | None, activities: TableInput | None
                             "field history")
         if has_columns(frame, raw, FIELD_HISTORY_COLUMNS, report, src):
             other = other_deals(frame, known, report, src, "field changes", others, deleted, elsewhere)
-            fh = _field_rows(frame, other, config, report, src, excel)
+            fh = _field_rows(frame, other, config, report, src, excel, stages_read)
             given.add("field_history")
     if activities is not None:
         src, raw = load_table(activities, "activities", report)
@@ -190,6 +193,48 @@ def read_signals(field_history: TableInput | None, activities: TableInput | None
     return DealSignals(fh, act, frozenset(given))
 
 
+def stage_changes(raw: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str, borrowed: bool = False
+                  ) -> pd.DataFrame | None:
+    """A log of the changes of deals' fields read as a stage history: its stage changes as ``deal_id``, ``stage``,
+    ``entered_at`` and, with an old value column, ``from_stage``. Salesforce's Opportunity Field History or
+    HubSpot's property history given as the stage history, or (``borrowed``) the field history itself when no
+    stage history is given. None when ``raw`` is no such log (no field and value columns), or, borrowed, holds no
+    stage change. The other fields' changes are set aside, unless borrowed (the field history reads them)."""
+    if "stage" in map_columns(raw, config.history_columns, HISTORY_COLUMNS, DataReport(), src, "history").columns:
+        return None  # a stage history
+    frame = map_columns(raw, _names(config, "field_history_columns"), FIELD_HISTORY_COLUMNS, DataReport(), src,
+                        "field history")
+    if not set(FIELD_HISTORY_COLUMNS) <= set(frame.columns):
+        return None
+    stage = as_text(frame["field"]).fillna("").map(fold).isin(_stage_fields(config) - {"status"}).to_numpy(dtype=bool)
+    if borrowed and not stage.any():
+        return None
+    if not borrowed:
+        report.set_rows_aside(src, "changes of other fields than the stage (given as --field-history too, the model "
+                              "learns from them)", frame.loc[~stage, ROW].tolist(), column="field")
+    try:  # the dates in the whole column's format (the stage rows alone may not tell 1/10 from 10/1)
+        at = parse_dates(frame["changed_at"], declared_format(config.date_formats, "changed_at", config.date_format),
+                         bool(raw.attrs.get("excel"))).values
+        changed = frame["changed_at"].where(at.isna(), at.dt.strftime("%Y-%m-%d %H:%M:%S"))
+    except AmbiguousDates:  # said when the dates are read
+        changed = frame["changed_at"]
+    rows = frame[stage]
+    out = pd.DataFrame({"deal_id": rows["deal_id"], "stage": rows["value"], "entered_at": changed[stage],
+                        ROW: rows[ROW]})
+    old = {fold(name) for name in OLD_VALUE_NAMES}
+    old_col = next((c for c in raw.columns if fold(str(c)) in old), None)
+    if old_col is not None:
+        out[FROM_STAGE] = raw.loc[rows.index, old_col]
+    if borrowed:
+        report.notes.append(f"no stage history given: the stage changes of {src} ({len(out):,} rows) are read as one")
+    return out
+
+
+def _stage_fields(config: PipelineConfig) -> frozenset[str]:
+    """The field names (folded) of a deal's stage in a field history: the CRMs' and the config's stage columns'."""
+    return STAGE_FIELDS | {fold(name) for name in (*config.columns.get("stage", ()), *config.history_columns.get("stage", ()))}
+
+
 def _names(config: PipelineConfig, key: str) -> dict[str, tuple[str, ...]]:
     """The config's column names for one of the files first, then the CRMs' names known here."""
     own = dict(getattr(config, key))
@@ -198,7 +243,7 @@ def _names(config: PipelineConfig, key: str) -> dict[str, tuple[str, ...]]:
 
 
 def _field_rows(frame: pd.DataFrame, other: np.ndarray, config: PipelineConfig, report: DataReport, src: str,
-                excel: bool) -> pd.DataFrame:
+                excel: bool, stages_read: bool = False) -> pd.DataFrame:
     """The field changes of the deals known (``other``: rows of other deals, already set aside)."""
     out = frame.copy()
     unknown = pd.Series(other, index=out.index)
@@ -206,12 +251,14 @@ def _field_rows(frame: pd.DataFrame, other: np.ndarray, config: PipelineConfig, 
     raw_field = as_text(out["field"]).fillna("")
     folded = raw_field.map(fold)
     out["field"] = folded.map(lambda f: FIELD_NAMES.get(f, f))
-    events = folded.isin(EVENTS) | (folded == "")
-    stage = folded.isin(STAGE_FIELDS)
+    events = folded.str.rstrip(".").isin(EVENTS) | (folded == "")  # the report writes "Created."
+    stage = folded.isin(_stage_fields(config))
     report.set_rows_aside(src, "record events that change no field (created, ...)", out.loc[events & ~unknown, ROW],
                           column="field", folded=True)
-    report.set_rows_aside(src, "stage changes: stages come from the stage history (--history)",
-                          out.loc[stage & ~unknown, ROW], column="field")
+    read = folded.ne("status") & stages_read  # the stage history's rows (stage_changes)
+    aside = stage & ~unknown & ~read
+    report.set_rows_aside(src, "stage changes: stages come from the stage history (--history)", out.loc[aside, ROW],
+                          column="field")
     when = read_dates(out["changed_at"], "changed_at", config, report, src, out[ROW], excel)
     missing = when.isna() & as_text(out["changed_at"]).isna() & ~unknown & ~events & ~stage
     if missing.any():
