@@ -9,9 +9,17 @@ import pytest
 
 from scoring.data.contract import inspect_deal_history, load_deal_history, load_open_deals, read_open_deals
 from scoring.data.demo import DemoCompany
-from scoring.data.exports import ODOO_STAGE, odoo_leads, salesforce_field_history, salesforce_grouped_report, salesforce_reports
+from scoring.data.exports import (
+    ODOO_STAGE,
+    ZOHO_STAGE,
+    odoo_leads,
+    salesforce_field_history,
+    salesforce_grouped_report,
+    salesforce_reports,
+    zoho_deals,
+)
 from scoring.data.presets import get_preset, hubspot_stage_columns, load_config
-from scoring.errors import ConfigError
+from scoring.errors import ConfigError, DataError
 
 
 def _csv(tmp_path: Path, name: str, rows: list[dict]) -> Path:
@@ -416,6 +424,31 @@ def test_an_odoo_export_without_lost_deals_says_how_to_include_them(tmp_path):
     assert any("no lost opportunities" in w.message and "Archived" in w.message for w in report.warnings)
 
 
+def test_zoho_deals_export_with_its_stage_history(tmp_path):
+    """Zoho CRM's Deals export: the outcome only in the stage (Closed-Lost to Competition is lost too), one Closing
+    Date (the close of a closed deal, the expected close of an open one), zcrm_ ids; its Stage History gives where
+    each deal was, the closed deals' last open stage included; Zoho's own durations and probabilities never
+    features."""
+    demo = DemoCompany().generate(400, seed=6, end="2025-06-30")
+    deals, history = zoho_deals(demo, tmp_path)
+    data = load_deal_history(deals, history, load_config(preset="zoho"))
+    truth = demo.deals.set_index(pd.read_csv(deals)["Record Id"].to_numpy())
+    got = data.deals.set_index("deal_id").loc[truth.index]
+    assert (got["status"] == truth["status"]).all() and truth["status"].eq("lost").any()
+    assert (got["stage"] == truth["stage"].map(ZOHO_STAGE)).all()  # closed deals: the stage they closed from
+    closed = truth["status"] != "open"
+    assert (got.loc[closed, "closed_at"] == truth.loc[closed, "closed_at"].dt.normalize()).all()
+    assert (got.loc[~closed, "expected_close_date"] == truth.loc[~closed, "expected_close_date"]).all()
+    assert set(data.features) == {"owner", "Type", "Lead Source", "Segment"}  # no Sales Cycle Duration, Probability
+    lived = demo.history.assign(stage=demo.history["stage"].map(ZOHO_STAGE))
+    pairs = lambda h: sorted(zip(h["stage"], h["entered_at"].dt.floor("min")))  # noqa: E731
+    assert pairs(data.history) == pairs(lived)
+    assert not data.report.warnings
+    # without the Stage History a closed deal's stage is only its outcome: said, with what to give
+    with pytest.raises(DataError, match="last_open_stage"):
+        load_deal_history(deals, None, load_config(preset="zoho"))
+
+
 def test_dynamics_opportunities_with_only_the_pipeline_phase(tmp_path):
     """Dynamics 365's Excel export saved as CSV: the hidden key column, US dates, the stage as the numbered
     Pipeline Phase, Status Open / Won / Lost; what is known only at the close never a feature."""
@@ -437,8 +470,8 @@ def test_dynamics_opportunities_with_only_the_pipeline_phase(tmp_path):
 
 
 def test_unknown_preset():
-    with pytest.raises(ConfigError, match="unknown preset 'zoho'; expected one of salesforce, hubspot, pipedrive, odoo, dynamics"):
-        get_preset("zoho")
+    with pytest.raises(ConfigError, match="unknown preset 'freshsales'; expected one of salesforce, hubspot, pipedrive, odoo, dynamics, zoho"):
+        get_preset("freshsales")
 
 
 def test_a_config_that_renames_odoo_stages_drops_the_presets_last_open_stage(tmp_path):

@@ -54,7 +54,7 @@ def test_preset_underneath_user_file(write):
     ('stagez = ["A"]\n', "unknown key\\(s\\) 'stagez'"),
     ("stages = \n", "not valid TOML"),
     ('[sufficiency]\nmin_won = 0\n', "sufficiency.min_won: expected a whole number >= 1"),
-    ('preset = "zoho"\n', "unknown preset 'zoho'"),
+    ('preset = "freshsales"\n', "unknown preset 'freshsales'"),
     ('[columns]\namout = "Value"\n', "columns: unknown column\\(s\\) 'amout'; expected some of deal_id, .*owner"),
     ('[history_columns]\ndeal = "Opportunity ID"\n', "history_columns: unknown column\\(s\\) 'deal'"),
 ])

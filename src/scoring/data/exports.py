@@ -14,6 +14,9 @@ won deals in the Won stage at probability 100, lost ones archived (Active ``Fals
 they were lost from, a few archived duplicates, UTC datetimes; the stage history as the Tracking Values export
 (changes only: Odoo tracks no value at creation; other tracked fields mixed in).
 
+Zoho CRM (the Deals module's export): ``zcrm_`` record ids, field labels, one Closing Date, the outcome only in
+the stage; its Stage History with the time each stage was moved to.
+
 Dynamics 365 Sales (opportunities, "Export to Excel"): the hidden ``(Do Not Modify)`` key, checksum and
 modified-on columns first, display names, Excel dates, Status Open / Won / Lost with its Status Reason, the
 Sales Stage and its numbered Pipeline Phase, some Est. Revenue blank; no stage history (Dynamics keeps none an
@@ -346,3 +349,52 @@ def dynamics_opportunities(demo: DemoData, folder: Path, blank_amounts: float = 
     path = folder / "Opportunities.xlsx"
     sheet.to_excel(path, index=False, sheet_name="My Open Opportunities")
     return path
+
+
+ZOHO_STAGE = {"Lead": "Qualification", "Qualified": "Needs Analysis", "Proposal": "Proposal/Price Quote",
+              "Negotiation": "Negotiation/Review", "won": "Closed Won", "lost": "Closed Lost"}
+
+
+def _zoho_time(values: pd.Series) -> list[str]:
+    return ["" if pd.isna(v) else f"{v:%Y-%m-%d %H:%M:%S}" for v in values]
+
+
+def zoho_deals(demo: DemoData, folder: Path, seed: int = 0) -> tuple[Path, Path]:
+    """The Deals module of Zoho CRM as its export writes it (field labels, ``zcrm_`` record ids, one "Closing Date"
+    that is the expected close of an open deal and the close of a closed one, no status column: the stage says it,
+    a fifth of lost deals "Closed-Lost to Competition"), and its Stage History (each stage with the time the deal
+    was moved to it, its closing stage included, and the stage it moved to next)."""
+    rng = np.random.default_rng(seed)
+    deals = demo.deals.reset_index(drop=True)
+    closed = deals["status"] != "open"
+    ids = pd.Series([f"zcrm_4876876{n:012d}" for n in rng.choice(10**12, len(deals), replace=False)],
+                    index=deals["deal_id"].to_numpy())
+    outcome = deals["status"].map(ZOHO_STAGE).where(closed)
+    outcome = outcome.mask(outcome.eq("Closed Lost") & (rng.random(len(deals)) < 0.2), "Closed-Lost to Competition")
+    stage = outcome.fillna(deals["stage"].map(ZOHO_STAGE))
+    export = pd.DataFrame({
+        "Record Id": deals["deal_id"].map(ids).to_numpy(), "Deal Owner": deals["owner"],
+        "Deal Name": deals["deal_id"] + " deal", "Amount": deals["amount"].map("{:.2f}".format),
+        "Closing Date": [f"{d:%Y-%m-%d}" for d in deals["closed_at"].where(closed, deals["expected_close_date"])
+                         .fillna(deals["created_at"] + pd.Timedelta(days=30))],
+        "Account Name": deals["deal_id"].str.replace("D", "Acme ", regex=False), "Stage": stage,
+        "Type": deals["product"], "Probability (%)": stage.map({**dict(zip(
+            ZOHO_STAGE.values(), (10, 20, 75, 90, 100, 0))), "Closed-Lost to Competition": 0}),
+        "Lead Source": deals["source"], "Segment": deals["segment"],
+        "Created Time": _zoho_time(deals["created_at"]), "Modified Time": _zoho_time(
+            deals["closed_at"].fillna(deals["stage_entered_at"])),
+        "Sales Cycle Duration": (deals["closed_at"].fillna(deals["created_at"]) - deals["created_at"]).dt.days,
+    })
+    history = pd.concat([demo.history.assign(stage=demo.history["stage"].map(ZOHO_STAGE)),
+                         pd.DataFrame({"deal_id": deals.loc[closed, "deal_id"], "stage": outcome[closed],
+                                       "entered_at": deals.loc[closed, "closed_at"]})], ignore_index=True)
+    history = history.sort_values(["deal_id", "entered_at"], kind="stable")
+    stage_history = pd.DataFrame({
+        "Record Id": [f"zcrm_4876876{n:012d}" for n in rng.choice(10**12, len(history), replace=False)],
+        "Deal Name": (history["deal_id"] + " deal").to_numpy(), "Deal Id": history["deal_id"].map(ids).to_numpy(),
+        "Stage": history["stage"].to_numpy(), "Modified Time": _zoho_time(history["entered_at"]),
+        "Moved To": history.groupby("deal_id")["stage"].shift(-1).fillna("").to_numpy()})
+    deals_path, history_path = folder / "Deals_001.csv", folder / "Stage_History_001.csv"
+    export.to_csv(deals_path, index=False)
+    stage_history.to_csv(history_path, index=False)
+    return deals_path, history_path

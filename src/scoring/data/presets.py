@@ -1,4 +1,4 @@
-"""Presets for the CRM exports our users have: Salesforce, HubSpot, Pipedrive, Odoo and Dynamics 365.
+"""Presets for the CRM exports our users have: Salesforce, HubSpot, Pipedrive, Odoo, Dynamics 365 and Zoho CRM.
 
 A preset is a default :class:`PipelineConfig` (the CRM's default pipeline and stage
 probabilities, its column names, the columns that must never be features) plus a ``prepare``
@@ -522,6 +522,48 @@ def _prepare_dynamics(deals: pd.DataFrame, history: pd.DataFrame | None, config:
     return deals, history, False
 
 
+# --- Zoho CRM: the Deals module's export (field labels; its "Record Id" first), with its Stage History ---------
+
+ZOHO_STAGES = ("Qualification", "Needs Analysis", "Value Proposition", "Identify Decision Makers",
+               "Perception Analysis", "Proposal/Price Quote", "Negotiation/Review")
+ZOHO = PipelineConfig(
+    stages=ZOHO_STAGES,
+    # Zoho's stage-probability mapping as it comes
+    fixed_probabilities=dict(zip(ZOHO_STAGES, (0.10, 0.20, 0.40, 0.60, 0.70, 0.75, 0.90))),
+    won_labels=("Closed Won",),
+    lost_labels=("Closed Lost", "Closed-Lost to Competition", "Closed Lost to Competition"),
+    columns={
+        "deal_id": ("Record Id", "Deal Id", "Id"),
+        "created_at": ("Created Time", "Created_Time"),
+        "amount": ("Amount",),
+        "stage": ("Stage",),
+        "owner": ("Deal Owner", "Owner"),
+        "pipeline": ("Pipeline",),
+    },
+    history_columns={  # the Stage History: each stage with when the deal was moved to it
+        "deal_id": ("Deal Id", "Deal Name Id", "Potential Id", "Potential Name Id", "Parent Id", "Record Id"),
+        "stage": ("Stage",),
+        "entered_at": ("Modified Time", "Last Modified Time", "Modified_Time"),
+    },
+    ignore_columns=(
+        # known only at or after the outcome, or a restatement of the stage
+        "Probability (%)", "Probability", "Expected Revenue", "Reason For Loss", "Reason for Loss", "Next Step",
+        "Sales Cycle Duration", "Overall Sales Duration", "Modified By", "Modified Time", "Created By", "Locked",
+        "Change Log Time", "Last Activity Time", "Exchange Rate",
+        # free text and record names
+        "Deal Name", "Description", "Account Name", "Contact Name",
+    ),
+    preset="zoho",
+)
+
+
+def _prepare_zoho(deals: pd.DataFrame, history: pd.DataFrame | None, config: PipelineConfig,
+                  report: DataReport, source: str) -> Prepared:
+    deals = _status_from_stage(deals, ("Stage",), config)
+    deals = _split_close_date(deals, ("Closing Date", "Closing_Date"))
+    return deals, history, False
+
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -533,6 +575,7 @@ PRESETS: dict[str, Preset] = {
         Preset("odoo", "Odoo CRM pipeline export (crm.lead), with its tracking values as the stage and field history",
                ODOO, _prepare_odoo, _odoo_field_changes),
         Preset("dynamics", "Microsoft Dynamics 365 Sales opportunities exported to Excel", DYNAMICS, _prepare_dynamics),
+        Preset("zoho", "Zoho CRM Deals export, with its Stage History", ZOHO, _prepare_zoho),
     )
 }
 
