@@ -99,9 +99,10 @@ def validate(files: DataFiles, as_json: bool) -> None:
               help="Write the draft to this file (TOML) instead of printing it.")
 @FORCE
 def draft(files: DataFiles, out_path: Path | None, force: bool) -> None:
-    """Draft a pipeline configuration from an export whose stages are the company's own.
+    """Draft a pipeline configuration from an export whose stages are the company's own, or of a CRM no preset reads.
 
-    Reads the export through --preset / --config (column names kept) and proposes its open stages in pipeline
+    Reads the export through --preset / --config (column names kept), maps the columns it does not name as the
+    data format does by their headers (Deal value, Deal stage, ...), and proposes its open stages in pipeline
     order (from the stage history, else the CRM's probability column, else when deals entered them), the fixed
     percentages (the probability column's, else placeholders), the won and lost labels and, when the export
     holds several pipelines, the largest. Prints the TOML (how each part was found as comments) for

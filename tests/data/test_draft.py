@@ -215,3 +215,35 @@ def test_a_hubspot_export_of_two_pipelines_drafts_each_from_its_own_date_entered
     renewals = draft_config(path, None, replace(config, pipelines=("Renewals",))).config
     assert renewals.stages == names["Renewals"]
     assert load_deal_history(path, None, renewals).has_history
+
+
+def test_an_export_no_preset_reads_gets_its_columns_drafted_from_their_headers(demo: DemoData, tmp_path: Path):
+    """An export of a CRM without a preset (Freshsales-like headers: Deal value, Deal stage, Created at, Closed
+    date, Sales owner, Probability (%); the outcome in the stage): the draft maps each column by its header when
+    its cells agree (the deal's name is not its id: not unique), and the export then reads as the demo's deals."""
+    deals = demo.deals
+    closed = deals["status"] != "open"
+    stage = deals["stage"].map(OWN).where(~closed, deals["status"].map({"won": "Won", "lost": "Lost"}))
+    export = pd.DataFrame({
+        "Name": "Deal " + deals["segment"], "Id": deals["deal_id"], "Deal value": deals["amount"].map("{:,.2f}".format),
+        "Deal stage": stage, "Probability (%)": stage.map({"Inbound": 10, "Discovery call": 30, "Quote sent": 60,
+                                                           "Contract review": 80, "Won": 100, "Lost": 0}),
+        "Created at": deals["created_at"].dt.strftime("%Y-%m-%d %H:%M"),
+        "Closed date": deals["closed_at"].dt.strftime("%Y-%m-%d"),
+        "Expected close date": deals["expected_close_date"], "Sales owner": deals["owner"], "Segment": deals["segment"],
+        "Outcome": np.where(deals.index % 2 == 0, "Call back", "Sent deck")})  # a note, not a status: not mapped
+    export.to_csv(path := tmp_path / "deals.csv", index=False)
+    with pytest.raises(DataError, match="missing required column"):
+        load_deal_history(path)
+    draft = draft_config(path)
+    assert dict(draft.config.columns) == {"deal_id": ("Id",), "amount": ("Deal value",), "stage": ("Deal stage",),
+                                          "closed_at": ("Closed date",), "owner": ("Sales owner",)}  # the rest named so
+    assert any(line.startswith("Columns, by their headers") for line in draft.how)
+    assert list(draft.config.stages) == IN_ORDER and "Won" in draft.config.won_labels
+    assert draft.config.fixed_probabilities == {"Inbound": 0.1, "Discovery call": 0.3, "Quote sent": 0.6,
+                                                "Contract review": 0.8}
+    data = load_deal_history(path, None, draft.config)
+    got = data.deals.set_index("deal_id").loc[deals["deal_id"]]
+    assert (got["status"].to_numpy() == deals["status"].to_numpy()).all()
+    np.testing.assert_allclose(got["amount"].to_numpy(), deals["amount"].to_numpy())
+    assert "owner" in data.features and "Segment" in data.features and "Outcome" in data.features

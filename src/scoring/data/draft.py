@@ -15,7 +15,10 @@ reads the export through the given config (preset, column mapping) and proposes 
   and names that say won or lost;
 - fixed percentages: the probability column's median per stage among the open deals, else evenly spaced
   placeholders for the team's own;
-- one pipeline, the one with most deals, when the export holds several (each has its own stages).
+- one pipeline, the one with most deals, when the export holds several (each has its own stages);
+- for an export no preset reads, its columns: each canonical column the export does not name as such, from the
+  headers CRMs write for it (:data:`HEADERS`: "Deal value", "Deal stage", "Created at", "Sales owner", ...), when
+  its cells are what the column holds (ids unique, amounts numbers, dates dates).
 
 A draft is for a person to check (:attr:`Draft.how` says how each part was found), not a guess the product acts
 on: reading an export still stops at a stage its config does not name.
@@ -31,7 +34,7 @@ import pandas as pd
 import tomli_w
 
 from scoring.data.columns import as_text, fold
-from scoring.data.config import PIPELINE, PipelineConfig
+from scoring.data.config import PIPELINE, STATUSES, PipelineConfig
 from scoring.data.contract import (
     DealHistory,
     canonical_status,
@@ -40,7 +43,7 @@ from scoring.data.contract import (
     inspect_deal_history,
     stage_classifier,
 )
-from scoring.data.formats import parse_numbers
+from scoring.data.formats import looks_like_dates, looks_numeric, parse_numbers
 from scoring.data.presets import get_preset
 from scoring.data.tables import ROW, TableInput
 from scoring.errors import DataError
@@ -53,6 +56,27 @@ _WON_NAME = re.compile(r"^\W*(closed\W*)?won\b|\bwon\W*$", re.IGNORECASE)  # "Cl
 _LOST_NAME = re.compile(r"^\W*(closed\W*)?lost\b|\blost\W*$", re.IGNORECASE)
 #: A stage is a won or lost label only with at least this many deals in it, every one closed the same way.
 MIN_TERMINAL_DEALS = 3
+#: The headers CRMs and spreadsheets write for each canonical deal column (folded), in order of preference, for
+#: an export no preset reads (Freshsales, Zoho Bigin, Close, Copper, Insightly, a team's own sheet).
+HEADERS: Mapping[str, tuple[str, ...]] = {
+    "deal_id": ("id", "record id", "deal id", "opportunity id", "deal number", "deal no", "deal #", "opportunity #",
+                "reference", "key"),
+    "created_at": ("created", "created date", "create date", "created time", "created on", "date created",
+                   "creation date", "add time", "added", "deal created", "opened", "open date"),
+    "amount": ("value", "deal value", "deal amount", "opportunity amount", "opportunity value", "deal size",
+               "revenue", "contract value", "annual contract value", "acv"),
+    "stage": ("deal stage", "pipeline stage", "sales stage", "stage name", "phase", "deal phase", "milestone"),
+    "status": ("deal status", "outcome", "result", "won/lost", "state of deal"),
+    "closed_at": ("closed", "closed date", "date closed", "closed on", "actual close date", "won/lost date",
+                  "close date", "closing date"),
+    "expected_close_date": ("expected close date", "expected close", "expected closing date", "expected closing",
+                            "estimated close date", "est. close date", "forecast close date", "target close date"),
+    "stage_entered_at": ("last stage change", "stage changed", "stage change date", "last stage update",
+                         "stage updated", "date entered stage", "in stage since"),
+    "owner": ("deal owner", "sales owner", "opportunity owner", "owner name", "assigned to", "salesperson",
+              "sales rep", "rep", "account manager", "account executive"),
+    "pipeline": ("deal pipeline", "sales pipeline", "pipeline name"),
+}
 
 
 @dataclass(frozen=True)
@@ -82,6 +106,12 @@ def draft_config(deals: TableInput, history: TableInput | None = None, config: P
     base = config or PipelineConfig()
     how: list[str] = []
     frame, history_stages = export_stages(deals, history, base, field_history)
+    headers = _headers(frame, base)
+    if headers:
+        base = replace(base, columns={**base.columns, **{canon: (name,) for canon, name in headers.items()}})
+        how.append("Columns, by their headers: " + ", ".join(f"{canon} = {name!r}" for canon, name in headers.items())
+                   + ". Check each one.")
+        frame, history_stages = export_stages(deals, history, base, field_history)
     if PIPELINE in frame.columns and not base.pipelines:
         counts = as_text(frame[PIPELINE]).dropna().value_counts()
         if len(counts) > 1:
@@ -141,6 +171,35 @@ def draft_config(deals: TableInput, history: TableInput | None = None, config: P
                       won_labels=(*base.won_labels, *won), lost_labels=(*base.lost_labels, *lost),
                       last_open_stage=order[-1] if outcome_stages else None)
     return Draft(drafted, tuple(how))
+
+
+def _headers(frame: pd.DataFrame, config: PipelineConfig) -> dict[str, str]:
+    """For each canonical deal column the mapped export lacks, the first of its :data:`HEADERS` the export has
+    whose cells are what the column holds (a status: open, won or lost, as ``config`` maps them): canonical ->
+    header."""
+    by_fold = {fold(str(c)): str(c) for c in frame.columns if str(c) not in HEADERS and not str(c).startswith("_")}
+    found: dict[str, str] = {}
+    for canon, names in HEADERS.items():
+        if canon in frame.columns:
+            continue
+        for name in names:
+            column = by_fold.get(name)
+            if column is None or column in found.values():
+                continue
+            text = as_text(frame[column])
+            if not text.notna().any():
+                continue
+            if canon == "deal_id" and (text.isna().any() or text.duplicated().any()):
+                continue
+            if canon == "amount" and not looks_numeric(text, 0.9):
+                continue
+            if canon.endswith(("_at", "_date")) and not looks_like_dates(text):
+                continue
+            if canon == "status" and not canonical_status(text, config).dropna().isin(STATUSES).mean() >= 0.9:
+                continue
+            found[canon] = column
+            break
+    return found
 
 
 def _classified(names: list[str], config: PipelineConfig, has_status: bool
