@@ -541,7 +541,7 @@ ZOHO = PipelineConfig(
         "pipeline": ("Pipeline",),
     },
     history_columns={  # the Stage History: each stage with when the deal was moved to it
-        "deal_id": ("Deal Id", "Deal Name Id", "Potential Id", "Potential Name Id", "Parent Id", "Record Id"),
+        "deal_id": ("Deal Id", "Deal Name Id", "Potential Id", "Potential Name Id", "Parent Id"),  # not its Record Id
         "stage": ("Stage",),
         "entered_at": ("Modified Time", "Last Modified Time", "Modified_Time"),
     },
