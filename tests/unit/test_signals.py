@@ -224,3 +224,16 @@ def test_the_opportunity_field_history_report_is_the_stage_and_field_history():
         ["006C", "Qualified", "2025-02-01 00:00:00"]]
     assert data.signals.field_history["field"].tolist() == ["expected_close_date"]
     assert {s.reason.split(" (")[0]: s.count for s in data.report.set_aside}["record events that change no field"] == 3
+
+
+def test_a_change_log_whose_first_change_left_an_unknown_stage_is_refused_naming_it():
+    """The stage a deal was created in comes from its first change's old value: one the config does not know is an
+    error naming the column, the rows and the stage, as an unknown stage is."""
+    fh = pd.DataFrame({"OpportunityId": ["006A", "006B", "006B"], "Field": ["StageName"] * 3,
+                       "OldValue": ["Lead", "Triage", "Lead"], "NewValue": ["Proposal", "Lead", "Qualified"],
+                       "CreatedDate": ["2025-01-20", "2025-01-06", "2025-01-15"]})
+    with pytest.raises(DataError, match=r"column 'from_stage', row 3: unknown stage 'Triage' left by a deal's first"):
+        load_deal_history(_deals(), fh)
+    # the field history's own stage changes are only taken for the stage history when every stage is known
+    data = load_deal_history(_deals(), field_history=fh)
+    assert not data.has_history and any("unknown stage(s) 'Triage'" in p.message for p in data.report.warnings)

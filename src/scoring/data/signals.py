@@ -49,7 +49,7 @@ SIGNAL_COLUMN_NAMES: Mapping[str, tuple[str, ...]] = {
                 "Associated Deal IDs", "WhatId", "What ID", "Activity - Deal ID", "Deal - ID"),
     "field": ("Field", "Changed Field", "Field / Event", "Property", "Property name", "FieldName"),
     "value": ("NewValue", "New Value", "Value", "To", "Property value"),
-    "changed_at": ("CreatedDate", "Created Date", "Edit Date", "Timestamp", "Changed at", "Change Date",
+    "changed_at": ("CreatedDate", "Created Date", "Edit Date", "Timestamp", "Changed at", "Changed Date", "Change Date",
                    "Updated at", "ChangeDate"),
     "occurred_at": ("ActivityDate", "Activity Date", "Activity date", "Date", "Done time", "Marked as done time",
                     "Activity - Marked as done time", "Due date", "Activity - Due date", "Timestamp",
