@@ -219,9 +219,9 @@ def _read_export(deals: TableInput, history: TableInput | None, config: Pipeline
     elif raw_hist is None and field_history is not None:
         fh_src, raw_fh = load_table(field_history, "field_history")  # its notes are the field history's
         changes = stage_changes(raw_fh, config, report, fh_src, borrowed=True)
-        written = [] if changes is None else [changes[c] for c in ("stage", FROM_STAGE) if c in changes.columns]
-        unknown = [name for name in as_text(pd.concat(written)).dropna().unique()
-                   if stage_classifier(config)(name)[0] == "unknown"] if written else []
+        names = (as_text(pd.concat([changes[c] for c in ("stage", FROM_STAGE) if c in changes.columns]))
+                 if changes is not None else pd.Series(dtype=object))
+        unknown = names[_classify_stages(names, config)[0].eq("unknown").to_numpy()].unique().tolist()
         if unknown:  # written otherwise than the deals' stages (a CRM's internal names): not guessed at
             report.warn(fh_src, f"its stage changes are not read as the stage history: unknown stage(s) "
                         f"{examples(unknown)} (map them in the config's [values.stage] table, or give the stage "
