@@ -237,3 +237,23 @@ def test_a_change_log_whose_first_change_left_an_unknown_stage_is_refused_naming
     # the field history's own stage changes are only taken for the stage history when every stage is known
     data = load_deal_history(_deals(), field_history=fh)
     assert not data.has_history and any("unknown stage(s) 'Triage'" in p.message for p in data.report.warnings)
+
+
+def test_pipedrive_deal_flow_changes_are_the_stage_history_once_its_stage_ids_are_named():
+    """Pipedrive's deal flow as its API gives it (dealChange: item_id, field_key, old_value, new_value, log_time),
+    stages as their ids: given as the stage history, the ids are unknown stages until the config names them
+    ([values.stage]); then the stage changes are the history (the status change is not a stage)."""
+    flow = pd.DataFrame({"item_id": ["006A", "006B", "006B", "006B"],
+                         "field_key": ["stage_id", "stage_id", "stage_id", "status"],
+                         "old_value": ["1", "1", "2", "open"], "new_value": ["3", "2", "3", "won"],
+                         "log_time": ["2025-01-20 09:00:00", "2025-01-10 10:00:00", "2025-02-01 10:00:00",
+                                      "2025-03-01 10:00:00"]})
+    with pytest.raises(DataError, match="unknown stage"):
+        load_deal_history(_deals(), flow)
+    named = PipelineConfig(values={"stage": {"1": "Lead", "2": "Qualified", "3": "Proposal"}})
+    data = load_deal_history(_deals(), flow, named)
+    assert data.history[["deal_id", "stage"]].values.tolist() == [
+        ["006A", "Lead"], ["006A", "Proposal"], ["006B", "Lead"], ["006B", "Qualified"], ["006B", "Proposal"],
+        ["006C", "Qualified"]]
+    assert {s.reason.split(" (")[0]: s.count for s in data.report.set_aside} == {
+        "changes of other fields than the stage": 1}

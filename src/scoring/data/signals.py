@@ -2,7 +2,8 @@
 
 ``field_history``: one row per change of a tracked field (``deal_id``, ``field``, ``value`` as text,
 ``changed_at``), the shape of Salesforce's OpportunityFieldHistory (OpportunityId, Field, NewValue,
-CreatedDate) and of HubSpot's property history; a preset reshapes a CRM's own export first (Odoo's tracking
+CreatedDate), of HubSpot's property history and of Pipedrive's deal flow changes (item_id, field_key, new_value,
+log_time); a preset reshapes a CRM's own export first (Odoo's tracking
 values). Field names are mapped onto the ones the product
 understands (``CloseDate`` -> ``expected_close_date``, ``ForecastCategoryName`` -> ``forecast_category``,
 ``OwnerId`` -> ``owner``, ...); any other field is a categorical feature. ``activities``: one row per logged
@@ -46,11 +47,11 @@ CATEGORIES = ("pipeline", "best_case", "commit", "omitted", "closed")
 #: Export column names of the two files (compared ignoring case and spacing), after the config's own.
 SIGNAL_COLUMN_NAMES: Mapping[str, tuple[str, ...]] = {
     "deal_id": ("OpportunityId", "Opportunity ID", "Deal ID", "dealId", "Record ID", "Associated Deal",
-                "Associated Deal IDs", "WhatId", "What ID", "Activity - Deal ID", "Deal - ID"),
-    "field": ("Field", "Changed Field", "Field / Event", "Property", "Property name", "FieldName"),
-    "value": ("NewValue", "New Value", "Value", "To", "Property value"),
+                "Associated Deal IDs", "WhatId", "What ID", "Activity - Deal ID", "Deal - ID", "item_id"),
+    "field": ("Field", "Changed Field", "Field / Event", "Property", "Property name", "FieldName", "field_key"),
+    "value": ("NewValue", "New Value", "Value", "To", "Property value", "new_value"),
     "changed_at": ("CreatedDate", "Created Date", "Edit Date", "Timestamp", "Changed at", "Changed Date", "Change Date",
-                   "Updated at", "ChangeDate"),
+                   "Updated at", "ChangeDate", "log_time"),
     "occurred_at": ("ActivityDate", "Activity Date", "Activity date", "Date", "Done time", "Marked as done time",
                     "Activity - Marked as done time", "Due date", "Activity - Due date", "Timestamp",
                     "CreatedDate", "Created Date", "Create date"),
@@ -71,7 +72,7 @@ FIELD_NAMES: Mapping[str, str] = {
 #: Field names of stage changes: they belong in the stage history, not here.
 STAGE_FIELDS = frozenset({"stagename", "stage", "dealstage", "deal stage", "stage_id", "status"})
 #: A change's previous value: the first stage change's is the stage the deal was created in.
-OLD_VALUE_NAMES = ("OldValue", "Old Value", "From", "Previous value", "Old value char")
+OLD_VALUE_NAMES = ("OldValue", "Old Value", "From", "Previous value", "Old value char", "old_value")
 #: Salesforce's record events (a change row that changes no value; its reports end them with a full stop).
 EVENTS = frozenset({"created", "opportunitycreatedfromlead", "locked", "unlocked", "feedevent", "ownerassignment"})
 _CATEGORY_NAMES = {
