@@ -115,16 +115,22 @@ def salesforce_reports(demo: DemoData, folder: Path, footer: bool = True, blank_
             _write_report(folder / "Opportunity History.csv", history_report, footer))
 
 
+def _with_outcomes(history: pd.DataFrame, deals: pd.DataFrame, outcome: pd.Series) -> pd.DataFrame:
+    """The stage entries ``history`` with each closed deal's ``outcome`` (its closing stage, row by row of ``deals``;
+    NA for open deals) entered at its close, by deal and time."""
+    closed = outcome.notna()
+    ends = pd.DataFrame({"deal_id": deals.loc[closed, "deal_id"], "stage": outcome[closed],
+                         "entered_at": deals.loc[closed, "closed_at"]})
+    return pd.concat([history, ends], ignore_index=True).sort_values(["deal_id", "entered_at"], kind="stable")
+
+
 def salesforce_field_history(demo: DemoData, folder: Path) -> Path:
     """OpportunityFieldHistory as Data Loader exports it (upper-case API names, UTC times with a Z): each deal's
     ``created`` event, its stage changes (``StageName``, the old value beside the new; none records the stage a
     deal was created in), and its close date changes (``CloseDate``) mixed in."""
     deals = demo.deals.reset_index(drop=True)
-    closed = deals["status"] != "open"
-    history = pd.concat([demo.history, deals.loc[closed, ["deal_id", "status", "closed_at"]].rename(
-        columns={"status": "stage", "closed_at": "entered_at"})], ignore_index=True)
-    history = history.sort_values(["deal_id", "entered_at"], kind="stable").assign(
-        stage=lambda h: h["stage"].map(SALESFORCE_STAGE))
+    history = _with_outcomes(demo.history, deals, deals["status"].where(deals["status"] != "open"))
+    history = history.assign(stage=history["stage"].map(SALESFORCE_STAGE))
     before = history.groupby("deal_id")["stage"].shift(1)
     stages = history[before.notna() & (before != history["stage"])]
     rows = [pd.DataFrame({"OPPORTUNITYID": deals["deal_id"], "FIELD": "created", "OLDVALUE": "", "NEWVALUE": "",
@@ -353,6 +359,9 @@ def dynamics_opportunities(demo: DemoData, folder: Path, blank_amounts: float = 
 
 ZOHO_STAGE = {"Lead": "Qualification", "Qualified": "Needs Analysis", "Proposal": "Proposal/Price Quote",
               "Negotiation": "Negotiation/Review", "won": "Closed Won", "lost": "Closed Lost"}
+#: Zoho's default probability of each stage the demo's deals are in (its Probability (%) column).
+ZOHO_PROBABILITY = {"Qualification": 10, "Needs Analysis": 20, "Proposal/Price Quote": 75, "Negotiation/Review": 90,
+                    "Closed Won": 100, "Closed Lost": 0, "Closed-Lost to Competition": 0}
 
 
 def _zoho_time(values: pd.Series) -> list[str]:
@@ -378,17 +387,13 @@ def zoho_deals(demo: DemoData, folder: Path, seed: int = 0) -> tuple[Path, Path]
         "Closing Date": [f"{d:%Y-%m-%d}" for d in deals["closed_at"].where(closed, deals["expected_close_date"])
                          .fillna(deals["created_at"] + pd.Timedelta(days=30))],
         "Account Name": deals["deal_id"].str.replace("D", "Acme ", regex=False), "Stage": stage,
-        "Type": deals["product"], "Probability (%)": stage.map({**dict(zip(
-            ZOHO_STAGE.values(), (10, 20, 75, 90, 100, 0))), "Closed-Lost to Competition": 0}),
+        "Type": deals["product"], "Probability (%)": stage.map(ZOHO_PROBABILITY),
         "Lead Source": deals["source"], "Segment": deals["segment"],
         "Created Time": _zoho_time(deals["created_at"]), "Modified Time": _zoho_time(
             deals["closed_at"].fillna(deals["stage_entered_at"])),
         "Sales Cycle Duration": (deals["closed_at"].fillna(deals["created_at"]) - deals["created_at"]).dt.days,
     })
-    history = pd.concat([demo.history.assign(stage=demo.history["stage"].map(ZOHO_STAGE)),
-                         pd.DataFrame({"deal_id": deals.loc[closed, "deal_id"], "stage": outcome[closed],
-                                       "entered_at": deals.loc[closed, "closed_at"]})], ignore_index=True)
-    history = history.sort_values(["deal_id", "entered_at"], kind="stable")
+    history = _with_outcomes(demo.history.assign(stage=demo.history["stage"].map(ZOHO_STAGE)), deals, outcome)
     stage_history = pd.DataFrame({
         "Record Id": [f"zcrm_4876876{n:012d}" for n in rng.choice(10**12, len(history), replace=False)],
         "Deal Name": (history["deal_id"] + " deal").to_numpy(), "Deal Id": history["deal_id"].map(ids).to_numpy(),
