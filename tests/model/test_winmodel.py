@@ -118,6 +118,28 @@ def test_timing_is_a_distribution_up_to_the_win_probability(trained):
     assert np.array_equal(p_once, p) and np.array_equal(within_once[:, 0], by[:, 3]) and np.array_equal(days_once, days)
 
 
+def test_what_a_stage_means_later_is_learned_apart_from_what_it_means_now(trained):
+    """Deals still open three months after a snapshot win then at rates their stage at the snapshot set the other way
+    round from the early ones (a Lead deal has moved on, a Proposal one is stale): the hazards of a win in the
+    90-180 day interval follow the history's in every stage with enough rows. (One booster for every interval,
+    without the stage and interval as one input, carried the early intervals' stage effects over: Lead 0.130
+    against 0.158, Proposal 0.105 against 0.068, on these rows.)"""
+    _, training, model, _ = trained
+    rows = training.snapshots.rows
+    idx, interval, label = person_periods(rows, model.boundaries)
+    late = interval == model.boundaries.index(180)
+    at_risk = rows.iloc[idx[late]]
+    hazard = model.hazards(at_risk)[:, model.boundaries.index(180), 1]
+    stages = at_risk["stage"].to_numpy()
+    checked = 0
+    for stage in np.unique(stages):
+        mine = stages == stage
+        if mine.sum() >= 200:
+            assert hazard[mine].mean() == pytest.approx((label[late][mine] == 1).mean(), abs=0.02), stage
+            checked += 1
+    assert checked >= 3
+
+
 def test_contributions_say_what_raised_and_lowered_the_score(trained):
     _, _, model, holdout = trained
     rows = holdout[holdout["stage"] == "Proposal"].head(1)
@@ -149,13 +171,24 @@ def test_unfitted_model_says_so():
         WinModel().predict_proba(pd.DataFrame())
 
 
+def _lightgbm_contributions(model: WinModel, rows: pd.DataFrame) -> np.ndarray:
+    """LightGBM's own won-minus-lost TreeSHAP of ``rows`` in the first interval, as explained: per encoder input, the
+    stage and interval's share added to the stage's."""
+    x = model._at_intervals(model.encoder_.transform(rows), 0.0)
+    raw = model.booster_.predict(x, pred_contrib=True).reshape(len(x), 3, -1)
+    names = model.encoder_.names_
+    diff = raw[:, 1] - raw[:, 2]
+    out = diff[:, :len(names)].copy()
+    out[:, names.index("stage_index")] += diff[:, len(names)]  # the stage and interval
+    return out
+
+
 def test_contributions_are_lightgbms_own_treeshap(trained):
     """The lookup table (scoring.models.treeshap) gives what LightGBM's pred_contrib gives, and a refit replaces it."""
     _, training, model, holdout = trained
-    x = np.column_stack([model.encoder_.transform(holdout), np.zeros(len(holdout))])  # interval 0, as explained
-    raw = model.booster_.predict(x, pred_contrib=True).reshape(len(x), 3, -1)
     assert model.contribution_table() is not None
-    np.testing.assert_allclose(model.contribution_matrix(holdout), raw[:, 1, :-2] - raw[:, 2, :-2], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(model.contribution_matrix(holdout), _lightgbm_contributions(model, holdout), rtol=0,
+                               atol=1e-10)
     refit = WinModel(n_estimators=20, calibrate=False).fit(training)
     before = refit.contribution_table()
     refit.fit(training)
@@ -167,9 +200,8 @@ def test_large_trees_keep_lightgbms_own_treeshap(trained):
     _, training, _, holdout = trained
     model = WinModel(n_estimators=10, num_leaves=31, min_child_samples=20, calibrate=False).fit(training)
     assert model.contribution_table() is None
-    x = np.column_stack([model.encoder_.transform(holdout), np.zeros(len(holdout))])
-    raw = model.booster_.predict(x, pred_contrib=True).reshape(len(x), 3, -1)
-    np.testing.assert_allclose(model.contribution_matrix(holdout), raw[:, 1, :-2] - raw[:, 2, :-2], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(model.contribution_matrix(holdout), _lightgbm_contributions(model, holdout), rtol=0,
+                               atol=1e-12)
 
 
 def test_a_blended_explanation_is_its_parts_from_one_look_at_the_prior(trained):

@@ -208,12 +208,16 @@ def _numbers_as_written(values: list[Any], config: PipelineConfig) -> list[Any]:
     return out
 
 
+#: The types of a numeric feature's values read at list speed (not bool, nor numpy's: True is no number).
+_PLAIN_NUMERIC = (int, float, str, type(None), np.integer, np.floating)
+
+
 def _column(values: list[Any], types: set[type], kind: str) -> list[Any] | None:
     """The common cases at list speed: a numeric column of numbers (or numeric text) and None, a categorical
     column of text and None (``types``: the values' types). None when the column needs :func:`_feature_value`
     value by value."""
     if kind == "numeric":
-        if not types <= {int, float, str, type(None)}:
+        if not all(t is not bool and issubclass(t, _PLAIN_NUMERIC) for t in types):  # numpy's numbers too (a frame's)
             return None
         try:
             numbers = [None if v is None or (isinstance(v, str) and not v.strip()) else float(v) for v in values]

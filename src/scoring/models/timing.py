@@ -50,10 +50,10 @@ class StageTiming:
         """Share of each deal's eventual win probability that lands within each of ``horizons`` days: (n, k)."""
         if not hasattr(self, "days_quantiles_"):
             raise NotFittedError("StageTiming is not fitted; call fit first")
-        grid = self.days_quantiles_[np.asarray(stage_index, dtype=int)]  # (n, 101)
         horizons = np.asarray(horizons, dtype=float)
-        share = (grid[:, :, None] <= horizons).mean(axis=1)
-        return np.where(horizons >= self.horizon_days, 1.0, np.where(horizons <= 0, 0.0, share))
+        per_stage = (self.days_quantiles_[:, :, None] <= horizons).mean(axis=1)  # (stages, k): a deal's is its stage's
+        per_stage = np.where(horizons >= self.horizon_days, 1.0, np.where(horizons <= 0, 0.0, per_stage))
+        return per_stage[np.asarray(stage_index, dtype=int)]
 
     def expected_days(self, stage_index: np.ndarray) -> np.ndarray:
         """The mean days from now to a win (among wins within the horizon) of deals in each stage."""
