@@ -16,7 +16,7 @@ from scoring.features.dataset import TrainingSet
 from scoring.features.snapshots import snapshot_dates, take_snapshots
 from scoring.models.baselines import FixedStageModel, LogisticRegressionModel
 from scoring.models.calibration import PROBABILITY_FLOOR, logit
-from scoring.models.win import WinModel, blend, person_periods, recensor, stage_support
+from scoring.models.win import WinModel, blend, person_periods, recensor, stage_support, train_here
 
 END = pd.Timestamp("2025-06-30")
 CUT = pd.Timestamp("2025-01-01")
@@ -193,6 +193,27 @@ def test_contributions_are_lightgbms_own_treeshap(trained):
     before = refit.contribution_table()
     refit.fit(training)
     assert refit.contribution_table() is not before
+
+
+def test_a_model_saved_before_the_stage_and_interval_input_predicts_as_it_did(trained, tmp_path):
+    """A booster fitted on the inputs and the interval alone (models saved before the stage and interval became one
+    input, as registries hold them) is read through its own layout: hazards LightGBM's own, compiled or not, and
+    the factors per input."""
+    _, training, model, holdout = trained
+    old = copy.deepcopy(model)
+    for derived in ("compiled_", "contribution_table_"):
+        old.__dict__.pop(derived, None)
+    old.feature_names_ = [*model.encoder_.names_, "interval"]
+    rows = training.snapshots.rows
+    idx, interval, label = person_periods(rows, old.boundaries)
+    x = np.column_stack([old.encoder_.transform(rows)[idx], interval])
+    old.booster_ = train_here(x, label, old._params(), old.feature_names_, list(old.encoder_.categorical_indices_), 30)
+    encoded, k = old.encoder_.transform(holdout), len(old.boundaries)
+    stacked = np.column_stack([np.repeat(encoded, k, axis=0), np.tile(np.arange(k), len(encoded))])
+    expected = old.booster_.predict(stacked).reshape(len(encoded), k, 3)
+    np.testing.assert_allclose(old.hazards(holdout), expected, rtol=0, atol=1e-12)
+    assert old.contribution_matrix(holdout).shape == (len(holdout), len(old.encoder_.names_))
+    np.testing.assert_allclose(old.compile(tmp_path).hazards(holdout), expected, rtol=0, atol=1e-9)
 
 
 def test_large_trees_keep_lightgbms_own_treeshap(trained):
