@@ -81,13 +81,13 @@ def _splits_on(node: dict, feature: int) -> bool:
 def test_split_compiled_booster_gives_lightgbm_probabilities(reads_interval: bool, tmp_path: Path):
     """Trees that ignore the interval are evaluated once per deal: the same probabilities, few rows or many."""
     booster = _hazard_booster(reads_interval)
-    per_deal, per_interval = split_model_text(booster.model_to_string(), 2)
+    per_deal, per_interval = split_model_text(booster.model_to_string(), (2,))
     assert [len(re.findall(r"^Tree=\d+$", text, re.M)) for text in (per_deal, per_interval)] == [90, 90]  # every place kept
     reading = sum(_splits_on(tree["tree_structure"], 2) for tree in booster.dump_model()["tree_info"])
     assert (0 < reading < 90) if reads_interval else reading == 0
     stumps = [len(re.findall(r"^num_leaves=1$", text, re.M)) for text in (per_deal, per_interval)]
     assert stumps == [reading, 90 - reading]  # each tree in one part, a leaf of 0 in the other
-    compiled = CompiledHazards.compile(booster, 2, tmp_path)
+    compiled = CompiledHazards.compile(booster, (2,), tmp_path)
     assert compiled.predict(np.empty((0, 3)), 5).shape == (0, 5, 3)
     rng = np.random.default_rng(2)
     for deals in (1, 7, THREADS_FROM // 5 + 3):  # one thread, and the pool (an odd number of deals)

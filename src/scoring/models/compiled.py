@@ -31,11 +31,11 @@ _STUMP = ("num_leaves=1\nnum_cat=0\nsplit_feature=\nsplit_gain=\nthreshold=\ndec
           "internal_count=\nis_linear=0\nshrinkage=1\n")
 
 
-def split_model_text(text: str, features: int | tuple[int, ...]) -> tuple[str, str]:
+def split_model_text(text: str, features: tuple[int, ...]) -> tuple[str, str]:
     """A LightGBM model text as two of the same shape whose raw scores add up to its own: the trees that never
-    split on ``features`` (one index or several), and the others. Each holds the other's trees as single leaves of
+    split on any of ``features`` (their indices), and the others. Each holds the other's trees as single leaves of
     value 0 (a tree's class is its position, so none can be left out)."""
-    read = {str(f) for f in ((features,) if isinstance(features, int) else features)}
+    read = {str(f) for f in features}
     head, found, rest = text.partition("\nTree=0\n")
     trees, ended, tail = rest.partition("\nend of trees\n")
     if not found or not ended:
@@ -63,8 +63,8 @@ class CompiledHazards:
         self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
-    def compile(cls, booster: lgb.Booster, interval: int | tuple[int, ...], cache_dir: str | Path) -> CompiledHazards:
-        """``booster`` (whose features ``interval``, one index or several, change with the interval) compiled; see
+    def compile(cls, booster: lgb.Booster, interval: tuple[int, ...], cache_dir: str | Path) -> CompiledHazards:
+        """``booster`` (whose features ``interval``, their indices, change with the interval) compiled; see
         :func:`compile_text`."""
         per_deal, per_interval = split_model_text(booster.model_to_string(), interval)
         total = booster.num_trees()

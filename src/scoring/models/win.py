@@ -265,7 +265,7 @@ class WinModel(Model):
             raise DataError("the training snapshots need both won and lost outcomes within the observed intervals "
                             f"to learn from; got {int((label == WON).sum())} won and {int((label == LOST).sum())} lost")
         x = self._at_intervals(self.encoder_.transform(rows)[idx], interval)
-        categorical = [*self.encoder_.categorical_indices_, len(self.encoder_.names_)]
+        categorical = [*self.encoder_.categorical_indices_, *self._interval_features()[:-1]]  # the pair; not the index
         return trainer(x, label, self._params(), self.feature_names_, categorical, self.n_estimators)
 
     def _paired(self) -> bool:
@@ -288,7 +288,7 @@ class WinModel(Model):
         return np.where(stage >= 0, stage * len(self.boundaries), np.nan)
 
     def _interval_features(self) -> tuple[int, ...]:
-        """The booster's inputs that change with the interval (their indices)."""
+        """The booster's inputs that change with the interval (their indices; the interval's own last)."""
         n = len(self.encoder_.names_)
         return (n, n + 1) if self._paired() else (n,)
 
