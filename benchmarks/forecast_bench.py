@@ -2,7 +2,8 @@
 
     python benchmarks/forecast_bench.py [--deals 100000] [--seed 0] [--dormant-share 0] [--coverage-deals 20000]
                                         [--runs 5] [--seeds 3]
-                                        [--skip-coverage | --only-coverage | --new-deal-seeds K | --real DIR]
+                                        [--skip-coverage | --only-coverage [--coverage-period month] | --new-deal-seeds K |
+                                         --real DIR]
 
 1. Accuracy: a bundle trained on everything known at the end of the history forecasts the open
    deals' won revenue for the next quarters; the truth is the generator's own P(won within the
@@ -96,10 +97,10 @@ def bookings(bundle: ModelBundle, company: DemoData, open_deals: pd.DataFrame, h
                       f"{part[name]['p10']:>12,.0f}-{part[name]['p90']:<12,.0f}")
 
 
-def coverage(deals: int, seeds: int) -> None:
+def coverage(deals: int, seeds: int, periods: tuple[str, ...] = ("quarter", "month")) -> None:
     """Bookings backtests on companies with market shocks: quarterly over 4 years, monthly over 2."""
     plans = (("quarter", "2022-01-01", "2025-10-01"), ("month", "2024-01-01", "2025-12-01"))
-    for every, first, last in plans:
+    for every, first, last in (plan for plan in plans if plan[0] in periods):
         tables = []
         for seed in range(1, seeds + 1):
             company = DemoCompany(shock_sd=SHOCK_SD).generate(deals, seed=seed, end=END, years=6)
@@ -228,6 +229,8 @@ def main() -> None:
                         help="The accuracy part's company leaves this share of new deals unworked, open for good.")
     parser.add_argument("--skip-coverage", action="store_true", help="Only accuracy and speed (coverage takes minutes).")
     parser.add_argument("--only-coverage", action="store_true", help="Only the bookings backtests.")
+    parser.add_argument("--coverage-period", choices=("quarter", "month"), action="append",
+                        help="Only these backtests (repeatable; both unless given).")
     parser.add_argument("--new-deal-seeds", type=int, default=0,
                         help="Only new deals' forecast against the truth on this many companies of --deals deals.")
     parser.add_argument("--real", type=Path, metavar="SHARED_DATA",
@@ -243,7 +246,7 @@ def main() -> None:
         bundle, open_deals, history = accuracy(args.deals, args.seed, args.dormant_share)
         speed(bundle, open_deals, history, args.runs)
     if not args.skip_coverage:
-        coverage(args.coverage_deals, args.seeds)
+        coverage(args.coverage_deals, args.seeds, tuple(args.coverage_period or ("quarter", "month")))
 
 
 if __name__ == "__main__":
