@@ -363,6 +363,22 @@ def test_a_salesforce_field_history_is_the_stage_history_as_the_history_report_i
     assert not any("no stage history" in str(p) for p in as_field_history.report.problems)
 
 
+def test_odoo_tracking_values_given_only_as_the_field_history_are_the_stage_history_too(tmp_path):
+    """The Tracking Values export given once, as --field-history, gives the stage history it gives as --history
+    (it was ignored, and the deals' stages assumed, with a warning asking for the file the user had given)."""
+    demo = DemoCompany().generate(300, seed=4, end="2025-06-30")
+    leads, tracking = odoo_leads(demo, tmp_path, archived=0)
+    config = load_config(preset="odoo")
+    as_history = load_deal_history(leads, tracking, config, field_history=tracking)
+    only = load_deal_history(leads, None, config, field_history=tracking)
+    pd.testing.assert_frame_equal(only.history, as_history.history)
+    pd.testing.assert_frame_equal(only.signals.field_history, as_history.signals.field_history)
+    assert not any("no stage history" in str(p) for p in only.report.problems)
+    assert any("stage's changes in" in n and "read as one" in n for n in only.report.notes)
+    canonical = pd.DataFrame({"deal_id": ["1"], "field": ["Stage"], "value": ["Qualified"], "changed_at": ["2024-01-05"]})
+    assert not get_preset("odoo").stages_in_changes(canonical)  # the canonical columns: read as any field history
+
+
 def _odoo_typed_tracking() -> list[dict]:
     """Tracking Values as Odoo 16 exports them with every value column: a text field's number columns hold 0, a
     date's text column is empty, a monetary value has a column of its own."""

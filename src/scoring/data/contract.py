@@ -208,16 +208,20 @@ def _read_export(deals: TableInput, history: TableInput | None, config: Pipeline
     if raw_hist is not None and hist_src is not None:
         raw_hist = _tidy(raw_hist, report, hist_src, "stage history rows")
     derived = borrowed = False
-    if config.preset:
-        preset = get_preset(config.preset)
+    preset = get_preset(config.preset) if config.preset else None
+    fh_src, raw_fh = load_table(field_history, "field_history") if raw_hist is None and field_history is not None \
+        else (None, None)  # its notes are the field history's
+    if preset is not None and raw_fh is not None and preset.stages_in_changes(raw_fh):
+        report.notes.append(f"no stage history given: the stage's changes in {fh_src} are read as one")
+        raw_hist, hist_src, raw_fh, borrowed = raw_fh, fh_src, None, True  # the CRM's own log (Odoo's tracking values)
+    if preset is not None:
         raw_deals, raw_hist, derived = preset.prepare(raw_deals, raw_hist, config, report, deals_src)
         if derived:
             hist_src = f"{deals_src} (stage dates)"
     if raw_hist is not None and hist_src is not None and not derived:
         changes = stage_changes(raw_hist, config, report, hist_src)
         raw_hist = raw_hist if changes is None else changes
-    elif raw_hist is None and field_history is not None:
-        fh_src, raw_fh = load_table(field_history, "field_history")  # its notes are the field history's
+    elif raw_fh is not None and fh_src is not None:
         changes = stage_changes(raw_fh, config, report, fh_src, borrowed=True)
         names = (as_text(pd.concat([changes[c] for c in ("stage", FROM_STAGE) if c in changes.columns]))
                  if changes is not None else pd.Series(dtype=object))

@@ -32,16 +32,24 @@ def _as_exported(changes: pd.DataFrame, config: PipelineConfig, report: DataRepo
     return changes
 
 
+def _no_stages(changes: pd.DataFrame) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class Preset:
-    """A CRM export's defaults and reshaping; ``prepare`` returns (deals, history, history_was_derived) and
-    ``prepare_changes`` reshapes the CRM's field-change export when it has a shape of its own."""
+    """A CRM export's defaults and reshaping; ``prepare`` returns (deals, history, history_was_derived),
+    ``prepare_changes`` reshapes the CRM's field-change export when it has a shape of its own, and
+    ``stages_in_changes`` tells whether such an export, given only as the field history, holds the stage history
+    ``prepare`` reads (a field history in the canonical columns is read for its stage changes whatever the preset,
+    :func:`scoring.data.signals.stage_changes`)."""
 
     name: str
     description: str
     config: PipelineConfig
     prepare: Prepare
     prepare_changes: PrepareChanges = _as_exported
+    stages_in_changes: Callable[[pd.DataFrame], bool] = _no_stages
 
 
 def _find(frame: pd.DataFrame, names: Sequence[str]) -> str | None:
@@ -381,12 +389,22 @@ def _odoo_status(deals: pd.DataFrame, config: PipelineConfig, report: DataReport
     return out.assign(status=status)
 
 
+_ODOO_FIELD_COLUMNS = ("Field", "Changed Field", "field_id", "field", "Field Description", "field_desc")
+
+
+def _odoo_tracks_stages(changes: pd.DataFrame) -> bool:
+    """Whether a Tracking Values export (not a field history in the canonical columns) holds stage changes."""
+    field_col = _find(changes, _ODOO_FIELD_COLUMNS)
+    return (field_col is not None and _find(changes, ("value",)) is None
+            and bool(changes[field_col].astype("str").str.strip().str.match(_ODOO_STAGE_FIELD).any()))
+
+
 def _odoo_stage_changes(history: pd.DataFrame, report: DataReport) -> pd.DataFrame:
     """The stage's tracking values as stage entries: other fields' and other models' rows left out (said in a
     note). Odoo tracks changes only: the contract takes the stage each lead was created in from its first change's
     old value (``from_stage``)."""
     keep = pd.Series(True, index=history.index)
-    field_col = _find(history, ("Field", "Changed Field", "field_id", "field", "Field Description"))
+    field_col = _find(history, _ODOO_FIELD_COLUMNS)
     if field_col is not None:
         keep &= history[field_col].astype("str").str.strip().str.match(_ODOO_STAGE_FIELD)
     model_col = _find(history, ("Message ID/Related Document Model", "Mail Message ID/Related Document Model",
@@ -429,7 +447,7 @@ def _odoo_field_changes(changes: pd.DataFrame, config: PipelineConfig, report: D
         return changes
     names = config.history_columns
     id_col, at_col = _find(changes, names.get("deal_id", ())), _find(changes, names.get("entered_at", ()))
-    field_col = _find(changes, ("Field", "Changed Field", "field_id", "field", "Field Description", "field_desc"))
+    field_col = _find(changes, _ODOO_FIELD_COLUMNS)
     if id_col is None or at_col is None or field_col is None:
         return changes  # the field history's own checks name what is missing
     model_col = _find(changes, ("Message ID/Related Document Model", "Mail Message ID/Related Document Model",
@@ -573,7 +591,7 @@ PRESETS: dict[str, Preset] = {
                HUBSPOT, _prepare_hubspot),
         Preset("pipedrive", "Pipedrive deals export", PIPEDRIVE, _prepare_pipedrive),
         Preset("odoo", "Odoo CRM pipeline export (crm.lead), with its tracking values as the stage and field history",
-               ODOO, _prepare_odoo, _odoo_field_changes),
+               ODOO, _prepare_odoo, _odoo_field_changes, _odoo_tracks_stages),
         Preset("dynamics", "Microsoft Dynamics 365 Sales opportunities exported to Excel", DYNAMICS, _prepare_dynamics),
         Preset("zoho", "Zoho CRM Deals export, with its Stage History", ZOHO, _prepare_zoho),
     )
