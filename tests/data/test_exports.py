@@ -172,6 +172,29 @@ def test_a_zone_naming_several_offsets_is_refused_saying_so(write):
     assert load_deal_history(write("deals.csv", eastern)).deals.loc[1, "created_at"] == pd.Timestamp("2024-01-06 09:30")
 
 
+def test_unix_times_as_an_api_pull_writes_them_are_dates_and_never_features(tmp_path: Path):
+    """Data pulled through a CRM's API (HubSpot's legacy API, a script's JSON dump) dates in Unix milliseconds or
+    seconds: read as the dates they are (they were refused as not ISO 8601), in text, in a Parquet file's integers
+    and beside Excel serials; a numeric column named as a date (a last activity written at the close) is a date,
+    never a numeric feature."""
+    ms = parse_dates(pd.Series(["1711400000000", "1711400000000.0", None, "x"]))
+    assert ms.form == "unix time" and ms.unreadable.tolist() == [False, False, False, True]
+    assert [f"{t:%Y-%m-%d %H:%M:%S}" for t in ms.values[:2]] == ["2024-03-25 20:53:20"] * 2
+    seconds = parse_dates(pd.Series([1711400000, 1711486400]), excel=True)  # a workbook's number cells, not serials
+    assert seconds.form == "unix time" and list(seconds.values.dt.day) == [25, 26]
+    assert parse_dates(pd.Series([46106.0]), excel=True).form == "excel serial"
+    demo = DemoCompany().generate(300, seed=2, end="2025-06-30").deals
+    pulled = demo.assign(**{c: (pd.to_datetime(demo[c]) - pd.Timestamp("1970-01-01")) // pd.Timedelta(milliseconds=1)
+                            for c in ("created_at", "closed_at")})
+    pulled["closed_at"] = pulled["closed_at"].astype("Int64")
+    pulled["last_activity_date"] = pulled["closed_at"].fillna(pulled["created_at"].max()).astype("int64")
+    pulled.to_parquet(tmp_path / "deals.parquet")
+    data = load_deal_history(tmp_path / "deals.parquet")
+    assert data.deals["created_at"].dt.floor("s").tolist() == pd.to_datetime(demo["created_at"]).dt.floor("s").tolist()
+    assert "last_activity_date" not in data.features
+    assert any("last_activity_date" in str(p) and "dates" in str(p) for p in data.report.problems)
+
+
 def test_the_wording_of_an_implausible_date_is_not_iso(write):
     _, report = inspect_deal_history(write("deals.csv", GOOD_DEALS.replace("2024-01-05,12000", "1900-01-05,12000")))
     assert any("between 1970 and 2100" in e.message and "'1900-01-05'" in e.message for e in report.errors)

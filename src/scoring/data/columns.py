@@ -110,5 +110,6 @@ def unreadable_dates(form: str, cells: list[str]) -> str:
 def form_name(form: str) -> str:
     return {"ISO8601": "ISO 8601, such as 2025-03-31 or 2025-03-31T14:05:00", "month": "month first, such as 3/31/2025",
             "day": "day first, such as 31.03.2025 or 31/03/2025", "excel serial": "an Excel date",
-            "named day": "such as 31-Mar-2025", "named month": "such as Mar 31, 2025"}.get(
+            "named day": "such as 31-Mar-2025", "named month": "such as Mar 31, 2025",
+            "unix time": "Unix time, seconds or milliseconds since 1970"}.get(
         form, f"in the format {form!r}")

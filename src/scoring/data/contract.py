@@ -34,6 +34,7 @@ from scoring.data.formats import (
     AmbiguousDates,
     declared_format,
     looks_like_dates,
+    looks_like_epoch,
     looks_numeric,
     number_format_of,
     parse_dates,
@@ -866,6 +867,8 @@ def _without_revealing(deals: pd.DataFrame, features: dict[str, FeatureKind], co
 
 #: A column whose cells are numbers but for at most this share of them is a numeric feature.
 NUMERIC_SHARE = 0.95
+#: A column named as a date or time: its numbers may be Unix times (a record ID's ten digits may read as one too).
+_DATED = re.compile(r"date|time|stamp|(^|[\s_])(at|on)$", re.IGNORECASE)
 
 
 def _features(deals: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str) -> dict[str, FeatureKind]:
@@ -884,6 +887,9 @@ def _features(deals: pd.DataFrame, config: PipelineConfig, report: DataReport, s
         present = text.notna()
         if not present.any():
             skipped["empty"].append(col)
+            continue
+        if _DATED.search(str(col)) and looks_like_epoch(text[present]):  # "Last Activity Date" in Unix time
+            skipped["date"].append(col)
             continue
         # a few text cells ("?") do not make a numeric column a category; markers of nothing ("n/a", "-") are blank
         # a percent column ("15%", "12,5 %", as spreadsheets format them) is read as its numbers

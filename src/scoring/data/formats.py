@@ -51,6 +51,11 @@ _ISO = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(
 _SLASH = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?:,?[ T](\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?$")
 _DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})(?:,?[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 _SERIAL = re.compile(r"^\d{5}(\.\d+)?$")
+#: Unix time, as data pulled through a CRM's API writes it: seconds (9-10 digits from 1973 on) or milliseconds
+#: (12-13 digits; HubSpot's legacy API, JavaScript's Date.now()).
+_EPOCH = re.compile(r"^(\d{9,10}|\d{12,13})(\.\d+)?$")
+#: A Unix time at or past this many seconds is in milliseconds (1e11 seconds is in the year 5138).
+_EPOCH_MS = 1e11
 #: Dates with the month's name, as spreadsheets (``05-Jan-2024``, ``5 Jan 24``) and US reports (``Jan 5, 2024``,
 #: ``January 5, 2024 3:07 PM``) write them: day first, or month first.
 _TIME = r"(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?"
@@ -109,8 +114,10 @@ def parse_dates(series: pd.Series, declared: str | None = None, excel: bool = Fa
     if pd.api.types.is_datetime64_any_dtype(series):
         values = pd.to_datetime(series, utc=True)
         present, form = series.notna(), "datetime"
-    elif pd.api.types.is_numeric_dtype(series) and excel:
-        values, present, form = _serials(pd.to_numeric(series, errors="coerce")), series.notna(), "excel serial"
+    elif pd.api.types.is_numeric_dtype(series) and (excel or looks_like_epoch(series)):
+        numbers = pd.to_numeric(series, errors="coerce")
+        form = "unix time" if not excel or looks_like_epoch(series) else "excel serial"
+        values, present = (_epoch(numbers) if form == "unix time" else _serials(numbers)), series.notna()
     else:
         text = series.astype("str").str.strip()
         text = text.mask(series.isna() | (text == "") | text.isin(["nan", "NaT", "None"]))
@@ -190,6 +197,8 @@ def _detect(text: pd.Series, present: pd.Series, declared: str | None,
         return "ISO8601", None
     if excel and sample.str.match(_SERIAL.pattern).mean() > 0.5:
         return "excel serial", None
+    if sample.str.match(_EPOCH.pattern).mean() > 0.5:
+        return "unix time", None
     if sample.str.match(_DOTTED.pattern).mean() > 0.5:
         return "day", None  # 25.03.2026: dotted dates are day first wherever they are written
     if sample.str.match(_SLASH.pattern).mean() > 0.5:
@@ -222,9 +231,33 @@ def looks_like_dates(text: pd.Series) -> bool:
     return bool(max(sample.str.match(p.pattern).mean() for p in patterns) > 0.9)
 
 
+def looks_like_epoch(values: pd.Series) -> bool:
+    """Whether every cell given is a Unix time (:data:`_EPOCH`) within the plausible years."""
+    given = values.dropna()
+    if given.empty:
+        return False
+    if not pd.api.types.is_numeric_dtype(given):
+        given = given.astype("str").str.strip()
+        if not given.str.match(_EPOCH.pattern).all():
+            return False
+    numbers = pd.to_numeric(given, errors="coerce")
+    if not (((numbers >= 1e8) & (numbers < 1e10)) | ((numbers >= 1e11) & (numbers < 1e13))).all():
+        return False  # the digits _EPOCH reads (an Excel serial's five are not seconds since 1970)
+    stamps = _epoch(numbers)
+    return bool(stamps.notna().all() and stamps.dt.year.between(*PLAUSIBLE_YEARS).all())
+
+
+def _epoch(numbers: pd.Series) -> pd.Series:
+    """Unix times, in seconds or (from :data:`_EPOCH_MS` on) milliseconds, as UTC datetimes."""
+    seconds = numbers.where(numbers < _EPOCH_MS, numbers / 1000.0)
+    return pd.to_datetime(seconds.where(seconds.abs() < 2 ** 33), unit="s", utc=True, errors="coerce")
+
+
 def _read(text: pd.Series, form: str, parts: pd.DataFrame | None = None) -> pd.Series:
     if form == "excel serial":
         return _serials(pd.to_numeric(text, errors="coerce"))
+    if form == "unix time":
+        return _epoch(pd.to_numeric(text, errors="coerce"))
     if form in ("named day", "named month"):
         return _named(text, form)
     if form in ("month", "day"):
