@@ -2,6 +2,7 @@
 (header = row 1) so that every problem can name the row it was found in."""
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -242,4 +243,27 @@ def load_table(table: TableInput, name: str, report: DataReport | None = None) -
     if report is not None and header > 1:
         report.notes.append(f"{table}: the header is on row {header}; the {header - 1} row(s) above it (a report's "
                             "title, its filters) are not data")
-    return str(table), frame
+    return str(table), _without_repeats(frame, str(table), report)
+
+
+#: pandas' name for a header's repeated column: ``Amount.1`` for the second ``Amount``.
+_REPEATED = re.compile(r"^(?P<name>.+)\.(?P<n>[1-9]\d*)$")
+
+
+def _without_repeats(frame: pd.DataFrame, source: str, report: DataReport | None) -> pd.DataFrame:
+    """A header that names a column twice (a field added to a report twice, two properties of one label): the
+    first is read by its name; a repeat holding the same cells is dropped (said in a note), one holding others is
+    kept under pandas' name for it (``Amount.1``), said in a warning so that no one wonders which was read."""
+    columns = [str(c) for c in frame.columns]
+    repeats = [(c, m.group("name")) for c in columns if (m := _REPEATED.match(c)) and m.group("name") in columns]
+    if not repeats:
+        return frame
+    same = [c for c, first in repeats if frame[c].astype("string").equals(frame[first].astype("string"))]
+    differ = [f"{c!r} (a second {first!r})" for c, first in repeats if c not in same]
+    if report is not None and same:
+        report.notes.append(f"{source}: column(s) {', '.join(map(repr, same))} repeat a column of the same name and "
+                            "cells: not read")
+    if report is not None and differ:
+        report.warn(source, f"the header names a column twice: the first is read by its name, the other as "
+                    f"{', '.join(differ)}, a column like any other (rename one in the export to say which is which)")
+    return frame.drop(columns=same)
