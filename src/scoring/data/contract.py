@@ -692,7 +692,9 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
     bad_stage = kind.isin(["unknown", "missing"])
     if bad_stage.any():
         error(f"unknown stage {examples(out.loc[bad_stage, 'stage'].fillna('(empty)').unique().tolist())}; expected one of "
-              f"{list(config.stages)} or a won/lost label {[*config.won_labels, *config.lost_labels]}", "stage", bad_stage)
+              f"{list(config.stages)} or a won/lost label {[*config.won_labels, *config.lost_labels]} (a stage renamed or "
+              "retired since: map its old name onto a stage in the config's [values.stage] table; `scoring config` "
+              "drafts a config from the export's own stages)", "stage", bad_stage)
 
     try:
         dates = parse_dates(out["entered_at"], declared_format(config.date_formats, "entered_at", config.date_format),
