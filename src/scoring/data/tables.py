@@ -251,19 +251,20 @@ _REPEATED = re.compile(r"^(?P<name>.+)\.(?P<n>[1-9]\d*)$")
 
 
 def _without_repeats(frame: pd.DataFrame, source: str, report: DataReport | None) -> pd.DataFrame:
-    """A header that names a column twice (a field added to a report twice, two properties of one label): the
-    first is read by its name; a repeat holding the same cells is dropped (said in a note), one holding others is
-    kept under pandas' name for it (``Amount.1``), said in a warning so that no one wonders which was read."""
+    """A header that names a column twice (a field added to a report twice, two properties of one label): a repeat
+    holding the same cells is dropped, said in a note; one holding others is an error, as a name repeated with
+    other spaces around it is (:func:`scoring.data.contract._tidy`): which is the column? (pandas had read it as
+    one more column, ``Amount.1``, a feature no one asked for)."""
     columns = [str(c) for c in frame.columns]
     repeats = [(c, m.group("name")) for c in columns if (m := _REPEATED.match(c)) and m.group("name") in columns]
-    if not repeats:
+    if not repeats or report is None:
         return frame
     same = [c for c, first in repeats if frame[c].astype("string").equals(frame[first].astype("string"))]
-    differ = [f"{c!r} (a second {first!r})" for c, first in repeats if c not in same]
-    if report is not None and same:
+    differ = sorted({first for c, first in repeats if c not in same})
+    if same:
         report.notes.append(f"{source}: column(s) {', '.join(map(repr, same))} repeat a column of the same name and "
                             "cells: not read")
-    if report is not None and differ:
-        report.warn(source, f"the header names a column twice: the first is read by its name, the other as "
-                    f"{', '.join(differ)}, a column like any other (rename one in the export to say which is which)")
-    return frame.drop(columns=same)
+    if differ:
+        report.error(source, f"column(s) {', '.join(map(repr, differ))} appear more than once with different cells: "
+                     "each column must appear once; rename or remove the copies", differ[0])
+    return frame.drop(columns=[c for c, _ in repeats])
