@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.data.contract import inspect_deal_history, load_deal_history, read_open_deals
+from scoring.data.contract import data_end, inspect_deal_history, load_deal_history, read_open_deals
 from scoring.data.demo import DemoCompany
 from scoring.data.exports import FOOTER, salesforce_reports
 from scoring.data.formats import AmbiguousDates, parse_dates, parse_numbers
@@ -208,6 +208,23 @@ def test_a_column_named_twice_in_the_header_is_dropped_if_the_same_else_refused(
     _, report = inspect_deal_history(write("other.csv", other))
     [error] = report.errors
     assert error.column == "amount" and "appear more than once with different cells" in error.message
+
+
+def test_a_closed_deal_dated_after_today_is_kept_closed_on_the_datas_last_date(write):
+    """A rep's planned close date kept when a deal was lost early: read as given it made the data's end (training's
+    as-of date) 2099, every open deal open for 75 years. Kept, its outcome learned, closed on the data's last date."""
+    deals = GOOD_DEALS.replace("D3,2024-01-07,0,Qualified,lost,2024-02-15T17:00:00Z",
+                               "D3,2024-01-07,0,Qualified,lost,2099-06-30")
+    data, report = inspect_deal_history(write("deals.csv", deals))
+    d3 = data.deals.set_index("deal_id").loc["D3"]
+    assert d3["status"] == "lost" and d3["closed_at"] == pd.Timestamp("2024-04-01")  # D4's stage change, the latest
+    [aside] = [s for s in report.set_aside if s.column == "closed_at"]
+    assert aside.kept and aside.rows == (4,) and "'2099-06-30'" in aside.reason
+    assert data_end(data) < pd.Timestamp("2024-04-02")
+    assert inspect_deal_history(write("deals.csv", deals), strict=True)[0] is None  # --strict refuses it
+    ahead = DemoCompany().generate(300, seed=1, end="2098-12-31").deals  # a simulated company dated ahead: as it is
+    data, report = inspect_deal_history(ahead)
+    assert data.deals["closed_at"].max() == pd.to_datetime(ahead["closed_at"]).max() and not report.set_aside
 
 
 def test_the_wording_of_an_implausible_date_is_not_iso(write):

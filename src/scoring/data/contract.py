@@ -135,6 +135,7 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
         if has_columns(hframe, raw_hist, HISTORY_COLUMNS, report, hist_src):
             hist = _parse_history(hframe, parsed, config, report, hist_src, excel, deleted, elsewhere)
     _check_deal_dates(parsed, report, deals_src)
+    _closed_after_today(parsed, hist, report, deals_src, live=writes)
     if hist is None and len(config.stages) > 1:
         report.warn(deals_src, "no stage history: each deal is taken to have passed through every stage up to its "
                     "current one (a closed deal: the one it closed in), the stages between its creation and its last "
@@ -824,6 +825,39 @@ def _check_deal_dates(deals: pd.DataFrame, report: DataReport, src: str) -> None
     if early.any():
         report.warn(src, "stage_entered_at is before created_at (kept as given)", "stage_entered_at",
                     rows[early].tolist())
+
+
+#: How far past the data's last creation or stage change its closes may go when the data is dated past today (a
+#: simulated company, a clock set wrong): a close beyond is a planned date there too.
+FUTURE_CLOSE_GRACE = pd.Timedelta(days=31)
+
+
+def _closed_after_today(deals: pd.DataFrame, hist: pd.DataFrame | None, report: DataReport, src: str,
+                        live: bool = False, now: pd.Timestamp | None = None) -> None:
+    """Closed deals dated after today (a day's grace for time zones): the rep's planned close date, kept when the
+    deal was won or lost early (a CRM that does not move it, a lost deal). Read as given, one such date made the
+    data's end, and so training's as-of date, years ahead, every open deal open that long. The deal is kept, its
+    outcome learned, closed on the data's last date otherwise (the latest creation, stage change or other close;
+    ``live``, a write to the pipeline store: today), said as a row kept without its value. Data whose deals were
+    created or changed stage past today (a simulated company) is judged by its own last such date instead, with
+    :data:`FUTURE_CLOSE_GRACE`."""
+    now = (now or pd.Timestamp.now(tz="UTC").tz_localize(None)).normalize()
+    moves = [deals["created_at"].max(), deals["stage_entered_at"].max()]
+    if hist is not None and not hist.empty:
+        moves.append(hist["entered_at"].max())
+    moved = max((d for d in moves if pd.notna(d)), default=now)
+    limit = max(now + pd.Timedelta(days=2), moved + FUTURE_CLOSE_GRACE)
+    future = deals["status"].isin(["won", "lost"]) & (deals["closed_at"] >= limit)
+    if not future.any():
+        return
+    others = deals.loc[~future, "closed_at"].max()
+    last = now if live else max(d for d in (moved, others) if pd.notna(d))
+    last = max(last, deals.loc[future, "created_at"].max())
+    dates = deals.loc[future, "closed_at"].dt.strftime("%Y-%m-%d").unique().tolist()
+    report.set_rows_aside(src, f"closed deals dated after today ({examples(dates)}: a planned close date kept when "
+                          f"the deal closed): taken as closed on {last:%Y-%m-%d}, the data's last date otherwise",
+                          deals.loc[future, ROW].tolist(), column="closed_at", kept=True)
+    deals.loc[future, "closed_at"] = last
 
 
 def _resolve_closed_stages(deals: pd.DataFrame, hist: pd.DataFrame | None, config: PipelineConfig,
