@@ -227,6 +227,21 @@ def test_a_closed_deal_dated_after_today_is_kept_closed_on_the_datas_last_date(w
     assert data.deals["closed_at"].max() == pd.to_datetime(ahead["closed_at"]).max() and not report.set_aside
 
 
+def test_deals_created_in_bulk_are_said_with_their_day():
+    """A pipeline imported into the CRM on one day (a move from another): said, naming the day and the count; none
+    on a company of ordinary days."""
+    deals = DemoCompany().generate(2000, seed=3, end="2025-06-30").deals
+    assert not any("in bulk" in str(p) for p in inspect_deal_history(deals)[1].problems)
+    moved = pd.Timestamp("2024-06-03")
+    deals = deals.assign(created_at=pd.to_datetime(deals["created_at"]))
+    deals = deals[deals["closed_at"].isna() | (pd.to_datetime(deals["closed_at"]) >= moved)]
+    before = deals["created_at"] < moved
+    deals.loc[before, "created_at"] = moved + pd.Timedelta(hours=10)
+    on_day = int((deals["created_at"].dt.normalize() == moved).sum())  # the imported and the day's own
+    [warning] = [p for p in inspect_deal_history(deals)[1].problems if "in bulk" in p.message]
+    assert f"2024-06-03 ({on_day:,})" in warning.message and warning.column == "created_at" and on_day > before.sum()
+
+
 def test_the_wording_of_an_implausible_date_is_not_iso(write):
     _, report = inspect_deal_history(write("deals.csv", GOOD_DEALS.replace("2024-01-05,12000", "1900-01-05,12000")))
     assert any("between 1970 and 2100" in e.message and "'1900-01-05'" in e.message for e in report.errors)

@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scoring.data.bulk import bulk_days
 from scoring.forecast.revenue import won_revenue_samples
 from scoring.forecast.topdown import past_bookings, seasonal_naive
 from scoring.forecast.uncertainty import _effect, draw_effects, posterior_sd
+from scoring.models import arrivals
 from scoring.models.arrivals import RATE_SPECS, REFERENCE_SPEC, ArrivalModel, choose_rate_spec, fit_rate, win_curves
 
 AS_OF = pd.Timestamp("2025-01-01")
@@ -230,3 +232,28 @@ def test_a_history_too_short_to_backtest_forecasts_its_recent_level():
     deals = _deals(np.random.default_rng(13), days=150, per_day=3.0)
     choice = choose_rate_spec(deals["created_at"], AS_OF)
     assert not choice.errors and choice.spec.window_days == 180 and not choice.spec.trend
+
+
+def test_an_imported_pipeline_is_not_read_as_new_deals_that_win_at_once(monkeypatch):
+    """A company moved to its CRM a year ago: its open deals then were imported that day (created then, whatever
+    their age), and the older closed ones left behind. Read as new deals, the day's hundreds made new deals win
+    fast (the next quarter's new deals' won revenue 3x); left out, the forecast is the one of the company's own
+    new deals since."""
+    rng = np.random.default_rng(8)
+    deals = _deals(rng, per_day=4.0, win=0.4)
+    closed = deals["created_at"] + pd.to_timedelta(rng.uniform(60, 120, len(deals)), unit="D")  # a cycle of 2-4 months
+    outcome = np.where(rng.random(len(deals)) < 0.4, "won", "lost")
+    deals = deals.assign(status=np.where(closed < AS_OF, outcome, "open"), closed_at=closed.where(closed < AS_OF))
+    moved = AS_OF - pd.Timedelta(days=365)
+    kept = deals[deals["closed_at"].isna() | (deals["closed_at"] >= moved)]
+    own = kept[kept["created_at"] >= moved]
+    imported = kept.assign(created_at=kept["created_at"].where(kept["created_at"] >= moved, moved + pd.Timedelta(hours=9)))
+    assert list(bulk_days(imported["created_at"])) == [moved] and bulk_days(deals["created_at"]).empty
+    bounds = [(AS_OF, pd.Timestamp("2025-03-31")), (pd.Timestamp("2025-04-01"), pd.Timestamp("2025-06-30"))]
+    fitted = ArrivalModel().fit(imported, AS_OF)
+    assert list(fitted.bulk_days_) == [moved]
+    got, truth = fitted.expected(AS_OF, bounds), ArrivalModel().fit(own, AS_OF).expected(AS_OF, bounds)
+    assert got.revenue == pytest.approx(truth.revenue, rel=0.01) and got.count == pytest.approx(truth.count, rel=0.01)
+    monkeypatch.setattr(arrivals, "created_in_bulk", lambda created: pd.Series(False, index=created.index))
+    read_as_new = ArrivalModel().fit(imported, AS_OF).expected(AS_OF, bounds)
+    assert read_as_new.revenue[0] > 1.5 * truth.revenue[0]

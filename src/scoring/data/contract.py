@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from scoring.data.bulk import bulk_days
 from scoring.data.columns import as_text, fold, has_columns, map_columns, other_deals, read_dates, unreadable_dates
 from scoring.data.config import (
     DEAL_COLUMNS,
@@ -136,6 +137,7 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
             hist = _parse_history(hframe, parsed, config, report, hist_src, excel, deleted, elsewhere)
     _check_deal_dates(parsed, report, deals_src)
     _closed_after_today(parsed, hist, report, deals_src, live=writes)
+    _say_bulk_days(parsed, report, deals_src)
     if hist is None and len(config.stages) > 1:
         report.warn(deals_src, "no stage history: each deal is taken to have passed through every stage up to its "
                     "current one (a closed deal: the one it closed in), the stages between its creation and its last "
@@ -858,6 +860,19 @@ def _closed_after_today(deals: pd.DataFrame, hist: pd.DataFrame | None, report: 
                           f"the deal closed): taken as closed on {last:%Y-%m-%d}, the data's last date otherwise",
                           deals.loc[future, ROW].tolist(), column="closed_at", kept=True)
     deals.loc[future, "closed_at"] = last
+
+
+def _say_bulk_days(deals: pd.DataFrame, report: DataReport, src: str) -> None:
+    """A warning naming the days deals were created in bulk (:mod:`scoring.data.bulk`)."""
+    days = bulk_days(deals["created_at"])
+    if days.empty:
+        return
+    day = deals["created_at"].dt.normalize()
+    shown = examples([f"{d:%Y-%m-%d} ({int((day == d).sum()):,})" for d in days])
+    report.warn(src, f"deals created in bulk on {shown}, many times an ordinary day's count: an import into the CRM "
+                "(a move from another) or an uploaded list? Their creation date is the import's: the new-deal forecast "
+                "leaves them out of how many deals arrive and how fast new deals win; their age counts from that day",
+                "created_at")
 
 
 def _resolve_closed_stages(deals: pd.DataFrame, hist: pd.DataFrame | None, config: PipelineConfig,

@@ -47,6 +47,8 @@ from sklearn.linear_model import PoissonRegressor
 from sklearn.metrics import mean_poisson_deviance
 from threadpoolctl import threadpool_limits
 
+from scoring.data.bulk import bulk_days, created_in_bulk
+
 LOOKBACK_DAYS = 3 * 365
 SEASON_MIN_DAYS = 2 * 365
 #: A whole year of months: over six, a seasonal company's backtest saw one half of its year, and a trend without
@@ -259,6 +261,7 @@ class ArrivalModel:
         self.window_days_: int = 0
         self.spec_: RateSpec = DEFAULT_SPEC
         self.spec_errors_: dict[str, float] = {}
+        self.bulk_days_ = pd.DatetimeIndex([])
 
     def fit(self, deals: pd.DataFrame, as_of: pd.Timestamp) -> ArrivalModel:
         """Learn from ``deals`` (canonical columns) as they were known at ``as_of``."""
@@ -269,6 +272,10 @@ class ArrivalModel:
             raise ValueError(f"no deals were created before {as_of.date()}")
         start = max(known["created_at"].min().normalize(), (as_of - pd.Timedelta(days=LOOKBACK_DAYS)).normalize())
         window = known[known["created_at"] >= start]
+        bulk = created_in_bulk(window["created_at"])  # an import's deals: not new deals, of no age known
+        self.bulk_days_ = bulk_days(window["created_at"])
+        if bulk.any() and not bulk.all():
+            window = window[~bulk.to_numpy()]
         self.window_days_ = max(int((as_of.normalize() - start).days), 1)
         by = self.segment if self.segment in window.columns else None
         groups: list[tuple[str, pd.DataFrame]] = []
