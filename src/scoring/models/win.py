@@ -284,8 +284,12 @@ class WinModel(Model):
     def _pair_base(self, x: np.ndarray) -> np.ndarray:
         """Per encoded row, its stage and interval category in the first interval (stage index x intervals; the
         interval's index is added to it): missing for a row of no stage."""
-        stage = x[:, self.encoder_.names_.index("stage_index")]
+        stage = x[:, self._stage_column()]
         return np.where(stage >= 0, stage * len(self.boundaries), np.nan)
+
+    def _stage_column(self) -> int:
+        """The encoded rows' column of the stage's index."""
+        return self.encoder_.names_.index("stage_index")
 
     def _interval_features(self) -> tuple[int, ...]:
         """The booster's inputs that change with the interval (their indices; the interval's own last)."""
@@ -425,7 +429,7 @@ class WinModel(Model):
         dormant = np.asarray(self.conditional_, dtype=bool)
         if dormant.ndim == 0:
             return np.full(len(x), bool(dormant))
-        stage = x[:, self.encoder_.names_.index("stage_index")].astype(int)
+        stage = x[:, self._stage_column()].astype(int)
         return dormant[np.clip(stage, 0, len(dormant) - 1)]
 
     def _cumulative(self, hazards: np.ndarray, conditional: np.ndarray) -> np.ndarray:
@@ -609,5 +613,5 @@ class WinModel(Model):
             width = len(self.feature_names_) + 1
             out = raw[:, WON * width:(WON + 1) * width] - raw[:, LOST * width:(LOST + 1) * width]
         if self._paired():
-            out[:, self.encoder_.names_.index("stage_index")] += out[:, n]
+            out[:, self._stage_column()] += out[:, n]
         return out[:, :n]  # without the interval's columns (and LightGBM's bias)
