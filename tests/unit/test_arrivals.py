@@ -249,6 +249,9 @@ def test_an_imported_pipeline_is_not_read_as_new_deals_that_win_at_once(monkeypa
     own = kept[kept["created_at"] >= moved]
     imported = kept.assign(created_at=kept["created_at"].where(kept["created_at"] >= moved, moved + pd.Timedelta(hours=9)))
     assert list(bulk_days(imported["created_at"])) == [moved] and bulk_days(deals["created_at"]).empty
+    events = pd.concat([own, *(own.head(60).assign(created_at=pd.Timestamp(f"2024-{m:02d}-15 10:00"),
+                                                   deal_id=lambda d, m=m: d["deal_id"] + f"-{m}") for m in (3, 6, 9))])
+    assert bulk_days(events["created_at"]).empty  # an event's leads each quarter: how the company gets deals
     bounds = [(AS_OF, pd.Timestamp("2025-03-31")), (pd.Timestamp("2025-04-01"), pd.Timestamp("2025-06-30"))]
     fitted = ArrivalModel().fit(imported, AS_OF)
     assert list(fitted.bulk_days_) == [moved]

@@ -9,7 +9,9 @@ what the company's own new deals since say (``tests/unit/test_arrivals.py``: 2.1
 (:mod:`scoring.models.arrivals`) leaves them out; ``validate`` and ``train`` name the days.
 A day is bulk when its creations are at least :data:`BULK_MIN` and :data:`BULK_FACTOR` times the mean daily
 count of the :data:`BULK_WINDOW_DAYS` around it (the day left out): ordinary days, month ends and weekday peaks
-stay far below (a Poisson count of mean 2 reaches 25 about once in 10^17 days).
+stay far below (a Poisson count of mean 2 reaches 25 about once in 10^17 days). An import happens once or twice
+in a CRM's life; more such days (:data:`BULK_MAX_DAYS`) are how the company gets its deals (an event's leads, a
+list uploaded each month): new deals, kept, and none is called bulk.
 """
 from __future__ import annotations
 
@@ -22,11 +24,14 @@ BULK_MIN = 25
 BULK_FACTOR = 10.0
 #: The days around a day (centred) whose mean daily count is its ordinary level.
 BULK_WINDOW_DAYS = 91
+#: Most days of bulk creation that are imports; more are a habit of the company (events, lists), not imports.
+BULK_MAX_DAYS = 2
 
 
 def bulk_days(created: pd.Series) -> pd.DatetimeIndex:
     """The days (midnight) on which :data:`BULK_MIN` or more deals were created, :data:`BULK_FACTOR` times or more
-    the mean daily count of the days around."""
+    the mean daily count of the days around; none when more than :data:`BULK_MAX_DAYS` are (a habit, not an
+    import)."""
     days = pd.to_datetime(created.dropna()).dt.normalize()
     if len(days) < BULK_MIN:
         return pd.DatetimeIndex([])
@@ -39,6 +44,8 @@ def bulk_days(created: pd.Series) -> pd.DatetimeIndex:
     windows = np.lib.stride_tricks.sliding_window_view(padded, BULK_WINDOW_DAYS)
     others = (np.nansum(windows, axis=1) - values) / np.maximum(np.sum(~np.isnan(windows), axis=1) - 1, 1)
     bulk = (values >= BULK_MIN) & (values >= BULK_FACTOR * others)
+    if bulk.sum() > BULK_MAX_DAYS:
+        return pd.DatetimeIndex([])
     return pd.DatetimeIndex(counts.index[bulk])
 
 
