@@ -247,3 +247,8 @@ def test_an_export_no_preset_reads_gets_its_columns_drafted_from_their_headers(d
     assert (got["status"].to_numpy() == deals["status"].to_numpy()).all()
     np.testing.assert_allclose(got["amount"].to_numpy(), deals["amount"].to_numpy())
     assert "owner" in data.features and "Segment" in data.features and "Outcome" in data.features
+    without_id = export.drop(columns="Id").assign(Name="Deal " + deals["deal_id"])  # a list view without ids
+    without_id.to_csv(path := tmp_path / "named.csv", index=False)
+    draft = draft_config(path)
+    assert draft.config.columns["deal_id"] == ("Name",) and any("no id column" in line for line in draft.how)
+    assert load_deal_history(path, None, draft.config).deals["deal_id"].str.startswith("Deal ").all()

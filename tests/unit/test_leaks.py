@@ -29,7 +29,7 @@ def test_the_columns_a_close_writes_are_found_and_honest_ones_are_not():
     assert set(data.features) == {"segment"}  # telling (ROC AUC about 0.7), not telling by itself
     warned = {w.column: w.message for w in data.report.warnings if "is not a feature" in w.message}
     assert set(warned) == {"Probability (%)", "Lost Reason"}
-    assert "its values" in warned["Probability (%)"] and "whether it is filled in" in warned["Lost Reason"]
+    assert "its value " in warned["Probability (%)"] and "whether it is filled in" in warned["Lost Reason"]
     assert "keep_columns = ['Lost Reason']" in warned["Lost Reason"]
 
 
@@ -44,4 +44,4 @@ def test_too_few_closed_deals_judge_nothing():
         return pd.DataFrame({"status": status, "Probability (%)": [100.0 if s == "won" else 0.0 for s in status]})
     features = {"Probability (%)": "numeric"}
     assert revealing_columns(frame(19, 200), features) == {}  # 20 of each outcome are needed to judge
-    assert revealing_columns(frame(20, 20), features) == {"Probability (%)": (1.0, "its values")}
+    assert revealing_columns(frame(20, 20), features) == {"Probability (%)": (1.0, "its value")}

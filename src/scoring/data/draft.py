@@ -18,7 +18,8 @@ reads the export through the given config (preset, column mapping) and proposes 
 - one pipeline, the one with most deals, when the export holds several (each has its own stages);
 - for an export no preset reads, its columns: each canonical column the export does not name as such, from the
   headers CRMs write for it (:data:`HEADERS`: "Deal value", "Deal stage", "Created at", "Sales owner", ...), when
-  its cells are what the column holds (ids unique, amounts numbers, dates dates).
+  its cells are what the column holds (ids unique, amounts numbers, dates dates); an export without an id column
+  (a list view's) has its deals known by their name where no two share one, said.
 
 A draft is for a person to check (:attr:`Draft.how` says how each part was found), not a guess the product acts
 on: reading an export still stops at a stage its config does not name.
@@ -60,7 +61,9 @@ MIN_TERMINAL_DEALS = 3
 #: an export no preset reads (Freshsales, Zoho Bigin, Close, Copper, Insightly, a team's own sheet).
 HEADERS: Mapping[str, tuple[str, ...]] = {
     "deal_id": ("id", "record id", "deal id", "opportunity id", "deal number", "deal no", "deal #", "opportunity #",
-                "reference", "key"),
+                "reference", "key",
+                # an export without ids (Freshsales' and many list views'): the deal's name, where no two share one
+                "deal name", "opportunity name", "deal title", "name", "title", "deal", "opportunity"),
     "created_at": ("created", "created date", "create date", "created time", "created on", "date created",
                    "creation date", "add time", "added", "deal created", "opened", "open date"),
     "amount": ("value", "deal value", "deal amount", "opportunity amount", "opportunity value", "deal size",
@@ -77,6 +80,10 @@ HEADERS: Mapping[str, tuple[str, ...]] = {
               "sales rep", "rep", "account manager", "account executive"),
     "pipeline": ("deal pipeline", "sales pipeline", "pipeline name"),
 }
+
+
+#: The deal_id headers that are a deal's name, not an id.
+_NAMES = frozenset(HEADERS["deal_id"][HEADERS["deal_id"].index("deal name"):])
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,9 @@ def draft_config(deals: TableInput, history: TableInput | None = None, config: P
         base = replace(base, columns={**base.columns, **{canon: (name,) for canon, name in headers.items()}})
         how.append("Columns, by their headers: " + ", ".join(f"{canon} = {name!r}" for canon, name in headers.items())
                    + ". Check each one.")
+        if fold(headers.get("deal_id", "")) in _NAMES:
+            how.append(f"The export has no id column: each deal is known by its {headers['deal_id']!r}, no two the "
+                       "same here; export the CRM's record id with it if it has one (a name may be given twice).")
         frame, history_stages = export_stages(deals, history, base, field_history)
     if PIPELINE in frame.columns and not base.pipelines:
         counts = as_text(frame[PIPELINE]).dropna().value_counts()

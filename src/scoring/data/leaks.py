@@ -25,7 +25,7 @@ MIN_EACH = 20
 
 def revealing_columns(deals: pd.DataFrame, features: Mapping[str, str], seed: int = 0) -> dict[str, tuple[float, str]]:
     """The ``features`` (name -> numeric or categorical) of ``deals`` (canonical, with ``status``) that alone tell
-    closed deals' outcomes: name -> (ROC AUC, "its values" or "whether it is filled in"). A text column's values
+    closed deals' outcomes: name -> (ROC AUC, "its value" or "whether it is filled in"). A text column's values
     are judged by each value's win rate among the other half of the deals (so that a name or an id, different
     on every deal, tells nothing)."""
     closed = deals["status"].isin(["won", "lost"]).to_numpy()
@@ -40,7 +40,7 @@ def revealing_columns(deals: pd.DataFrame, features: Mapping[str, str], seed: in
         judged = [(filled.astype(float), np.ones(len(won), dtype=bool), "whether it is filled in")]
         values = (pd.to_numeric(column, errors="coerce").to_numpy(dtype=float) if kind == "numeric"
                   else _cross_encoded(column.astype(object).where(filled, None), won, half))
-        judged.append((values, filled & ~np.isnan(values), "its values"))
+        judged.append((values, filled & ~np.isnan(values), "its value"))
         for score, rows, how in judged:
             auc = _auc(won[rows], score[rows])
             if auc is not None and max(auc, 1 - auc) >= REVEALING_AUC:
