@@ -111,13 +111,14 @@ class ParsedDates:
 def parse_dates(series: pd.Series, declared: str | None = None, excel: bool = False) -> ParsedDates:
     """Read a column of dates in one format: ``declared`` (a strftime format, ``"month-first"``, ``"day-first"``,
     ``"ISO8601"`` or ``"mixed"``), else the one its cells show. Raises :class:`AmbiguousDates`."""
+    epoch = pd.api.types.is_numeric_dtype(series) and looks_like_epoch(series)
     if pd.api.types.is_datetime64_any_dtype(series):
         values = pd.to_datetime(series, utc=True)
         present, form = series.notna(), "datetime"
-    elif pd.api.types.is_numeric_dtype(series) and (excel or looks_like_epoch(series)):
+    elif epoch or (pd.api.types.is_numeric_dtype(series) and excel):
         numbers = pd.to_numeric(series, errors="coerce")
-        form = "unix time" if not excel or looks_like_epoch(series) else "excel serial"
-        values, present = (_epoch(numbers) if form == "unix time" else _serials(numbers)), series.notna()
+        form = "unix time" if epoch else "excel serial"
+        values, present = (_epoch(numbers) if epoch else _serials(numbers)), series.notna()
     else:
         text = series.astype("str").str.strip()
         text = text.mask(series.isna() | (text == "") | text.isin(["nan", "NaT", "None"]))
