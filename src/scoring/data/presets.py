@@ -413,8 +413,8 @@ def _odoo_stage_changes(history: pd.DataFrame, report: DataReport) -> pd.DataFra
         keep &= history[model_col].astype("str").str.strip().str.casefold().eq("crm.lead")
     if not keep.all():
         report.notes.append(f"{int((~keep).sum())} tracking value(s) of other fields or records than the leads' stage "
-                            "not used as stage history (given as --field-history too, the same export gives the "
-                            "expected closing's and expected revenue's history)")
+                            "not used as stage history (the expected closing's and expected revenue's are the field "
+                            "history when the export is given as --field-history)")
     return history[keep]
 
 
