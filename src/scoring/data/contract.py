@@ -137,7 +137,8 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
             hist = _parse_history(hframe, parsed, config, report, hist_src, excel, deleted, elsewhere)
     _check_deal_dates(parsed, report, deals_src)
     _closed_after_today(parsed, hist, report, deals_src, live=writes)
-    _say_bulk_days(parsed, report, deals_src)
+    if not writes:  # a CRM's batch of new deals is not an import
+        _say_bulk_days(parsed, report, deals_src)
     if hist is None and len(config.stages) > 1:
         report.warn(deals_src, "no stage history: each deal is taken to have passed through every stage up to its "
                     "current one (a closed deal: the one it closed in), the stages between its creation and its last "
