@@ -212,7 +212,8 @@ def test_a_column_named_twice_in_the_header_is_dropped_if_the_same_else_refused(
 
 def test_a_closed_deal_dated_after_today_is_kept_closed_on_the_datas_last_date(write):
     """A rep's planned close date kept when a deal was lost early: read as given it made the data's end (training's
-    as-of date) 2099, every open deal open for 75 years. Kept, its outcome learned, closed on the data's last date."""
+    as-of date) 2099, every open deal open for 75 years. Kept, its outcome learned, closed when its stage history's
+    lost row says, else on the data's last date."""
     deals = GOOD_DEALS.replace("D3,2024-01-07,0,Qualified,lost,2024-02-15T17:00:00Z",
                                "D3,2024-01-07,0,Qualified,lost,2099-06-30")
     data, report = inspect_deal_history(write("deals.csv", deals))
@@ -222,6 +223,9 @@ def test_a_closed_deal_dated_after_today_is_kept_closed_on_the_datas_last_date(w
     assert aside.kept and aside.rows == (4,) and "'2099-06-30'" in aside.reason
     assert data_end(data) < pd.Timestamp("2024-04-02")
     assert inspect_deal_history(write("deals.csv", deals), strict=True)[0] is None  # --strict refuses it
+    logged = GOOD_HISTORY + "D3,Lost,2024-02-15T17:00:00\n"  # the stage history says when it was lost
+    data = load_deal_history(write("deals.csv", deals), write("history.csv", logged))
+    assert data.deals.set_index("deal_id").loc["D3", "closed_at"] == pd.Timestamp("2024-02-15 17:00")
     ahead = DemoCompany().generate(300, seed=1, end="2098-12-31").deals  # a simulated company dated ahead: as it is
     data, report = inspect_deal_history(ahead)
     assert data.deals["closed_at"].max() == pd.to_datetime(ahead["closed_at"]).max() and not report.set_aside

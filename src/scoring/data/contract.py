@@ -731,10 +731,12 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
             report.warn(src, f"the history's last won/lost row disagrees with the deals' status for deal(s) "
                         f"{examples(list(disagree))}; the deals' status is used", "stage",
                         terminal[terminal["deal_id"].isin(disagree)][ROW].tolist())
-        fill = deals["closed_at"].isna() & deals["status"].isin(["won", "lost"]) & is_in(deals["deal_id"], last.index)
-        fill &= deals["deal_id"].map(last["_stage_kind"]).eq(deals["status"])
+        agree = deals["status"].isin(["won", "lost"]) & is_in(deals["deal_id"], last.index)
+        agree &= deals["deal_id"].map(last["_stage_kind"]).eq(deals["status"])
+        deals[HISTORY_CLOSE] = lookup(deals["deal_id"], last["entered_at"]).where(agree)  # for _closed_after_today
+        fill = agree & deals["closed_at"].isna()
         if fill.any():
-            deals.loc[fill, "closed_at"] = lookup(deals.loc[fill, "deal_id"], last["entered_at"]).to_numpy()
+            deals.loc[fill, "closed_at"] = deals.loc[fill, HISTORY_CLOSE]
             report.notes.append(f"{int(fill.sum())} closed deal(s) took closed_at from their won/lost history row")
         report.set_rows_aside(src, "won/lost rows: the outcome comes from the deals' status and closed_at",
                               terminal[ROW].tolist(), folded=True)
@@ -830,6 +832,8 @@ def _check_deal_dates(deals: pd.DataFrame, report: DataReport, src: str) -> None
                     rows[early].tolist())
 
 
+#: A deals' column (never a feature) of the date the stage history's won or lost row gives each closed deal.
+HISTORY_CLOSE = "_history_closed_at"
 #: How far past the data's last creation or stage change its closes may go when the data is dated past today (a
 #: simulated company, a clock set wrong): a close beyond is a planned date there too.
 FUTURE_CLOSE_GRACE = pd.Timedelta(days=31)
@@ -840,8 +844,9 @@ def _closed_after_today(deals: pd.DataFrame, hist: pd.DataFrame | None, report: 
     """Closed deals dated after today (a day's grace for time zones): the rep's planned close date, kept when the
     deal was won or lost early (a CRM that does not move it, a lost deal). Read as given, one such date made the
     data's end, and so training's as-of date, years ahead, every open deal open that long. The deal is kept, its
-    outcome learned, closed on the data's last date otherwise (the latest creation, stage change or other close;
-    ``live``, a write to the pipeline store: today), said as a row kept without its value. Data whose deals were
+    outcome learned, closed when its stage history's won or lost row says, else on the data's last date otherwise
+    (the latest creation, stage change or other close; ``live``, a write to the pipeline store: today), said as a
+    row kept without its value. Data whose deals were
     created or changed stage past today (a simulated company) is judged by its own last such date instead, with
     :data:`FUTURE_CLOSE_GRACE`."""
     now = (now or pd.Timestamp.now(tz="UTC").tz_localize(None)).normalize()
@@ -857,10 +862,12 @@ def _closed_after_today(deals: pd.DataFrame, hist: pd.DataFrame | None, report: 
     last = now if live else max(d for d in (moved, others) if pd.notna(d))
     last = max(last, deals.loc[future, "created_at"].max())
     dates = deals.loc[future, "closed_at"].dt.strftime("%Y-%m-%d").unique().tolist()
+    logged = deals[HISTORY_CLOSE].where(deals[HISTORY_CLOSE] < limit) if HISTORY_CLOSE in deals.columns else None
     report.set_rows_aside(src, f"closed deals dated after today ({examples(dates)}: a planned close date kept when "
-                          f"the deal closed): taken as closed on {last:%Y-%m-%d}, the data's last date otherwise",
+                          f"the deal closed): taken as closed on {last:%Y-%m-%d}, the data's last date otherwise"
+                          + (", or when the stage history's won or lost row says" if logged is not None else ""),
                           deals.loc[future, ROW].tolist(), column="closed_at", kept=True)
-    deals.loc[future, "closed_at"] = last
+    deals.loc[future, "closed_at"] = last if logged is None else logged[future].fillna(last)
 
 
 def _say_bulk_days(deals: pd.DataFrame, report: DataReport, src: str) -> None:
