@@ -257,6 +257,6 @@ def test_an_imported_pipeline_is_not_read_as_new_deals_that_win_at_once(monkeypa
     assert list(fitted.bulk_days_) == [moved]
     got, truth = fitted.expected(AS_OF, bounds), ArrivalModel().fit(own, AS_OF).expected(AS_OF, bounds)
     assert got.revenue == pytest.approx(truth.revenue, rel=0.01) and got.count == pytest.approx(truth.count, rel=0.01)
-    monkeypatch.setattr(arrivals, "created_in_bulk", lambda created: pd.Series(False, index=created.index))
+    monkeypatch.setattr(arrivals, "bulk_days", lambda created: pd.DatetimeIndex([]))
     read_as_new = ArrivalModel().fit(imported, AS_OF).expected(AS_OF, bounds)
     assert read_as_new.revenue[0] > 1.5 * truth.revenue[0]

@@ -48,10 +48,3 @@ def bulk_days(created: pd.Series) -> pd.DatetimeIndex:
         return pd.DatetimeIndex([])
     return pd.DatetimeIndex(counts.index[bulk])
 
-
-def created_in_bulk(created: pd.Series) -> pd.Series:
-    """Whether each deal was created on a bulk day (:func:`bulk_days`)."""
-    days = bulk_days(created)
-    if days.empty:
-        return pd.Series(False, index=created.index)
-    return pd.to_datetime(created).dt.normalize().isin(days)

@@ -2,7 +2,8 @@
 that does not exist yet at the as-of date).
 
 ``ArrivalModel.fit`` learns, from the deals created in the last ``LOOKBACK_DAYS`` before the as-of date
-(only what was known then):
+(only what was known then; deals created in bulk on one or two days, an import into the CRM, left out:
+:mod:`scoring.data.bulk`):
 
 - the daily rate of new deals: a Poisson GLM (scikit-learn's ``PoissonRegressor``) of the count created
   each day, in the form of :data:`RATE_SPECS` that forecast best on this company's own recent months
@@ -47,7 +48,7 @@ from sklearn.linear_model import PoissonRegressor
 from sklearn.metrics import mean_poisson_deviance
 from threadpoolctl import threadpool_limits
 
-from scoring.data.bulk import bulk_days, created_in_bulk
+from scoring.data.bulk import bulk_days
 
 LOOKBACK_DAYS = 3 * 365
 SEASON_MIN_DAYS = 2 * 365
@@ -272,10 +273,10 @@ class ArrivalModel:
             raise ValueError(f"no deals were created before {as_of.date()}")
         start = max(known["created_at"].min().normalize(), (as_of - pd.Timedelta(days=LOOKBACK_DAYS)).normalize())
         window = known[known["created_at"] >= start]
-        bulk = created_in_bulk(window["created_at"])  # an import's deals: not new deals, of no age known
-        self.bulk_days_ = bulk_days(window["created_at"])
+        self.bulk_days_ = bulk_days(window["created_at"])  # an import's: not new deals, of no age known
+        bulk = window["created_at"].dt.normalize().isin(self.bulk_days_).to_numpy()
         if bulk.any() and not bulk.all():
-            window = window[~bulk.to_numpy()]
+            window = window[~bulk]
         self.window_days_ = max(int((as_of.normalize() - start).days), 1)
         by = self.segment if self.segment in window.columns else None
         groups: list[tuple[str, pd.DataFrame]] = []
