@@ -232,7 +232,7 @@ def load_table(table: TableInput, name: str, report: DataReport | None = None) -
     """A table given as a frame or a file, with its rows numbered; a note in ``report`` when a CSV file was read
     in another encoding than UTF-8 (its accented names are worth a look)."""
     if isinstance(table, pd.DataFrame):
-        return name, _with_rows(table.copy())
+        return name, _without_repeats(_with_rows(table.copy()), name, report)
     frame = read_table(table)
     encoding, header = frame.attrs.get("encoding"), int(frame.attrs.get("header_row", 1))
     if report is not None and encoding in ENCODINGS:
@@ -251,20 +251,30 @@ _REPEATED = re.compile(r"^(?P<name>.+)\.(?P<n>[1-9]\d*)$")
 
 
 def _without_repeats(frame: pd.DataFrame, source: str, report: DataReport | None) -> pd.DataFrame:
-    """A header that names a column twice (a field added to a report twice, two properties of one label): a repeat
-    holding the same cells is dropped, said in a note; one holding others is an error, as a name repeated with
-    other spaces around it is (:func:`scoring.data.contract._tidy`): which is the column? (pandas had read it as
-    one more column, ``Amount.1``, a feature no one asked for)."""
-    columns = [str(c) for c in frame.columns]
-    repeats = [(c, m.group("name")) for c in columns if (m := _REPEATED.match(c)) and m.group("name") in columns]
+    """A header that names a column twice (a field added to a report twice, two properties of one label, a name
+    with a trailing space beside the same without; pandas had read an exact repeat as one more column, ``Amount.1``,
+    a feature no one asked for): a repeat holding the same cells is dropped, said in a note; one holding others is
+    an error (which is the column?). Without ``report`` (a file read again later with one), as it is."""
+    names = [str(c) for c in frame.columns]
+    base = [m.group("name") if (m := _REPEATED.match(n)) and m.group("name") in names else n for n in names]
+    first: dict[str, int] = {}
+    repeats: list[tuple[int, int]] = []  # (position of a repeat, position of its name's first column)
+    for position, name in enumerate(base):
+        if name in first:
+            repeats.append((position, first[name]))
+        else:
+            first[name] = position
     if not repeats or report is None:
         return frame
-    same = [c for c, first in repeats if frame[c].astype("string").equals(frame[first].astype("string"))]
-    differ = sorted({first for c, first in repeats if c not in same})
+    cells = [frame.iloc[:, i].astype("string").reset_index(drop=True) for i in range(len(names))]
+    same = [i for i, j in repeats if cells[i].equals(cells[j])]
+    differ = sorted({base[j] for i, j in repeats if i not in same})
     if same:
-        report.notes.append(f"{source}: column(s) {', '.join(map(repr, same))} repeat a column of the same name and "
-                            "cells: not read")
+        report.notes.append(f"{source}: column(s) {', '.join(repr(names[i]) for i in same)} repeat a column of the "
+                            "same name and cells: not read")
     if differ:
-        report.error(source, f"column(s) {', '.join(map(repr, differ))} appear more than once with different cells: "
-                     "each column must appear once; rename or remove the copies", differ[0])
-    return frame.drop(columns=[c for c, _ in repeats])
+        report.error(source, f"column(s) {', '.join(map(repr, differ))} appear more than once with different cells "
+                     "(names are compared with surrounding spaces trimmed): each column must appear once; rename or "
+                     "remove the copies", differ[0])
+    dropped = {i for i, _ in repeats}
+    return frame.iloc[:, [i for i in range(len(names)) if i not in dropped]]
