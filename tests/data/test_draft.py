@@ -247,6 +247,12 @@ def test_an_export_no_preset_reads_gets_its_columns_drafted_from_their_headers(d
     assert (got["status"].to_numpy() == deals["status"].to_numpy()).all()
     np.testing.assert_allclose(got["amount"].to_numpy(), deals["amount"].to_numpy())
     assert "owner" in data.features and "Segment" in data.features and "Outcome" in data.features
+    pulled = export.drop(columns="Created at").assign(
+        **{"Date created": (deals["created_at"] - pd.Timestamp("1970-01-01")) // pd.Timedelta("1ms")})
+    pulled.to_csv(path := tmp_path / "pulled.csv", index=False)  # pulled through an API: Unix milliseconds
+    data = load_deal_history(path, None, draft_config(path).config)
+    assert (data.deals.set_index("deal_id").loc[deals["deal_id"], "created_at"].dt.floor("s").to_numpy()
+            == deals["created_at"].dt.floor("s").to_numpy()).all()
     without_id = export.drop(columns="Id").assign(Name="Deal " + deals["deal_id"])  # a list view without ids
     without_id.to_csv(path := tmp_path / "named.csv", index=False)
     draft = draft_config(path)

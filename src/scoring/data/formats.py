@@ -223,13 +223,14 @@ def _detect(text: pd.Series, present: pd.Series, declared: str | None,
 
 
 def looks_like_dates(text: pd.Series) -> bool:
-    """Whether most of a sample of the cells are dates in a format :func:`parse_dates` reads."""
+    """Whether most of a sample of the cells are dates in a format :func:`parse_dates` reads (Unix time: every
+    cell of the sample)."""
     sample = text.dropna().astype("str").str.strip()
     sample = sample.iloc[:: max(1, len(sample) // 500)]
     if sample.empty:
         return False
     patterns = (_ISO, _SLASH, _DOTTED, _NAMED_DAY, _NAMED_MONTH)
-    return bool(max(sample.str.match(p.pattern).mean() for p in patterns) > 0.9)
+    return bool(max(sample.str.match(p.pattern).mean() for p in patterns) > 0.9) or looks_like_epoch(sample)
 
 
 def looks_like_epoch(values: pd.Series) -> bool:
