@@ -132,6 +132,9 @@ def test_a_header_only_file_gets_a_clear_error_not_a_traceback(write):
     (["2026-03-25 10:00 UTC+1", "2026-03-25 10:00 GMT-05:30"], "ISO8601",
      ["2026-03-25 09:00", "2026-03-25 15:30"]),
     (["25.03.2026 14:30 CEST", "01.12.2026 14:30 CET"], "day", ["2026-03-25 12:30", "2026-12-01 13:30"]),
+    # without separators, as SAP and database dumps write them (they were refused)
+    (["20260325", "20261201"], "%Y%m%d", ["2026-03-25 00:00", "2026-12-01 00:00"]),
+    (["20260325143000", "20261201090500"], "%Y%m%d%H%M%S", ["2026-03-25 14:30", "2026-12-01 09:05"]),
 ])
 def test_dates_are_read_per_column_in_the_format_their_cells_show(cells, form, expected):
     parsed = parse_dates(pd.Series(cells))

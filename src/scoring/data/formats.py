@@ -56,6 +56,9 @@ _SERIAL = re.compile(r"^\d{5}(\.\d+)?$")
 _EPOCH = re.compile(r"^(\d{9,10}|\d{12,13})(\.\d+)?$")
 #: A Unix time at or past this many seconds is in milliseconds (1e11 seconds is in the year 5138).
 _EPOCH_MS = 1e11
+#: Dates written without separators, as SAP and database dumps write them: ``20260325``, ``20260325143000``.
+_COMPACT = {"%Y%m%d": re.compile(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$"),
+            "%Y%m%d%H%M%S": re.compile(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])([01]\d|2[0-3])[0-5]\d[0-5]\d$")}
 #: Dates with the month's name, as spreadsheets (``05-Jan-2024``, ``5 Jan 24``) and US reports (``Jan 5, 2024``,
 #: ``January 5, 2024 3:07 PM``) write them: day first, or month first.
 _TIME = r"(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?"
@@ -200,6 +203,9 @@ def _detect(text: pd.Series, present: pd.Series, declared: str | None,
         return "excel serial", None
     if sample.str.match(_EPOCH.pattern).mean() > 0.5:
         return "unix time", None
+    for form, pattern in _COMPACT.items():
+        if sample.str.match(pattern.pattern).mean() > 0.5:
+            return form, None
     if sample.str.match(_DOTTED.pattern).mean() > 0.5:
         return "day", None  # 25.03.2026: dotted dates are day first wherever they are written
     if sample.str.match(_SLASH.pattern).mean() > 0.5:
@@ -229,7 +235,7 @@ def looks_like_dates(text: pd.Series) -> bool:
     sample = sample.iloc[:: max(1, len(sample) // 500)]
     if sample.empty:
         return False
-    patterns = (_ISO, _SLASH, _DOTTED, _NAMED_DAY, _NAMED_MONTH)
+    patterns = (_ISO, _SLASH, _DOTTED, _NAMED_DAY, _NAMED_MONTH, *_COMPACT.values())
     return bool(max(sample.str.match(p.pattern).mean() for p in patterns) > 0.9) or looks_like_epoch(sample)
 
 
