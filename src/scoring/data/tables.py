@@ -266,8 +266,10 @@ def _without_repeats(frame: pd.DataFrame, source: str, report: DataReport | None
             first[name] = position
     if not repeats or report is None:
         return frame
-    cells = [frame.iloc[:, i].astype("string").reset_index(drop=True) for i in range(len(names))]
-    same = [i for i, j in repeats if cells[i].equals(cells[j])]
+    def cells(position: int) -> pd.Series:
+        return frame.iloc[:, position].astype("string").reset_index(drop=True)
+
+    same = [i for i, j in repeats if cells(i).equals(cells(j))]  # only the columns a repeat involves
     differ = sorted({base[j] for i, j in repeats if i not in same})
     if same:
         report.notes.append(f"{source}: column(s) {', '.join(repr(names[i]) for i in same)} repeat a column of the "
