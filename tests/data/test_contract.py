@@ -293,3 +293,19 @@ def test_history_of_a_file_whose_every_deal_is_unusable_is_refused_with_the_reas
     history = pd.DataFrame({"deal_id": ["\r"], "stage": ["Lead"], "entered_at": ["2000-01-01T00:00:00Z"]})
     with pytest.raises(DataError, match="column 'deal_id', row 2: expected a deal identifier, the cell is empty"):
         load_deal_history(deals, history)
+
+
+def test_a_deal_written_twice_cell_for_cell_is_read_once_and_other_repeats_say_what_differs(write):
+    """Exports joined or a report's rows repeated write a deal twice, the same cells: read once, the repeat set
+    aside and counted (--strict too: nothing is lost). A report of one row per product line repeats a deal with
+    other cells: refused, the error naming the columns its rows differ in."""
+    lines = GOOD_DEALS.splitlines()
+    data = load_deal_history(write("twice.csv", "\n".join([*lines, lines[2], lines[4]]) + "\n"))
+    assert data.deals["deal_id"].tolist() == ["D1", "D2", "D3", "D4"]
+    assert [(s.rows, s.folded) for s in data.report.set_aside] == [((6, 7), True)]
+    assert load_deal_history(write("twice.csv", "\n".join([*lines, lines[2]]) + "\n"), strict=True).report.set_aside
+    header = lines[0] + ",Product Name,Total Price"
+    products = [header, *(line + ",Widget,100" for line in lines[1:]), lines[2] + ",Gadget,250"]
+    errors = _errors(write, "\n".join(products) + "\n")
+    assert [(e.column, e.rows) for e in errors if "duplicate deal_id" in str(e)] == [("deal_id", (3, 6))]
+    assert "their rows differ in 'Product Name', 'Total Price'" in str(errors[0])

@@ -258,3 +258,12 @@ def test_an_export_no_preset_reads_gets_its_columns_drafted_from_their_headers(d
     draft = draft_config(path)
     assert draft.config.columns["deal_id"] == ("Name",) and any("no id column" in line for line in draft.how)
     assert load_deal_history(path, None, draft.config).deals["deal_id"].str.startswith("Deal ").all()
+    dumped = export.rename(columns=lambda c: c.lower().replace(" (%)", "").replace(" ", "_")).drop(columns="id")
+    dumped = dumped.assign(deal_name="Deal " + deals["deal_id"], DealStage=dumped.pop("deal_stage"))
+    dumped.to_csv(path := tmp_path / "dumped.csv", index=False)  # a database dump's headers: snake_case, camelCase
+    draft = draft_config(path)
+    assert dict(draft.config.columns) == {"deal_id": ("deal_name",), "amount": ("deal_value",), "stage": ("DealStage",),
+                                          "closed_at": ("closed_date",), "owner": ("sales_owner",)}
+    assert any("no id column" in line for line in draft.how) and draft.config.fixed_probabilities["Quote sent"] == 0.6
+    assert (load_deal_history(path, None, draft.config).deals.set_index("deal_id")["status"].to_numpy()
+            == deals["status"].to_numpy()).all()

@@ -12,13 +12,14 @@ from scoring.data.demo import DemoCompany
 from scoring.data.exports import (
     ODOO_STAGE,
     ZOHO_STAGE,
+    hubspot_deals,
     odoo_leads,
     salesforce_field_history,
     salesforce_grouped_report,
     salesforce_reports,
     zoho_deals,
 )
-from scoring.data.presets import get_preset, hubspot_stage_columns, load_config
+from scoring.data.presets import HUBSPOT_STAGES, get_preset, hubspot_stage_columns, load_config
 from scoring.errors import ConfigError, DataError
 
 
@@ -196,6 +197,32 @@ def test_hubspot_export_turns_date_entered_columns_into_history(tmp_path):
     assert h[h["deal_id"] == "1001"]["stage"].tolist() == ["Appointment Scheduled", "Qualified To Buy", "Contract Sent"]
     assert set(data.features) == {"owner", "pipeline", "Deal Type"}
     assert any("Date entered" in n for n in data.report.notes)
+
+
+def test_a_hubspot_pull_by_internal_names_reads_as_its_export(tmp_path):
+    """An API pull or a connector's table names HubSpot's properties by their internal names (hs_object_id,
+    dealstage, createdate, hs_date_entered_<stage id>, ...; any case) and writes the stages' internal ids: read
+    with the preset as the same deals exported from HubSpot's own screens, with the same stage history."""
+    demo = DemoCompany().generate(200, seed=11, end="2025-06-30")
+    ui = pd.read_csv(hubspot_deals(demo, tmp_path), dtype=str, keep_default_na=False)
+    internal = {"Record ID": "hs_object_id", "Deal Name": "dealname", "Deal Stage": "dealstage", "Amount": "amount",
+                "Create Date": "createdate", "Close Date": "closedate", "Deal owner": "hubspot_owner_id",
+                "Pipeline": "pipeline", "Is Closed Won": "hs_is_closed_won", "Is Deal Closed?": "hs_is_closed"}
+    ids = {label: "".join(label.split()).replace("-", "").lower() for label in (*HUBSPOT_STAGES, "Closed Won", "Closed Lost")}
+    pulled = ui.rename(columns=internal).rename(columns=lambda c: c.upper() if c == "dealname" else c)
+    pulled["dealstage"] = pulled["dealstage"].map(ids)
+    for column in [c for c in ui.columns if c.startswith("Date entered")]:
+        label = column.removeprefix('Date entered "').removesuffix(' (Sales Pipeline)"')
+        pulled = pulled.rename(columns={column: f"hs_date_entered_{ids[label]}"})
+    pulled.to_csv(tmp_path / "pulled.csv", index=False)
+    config = load_config(preset="hubspot")
+    exported = load_deal_history(tmp_path / "hubspot-crm-exports-all-deals.csv", None, config)
+    read = load_deal_history(tmp_path / "pulled.csv", None, config)
+    columns = ["deal_id", "status", "stage", "amount", "created_at", "closed_at", "owner"]
+    pd.testing.assert_frame_equal(read.deals[columns], exported.deals[columns])
+    pd.testing.assert_frame_equal(read.history, exported.history)
+    assert (read.deals["status"] != "open").any() and len(read.history) > len(read.deals)
+    assert "DEALNAME" not in read.features  # the deal's name, ignored as "Deal Name" is
 
 
 def test_hubspot_history_errors_name_the_date_entered_column(tmp_path):

@@ -33,19 +33,38 @@ def fold(text: object) -> str:
     return " ".join(str(text).split()).casefold()
 
 
+def squash(text: object) -> str:
+    """A header with all but its letters and digits dropped, folded: ``deal_stage``, ``Deal-Stage``, ``dealStage``
+    and ``DEALSTAGE`` (database dumps, API pulls, HubSpot's internal names) read as ``Deal Stage``."""
+    return "".join(ch for ch in str(text).casefold() if ch.isalnum())
+
+
+def header_matches(columns: Sequence[str], names: Sequence[str]) -> list[str]:
+    """The ``columns`` that ``names`` name, in order of preference: each name as written (folded), then each by
+    its letters and digits alone (:func:`squash`)."""
+    out: list[str] = []
+    for key in (fold, squash):
+        by_key: dict[str, str] = {}
+        for column in columns:
+            by_key.setdefault(key(column), column)
+        for name in names:
+            found = by_key.get(key(name))
+            if found is not None and found not in out:
+                out.append(found)
+    return out
+
+
 def map_columns(raw: pd.DataFrame, mapping: Mapping[str, tuple[str, ...]], canonical: tuple[str, ...],
                  report: DataReport, source: str, what: str) -> pd.DataFrame:
     """Rename export columns to canonical names: the configured names first, then the canonical name itself,
-    written in any case with spaces for its underscores or none (``Deal ID``, ``Created At``, ``createdAt``)."""
-    by_fold = {fold(c): c for c in raw.columns if not str(c).startswith("_")}
+    written in any case with spaces for its underscores or none (``Deal ID``, ``Created At``, ``createdAt``); a
+    header matches a name as written (folded), else by its letters and digits alone (``DEAL_ID``, ``deal-id``)."""
     renames: dict[str, str] = {}
     for canon in canonical:
-        candidates = (*mapping.get(canon, ()), canon, canon.replace("_", " "), canon.replace("_", ""))
-        for name in candidates:
-            col = by_fold.get(fold(name))
-            if col is not None and col not in renames:
-                renames[col] = canon
-                break
+        free = [c for c in raw.columns if not str(c).startswith("_") and c not in renames]
+        found = header_matches(free, (*mapping.get(canon, ()), canon, canon.replace("_", " ")))
+        if found:
+            renames[found[0]] = canon
     clashes = [c for c in raw.columns if c in canonical and c not in renames and c not in renames.values()]
     frame = raw.drop(columns=clashes).rename(columns=renames)
     frame.attrs["mapped_from"] = {canon: str(col) for col, canon in renames.items()}  # what each name was read from

@@ -16,7 +16,16 @@ import numpy as np
 import pandas as pd
 
 from scoring.data.bulk import bulk_days
-from scoring.data.columns import as_text, fold, has_columns, map_columns, other_deals, read_dates, unreadable_dates
+from scoring.data.columns import (
+    as_text,
+    fold,
+    has_columns,
+    map_columns,
+    other_deals,
+    read_dates,
+    squash,
+    unreadable_dates,
+)
 from scoring.data.config import (
     DEAL_COLUMNS,
     DEAL_DATE_COLUMNS,
@@ -368,12 +377,12 @@ def _without_repeated_headers(raw: pd.DataFrame, report: DataReport, src: str) -
     return raw[~raw[ROW].isin(rows).to_numpy()]
 
 
-#: Columns that give each deal's currency (names folded), and words in an amount column's name that say it is
-#: converted to one currency (Salesforce's "Amount (converted)", HubSpot's "Amount in company currency",
-#: Dynamics' "Est. Revenue (Base)").
-_CURRENCY_COLUMNS = frozenset(fold(c) for c in ("Currency", "Amount Currency", "Opportunity Currency", "Deal Currency",
-                                                "Deal - Currency", "Currency ISO Code", "CurrencyIsoCode", "Currency Code",
-                                                "transactioncurrencyid"))
+#: Columns that give each deal's currency (by their letters and digits: any case and separators), and words in an
+#: amount column's name that say it is converted to one currency (Salesforce's "Amount (converted)", HubSpot's
+#: "Amount in company currency", Dynamics' "Est. Revenue (Base)").
+_CURRENCY_COLUMNS = frozenset(squash(c) for c in ("Currency", "Amount Currency", "Opportunity Currency", "Deal Currency",
+                                                  "Currency ISO Code", "Currency Code", "Deal Currency Code",
+                                                  "transactioncurrencyid"))
 _CONVERTED = re.compile(r"convert|company currency|home currency|default currency|\(base\)|_base\b", re.IGNORECASE)
 
 
@@ -398,7 +407,7 @@ def currencies(columns: Mapping[str, Any]) -> list[str]:
     ``transactioncurrencyid``, ...; any case), upper case and sorted: the columns of a file or of a request."""
     found: set[str] = set()
     for name, values in columns.items():
-        if fold(str(name)) in _CURRENCY_COLUMNS:
+        if squash(name) in _CURRENCY_COLUMNS:
             found |= set(as_text(pd.Series(values, dtype=object)).dropna().str.upper().unique().tolist())
     return sorted(found)
 
@@ -599,6 +608,18 @@ def _classify_stages(stages: pd.Series, config: PipelineConfig) -> tuple[pd.Seri
     return kind, canon
 
 
+def _differing(rows: pd.DataFrame, ids: pd.Series, cells: list[str]) -> str:
+    """What tells the rows of repeated deal ids apart, for the error: the columns whose cells differ among a deal's
+    rows (a report of one row per product line differs in the product's columns), most often first."""
+    text = rows[[c for c in cells if c != "deal_id"]].astype("str")
+    differ = text.groupby(ids.to_numpy()).nunique().gt(1).sum()
+    names = differ[differ > 0].sort_values(ascending=False, kind="stable").index.tolist()
+    if not names:
+        return ""
+    return (f"; their rows differ in {examples(names)}: a report of one row per product or line item, or exports of "
+            "different days joined, holds a deal more than once (export one row per deal, the latest)")
+
+
 def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str,
                  excel: bool = False) -> pd.DataFrame:
     out = frame.copy()
@@ -609,10 +630,19 @@ def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport
     ids = as_text(out["deal_id"])
     if ids.isna().any():
         report.error(src, "expected a deal identifier, the cell is empty", "deal_id", report_rows(ids.isna()))
+    cells = [c for c in out.columns if not str(c).startswith("_")]
+    repeated = ids.notna() & ids.duplicated(keep=False)
+    twin = np.zeros(len(out), dtype=bool)
+    if repeated.any():
+        twin[repeated.to_numpy()] = out.loc[repeated, cells].astype("str").duplicated(keep="first").to_numpy()
+    if twin.any():  # the same deal exported twice (files joined, a report's rows repeated): nothing is lost
+        report.set_rows_aside(src, "rows repeating an earlier row cell for cell (one deal written twice)",
+                              report_rows(pd.Series(twin, index=out.index)), column="deal_id", folded=True)
+        out, ids = out[~twin], ids[~twin]
     dup = ids.notna() & ids.duplicated(keep=False)
     if dup.any():
-        report.error(src, f"duplicate deal_id {examples(ids[dup].unique().tolist())}; each deal must appear once",
-                     "deal_id", report_rows(dup))
+        report.error(src, f"duplicate deal_id {examples(ids[dup].unique().tolist())}; each deal must appear once"
+                     + _differing(out[dup], ids[dup], cells), "deal_id", report_rows(dup))
     out["deal_id"] = ids
 
     raw_amount = out["amount"]
@@ -906,9 +936,9 @@ def _resolve_closed_stages(deals: pd.DataFrame, hist: pd.DataFrame | None, confi
 def _without_revealing(deals: pd.DataFrame, features: dict[str, FeatureKind], config: PipelineConfig,
                        report: DataReport, src: str) -> dict[str, FeatureKind]:
     """The features but those that alone tell closed deals' outcomes (:mod:`scoring.data.leaks`), each said."""
-    kept = {fold(c) for c in config.keep_columns}
+    kept = {squash(c) for c in config.keep_columns}
     for name, (auc, how) in revealing_columns(deals, features).items():
-        if fold(name) in kept:
+        if squash(name) in kept:
             continue
         del features[name]
         report.warn(src, f"column {name!r} is not a feature: {how} alone tells won from lost among the closed deals "
@@ -926,14 +956,14 @@ _DATED = re.compile(r"date|time|stamp|(^|[\s_])(at|on)$", re.IGNORECASE)
 
 def _features(deals: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str) -> dict[str, FeatureKind]:
     """Classify the extra columns: numeric or categorical features; set aside dates, identifiers and empty columns."""
-    ignore = {fold(c) for c in config.ignore_columns}
+    ignore = {squash(c) for c in config.ignore_columns}
     candidates = [c for c in deals.columns if c not in DEAL_COLUMNS and not c.startswith("_")]
     if FORECAST_CATEGORY in candidates:  # a closed deal's category is "Closed": its current value tells the outcome
         candidates.remove(FORECAST_CATEGORY)
     features: dict[str, FeatureKind] = {}
     skipped: dict[str, list[str]] = {"empty": [], "date": [], "identifier": []}
     for col in candidates:
-        if fold(col) in ignore:
+        if squash(col) in ignore:
             continue
         raw = deals[col]
         text = as_text(raw) if not pd.api.types.is_numeric_dtype(raw) else raw

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import tomli_w
 
-from scoring.data.columns import as_text, fold
+from scoring.data.columns import as_text, fold, header_matches, squash
 from scoring.data.config import PIPELINE, STATUSES, PipelineConfig
 from scoring.data.contract import (
     DealHistory,
@@ -50,8 +50,8 @@ from scoring.data.tables import ROW, TableInput
 from scoring.errors import DataError
 
 #: Columns holding the CRM's probability of each deal (its stage's default unless a rep changed it), folded.
-PROBABILITY_COLUMNS = frozenset(fold(c) for c in ("Probability (%)", "Probability", "Deal probability",
-                                                  "Deal Stage Probability", "Close probability", "Win probability"))
+PROBABILITY_COLUMNS = frozenset(squash(c) for c in ("Probability", "Deal probability", "Deal Stage Probability",
+                                                    "Close probability", "Win probability"))
 #: Without a status column, stage names that close a deal.
 _WON_NAME = re.compile(r"^\W*(closed\W*)?won\b|\bwon\W*$", re.IGNORECASE)  # "Closed Won", "Won - signed", "Deal won"
 _LOST_NAME = re.compile(r"^\W*(closed\W*)?lost\b|\blost\W*$", re.IGNORECASE)
@@ -83,7 +83,7 @@ HEADERS: Mapping[str, tuple[str, ...]] = {
 
 
 #: The deal_id headers that are a deal's name, not an id.
-_NAMES = frozenset(HEADERS["deal_id"][HEADERS["deal_id"].index("deal name"):])
+_NAMES = HEADERS["deal_id"][HEADERS["deal_id"].index("deal name"):]
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def draft_config(deals: TableInput, history: TableInput | None = None, config: P
         base = replace(base, columns={**base.columns, **{canon: (name,) for canon, name in headers.items()}})
         how.append("Columns, by their headers: " + ", ".join(f"{canon} = {name!r}" for canon, name in headers.items())
                    + ". Check each one.")
-        if fold(headers.get("deal_id", "")) in _NAMES:
+        if "deal_id" in headers and _name_of(headers["deal_id"], HEADERS["deal_id"]) in _NAMES:
             how.append(f"The export has no id column: each deal is known by its {headers['deal_id']!r}, no two the "
                        "same here; export the CRM's record id with it if it has one (a name may be given twice).")
         frame, history_stages = export_stages(deals, history, base, field_history)
@@ -187,15 +187,13 @@ def _headers(frame: pd.DataFrame, config: PipelineConfig) -> dict[str, str]:
     """For each canonical deal column the mapped export lacks, the first of its :data:`HEADERS` the export has
     whose cells are what the column holds (a status: open, won or lost, as ``config`` maps them): canonical ->
     header."""
-    by_fold = {fold(str(c)): str(c) for c in frame.columns if str(c) not in HEADERS and not str(c).startswith("_")}
+    columns = [str(c) for c in frame.columns if str(c) not in HEADERS and not str(c).startswith("_")]
     found: dict[str, str] = {}
     for canon, names in HEADERS.items():
         if canon in frame.columns:
             continue
-        for name in names:
-            column = by_fold.get(name)
-            if column is None or column in found.values():
-                continue
+        free = [c for c in columns if c not in found.values()]
+        for column in header_matches(free, names):
             text = as_text(frame[column])
             if not text.notna().any():
                 continue
@@ -210,6 +208,15 @@ def _headers(frame: pd.DataFrame, config: PipelineConfig) -> dict[str, str]:
             found[canon] = column
             break
     return found
+
+
+def _name_of(header: str, names: tuple[str, ...]) -> str | None:
+    """Which of ``names`` ``header`` is (as :func:`scoring.data.columns.header_matches` matches them)."""
+    for key in (fold, squash):
+        for name in names:
+            if key(name) == key(header):
+                return name
+    return None
 
 
 def _classified(names: list[str], config: PipelineConfig, has_status: bool
@@ -254,7 +261,7 @@ def _terminal(data: DealHistory) -> tuple[list[str], list[str]]:
 def _shares(frame: pd.DataFrame, config: PipelineConfig) -> pd.Series | None:
     """The CRM's probability of each deal (a share, 0-1; a percent column read as one), row by row of the mapped
     deals, from the export's probability column (:data:`PROBABILITY_COLUMNS`); None without a usable one."""
-    column = next((c for c in frame.columns if fold(str(c)) in PROBABILITY_COLUMNS), None)
+    column = next((c for c in frame.columns if squash(c) in PROBABILITY_COLUMNS), None)
     if column is None:
         return None
     values, _ = parse_numbers(as_text(frame[column]).str.replace("%", "", regex=False), config.number_format,

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from scoring.data.columns import fold, header_matches
 from scoring.data.config import PipelineConfig
 from scoring.data.problems import DataReport
 from scoring.data.tables import ROW, SOURCE_COLUMN
@@ -53,13 +54,9 @@ class Preset:
 
 
 def _find(frame: pd.DataFrame, names: Sequence[str]) -> str | None:
-    """The first of ``names`` present in ``frame`` (case and spacing ignored)."""
-    folded = {" ".join(str(c).split()).casefold(): c for c in frame.columns}
-    for name in names:
-        col = folded.get(" ".join(name.split()).casefold())
-        if col is not None:
-            return col
-    return None
+    """The first of ``names`` present in ``frame`` (case and spacing ignored; else by letters and digits alone)."""
+    found = header_matches([str(c) for c in frame.columns], names)
+    return found[0] if found else None
 
 
 _TRUE = {"true", "1", "yes", "y", "t"}
@@ -88,7 +85,8 @@ def _status_from_stage(deals: pd.DataFrame, stage_names: Sequence[str], config: 
     if "status" in deals.columns or stage is None:
         return deals
     out = deals.copy()
-    folded = out[stage].astype("str").str.strip().str.casefold()
+    named = {fold(k): fold(v) for k, v in config.values.get("stage", {}).items()}  # internal names: the labels'
+    folded = out[stage].astype("str").map(fold).replace(named)
     out["status"] = "open"
     out.loc[folded.isin([s.casefold() for s in config.lost_labels]), "status"] = "lost"
     out.loc[folded.isin([s.casefold() for s in config.won_labels]), "status"] = "won"
@@ -165,11 +163,14 @@ HUBSPOT = PipelineConfig(
     won_labels=("Closed Won",),
     lost_labels=("Closed Lost",),
     columns={
-        "deal_id": ("Record ID", "Deal ID"),
+        # (the UI's labels; its API's and connectors' internal names, hs_object_id, createdate, dealstage, ..., match
+        # them or are named)
+        "deal_id": ("Record ID", "Deal ID", "hs_object_id"),
         "created_at": ("Create Date", "Created Date"),
-        "amount": ("Amount in company currency", "Amount"),  # in one currency when deals have several
+        # in one currency when deals have several
+        "amount": ("Amount in company currency", "Amount in home currency", "Amount"),
         "stage": ("Deal Stage",),
-        "owner": ("Deal owner", "HubSpot Owner"),
+        "owner": ("Deal owner", "HubSpot Owner", "hubspot_owner_id"),
         "pipeline": ("Pipeline",),
     },
     history_columns={
@@ -183,41 +184,51 @@ HUBSPOT = PipelineConfig(
         "Is In First Deal Stage", "Days to close", "Closed Lost Reason", "Closed Won Reason",
         "Number of Sales Activities", "Number of times contacted", "Deal Name", "Deal Description",
         "Amount",  # in each deal's own currency, beside the amount in company currency read as the amount
+        # the same, by their internal names
+        "hs_deal_stage_probability", "hs_forecast_probability", "hs_forecast_amount", "hs_projected_amount",
+        "hs_closed_amount", "hs_closed_amount_in_home_currency", "hs_is_closed_won", "hs_is_closed",
+        "hs_is_closed_lost", "hs_is_stalled", "num_contacted_notes", "num_notes",
     ),
     # the default pipeline's internal stage names, as its API and property history write them
     values={"stage": {**{"".join(stage.split()).replace("-", "").casefold(): stage for stage in HUBSPOT_STAGES},
                       "closedwon": "Closed Won", "closedlost": "Closed Lost"}},
     preset="hubspot",
 )
-#: ``Date entered "Qualified To Buy (Sales Pipeline)"``; the parenthesised pipeline name is optional.
-_HUBSPOT_ENTERED = re.compile(r'^Date entered\s+"?(?P<stage>.+?)(?:\s+\((?P<pipeline>[^()]*)\))?"?$', re.IGNORECASE)
+#: ``Date entered "Qualified To Buy (Sales Pipeline)"``; the parenthesised pipeline name is optional. By the
+#: property's internal name (API pulls, connectors): ``hs_date_entered_qualifiedtobuy`` or its newer
+#: ``hs_v2_date_entered_...``, the stage's internal id.
+_HUBSPOT_ENTERED = re.compile(r'^(?:Date entered\s+"?(?P<stage>.+?)(?:\s+\((?P<pipeline>[^()]*)\))?"?'
+                              r'|hs_(?P<v2>v2_)?date_entered_(?P<id>\w+))$', re.IGNORECASE)
 #: Per-stage columns that are either consumed as history or measured up to the export (never features).
-_HUBSPOT_STAGE_COLUMNS = re.compile(r'^(Date entered|Date exited|Cumulative time in|Latest time in|Time in)\s',
-                                    re.IGNORECASE)
+_HUBSPOT_STAGE_COLUMNS = re.compile(r'^(Date entered|Date exited|Cumulative time in|Latest time in|Time in)\s'
+                                    r'|^hs_(date_entered|date_exited|time_in|v2_date_entered|v2_date_exited'
+                                    r'|v2_time_in|v2_cumulative_time_in|v2_latest_time_in)_', re.IGNORECASE)
 
 
 def hubspot_stage_columns(columns: Sequence[str], pipelines: Sequence[str] = ()) -> dict[str, str]:
     """Map each ``Date entered "<stage> (<pipeline>)"`` column to its stage name; with ``pipelines``, only the
     columns of those pipelines (and those that name none)."""
     chosen = {" ".join(p.split()).casefold() for p in pipelines}
-    out = {}
+    out: dict[str, str] = {}
+    newer: dict[str, str] = {}
     for col in columns:
         match = _HUBSPOT_ENTERED.match(str(col).strip())
         pipeline = match and match.group("pipeline")
         if match and (not chosen or not pipeline or " ".join(pipeline.split()).casefold() in chosen):
-            out[str(col)] = match.group("stage").strip()
-    return out
+            (newer if match.group("v2") else out)[str(col)] = (match.group("stage") or match.group("id")).strip()
+    named = set(out.values())
+    return out | {col: stage for col, stage in newer.items() if stage not in named}  # the same date, twice
 
 
 def _prepare_hubspot(deals: pd.DataFrame, history: pd.DataFrame | None, config: PipelineConfig,
                      report: DataReport, source: str) -> Prepared:
-    deals = _status_from_flags(deals, ("Is Closed Won",), ("Is Deal Closed?",))
+    deals = _status_from_flags(deals, ("Is Closed Won", "hs_is_closed_won"), ("Is Deal Closed?", "hs_is_closed"))
     deals = _status_from_stage(deals, ("Deal Stage",), config)
     deals = _split_close_date(deals, ("Close Date",))
     entered = hubspot_stage_columns(deals.columns, config.pipelines)
     derived = False
     if history is None and entered:
-        id_col = _find(deals, ("Record ID", "Deal ID", "deal_id"))
+        id_col = _find(deals, ("Record ID", "Deal ID", "hs_object_id", "deal_id"))
         if id_col is not None:
             long = deals[[id_col, ROW, *entered]].melt(id_vars=[id_col, ROW], var_name=SOURCE_COLUMN,
                                                       value_name="entered_at")
