@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import partial
 from typing import Annotated, Any, Literal, NotRequired, Required
 
 import msgspec
@@ -19,6 +20,7 @@ from pydantic import (
 from pydantic_core import core_schema
 from typing_extensions import TypedDict
 
+from scoring.data.formats import COMPACT_DATES, UNIX_RANGES, UNIX_TIME
 from scoring.data.tables import PLAUSIBLE_YEARS
 from scoring.scores import Factor
 
@@ -34,19 +36,32 @@ def _plausible(value: Any) -> Any:
 
 
 def _date_as_text(source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-    """A date or datetime (``source``) written as text (or given as one, in Python): a number (``1700000000``,
-    ``0``) is not read as seconds since 1970, nor is text of digits alone (pydantic would read ``"20240105"``, a
-    compact date, as 1970-08-23, and ``"2024"`` as 1970-01-01, both plausible enough to be scored). Checked by
-    pydantic-core, not a Python validator: a request of 1,000 deals has 3,000 dates, and a Python call each cost
-    it 0.4 ms."""
+    """A date or datetime (``source``) as the files' dates are read: text (ISO 8601), Unix time in seconds or
+    milliseconds (a number, or its digits as text: HubSpot's API and webhooks write ``"1735689600000"``), or a
+    date without separators (``"20250105"``, ``"20250105143000"``). Other numbers and digits are refused:
+    pydantic alone would read ``0`` and ``"2025"`` as seconds since 1970, plausible enough to be scored. Checked
+    by pydantic-core, not a Python validator but for dates without separators: a request of 1,000 deals has
+    3,000 dates, and a Python call each cost it 0.4 ms."""
     text = core_schema.str_schema(pattern=r"[^\d.\s]")  # more than digits
+    unix_text = core_schema.str_schema(pattern=UNIX_TIME.pattern, strip_whitespace=True)
+    unix = core_schema.union_schema([core_schema.float_schema(ge=low, lt=high, strict=True) for low, high in UNIX_RANGES])
+    compact = [core_schema.chain_schema([core_schema.str_schema(pattern=pattern.pattern, strip_whitespace=True),
+                                         core_schema.no_info_plain_validator_function(partial(_compact, form))])
+               for form, pattern in COMPACT_DATES.items()]
     return core_schema.chain_schema([
-        core_schema.union_schema([text, core_schema.json_or_python_schema(  # JSON has no datetimes: text only
-            json_schema=text, python_schema=core_schema.is_instance_schema(source))],
-                                 custom_error_type="date_as_text",
-                                 custom_error_message="expected a date or date-time as text (ISO 8601, e.g. "
-                                                      "2025-10-01)"),
+        core_schema.union_schema([text, unix_text, *compact, core_schema.json_or_python_schema(  # JSON: no datetimes
+            json_schema=unix, python_schema=core_schema.union_schema([core_schema.is_instance_schema(source), unix]))],
+                                 custom_error_type="date_as_text", custom_error_message=_DATE_FORMS),
         handler(source)])
+
+
+#: What a date may be written as in a request.
+_DATE_FORMS = ("expected a date or date-time as text (ISO 8601, e.g. 2025-10-01, or 20251001) or Unix time in seconds "
+               "or milliseconds")
+
+
+def _compact(form: str, text: str) -> datetime:
+    return datetime.strptime(text, form)
 
 
 def _not_a_boolean(value: Any) -> Any:
@@ -61,15 +76,14 @@ def _date_or_blank(source: Any, handler: GetCoreSchemaHandler) -> core_schema.Co
     return core_schema.union_schema([core_schema.none_schema(), _date_as_text(datetime, handler),
                                      core_schema.literal_schema([""])], mode="left_to_right",
                                     custom_error_type="date_as_text",
-                                    custom_error_message="expected a date or date-time as text (ISO 8601, e.g. "
-                                                         "2025-10-01), empty or null")
+                                    custom_error_message=f"{_DATE_FORMS}, empty or null")
 
 
 #: The largest amount taken: beyond it sums of amounts lose their cents and a forecast's quantiles their meaning.
 MAX_AMOUNT = 1e15
 
 #: A deal's datetimes: a zone is converted to naive UTC and the year checked for plausibility on whole
-#: columns (``scoring.data.open_deals``); numbers are refused.
+#: columns (``scoring.data.open_deals``); numbers are Unix time, others refused.
 Timestamp = Annotated[datetime, GetPydanticSchema(_date_as_text), WithJsonSchema({"type": "string", "format": "date-time"})]
 #: An optional datetime: also null or "" (missing; kept as given, read as missing with the dates).
 MaybeTimestamp = Annotated[datetime | Literal[""] | None, GetPydanticSchema(_date_or_blank),

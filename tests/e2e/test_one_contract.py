@@ -259,14 +259,14 @@ def test_numbers_only_python_reads_are_refused_naming_the_field(client: TestClie
 @pytest.mark.parametrize(("change", "field", "said"), [
     ({"amount": True}, "amount", "not true or false"), ({"amount": 1e308}, "amount", "less than or equal"),
     ({"amount": -5}, "amount", "greater than or equal"),
-    ({"created_at": 1700000000}, "created_at", "as text (ISO 8601"),
+    ({"created_at": 1700000}, "created_at", "as text (ISO 8601"),  # not Unix time: seconds of 1970
     ({"expected_close_date": 0}, "expected_close_date", "as text (ISO 8601"),
     ({"stage_entered_at": True}, "stage_entered_at", "as text (ISO 8601"),
     ({"created_at": "2025-13-01"}, "created_at", "month value is outside"),
-    # digits alone in text: pydantic would read "20250105" as seconds since 1970 (1970-08-23), "2025" likewise
-    ({"created_at": "20250105"}, "created_at", "as text (ISO 8601"),
+    # digits alone in text: pydantic would read "2025" as seconds since 1970 (1970-01-01), "20250105" likewise
     ({"stage_entered_at": "2025"}, "stage_entered_at", "as text (ISO 8601"),
-    ({"expected_close_date": "1735689600000"}, "expected_close_date", "as text (ISO 8601"),
+    ({"created_at": "20251305"}, "created_at", "as text (ISO 8601"),
+    ({"created_at": 20250105}, "created_at", "or Unix time"),  # a number: Unix time or nothing
 ])
 def test_strict_types_where_a_value_would_be_silently_misread(client: TestClient, company: Path, change: dict,
                                                               field: str, said: str):
@@ -274,6 +274,27 @@ def test_strict_types_where_a_value_would_be_silently_misread(client: TestClient
     answer = client.post("/v1/score", json={"as_of": END, "deals": [{**deal, **change}]})
     assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == f"deals[0].{field}"
     assert said in answer.json()["errors"][0]["message"], answer.text
+
+
+def test_unix_times_and_dates_without_separators_in_a_request_are_read_as_in_a_file(client: TestClient,
+                                                                                     company: Path):
+    """A CRM's API and webhooks send dates as Unix milliseconds (HubSpot: "1735689600000", as text) or seconds,
+    database tools without separators ("20250105"): read as the files read them, the same scores as ISO dates."""
+    frame = pd.read_csv(company / "open_deals.csv", dtype=str).head(12)
+    deals = frame.dropna(axis=1).to_dict(orient="records")
+    stamps = {k: pd.to_datetime(frame[k]) for k in ("created_at", "stage_entered_at")}
+    written = [{**deal,
+                "created_at": str(int(stamps["created_at"][i].value // 1_000_000)) if i % 3 == 0
+                else int(stamps["created_at"][i].value // 1_000_000_000) if i % 3 == 1
+                else stamps["created_at"][i].strftime("%Y%m%d%H%M%S"),
+                "stage_entered_at": stamps["stage_entered_at"][i].strftime("%Y%m%d") if i % 2
+                else stamps["stage_entered_at"][i].isoformat()}
+               for i, deal in enumerate(deals)]
+    iso = [{**deal, "stage_entered_at": stamps["stage_entered_at"][i].floor("D").isoformat() if i % 2
+            else deal["stage_entered_at"]} for i, deal in enumerate(deals)]
+    answers = [client.post("/v1/score", json={"as_of": END, "deals": body, "top_factors": 0}) for body in (written, iso)]
+    assert [a.status_code for a in answers] == [200, 200], answers[0].text
+    np.testing.assert_allclose(*(pd.DataFrame(a.json()["scores"])["win_probability"] for a in answers), rtol=1e-12)
 
 
 def test_dates_are_documented_as_date_time_text(client: TestClient):
@@ -304,14 +325,17 @@ def test_an_empty_optional_date_is_missing_by_request_as_by_file(client: TestCli
     assert "expected a date or date-time as text" in refused.json()["errors"][0]["message"]
 
 
-def test_as_of_dates_are_text_too_in_bodies_and_queries(client: TestClient, company: Path):
-    """as_of of a request body and of the pipeline's views: "1735689600" (2025-01-01 as seconds) is refused like a
-    number, never read as a date."""
+def test_as_of_dates_are_read_as_deals_dates_in_bodies_and_queries(client: TestClient, company: Path):
+    """as_of of a request body and of the pipeline's views is read as the deals' dates are: Unix time and a date
+    without separators too; "2025" (which pydantic alone reads as 1970-01-01 plus 2025 seconds) is refused."""
     deal = pd.read_csv(company / "open_deals.csv", dtype=str).head(1).dropna(axis=1).to_dict(orient="records")
-    answer = client.post("/v1/score", json={"as_of": "1735689600", "deals": deal})
+    for as_of in (str(int(pd.Timestamp(END).timestamp())), END.replace("-", "")):
+        answer = client.post("/v1/score", json={"as_of": as_of, "deals": deal})
+        assert answer.status_code == 200 and answer.json()["as_of"] == END, answer.text
+    answer = client.post("/v1/score", json={"as_of": "2025", "deals": deal})
     assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "as_of", answer.text
     assert "as text (ISO 8601" in answer.json()["errors"][0]["message"]
-    answer = client.get("/v1/pipeline/flow", params={"from": "1735689600"})
+    answer = client.get("/v1/pipeline/flow", params={"from": "2025", "to": END})
     assert answer.status_code == 422 and "as text (ISO 8601" in answer.text, answer.text
     assert client.get("/openapi.json").json()["components"]["schemas"]["ScoreRequest"]["properties"]["as_of"][
         "anyOf"][0] == {"type": "string", "format": "date"}

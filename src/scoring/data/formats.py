@@ -53,12 +53,14 @@ _DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})(?:,?[ T](\d{1,2}):(\
 _SERIAL = re.compile(r"^\d{5}(\.\d+)?$")
 #: Unix time, as data pulled through a CRM's API writes it: seconds (9-10 digits from 1973 on) or milliseconds
 #: (12-13 digits; HubSpot's legacy API, JavaScript's Date.now()).
-_EPOCH = re.compile(r"^(\d{9,10}|\d{12,13})(\.\d+)?$")
+UNIX_TIME = re.compile(r"^(\d{9,10}|\d{12,13})(\.\d+)?$")
+#: The numbers read as Unix time: seconds, then milliseconds.
+UNIX_RANGES = ((1e8, 1e10), (1e11, 1e13))
 #: A Unix time at or past this many seconds is in milliseconds (1e11 seconds is in the year 5138).
 _EPOCH_MS = 1e11
 #: Dates written without separators, as SAP and database dumps write them: ``20260325``, ``20260325143000``.
-_COMPACT = {"%Y%m%d": re.compile(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$"),
-            "%Y%m%d%H%M%S": re.compile(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])([01]\d|2[0-3])[0-5]\d[0-5]\d$")}
+COMPACT_DATES = {"%Y%m%d": re.compile(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$"),
+                 "%Y%m%d%H%M%S": re.compile(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])([01]\d|2[0-3])[0-5]\d[0-5]\d$")}
 #: Dates with the month's name, as spreadsheets (``05-Jan-2024``, ``5 Jan 24``) and US reports (``Jan 5, 2024``,
 #: ``January 5, 2024 3:07 PM``) write them: day first, or month first.
 _TIME = r"(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?"
@@ -201,9 +203,9 @@ def _detect(text: pd.Series, present: pd.Series, declared: str | None,
         return "ISO8601", None
     if excel and sample.str.match(_SERIAL.pattern).mean() > 0.5:
         return "excel serial", None
-    if sample.str.match(_EPOCH.pattern).mean() > 0.5:
+    if sample.str.match(UNIX_TIME.pattern).mean() > 0.5:
         return "unix time", None
-    for form, pattern in _COMPACT.items():
+    for form, pattern in COMPACT_DATES.items():
         if sample.str.match(pattern.pattern).mean() > 0.5:
             return form, None
     if sample.str.match(_DOTTED.pattern).mean() > 0.5:
@@ -235,22 +237,22 @@ def looks_like_dates(text: pd.Series) -> bool:
     sample = sample.iloc[:: max(1, len(sample) // 500)]
     if sample.empty:
         return False
-    patterns = (_ISO, _SLASH, _DOTTED, _NAMED_DAY, _NAMED_MONTH, *_COMPACT.values())
+    patterns = (_ISO, _SLASH, _DOTTED, _NAMED_DAY, _NAMED_MONTH, *COMPACT_DATES.values())
     return bool(max(sample.str.match(p.pattern).mean() for p in patterns) > 0.9) or looks_like_epoch(sample)
 
 
 def looks_like_epoch(values: pd.Series) -> bool:
-    """Whether every cell given is a Unix time (:data:`_EPOCH`) within the plausible years."""
+    """Whether every cell given is a Unix time (:data:`UNIX_TIME`) within the plausible years."""
     given = values.dropna()
     if given.empty:
         return False
     if not pd.api.types.is_numeric_dtype(given):
         given = given.astype("str").str.strip()
-        if not given.str.match(_EPOCH.pattern).all():
+        if not given.str.match(UNIX_TIME.pattern).all():
             return False
     numbers = pd.to_numeric(given, errors="coerce")
-    if not (((numbers >= 1e8) & (numbers < 1e10)) | ((numbers >= 1e11) & (numbers < 1e13))).all():
-        return False  # the digits _EPOCH reads (an Excel serial's five are not seconds since 1970)
+    if not np.logical_or.reduce([(numbers >= low) & (numbers < high) for low, high in UNIX_RANGES]).all():
+        return False  # the digits UNIX_TIME reads (an Excel serial's five are not seconds since 1970)
     stamps = _epoch(numbers)
     return bool(stamps.notna().all() and stamps.dt.year.between(*PLAUSIBLE_YEARS).all())
 
