@@ -135,6 +135,13 @@ def test_a_header_only_file_gets_a_clear_error_not_a_traceback(write):
     # without separators, as SAP and database dumps write them (they were refused)
     (["20260325", "20261201"], "%Y%m%d", ["2026-03-25 00:00", "2026-12-01 00:00"]),
     (["20260325143000", "20261201090500"], "%Y%m%d%H%M%S", ["2026-03-25 14:30", "2026-12-01 09:05"]),
+    # dashes for slashes (the Netherlands' and India's dates, Zoho's dd-MM-yyyy and MM-dd-yyyy; they were refused)
+    (["25-03-2026", "01-12-2026 14:30"], "day", ["2026-03-25 00:00", "2026-12-01 14:30"]),
+    (["03-25-2026 8:48 PM", "12-01-2026"], "month", ["2026-03-25 20:48", "2026-12-01 00:00"]),
+    # after a weekday: Excel's long date, e-mail's and HTTP's dates (they were refused)
+    (["Wednesday, March 25, 2026", "Tuesday, December 1, 2026"], "named month", ["2026-03-25 00:00", "2026-12-01 00:00"]),
+    (["Wed, 25 Mar 2026 14:30:00 GMT", "Tue, 01 Dec 2026 09:05:00 GMT"], "named day",
+     ["2026-03-25 14:30", "2026-12-01 09:05"]),
 ])
 def test_dates_are_read_per_column_in_the_format_their_cells_show(cells, form, expected):
     parsed = parse_dates(pd.Series(cells))

@@ -48,7 +48,9 @@ _SERIALS = ((pd.Timestamp(f"{PLAUSIBLE_YEARS[0]}-01-01") - EXCEL_EPOCH).days,
             (pd.Timestamp(f"{PLAUSIBLE_YEARS[1] + 1}-01-01") - EXCEL_EPOCH).days)
 
 _ISO = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
-_SLASH = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?:,?[ T](\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?$")
+#: Month and day first or day and month first, by slashes or (Dutch, Indian and Zoho's own formats) dashes: the
+#: column's days past 12 tell the order.
+_SLASH = re.compile(r"^(\d{1,2})[/-](\d{1,2})[/-](\d{4}|\d{2})(?:,?[ T](\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?$")
 _DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})(?:,?[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 _SERIAL = re.compile(r"^\d{5}(\.\d+)?$")
 #: Unix time, as data pulled through a CRM's API writes it: seconds (9-10 digits from 1973 on) or milliseconds
@@ -62,10 +64,12 @@ _EPOCH_MS = 1e11
 COMPACT_DATES = {"%Y%m%d": re.compile(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$"),
                  "%Y%m%d%H%M%S": re.compile(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])([01]\d|2[0-3])[0-5]\d[0-5]\d$")}
 #: Dates with the month's name, as spreadsheets (``05-Jan-2024``, ``5 Jan 24``) and US reports (``Jan 5, 2024``,
-#: ``January 5, 2024 3:07 PM``) write them: day first, or month first.
+#: ``January 5, 2024 3:07 PM``) write them: day first, or month first; after a weekday or not (Excel's long date,
+#: ``Monday, March 31, 2025``; e-mail's and HTTP's ``Mon, 31 Mar 2025 14:05:00 GMT``).
 _TIME = r"(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?"
-_NAMED_DAY = re.compile(r"^(\d{1,2})[-\s/.]+([A-Za-zÀ-ÿ]{3,10})\.?[-\s/.,]+(\d{4}|\d{2})" + _TIME + "$")
-_NAMED_MONTH = re.compile(r"^([A-Za-zÀ-ÿ]{3,10})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})" + _TIME + "$")
+_WEEKDAY = r"(?:[A-Za-zÀ-ÿ]{2,10}\.?,?\s+)?"
+_NAMED_DAY = re.compile(r"^" + _WEEKDAY + r"(\d{1,2})[-\s/.]+([A-Za-zÀ-ÿ]{3,10})\.?[-\s/.,]+(\d{4}|\d{2})" + _TIME + "$")
+_NAMED_MONTH = re.compile(r"^" + _WEEKDAY + r"([A-Za-zÀ-ÿ]{3,10})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})" + _TIME + "$")
 #: Month names and their cuts, in English, German, French and Spanish (lower case, without a dot).
 _MONTHS = {name: number for number, names in enumerate((
     "january jan janvier janv enero ene januar jän", "february feb febrero februar févr fevr février",
