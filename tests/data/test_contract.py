@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from scoring.data.config import PipelineConfig
-from scoring.data.contract import inspect_deal_history, load_deal_history
+from scoring.data.contract import inspect_deal_history, load_deal_history, read_open_deals
 from scoring.data.tables import ROW
 from scoring.errors import DataError
 from tests.conftest import GOOD_DEALS, GOOD_HISTORY
@@ -309,3 +309,14 @@ def test_a_deal_written_twice_cell_for_cell_is_read_once_and_other_repeats_say_w
     errors = _errors(write, "\n".join(products) + "\n")
     assert [(e.column, e.rows) for e in errors if "duplicate deal_id" in str(e)] == [("deal_id", (3, 6))]
     assert "their rows differ in 'Product Name', 'Total Price'" in str(errors[0])
+
+
+def test_a_status_in_the_users_language_is_read(write):
+    """CRMs export the status translated (Pipedrive in German: Offen, Gewonnen, Verloren; French: Ouvert, Gagné,
+    Perdu): read as open, won and lost, as in English; a word that is none is still refused."""
+    for words in (("Offen", "Gewonnen", "Verloren"), ("ouvert", "GAGNÉ", "Perdu")):
+        text = GOOD_DEALS.replace(",open,", f",{words[0]},").replace(",won,", f",{words[1]},").replace(",lost,", f",{words[2]},")
+        assert load_deal_history(write("deals.csv", text)).deals["status"].tolist() == ["open", "won", "lost", "open"]
+        assert read_open_deals(write("deals.csv", text))[0]["deal_id"].tolist() == ["D1", "D4"]  # to score: open ones
+    errors = _errors(write, GOOD_DEALS.replace(",won,", ",Gewonen,"))
+    assert [e.rows for e in errors if "got 'Gewonen'" in str(e)] == [(3,)]

@@ -544,8 +544,8 @@ def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, str
         raise DataError("the deals to score cannot be used: " + _finish(report, strict).summary(), report)
     if "status" not in frame.columns:
         frame["status"] = "open"
-    status = as_text(frame["status"]).str.casefold()
-    closed = status.isin(["won", "lost", "deleted", *map(str.casefold, (*config.won_labels, *config.lost_labels))])
+    status = canonical_status(frame["status"], config).str.casefold()
+    closed = status.isin(["won", "lost", "deleted"])
     closed |= status.isna() & _classify_stages(as_text(frame["stage"]), config)[0].isin(["won", "lost"])  # by stage
     if closed.any():
         report.set_rows_aside(src, "closed or deleted deals: only open deals are scored", frame.loc[closed, ROW])
@@ -558,12 +558,23 @@ def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, str
     return parsed[[*DEAL_COLUMNS, *extra, ROW]].drop(columns=["status", "closed_at"]).reset_index(drop=True), report
 
 
+#: A status as CRMs write it in their users' languages (German, French, Spanish, Portuguese, Italian, Dutch;
+#: Pipedrive, Odoo, Zoho and Salesforce export it translated), folded: status cells only, never stage names.
+STATUS_WORDS = {
+    **dict.fromkeys(("offen", "ouvert", "ouverte", "abierto", "abierta", "aberto", "aberta", "aperto", "aperta"), "open"),
+    **dict.fromkeys(("gewonnen", "gagné", "gagnée", "gagne", "ganado", "ganada", "ganho", "ganha", "vinto", "vinta"),
+                    "won"),
+    **dict.fromkeys(("verloren", "perdu", "perdue", "perdido", "perdida", "perso", "persa"), "lost"),
+}
+
+
 def canonical_status(status: pd.Series, config: PipelineConfig) -> pd.Series:
     """Status cells as the contract reads them: mapped by the config's [values.status], then its won and lost
-    labels as won and lost (open, won and lost as such; anything else as written, blank as NA)."""
+    labels as won and lost (open, won and lost as such, and in other languages, :data:`STATUS_WORDS`; anything
+    else as written, blank as NA)."""
     mapped = _map_values(as_text(status), dict(config.values.get("status", {})))
-    labels = {fold(s): "won" for s in config.won_labels} | {fold(s): "lost" for s in config.lost_labels}
-    labels |= {s: s for s in STATUSES}
+    labels = {**STATUS_WORDS, **{s: s for s in STATUSES}}
+    labels |= {fold(s): "won" for s in config.won_labels} | {fold(s): "lost" for s in config.lost_labels}
     return mapped.map({v: labels.get(fold(v), v) for v in mapped.dropna().unique()})
 
 
