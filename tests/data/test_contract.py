@@ -320,3 +320,19 @@ def test_a_status_in_the_users_language_is_read(write):
         assert read_open_deals(write("deals.csv", text))[0]["deal_id"].tolist() == ["D1", "D4"]  # to score: open ones
     errors = _errors(write, GOOD_DEALS.replace(",won,", ",Gewonen,"))
     assert [e.rows for e in errors if "got 'Gewonen'" in str(e)] == [(3,)]
+
+
+def test_an_open_deals_close_date_is_the_date_it_is_expected_to_close(write):
+    """One close date column, as Salesforce, HubSpot, Zoho and SuiteCRM keep it (the planned close while a deal is
+    open, the actual once closed): an open deal's is its expected_close_date, said in a note; beside an
+    expected_close_date of its own, it is ignored with a warning, as before."""
+    text = GOOD_DEALS.replace("D1,2024-01-05,12000,Lead,open,,2024-01-05,2024-06-30", "D1,2024-01-05,12000,Lead,open,2024-07-31,2024-01-05,")
+    text = text.replace("D4,2024-02-01,8000,Negotiation,open,,2024-04-01,2024-05-15", "D4,2024-02-01,8000,Negotiation,open,2024-06-01,2024-04-01,2024-05-15")
+    data = load_deal_history(write("deals.csv", text))
+    deals = data.deals.set_index("deal_id")
+    assert deals.loc["D1", "expected_close_date"] == pd.Timestamp("2024-07-31") and pd.isna(deals.loc["D1", "closed_at"])
+    assert deals.loc["D4", "expected_close_date"] == pd.Timestamp("2024-05-15") and pd.isna(deals.loc["D4", "closed_at"])
+    assert any("1 open deal(s) with a closed_at" in note for note in data.report.notes)
+    assert [w.rows for w in data.report.warnings if "ignored while the deal is open" in w.message] == [(5,)]
+    scored = read_open_deals(write("open.csv", text))[0].set_index("deal_id")
+    assert scored.loc["D1", "expected_close_date"] == pd.Timestamp("2024-07-31")

@@ -699,6 +699,13 @@ def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport
             out[col] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[us]")
             continue
         out[col] = read_dates(out[col], col, config, report, src, out[ROW], excel)
+    planned = (out["status"] == "open") & out["closed_at"].notna() & out["expected_close_date"].isna()
+    if planned.any():  # one close date column, as CRMs keep it: the planned close while open, the actual once closed
+        out.loc[planned, "expected_close_date"] = out.loc[planned, "closed_at"]
+        out.loc[planned, "closed_at"] = pd.NaT
+        report.notes.append(f"{int(planned.sum()):,} open deal(s) with a closed_at and no expected_close_date: their "
+                            f"closed_at ({out.attrs.get('mapped_from', {}).get('closed_at', 'closed_at')!r}) read as "
+                            "the date they are expected to close")
 
     empty_created = out["created_at"].isna() & ~as_text(frame["created_at"]).notna()
     if empty_created.any():  # it cannot be placed in time; the other deals do not depend on it
