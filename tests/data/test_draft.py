@@ -267,3 +267,28 @@ def test_an_export_no_preset_reads_gets_its_columns_drafted_from_their_headers(d
     assert any("no id column" in line for line in draft.how) and draft.config.fixed_probabilities["Quote sent"] == 0.6
     assert (load_deal_history(path, None, draft.config).deals.set_index("deal_id")["status"].to_numpy()
             == deals["status"].to_numpy()).all()
+
+
+def test_a_suitecrm_export_by_field_names_drafts_and_reads_its_one_close_date(demo: DemoData, tmp_path: Path):
+    """SuiteCRM's (and SugarCRM's) opportunities by their field names: date_entered the creation, date_closed the
+    planned close while open and the actual once closed, the outcome in sales_stage. The draft maps them by their
+    headers; read with it, the closed deals close when they did and the open ones expect to when the reps said."""
+    deals = demo.deals
+    closed = deals["status"] != "open"
+    export = pd.DataFrame({
+        "id": deals["deal_id"].str.lower(), "name": "Deal " + deals["segment"], "amount": deals["amount"],
+        "sales_stage": deals["stage"].map(OWN).where(~closed, deals["status"].map({"won": "Closed Won", "lost": "Closed Lost"})),
+        "date_entered": deals["created_at"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+        "date_closed": deals["closed_at"].where(closed, deals["expected_close_date"]).dt.strftime("%Y-%m-%d"),
+        "assigned_user_name": deals["owner"], "lead_source": deals["source"]})
+    export.to_csv(path := tmp_path / "Opportunities.csv", index=False)
+    draft = draft_config(path)
+    assert dict(draft.config.columns) == {"deal_id": ("id",), "created_at": ("date_entered",), "stage": ("sales_stage",),
+                                          "closed_at": ("date_closed",), "owner": ("assigned_user_name",)}
+    data = load_deal_history(path, None, draft.config)
+    got = data.deals.set_index("deal_id").loc[deals["deal_id"].str.lower()]
+    assert (got["status"].to_numpy() == deals["status"].to_numpy()).all()
+    assert (got["closed_at"].dt.normalize() == deals["closed_at"].dt.normalize().to_numpy()).where(closed.to_numpy()).all()
+    planned = deals["expected_close_date"].where(~closed).dt.normalize()
+    assert (got["expected_close_date"].to_numpy()[~closed] == planned[~closed].to_numpy()).all()
+    assert any("read as the date they are expected to close" in note for note in data.report.notes)

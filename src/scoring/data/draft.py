@@ -65,7 +65,8 @@ HEADERS: Mapping[str, tuple[str, ...]] = {
                 # an export without ids (Freshsales' and many list views'): the deal's name, where no two share one
                 "deal name", "opportunity name", "deal title", "name", "title", "deal", "opportunity"),
     "created_at": ("created", "created date", "create date", "created time", "created on", "date created",
-                   "creation date", "add time", "added", "deal created", "opened", "open date"),
+                   "creation date", "add time", "added", "deal created", "opened", "open date",
+                   "date entered"),  # SugarCRM's and SuiteCRM's date_entered
     "amount": ("value", "deal value", "deal amount", "opportunity amount", "opportunity value", "deal size",
                "revenue", "contract value", "annual contract value", "acv"),
     "stage": ("deal stage", "pipeline stage", "sales stage", "stage name", "phase", "deal phase", "milestone"),
@@ -77,7 +78,8 @@ HEADERS: Mapping[str, tuple[str, ...]] = {
     "stage_entered_at": ("last stage change", "stage changed", "stage change date", "last stage update",
                          "stage updated", "date entered stage", "in stage since"),
     "owner": ("deal owner", "sales owner", "opportunity owner", "owner name", "assigned to", "salesperson",
-              "sales rep", "rep", "account manager", "account executive"),
+              "sales rep", "rep", "account manager", "account executive", "assigned user", "assigned user name",
+              "sales agent"),
     "pipeline": ("deal pipeline", "sales pipeline", "pipeline name"),
 }
 
