@@ -314,7 +314,7 @@ def test_a_deal_written_twice_cell_for_cell_is_read_once_and_other_repeats_say_w
 def test_a_status_in_the_users_language_is_read(write):
     """CRMs export the status translated (Pipedrive in German: Offen, Gewonnen, Verloren; French: Ouvert, Gagné,
     Perdu): read as open, won and lost, as in English; a word that is none is still refused."""
-    for words in (("Offen", "Gewonnen", "Verloren"), ("ouvert", "GAGNÉ", "Perdu")):
+    for words in (("Offen", "Gewonnen", "Verloren"), ("ouvert", "GAGNÉ", "Perdu"), ("Active", "Won", "Abandoned")):
         text = GOOD_DEALS.replace(",open,", f",{words[0]},").replace(",won,", f",{words[1]},").replace(",lost,", f",{words[2]},")
         assert load_deal_history(write("deals.csv", text)).deals["status"].tolist() == ["open", "won", "lost", "open"]
         assert read_open_deals(write("deals.csv", text))[0]["deal_id"].tolist() == ["D1", "D4"]  # to score: open ones

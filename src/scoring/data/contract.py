@@ -558,13 +558,15 @@ def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, str
     return parsed[[*DEAL_COLUMNS, *extra, ROW]].drop(columns=["status", "closed_at"]).reset_index(drop=True), report
 
 
-#: A status as CRMs write it in their users' languages (German, French, Spanish, Portuguese, Italian, Dutch;
-#: Pipedrive, Odoo, Zoho and Salesforce export it translated), folded: status cells only, never stage names.
+#: A status as CRMs write it besides open, won and lost (Close's "active", Copper's and Insightly's "abandoned")
+#: and in their users' languages (German, French, Spanish, Portuguese, Italian, Dutch; Pipedrive, Odoo, Zoho and
+#: Salesforce export it translated), folded: status cells only, never stage names.
 STATUS_WORDS = {
-    **dict.fromkeys(("offen", "ouvert", "ouverte", "abierto", "abierta", "aberto", "aberta", "aperto", "aperta"), "open"),
+    **dict.fromkeys(("active", "offen", "ouvert", "ouverte", "abierto", "abierta", "aberto", "aberta", "aperto",
+                     "aperta"), "open"),
     **dict.fromkeys(("gewonnen", "gagné", "gagnée", "gagne", "ganado", "ganada", "ganho", "ganha", "vinto", "vinta"),
                     "won"),
-    **dict.fromkeys(("verloren", "perdu", "perdue", "perdido", "perdida", "perso", "persa"), "lost"),
+    **dict.fromkeys(("abandoned", "verloren", "perdu", "perdue", "perdido", "perdida", "perso", "persa"), "lost"),
 }
 
 
