@@ -49,7 +49,8 @@ from scoring.data.presets import get_preset
 from scoring.data.tables import ROW, TableInput
 from scoring.errors import DataError
 
-#: Columns holding the CRM's probability of each deal (its stage's default unless a rep changed it), folded.
+#: Columns holding the CRM's probability of each deal (its stage's default unless a rep changed it), by their letters
+#: and digits ("Probability (%)", "deal_probability").
 PROBABILITY_COLUMNS = frozenset(squash(c) for c in ("Probability", "Deal probability", "Deal Stage Probability",
                                                     "Close probability", "Win probability"))
 #: Without a status column, stage names that close a deal.
