@@ -336,3 +336,12 @@ def test_an_open_deals_close_date_is_the_date_it_is_expected_to_close(write):
     assert [w.rows for w in data.report.warnings if "ignored while the deal is open" in w.message] == [(5,)]
     scored = read_open_deals(write("open.csv", text))[0].set_index("deal_id")
     assert scored.loc["D1", "expected_close_date"] == pd.Timestamp("2024-07-31")
+
+
+def test_ids_excel_rounded_into_scientific_notation_are_refused_saying_why(write):
+    """HubSpot's record ids are 11-digit numbers: a CSV opened and saved in Excel holds 1.23457E+10 for each,
+    deals merged; refused, saying what Excel did, instead of a list of duplicates."""
+    text = GOOD_DEALS.replace("D1,", "1.23457E+10,").replace("D2,", "1.23457E+10,").replace("D3,", "12345678903,")
+    errors = _errors(write, text)
+    [error] = [e for e in errors if "scientific notation" in str(e)]
+    assert error.column == "deal_id" and error.rows == (2, 3) and "'1.23457E+10'" in str(error)

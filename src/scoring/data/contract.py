@@ -621,6 +621,10 @@ def _classify_stages(stages: pd.Series, config: PipelineConfig) -> tuple[pd.Seri
     return kind, canon
 
 
+#: A long numeric id as Excel shows and saves it once it no longer fits (HubSpot's record ids: ``1.23457E+10``).
+_ROUNDED_ID = r"(?i)\d\.\d+E\+\d{1,2}"
+
+
 def _differing(rows: pd.DataFrame, ids: pd.Series, cells: list[str]) -> str:
     """What tells the rows of repeated deal ids apart, for the error: the columns whose cells differ among a deal's
     rows (a report of one row per product line differs in the product's columns), most often first."""
@@ -643,6 +647,12 @@ def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport
     ids = as_text(out["deal_id"])
     if ids.isna().any():
         report.error(src, "expected a deal identifier, the cell is empty", "deal_id", report_rows(ids.isna()))
+    rounded = ids.str.fullmatch(_ROUNDED_ID).fillna(False).astype(bool)
+    if rounded.any():
+        report.error(src, f"deal ids in Excel's scientific notation ({examples(ids[rounded].unique().tolist())}): Excel "
+                     "rounded long numeric ids when the file was saved from it, so deals are lost or merged; export "
+                     "again and use the file as exported (or import it into Excel with the id column as text)",
+                     "deal_id", report_rows(rounded))
     cells = [c for c in out.columns if not str(c).startswith("_")]
     repeated = ids.notna() & ids.duplicated(keep=False)
     twin = np.zeros(len(out), dtype=bool)
