@@ -345,3 +345,15 @@ def test_ids_excel_rounded_into_scientific_notation_are_refused_saying_why(write
     errors = _errors(write, text)
     [error] = [e for e in errors if "scientific notation" in str(e)]
     assert error.column == "deal_id" and error.rows == (2, 3) and "'1.23457E+10'" in str(error)
+
+
+def test_history_ids_whose_leading_zeros_excel_dropped_say_so(write):
+    """Ids of digits with leading zeros (0001234) lose them in a file saved from Excel: the history's rows of deals
+    not found are set aside as before, and the reason says what the ids differ by."""
+    deals = GOOD_DEALS.replace("D1,", "0001,").replace("D2,", "0002,").replace("D3,", "0003,").replace("D4,", "0004,")
+    history = GOOD_HISTORY.replace("D1,", "1,").replace("D2,", "2,").replace("D3,", "3,").replace("D4,", "4,")
+    _, report = inspect_deal_history(write("deals.csv", deals), write("history.csv", history))
+    [aside] = [s for s in report.set_aside if "not in the deals file" in s.reason]
+    assert "but for leading zeros" in aside.reason and aside.count == 10
+    _, plain = inspect_deal_history(write("deals.csv", GOOD_DEALS), write("history.csv", history))
+    assert not any("leading zeros" in s.reason for s in plain.set_aside)

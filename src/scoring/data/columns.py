@@ -90,9 +90,22 @@ def other_deals(frame: pd.DataFrame, known: pd.Index | None, report: DataReport,
                                   deletion=apart is deleted)
             left_out &= ~rows
     if left_out.any():
-        report.set_rows_aside(src, f"{what} of deal(s) {others} ({examples(ids[left_out].fillna('(empty)').unique().tolist())})",
-                              frame.loc[left_out, ROW].tolist(), column="deal_id")
+        report.set_rows_aside(src, f"{what} of deal(s) {others} ({examples(ids[left_out].fillna('(empty)').unique().tolist())})"
+                              + _zeros_hint(ids[left_out], known), frame.loc[left_out, ROW].tolist(), column="deal_id")
     return unknown
+
+
+def _zeros_hint(unknown: pd.Series, known: pd.Index | None) -> str:
+    """Why ids are not found, when most are known ids but for leading zeros (a file saved from Excel, which drops
+    them from ids of digits, beside one as exported)."""
+    given = unknown.dropna().astype("str")
+    if known is None or not len(known) or given.empty:
+        return ""
+    stripped = pd.Index(pd.Series(known, dtype=object).astype("str").str.lstrip("0"), dtype=object)
+    if is_in(given.str.lstrip("0"), stripped).mean() <= 0.5:
+        return ""
+    return ("; most are the deals file's ids but for leading zeros: a file saved from Excel drops them from ids of "
+            "digits; use the files as exported (or import them into Excel with the id column as text)")
 
 
 def as_text(series: pd.Series) -> pd.Series:
