@@ -563,3 +563,18 @@ def test_a_dynamics_view_with_the_active_stage_start_reads_it_as_stage_entered_a
     np.testing.assert_array_equal(data.deals["stage_entered_at"].to_numpy(), expected)
     plain = load_deal_history(dynamics_opportunities(demo, tmp_path), None, config)
     assert plain.deals["stage_entered_at"].isna().all()
+
+
+@pytest.mark.parametrize(("true", "false"), [("WAHR", "FALSCH"), ("VRAI", "FAUX"), ("1.0", "0.0")])
+def test_flags_saved_by_a_localized_excel_or_as_floats_give_the_status(tmp_path, true, false):
+    """A HubSpot export opened and saved in a German or French Excel writes its true/false flags as WAHR/FALSCH or
+    VRAI/FAUX; one passed through pandas as 1.0/0.0: read as the flags they are."""
+    rows = [{"Record ID": str(i), "Deal Stage": stage, "Amount": "100", "Create Date": "2024-01-02", "Close Date": "",
+             "Is Closed Won": won, "Is Deal Closed?": closed,
+             'Date entered "Appointment Scheduled (Sales Pipeline)"': "2024-01-02"}
+            for i, (stage, won, closed) in enumerate([("Closed Won", true, true), ("Closed Lost", false, true),
+                                                      ("Qualified To Buy", false, false)])]
+    for row in rows[:2]:
+        row["Close Date"] = "2024-02-01"
+    data = load_deal_history(_csv(tmp_path, "deals.csv", rows), None, load_config(preset="hubspot"))
+    assert data.deals["status"].tolist() == ["won", "lost", "open"]

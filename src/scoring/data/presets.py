@@ -59,7 +59,10 @@ def _find(frame: pd.DataFrame, names: Sequence[str]) -> str | None:
     return found[0] if found else None
 
 
-_TRUE = {"true", "1", "yes", "y", "t"}
+#: A flag's true, as exports write it: also as a float ("1.0", a file passed through pandas) and as Excel writes TRUE
+#: saved in German, French, Spanish, Italian, Portuguese or Dutch (WAHR, VRAI, ...), and yes in those languages.
+_TRUE = {"true", "1", "1.0", "yes", "y", "t", "wahr", "vrai", "verdadero", "vero", "verdadeiro", "waar", "ja", "oui",
+         "sí", "si", "sim"}
 
 
 def _flag(series: pd.Series) -> pd.Series:
