@@ -209,7 +209,8 @@ def test_a_hubspot_pull_by_internal_names_reads_as_its_export(tmp_path):
                 "Create Date": "createdate", "Close Date": "closedate", "Deal owner": "hubspot_owner_id",
                 "Pipeline": "pipeline", "Is Closed Won": "hs_is_closed_won", "Is Deal Closed?": "hs_is_closed"}
     ids = {label: "".join(label.split()).replace("-", "").lower() for label in (*HUBSPOT_STAGES, "Closed Won", "Closed Lost")}
-    pulled = ui.rename(columns=internal).rename(columns=lambda c: c.upper() if c == "dealname" else c)
+    pulled = ui.rename(columns=internal).rename(columns=lambda c: c.upper() if c == "dealname" else c).rename(
+        columns={"amount": "amount_in_home_currency"}).assign(deal_currency_code=np.where(np.arange(len(ui)) % 2, "EUR", "USD"))
     pulled["dealstage"] = pulled["dealstage"].map(ids)
     for column in [c for c in ui.columns if c.startswith("Date entered")]:
         label = column.removeprefix('Date entered "').removesuffix(' (Sales Pipeline)"')
@@ -223,6 +224,7 @@ def test_a_hubspot_pull_by_internal_names_reads_as_its_export(tmp_path):
     pd.testing.assert_frame_equal(read.history, exported.history)
     assert (read.deals["status"] != "open").any() and len(read.history) > len(read.deals)
     assert "DEALNAME" not in read.features  # the deal's name, ignored as "Deal Name" is
+    assert not any("currenc" in w.message for w in read.report.warnings)  # converted: one currency
 
 
 def test_hubspot_history_errors_name_the_date_entered_column(tmp_path):

@@ -383,7 +383,7 @@ def _without_repeated_headers(raw: pd.DataFrame, report: DataReport, src: str) -
 _CURRENCY_COLUMNS = frozenset(squash(c) for c in ("Currency", "Amount Currency", "Opportunity Currency", "Deal Currency",
                                                   "Currency ISO Code", "Currency Code", "Deal Currency Code",
                                                   "transactioncurrencyid"))
-_CONVERTED = re.compile(r"convert|company currency|home currency|default currency|\(base\)|_base\b", re.IGNORECASE)
+_CONVERTED = re.compile(r"convert|(company|home|default)[\s_]?currency|\(base\)|_base\b", re.IGNORECASE)
 
 
 def _one_currency(frame: pd.DataFrame, report: DataReport, src: str) -> None:
