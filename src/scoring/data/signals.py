@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from scoring.data.columns import as_text, fold, has_columns, map_columns, other_deals, read_dates
+from scoring.data.columns import as_text, fold, has_columns, map_columns, other_deals, read_dates, squash
 from scoring.data.config import ACTIVITY_COLUMNS, FIELD_HISTORY_COLUMNS, FROM_STAGE, HISTORY_COLUMNS, OWNER, PipelineConfig
 from scoring.data.formats import AmbiguousDates, declared_format, parse_dates, parse_numbers
 from scoring.data.presets import get_preset
@@ -72,7 +72,7 @@ FIELD_NAMES: Mapping[str, str] = {
 #: Field names of stage changes: they belong in the stage history, not here.
 STAGE_FIELDS = frozenset({"stagename", "stage", "dealstage", "deal stage", "stage_id", "status"})
 #: A change's previous value: the first stage change's is the stage the deal was created in.
-OLD_VALUE_NAMES = ("OldValue", "Old Value", "From", "Previous value", "Old value char", "old_value")
+OLD_VALUE_NAMES = ("Old Value", "From", "Previous value", "Old value char")  # (by letters and digits: OldValue)
 #: Salesforce's record events (a change row that changes no value; its reports end them with a full stop).
 EVENTS = frozenset({"created", "opportunitycreatedfromlead", "locked", "unlocked", "feedevent", "ownerassignment"})
 _CATEGORY_NAMES = {
@@ -222,8 +222,8 @@ def stage_changes(raw: pd.DataFrame, config: PipelineConfig, report: DataReport,
     rows = frame[stage]
     out = pd.DataFrame({"deal_id": rows["deal_id"], "stage": rows["value"], "entered_at": changed[stage],
                         ROW: rows[ROW]})
-    old = {fold(name) for name in OLD_VALUE_NAMES}
-    old_col = next((c for c in raw.columns if fold(str(c)) in old), None)
+    old = {squash(name) for name in OLD_VALUE_NAMES}
+    old_col = next((c for c in raw.columns if squash(c) in old), None)
     if old_col is not None:
         out[FROM_STAGE] = raw.loc[rows.index, old_col]
     if borrowed:
