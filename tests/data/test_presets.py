@@ -580,3 +580,18 @@ def test_flags_saved_by_a_localized_excel_or_as_floats_give_the_status(tmp_path,
         row["Close Date"] = "2024-02-01"
     data = load_deal_history(_csv(tmp_path, "deals.csv", rows), None, load_config(preset="hubspot"))
     assert data.deals["status"].tolist() == ["won", "lost", "open"]
+
+
+def test_open_deals_of_a_hubspot_export_entered_their_stage_when_its_date_entered_column_says(tmp_path):
+    """Scoring a HubSpot export (no stage-entry column of its own): each open deal's days in its stage run from its
+    current stage's "Date entered" column, as training reads them; they ran from its creation (days in the stage
+    overstated, P(win) of deals past their first stage too low)."""
+    demo = DemoCompany().generate(300, seed=12, end="2025-06-30")
+    opened, _ = read_open_deals(hubspot_deals(demo, tmp_path), load_config(preset="hubspot"))
+    entries = demo.history.groupby(["deal_id", "stage"])["entered_at"].min()  # the export's column: the first entry
+    open_deals = demo.deals[demo.deals["status"] == "open"]
+    open_deals = open_deals.set_index(open_deals["deal_id"].str.replace("D", ""))
+    expected = [entries[(open_deals.loc[i, "deal_id"], open_deals.loc[i, "stage"])] for i in opened["deal_id"]]
+    assert len(opened) == len(open_deals) and opened["stage_entered_at"].notna().all()
+    assert (opened["stage_entered_at"].to_numpy() == pd.DatetimeIndex(expected).floor("min").to_numpy()).all()
+    assert (opened["stage_entered_at"] > opened["created_at"]).any()  # not the creation date

@@ -534,9 +534,13 @@ def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, str
     src, raw = load_table(deals, "deals", report)
     excel = bool(raw.attrs.get("excel"))
     raw = _tidy(raw, report, src, "deals")
+    stage_dates = None
     if config.preset:
-        raw, _, _ = get_preset(config.preset).prepare(raw, None, config, report, src)
+        raw, stage_dates, derived = get_preset(config.preset).prepare(raw, None, config, report, src)
+        stage_dates = stage_dates if derived else None
     frame = map_columns(raw, config.columns, MAPPABLE["columns"], report, src, "deals")
+    if stage_dates is not None:
+        frame = _entered_from_stage_dates(frame, stage_dates, config, excel)
     _one_currency(frame, report, src)
     frame, _ = _chosen_pipelines(frame, config, report, src)
     frame = _status_from_stage(frame, config, report, src)
@@ -556,6 +560,31 @@ def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, str
         raise DataError("the deals to score cannot be used: " + report.summary(), report)
     extra = [c for c in parsed.columns if c not in DEAL_COLUMNS and not c.startswith("_")]
     return parsed[[*DEAL_COLUMNS, *extra, ROW]].drop(columns=["status", "closed_at"]).reset_index(drop=True), report
+
+
+def _entered_from_stage_dates(frame: pd.DataFrame, stage_dates: pd.DataFrame, config: PipelineConfig,
+                              excel: bool) -> pd.DataFrame:
+    """Each deal's entry into its current stage, where the file gives none, from the stage dates the export itself
+    carries (HubSpot's ``Date entered "<stage>"`` columns, read by its preset as a stage history): the latest entry
+    into that stage, as training reads days in the stage from the same columns. Unreadable dates are left to
+    training's reading of the history to report."""
+    if not {"deal_id", "stage"} <= set(frame.columns) or stage_dates.empty:
+        return frame
+    try:
+        when = parse_dates(stage_dates["entered_at"], declared_format(config.date_formats, "entered_at",
+                                                                      config.date_format), excel).values
+    except AmbiguousDates:
+        return frame
+    entries = pd.DataFrame({"deal_id": as_text(stage_dates["deal_id"]).to_numpy(),
+                            "stage": _classify_stages(as_text(stage_dates["stage"]), config)[1].to_numpy(),
+                            "when": when.to_numpy(), "text": stage_dates["entered_at"].to_numpy()})
+    entries = entries.dropna(subset=["deal_id", "stage", "when"]).sort_values("when", kind="stable")
+    latest = entries.drop_duplicates(["deal_id", "stage"], keep="last").set_index(["deal_id", "stage"])["text"]
+    keys = pd.MultiIndex.from_arrays([as_text(frame["deal_id"]).to_numpy(),
+                                      _classify_stages(as_text(frame["stage"]), config)[1].to_numpy()])
+    found = pd.Series(latest.reindex(keys).to_numpy(), index=frame.index)
+    given = frame["stage_entered_at"] if "stage_entered_at" in frame.columns else pd.Series(None, index=frame.index)
+    return frame.assign(stage_entered_at=given.where(as_text(given).notna(), found))
 
 
 #: A status as CRMs write it besides open, won and lost (Close's "active", Copper's and Insightly's "abandoned")
