@@ -198,6 +198,10 @@ def open_deal_options(verb: str, writes: str) -> Callable[[F], F]:
         click.option("--model", "model_ref", default=DEFAULT_MODEL, show_default=True, help=MODEL_HELP),
         click.option("--preset", type=click.Choice(sorted(PRESETS), case_sensitive=False),
                      help="The CRM export the deals come from (must be the one the model was trained on)."),
+        click.option("--history", "stage_history", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Stage history (the file train reads): when each deal entered its stage, where the "
+                          "input has no stage_entered_at (Zoho's Stage History, Salesforce's Opportunity History); "
+                          "without either, days in the stage count from creation."),
         *SIGNAL_OPTIONS,
         FORCE,
     ]
@@ -233,18 +237,19 @@ def model_for(model_ref: str, preset: str | None) -> tuple[Any, dict[str, str]]:
 
 
 def open_deals_for(input_path: Path, model_ref: str, preset: str | None, field_history: Path | None = None,
-                   activities: Path | None = None
+                   activities: Path | None = None, stage_history: Path | None = None
                    ) -> tuple[Any, dict[str, str], pd.DataFrame, DealSignals | None, list[str]]:
-    """The model bundle, its name and version, the open deals to score with it (read with its own config),
-    their field history and activities when given (None when neither is) and the reader's warnings (printed
-    here; a forecast keeps them in its JSON)."""
+    """The model bundle, its name and version, the open deals to score with it (read with its own config, their
+    entry into their stage from the ``stage_history`` where they give none), their field history and activities
+    when given (None when neither is) and the reader's warnings (printed here; a forecast keeps them in its
+    JSON)."""
     from scoring.data.contract import read_open_deals
 
     if input_path.is_dir():
         raise ConfigError(f"{input_path} is a folder: give one file (a folder of Parquet parts is for "
                           "`scoring score --engine dask`)")
     bundle, info = model_for(model_ref, preset)
-    deals, report = read_open_deals(input_path, bundle.config)
+    deals, report = read_open_deals(input_path, bundle.config, history=stage_history)
     signals = signals_for(field_history, activities, bundle.config, deals["deal_id"], report)
     skipped = sum(s.count for s in report.set_aside if not s.kept)
     if skipped:

@@ -35,6 +35,7 @@ from scoring.cli.common import (
     signals_for,
 )
 from scoring.data.problems import DataReport
+from scoring.errors import ConfigError
 from scoring.models.compiled import compile_cache_dir
 from scoring.scores import score_deals
 
@@ -49,15 +50,18 @@ if TYPE_CHECKING:
 @engine_options
 @friendly_errors
 def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: str | None,
-          field_history: Path | None, activities: Path | None, force: bool, factors: int, engine: str,
-          scheduler: str | None) -> None:
+          stage_history: Path | None, field_history: Path | None, activities: Path | None, force: bool, factors: int,
+          engine: str, scheduler: str | None) -> None:
     """Score open deals into a CSV: win probability beside the fixed one, expected revenue, factors.
     With --engine dask: Parquet (a file, a folder of parts or a glob) into a folder of Parquet parts,
     partition by partition, so memory follows the partition size rather than the input's."""
     when = pd.Timestamp(as_of) if as_of else pd.Timestamp(date.today())
     check_engine(engine, scheduler)
-    claim_output(out_path, [input_path, model_ref, field_history, activities], force)
+    claim_output(out_path, [input_path, model_ref, stage_history, field_history, activities], force)
     if engine == "dask":
+        if stage_history is not None:
+            raise ConfigError("--history is read with --engine local; with --engine dask give each deal's "
+                              "stage_entered_at in the Parquet")
         from scoring.engines.dask import dask_client, score_parquet
 
         bundle, _ = model_for(model_ref, preset)
@@ -75,7 +79,8 @@ def score(input_path: Path, out_path: Path, as_of: Any, model_ref: str, preset: 
                   f"revenue {done.expected_revenue:,.0f} (fixed percentages: {done.fixed_expected_revenue:,.0f}). "
                   f"Wrote {out_path}/", markup=False)
         return
-    bundle, _, deals, signals, _ = open_deals_for(input_path, model_ref, preset, field_history, activities)
+    bundle, _, deals, signals, _ = open_deals_for(input_path, model_ref, preset, field_history, activities,
+                                                  stage_history)
     gc.freeze()  # the model and the deals outlive scoring: the collector's passes over them cost a third of it
     try:
         scores, warnings = score_deals(bundle, deals, when, factors, signals)
@@ -108,15 +113,16 @@ def _note_unused(signals: DealSignals, scored: pd.Series) -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the Monte Carlo quantiles.")
 @friendly_errors
 def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods: int, history_path: Path | None,
-             seed: int, model_ref: str, preset: str | None, field_history: Path | None, activities: Path | None,
-             force: bool) -> None:
+             seed: int, model_ref: str, preset: str | None, stage_history: Path | None, field_history: Path | None,
+             activities: Path | None, force: bool) -> None:
     """What each month or quarter will book, with its P10-P90 range: revenue already won (with --deals), the
     open deals and the deals not yet created, beside the fixed-percentage forecast (JSON)."""
     from scoring.data.contract import load_deal_history
     from scoring.forecast.revenue import forecast as make_forecast
 
-    claim_output(out_path, [input_path, model_ref, history_path, field_history, activities], force)
-    bundle, info, deals, signals, read = open_deals_for(input_path, model_ref, preset, field_history, activities)
+    claim_output(out_path, [input_path, model_ref, history_path, stage_history, field_history, activities], force)
+    bundle, info, deals, signals, read = open_deals_for(input_path, model_ref, preset, field_history, activities,
+                                                        stage_history)
     history = None
     if history_path is not None:
         with err.status(f"Reading {history_path}..."):

@@ -595,3 +595,39 @@ def test_open_deals_of_a_hubspot_export_entered_their_stage_when_its_date_entere
     assert len(opened) == len(open_deals) and opened["stage_entered_at"].notna().all()
     assert (opened["stage_entered_at"].to_numpy() == pd.DatetimeIndex(expected).floor("min").to_numpy()).all()
     assert (opened["stage_entered_at"] > opened["created_at"]).any()  # not the creation date
+
+
+def test_deals_scored_with_their_stage_history_entered_their_stage_at_its_latest_stay(tmp_path):
+    """Zoho's and Salesforce's deals exports carry no stage-entry date: given the stage history the model was
+    trained on, each open deal entered its stage when its latest stay there began (a log's later rows within the
+    stay, an amount changed, are not entries); without it, days in the stage count from creation, said."""
+    deals = _csv(tmp_path, "opportunities.csv", [
+        {"Opportunity ID": "0065g03", "Amount": "8000", "Stage": "Value Proposition", "Close Date": "6/30/2024",
+         "Created Date": "2/01/2024"},
+        {"Opportunity ID": "0065g04", "Amount": "9000", "Stage": "Qualification", "Close Date": "7/30/2024",
+         "Created Date": "1/15/2024"}])
+    history = _csv(tmp_path, "opportunity_history.csv", [
+        {"Opportunity ID": "0065g03", "From Stage": "", "To Stage": "Qualification", "Amount": "8000",
+         "Last Modified": "2/01/2024"},
+        {"Opportunity ID": "0065g03", "From Stage": "Qualification", "To Stage": "Value Proposition", "Amount": "8000",
+         "Last Modified": "3/04/2024"},
+        {"Opportunity ID": "0065g03", "From Stage": "Value Proposition", "To Stage": "Value Proposition",
+         "Amount": "9500", "Last Modified": "4/20/2024"},
+        {"Opportunity ID": "0065g04", "From Stage": "", "To Stage": "Qualification", "Amount": "9000",
+         "Last Modified": "1/15/2024"},
+        {"Opportunity ID": "0065g04", "From Stage": "Qualification", "To Stage": "Needs Analysis", "Amount": "9000",
+         "Last Modified": "2/10/2024"},
+        {"Opportunity ID": "0065g04", "From Stage": "Needs Analysis", "To Stage": "Qualification", "Amount": "9000",
+         "Last Modified": "3/01/2024"}])
+    config = load_config(preset="salesforce")
+    opened, _ = read_open_deals(deals, config, history=history)
+    assert opened.set_index("deal_id")["stage_entered_at"].to_dict() == {
+        "0065g03": pd.Timestamp("2024-03-04"), "0065g04": pd.Timestamp("2024-03-01")}  # back in Qualification
+    alone, _ = read_open_deals(deals, config)
+    assert alone["stage_entered_at"].isna().all()
+    demo = DemoCompany().generate(300, seed=12, end="2025-06-30")
+    zoho, stage_history = zoho_deals(demo, tmp_path)
+    opened, _ = read_open_deals(zoho, load_config(preset="zoho"), history=stage_history)
+    open_deals = demo.deals[demo.deals["status"] == "open"]
+    assert len(opened) == len(open_deals) and opened["stage_entered_at"].notna().all()
+    assert (opened["stage_entered_at"] > opened["created_at"]).any()

@@ -519,32 +519,29 @@ def load_open_deals(deals: TableInput, config: PipelineConfig | None = None) -> 
     return read_open_deals(deals, config)[0]
 
 
-def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, strict: bool = False
-                    ) -> tuple[pd.DataFrame, DataReport]:
+def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, strict: bool = False,
+                    history: TableInput | None = None) -> tuple[pd.DataFrame, DataReport]:
     """Read and validate the open deals of a file: a whole export (open and closed deals) or only open ones.
 
     Needs ``deal_id``, ``stage``, ``amount`` and ``created_at``; ``stage_entered_at``,
     ``expected_close_date`` and feature columns are optional. Closed deals (a ``status``, or a stage that
     is a won or lost label) are counted and skipped. Raises :class:`DataError` listing every problem. The
     spreadsheet row of each deal stays in the ``_row`` column, so that scoring names the row of a problem it
-    finds (:mod:`scoring.data.open_deals`).
+    finds (:mod:`scoring.data.open_deals`). Where a deal's row gives no ``stage_entered_at``, its latest entry
+    into its stage comes from the stage ``history`` when given, or from the stage dates the export carries
+    (HubSpot's ``Date entered`` columns): read as the files ``train`` reads, so that days in the stage are what
+    the model learned from.
     """
     config = config or PipelineConfig()
     report = DataReport()
-    src, raw = load_table(deals, "deals", report)
-    excel = bool(raw.attrs.get("excel"))
-    raw = _tidy(raw, report, src, "deals")
-    stage_dates = None
-    if config.preset:
-        raw, stage_dates, derived = get_preset(config.preset).prepare(raw, None, config, report, src)
-        stage_dates = stage_dates if derived else None
-    frame = map_columns(raw, config.columns, MAPPABLE["columns"], report, src, "deals")
-    if stage_dates is not None:
-        frame = _entered_from_stage_dates(frame, stage_dates, config, excel)
-    _one_currency(frame, report, src)
-    frame, _ = _chosen_pipelines(frame, config, report, src)
-    frame = _status_from_stage(frame, config, report, src)
-    if not has_columns(frame, raw, SCORE_REQUIRED, report, src) or not _finish(report, strict).ok:
+    export = _read_export(deals, history, config, report)
+    src, frame, excel = export.deals_src, export.deals, export.excel
+    if export.raw_hist is not None and export.hist_src is not None:
+        stage_dates = map_columns(export.raw_hist, config.history_columns, (*HISTORY_COLUMNS, FROM_STAGE), report,
+                                  export.hist_src, "history")
+        if has_columns(stage_dates, export.raw_hist, HISTORY_COLUMNS, report, export.hist_src):
+            frame = _entered_from_stage_dates(frame, stage_dates, config, excel)
+    if not has_columns(frame, export.raw_deals, SCORE_REQUIRED, report, src) or not _finish(report, strict).ok:
         raise DataError("the deals to score cannot be used: " + _finish(report, strict).summary(), report)
     if "status" not in frame.columns:
         frame["status"] = "open"
@@ -564,10 +561,10 @@ def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, str
 
 def _entered_from_stage_dates(frame: pd.DataFrame, stage_dates: pd.DataFrame, config: PipelineConfig,
                               excel: bool) -> pd.DataFrame:
-    """Each deal's entry into its current stage, where the file gives none, from the stage dates the export itself
-    carries (HubSpot's ``Date entered "<stage>"`` columns, read by its preset as a stage history): the latest entry
-    into that stage, as training reads days in the stage from the same columns. Unreadable dates are left to
-    training's reading of the history to report."""
+    """Each deal's entry into its current stage, where the file gives none, from a stage history (``deal_id``,
+    ``stage``, ``entered_at`` as exported): the start of its latest stay in that stage (a log's rows within one
+    stay, an amount changed, are not entries), as training reads days in the stage. Unreadable dates and stages
+    are left out here: training's reading of the history reports them."""
     if not {"deal_id", "stage"} <= set(frame.columns) or stage_dates.empty:
         return frame
     try:
@@ -577,9 +574,10 @@ def _entered_from_stage_dates(frame: pd.DataFrame, stage_dates: pd.DataFrame, co
         return frame
     entries = pd.DataFrame({"deal_id": as_text(stage_dates["deal_id"]).to_numpy(),
                             "stage": _classify_stages(as_text(stage_dates["stage"]), config)[1].to_numpy(),
-                            "when": when.to_numpy(), "text": stage_dates["entered_at"].to_numpy()})
-    entries = entries.dropna(subset=["deal_id", "stage", "when"]).sort_values("when", kind="stable")
-    latest = entries.drop_duplicates(["deal_id", "stage"], keep="last").set_index(["deal_id", "stage"])["text"]
+                            "when": when.to_numpy(), "text": when.dt.strftime("%Y-%m-%dT%H:%M:%S").to_numpy()})
+    entries = entries.dropna(subset=["deal_id", "stage", "when"]).sort_values(["deal_id", "when"], kind="stable")
+    stays = (entries["deal_id"] != entries["deal_id"].shift()) | (entries["stage"] != entries["stage"].shift())
+    latest = entries[stays].drop_duplicates(["deal_id", "stage"], keep="last").set_index(["deal_id", "stage"])["text"]
     keys = pd.MultiIndex.from_arrays([as_text(frame["deal_id"]).to_numpy(),
                                       _classify_stages(as_text(frame["stage"]), config)[1].to_numpy()])
     found = pd.Series(latest.reindex(keys).to_numpy(), index=frame.index)
