@@ -104,7 +104,8 @@ def check_open_deals(deals: Mapping[str, Any], config: PipelineConfig, features:
     if no_entry.any():
         quoted = ", ".join(np.asarray(ids, dtype=object)[no_entry][:QUOTED].tolist())
         warnings.append(f"{int(no_entry.sum())} deal(s) without stage_entered_at ({quoted}"
-                        f"{', ...' if no_entry.sum() > QUOTED else ''}): days in the stage counted from created_at")
+                        f"{', ...' if no_entry.sum() > QUOTED else ''}): days in the stage counted from created_at "
+                        "(give when each entered its stage: stage_entered_at, or the stage history as --history)")
     absent = [name for name in features if name not in sent]
     if absent:
         warnings.append(f"feature column(s) {', '.join(absent)} missing: scored as unknown")
