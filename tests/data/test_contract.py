@@ -225,6 +225,16 @@ def test_csv_in_the_encodings_spreadsheets_and_crms_write_is_read_and_said(tmp_p
     assert said == [] if note is None else (len(said) == 1 and note in said[0] and str(path) in said[0])
 
 
+def test_lines_ended_by_a_carriage_return_alone_are_lines(tmp_path: Path, write):
+    """Excel for Mac's "CSV (Macintosh)" ends lines with \r alone: read as the same file with \n (it crashed the
+    reader), a short row still counted as short."""
+    path = tmp_path / "deals.csv"
+    path.write_bytes(GOOD_DEALS.replace("\n", "\r").encode("cp1252"))
+    pd.testing.assert_frame_equal(load_deal_history(path).deals, load_deal_history(write("unix.csv", GOOD_DEALS)).deals)
+    path.write_bytes(GOOD_DEALS.replace("SMB,10\n", "SMB\n").replace("\n", "\r").encode("cp1252"))
+    assert [e.rows for e in inspect_deal_history(path)[1].errors if "fewer cells" in e.message] == [(2,)]
+
+
 def test_digest_depends_on_content_only(write):
     a = load_deal_history(write("a.csv", GOOD_DEALS)).digest()
     b = load_deal_history(write("b.csv", GOOD_DEALS)).digest()

@@ -2,6 +2,7 @@
 (header = row 1) so that every problem can name the row it was found in."""
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,7 +68,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: its text cannot be decoded ({exc.reason} at byte {exc.start}); "
                         "export or save the file as UTF-8 CSV") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError, csv.Error) as exc:
         if isinstance(exc, DataError):
             raise
         raise DataError(f"{path}: cannot be read as a table ({exc})") from None
@@ -152,7 +153,8 @@ def _csv_header(path: Path, encoding: str) -> tuple[int, str]:
         head = "".join(line for _, line in zip(range(TITLE_LINES + 1), handle))
     best = (0, 0, ",")  # (the header's width, the lines above it, the separator)
     for sep in (",", ";", "\t"):
-        rows = [[c for c in row if c.strip()] for row in csv.reader(io.StringIO(head), delimiter=sep)]
+        # (lines ended by \r alone, as Excel for Mac's "CSV (Macintosh)" writes them, are lines too)
+        rows = [[c for c in row if c.strip()] for row in csv.reader(io.StringIO(head, newline=""), delimiter=sep)]
         above = _title_lines(rows)
         if rows and len(rows[above]) > best[0]:
             best = (len(rows[above]), above, sep)
