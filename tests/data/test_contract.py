@@ -367,3 +367,18 @@ def test_history_ids_whose_leading_zeros_excel_dropped_say_so(write):
     assert "but for leading zeros" in aside.reason and aside.count == 10
     _, plain = inspect_deal_history(write("deals.csv", GOOD_DEALS), write("history.csv", history))
     assert not any("leading zeros" in s.reason for s in plain.set_aside)
+
+
+def test_a_row_of_more_cells_than_the_header_is_refused_naming_it(write):
+    """A separator inside an unquoted cell (Acme, Inc) makes a row one cell longer: on the first row pandas took
+    the first column for an index and shifted every cell of the file (dozens of errors about other columns), on a
+    later one it stopped with a tokenizer's message. Refused naming the rows; a trailing separator on every data
+    row (cells past the header's width all empty) loses nothing and is read."""
+    header, *rows = GOOD_DEALS.strip().splitlines()
+    for long_row in (0, 2):
+        lines = [header, *(row + ",Acme, Inc" if i == long_row else row + ",Acme" for i, row in enumerate(rows))]
+        with pytest.raises(DataError, match=rf"row\(s\) {long_row + 2} have more cells \(12\) than the header \(11\)"):
+            load_deal_history(write("deals.csv", "\n".join([header + ",account", *lines[1:]]) + "\n"))
+    trailing = "\n".join([header, *(row + "," for row in rows)]) + "\n"
+    pd.testing.assert_frame_equal(load_deal_history(write("deals.csv", trailing)).deals,
+                                  load_deal_history(write("plain.csv", GOOD_DEALS)).deals)

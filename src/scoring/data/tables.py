@@ -162,8 +162,43 @@ def _csv_header(path: Path, encoding: str) -> tuple[int, str]:
 
 
 def _read_csv(path: Path, sep: str, encoding: str, above: int = 0) -> pd.DataFrame:
-    return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=NA_VALUES, skiprows=above,
-                       encoding=encoding, skipinitialspace=True, skip_blank_lines=False)
+    """The CSV's cells as text. A row with more filled cells than the header is refused naming it: pandas would
+    take the first column for an index and shift every cell of the file by one (when the first row is long), or
+    drop the extra cells (with ``index_col=False``). Rows longer by empty cells only (a trailing separator on each
+    data row) lose nothing and are read."""
+    import warnings
+
+    options: dict[str, Any] = {"sep": sep, "dtype": str, "keep_default_na": False, "na_values": NA_VALUES,
+                               "skiprows": above, "encoding": encoding, "skipinitialspace": True,
+                               "skip_blank_lines": False, "index_col": False}
+    width = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.ParserWarning)
+        try:
+            frame = pd.read_csv(path, **options)
+        except pd.errors.ParserError as exc:
+            found = re.search(r"Expected (\d+) fields in line \d+, saw \d+", str(exc))
+            if found is None:
+                raise
+            width, frame = int(found.group(1)), None
+    if frame is not None and any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+        width = frame.shape[1]
+    if width is None:
+        return frame
+    counts = _cell_counts(path, sep, None, width, encoding, above, longer=True)
+    if counts.any():
+        raise DataError(_long_rows(path, (np.flatnonzero(counts) + above + 2).tolist(), int(counts.max()), width))
+    if frame is None:  # long only by empty cells, after rows of the header's width: those cells cut off
+        frame = pd.read_csv(path, engine="python", on_bad_lines=lambda cells: cells[:width],
+                            **{k: v for k, v in options.items() if k != "index_col"})
+    return frame
+
+
+def _long_rows(path: Path, rows: list[int], cells: int, width: int) -> str:
+    shown = ", ".join(map(str, rows[:5])) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+    return (f"{path}: row(s) {shown} have more cells ({cells}) than the header ({width}): a separator inside a cell "
+            "that is not quoted (Acme, Inc), or a column without a name in the header; quote the cell or name the "
+            "column, and export again")
 
 
 def _encoding(path: Path) -> str:
@@ -186,23 +221,29 @@ def _encoding(path: Path) -> str:
     raise DataError(f"{path}: neither UTF-8, UTF-16 nor Windows-1252 text; export or save the file as UTF-8 CSV")
 
 
-def _cell_counts(path: Path, sep: str, rows: int, width: int, encoding: str, above: int = 0) -> np.ndarray:
-    """Per data row, how many cells it has when fewer than ``width`` (a short row), else 0."""
+def _cell_counts(path: Path, sep: str, rows: int | None, width: int, encoding: str, above: int = 0,
+                 longer: bool = False) -> np.ndarray:
+    """Per data row (of the first ``rows``; None: all), how many cells it has when fewer than ``width`` (a short
+    row; ``longer``: when more, a cell past the header's width filled), else 0."""
     import csv
     import gzip
 
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    out = np.zeros(rows, dtype=np.int64)
+    out: list[int] = []
     with opener(path, "rt", encoding=encoding, newline="") as handle:
         reader = csv.reader(handle, delimiter=sep)
         for _ in range(above + 1):  # the title lines, then the header
             next(reader, None)
         for i, cells in enumerate(reader):
-            if i >= rows:
+            if rows is not None and i >= rows:
                 break
-            if 0 < len(cells) < width and any(c.strip() for c in cells):
-                out[i] = len(cells)
-    return out
+            if longer:
+                out.append(len(cells) if len(cells) > width and any(c.strip() for c in cells[width:]) else 0)
+            else:
+                out.append(len(cells) if 0 < len(cells) < width and any(c.strip() for c in cells) else 0)
+    if rows is not None:
+        out += [0] * (rows - len(out))
+    return np.array(out, dtype=np.int64)
 
 
 def _with_rows(frame: pd.DataFrame, header_row: int = 1) -> pd.DataFrame:
