@@ -536,11 +536,12 @@ def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, str
     report = DataReport()
     export = _read_export(deals, history, config, report)
     src, frame, excel = export.deals_src, export.deals, export.excel
+    stage_dates = None
     if export.raw_hist is not None and export.hist_src is not None:
         stage_dates = map_columns(export.raw_hist, config.history_columns, (*HISTORY_COLUMNS, FROM_STAGE), report,
                                   export.hist_src, "history")
-        if has_columns(stage_dates, export.raw_hist, HISTORY_COLUMNS, report, export.hist_src):
-            frame = _entered_from_stage_dates(frame, stage_dates, config, excel)
+        if not has_columns(stage_dates, export.raw_hist, HISTORY_COLUMNS, report, export.hist_src):
+            stage_dates = None
     if not has_columns(frame, export.raw_deals, SCORE_REQUIRED, report, src) or not _finish(report, strict).ok:
         raise DataError("the deals to score cannot be used: " + _finish(report, strict).summary(), report)
     if "status" not in frame.columns:
@@ -551,6 +552,8 @@ def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, str
     if closed.any():
         report.set_rows_aside(src, "closed or deleted deals: only open deals are scored", frame.loc[closed, ROW])
         frame = frame[~closed.to_numpy()]
+    if stage_dates is not None:
+        frame = _entered_from_stage_dates(frame, stage_dates, config, excel)
     parsed = _parse_deals(frame, config, report, src, excel)
     report = _finish(report, strict)
     if not report.ok:
@@ -567,6 +570,11 @@ def _entered_from_stage_dates(frame: pd.DataFrame, stage_dates: pd.DataFrame, co
     are left out here: training's reading of the history reports them."""
     if not {"deal_id", "stage"} <= set(frame.columns) or stage_dates.empty:
         return frame
+    given = frame["stage_entered_at"] if "stage_entered_at" in frame.columns else pd.Series(None, index=frame.index)
+    wanted = as_text(frame["deal_id"])[as_text(given).isna()]
+    stage_dates = stage_dates[is_in(as_text(stage_dates["deal_id"]), pd.Index(wanted.dropna()))]  # their rows only
+    if stage_dates.empty:
+        return frame
     try:
         when = parse_dates(stage_dates["entered_at"], declared_format(config.date_formats, "entered_at",
                                                                       config.date_format), excel).values
@@ -581,7 +589,6 @@ def _entered_from_stage_dates(frame: pd.DataFrame, stage_dates: pd.DataFrame, co
     keys = pd.MultiIndex.from_arrays([as_text(frame["deal_id"]).to_numpy(),
                                       _classify_stages(as_text(frame["stage"]), config)[1].to_numpy()])
     found = pd.Series(latest.reindex(keys).to_numpy(), index=frame.index)
-    given = frame["stage_entered_at"] if "stage_entered_at" in frame.columns else pd.Series(None, index=frame.index)
     return frame.assign(stage_entered_at=given.where(as_text(given).notna(), found))
 
 
