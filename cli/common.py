@@ -249,8 +249,9 @@ def open_deals_for(input_path: Path, model_ref: str, preset: str | None, field_h
         raise ConfigError(f"{input_path} is a folder: give one file (a folder of Parquet parts is for "
                           "`scoring score --engine dask`)")
     bundle, info = model_for(model_ref, preset)
-    deals, report = read_open_deals(input_path, bundle.config, history=stage_history)
-    signals = signals_for(field_history, activities, bundle.config, deals["deal_id"], report)
+    deals, report = read_open_deals(input_path, bundle.config, history=stage_history, field_history=field_history)
+    signals = signals_for(field_history, activities, bundle.config, deals["deal_id"], report,
+                          stages_read=stage_history is None)
     skipped = sum(s.count for s in report.set_aside if not s.kept)
     if skipped:
         err.print(f"{skipped:,} row(s) not scored: " + "; ".join(f"{s.count:,} {s.reason}" for s in report.set_aside
@@ -267,15 +268,17 @@ def open_deals_for(input_path: Path, model_ref: str, preset: str | None, field_h
 
 
 def signals_for(field_history: Path | None, activities: Path | None, config: Any, deal_ids: pd.Series | None,
-                report: DataReport) -> DealSignals | None:
+                report: DataReport, stages_read: bool = False) -> DealSignals | None:
     """The open deals' field history and activities, when either file is given (None when neither is), rows of
     deals other than ``deal_ids`` set aside in ``report`` (``deal_ids`` None: every row is kept, the deals are
-    read later part by part); refused with every problem when they cannot be used."""
+    read later part by part), stage changes too unless ``stages_read`` (the deals' stage entries came from them);
+    refused with every problem when they cannot be used."""
     from scoring.data.signals import read_signals
 
     if field_history is None and activities is None:
         return None
-    signals = read_signals(field_history, activities, deal_ids, config, report, others="not among the open deals scored")
+    signals = read_signals(field_history, activities, deal_ids, config, report, others="not among the open deals scored",
+                           stages_read=stages_read)
     if not report.ok:
         raise DataError("the deals' field history or activities cannot be used: " + report.summary(), report)
     return signals

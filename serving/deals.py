@@ -14,10 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scoring.data.columns import fold
 from scoring.data.config import DEAL_COLUMNS, PipelineConfig
+from scoring.data.contract import latest_stage_entries
 from scoring.data.open_deals import OPEN_DEAL_DATES
 from scoring.data.problems import DataReport
-from scoring.data.signals import SIGNAL_KEYS, DealSignals, read_signals
+from scoring.data.signals import SIGNAL_KEYS, DealSignals, read_signals, stage_fields
 from scoring.errors import DealProblem, InvalidDeals
 from scoring.serving.schemas import Deal
 
@@ -29,19 +31,39 @@ _BEFORE = -1
 _PANDAS_FROM = 100
 
 
-def deal_columns(deals: list[Deal], sent: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def deal_columns(deals: list[Deal], sent: Sequence[Mapping[str, Any]], config: PipelineConfig) -> dict[str, Any]:
     """The deals as columns: the canonical fields (validated: ``deals``), dates as datetime64[us], and every other
-    field as sent (``sent``: the same deals as the request holds them)."""
+    field as sent (``sent``: the same deals as the request holds them). A deal without ``stage_entered_at`` entered
+    its stage when its ``history`` says (:func:`_stage_entries`)."""
     columns: dict[str, Any] = {
         "deal_id": [str(deal["deal_id"]) for deal in deals],
         "stage": [deal["stage"] for deal in deals],
         "amount": np.array([deal["amount"] for deal in deals], dtype=float),
         **{name: _dates(deals, name) for name in OPEN_DEAL_DATES},
     }
+    columns["stage_entered_at"] = _stage_entries(deals, columns, config)
     others = set().union(*sent) - set(DEAL_COLUMNS) - SIGNAL_KEYS
     for name in sorted(others):
         columns[name] = [deal.get(name) for deal in sent]
     return columns
+
+
+def _stage_entries(deals: list[Deal], columns: Mapping[str, Any], config: PipelineConfig) -> np.ndarray:
+    """``stage_entered_at``, where a deal gives none, from the stage changes of its ``history`` (``StageName`` or
+    ``dealstage`` entries, as Salesforce's field history and HubSpot's property history hold them): the start of
+    its latest stay in its stage, as a stage history file gives it (:func:`scoring.data.contract.latest_stage_entries`)."""
+    entered = columns["stage_entered_at"]
+    fields = stage_fields(config, read=True)
+    changes = [(str(deal["deal_id"]), None if entry["value"] is None else str(entry["value"]), entry["changed_at"])
+               for deal, missing in zip(deals, np.isnat(entered)) if missing and "history" in deal
+               for entry in deal["history"] if fold(entry["field"]) in fields]
+    if not changes:
+        return entered
+    ids, stages, when = zip(*changes)
+    entries = pd.DataFrame({"deal_id": ids, "stage": stages,
+                            "when": np.array([_utc_micros(w) for w in when], dtype=np.int64).view("datetime64[us]")})
+    found = latest_stage_entries(pd.Series(columns["deal_id"]), pd.Series(columns["stage"]), entries, config)
+    return np.where(np.isnat(entered), found, entered)
 
 
 def _dates(deals: list[Deal], name: str) -> np.ndarray:

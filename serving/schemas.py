@@ -102,7 +102,9 @@ DEAL_EXAMPLE = {"deal_id": "D-1042", "stage": "Proposal", "amount": 48000, "crea
 @with_config(ConfigDict(extra="forbid"))
 class FieldChangeIn(TypedDict):
     """A change of a tracked field (SPEC 2.2): the rep's close date (``expected_close_date``, ``CloseDate``),
-    ``amount``, ``forecast_category``, ``owner`` or any other field, its new value, and when it was set."""
+    ``amount``, ``forecast_category``, ``owner`` or any other field, its new value, and when it was set. Stage
+    changes (``stage``, ``StageName``, ``dealstage``) tell when a deal sent without ``stage_entered_at`` entered
+    its stage."""
 
     field: Annotated[str, Field(min_length=1, max_length=200)]
     value: Annotated[str, Field(max_length=1000)] | float | None

@@ -64,15 +64,15 @@ async def forecast_deals(body: ForecastRequest, sent: SentDeals, model: ModelDep
 
 def _score_json(body: ScoreRequest, sent: list[Any], model: LoadedModel) -> bytes:
     as_of = _as_of(body.as_of)
-    scores, warnings = score_columns(model.bundle, deal_columns(body.deals, sent), as_of, top=body.top_factors,
-                                     period=body.period, signals=deal_signals(body.deals, model.bundle.config),
-                                     factor=FactorRow)
+    config = model.bundle.config
+    scores, warnings = score_columns(model.bundle, deal_columns(body.deals, sent, config), as_of, top=body.top_factors,
+                                     period=body.period, signals=deal_signals(body.deals, config), factor=FactorRow)
     return _WRITE({"model": model.ref, "as_of": as_of.date(), "scores": _score_rows(scores), "warnings": warnings})
 
 
 def _forecast(body: ForecastRequest, sent: list[Any], model: LoadedModel) -> ForecastResponse:
     as_of = _as_of(body.as_of)
-    columns = deal_columns(body.deals, sent)
+    columns = deal_columns(body.deals, sent, model.bundle.config)
     result = forecast(model.bundle, pd.DataFrame(columns), as_of, body.period, body.periods,
                       model_info=model.ref, booked=body.booked, signals=deal_signals(body.deals, model.bundle.config))
     found = currencies(columns)

@@ -194,3 +194,47 @@ def test_scoring_on_dask_reads_the_signals_as_one_machine_does(bundles: dict[str
     blind, _ = score_deals(bundles["signals"], read_open_deals(files / "open_deals.csv", bundles["signals"].config)[0],
                            END, 0)
     assert not np.allclose(blind.set_index("deal_id").sort_index()["win_probability"], scored["win_probability"])
+
+
+def test_a_deal_enters_its_stage_when_its_stage_changes_say(client: TestClient, files: Path, tmp_path: Path):
+    """Deals sent without stage_entered_at, their stage changes in the field history (Salesforce's Opportunity
+    Field History holds StageName beside CloseDate): the CLI's --field-history and a request's history give each
+    deal the entry into its stage that the file's stage_entered_at gives, so it is scored as the model learned."""
+    bundle = client.app.state.holder.current.bundle
+    open_deals = pd.read_csv(files / "open_deals.csv", dtype=str).head(200)
+    open_deals.to_csv(tmp_path / "open.csv", index=False)
+    model = bundle.save(tmp_path / "model.joblib")
+    stages = pd.read_csv(files / "stage_history.csv", dtype=str)
+    changes = pd.concat([pd.read_csv(files / "field_history.csv", dtype=str),
+                         stages.rename(columns={"stage": "value", "entered_at": "changed_at"}).assign(field="StageName")])
+    changes.to_csv(tmp_path / "changes.csv", index=False)
+    open_deals.drop(columns="stage_entered_at").to_csv(tmp_path / "no_entry.csv", index=False)
+
+    def cli(deals: str, out: str, *more: str) -> pd.DataFrame:
+        result = CliRunner().invoke(main, ["score", "--input", str(tmp_path / deals), "--out", str(tmp_path / out),
+                                           "--as-of", END, "--model", str(model), "--factors", "0", *more])
+        assert result.exit_code == 0, result.output
+        assert "stage_entered_at" not in result.output and "stage changes" not in result.output, result.output
+        return pd.read_csv(tmp_path / out)
+
+    given = cli("open.csv", "given.csv", "--field-history", str(files / "field_history.csv"))
+    from_changes = cli("no_entry.csv", "from_changes.csv", "--field-history", str(tmp_path / "changes.csv"))
+    np.testing.assert_allclose(from_changes["win_probability"], given["win_probability"], rtol=1e-12)
+    unknown = CliRunner().invoke(main, ["score", "--input", str(tmp_path / "no_entry.csv"), "--out",
+                                        str(tmp_path / "u.csv"), "--as-of", END, "--model", str(model), "--factors", "0",
+                                        "--field-history", str(files / "field_history.csv")])
+    assert unknown.exit_code == 0 and "without stage_entered_at" in unknown.output  # none given: said
+    assert not np.allclose(pd.read_csv(tmp_path / "u.csv")["win_probability"], given["win_probability"])
+
+    body = []
+    for row in open_deals.drop(columns="stage_entered_at").to_dict(orient="records"):
+        deal = {k: v for k, v in row.items() if isinstance(v, str)}
+        mine = changes[changes["deal_id"] == deal["deal_id"]]
+        deal["history"] = [{"field": f, "value": v, "changed_at": c}
+                           for f, v, c in zip(mine["field"], mine["value"], mine["changed_at"], strict=True)]
+        body.append(deal)
+    answer = client.post("/v1/score", json={"as_of": END, "deals": body, "top_factors": 0})
+    assert answer.status_code == 200, answer.text
+    np.testing.assert_allclose(pd.DataFrame(answer.json()["scores"])["win_probability"], given["win_probability"],
+                               rtol=1e-12)
+    assert not any("stage_entered_at" in w for w in answer.json()["warnings"])

@@ -520,7 +520,8 @@ def load_open_deals(deals: TableInput, config: PipelineConfig | None = None) -> 
 
 
 def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, strict: bool = False,
-                    history: TableInput | None = None) -> tuple[pd.DataFrame, DataReport]:
+                    history: TableInput | None = None, field_history: TableInput | None = None
+                    ) -> tuple[pd.DataFrame, DataReport]:
     """Read and validate the open deals of a file: a whole export (open and closed deals) or only open ones.
 
     Needs ``deal_id``, ``stage``, ``amount`` and ``created_at``; ``stage_entered_at``,
@@ -529,12 +530,14 @@ def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, str
     spreadsheet row of each deal stays in the ``_row`` column, so that scoring names the row of a problem it
     finds (:mod:`scoring.data.open_deals`). Where a deal's row gives no ``stage_entered_at``, its latest entry
     into its stage comes from the stage ``history`` when given, or from the stage dates the export carries
-    (HubSpot's ``Date entered`` columns): read as the files ``train`` reads, so that days in the stage are what
-    the model learned from.
+    (HubSpot's ``Date entered`` columns), or else from the stage changes of the ``field_history`` (Salesforce's
+    Opportunity Field History): read as the files ``train`` reads, so that days in the stage are what the model
+    learned from. (The field history's other changes are the deals' signals, read by
+    :func:`scoring.data.signals.read_signals`.)
     """
     config = config or PipelineConfig()
     report = DataReport()
-    export = _read_export(deals, history, config, report)
+    export = _read_export(deals, history, config, report, field_history)
     src, frame, excel = export.deals_src, export.deals, export.excel
     stage_dates = None
     if export.raw_hist is not None and export.hist_src is not None:
@@ -565,9 +568,8 @@ def read_open_deals(deals: TableInput, config: PipelineConfig | None = None, str
 def _entered_from_stage_dates(frame: pd.DataFrame, stage_dates: pd.DataFrame, config: PipelineConfig,
                               excel: bool) -> pd.DataFrame:
     """Each deal's entry into its current stage, where the file gives none, from a stage history (``deal_id``,
-    ``stage``, ``entered_at`` as exported): the start of its latest stay in that stage (a log's rows within one
-    stay, an amount changed, are not entries), as training reads days in the stage. Unreadable dates and stages
-    are left out here: training's reading of the history reports them."""
+    ``stage``, ``entered_at`` as exported): :func:`latest_stage_entries`. Unreadable dates and stages are left out
+    here: training's reading of the history reports them."""
     if not {"deal_id", "stage"} <= set(frame.columns) or stage_dates.empty:
         return frame
     given = frame["stage_entered_at"] if "stage_entered_at" in frame.columns else pd.Series(None, index=frame.index)
@@ -581,15 +583,26 @@ def _entered_from_stage_dates(frame: pd.DataFrame, stage_dates: pd.DataFrame, co
     except AmbiguousDates:
         return frame
     entries = pd.DataFrame({"deal_id": as_text(stage_dates["deal_id"]).to_numpy(),
-                            "stage": _classify_stages(as_text(stage_dates["stage"]), config)[1].to_numpy(),
-                            "when": when.to_numpy(), "text": when.dt.strftime("%Y-%m-%dT%H:%M:%S").to_numpy()})
+                            "stage": as_text(stage_dates["stage"]).to_numpy(), "when": when.to_numpy()})
+    found = latest_stage_entries(as_text(frame["deal_id"]), as_text(frame["stage"]), entries, config)
+    text = pd.Series(found, index=frame.index).dt.strftime("%Y-%m-%dT%H:%M:%S")
+    return frame.assign(stage_entered_at=given.where(as_text(given).notna(), text))
+
+
+def latest_stage_entries(deal_ids: pd.Series, stages: pd.Series, entries: pd.DataFrame, config: PipelineConfig
+                         ) -> np.ndarray:
+    """When each deal (``deal_ids``, in ``stages`` as written) entered its current stage, from its stage ``entries``
+    (``deal_id``, ``stage`` as written, ``when`` as datetimes): the start of its latest stay in that stage (a log's
+    rows within one stay, an amount changed, are not entries), as training reads days in the stage. A stage history
+    file's rows and a request's stage changes alike; datetime64[us], NaT where the entries do not tell."""
+    entries = pd.DataFrame({"deal_id": as_text(entries["deal_id"]).to_numpy(),
+                            "stage": _classify_stages(as_text(entries["stage"]), config)[1].to_numpy(),
+                            "when": pd.to_datetime(entries["when"]).to_numpy()})
     entries = entries.dropna(subset=["deal_id", "stage", "when"]).sort_values(["deal_id", "when"], kind="stable")
     stays = (entries["deal_id"] != entries["deal_id"].shift()) | (entries["stage"] != entries["stage"].shift())
-    latest = entries[stays].drop_duplicates(["deal_id", "stage"], keep="last").set_index(["deal_id", "stage"])["text"]
-    keys = pd.MultiIndex.from_arrays([as_text(frame["deal_id"]).to_numpy(),
-                                      _classify_stages(as_text(frame["stage"]), config)[1].to_numpy()])
-    found = pd.Series(latest.reindex(keys).to_numpy(), index=frame.index)
-    return frame.assign(stage_entered_at=given.where(as_text(given).notna(), found))
+    latest = entries[stays].drop_duplicates(["deal_id", "stage"], keep="last").set_index(["deal_id", "stage"])["when"]
+    keys = pd.MultiIndex.from_arrays([as_text(deal_ids).to_numpy(), _classify_stages(as_text(stages), config)[1].to_numpy()])
+    return latest.reindex(keys).to_numpy().astype("datetime64[us]")
 
 
 #: A status as CRMs write it besides open, won and lost (Close's "active", Copper's and Insightly's "abandoned")

@@ -207,7 +207,7 @@ def stage_changes(raw: pd.DataFrame, config: PipelineConfig, report: DataReport,
                         "field history")
     if not set(FIELD_HISTORY_COLUMNS) <= set(frame.columns):
         return None
-    stage = as_text(frame["field"]).fillna("").map(fold).isin(_stage_fields(config, read=True)).to_numpy(dtype=bool)
+    stage = as_text(frame["field"]).fillna("").map(fold).isin(stage_fields(config, read=True)).to_numpy(dtype=bool)
     if borrowed and not stage.any():
         return None
     if not borrowed:
@@ -231,7 +231,7 @@ def stage_changes(raw: pd.DataFrame, config: PipelineConfig, report: DataReport,
     return out
 
 
-def _stage_fields(config: PipelineConfig, read: bool = False) -> frozenset[str]:
+def stage_fields(config: PipelineConfig, read: bool = False) -> frozenset[str]:
     """The field names (folded) of a deal's stage in a field history: the CRMs' and the config's stage columns';
     ``read``: only those read as the stage history (not the status, whose won and lost come from the deals)."""
     names = STAGE_FIELDS | {fold(name) for name in (*config.columns.get("stage", ()), *config.history_columns.get("stage", ()))}
@@ -255,10 +255,10 @@ def _field_rows(frame: pd.DataFrame, other: np.ndarray, config: PipelineConfig, 
     folded = raw_field.map(fold)
     out["field"] = folded.map(lambda f: FIELD_NAMES.get(f, f))
     events = folded.str.rstrip(".").isin(EVENTS) | (folded == "")  # the report writes "Created."
-    stage = folded.isin(_stage_fields(config))
+    stage = folded.isin(stage_fields(config))
     report.set_rows_aside(src, "record events that change no field (created, ...)", out.loc[events & ~unknown, ROW],
                           column="field", folded=True)
-    read = folded.isin(_stage_fields(config, read=True)) & stages_read  # the stage history's rows (stage_changes)
+    read = folded.isin(stage_fields(config, read=True)) & stages_read  # the stage history's rows (stage_changes)
     aside = stage & ~unknown & ~read
     report.set_rows_aside(src, "stage changes: stages come from the stage history (--history)", out.loc[aside, ROW],
                           column="field")
