@@ -142,6 +142,13 @@ def test_a_header_only_file_gets_a_clear_error_not_a_traceback(write):
     (["Wednesday, March 25, 2026", "Tuesday, December 1, 2026"], "named month", ["2026-03-25 00:00", "2026-12-01 00:00"]),
     (["Wed, 25 Mar 2026 14:30:00 GMT", "Tue, 01 Dec 2026 09:05:00 GMT"], "named day",
      ["2026-03-25 14:30", "2026-12-01 09:05"]),
+    # an offset of hours and minutes after the time (RFC 2822's, a report's), converted to UTC (they were unreadable
+    # but in ISO dates)
+    (["Wed, 25 Mar 2026 14:30:00 +0100", "Tue, 01 Dec 2026 09:05:00 -0500"], "named day",
+     ["2026-03-25 13:30", "2026-12-01 14:05"]),
+    (["3/25/2026 8:48 PM -05:00", "3/26/2026 8:00 AM"], "month", ["2026-03-26 01:48", "2026-03-26 08:00"]),
+    (["25.03.2026 14:30 +0200", "01.12.2026 09:05 +01:00"], "day",
+     ["2026-03-25 12:30", "2026-12-01 08:05"]),
 ])
 def test_dates_are_read_per_column_in_the_format_their_cells_show(cells, form, expected):
     parsed = parse_dates(pd.Series(cells))

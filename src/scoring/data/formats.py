@@ -87,11 +87,12 @@ ZONES = {"UTC": 0.0, "GMT": 0.0, "WET": 0.0, "WEST": 1.0, "CET": 1.0, "CEST": 2.
 AMBIGUOUS_ZONES = {"CST": "US Central (-06:00), China (+08:00) or Cuba", "IST": "India (+05:30), Ireland (+01:00) "
                    "or Israel (+02:00)", "BST": "British Summer (+01:00) or Bangladesh (+06:00)",
                    "AST": "Atlantic (-04:00) or Arabia (+03:00)"}
-#: A zone after a date's time (after its last digit, or AM/PM, kept in group ``k``): an abbreviation, or UTC/GMT with
-#: an offset (``UTC+1``, ``GMT-05:00``); ``AM``/``PM`` and offsets alone (``-05:00``, read as ISO 8601 writes them)
-#: are not zones here. Written for pyarrow's RE2 (no look-behind).
+#: A zone after a date's time (after its last digit, or AM/PM, kept in group ``k``): an abbreviation, UTC/GMT with
+#: an offset (``UTC+1``, ``GMT-05:00``), or an offset of hours and minutes after a space (e-mail's and RFC 2822's
+#: ``Tue, 25 Mar 2025 10:00:00 +0100``, ``3/25/2026 8:48 PM -05:00``); ``AM``/``PM`` and an offset written on to the
+#: time (``10:00-05:00``, as ISO 8601 writes it) are not zones here. Written for pyarrow's RE2 (no look-behind).
 _ZONE = re.compile(r"(?P<k>[\dAaPp][\dMm])\s*(?:\b(?:UTC|GMT)\s*(?P<offset>[+-]\d{1,2}(?::?\d{2})?)"
-                   r"|\s(?P<name>[A-Z]{3,4}))$")
+                   r"|\s(?P<name>[A-Z]{3,4})|\s(?P<bare>[+-](?:[01]\d|2[0-3]):?[0-5]\d))$")
 #: The names a config may give an order of slashed dates.
 ORDERS = {"month-first": "month", "day-first": "day", "%m/%d/%Y": "month", "%d/%m/%Y": "day"}
 
@@ -152,10 +153,11 @@ def _zones(text: pd.Series) -> tuple[pd.Series, pd.Series | None]:
     None when no cell has a zone). The cells' format is then told by their dates alone. By pyarrow (a cell at a
     time in Python costs some 5 us)."""
     strings = _arrow_strings(text)
-    if not pc.any(pc.match_substring_regex(strings, r"\s[A-Z]{3,4}$|UTC|GMT")).as_py():
+    if not pc.any(pc.match_substring_regex(strings, r"\s[A-Z]{3,4}$|UTC|GMT|\s[+-]\d\d:?\d\d$")).as_py():
         return text, None
     found = pc.extract_regex(strings, _ZONE.pattern)
     hours = _looked_up(pc.struct_field(found, "offset"), _offset_hours)
+    hours = np.where(np.isnan(hours), _looked_up(pc.struct_field(found, "bare"), _offset_hours), hours)
     named = _looked_up(pc.struct_field(found, "name"), lambda name: ZONES.get(name, math.inf))
     hours = np.where(np.isnan(hours), named, hours)
     zoned = ~np.isnan(hours)
