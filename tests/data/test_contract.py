@@ -382,3 +382,44 @@ def test_a_row_of_more_cells_than_the_header_is_refused_naming_it(write):
     trailing = "\n".join([header, *(row + "," for row in rows)]) + "\n"
     pd.testing.assert_frame_equal(load_deal_history(write("deals.csv", trailing)).deals,
                                   load_deal_history(write("plain.csv", GOOD_DEALS)).deals)
+
+
+def _migrated(imported: int, ordinary_days: int = 200) -> tuple[str, str]:
+    """A company's deals and stage history after a move into its CRM on 2024-06-03: ``imported`` old deals, closed
+    long before, were created that day (a CRM dates a record's creation the day it is made), their history an entry
+    of their last stage that day, beside a deal a day of its own since."""
+    rows = ["deal_id,created_at,amount,stage,status,closed_at,segment"]
+    history = ["deal_id,stage,entered_at"]
+    for i in range(imported):
+        closed = pd.Timestamp("2023-01-02") + pd.Timedelta(days=i % 300)
+        rows.append(f"M{i},2024-06-03T09:{i % 60:02d},{1000 + i},Proposal,{'won' if i % 3 else 'lost'},{closed:%Y-%m-%d},SMB")
+        history.append(f"M{i},Proposal,2024-06-03T09:{i % 60:02d}")
+    for i in range(ordinary_days):
+        created = pd.Timestamp("2024-06-04") + pd.Timedelta(days=i)
+        status, closed = ("won", f"{created + pd.Timedelta(days=20):%Y-%m-%d}") if i % 2 else ("open", "")
+        rows.append(f"N{i},{created:%Y-%m-%d},{2000 + i},Qualified,{status},{closed},SMB")
+        history.append(f"N{i},Qualified,{created:%Y-%m-%d}")
+    return "\n".join(rows) + "\n", "\n".join(history) + "\n"
+
+
+def test_closed_deals_a_move_into_the_crm_imported_are_set_aside_as_such(write):
+    """A migrated org's old deals, created in bulk on the import's day after they closed, no longer refuse the
+    export: they are set aside (counted, named, with their history), refused by --strict; a few deals closed
+    before they were created on ordinary days are still an error, which says what imports look like."""
+    deals, history = _migrated(120)
+    data, report = inspect_deal_history(write("deals.csv", deals), write("history.csv", history))
+    assert data is not None, report.summary()
+    assert not data.deals["deal_id"].str.startswith("M").any() and len(data.deals) == 200
+    assert not data.history["deal_id"].str.startswith("M").any()
+    [deals_aside] = [s for s in report.set_aside if s.source.endswith("deals.csv")]
+    assert deals_aside.count == 120 and deals_aside.rows[:2] == (2, 3) and "imported" in deals_aside.reason
+    assert "2024-06-03" in deals_aside.reason
+    [hist_aside] = [s for s in report.set_aside if s.source.endswith("history.csv")]
+    assert hist_aside.count == 120 and "history of closed deals imported" in hist_aside.reason
+    _, strict = inspect_deal_history(write("deals.csv", deals), write("history.csv", history), strict=True)
+    assert {e.column for e in strict.errors} == {"created_at", "deal_id"}
+
+    few, few_history = _migrated(3)  # three deals: no import day, a mistake
+    _, refused = inspect_deal_history(write("few.csv", few), write("few_h.csv", few_history))
+    [error] = refused.errors
+    assert error.column == "closed_at" and error.rows == (2, 3, 4) and "imported" in error.message

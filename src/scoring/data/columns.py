@@ -75,19 +75,19 @@ def map_columns(raw: pd.DataFrame, mapping: Mapping[str, tuple[str, ...]], canon
 
 def other_deals(frame: pd.DataFrame, known: pd.Index | None, report: DataReport, src: str, what: str,
                 others: str = "that are not in the deals file", deleted: Sequence[str] = (),
-                elsewhere: Sequence[str] = ()) -> np.ndarray:
+                apart: Mapping[str, Sequence[str]] | None = None) -> np.ndarray:
     """Which rows of ``frame`` (a history, the field changes, the activities) belong to deals not ``known``: set
-    aside, those of ``deleted`` deals and of deals in other pipelines (``elsewhere``) apart (nothing is lost: the
-    deal is gone, or not learned), the others as deals ``others`` (a report's filter left them out). ``known``
-    None: every deal is known."""
+    aside, those of ``deleted`` deals and of the deals set aside for a reason (``apart``: reason, such as "deals in
+    other pipelines", -> ids) as such (nothing is lost: the deal is gone, or not learned), the others as deals
+    ``others`` (a report's filter left them out). ``known`` None: every deal is known."""
     ids = as_text(frame["deal_id"])
     unknown = np.zeros(len(frame), dtype=bool) if known is None else ~is_in(ids, known)
     left_out = unknown.copy()
-    for apart, reason in ((deleted, "deleted deals"), (elsewhere, "deals in other pipelines")):
-        rows = left_out & is_in(ids, pd.Index(apart, dtype=object))
+    for reason, left in (("deleted deals", deleted), *(apart or {}).items()):
+        rows = left_out & is_in(ids, pd.Index(left, dtype=object))
         if rows.any():
             report.set_rows_aside(src, f"{what} of {reason}", frame.loc[rows, ROW].tolist(), column="deal_id",
-                                  deletion=apart is deleted)
+                                  deletion=left is deleted)
             left_out &= ~rows
     if left_out.any():
         report.set_rows_aside(src, f"{what} of deal(s) {others} ({examples(ids[left_out].fillna('(empty)').unique().tolist())})"

@@ -164,10 +164,12 @@ def empty_activities() -> pd.DataFrame:
 
 def read_signals(field_history: TableInput | None, activities: TableInput | None, deal_ids: pd.Series | None,
                  config: PipelineConfig, report: DataReport, others: str = "that are not in the deals file",
-                 deleted: Sequence[str] = (), elsewhere: Sequence[str] = (), stages_read: bool = False) -> DealSignals:
+                 deleted: Sequence[str] = (), apart: Mapping[str, Sequence[str]] | None = None,
+                 stages_read: bool = False) -> DealSignals:
     """Read, map and check the two files (either may be None) against the deals' ids; problems go to ``report``.
     Rows of other deals are set aside as deals ``others`` (scoring: the closed deals of a whole export's history),
-    those of ``deleted`` deals and of deals in other pipelines (``elsewhere``) as such; stage changes too, unless
+    those of ``deleted`` deals and of deals set aside for a reason (``apart``: reason -> ids, as deals in other
+    pipelines) as such; stage changes too, unless
     ``stages_read`` (they are the stage history, :func:`stage_changes`).
     ``deal_ids`` None: the deals are not known yet (the Dask engine reads them part by part), every row is kept."""
     known = None if deal_ids is None else pd.Index(deal_ids.dropna().unique())
@@ -180,7 +182,7 @@ def read_signals(field_history: TableInput | None, activities: TableInput | None
         frame = map_columns(raw, _names(config, "field_history_columns"), FIELD_HISTORY_COLUMNS, report, src,
                             "field history")
         if has_columns(frame, raw, FIELD_HISTORY_COLUMNS, report, src):
-            other = other_deals(frame, known, report, src, "field changes", others, deleted, elsewhere)
+            other = other_deals(frame, known, report, src, "field changes", others, deleted, apart)
             fh = _field_rows(frame, other, config, report, src, excel, stages_read)
             given.add("field_history")
     if activities is not None:
@@ -188,7 +190,7 @@ def read_signals(field_history: TableInput | None, activities: TableInput | None
         excel = bool(raw.attrs.get("excel"))
         frame = map_columns(raw, _names(config, "activity_columns"), ACTIVITY_COLUMNS, report, src, "activities")
         if has_columns(frame, raw, ACTIVITY_COLUMNS[:2], report, src):
-            other = other_deals(frame, known, report, src, "activities", others, deleted, elsewhere)
+            other = other_deals(frame, known, report, src, "activities", others, deleted, apart)
             act = _activity_rows(frame, other, config, report, src, excel)
             given.add("activities")
     return DealSignals(fh, act, frozenset(given))
