@@ -133,14 +133,15 @@ Activities = Annotated[list[ActivityIn], Field(max_length=10_000)]
 @with_config(ConfigDict(extra="ignore", json_schema_extra={"examples": [DEAL_EXAMPLE], "additionalProperties": True}))
 class Deal(TypedDict):
     """An open deal as the CRM has it. Feature fields (segment, source, ...) sit beside the named ones;
-    fields the model does not know are ignored and listed in the answer's warnings. Dates are text (ISO
-    8601), never numbers; an optional one may be null or "" (missing); the amount is a number from 0 to 1e15,
-    never true or false. A model that learned from field history and activities reads them from ``history``
-    and ``activities`` (values set before ``as_of`` count)."""
+    fields the model does not know are ignored and listed in the answer's warnings. Dates are ISO 8601 text,
+    Unix time (seconds or milliseconds) or compact dates (``20250105``); an optional one may be null or ""
+    (missing). The amount is a number from 0 to 1e15, never true or false, or null when the deal has none yet
+    (scored, no revenue, as a file's blank amount). A model that learned from field history and activities reads
+    them from ``history`` and ``activities`` (values set before ``as_of`` count)."""
 
     deal_id: DealId
     stage: Annotated[StageName, Field(description="One of the model's open stages.")]
-    amount: Amount
+    amount: Annotated[Amount | None, Field(description="null when the deal has none yet: scored, no revenue.")]
     created_at: Timestamp
     stage_entered_at: NotRequired[MaybeTimestamp]
     expected_close_date: NotRequired[MaybeTimestamp]
@@ -197,8 +198,8 @@ class Score(TypedDict):
     stage: str
     win_probability: float
     fixed_probability: Annotated[float, Field(description="The fixed stage percentage, for comparison.")]
-    expected_revenue: float
-    fixed_expected_revenue: float
+    expected_revenue: Annotated[float | None, Field(description="null when the deal has no amount.")]
+    fixed_expected_revenue: float | None
     stage_probability: Annotated[float, Field(description="P(win) from the stage-transition model alone.")]
     days_in_stage: float
     stale: Annotated[bool, Field(description="Longer in its stage than 90 % of past stays there.")]

@@ -144,6 +144,28 @@ def test_unknown_fields_are_ignored_and_missing_features_listed(served: Server, 
     assert f"'segment' missing on 1 deal(s) ({deal['deal_id']})" in warnings
 
 
+def test_a_deal_without_an_amount_is_scored_with_no_revenue_as_a_files_blank_amount(served: Server, company: Path):
+    """A CRM's deal with no amount yet (HubSpot's and Salesforce's early deals) is scored as a file's blank amount
+    is: a win probability (the amount unknown), no revenue (null), counted aside in a forecast (it was a 422)."""
+    deals = open_deals(company)[:3]
+    blank = [{**deals[0], "amount": None}, *deals[1:]]
+    answer = httpx.post(f"{served.url}/v1/score", json={"as_of": END, "deals": blank}, headers=AUTH, timeout=60)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    TypeAdapter(ScoreResponse).validate_json(answer.content, strict=True)
+    given = httpx.post(f"{served.url}/v1/score", json={"as_of": END, "deals": deals}, headers=AUTH, timeout=60).json()
+    first = body["scores"][0]
+    assert first["expected_revenue"] is None and first["fixed_expected_revenue"] is None
+    assert 0 <= first["win_probability"] <= 1  # the amount unknown to the model (a feature), not zero
+    assert body["scores"][1:] == given["scores"][1:]
+    forecast = httpx.post(f"{served.url}/v1/forecast", json={"as_of": END, "deals": blank, "period": "quarter",
+                                                              "periods": 1}, headers=AUTH, timeout=60)
+    assert forecast.status_code == 200, forecast.text
+    assert any("1 deal(s) without an amount are counted aside" in w for w in forecast.json()["warnings"])
+    assert forecast.json()["total"]["fixed"]["expected"] == pytest.approx(
+        sum(s["fixed_expected_revenue"] for s in given["scores"][1:]), abs=0.05)
+
+
 @pytest.mark.parametrize(("change", "field"), [
     ({"amount": -5}, "deals[0].amount"),
     ({"amount": "lots"}, "deals[0].amount"),

@@ -105,7 +105,8 @@ def check_open_deals(deals: Mapping[str, Any], config: PipelineConfig, features:
         quoted = ", ".join(np.asarray(ids, dtype=object)[no_entry][:QUOTED].tolist())
         warnings.append(f"{int(no_entry.sum())} deal(s) without stage_entered_at ({quoted}"
                         f"{', ...' if no_entry.sum() > QUOTED else ''}): days in the stage counted from created_at "
-                        "(give when each entered its stage: stage_entered_at, or the stage history as --history)")
+                        "(give when each entered its stage: stage_entered_at, the stage history as --history, or the "
+                        "stage's changes in the field history)")
     absent = [name for name in features if name not in sent]
     if absent:
         warnings.append(f"feature column(s) {', '.join(absent)} missing: scored as unknown")
