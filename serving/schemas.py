@@ -72,6 +72,10 @@ def _not_a_boolean(value: Any) -> Any:
     return value
 
 
+def _blank_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
 def _date_or_blank(source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
     """An optional date (:data:`Timestamp`), or nothing: null, or empty text as a CRM sends an empty field (a
     file's blank cell is missing too). Checked by pydantic-core: "" is kept and read as missing with the dates."""
@@ -124,6 +128,8 @@ DealId = Annotated[str, Field(min_length=1, max_length=200)] | int
 StageName = Annotated[str, Field(min_length=1, max_length=200)]
 #: (The bounds come before the check for booleans so that pydantic-core applies them, not Python validators.)
 Amount = Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False), BeforeValidator(_not_a_boolean)]
+#: An amount or none: null, or empty text as webhooks and connectors send an empty property (a file's blank cell).
+MaybeAmount = Annotated[Amount | None, BeforeValidator(_blank_is_none)]
 Activities = Annotated[list[ActivityIn], Field(max_length=10_000)]
 
 
@@ -141,7 +147,7 @@ class Deal(TypedDict):
 
     deal_id: DealId
     stage: Annotated[StageName, Field(description="One of the model's open stages.")]
-    amount: Annotated[Amount | None, Field(description="null when the deal has none yet: scored, no revenue.")]
+    amount: Annotated[MaybeAmount, Field(description="null (or \"\") when the deal has none yet: scored, no revenue.")]
     created_at: Timestamp
     stage_entered_at: NotRequired[MaybeTimestamp]
     expected_close_date: NotRequired[MaybeTimestamp]
@@ -343,7 +349,7 @@ STORED_EXAMPLE = {**DEAL_EXAMPLE, "status": "open",
 class _KeptFields(TypedDict, total=False):
     """What a stored deal carries beside its id, stage and creation (all optional)."""
 
-    amount: Amount | None
+    amount: MaybeAmount
     status: Status
     closed_at: MaybeTimestamp
     stage_entered_at: MaybeTimestamp

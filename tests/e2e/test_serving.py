@@ -158,6 +158,9 @@ def test_a_deal_without_an_amount_is_scored_with_no_revenue_as_a_files_blank_amo
     assert first["expected_revenue"] is None and first["fixed_expected_revenue"] is None
     assert 0 <= first["win_probability"] <= 1  # the amount unknown to the model (a feature), not zero
     assert body["scores"][1:] == given["scores"][1:]
+    empty = httpx.post(f"{served.url}/v1/score", json={"as_of": END, "deals": [{**deals[0], "amount": ""}]},
+                       headers=AUTH, timeout=60)  # an empty property, as webhooks send it
+    assert empty.status_code == 200 and empty.json()["scores"][0] == first
     forecast = httpx.post(f"{served.url}/v1/forecast", json={"as_of": END, "deals": blank, "period": "quarter",
                                                               "periods": 1}, headers=AUTH, timeout=60)
     assert forecast.status_code == 200, forecast.text
