@@ -423,3 +423,16 @@ def test_closed_deals_a_move_into_the_crm_imported_are_set_aside_as_such(write):
     _, refused = inspect_deal_history(write("few.csv", few), write("few_h.csv", few_history))
     [error] = refused.errors
     assert error.column == "closed_at" and error.rows == (2, 3, 4) and "imported" in error.message
+
+
+def test_a_deal_reopened_after_a_lost_row_is_open_without_a_warning(write):
+    """A deal lost, then worked again (Salesforce's Opportunity History: Closed Lost, then Prospecting) is open as
+    its status says, said in a note; a status the history's last row contradicts is still a warning."""
+    history = GOOD_HISTORY + "D1,Closed Lost,2024-02-01\nD1,Lead,2024-03-01\n"
+    data, report = inspect_deal_history(write("deals.csv", GOOD_DEALS), write("history.csv", history))
+    assert data is not None and not [w for w in report.warnings if "disagrees" in str(w)]
+    assert any("re-opened" in n and "'D1'" in n for n in report.notes)
+    assert list(data.deals.loc[data.deals["deal_id"] == "D1", "status"]) == ["open"]
+    contradicted = GOOD_HISTORY + "D1,Closed Lost,2024-02-01\n"
+    _, report = inspect_deal_history(write("deals.csv", GOOD_DEALS), write("history.csv", contradicted))
+    assert any("disagrees" in str(w) and "'D1'" in str(w) for w in report.warnings)

@@ -830,6 +830,13 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
         last = terminal.sort_values("entered_at").groupby("deal_id").last()
         status = by_id["status"]
         disagree = last.index[status.reindex(last.index).to_numpy() != last["_stage_kind"].to_numpy()]
+        later = out[out["_stage_kind"].eq("open").to_numpy() & is_in(out["deal_id"], disagree)]
+        later = later[later["entered_at"].to_numpy() > lookup(later["deal_id"], last["entered_at"]).to_numpy()]
+        reopened = pd.Index(later["deal_id"].unique()).intersection(status.index[status.eq("open").to_numpy()])
+        if len(reopened):  # closed, then worked again: open, as the deals say
+            report.notes.append(f"{len(reopened):,} open deal(s) were re-opened after a won or lost row of the history "
+                                f"({examples(list(reopened))}): open, as the deals' status says")
+            disagree = disagree.difference(reopened)
         if len(disagree):
             report.warn(src, f"the history's last won/lost row disagrees with the deals' status for deal(s) "
                         f"{examples(list(disagree))}; the deals' status is used", "stage",
