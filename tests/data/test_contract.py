@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from scoring.data.columns import casesafe
 from scoring.data.config import PipelineConfig
 from scoring.data.contract import inspect_deal_history, load_deal_history, read_open_deals
 from scoring.data.tables import ROW
@@ -436,3 +437,36 @@ def test_a_deal_reopened_after_a_lost_row_is_open_without_a_warning(write):
     contradicted = GOOD_HISTORY + "D1,Closed Lost,2024-02-01\n"
     _, report = inspect_deal_history(write("deals.csv", GOOD_DEALS), write("history.csv", contradicted))
     assert any("disagrees" in str(w) and "'D1'" in str(w) for w in report.warnings)
+
+
+SALESFORCE_IDS = {"D1": "0065g00000AbCdE", "D2": "0065g00000xYz12", "D3": "0065G00000QqQqQ", "D4": "0065g00000aaaaa"}
+
+
+def _salesforce(text: str, long: bool) -> str:
+    for deal, id15 in SALESFORCE_IDS.items():
+        text = text.replace(f"{deal},", f"{casesafe(id15) if long else id15},")
+    return text
+
+
+@pytest.mark.parametrize("deals_long", [False, True])
+def test_salesforce_ids_in_their_other_form_are_the_same_deals(write, deals_long: bool):
+    """A Salesforce report writes 15-character ids, the API and Data Loader the 18-character case-safe form: an
+    opportunities report beside a history, field history and tasks pulled through the API (or the other way
+    round) share no id as written. Each is matched to the deals file's form, said in a note; an id whose last
+    three characters do not spell its case is another deal's, set aside as before."""
+    assert casesafe("00U20000001Rx6d") == "00U20000001Rx6dEAC"  # Salesforce's documented pair
+    deals = write("deals.csv", _salesforce(GOOD_DEALS, deals_long))
+    history = write("history.csv", _salesforce(GOOD_HISTORY, not deals_long))
+    other = casesafe(SALESFORCE_IDS["D1"])[:15] + "ZZZ"
+    changes = write("fh.csv", _salesforce("deal_id,field,value,changed_at\nD4,CloseDate,2024-06-30,2024-03-01\n"
+                                          f"{other},CloseDate,2024-06-30,2024-03-01\n", not deals_long))
+    tasks = write("tasks.csv", _salesforce("deal_id,occurred_at\nD4,2024-03-02\n", not deals_long))
+    data, report = inspect_deal_history(deals, history, field_history=changes, activities=tasks)
+    assert data is not None, report.summary()
+    expected = pd.read_csv(write("plain.csv", GOOD_HISTORY))
+    assert len(data.history) == len(expected) and set(data.history["deal_id"]) == set(data.deals["deal_id"])
+    assert len(data.signals.field_history) == 1 and len(data.signals.activities) == 1
+    assert set(data.signals.field_history["deal_id"]) == set(data.signals.activities["deal_id"]) == {
+        casesafe(SALESFORCE_IDS["D4"]) if deals_long else SALESFORCE_IDS["D4"]}
+    assert sum("Salesforce's other form" in n for n in report.notes) == 3
+    assert [s.count for s in report.set_aside if s.column == "deal_id"] == [1]  # the id of no deal

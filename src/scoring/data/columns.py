@@ -95,6 +95,49 @@ def other_deals(frame: pd.DataFrame, known: pd.Index | None, report: DataReport,
     return unknown
 
 
+#: The characters of a Salesforce id's case-safe suffix: one per five characters, their capitals as bits.
+_CASESAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+_SALESFORCE_15, _SALESFORCE_18 = r"^[0-9A-Za-z]{15}$", r"^[0-9A-Za-z]{18}$"
+
+
+def casesafe(id15: str) -> str:
+    """A 15-character Salesforce id (case-sensitive, as reports write it) as its 18-character case-safe form (as
+    the API, Data Loader and connectors write it): three characters appended, each telling which of five
+    characters are capitals."""
+    return id15 + "".join(_CASESAFE[sum(1 << i for i, c in enumerate(id15[k:k + 5]) if "A" <= c <= "Z")]
+                          for k in (0, 5, 10))
+
+
+def same_deal_ids(ids: pd.Series, known: pd.Index | None, report: DataReport, src: str, what: str) -> pd.Series:
+    """``ids`` (text) of a file beside the deals file, Salesforce's ids written in the deals file's other form
+    matched to it: a report writes 15-character ids, the API, Data Loader and connectors the 18-character form, so
+    a report of opportunities beside a field history or tasks pulled through the API share no id as written. An
+    18-character id is the 15-character one whose case its last three characters spell (:func:`casesafe`), so
+    either is matched only when that holds; said in a note."""
+    if known is None or not len(known):
+        return ids
+    unknown = ids.notna() & ~is_in(ids, known)
+    if not unknown.any():
+        return ids
+    found: dict[str, str] = {}
+    values = pd.Series(ids[unknown].unique(), dtype=object)
+    long = values[values.str.match(_SALESFORCE_18)]
+    short = long.str[:15]
+    hit = is_in(short, known)
+    found.update({v: v[:15] for v in long[hit] if casesafe(v[:15]) == v})
+    short_ids = values[values.str.match(_SALESFORCE_15)]
+    if len(short_ids) and pd.Series(known[:50], dtype=object).astype("str").str.match(_SALESFORCE_18).any():
+        safe = short_ids.map(casesafe)
+        found.update(dict(zip(short_ids[is_in(safe, known)], safe[is_in(safe, known)], strict=True)))
+    if not found:
+        return ids
+    out = ids.where(~unknown, ids.map(found).fillna(ids))
+    report.notes.append(f"{int(ids.isin(list(found)).sum()):,} {what} row(s) of {src} name their deals by Salesforce's "
+                        f"other form of the deals file's ids ({examples(list(found))}: a report writes 15 characters, "
+                        "the API and Data Loader 18): matched")
+    return out
+
+
 def _zeros_hint(unknown: pd.Series, known: pd.Index | None) -> str:
     """Why ids are not found, when most are known ids but for leading zeros (a file saved from Excel, which drops
     them from ids of digits, beside one as exported)."""

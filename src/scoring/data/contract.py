@@ -23,6 +23,7 @@ from scoring.data.columns import (
     map_columns,
     other_deals,
     read_dates,
+    same_deal_ids,
     squash,
     unreadable_dates,
 )
@@ -575,8 +576,9 @@ def _entered_from_stage_dates(frame: pd.DataFrame, stage_dates: pd.DataFrame, co
     if not {"deal_id", "stage"} <= set(frame.columns) or stage_dates.empty:
         return frame
     given = frame["stage_entered_at"] if "stage_entered_at" in frame.columns else pd.Series(None, index=frame.index)
-    wanted = as_text(frame["deal_id"])[as_text(given).isna()]
-    stage_dates = stage_dates[is_in(as_text(stage_dates["deal_id"]), pd.Index(wanted.dropna()))]  # their rows only
+    wanted = pd.Index(as_text(frame["deal_id"])[as_text(given).isna()].dropna())
+    stage_dates = stage_dates.assign(deal_id=same_deal_ids(as_text(stage_dates["deal_id"]), wanted, DataReport(), "", ""))
+    stage_dates = stage_dates[is_in(stage_dates["deal_id"], wanted)]  # their rows only
     if stage_dates.empty:
         return frame
     try:
@@ -789,7 +791,7 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
             report.error(src, message, column, out.loc[mask, ROW].tolist())
 
     by_id = deals.dropna(subset=["deal_id"]).drop_duplicates("deal_id").set_index("deal_id")
-    ids = as_text(out["deal_id"])
+    ids = same_deal_ids(as_text(out["deal_id"]), by_id.index, report, src, "history")
     out["deal_id"] = ids
     unknown_deal = pd.Series(other_deals(out, by_id.index, report, src, "history", deleted=deleted, apart=apart),
                              index=ids.index)

@@ -28,7 +28,16 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from scoring.data.columns import as_text, fold, has_columns, map_columns, other_deals, read_dates, squash
+from scoring.data.columns import (
+    as_text,
+    fold,
+    has_columns,
+    map_columns,
+    other_deals,
+    read_dates,
+    same_deal_ids,
+    squash,
+)
 from scoring.data.config import ACTIVITY_COLUMNS, FIELD_HISTORY_COLUMNS, FROM_STAGE, HISTORY_COLUMNS, OWNER, PipelineConfig
 from scoring.data.formats import AmbiguousDates, declared_format, parse_dates, parse_numbers
 from scoring.data.presets import get_preset
@@ -182,6 +191,7 @@ def read_signals(field_history: TableInput | None, activities: TableInput | None
         frame = map_columns(raw, _names(config, "field_history_columns"), FIELD_HISTORY_COLUMNS, report, src,
                             "field history")
         if has_columns(frame, raw, FIELD_HISTORY_COLUMNS, report, src):
+            frame["deal_id"] = same_deal_ids(as_text(frame["deal_id"]), known, report, src, "field changes")
             other = other_deals(frame, known, report, src, "field changes", others, deleted, apart)
             fh = _field_rows(frame, other, config, report, src, excel, stages_read)
             given.add("field_history")
@@ -190,6 +200,7 @@ def read_signals(field_history: TableInput | None, activities: TableInput | None
         excel = bool(raw.attrs.get("excel"))
         frame = map_columns(raw, _names(config, "activity_columns"), ACTIVITY_COLUMNS, report, src, "activities")
         if has_columns(frame, raw, ACTIVITY_COLUMNS[:2], report, src):
+            frame["deal_id"] = same_deal_ids(as_text(frame["deal_id"]), known, report, src, "activities")
             other = other_deals(frame, known, report, src, "activities", others, deleted, apart)
             act = _activity_rows(frame, other, config, report, src, excel)
             given.add("activities")
