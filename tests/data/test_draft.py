@@ -292,3 +292,38 @@ def test_a_suitecrm_export_by_field_names_drafts_and_reads_its_one_close_date(de
     planned = deals["expected_close_date"].where(~closed).dt.normalize()
     assert (got["expected_close_date"].to_numpy()[~closed] == planned[~closed].to_numpy()).all()
     assert any("read as the date they are expected to close" in note for note in data.report.notes)
+
+
+def test_an_export_in_the_users_language_gets_its_columns_and_outcome_labels_drafted(demo: DemoData, tmp_path: Path):
+    """A German Salesforce org's report (German headers and stage names, day-first dates, decimal commas, semicolons
+    as Excel writes them there): no header is a canonical or preset name, so reading it stopped at "missing
+    required column(s)"; the draft maps each column from its German header, checked against its cells, and reads
+    the closed stages' names as the outcomes they say."""
+    deals = demo.deals.reset_index(drop=True)
+    closed = deals["status"] != "open"
+    names = {"Lead": "Erstkontakt", "Qualified": "Qualifizierung", "Proposal": "Angebot", "Negotiation": "Verhandlung",
+             "won": "Geschlossen und gewonnen", "lost": "Geschlossen und verloren"}
+    german = pd.DataFrame({
+        "Opportunity-Inhaber": deals["owner"], "Opportunity-Name": deals["deal_id"] + " Deal",
+        "Opportunity-ID": deals["deal_id"],
+        "Betrag": [f"{a:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".") for a in deals["amount"]],
+        "Phase": np.where(closed, deals["status"].map(names), deals["stage"].map(names)),
+        "Schlusstermin": deals["closed_at"].where(closed, deals["expected_close_date"]).dt.strftime("%d.%m.%Y"),
+        "Erstelldatum": deals["created_at"].dt.strftime("%d.%m.%Y"),
+    })
+    path = tmp_path / "Opportunities.csv"
+    german.to_csv(path, index=False, sep=";", encoding="utf-8-sig")
+    with pytest.raises(DataError, match="missing required column"):
+        load_deal_history(path)
+    draft = draft_config(path)
+    assert {canon: draft.config.columns[canon] for canon in ("deal_id", "created_at", "amount", "stage", "closed_at",
+                                                             "owner")} == {
+        "deal_id": ("Opportunity-ID",), "created_at": ("Erstelldatum",), "amount": ("Betrag",), "stage": ("Phase",),
+        "closed_at": ("Schlusstermin",), "owner": ("Opportunity-Inhaber",)}
+    assert "Geschlossen und gewonnen" in draft.config.won_labels
+    assert "Geschlossen und verloren" in draft.config.lost_labels
+    assert set(draft.config.stages) == {"Erstkontakt", "Qualifizierung", "Angebot", "Verhandlung"}
+    data = load_deal_history(path, None, draft.config)
+    assert data.deals["status"].value_counts().to_dict() == deals["status"].value_counts().to_dict()
+    np.testing.assert_allclose(data.deals.set_index("deal_id")["amount"].reindex(deals["deal_id"]), deals["amount"],
+                               atol=0.006)

@@ -52,10 +52,20 @@ from scoring.errors import DataError
 #: Columns holding the CRM's probability of each deal (its stage's default unless a rep changed it), by their letters
 #: and digits ("Probability (%)", "deal_probability").
 PROBABILITY_COLUMNS = frozenset(squash(c) for c in ("Probability", "Deal probability", "Deal Stage Probability",
-                                                    "Close probability", "Win probability"))
-#: Without a status column, stage names that close a deal.
-_WON_NAME = re.compile(r"^\W*(closed\W*)?won\b|\bwon\W*$", re.IGNORECASE)  # "Closed Won", "Won - signed", "Deal won"
-_LOST_NAME = re.compile(r"^\W*(closed\W*)?lost\b|\blost\W*$", re.IGNORECASE)
+                                                    "Close probability", "Win probability",
+                                                    # in the users' languages (German, French, Spanish, Portuguese,
+                                                    # Italian, Dutch), as their CRMs export the column
+                                                    "Wahrscheinlichkeit", "Probabilité", "Probabilidad", "Probabilidade",
+                                                    "Probabilità", "Waarschijnlijkheid", "Kans"))
+#: Without a status column, stage names that close a deal, in English and the users' languages ("Closed Won",
+#: "Won - signed", "Deal won", "Geschlossen und gewonnen", "Fermée gagnée", "Cerrada ganada", "Gewonnen").
+_WON_WORDS = r"(won|gewonnen|gagn[ée]e?|ganad[oa]|ganh[oa]|vint[oa])"
+_LOST_WORDS = r"(lost|verloren|perdue?|perdid[oa]|pers[oa])"
+_CLOSED_WORDS = r"(closed|geschlossen|abgeschlossen|ferm[ée]e?|conclue?|cerrad[oa]|fechad[oa]|chius[oa]|gesloten)"
+_WON_NAME = re.compile(rf"^\W*({_CLOSED_WORDS}\W*(und\W+|and\W+|et\W+|y\W+|e\W+)?)?{_WON_WORDS}\b|\b{_WON_WORDS}\W*$",
+                       re.IGNORECASE)
+_LOST_NAME = re.compile(rf"^\W*({_CLOSED_WORDS}\W*(und\W+|and\W+|et\W+|y\W+|e\W+)?)?{_LOST_WORDS}\b|\b{_LOST_WORDS}\W*$",
+                        re.IGNORECASE)
 #: A stage is a won or lost label only with at least this many deals in it, every one closed the same way.
 MIN_TERMINAL_DEALS = 3
 #: The headers CRMs and spreadsheets write for each canonical deal column (folded), in order of preference, for
@@ -63,24 +73,44 @@ MIN_TERMINAL_DEALS = 3
 HEADERS: Mapping[str, tuple[str, ...]] = {
     "deal_id": ("id", "record id", "deal id", "opportunity id", "deal number", "deal no", "deal #", "opportunity #",
                 "reference", "key",
+                "datensatz-id", "opportunity-id", "deal-id", "id de l'opportunité", "id du deal", "id de la oportunidad",
+                "id do negócio", "id dell'opportunità", "record-id",
                 # an export without ids (Freshsales' and many list views'): the deal's name, where no two share one
-                "deal name", "opportunity name", "deal title", "name", "title", "deal", "opportunity"),
+                "deal name", "opportunity name", "deal title", "name", "title", "deal", "opportunity",
+                "deal-name", "name des deals", "opportunity-name", "nom de la transaction", "nom de l'opportunité",
+                "nombre del negocio", "nombre de la oportunidad", "nome do negócio", "nome dell'opportunità", "dealnaam"),
     "created_at": ("created", "created date", "create date", "created time", "created on", "date created",
                    "creation date", "add time", "added", "deal created", "opened", "open date",
-                   "date entered"),  # SugarCRM's and SuiteCRM's date_entered
+                   "date entered",  # SugarCRM's and SuiteCRM's date_entered
+                   "erstelldatum", "erstellungsdatum", "erstellt am", "angelegt am", "date de création", "créé le",
+                   "fecha de creación", "creado", "data de criação", "criado em", "data di creazione", "creato il",
+                   "aanmaakdatum", "aangemaakt op"),
     "amount": ("value", "deal value", "deal amount", "opportunity amount", "opportunity value", "deal size",
-               "revenue", "contract value", "annual contract value", "acv"),
-    "stage": ("deal stage", "pipeline stage", "sales stage", "stage name", "phase", "deal phase", "milestone"),
-    "status": ("deal status", "outcome", "result", "won/lost", "state of deal"),
+               "revenue", "contract value", "annual contract value", "acv",
+               "betrag", "wert", "montant", "valeur", "importe", "monto", "valor", "importo", "valore", "bedrag",
+               "waarde"),
+    "stage": ("deal stage", "pipeline stage", "sales stage", "stage name", "phase", "deal phase", "milestone",
+              "deal-phase", "verkaufsphase", "étape", "étape de la transaction", "étape de l'opportunité", "etapa",
+              "etapa del negocio", "etapa de la oportunidad", "etapa do negócio", "fase", "fase di vendita", "dealfase"),
+    "status": ("deal status", "outcome", "result", "won/lost", "state of deal", "statut", "estado", "stato"),
     "closed_at": ("closed", "closed date", "date closed", "closed on", "actual close date", "won/lost date",
-                  "close date", "closing date"),
+                  "close date", "closing date",
+                  "abschlussdatum", "schlusstermin", "date de clôture", "date de fermeture", "fecha de cierre",
+                  "data de fechamento", "data de fecho", "data di chiusura", "sluitingsdatum"),
     "expected_close_date": ("expected close date", "expected close", "expected closing date", "expected closing",
-                            "estimated close date", "est. close date", "forecast close date", "target close date"),
+                            "estimated close date", "est. close date", "forecast close date", "target close date",
+                            "voraussichtliches abschlussdatum", "erwartetes abschlussdatum", "date de clôture prévue",
+                            "fecha de cierre prevista", "fecha prevista de cierre", "data prevista de fechamento",
+                            "data di chiusura prevista", "verwachte sluitingsdatum"),
     "stage_entered_at": ("last stage change", "stage changed", "stage change date", "last stage update",
                          "stage updated", "date entered stage", "in stage since"),
     "owner": ("deal owner", "sales owner", "opportunity owner", "owner name", "assigned to", "salesperson",
               "sales rep", "rep", "account manager", "account executive", "assigned user", "assigned user name",
-              "sales agent"),
+              "sales agent",
+              "deal-inhaber", "opportunity-inhaber", "inhaber", "verantwortlich", "besitzer", "propriétaire",
+              "propriétaire de la transaction", "propriétaire de l'opportunité", "responsable", "propietario",
+              "propietario del negocio", "propietario de la oportunidad", "proprietário", "responsável",
+              "proprietario", "eigenaar", "dealeigenaar"),
     "pipeline": ("deal pipeline", "sales pipeline", "pipeline name"),
 }
 
