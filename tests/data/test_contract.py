@@ -9,6 +9,7 @@ import pytest
 from scoring.data.columns import casesafe
 from scoring.data.config import PipelineConfig
 from scoring.data.contract import inspect_deal_history, load_deal_history, read_open_deals
+from scoring.data.presets import load_config
 from scoring.data.tables import ROW
 from scoring.errors import DataError
 from tests.conftest import GOOD_DEALS, GOOD_HISTORY
@@ -470,3 +471,22 @@ def test_salesforce_ids_in_their_other_form_are_the_same_deals(write, deals_long
         casesafe(SALESFORCE_IDS["D4"]) if deals_long else SALESFORCE_IDS["D4"]}
     assert sum("Salesforce's other form" in n for n in report.notes) == 3
     assert [s.count for s in report.set_aside if s.column == "deal_id"] == [1]  # the id of no deal
+
+
+def test_times_measured_when_the_export_was_made_are_not_features(write, tmp_path: Path):
+    """A report's "Age", "Stage Duration (days)" and "Days since last activity" were measured at the export (to a
+    closed deal's close, to today for an open one): learned at each date of a deal's life they would tell its end.
+    They are named in a warning, not learned; a company's age is a feature, and keep_columns keeps one."""
+    lines = GOOD_DEALS.strip().splitlines()
+    extra = ["Age,Stage Duration (days),Days since last activity,Company Age"] + [
+        f"{10 * i},{3 * i},{i},{20 + i}" for i in range(1, len(lines))]
+    text = "\n".join(f"{a},{b}" for a, b in zip(lines, extra, strict=True)) + "\n"
+    data = load_deal_history(write("deals.csv", text))
+    assert "Company Age" in data.features and not {"Age", "Stage Duration (days)",
+                                                   "Days since last activity"} & set(data.features)
+    [warning] = [w for w in data.report.warnings if "measured when the export was made" in str(w)]
+    assert "'Age'" in str(warning) and "'Company Age'" not in str(warning)
+    config = tmp_path / "pipeline.toml"
+    config.write_text('keep_columns = ["Age"]\n')
+    kept = load_deal_history(write("deals.csv", text), config=load_config(config))
+    assert "Age" in kept.features and "Stage Duration (days)" not in kept.features

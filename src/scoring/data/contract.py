@@ -1066,16 +1066,38 @@ NUMERIC_SHARE = 0.95
 _DATED = re.compile(r"date|time|stamp|(^|[\s_])(at|on)$", re.IGNORECASE)
 
 
+#: Headers of a deal's time measured when the export was made (to its close for a closed deal, to today for an open
+#: one): reports' "Age", "Stage Duration", "Days in stage", "Sales cycle", "Days to close". Learned as a feature of
+#: every date of a deal's life, it leaks its end (a deal won quickly shows a short age from its first day); the
+#: model measures age and time in the stage at each date itself. By whole header (parentheses dropped) or phrase.
+_MEASURED_NAMES = frozenset({"age", "deal age", "opportunity age", "lead age", "age days", "age in days", "days old",
+                             "alter", "âge", "edad", "idade", "età", "leeftijd"})
+_MEASURED = re.compile(r"stage duration|duration in stage|days? in (the )?(current )?stage|time in (the )?(current )?stage"
+                       r"|days? (to|until) clos|time to clos|sales cycle|cycle length|days? since\b"
+                       r"|days? open\b|elapsed days|days? (identified|qualified|validated) through", re.IGNORECASE)
+
+
+def _measured_at_export(column: str) -> bool:
+    """Whether a header names a deal's time measured at the export (:data:`_MEASURED`)."""
+    plain = fold(re.sub(r"\([^)]*\)", " ", column)).strip(" :-_")
+    return plain in _MEASURED_NAMES or bool(_MEASURED.search(fold(column).replace("_", " ")))
+
+
 def _features(deals: pd.DataFrame, config: PipelineConfig, report: DataReport, src: str) -> dict[str, FeatureKind]:
-    """Classify the extra columns: numeric or categorical features; set aside dates, identifiers and empty columns."""
+    """Classify the extra columns: numeric or categorical features; set aside dates, identifiers, times measured at
+    the export and empty columns."""
     ignore = {squash(c) for c in config.ignore_columns}
+    keep = {squash(c) for c in config.keep_columns}
     candidates = [c for c in deals.columns if c not in DEAL_COLUMNS and not c.startswith("_")]
     if FORECAST_CATEGORY in candidates:  # a closed deal's category is "Closed": its current value tells the outcome
         candidates.remove(FORECAST_CATEGORY)
     features: dict[str, FeatureKind] = {}
-    skipped: dict[str, list[str]] = {"empty": [], "date": [], "identifier": []}
+    skipped: dict[str, list[str]] = {"empty": [], "date": [], "identifier": [], "measured": []}
     for col in candidates:
         if squash(col) in ignore:
+            continue
+        if _measured_at_export(str(col)) and squash(col) not in keep:
+            skipped["measured"].append(col)
             continue
         raw = deals[col]
         text = as_text(raw) if not pd.api.types.is_numeric_dtype(raw) else raw
@@ -1109,7 +1131,10 @@ def _features(deals: pd.DataFrame, config: PipelineConfig, report: DataReport, s
         deals[col] = text.astype("str").where(present, None)
         features[col] = "categorical"
     reasons = {"empty": "empty", "date": "dates (only the canonical dates are used, so no feature reveals the future)",
-               "identifier": "a different value on every deal (a name or identifier, not a feature)"}
+               "identifier": "a different value on every deal (a name or identifier, not a feature)",
+               "measured": "a deal's time measured when the export was made (to its close, or to today), which would "
+                           "tell each earlier date of a deal how it ended; the model measures age and days in the stage "
+                           "at each date itself (keep_columns = [...] in the config keeps one that is not)"}
     for key, cols in skipped.items():
         if cols:
             report.warn(src, f"column(s) {examples(cols)} not used as features: {reasons[key]}")
