@@ -490,3 +490,12 @@ def test_times_measured_when_the_export_was_made_are_not_features(write, tmp_pat
     config.write_text('keep_columns = ["Age"]\n')
     kept = load_deal_history(write("deals.csv", text), config=load_config(config))
     assert "Age" in kept.features and "Stage Duration (days)" not in kept.features
+
+
+def test_open_deals_take_their_stage_entry_from_a_history_of_the_other_salesforce_id_form(write):
+    """Scoring reads the stage history as training does: its 18-character ids are the report's 15-character ones."""
+    history = _salesforce(GOOD_HISTORY, long=True)
+    no_entry = _salesforce(GOOD_DEALS, long=False).replace(",2024-04-01,2024-05-15,", ",,2024-05-15,")
+    deals, _ = read_open_deals(write("open.csv", no_entry), history=write("history.csv", history))
+    entered = deals.set_index("deal_id")["stage_entered_at"]
+    assert entered[SALESFORCE_IDS["D4"]] == pd.Timestamp("2024-04-01")
