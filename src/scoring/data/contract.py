@@ -51,7 +51,7 @@ from scoring.data.formats import (
     parse_dates,
     parse_numbers,
 )
-from scoring.data.leaks import revealing_columns
+from scoring.data.leaks import erased_amounts, revealing_columns
 from scoring.data.presets import get_preset
 from scoring.data.problems import DataReport, examples
 from scoring.data.signals import FORECAST_CATEGORY, DealSignals, SignalSpec, read_signals, stage_changes
@@ -148,6 +148,7 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
         if has_columns(hframe, raw_hist, HISTORY_COLUMNS, report, hist_src):
             hist = _parse_history(hframe, parsed, config, report, hist_src, excel, deleted, apart)
     _check_deal_dates(parsed, report, deals_src)
+    _say_erased_amounts(parsed, report, deals_src)
     _closed_after_today(parsed, hist, report, deals_src, live=writes)
     if not writes:  # a CRM's batch of new deals is not an import
         _say_bulk_days(parsed, report, deals_src)
@@ -1004,6 +1005,21 @@ def _closed_after_today(deals: pd.DataFrame, hist: pd.DataFrame | None, report: 
                           + (", or when the stage history's won or lost row says" if logged is not None else ""),
                           deals.loc[future, ROW].tolist(), column="closed_at", kept=True)
     deals.loc[future, "closed_at"] = last if logged is None else logged[future].fillna(last)
+
+
+def _say_erased_amounts(deals: pd.DataFrame, report: DataReport, src: str) -> None:
+    """A warning when lost deals' amounts were zeroed at the loss (:func:`scoring.data.leaks.erased_amounts`)."""
+    status, amount = deals["status"].to_numpy(), deals["amount"].to_numpy(dtype=float)
+    erased = erased_amounts(status, amount)
+    if not erased.any():
+        return
+    shares = {kind: float((amount[status == kind] == 0).mean()) for kind in ("lost", "won", "open") if (status == kind).any()}
+    listed = ", ".join(f"{share:.0%} of {kind}" for kind, share in shares.items())
+    report.warn(src, f"{int(erased.sum()):,} lost deals have an amount of 0 ({listed} deals): amounts zeroed when deals "
+                "were lost? Learned as 0 they would tell the outcome, so the models learn these deals' amounts as "
+                "unknown, and as many of the other deals' amounts at random, so that an unknown amount tells nothing; "
+                "give the amount's changes as --field-history to learn each deal's amount before it was lost", "amount",
+                deals.loc[erased, ROW].tolist())
 
 
 def _say_bulk_days(deals: pd.DataFrame, report: DataReport, src: str) -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from scoring.data.config import PipelineConfig
 from scoring.data.contract import DealHistory
-from scoring.features.snapshots import SnapshotTable, snapshot_dates, sojourns, take_snapshots
+from scoring.features.snapshots import SnapshotTable, as_often_unknown, snapshot_dates, sojourns, take_snapshots
 
 #: ``snapshotter(data, dates, cutoff)``: :func:`take_snapshots` or the same computed elsewhere
 #: (``dask_engine.DaskSnapshots`` runs it on partitions of the deals on a cluster).
@@ -35,7 +35,8 @@ class TrainingSet:
     @cached_property
     def snapshots(self) -> SnapshotTable:
         start = self.data.deals["created_at"].min()
-        return self.snapshotter(self.data, snapshot_dates(start, self.cutoff, self.every_days), self.cutoff)
+        table = self.snapshotter(self.data, snapshot_dates(start, self.cutoff, self.every_days), self.cutoff)
+        return as_often_unknown(table, self.data.deals)
 
     @cached_property
     def stays(self) -> pd.DataFrame:
