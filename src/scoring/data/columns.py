@@ -79,9 +79,15 @@ def other_deals(frame: pd.DataFrame, known: pd.Index | None, report: DataReport,
     """Which rows of ``frame`` (a history, the field changes, the activities) belong to deals not ``known``: set
     aside, those of ``deleted`` deals and of the deals set aside for a reason (``apart``: reason, such as "deals in
     other pipelines", -> ids) as such (nothing is lost: the deal is gone, or not learned), the others as deals
-    ``others`` (a report's filter left them out). ``known`` None: every deal is known."""
+    ``others`` (a report's filter left them out). ``known`` None: every deal is known. Ids written in Salesforce's
+    other form of a known id are rewritten in ``frame`` as the deals file writes them (:func:`same_deal_ids`)."""
     ids = as_text(frame["deal_id"])
     unknown = np.zeros(len(frame), dtype=bool) if known is None else ~is_in(ids, known)
+    if unknown.any():
+        ids, matched = _matched(ids, unknown, known, report, src, what)
+        if matched.any():
+            frame["deal_id"] = ids
+            unknown &= ~matched
     left_out = unknown.copy()
     for reason, left in (("deleted deals", deleted), *(apart or {}).items()):
         rows = left_out & is_in(ids, pd.Index(left, dtype=object))
@@ -116,26 +122,31 @@ def same_deal_ids(ids: pd.Series, known: pd.Index | None, report: DataReport, sr
     either is matched only when that holds; said in a note."""
     if known is None or not len(known):
         return ids
-    unknown = ids.notna() & ~is_in(ids, known)
-    if not unknown.any():
-        return ids
+    unknown = ids.notna().to_numpy() & ~is_in(ids, known)
+    return _matched(ids, unknown, known, report, src, what)[0] if unknown.any() else ids
+
+
+def _matched(ids: pd.Series, unknown: np.ndarray, known: pd.Index | None, report: DataReport, src: str,
+             what: str) -> tuple[pd.Series, np.ndarray]:
+    """:func:`same_deal_ids` of the ``unknown`` ids: the ids, and which were matched."""
+    if known is None or not len(known):
+        return ids, np.zeros(len(ids), dtype=bool)
     found: dict[str, str] = {}
-    values = pd.Series(ids[unknown].unique(), dtype=object)
+    values = pd.Series(ids[unknown].dropna().unique(), dtype=object)
     long = values[values.str.match(_SALESFORCE_18)]
-    short = long.str[:15]
-    hit = is_in(short, known)
+    hit = is_in(long.str[:15], known)
     found.update({v: v[:15] for v in long[hit] if casesafe(v[:15]) == v})
-    short_ids = values[values.str.match(_SALESFORCE_15)]
-    if len(short_ids) and pd.Series(known[:50], dtype=object).astype("str").str.match(_SALESFORCE_18).any():
-        safe = short_ids.map(casesafe)
-        found.update(dict(zip(short_ids[is_in(safe, known)], safe[is_in(safe, known)], strict=True)))
-    if not found:
-        return ids
-    out = ids.where(~unknown, ids.map(found).fillna(ids))
-    report.notes.append(f"{int(ids.isin(list(found)).sum()):,} {what} row(s) of {src} name their deals by Salesforce's "
-                        f"other form of the deals file's ids ({examples(list(found))}: a report writes 15 characters, "
-                        "the API and Data Loader 18): matched")
-    return out
+    short = values[values.str.match(_SALESFORCE_15)]
+    if len(short) and pd.Series(known[:50], dtype=object).astype("str").str.match(_SALESFORCE_18).any():
+        safe = short.map(casesafe)
+        found.update(dict(zip(short[is_in(safe, known)], safe[is_in(safe, known)], strict=True)))
+    matched = unknown & ids.isin(list(found)).to_numpy()
+    if not matched.any():
+        return ids, matched
+    report.notes.append(f"{int(matched.sum()):,} {what} row(s) of {src} name their deals by Salesforce's other form of "
+                        f"the deals file's ids ({examples(list(found))}: a report writes 15 characters, the API and "
+                        "Data Loader 18): matched")
+    return ids.where(~matched, ids.map(found)), matched
 
 
 def _zeros_hint(unknown: pd.Series, known: pd.Index | None) -> str:

@@ -792,10 +792,9 @@ def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineCon
             report.error(src, message, column, out.loc[mask, ROW].tolist())
 
     by_id = deals.dropna(subset=["deal_id"]).drop_duplicates("deal_id").set_index("deal_id")
-    ids = same_deal_ids(as_text(out["deal_id"]), by_id.index, report, src, "history")
-    out["deal_id"] = ids
+    out["deal_id"] = as_text(out["deal_id"])
     unknown_deal = pd.Series(other_deals(out, by_id.index, report, src, "history", deleted=deleted, apart=apart),
-                             index=ids.index)
+                             index=out.index)
 
     kind, canon = _classify_stages(as_text(out["stage"]), config)
     out["stage"], out["_stage_kind"] = canon, kind

@@ -35,7 +35,6 @@ from scoring.data.columns import (
     map_columns,
     other_deals,
     read_dates,
-    same_deal_ids,
     squash,
 )
 from scoring.data.config import ACTIVITY_COLUMNS, FIELD_HISTORY_COLUMNS, FROM_STAGE, HISTORY_COLUMNS, OWNER, PipelineConfig
@@ -191,7 +190,6 @@ def read_signals(field_history: TableInput | None, activities: TableInput | None
         frame = map_columns(raw, _names(config, "field_history_columns"), FIELD_HISTORY_COLUMNS, report, src,
                             "field history")
         if has_columns(frame, raw, FIELD_HISTORY_COLUMNS, report, src):
-            frame["deal_id"] = same_deal_ids(as_text(frame["deal_id"]), known, report, src, "field changes")
             other = other_deals(frame, known, report, src, "field changes", others, deleted, apart)
             fh = _field_rows(frame, other, config, report, src, excel, stages_read)
             given.add("field_history")
@@ -200,7 +198,6 @@ def read_signals(field_history: TableInput | None, activities: TableInput | None
         excel = bool(raw.attrs.get("excel"))
         frame = map_columns(raw, _names(config, "activity_columns"), ACTIVITY_COLUMNS, report, src, "activities")
         if has_columns(frame, raw, ACTIVITY_COLUMNS[:2], report, src):
-            frame["deal_id"] = same_deal_ids(as_text(frame["deal_id"]), known, report, src, "activities")
             other = other_deals(frame, known, report, src, "activities", others, deleted, apart)
             act = _activity_rows(frame, other, config, report, src, excel)
             given.add("activities")
