@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
 
+from scoring.data import contract
 from scoring.data.contract import load_deal_history
 from scoring.data.demo import DemoCompany
 from scoring.evaluation.metrics import scores
 from scoring.evaluation.selection import choose_calibration
-from scoring.features import dataset, snapshots
 from scoring.features.dataset import TrainingSet
 from scoring.features.snapshots import snapshot_dates, take_snapshots
 from scoring.models.baselines import FixedStageModel, LogisticRegressionModel
@@ -332,19 +332,21 @@ def test_lost_deals_amounts_zeroed_at_the_loss_teach_no_outcome(monkeypatch):
     kept)."""
     demo = DemoCompany().generate(4000, seed=3, end=END)
     zeroed = (demo.deals["status"] == "lost").to_numpy() & (np.random.default_rng(1).random(len(demo.deals)) < 0.6)
-    data = load_deal_history(demo.deals.assign(amount=demo.deals["amount"].mask(zeroed, 0.0)), demo.history)
+    exported = demo.deals.assign(amount=demo.deals["amount"].mask(zeroed, 0.0))
+    data = load_deal_history(exported, demo.history)
     assert any("lost deals have an amount of 0" in str(w) for w in data.report.warnings)
+    assert data.erased_share == pytest.approx(zeroed.sum() / (demo.deals["status"] == "lost").sum())
+    assert data.deals.loc[zeroed[data.deals.index], "amount"].isna().all()  # unknown, not 0
     assert not any("amount of 0" in str(w) for w in load_deal_history(demo.deals, demo.history).report.warnings)
     truth = demo.truth.set_index("deal_id").loc[demo.open_deals["deal_id"], "true_win_probability_at_end"].to_numpy()
     amount = demo.open_deals["amount"].to_numpy()
 
-    def served_over_truth() -> float:
+    def served_over_truth(data) -> float:
         bundle = train_bundle(data, as_of=END)
         bundle.served = "model"
         scored, _ = score_deals(bundle, demo.open_deals, END, top=0)
         return float((scored["win_probability"].to_numpy() * amount).sum() / (truth * amount).sum())
 
-    assert 0.8 < served_over_truth() < 1.1
-    monkeypatch.setattr(snapshots, "erased_amounts", lambda status, amount: np.zeros(len(status), dtype=bool))
-    monkeypatch.setattr(dataset, "as_often_unknown", lambda table, deals: table)
-    assert served_over_truth() > 1.3  # learned as zeros
+    assert 0.8 < served_over_truth(data) < 1.1
+    monkeypatch.setattr(contract, "erased_amounts", lambda status, amount: np.zeros(len(status), dtype=bool))
+    assert served_over_truth(load_deal_history(exported, demo.history)) > 1.3  # learned as zeros

@@ -70,7 +70,9 @@ class DealHistory:
     empty when no stage history was given. ``features`` maps each feature to its kind: the deals' feature
     columns and the features ``spec`` derives from the ``signals`` (field history and activities, SPEC 2.2).
     ``deleted``: the ids of deals the export marks deleted (status ``deleted``, as Pipedrive writes it): they
-    are not in ``deals``, and the pipeline store takes them out of its pipeline.
+    are not in ``deals``, and the pipeline store takes them out of its pipeline. ``erased_share``: the share of
+    the lost deals whose amount, zeroed at the loss, is read as unknown (:func:`scoring.data.leaks.erased_amounts`;
+    training leaves as many other amounts out, :func:`scoring.features.snapshots.as_often_unknown`).
     """
 
     deals: pd.DataFrame
@@ -82,6 +84,7 @@ class DealHistory:
     signals: DealSignals = field(default_factory=DealSignals)
     spec: SignalSpec = field(default_factory=SignalSpec)
     deleted: tuple[str, ...] = ()
+    erased_share: float = 0.0
 
     @property
     def has_history(self) -> bool:
@@ -148,7 +151,7 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
         if has_columns(hframe, raw_hist, HISTORY_COLUMNS, report, hist_src):
             hist = _parse_history(hframe, parsed, config, report, hist_src, excel, deleted, apart)
     _check_deal_dates(parsed, report, deals_src)
-    _say_erased_amounts(parsed, report, deals_src)
+    erased_share = _erased_amounts(parsed, report, deals_src)
     _closed_after_today(parsed, hist, report, deals_src, live=writes)
     if not writes:  # a CRM's batch of new deals is not an import
         _say_bulk_days(parsed, report, deals_src)
@@ -194,7 +197,7 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
     hist_out = hist[list(HISTORY_COLUMNS)].sort_values(["deal_id", "entered_at", "stage"], kind="stable")
     sources = tuple(s for s in (deals_src, hist_src, *_names(field_history), *_names(activities)) if s)
     return DealHistory(deals_out.reset_index(drop=True), hist_out.reset_index(drop=True), config,
-                       features, report, sources, signals, spec, deleted), report
+                       features, report, sources, signals, spec, deleted, erased_share), report
 
 
 @dataclass(frozen=True)
@@ -1006,12 +1009,13 @@ def _closed_after_today(deals: pd.DataFrame, hist: pd.DataFrame | None, report: 
     deals.loc[future, "closed_at"] = last if logged is None else logged[future].fillna(last)
 
 
-def _say_erased_amounts(deals: pd.DataFrame, report: DataReport, src: str) -> None:
-    """A warning when lost deals' amounts were zeroed at the loss (:func:`scoring.data.leaks.erased_amounts`)."""
+def _erased_amounts(deals: pd.DataFrame, report: DataReport, src: str) -> float:
+    """Lost deals' amounts zeroed at the loss (:func:`scoring.data.leaks.erased_amounts`) read as unknown (NaN: the
+    0 is not what the deal was worth while open), said in a warning; the share of the lost deals they are."""
     status, amount = deals["status"].to_numpy(), deals["amount"].to_numpy(dtype=float)
     erased = erased_amounts(status, amount)
     if not erased.any():
-        return
+        return 0.0
     shares = {kind: float((amount[status == kind] == 0).mean()) for kind in ("lost", "won", "open") if (status == kind).any()}
     listed = ", ".join(f"{share:.0%} of {kind}" for kind, share in shares.items())
     report.warn(src, f"{int(erased.sum()):,} lost deals have an amount of 0 ({listed} deals): amounts zeroed when deals "
@@ -1019,6 +1023,8 @@ def _say_erased_amounts(deals: pd.DataFrame, report: DataReport, src: str) -> No
                 "unknown, and as many of the other deals' amounts at random, so that an unknown amount tells nothing; "
                 "give the amount's changes as --field-history to learn each deal's amount before it was lost", "amount",
                 deals.loc[erased, ROW].tolist())
+    deals.loc[erased, "amount"] = np.nan
+    return float(erased.sum() / (status == "lost").sum())
 
 
 def _say_bulk_days(deals: pd.DataFrame, report: DataReport, src: str) -> None:

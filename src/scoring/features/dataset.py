@@ -36,7 +36,7 @@ class TrainingSet:
     def snapshots(self) -> SnapshotTable:
         start = self.data.deals["created_at"].min()
         table = self.snapshotter(self.data, snapshot_dates(start, self.cutoff, self.every_days), self.cutoff)
-        return as_often_unknown(table, self.data.deals)
+        return as_often_unknown(table, self.data)
 
     @cached_property
     def stays(self) -> pd.DataFrame:

@@ -17,7 +17,6 @@ import pandas as pd
 
 from scoring.data.config import PipelineConfig
 from scoring.data.contract import DealHistory, data_end
-from scoring.data.leaks import erased_amounts
 from scoring.data.signals import AMOUNT
 from scoring.features.signals import signal_columns
 
@@ -196,7 +195,7 @@ def _attach_deal_columns(rows: pd.DataFrame, data: DealHistory) -> pd.DataFrame:
     ix = rows["_deal"].to_numpy()
     created = deals["created_at"].to_numpy(dtype="datetime64[us]")[ix]
     rows["age_days"] = elapsed_days(rows["as_of"].to_numpy(dtype="datetime64[us]"), created)
-    rows["amount"] = known_amounts(deals)[ix]
+    rows["amount"] = deals["amount"].to_numpy()[ix]
     for name in data.features:
         if name in deals.columns:
             rows[name] = deals[name].to_numpy()[ix]
@@ -211,27 +210,16 @@ def _attach_deal_columns(rows: pd.DataFrame, data: DealHistory) -> pd.DataFrame:
     return rows
 
 
-def known_amounts(deals: pd.DataFrame) -> np.ndarray:
-    """The deals' amounts as known while they were open: a lost deal's amount zeroed at the loss
-    (:func:`scoring.data.leaks.erased_amounts`) is unknown (NaN), not 0. Where the field history knows the amount
-    at a date, that is used instead (:func:`_attach_deal_columns`)."""
-    amount = deals["amount"].to_numpy(dtype=float).copy()
-    amount[erased_amounts(deals["status"].to_numpy(), amount)] = np.nan
-    return amount
-
-
-def as_often_unknown(table: SnapshotTable, deals: pd.DataFrame) -> SnapshotTable:
-    """Training rows where an unknown amount tells no outcome: when lost deals' zeroed amounts are unknown
-    (:func:`known_amounts`), as large a share of the other deals' amounts, won or not closed, is left out too, deal
-    by deal at random (the same draw every time), so that only the known amounts teach, the same for every outcome.
-    For fitting only: evaluation and scoring read every amount that was known."""
-    amount = deals["amount"].to_numpy(dtype=float)
-    status = deals["status"].to_numpy()
-    erased = erased_amounts(status, amount)
-    if not erased.any():
+def as_often_unknown(table: SnapshotTable, data: DealHistory) -> SnapshotTable:
+    """Training rows where an unknown amount tells no outcome: when lost deals' zeroed amounts are read as unknown
+    (``data.erased_share`` of the lost deals, :class:`~scoring.data.contract.DealHistory`), as large a share of the
+    other deals' amounts, won or not closed, is left out too, deal by deal at random (the same draw every time), so
+    that only the known amounts teach, the same for every outcome. For fitting only: evaluation and scoring read
+    every amount that was known."""
+    if not data.erased_share:
         return table
-    lost = status == "lost"
-    masked = ~lost & (np.random.default_rng(0).random(len(deals)) < erased.sum() / lost.sum())
+    deals = data.deals
+    masked = deals["status"].ne("lost").to_numpy() & (np.random.default_rng(0).random(len(deals)) < data.erased_share)
     hidden = table.rows["deal_id"].isin(deals.loc[masked, "deal_id"]).to_numpy()
     return replace(table, rows=table.rows.assign(amount=table.rows["amount"].mask(hidden)))
 
