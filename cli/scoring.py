@@ -126,7 +126,7 @@ def forecast(input_path: Path, out_path: Path, as_of: Any, period: str, periods:
     history = None
     if history_path is not None:
         with err.status(f"Reading {history_path}..."):
-            history = load_deal_history(history_path, None, bundle.config).deals
+            history = load_deal_history(history_path, None, bundle.config).with_imported()  # imports booked too
     when = pd.Timestamp(as_of) if as_of else pd.Timestamp(date.today())
     result = make_forecast(bundle, deals, when, period, periods, seed=seed, model_info=info, history=history,
                            signals=signals)

@@ -12,6 +12,7 @@ from scoring.data.contract import inspect_deal_history, load_deal_history, read_
 from scoring.data.presets import load_config
 from scoring.data.tables import ROW
 from scoring.errors import DataError
+from scoring.forecast.topdown import past_bookings
 from tests.conftest import GOOD_DEALS, GOOD_HISTORY
 
 
@@ -418,6 +419,11 @@ def test_closed_deals_a_move_into_the_crm_imported_are_set_aside_as_such(write):
     assert "2024-06-03" in deals_aside.reason
     [hist_aside] = [s for s in report.set_aside if s.source.endswith("history.csv")]
     assert hist_aside.count == 120 and "history of closed deals imported" in hist_aside.reason
+    # kept for what they booked: a migrated org's past quarters are not empty
+    assert len(data.imported) == 120 and data.imported["deal_id"].str.startswith("M").all()
+    booked = past_bookings(data.with_imported(), pd.Timestamp("2024-07-01"), "quarter")
+    assert booked[pd.Period("2023Q1")] == sum(1000 + i for i in range(120) if i % 3 and i < 89)
+    assert past_bookings(data.deals, pd.Timestamp("2024-07-01"), "quarter").index.min() == pd.Period("2024Q2")
     _, strict = inspect_deal_history(write("deals.csv", deals), write("history.csv", history), strict=True)
     assert {e.column for e in strict.errors} == {"created_at", "deal_id"}
 

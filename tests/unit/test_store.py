@@ -289,3 +289,35 @@ def test_the_pipeline_before_any_stage_history_keeps_the_deals_it_had():
     then = StoredPipeline(deals, history).open_at(pd.Timestamp("2025-02-15")).set_index("deal_id")
     assert then["stage"].tolist() == ["Proposal", "Lead"]
     assert pd.isna(then.loc["A", "stage_entered_at"]) and then.loc["B", "stage_entered_at"] == pd.Timestamp("2025-02-01")
+
+
+def test_closed_deals_imported_into_the_crm_count_in_what_their_period_booked(tmp_path: Path, demo):
+    """A migrated org's old closed deals (created in bulk on the import's day, after they closed) are never open in
+    the stored pipeline, but what they won counts in their period's bookings: the quarter of the move books them;
+    the flow around the import neither creates nor closes them."""
+    from scoring.forecast.revenue import booked_in, period_bounds
+    from scoring.report.pipeline import StoredPipeline, pipeline_flow
+
+    day = pd.Timestamp("2025-06-20 10:00")
+    template = demo.deals[demo.deals["status"] == "won"].iloc[0]
+    imported = pd.DataFrame([{**template.to_dict(), "deal_id": f"OLD-{i}", "created_at": day + pd.Timedelta(minutes=i % 50),
+                              "status": "won" if i % 3 else "lost", "closed_at": pd.Timestamp("2025-04-01")
+                              + pd.Timedelta(days=i % 70), "stage_entered_at": day, "amount": 1000.0 + i}
+                             for i in range(150)])
+    data = load_deal_history(pd.concat([demo.deals, imported], ignore_index=True), demo.history)
+    assert len(data.imported) == 150 and not data.deals["deal_id"].str.startswith("OLD-").any()
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}", create=True)
+    assert store.import_history(data, "moved.csv", at=pd.Timestamp("2025-06-30 08:00")).deals_new == len(demo.deals) + 150
+    pipeline = StoredPipeline(store.deals(), store.history(), changes=store.field_changes())
+    as_of = pd.Timestamp("2025-06-25")
+    won_old = sum(1000.0 + i for i in range(150) if i % 3)
+    ours = demo.deals[(demo.deals["status"] == "won") & (demo.deals["closed_at"] >= "2025-04-01")
+                      & (demo.deals["closed_at"] < as_of)]["amount"].sum()
+    booked = booked_in(pipeline.known_at(as_of), as_of, period_bounds(as_of, "quarter", 2), "quarter")
+    assert booked[0] == pytest.approx(ours + won_old) and booked[1] == 0.0
+    assert not set(pipeline.open_at(as_of)["deal_id"]) & set(imported["deal_id"])
+    flow = pipeline_flow(pipeline, pd.Timestamp("2025-06-15"), pd.Timestamp("2025-06-25"))["total"]
+    created = demo.deals[(demo.deals["created_at"] > "2025-06-15") & (demo.deals["created_at"] < "2025-06-26")]
+    assert flow["created_deals"] == len(created)
+    assert flow["end_value"] == pytest.approx(flow["start_value"] + flow["created"] - flow["won"] - flow["lost"]
+                                              + flow["raised"] - flow["cut"] - flow["removed"])

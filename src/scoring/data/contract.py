@@ -73,6 +73,8 @@ class DealHistory:
     are not in ``deals``, and the pipeline store takes them out of its pipeline. ``erased_share``: the share of
     the lost deals whose amount, zeroed at the loss, is read as unknown (:func:`scoring.data.leaks.erased_amounts`;
     training leaves as many other amounts out, :func:`scoring.features.snapshots.as_often_unknown`).
+    ``imported``: the closed deals set aside as imported into the CRM (``IMPORTED_CLOSED``): not in ``deals``,
+    but what they booked counts in past periods' bookings (:meth:`with_imported`).
     """
 
     deals: pd.DataFrame
@@ -85,6 +87,14 @@ class DealHistory:
     spec: SignalSpec = field(default_factory=SignalSpec)
     deleted: tuple[str, ...] = ()
     erased_share: float = 0.0
+    imported: pd.DataFrame = field(default_factory=lambda: _no_deals())
+
+    def with_imported(self) -> pd.DataFrame:
+        """The deals and the closed deals imported into the CRM (``imported``, canonical columns, no features): what
+        each period booked, those included. Never learned from: their time open is not known."""
+        if self.imported.empty:
+            return self.deals
+        return pd.concat([self.deals, self.imported], ignore_index=True)
 
     @property
     def has_history(self) -> bool:
@@ -93,7 +103,8 @@ class DealHistory:
     def digest(self) -> str:
         """A SHA-256 of the canonical data: equal data, equal digest (for provenance)."""
         h = hashlib.sha256()
-        for frame in (self.deals, self.history, self.signals.field_history, self.signals.activities):
+        frames = (self.deals, self.history, self.signals.field_history, self.signals.activities)
+        for frame in (*frames, self.imported) if len(self.imported) else frames:
             data = frame.drop(columns=[ROW], errors="ignore")
             h.update(",".join(map(str, data.columns)).encode())
             h.update(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
@@ -143,7 +154,7 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
     config = _export_number_format(frame, config, report, deals_src)
     parsed = _parse_deals(frame, config, report, deals_src, excel)
     parsed, imported = _without_imported_closed(parsed, report, deals_src)
-    apart = {"deals in other pipelines": elsewhere, IMPORTED_CLOSED: imported}
+    apart = {"deals in other pipelines": elsewhere, IMPORTED_CLOSED: tuple(imported["deal_id"].astype(str))}
     hist = None
     if raw_hist is not None and hist_src is not None:
         hframe = map_columns(raw_hist, config.history_columns, (*HISTORY_COLUMNS, FROM_STAGE), report, hist_src,
@@ -196,8 +207,9 @@ def inspect_deal_history(deals: TableInput, history: TableInput | None = None,
         hist = _no_history()
     hist_out = hist[list(HISTORY_COLUMNS)].sort_values(["deal_id", "entered_at", "stage"], kind="stable")
     sources = tuple(s for s in (deals_src, hist_src, *_names(field_history), *_names(activities)) if s)
+    imported_out = imported[[*DEAL_COLUMNS, ROW]].astype({"amount": float}).reset_index(drop=True)
     return DealHistory(deals_out.reset_index(drop=True), hist_out.reset_index(drop=True), config,
-                       features, report, sources, signals, spec, deleted, erased_share), report
+                       features, report, sources, signals, spec, deleted, erased_share, imported_out), report
 
 
 @dataclass(frozen=True)
@@ -929,23 +941,25 @@ def _with_unchanged(out: pd.DataFrame, by_id: pd.DataFrame, report: DataReport, 
 IMPORTED_CLOSED = "closed deals imported into the CRM"
 
 
-def _without_imported_closed(deals: pd.DataFrame, report: DataReport, src: str) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """The deals without the closed ones a move into the CRM imported: created on a day of bulk creation
+def _without_imported_closed(deals: pd.DataFrame, report: DataReport, src: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The deals without the closed ones a move into the CRM imported, and those: created on a day of bulk creation
     (:mod:`scoring.data.bulk`) and closed before it. A CRM dates a record's creation the day it is made (Salesforce
     unless the import sets its audit fields), so a migrated org's old deals say they were created after they closed:
     their open life (age, time in each stage) is unknown, so they are set aside, counted and listed, with their
-    history. A few such deals on ordinary days stay an error (:func:`_check_deal_dates`)."""
+    history, and kept only for what they booked. A few such deals on ordinary days stay an error
+    (:func:`_check_deal_dates`)."""
     days = bulk_days(deals["created_at"])
     if days.empty:
-        return deals, ()
+        return deals, deals.iloc[:0]
     created = deals["created_at"].dt.normalize()
     rows = (deals["status"].isin(["won", "lost"]) & (deals["closed_at"] < created) & created.isin(days)).to_numpy()
     if not rows.any():
-        return deals, ()
+        return deals, deals.iloc[:0]
     shown = examples([f"{day:%Y-%m-%d}" for day in days])
     report.set_rows_aside(src, f"{IMPORTED_CLOSED} (created in bulk on {shown}, closed before it: their time open is "
-                          "not known)", deals.loc[rows, ROW].tolist(), column="created_at")
-    return deals[~rows], tuple(deals.loc[rows, "deal_id"].astype(str))
+                          "not known; what they booked is counted in past periods)", deals.loc[rows, ROW].tolist(),
+                          column="created_at")
+    return deals[~rows], deals[rows]
 
 
 def _check_deal_dates(deals: pd.DataFrame, report: DataReport, src: str) -> None:

@@ -292,7 +292,7 @@ def _bookings_rows(setup: DateSetup, as_of: pd.Timestamp, bounds: list[tuple[pd.
                    bundle: ModelBundle, rep_close: np.ndarray | None) -> list[dict[str, object]]:
     """One row per (method, period): the bookings forecast at ``as_of`` beside everything the period booked (the
     model's by the bundle's served model, arrivals and period effects, as a forecast then would have been)."""
-    deals, every, last = setup.data.deals, setup.every, setup.last
+    deals, every, last = setup.data.with_imported(), setup.every, setup.last  # what was booked: imports too
     booked = np.zeros(len(bounds))  # as-of dates are period starts: nothing is booked yet
     p_win, in_period = forecasts[bundle.served]
     joint = simulate_bookings(bundle.arrivals, bundle.effects, every, as_of, bounds, amount, in_period, p_win, booked,

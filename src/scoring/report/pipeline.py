@@ -221,8 +221,9 @@ def pipeline_flow(pipeline: StoredPipeline, start: pd.Timestamp, end: pd.Timesta
     old, new = pd.to_datetime(close["old_value"]), pd.to_datetime(close["new_value"])
     pushed = close[(old <= period_end) & ((new > period_end) | new.isna())]
     pulled = close[((old > period_end) | old.isna()) & (new <= period_end)]
-    created = deals[(deals["created_at"] > start) & (deals["created_at"] <= end)]
-    closed = deals[(deals["closed_at"] > start) & (deals["closed_at"] <= end)]
+    opened = deals[~(deals["closed_at"] < deals["created_at"].dt.normalize())]  # not the closed deals imported
+    created = opened[(opened["created_at"] > start) & (opened["created_at"] <= end)]
+    closed = opened[(opened["closed_at"] > start) & (opened["closed_at"] <= end)]
     # (name, deal ids, values): each part of the flow, summed in total and per owner
     parts = [("start_value", before["deal_id"], before["amount"]), ("created", created["deal_id"], created["amount"]),
              ("won", closed.loc[closed["status"] == "won", "deal_id"], closed.loc[closed["status"] == "won", "amount"]),

@@ -279,17 +279,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
 
 
 def _canonical(data: DealHistory) -> pd.DataFrame:
-    """A history's deals as the store keeps them: canonical columns, features as canonical JSON."""
+    """A history's deals as the store keeps them: canonical columns, features as canonical JSON; and the closed
+    deals imported into the CRM, without features (never open here: kept for what they booked)."""
     deals = data.deals
-    out = pd.DataFrame({c: deals[c] if c in deals.columns else pd.NaT for c in COLUMNS})
-    out["amount"] = out["amount"].astype(float)
-    for column in DATES:
-        out[column] = pd.to_datetime(out[column]).astype("datetime64[us]")
+    out = _columns(deals)
     names = _feature_names(deals)
     values = [deals[name].tolist() for name in names]
     out["features"] = [json.dumps({n: _plain(v) for n, v in zip(names, row)}, sort_keys=True)
                        for row in zip(*values)] if names else "{}"
+    if len(data.imported):
+        out = pd.concat([out, _columns(data.imported).assign(features="{}")])
     return out.reset_index(drop=True)
+
+
+def _columns(deals: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame({c: deals[c] if c in deals.columns else pd.NaT for c in COLUMNS})
+    out["amount"] = out["amount"].astype(float)
+    for column in DATES:
+        out[column] = pd.to_datetime(out[column]).astype("datetime64[us]")
+    return out
 
 
 def _import(conn: Connection, data: DealHistory, source: str, at: pd.Timestamp,
