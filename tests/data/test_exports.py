@@ -14,6 +14,7 @@ from scoring.data.demo import DemoCompany
 from scoring.data.exports import FOOTER, salesforce_reports
 from scoring.data.formats import AmbiguousDates, parse_dates, parse_numbers
 from scoring.data.presets import load_config
+from scoring.data.tables import ROW, SHORT, read_table
 from scoring.errors import DataError, InvalidDeals
 from tests.conftest import GOOD_DEALS, GOOD_HISTORY
 
@@ -471,6 +472,53 @@ def test_a_workbook_is_read_from_its_data_sheet_and_tab_separated_text_from_tsv(
                for n in data.report.notes)
     tsv = load_deal_history(write("deals.tsv", GOOD_DEALS.replace(",", "\t")))
     pd.testing.assert_frame_equal(tsv.deals, load_deal_history(write("deals.csv", GOOD_DEALS)).deals)
+
+
+def test_a_salesforce_excel_export_that_is_an_html_table_reads_as_its_csv(tmp_path: Path):
+    """Salesforce's "Excel Format .xls" export is an HTML table named .xls (ISO-8859-1, empty cells as &nbsp;, the
+    footer as rows of one cell across): read as the same report's CSV is, said in a note (it was refused as not a
+    readable workbook)."""
+    demo = DemoCompany().generate(300, seed=7, end="2025-06-30")
+    config = load_config(preset="salesforce")
+    from_csv = load_deal_history(*salesforce_reports(demo, tmp_path), config)
+    data = load_deal_history(*salesforce_reports(demo, tmp_path, excel=True), config)
+    pd.testing.assert_frame_equal(data.deals, from_csv.deals)
+    pd.testing.assert_frame_equal(data.history, from_csv.history)
+    assert sum("not a workbook but an HTML table" in n for n in data.report.notes) == 2
+    assert [s.count for s in data.report.set_aside if "footer" in s.reason] == [len(FOOTER) - 1] * 2
+
+
+def test_html_and_text_named_as_workbooks_are_read_as_what_they_are(tmp_path: Path, write):
+    """An HTML table named .xls: its charset, entities, title rows above the header, cells spanning columns and
+    short rows read as a CSV's would be; a row longer than the header refused naming it. Tab-separated text
+    named .xls is read as text; bytes neither a workbook nor text keep the workbook reader's clear error."""
+    page = ('<html><head><meta charset="windows-1252"></head><body><table>'
+            '<tr><td colspan="3">Opportunities &amp; deals</td></tr><tr><td>As of 6/30/2025</td></tr>'
+            '<tr><th>deal_id</th><th>created_at</th><th>amount</th><th>stage</th><th>status</th><th>closed_at</th>'
+            '<th>owner</th></tr>'
+            '<tr><td>D1</td><td>2024-01-05</td><td>1,000.50</td><td>Lead</td><td>lost</td><td>2024-02-01</td>'
+            '<td>Zo\xeb &amp; Co</td></tr>'
+            '<tr><td>D2</td><td>2024-01-06</td><td>2000</td><td>Qualified</td><td>won</td><td>2024-03-01</td>'
+            '<td>&nbsp;</td></tr>'
+            '<tr><td>D3</td><td>2024-01-07</td><td>3000</td><td>Lead</td></tr></table></body></html>')
+    path = tmp_path / "deals.xls"
+    path.write_bytes(page.encode("cp1252"))
+    frame = read_table(path)
+    assert frame.attrs["header_row"] == 3 and list(frame[ROW]) == [4, 5, 6]
+    assert frame["owner"].tolist()[:2] == ["Zoë & Co", None] and frame["amount"].tolist()[0] == "1,000.50"
+    assert frame[SHORT].tolist() == [0, 0, 4]
+    path.write_bytes(page.replace("<td>Lead</td></tr>", "<td>Lead</td><td>open</td><td></td><td>A</td>"
+                                  "<td>extra</td></tr>").encode("cp1252"))
+    with pytest.raises(DataError, match="row.s. 6 have more cells"):
+        read_table(path)
+    text = tmp_path / "text.xls"
+    text.write_text(GOOD_DEALS.replace(",", "\t"))
+    data = load_deal_history(text)
+    pd.testing.assert_frame_equal(data.deals, load_deal_history(write("deals.csv", GOOD_DEALS)).deals)
+    assert any("not a workbook but delimited text" in n for n in data.report.notes)
+    (tmp_path / "junk.xls").write_bytes(b"\x00\x01\x02binary")
+    with pytest.raises(DataError, match="not a readable workbook"):
+        read_table(tmp_path / "junk.xls")
 
 
 MAVEN_CONFIG = '''# The Maven CRM sample set (sales_pipeline.csv), loaded with this config alone

@@ -1,5 +1,6 @@
-"""Reading export files: CSV (optionally gzipped) or Parquet as text cells, each row numbered as in a spreadsheet
-(header = row 1) so that every problem can name the row it was found in."""
+"""Reading export files: CSV (optionally gzipped), Parquet or workbooks (and the HTML tables or text some exports
+name as workbooks) as text cells, each row numbered as in a spreadsheet (header = row 1) so that every problem can
+name the row it was found in."""
 from __future__ import annotations
 
 import csv
@@ -51,17 +52,12 @@ def read_table(path: str | Path) -> pd.DataFrame:
         if name.endswith((".parquet", ".pq")):
             frame = pd.read_parquet(path)
         elif name.endswith(EXCEL):
-            frame = _read_excel(path)
+            kind = _disguised(path)
+            frame = _read_html(path) if kind == HTML else _read_text(path) if kind else _read_excel(path)
+            if kind:
+                frame.attrs["disguised"] = kind
         elif name.endswith(TEXT):
-            encoding = _encoding(path)
-            above, sep = _csv_header(path, encoding)
-            frame = _read_csv(path, sep, encoding, above)
-            frame.attrs["header_row"] = above + 1
-            # a short row leaves the last cells empty: only then is the file read again to count its cells
-            last_empty = frame.iloc[:, -1].isna() & (frame.notna().sum(axis=1) > 1)
-            frame[SHORT] = (_cell_counts(path, sep, len(frame), frame.shape[1], encoding, above) if last_empty.any()
-                            else 0)
-            frame.attrs["encoding"] = encoding
+            frame = _read_text(path)
         else:
             raise DataError(f"{path}: unsupported file type; expected .csv (or .tsv, .txt; gzipped too), .parquet, "
                             ".xlsx (or .xls, .xlsm, .xlsb, .ods)")
@@ -75,6 +71,95 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if frame.columns.empty:
         raise DataError(f"{path}: the file is empty; expected a header row and one row per deal")
     return _with_rows(frame, int(frame.attrs.get("header_row", 1)))
+
+
+def _read_text(path: Path) -> pd.DataFrame:
+    """A delimited text file's cells as text (:func:`read_table`)."""
+    encoding = _encoding(path)
+    above, sep = _csv_header(path, encoding)
+    frame = _read_csv(path, sep, encoding, above)
+    frame.attrs["header_row"] = above + 1
+    # a short row leaves the last cells empty: only then is the file read again to count its cells
+    last_empty = frame.iloc[:, -1].isna() & (frame.notna().sum(axis=1) > 1)
+    frame[SHORT] = (_cell_counts(path, sep, len(frame), frame.shape[1], encoding, above) if last_empty.any()
+                    else 0)
+    frame.attrs["encoding"] = encoding
+    return frame
+
+
+#: What a workbook's name may hide (``frame.attrs["disguised"]``): an HTML table (Salesforce's "Excel" export,
+#: which Excel opens after a warning) or delimited text (a CSV or tab-separated file named .xls).
+HTML, DELIMITED = "an HTML table", "delimited text"
+#: The first bytes of real workbooks: OLE2 (.xls, .xlsb of old) and zip (.xlsx, .xlsm, .xlsb, .ods).
+_WORKBOOK_MAGIC = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"PK\x03\x04")
+
+
+def _disguised(path: Path) -> str | None:
+    """What a file named as a workbook really is when it is not one: :data:`HTML`, :data:`DELIMITED`, or None (a
+    workbook, or bytes no reader here knows: the workbook reader's error says so)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if not head or head.startswith(_WORKBOOK_MAGIC):
+        return None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = head.decode("utf-16", errors="ignore")
+    elif b"\x00" in head:
+        return None
+    else:
+        text = head.decode("utf-8-sig", errors="ignore")
+    lowered = text.lstrip().lower()
+    if lowered.startswith("<") and any(tag in lowered for tag in ("<table", "<html", "<!doctype html")):
+        return HTML
+    return None if lowered.startswith("<") else DELIMITED
+
+
+def _read_html(path: Path) -> pd.DataFrame:
+    """The largest table of an HTML file, its cells' text as shown (spaces collapsed, a ``colspan`` cell's
+    columns after it empty), read as a CSV's cells are: title lines above the header skipped, short rows marked,
+    a row with more filled cells than the header refused. The text's encoding is its ``charset`` if it names one,
+    else as a CSV's (:func:`_encoding`)."""
+    import codecs
+
+    import lxml.html
+
+    data = path.read_bytes()
+    declared = re.search(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", data[:4096])
+    try:
+        if not declared or data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise LookupError
+        encoding = codecs.lookup(declared.group(1).decode("ascii")).name
+    except LookupError:
+        encoding = _encoding(path)
+    text = re.sub(r"^\s*<\?xml[^>]*\?>", "", data.decode(encoding, errors="replace").lstrip("\ufeff"))
+    tables = lxml.html.fromstring(text).xpath("//table") if text.strip() else []
+    rows_of = [[_html_cells(tr) for tr in t.xpath("./tr|./thead/tr|./tbody/tr|./tfoot/tr")] for t in tables]
+    rows = max(rows_of, key=lambda rows: sum(map(len, rows)), default=[])
+    if not rows:
+        raise DataError(f"{path}: an HTML file without a table; export the report as .xlsx or CSV")
+    above = _title_lines([[c for c in row if c] for row in rows])
+    header = [c or f"Unnamed: {i}" for i, c in enumerate(rows[above])]
+    width = len(header)
+    body = rows[above + 1:]
+    longer = [i for i, row in enumerate(body) if len(row) > width and any(row[width:])]
+    if longer:
+        raise DataError(_long_rows(path, [i + above + 2 for i in longer], max(len(body[i]) for i in longer), width))
+    na = set(NA_VALUES)
+    cells = [[None if not c or c in na else c for c in row[:width]] + [None] * (width - len(row)) for row in body]
+    frame = pd.DataFrame(cells, columns=header, dtype=object)
+    frame[SHORT] = [len(row) if 0 < len(row) < width and any(row) else 0 for row in body]
+    frame.attrs["header_row"] = above + 1
+    frame.attrs["encoding"] = encoding
+    return frame
+
+
+def _html_cells(row: Any) -> list[str]:
+    """A table row's cells' text, as a browser shows it; a cell spanning columns leaves the ones after it empty."""
+    out: list[str] = []
+    for cell in row.xpath("./td|./th"):
+        out.append(" ".join(cell.text_content().split()))
+        span = str(cell.get("colspan") or "1")
+        out += [""] * (int(span) - 1 if span.isdigit() and 1 < int(span) <= 1000 else 0)
+    return out
 
 
 #: How a workbook's text cells are read as missing: as a CSV's are (pandas' own list would take a region "NA").
@@ -280,6 +365,10 @@ def load_table(table: TableInput, name: str, report: DataReport | None = None) -
     encoding, header = frame.attrs.get("encoding"), int(frame.attrs.get("header_row", 1))
     if report is not None and encoding in ENCODINGS:
         report.notes.append(f"{table}: not UTF-8; read as {ENCODINGS[encoding]}")
+    if report is not None and "disguised" in frame.attrs:
+        kind = frame.attrs["disguised"]
+        report.notes.append(f"{table}: not a workbook but {kind}"
+                            + (" (Salesforce's \"Excel\" export is one)" if kind == HTML else "") + ": read as such")
     if report is not None and "sheet" in frame.attrs:
         sheet, others = frame.attrs["sheet"]
         report.notes.append(f"{table}: read its sheet {sheet!r}, the largest; not its other sheet(s) {others}")
