@@ -150,11 +150,26 @@ def test_a_header_only_file_gets_a_clear_error_not_a_traceback(write):
     (["3/25/2026 8:48 PM -05:00", "3/26/2026 8:00 AM"], "month", ["2026-03-26 01:48", "2026-03-26 08:00"]),
     (["25.03.2026 14:30 +0200", "01.12.2026 09:05 +01:00"], "day",
      ["2026-03-25 12:30", "2026-12-01 08:05"]),
+    # JavaScript's Date.toString(), as exports made in a browser write it, its zone's name after the offset or not
+    (["Wed Mar 25 2026 14:30:00 GMT+0530 (India Standard Time)", "Tue Dec 01 2026 09:05:00 GMT-0500"], "named month",
+     ["2026-03-25 09:00", "2026-12-01 14:05"]),
 ])
 def test_dates_are_read_per_column_in_the_format_their_cells_show(cells, form, expected):
     parsed = parse_dates(pd.Series(cells))
     assert parsed.form == form and not parsed.unreadable.any()
     assert [None if pd.isna(t) else f"{t:%Y-%m-%d %H:%M}" for t in parsed.values] == expected
+
+
+def test_a_column_of_dates_written_with_their_zone_is_not_a_feature(write):
+    """A date column other than the canonical ones is never a feature, whatever zone its cells end with (BigQuery's
+    "2026-03-25 20:48:00 UTC", a browser's "... GMT+0530"): such a column (a last-modified date) was a category of
+    thousands of values, the date each deal closed among them."""
+    lines = GOOD_DEALS.splitlines()
+    stamps = ["2024-01-05 10:00:00 UTC", "2024-02-01 08:00:00 UTC", "2024-03-01 09:30:00 UTC", "2024-03-02 11:00:00 UTC"]
+    deals = "\n".join([lines[0] + ",Last Modified Date"] + [f"{row},{stamp}" for row, stamp in zip(lines[1:], stamps)])
+    data, report = inspect_deal_history(write("deals.csv", deals + "\n"))
+    assert data is not None and "Last Modified Date" not in data.features
+    assert any("'Last Modified Date'" in str(w) and "dates" in str(w) for w in report.warnings)
 
 
 def test_a_month_name_that_is_none_or_a_day_past_the_month_is_unreadable():

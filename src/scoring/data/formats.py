@@ -93,6 +93,9 @@ AMBIGUOUS_ZONES = {"CST": "US Central (-06:00), China (+08:00) or Cuba", "IST": 
 #: time (``10:00-05:00``, as ISO 8601 writes it) are not zones here. Written for pyarrow's RE2 (no look-behind).
 _ZONE = re.compile(r"(?P<k>[\dAaPp][\dMm])\s*(?:\b(?:UTC|GMT)\s*(?P<offset>[+-]\d{1,2}(?::?\d{2})?)"
                    r"|\s(?P<name>[A-Z]{3,4})|\s(?P<bare>[+-](?:[01]\d|2[0-3]):?[0-5]\d))$")
+#: The zone's name JavaScript's ``Date.toString()`` writes after the offset, dropped before reading the date:
+#: ``Tue Oct 31 2023 19:35:00 GMT+0530 (India Standard Time)``.
+_ZONE_NAME = re.compile(r"((?:UTC|GMT)[+-]\d{2}:?\d{2})\s*\([^()]*\)$")
 #: The names a config may give an order of slashed dates.
 ORDERS = {"month-first": "month", "day-first": "day", "%m/%d/%Y": "month", "%d/%m/%Y": "day"}
 
@@ -155,6 +158,9 @@ def _zones(text: pd.Series) -> tuple[pd.Series, pd.Series | None]:
     strings = _arrow_strings(text)
     if not pc.any(pc.match_substring_regex(strings, r"\s[A-Z]{3,4}$|UTC|GMT|\s[+-]\d\d:?\d\d$")).as_py():
         return text, None
+    if pc.any(pc.match_substring_regex(strings, _ZONE_NAME.pattern)).as_py():
+        strings = pc.replace_substring_regex(strings, _ZONE_NAME.pattern, r"\1")
+        text = pd.Series(strings.to_numpy(zero_copy_only=False), index=text.index)
     found = pc.extract_regex(strings, _ZONE.pattern)
     hours = _looked_up(pc.struct_field(found, "offset"), _offset_hours)
     hours = np.where(np.isnan(hours), _looked_up(pc.struct_field(found, "bare"), _offset_hours), hours)
@@ -243,6 +249,7 @@ def looks_like_dates(text: pd.Series) -> bool:
     sample = sample.iloc[:: max(1, len(sample) // 500)]
     if sample.empty:
         return False
+    sample = _zones(sample)[0].astype("str")  # "2023-10-31 19:35:00 UTC", "... GMT+0530": dates whatever the zone
     patterns = (_ISO, _SLASH, _DOTTED, _NAMED_DAY, _NAMED_MONTH, *COMPACT_DATES.values())
     return bool(max(sample.str.match(p.pattern).mean() for p in patterns) > 0.9) or looks_like_epoch(sample)
 
