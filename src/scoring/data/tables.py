@@ -95,8 +95,9 @@ _WORKBOOK_MAGIC = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"PK\x03\x04")
 
 
 def _disguised(path: Path) -> str | None:
-    """What a file named as a workbook really is when it is not one: :data:`HTML`, :data:`DELIMITED`, or None (a
-    workbook, or bytes no reader here knows: the workbook reader's error says so)."""
+    """What a file named as a workbook really is when it is not one: :data:`HTML`, :data:`DELIMITED` (text whose
+    first line holds a comma, semicolon or tab), or None (a workbook, or bytes no reader here knows: the workbook
+    reader's error says so)."""
     with open(path, "rb") as handle:
         head = handle.read(4096)
     if not head or head.startswith(_WORKBOOK_MAGIC):
@@ -110,7 +111,8 @@ def _disguised(path: Path) -> str | None:
     lowered = text.lstrip().lower()
     if lowered.startswith("<") and any(tag in lowered for tag in ("<table", "<html", "<!doctype html")):
         return HTML
-    return None if lowered.startswith("<") else DELIMITED
+    first = next((line for line in lowered.splitlines() if line.strip()), "")
+    return DELIMITED if not lowered.startswith("<") and any(sep in first for sep in ",;\t") else None
 
 
 def _read_html(path: Path) -> pd.DataFrame:
