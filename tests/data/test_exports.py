@@ -536,6 +536,52 @@ def test_html_and_text_named_as_workbooks_are_read_as_what_they_are(tmp_path: Pa
         read_table(tmp_path / "junk.xls")
 
 
+def _xml_spreadsheet(text: str) -> str:
+    """A CSV's rows as Excel 2003's XML Spreadsheet writes them: a title merged across the columns, typed cells
+    (dates as DateTime), blank cells left out and the next one placed by its ss:Index."""
+    rows = [line.split(",") for line in text.strip().splitlines()]
+    def cell(value: str, column: int, skipped: bool) -> str:
+        kind, shown = ("DateTime", value + ("T00:00:00.000" if len(value) == 10 else "")) if value[:2] == "20" else (
+            ("Number", value) if value.replace(".", "").isdigit() else ("String", value))
+        index = f' ss:Index="{column + 1}"' if skipped else ""
+        return f'<Cell{index}><Data ss:Type="{kind}">{shown}</Data></Cell>'
+    body = []
+    for row in rows:
+        cells, skipped = [], False
+        for column, value in enumerate(row):
+            if value:
+                cells.append(cell(value, column, skipped))
+            skipped = not value
+        body.append("<Row>" + "".join(cells) + "</Row>")
+    return ('<?xml version="1.0"?>\n<?mso-application progid="Excel.Sheet"?>\n'
+            '<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet" '
+            'xmlns:ss="urn:schemas-microsoft-com:office:spreadsheet"><Worksheet ss:Name="Opportunities"><Table>'
+            f'<Row><Cell ss:MergeAcross="{len(rows[0]) - 1}"><Data ss:Type="String">Open Opportunities</Data></Cell></Row>'
+            + "".join(body) + "</Table></Worksheet></Workbook>")
+
+
+def test_an_xml_spreadsheet_named_as_a_workbook_reads_as_its_csv(tmp_path: Path, write):
+    """Excel 2003's XML Spreadsheet under a .xls name (web apps' Excel buttons) or its own .xml (Dynamics CRM 2011's
+    data for re-import): its title row skipped, typed cells read as text, blank cells placed by ss:Index; the deals equal the
+    CSV's, said in a note (it was refused as not a readable workbook)."""
+    path = tmp_path / "deals.xls"
+    path.write_text(_xml_spreadsheet(GOOD_DEALS), encoding="utf-8")
+    data = load_deal_history(path)
+    from_csv = load_deal_history(write("deals.csv", GOOD_DEALS))
+    pd.testing.assert_frame_equal(data.deals.drop(columns=ROW), from_csv.deals.drop(columns=ROW))
+    assert list(data.deals[ROW]) == [3, 4, 5, 6]  # the title is row 1, the header row 2
+    assert any("not a workbook but an XML Spreadsheet 2003" in n for n in data.report.notes)
+    named = tmp_path / "deals.xml"  # under its own name
+    named.write_text(_xml_spreadsheet(GOOD_DEALS), encoding="utf-8")
+    pd.testing.assert_frame_equal(load_deal_history(named).deals, data.deals)
+    path.write_text(_xml_spreadsheet(GOOD_DEALS)[:-30], encoding="utf-8")
+    with pytest.raises(DataError, match="not readable as an XML Spreadsheet"):
+        read_table(path)
+    named.write_text('<?xml version="1.0"?><deals><deal id="D1"/></deals>', encoding="utf-8")
+    with pytest.raises(DataError, match="not an Excel 2003 XML Spreadsheet"):
+        read_table(named)
+
+
 MAVEN_CONFIG = '''# The Maven CRM sample set (sales_pipeline.csv), loaded with this config alone
 stages = ["Prospecting", "Engaging"]
 last_open_stage = "Engaging"
