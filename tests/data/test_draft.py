@@ -294,6 +294,55 @@ def test_a_suitecrm_export_by_field_names_drafts_and_reads_its_one_close_date(de
     assert any("read as the date they are expected to close" in note for note in data.report.notes)
 
 
+def test_a_close_export_drafts_reads_cents_and_dates_won_and_lost_apart(demo: DemoData, tmp_path: Path):
+    """Close's opportunities as its API export writes them: the stages are "statuses" (status_label) with their
+    outcome in status_type (active, won, lost), the value in cents beside value_formatted, the close in date_won
+    or date_lost by outcome, dates in its "excel" format (ISO with a 12-hour time), the rep's confidence. Drafted
+    by the headers and read with the draft: the amounts in currency units (they were 100x), each closed deal
+    closing when its outcome's column says (refused: no close date), the stage order and the fixed percentages
+    from the confidence."""
+    deals = demo.deals.reset_index(drop=True)
+    closed = deals["status"] != "open"
+    label = deals["stage"].map(OWN).where(~closed, deals["status"].map({"won": "Won", "lost": "Lost"}))
+    confidence = label.map({**dict(zip(IN_ORDER, (10, 25, 50, 75))), "Won": 100, "Lost": 0})
+
+    def excel(stamps: pd.Series) -> pd.Series:
+        return stamps.dt.strftime("%Y-%m-%d %I:%M:%S %p").fillna("")
+
+    cents = (deals["amount"] * 100).round().astype("int64")
+    export = pd.DataFrame({
+        "id": "oppo_" + deals["deal_id"], "lead_name": "Lead " + deals["deal_id"], "status_label": label,
+        "status_type": deals["status"].replace({"open": "active"}), "value": cents,
+        "value_formatted": [f"${a:,.2f}" for a in deals["amount"]], "value_currency": "USD",
+        "confidence": confidence, "user_name": deals["owner"],
+        "date_won": excel(deals["closed_at"].where(deals["status"] == "won")),
+        "date_lost": excel(deals["closed_at"].where(deals["status"] == "lost")),
+        "date_created": excel(deals["created_at"]), "segment": deals["segment"]})
+    export.to_csv(path := tmp_path / "close.csv", index=False)
+    draft = draft_config(path)
+    assert dict(draft.config.columns) == {"deal_id": ("id",), "created_at": ("date_created",), "amount": ("value",),
+                                          "stage": ("status_label",), "status": ("status_type",),
+                                          "owner": ("user_name",)}
+    assert list(draft.config.stages) == IN_ORDER and draft.config.fixed_probabilities[IN_ORDER[2]] == 0.5
+    data = load_deal_history(path, None, draft.config)
+    got = data.deals.set_index("deal_id").loc["oppo_" + deals["deal_id"]]
+    np.testing.assert_allclose(got["amount"], deals["amount"])
+    assert (got["closed_at"].to_numpy()[closed] == deals["closed_at"].dt.floor("s").to_numpy()[closed]).all()
+    assert got["closed_at"].isna().to_numpy()[~closed].all()
+    notes = " ".join(data.report.notes)
+    assert "read as cents" in notes and "closed_at of won deals from 'date_won' and of lost deals from 'date_lost'" in notes
+    assert "date_won" not in data.features and "date_lost" not in data.features
+    # a header that says cents is enough; amounts in units beside their formatted twin stay as they are
+    export.rename(columns={"value": "value_cents", "value_formatted": "shown"}).to_csv(path, index=False)
+    renamed = load_deal_history(path, None, replace(draft.config, columns={**draft.config.columns,
+                                                                         "amount": ("value_cents",)}))
+    np.testing.assert_allclose(renamed.deals.set_index("deal_id").loc[got.index, "amount"], deals["amount"])
+    export.assign(value=deals["amount"]).to_csv(path, index=False)
+    units = load_deal_history(path, None, draft.config)
+    np.testing.assert_allclose(units.deals.set_index("deal_id").loc[got.index, "amount"], deals["amount"])
+    assert "read as cents" not in " ".join(units.report.notes)
+
+
 def test_an_export_in_the_users_language_gets_its_columns_and_outcome_labels_drafted(demo: DemoData, tmp_path: Path):
     """A German Salesforce org's report (German headers and stage names, day-first dates, decimal commas, semicolons
     as Excel writes them there): no header is a canonical or preset name, so reading it stopped at "missing

@@ -150,6 +150,9 @@ def test_a_header_only_file_gets_a_clear_error_not_a_traceback(write):
     (["3/25/2026 8:48 PM -05:00", "3/26/2026 8:00 AM"], "month", ["2026-03-26 01:48", "2026-03-26 08:00"]),
     (["25.03.2026 14:30 +0200", "01.12.2026 09:05 +01:00"], "day",
      ["2026-03-25 12:30", "2026-12-01 08:05"]),
+    # ISO dates with a 12-hour time (Close's "excel" date format; they were unreadable), a date alone beside them
+    (["2026-03-25 08:48:00 PM", "2026-03-26 12:05:00 AM", "2026-03-27"], "ISO8601 12-hour",
+     ["2026-03-25 20:48", "2026-03-26 00:05", "2026-03-27 00:00"]),
     # JavaScript's Date.toString(), as exports made in a browser write it, its zone's name after the offset or not
     (["Wed Mar 25 2026 14:30:00 GMT+0530 (India Standard Time)", "Tue Dec 01 2026 09:05:00 GMT-0500"], "named month",
      ["2026-03-25 09:00", "2026-12-01 14:05"]),

@@ -11,7 +11,14 @@ import numpy as np
 import pandas as pd
 
 from scoring.data.config import PipelineConfig
-from scoring.data.formats import MISSING_TEXT, AmbiguousDates, declared_format, parse_dates, zone_problem
+from scoring.data.formats import (
+    ISO_HALF_DAY,
+    MISSING_TEXT,
+    AmbiguousDates,
+    declared_format,
+    parse_dates,
+    zone_problem,
+)
 from scoring.data.problems import DataReport, examples
 from scoring.data.tables import PLAUSIBLE_YEARS, ROW, is_in
 
@@ -197,5 +204,6 @@ def form_name(form: str) -> str:
     return {"ISO8601": "ISO 8601, such as 2025-03-31 or 2025-03-31T14:05:00", "month": "month first, such as 3/31/2025",
             "day": "day first, such as 31.03.2025 or 31/03/2025", "excel serial": "an Excel date",
             "named day": "such as 31-Mar-2025", "named month": "such as Mar 31, 2025",
+            ISO_HALF_DAY: "ISO 8601 with a 12-hour time, such as 2025-03-31 2:05:00 PM",
             "unix time": "Unix time, seconds or milliseconds since 1970"}.get(
         form, f"in the format {form!r}")

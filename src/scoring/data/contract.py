@@ -20,6 +20,7 @@ from scoring.data.columns import (
     as_text,
     fold,
     has_columns,
+    header_matches,
     map_columns,
     other_deals,
     read_dates,
@@ -749,7 +750,7 @@ def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport
     if negative.any():
         report.error(src, f"expected a number >= 0, got {examples(raw_amount[negative].astype(str).tolist())}",
                      "amount", report_rows(negative))
-    out["amount"] = amount  # NaN where blank or unreadable
+    out["amount"] = _in_major_units(amount, out, config, report, src)  # NaN where blank or unreadable
 
     status = canonical_status(out["status"], config)
     kind, canon = _classify_stages(as_text(out["stage"]), config)
@@ -773,6 +774,7 @@ def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport
                      " (add it to stages, or map it in the config's [values.stage] table; `scoring config` drafts a config "
                      "from the export's own stages)", "stage", report_rows(unknown))
 
+    out = _outcome_dates(out, report, src)
     for col in DEAL_DATE_COLUMNS:
         if col not in out.columns:
             out[col] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[us]")
@@ -792,6 +794,57 @@ def _parse_deals(frame: pd.DataFrame, config: PipelineConfig, report: DataReport
                               column="created_at")
         out = out[~empty_created]
     return out
+
+
+#: An amount's header that says it counts cents (``amount_cents``, ``Value (in cents)``).
+_CENTS = re.compile(r"(?<![a-z])(?:cents?|cts)(?![a-z])", re.IGNORECASE)
+
+
+def _in_major_units(amount: pd.Series, out: pd.DataFrame, config: PipelineConfig, report: DataReport,
+                    src: str) -> pd.Series:
+    """The amounts in currency units, not cents: an API pull writes Close's ``value`` in cents beside its
+    ``value_formatted`` ("$500" for 50000), a warehouse's ``amount_cents`` says so. Amounts in cents would put
+    every forecast 100 times too high; they are divided by 100, said in a note, when the amount's header names
+    cents or its formatted twin (``<header> formatted``) reads a hundredth of it on nine rows in ten."""
+    source = str(out.attrs.get("mapped_from", {}).get("amount", "amount"))
+    reason = None
+    if _CENTS.search(source):
+        reason = f"its header {source!r} says so"
+    else:
+        twins = header_matches([str(c) for c in out.columns], (f"{source} formatted", f"formatted {source}"))
+        if twins:
+            shown, _ = parse_numbers(out[twins[0]], config.number_format)
+            both = (amount > 0) & (shown > 0)
+            if both.sum() >= 5 and np.isclose(amount[both], 100 * shown[both], rtol=1e-6).mean() >= 0.9:
+                reason = f"{twins[0]!r} shows each a hundredth of it"
+    if reason is None:
+        return amount
+    report.notes.append(f"amounts in {source!r} read as cents ({reason}): divided by 100")
+    return amount / 100
+
+
+#: Columns that date the close of won deals only, or of lost deals only (Pipedrive's "Won time" and "Lost time",
+#: Close's date_won and date_lost, ...), as headers name them.
+OUTCOME_DATES = {"won": ("won time", "date won", "won date", "won on", "won at", "date of win"),
+                 "lost": ("lost time", "date lost", "lost date", "lost on", "lost at", "date of loss")}
+
+
+def _outcome_dates(out: pd.DataFrame, report: DataReport, src: str) -> pd.DataFrame:
+    """A won (lost) deal's close date from a column dating won (lost) deals only, where the export has one and
+    the deal's cell there is filled (else from ``closed_at``); those columns are then not read again (never
+    features: a date)."""
+    extra = [str(c) for c in out.columns if c not in DEAL_COLUMNS and not str(c).startswith("_")]
+    found = {outcome: matches[0] for outcome, names in OUTCOME_DATES.items()
+             if (matches := header_matches(extra, names))}
+    if not found:
+        return out
+    closed = out["closed_at"] if "closed_at" in out.columns else pd.Series(None, index=out.index, dtype=object)
+    for outcome, column in found.items():
+        closed = out[column].where((out["status"] == outcome) & as_text(out[column]).notna(), closed)
+    report.notes.append("closed_at of " + " and of ".join(f"{outcome} deals from {column!r}"
+                                                         for outcome, column in found.items())
+                        + (" (else from closed_at)" if "closed_at" in out.columns else ""))
+    return out.assign(closed_at=closed).drop(columns=list(found.values()))
 
 
 def _parse_history(frame: pd.DataFrame, deals: pd.DataFrame, config: PipelineConfig,

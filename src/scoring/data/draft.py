@@ -53,6 +53,7 @@ from scoring.errors import DataError
 #: and digits ("Probability (%)", "deal_probability").
 PROBABILITY_COLUMNS = frozenset(squash(c) for c in ("Probability", "Deal probability", "Deal Stage Probability",
                                                     "Close probability", "Win probability",
+                                                    "Confidence",  # Close's, set on each opportunity
                                                     # in the users' languages (German, French, Spanish, Portuguese,
                                                     # Italian, Dutch), as their CRMs export the column
                                                     "Wahrscheinlichkeit", "Probabilité", "Probabilidad", "Probabilidade",
@@ -90,9 +91,11 @@ HEADERS: Mapping[str, tuple[str, ...]] = {
                "betrag", "wert", "montant", "valeur", "importe", "monto", "valor", "importo", "valore", "bedrag",
                "waarde"),
     "stage": ("deal stage", "pipeline stage", "sales stage", "stage name", "phase", "deal phase", "milestone",
+              "status label",  # Close's opportunity statuses are its stages (status_type: active, won, lost)
               "deal-phase", "verkaufsphase", "étape", "étape de la transaction", "étape de l'opportunité", "etapa",
               "etapa del negocio", "etapa de la oportunidad", "etapa do negócio", "fase", "fase di vendita", "dealfase"),
-    "status": ("deal status", "outcome", "result", "won/lost", "state of deal", "statut", "estado", "stato"),
+    "status": ("deal status", "status type", "outcome", "result", "won/lost", "state of deal", "statut", "estado",
+               "stato"),
     "closed_at": ("closed", "closed date", "date closed", "closed on", "actual close date", "won/lost date",
                   "close date", "closing date",
                   "abschlussdatum", "schlusstermin", "date de clôture", "date de fermeture", "fecha de cierre",
@@ -106,7 +109,7 @@ HEADERS: Mapping[str, tuple[str, ...]] = {
                          "stage updated", "date entered stage", "in stage since"),
     "owner": ("deal owner", "sales owner", "opportunity owner", "owner name", "assigned to", "salesperson",
               "sales rep", "rep", "account manager", "account executive", "assigned user", "assigned user name",
-              "sales agent",
+              "sales agent", "user name",  # Close's user_name: the opportunity's user
               "deal-inhaber", "opportunity-inhaber", "inhaber", "verantwortlich", "besitzer", "propriétaire",
               "propriétaire de la transaction", "propriétaire de l'opportunité", "responsable", "propietario",
               "propietario del negocio", "propietario de la oportunidad", "proprietário", "responsável",

@@ -50,6 +50,9 @@ _SERIALS = ((pd.Timestamp(f"{PLAUSIBLE_YEARS[0]}-01-01") - EXCEL_EPOCH).days,
 _ISO = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 #: Month and day first or day and month first, by slashes or (Dutch, Indian and Zoho's own formats) dashes: the
 #: column's days past 12 tell the order.
+#: ISO dates with a 12-hour time (Close's "excel" date format, Excel's en-CA long times): ``2024-01-05 10:22:31 AM``;
+#: a date alone beside them.
+_ISO_HALF_DAY = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm]))?$")
 _SLASH = re.compile(r"^(\d{1,2})[/-](\d{1,2})[/-](\d{4}|\d{2})(?:,?[ T](\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?$")
 _DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})(?:,?[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 _SERIAL = re.compile(r"^\d{5}(\.\d+)?$")
@@ -96,6 +99,8 @@ _ZONE = re.compile(r"(?P<k>[\dAaPp][\dMm])\s*(?:\b(?:UTC|GMT)\s*(?P<offset>[+-]\
 #: The zone's name JavaScript's ``Date.toString()`` writes after the offset, dropped before reading the date:
 #: ``Tue Oct 31 2023 19:35:00 GMT+0530 (India Standard Time)``.
 _ZONE_NAME = re.compile(r"((?:UTC|GMT)[+-]\d{2}:?\d{2})\s*\([^()]*\)$")
+#: The form of ISO dates with a 12-hour time (:data:`_ISO_HALF_DAY`), as a column's found format is kept.
+ISO_HALF_DAY = "ISO8601 12-hour"
 #: The names a config may give an order of slashed dates.
 ORDERS = {"month-first": "month", "day-first": "day", "%m/%d/%Y": "month", "%d/%m/%Y": "day"}
 
@@ -211,6 +216,8 @@ def _detect(text: pd.Series, present: pd.Series, declared: str | None,
     if given.empty:
         return "ISO8601", None
     sample = given.iloc[:: max(1, len(given) // 2000)]  # every cell of a small column, 2,000 of a large one
+    if sample.str.match(_ISO_HALF_DAY.pattern).mean() > 0.5 and sample.str.contains(r"\d\s*[AaPp][Mm]$").any():
+        return ISO_HALF_DAY, None
     if sample.str.match(_ISO.pattern).mean() > 0.5:
         return "ISO8601", None
     if excel and sample.str.match(_SERIAL.pattern).mean() > 0.5:
@@ -250,7 +257,7 @@ def looks_like_dates(text: pd.Series) -> bool:
     if sample.empty:
         return False
     sample = _zones(sample)[0].astype("str")  # "2023-10-31 19:35:00 UTC", "... GMT+0530": dates whatever the zone
-    patterns = (_ISO, _SLASH, _DOTTED, _NAMED_DAY, _NAMED_MONTH, *COMPACT_DATES.values())
+    patterns = (_ISO, _ISO_HALF_DAY, _SLASH, _DOTTED, _NAMED_DAY, _NAMED_MONTH, *COMPACT_DATES.values())
     return bool(max(sample.str.match(p.pattern).mean() for p in patterns) > 0.9) or looks_like_epoch(sample)
 
 
@@ -283,6 +290,10 @@ def _read(text: pd.Series, form: str, parts: pd.DataFrame | None = None) -> pd.S
         return _epoch(pd.to_numeric(text, errors="coerce"))
     if form in ("named day", "named month"):
         return _named(text, form)
+    if form == ISO_HALF_DAY:
+        parts = _extract(text, _ISO_HALF_DAY)
+        return _stamps(pd.DataFrame({2: parts[0], 3: parts[3], 4: parts[4], 5: parts[5], 6: parts[6]}),
+                       parts[1], parts[2])
     if form in ("month", "day"):
         given = text.dropna()  # a mostly blank column (close dates of open deals only) is read by its dates
         pattern = _DOTTED if form == "day" and given.str.contains(".", regex=False).mean() > 0.5 else _SLASH

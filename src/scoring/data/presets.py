@@ -260,6 +260,7 @@ PIPEDRIVE = PipelineConfig(
         "amount": ("Value",),
         "stage": ("Stage",),
         "status": ("Status",),
+        "closed_at": ("Close time",),
         "stage_entered_at": ("Last stage change", "Stage change time"),
         "expected_close_date": ("Expected close date",),
         "owner": ("Owner", "Owner name"),
@@ -284,19 +285,8 @@ _PIPEDRIVE_PREFIX = re.compile(r"^Deal\s*-\s*", re.IGNORECASE)
 
 def _prepare_pipedrive(deals: pd.DataFrame, history: pd.DataFrame | None, config: PipelineConfig,
                        report: DataReport, source: str) -> Prepared:
+    # (its "Won time" and "Lost time" date the won and the lost deals: read as any export's, contract.OUTCOME_DATES)
     deals = deals.rename(columns=lambda c: _PIPEDRIVE_PREFIX.sub("", str(c)))
-    status_col = _find(deals, ("Status", "status"))  # deleted deals: set aside by the contract, for the store
-    if "closed_at" not in deals.columns and status_col is not None:
-        status = deals[status_col].astype("str").str.strip().str.casefold()
-        closed_at = pd.Series(pd.NA, index=deals.index, dtype="object")
-        for label, names in (("won", ("Won time",)), ("lost", ("Lost time",))):
-            col = _find(deals, names)
-            if col is not None:
-                closed_at = closed_at.where(status != label, deals[col])
-        close_time = _find(deals, ("Close time",))
-        if close_time is not None:
-            closed_at = closed_at.fillna(deals[close_time].where(status.isin(["won", "lost"])))
-        deals = deals.assign(closed_at=closed_at)
     if history is not None:
         history = history.rename(columns=lambda c: _PIPEDRIVE_PREFIX.sub("", str(c)))
     return deals, history, False
