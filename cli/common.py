@@ -128,7 +128,8 @@ def data_options(command: F) -> F:
     command that reads deals, given to it as one ``files`` (:class:`DataFiles`)."""
     options = [
         click.option("--deals", "deals", required=True, type=click.Path(dir_okay=False, path_type=Path),
-                     help="Deals file (CSV, gzipped CSV, Parquet or Excel .xlsx), one row per deal."),
+                     help="Deals file (CSV, gzipped CSV, Parquet or a workbook: .xlsx, .xls, .ods, an XML Spreadsheet), "
+                          "one row per deal."),
         click.option("--history", "history", type=click.Path(dir_okay=False, path_type=Path),
                      help="Stage history file (CSV, Parquet or .xlsx): deal_id, stage, entered_at (from_stage "
                           "optional), or a log of field changes (its stage's). Without it, the --field-history's "
