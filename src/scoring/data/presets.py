@@ -96,20 +96,6 @@ def _status_from_stage(deals: pd.DataFrame, stage_names: Sequence[str], config: 
     return out
 
 
-def _split_close_date(deals: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
-    """One "Close Date" column means the actual close when closed and the expected close when open."""
-    col = _find(deals, names)
-    if col is None or "status" not in deals.columns:
-        return deals
-    out = deals.copy()
-    closed = out["status"].astype("str").str.strip().str.casefold().isin(["won", "lost"])
-    if "closed_at" not in out.columns:
-        out["closed_at"] = out[col].where(closed)
-    if "expected_close_date" not in out.columns:
-        out["expected_close_date"] = out[col].where(~closed)
-    return out.drop(columns=[col])
-
-
 # --- Salesforce: Opportunity report (labels) or Data Loader / API export (field names) ---------------
 
 SALESFORCE_STAGES = ("Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Id. Decision Makers",
@@ -124,6 +110,8 @@ SALESFORCE = PipelineConfig(
         "created_at": ("Created Date", "CreatedDate"),
         "amount": ("Amount (converted)", "Amount"),  # a multi-currency org's amount in the corporate currency first
         "stage": ("Stage", "StageName"),
+        # the planned close while open, the actual once closed: read as such by the contract
+        "closed_at": ("Close Date", "CloseDate"),
         "stage_entered_at": ("Last Stage Change Date", "LastStageChangeDate"),
         "owner": ("Opportunity Owner", "Owner Name", "Owner: Full Name", "OwnerId"),
     },
@@ -152,7 +140,6 @@ def _prepare_salesforce(deals: pd.DataFrame, history: pd.DataFrame | None, confi
                         report: DataReport, source: str) -> Prepared:
     deals = _status_from_flags(deals, ("Won", "IsWon"), ("Closed", "IsClosed"))
     deals = _status_from_stage(deals, ("Stage", "StageName"), config)
-    deals = _split_close_date(deals, ("Close Date", "CloseDate"))
     return deals, history, False
 
 
@@ -173,6 +160,7 @@ HUBSPOT = PipelineConfig(
         # in one currency when deals have several
         "amount": ("Amount in company currency", "Amount in home currency", "Amount"),
         "stage": ("Deal Stage",),
+        "closed_at": ("Close Date",),  # the planned close while open, the actual once closed
         "owner": ("Deal owner", "HubSpot Owner", "hubspot_owner_id"),
         "pipeline": ("Pipeline",),
     },
@@ -227,7 +215,6 @@ def _prepare_hubspot(deals: pd.DataFrame, history: pd.DataFrame | None, config: 
                      report: DataReport, source: str) -> Prepared:
     deals = _status_from_flags(deals, ("Is Closed Won", "hs_is_closed_won"), ("Is Deal Closed?", "hs_is_closed"))
     deals = _status_from_stage(deals, ("Deal Stage",), config)
-    deals = _split_close_date(deals, ("Close Date",))
     entered = hubspot_stage_columns(deals.columns, config.pipelines)
     derived = False
     if history is None and entered:
@@ -559,6 +546,7 @@ ZOHO = PipelineConfig(
         "created_at": ("Created Time", "Created_Time"),
         "amount": ("Amount",),
         "stage": ("Stage",),
+        "closed_at": ("Closing Date", "Closing_Date"),  # the planned close while open, the actual once closed
         "owner": ("Deal Owner", "Owner"),
         "pipeline": ("Pipeline",),
     },
@@ -582,7 +570,6 @@ ZOHO = PipelineConfig(
 def _prepare_zoho(deals: pd.DataFrame, history: pd.DataFrame | None, config: PipelineConfig,
                   report: DataReport, source: str) -> Prepared:
     deals = _status_from_stage(deals, ("Stage",), config)
-    deals = _split_close_date(deals, ("Closing Date", "Closing_Date"))
     return deals, history, False
 
 
