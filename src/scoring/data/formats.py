@@ -1,14 +1,15 @@
 """Reading dates and numbers as CRMs write them, column by column.
 
 Dates: each column is read in one format, detected from its own cells when that is unambiguous: ISO 8601
-(``2026-03-25``, ``2026-03-25T20:48:00Z``, ``2026-03-25 20:48:00 UTC``), US ``3/25/2026`` with or without a time
-(``3/25/2026 8:48 PM``, ``3/25/2026 20:48``, ``3/25/2026, 8:48 PM`` as locale formats with a comma write it),
-European ``25.03.2026`` (with an optional time; both with two-digit years too, ``3/25/26``), the month by name
-(``05-Jan-2024``, ``5 Jan 24``, ``Jan 5, 2024 3:07 PM``; English, German, French or Spanish names), and Excel serial
-day numbers (from ``.xlsx`` files). A zone after the time is converted to UTC, as an offset (``-05:00``,
-``UTC+1``, ``GMT-0500``) or one of the abbreviations of a single offset (``EST``, ``PDT``, ``CET``, ``CEST``, ...:
-:data:`ZONES`); abbreviations of several zones (``CST``: US Central or China; ``IST``: India, Ireland or Israel;
-``BST``) are unreadable, and the error says why. A column of slashed dates whose days never pass 12
+(``2026-03-25``, ``2026-03-25T20:48:00Z``, ``2026-03-25 20:48:00 UTC``, ``2026-03-25 08:48:00 PM``), US
+``3/25/2026`` with or without a time (``3/25/2026 8:48 PM``, ``3/25/2026 20:48``, ``3/25/2026, 8:48 PM`` as locale
+formats with a comma write it), European ``25.03.2026`` (with an optional time; both with two-digit years too,
+``3/25/26``), the month by name (``05-Jan-2024``, ``5 Jan 24``, ``Jan 5, 2024 3:07 PM``; English, German, French or
+Spanish names), and Excel serial day numbers (from ``.xlsx`` files). A zone after the time is converted to UTC, as
+an offset (``-05:00``, ``UTC+1``, ``GMT-0500``, JavaScript's ``GMT+0530 (India Standard Time)``) or one of the
+abbreviations of a single offset (``EST``, ``PDT``, ``CET``, ``CEST``, ...: :data:`ZONES`); abbreviations of several
+zones (``CST``: US Central or China; ``IST``: India, Ireland or Israel; ``BST``) are unreadable, and the error says
+why. A column of slashed dates whose days never pass 12
 (``03/04/2026``) could be read either way: it is refused with both readings shown, unless the config declares the
 order (``date_format`` for all columns, or ``[date_formats]`` per column: a strftime format, or ``"month-first"`` /
 ``"day-first"``).
@@ -48,11 +49,11 @@ _SERIALS = ((pd.Timestamp(f"{PLAUSIBLE_YEARS[0]}-01-01") - EXCEL_EPOCH).days,
             (pd.Timestamp(f"{PLAUSIBLE_YEARS[1] + 1}-01-01") - EXCEL_EPOCH).days)
 
 _ISO = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
-#: Month and day first or day and month first, by slashes or (Dutch, Indian and Zoho's own formats) dashes: the
-#: column's days past 12 tell the order.
 #: ISO dates with a 12-hour time (Close's "excel" date format, Excel's en-CA long times): ``2024-01-05 10:22:31 AM``;
 #: a date alone beside them.
 _ISO_HALF_DAY = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm]))?$")
+#: Month and day first or day and month first, by slashes or (Dutch, Indian and Zoho's own formats) dashes: the
+#: column's days past 12 tell the order.
 _SLASH = re.compile(r"^(\d{1,2})[/-](\d{1,2})[/-](\d{4}|\d{2})(?:,?[ T](\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?$")
 _DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})(?:,?[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 _SERIAL = re.compile(r"^\d{5}(\.\d+)?$")
