@@ -10,8 +10,10 @@ import pytest
 from scoring.data.contract import inspect_deal_history, load_deal_history, load_open_deals, read_open_deals
 from scoring.data.demo import DemoCompany
 from scoring.data.exports import (
+    BITRIX24_STAGE,
     ODOO_STAGE,
     ZOHO_STAGE,
+    bitrix24_deals,
     hubspot_deals,
     odoo_leads,
     salesforce_field_history,
@@ -19,7 +21,7 @@ from scoring.data.exports import (
     salesforce_reports,
     zoho_deals,
 )
-from scoring.data.presets import HUBSPOT_STAGES, get_preset, hubspot_stage_columns, load_config
+from scoring.data.presets import BITRIX24, HUBSPOT_STAGES, get_preset, hubspot_stage_columns, load_config
 from scoring.errors import ConfigError, DataError
 
 
@@ -514,8 +516,69 @@ def test_dynamics_opportunities_with_only_the_pipeline_phase(tmp_path):
     assert set(data.features) == {"owner", "Rating"}  # never Status Reason, Probability or Actual Revenue
 
 
+def test_bitrix24_deals_by_field_names_with_their_stage_history(tmp_path):
+    """Bitrix24's deals pulled by field names: stage ids named, the outcome from the stage's semantic, a closed deal
+    closed when its history moved it to its final stage (CLOSEDATE is a day), times in the portal's zone read as
+    UTC, the owner's user id a category; CLOSED and IS_NEW (the stage again) never features."""
+    demo = DemoCompany().generate(400, seed=6, end="2025-06-30")
+    deals, history = bitrix24_deals(demo, tmp_path)
+    data = load_deal_history(deals, history, load_config(preset="bitrix24"))
+    truth = demo.deals.set_index(pd.read_csv(deals)["ID"].astype(str).to_numpy())
+    got = data.deals.set_index("deal_id").loc[truth.index]
+    assert (got["status"] == truth["status"]).all() and truth["status"].eq("lost").any()
+    named = BITRIX24.values["stage"]
+    assert (got["stage"] == truth["stage"].map(BITRIX24_STAGE).map(named)).all()  # closed: the stage they closed from
+    assert (got["created_at"] == truth["created_at"]).all()
+    closed = truth["status"] != "open"
+    assert (got.loc[closed, "closed_at"] == truth.loc[closed, "closed_at"]).all()  # to the minute, from the history
+    assert (got.loc[~closed, "expected_close_date"] == truth.loc[~closed, "expected_close_date"].dt.normalize()).all()
+    assert data.features["owner"] == "categorical"  # a user's id, not a magnitude
+    assert not {"CLOSED", "IS_NEW", "STAGE_SEMANTIC_ID", "TITLE", "PROBABILITY"} & set(data.features)
+    lived = demo.history.assign(stage=demo.history["stage"].map(BITRIX24_STAGE).map(named))
+    pairs = lambda h: sorted(zip(h["stage"], h["entered_at"].dt.floor("min")))  # noqa: E731
+    assert pairs(data.history) == pairs(lived)
+
+
+def test_bitrix24_stage_ids_of_another_pipeline_and_the_names_beside_them(tmp_path):
+    """A pipeline other than the default prefixes its stage ids (``C2:NEW``): read as the pipeline; each stage id
+    takes the name the export writes beside it (a company's own, ``UC_...``, too), else the default one's."""
+    def row(key, stage, name, semantic, created, closed=""):
+        return {"ID": key, "STAGE_ID": stage, "STAGE_NAME": name, "STAGE_SEMANTIC_ID": semantic, "OPPORTUNITY": "500.00",
+                "DATE_CREATE": created, "CLOSEDATE": closed or "2024-05-01", "ASSIGNED_BY_ID": "7", "CLOSED": "N"}
+    deals = _csv(tmp_path, "deals.csv", [
+        row(1, "NEW", "New", "P", "2024-01-02 10:00:00"), row(3, "C2:NEW", "Inbound", "P", "2024-01-03 10:00:00"),
+        row(5, "C2:UC_M3VGWL", "Demo held", "P", "2024-01-04 10:00:00"),
+        row(7, "C2:WON", "Paid", "S", "2024-01-05 10:00:00", "2024-02-01")])
+    history = _csv(tmp_path, "history.csv", [
+        {"ID": 1, "TYPE_ID": 1, "OWNER_ID": 5, "CREATED_TIME": "2024-01-04 10:00:00", "CATEGORY_ID": 2,
+         "STAGE_SEMANTIC_ID": "P", "STAGE_ID": "C2:NEW"},
+        {"ID": 2, "TYPE_ID": 1, "OWNER_ID": 7, "CREATED_TIME": "2024-01-05 10:00:00", "CATEGORY_ID": 2,
+         "STAGE_SEMANTIC_ID": "P", "STAGE_ID": "C2:NEW"},
+        {"ID": 3, "TYPE_ID": 2, "OWNER_ID": 5, "CREATED_TIME": "2024-01-09 12:30:00", "CATEGORY_ID": 2,
+         "STAGE_SEMANTIC_ID": "P", "STAGE_ID": "C2:UC_M3VGWL"},
+        {"ID": 4, "TYPE_ID": 3, "OWNER_ID": 7, "CREATED_TIME": "2024-01-31 16:20:00", "CATEGORY_ID": 2,
+         "STAGE_SEMANTIC_ID": "S", "STAGE_ID": "C2:WON"}])
+    (tmp_path / "pipeline.toml").write_text('preset = "bitrix24"\nstages = ["New", "Inbound", "Demo held"]\n'
+                                            'won_labels = ["Paid"]\n[fixed_probabilities]\nNew = 0.1\nInbound = 0.1\n'
+                                            '"Demo held" = 0.5\n')
+    config = load_config(tmp_path / "pipeline.toml")
+    data, report = inspect_deal_history(deals, history, config)
+    assert data is not None, report.summary()
+    d = data.deals.set_index("deal_id")
+    assert d["stage"].to_dict() == {"1": "New", "3": "Inbound", "5": "Demo held", "7": "Inbound"}
+    assert d["pipeline"].to_dict() == {"1": "0", "3": "2", "5": "2", "7": "2"}
+    assert d.loc["7", "status"] == "won" and d.loc["7", "closed_at"] == pd.Timestamp("2024-01-31 16:20")
+    assert list(zip(data.history["deal_id"], data.history["stage"])) == [("5", "Inbound"), ("5", "Demo held"),
+                                                                          ("7", "Inbound")]
+    assert any("pipelines" in w.message for w in report.warnings)  # two, learned as one: said
+    unnamed = pd.read_csv(deals).drop(columns="STAGE_NAME").iloc[:2]
+    d = load_open_deals(unnamed, load_config(preset="bitrix24")).set_index("deal_id")
+    assert d["stage"].to_dict() == {"1": "New", "3": "New"} and d["pipeline"].to_dict() == {"1": "0", "3": "2"}
+
+
 def test_unknown_preset():
-    with pytest.raises(ConfigError, match="unknown preset 'freshsales'; expected one of salesforce, hubspot, pipedrive, odoo, dynamics, zoho"):
+    with pytest.raises(ConfigError, match="unknown preset 'freshsales'; expected one of salesforce, hubspot, pipedrive, "
+                       "odoo, dynamics, zoho, bitrix24"):
         get_preset("freshsales")
 
 

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from scoring.cli.main import main
 from scoring.data.demo import DemoCompany
 from scoring.data.exports import (
+    bitrix24_deals,
     dynamics_opportunities,
     hubspot_deals,
     odoo_leads,
@@ -32,8 +33,8 @@ def _files(crm: str, folder: Path) -> tuple[list[str], Path, int]:
         deals, history = odoo_leads(demo, folder, archived=3)
         return ["--deals", str(deals), "--history", str(history), "--field-history", str(history), "--preset", crm], \
             deals, open_deals - 3
-    if crm == "zoho":  # the deals and their Stage History: no stage-entry column in the deals export
-        deals, history = zoho_deals(demo, folder)
+    if crm in ("zoho", "bitrix24"):  # the deals and their stage history: no stage-entry column in Zoho's deals
+        deals, history = (zoho_deals if crm == "zoho" else bitrix24_deals)(demo, folder)
         return ["--deals", str(deals), "--history", str(history), "--preset", crm], deals, open_deals
     if crm == "dynamics":  # an Excel workbook, no stage history
         return ["--deals", str(deals := dynamics_opportunities(demo, folder)), "--preset", crm], deals, open_deals
@@ -45,7 +46,7 @@ def _files(crm: str, folder: Path) -> tuple[list[str], Path, int]:
     return ["--deals", str(deals), "--preset", crm], deals, open_deals
 
 
-@pytest.mark.parametrize("crm", ["salesforce", "hubspot", "pipedrive", "odoo", "dynamics", "zoho"])
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot", "pipedrive", "odoo", "dynamics", "zoho", "bitrix24"])
 def test_validate_train_and_score_an_export_with_only_the_preset(crm: str, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
@@ -65,7 +66,7 @@ def test_validate_train_and_score_an_export_with_only_the_preset(crm: str, tmp_p
         assert any("no stage history" in w["message"] and "--history" in w["message"] for w in report["warnings"])
 
     strict = runner.invoke(main, ["validate", *data, "--strict"])
-    if crm == "zoho":  # only its history's won/lost rows are set aside: folded into the deals, nothing lost
+    if crm in ("zoho", "bitrix24"):  # only the history's won/lost rows are set aside: folded into the deals
         assert strict.exit_code == 0, strict.output
     else:
         assert strict.exit_code == 1 and "--strict refuses" in " ".join(strict.output.split())

@@ -6,7 +6,7 @@ import pandas as pd
 
 from scoring.data.config import PipelineConfig
 from scoring.data.contract import load_deal_history
-from scoring.data.leaks import revealing_columns
+from scoring.data.leaks import closing_flags, revealing_columns
 
 
 def _deals(n: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -45,3 +45,22 @@ def test_too_few_closed_deals_judge_nothing():
     features = {"Probability (%)": "numeric"}
     assert revealing_columns(frame(19, 200), features) == {}  # 20 of each outcome are needed to judge
     assert revealing_columns(frame(20, 20), features) == {"Probability (%)": (1.0, "its value")}
+
+
+def test_a_column_that_says_whether_a_deal_is_closed_is_not_a_feature():
+    """Bitrix24's CLOSED (Y/N), a close comment filled in at every close: they rank nothing among the closed deals,
+    but the open deals a model learns from would all carry the open value and never close."""
+    deals = _deals()
+    closed = deals["status"] != "open"
+    deals = deals.assign(CLOSED=np.where(closed, "Y", "N"), Comment=np.where(closed, "closed by the rep", None),
+                         # a value most open deals have, some closed ones too: not a flag
+                         Product=np.where(closed & (np.arange(len(deals)) % 3 == 0), "New", "Old"))
+    data = load_deal_history(deals, config=PipelineConfig(ignore_columns=("Probability (%)", "Lost Reason")))
+    assert set(data.features) == {"segment", "Product"}
+    warned = {w.column: w.message for w in data.report.warnings if "is not a feature" in w.message}
+    assert set(warned) == {"CLOSED", "Comment"}
+    assert "'Y' on 100% of the closed deals, 'N' on 100% of the open ones" in warned["CLOSED"]
+    assert "'(blank)' on 100% of the open ones" in warned["Comment"]
+    kept = PipelineConfig(ignore_columns=("Probability (%)", "Lost Reason"), keep_columns=("closed",))
+    assert "CLOSED" in load_deal_history(deals, config=kept).features
+    assert closing_flags(deals.head(30), {"CLOSED": "categorical"}) == {}  # 20 open deals are needed to judge

@@ -35,6 +35,7 @@ from scoring.data.config import (
     FROM_STAGE,
     HISTORY_COLUMNS,
     MAPPABLE,
+    OWNER,
     PIPELINE,
     STATUSES,
     PipelineConfig,
@@ -52,7 +53,7 @@ from scoring.data.formats import (
     parse_dates,
     parse_numbers,
 )
-from scoring.data.leaks import erased_amounts, revealing_columns
+from scoring.data.leaks import closing_flags, erased_amounts, revealing_columns
 from scoring.data.presets import get_preset
 from scoring.data.problems import DataReport, examples
 from scoring.data.signals import FORECAST_CATEGORY, DealSignals, SignalSpec, read_signals, stage_changes
@@ -1135,16 +1136,24 @@ def _resolve_closed_stages(deals: pd.DataFrame, hist: pd.DataFrame | None, confi
 
 def _without_revealing(deals: pd.DataFrame, features: dict[str, FeatureKind], config: PipelineConfig,
                        report: DataReport, src: str) -> dict[str, FeatureKind]:
-    """The features but those that alone tell closed deals' outcomes (:mod:`scoring.data.leaks`), each said."""
+    """The features but those that alone tell closed deals' outcomes or say whether a deal is closed
+    (:mod:`scoring.data.leaks`), each said."""
     kept = {squash(c) for c in config.keep_columns}
-    for name, (auc, how) in revealing_columns(deals, features).items():
+    why = {name: f"{how} alone tells won from lost among the closed deals (ROC AUC {auc:.2f}), as a value written "
+                 "when a deal closes does (the CRM's probability, a lost reason, the actual revenue, a count at the "
+                 "close), and open deals would not carry it so"
+           for name, (auc, how) in revealing_columns(deals, features).items()}
+    others = {name: kind for name, kind in features.items() if name not in why}
+    why |= {name: f"it says whether a deal is closed ({shut!r} on {shut_share:.0%} of the closed deals, {open_!r} on "
+                  f"{open_share:.0%} of the open ones), as a flag or a value written at the close does; learned from, "
+                  "the open deals' value would mean a deal never closes"
+            for name, (shut, shut_share, open_, open_share) in closing_flags(deals, others).items()}
+    for name, reason in why.items():
         if squash(name) in kept:
             continue
         del features[name]
-        report.warn(src, f"column {name!r} is not a feature: {how} alone tells won from lost among the closed deals "
-                    f"(ROC AUC {auc:.2f}), as a value written when a deal closes does (the CRM's probability, a lost "
-                    "reason, the actual revenue, a count at the close), and open deals would not carry it so. If it "
-                    f"is known before the close, keep it: keep_columns = [{name!r}] in the config", name)
+        report.warn(src, f"column {name!r} is not a feature: {reason}. If it is known before the close, keep it: "
+                    f"keep_columns = [{name!r}] in the config", name)
     return features
 
 
@@ -1198,7 +1207,8 @@ def _features(deals: pd.DataFrame, config: PipelineConfig, report: DataReport, s
             continue
         # a few text cells ("?") do not make a numeric column a category; markers of nothing ("n/a", "-") are blank
         # a percent column ("15%", "12,5 %", as spreadsheets format them) is read as its numbers
-        if looks_numeric(text, NUMERIC_SHARE, percent=True):
+        # the owner and the pipeline are categories even as numbers (a user's or a pipeline's id: Bitrix24's)
+        if col not in (OWNER, PIPELINE) and looks_numeric(text, NUMERIC_SHARE, percent=True):
             numbers, unreadable = parse_numbers(raw, config.number_format, percent=True,
                                                 found=config.found_number_format)
             read = numbers.notna()

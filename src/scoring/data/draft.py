@@ -398,7 +398,7 @@ def _percentages(order: list[str], probability: pd.Series | None, configured: Ma
                  ) -> dict[str, float]:
     """The fixed percentages of the stages in ``order``, and where they came from appended to ``how``: the
     probability column's medians (a stage without one between its neighbours'), else the ones ``configured`` for
-    the stages the config already has, else evenly spaced placeholders."""
+    the stages the config already has, else placeholders evenly spaced between those."""
     known = (probability if probability is not None else pd.Series(dtype=float)).reindex(order)
     if known.notna().any():
         positions = np.arange(len(order))
@@ -415,5 +415,8 @@ def _percentages(order: list[str], probability: pd.Series | None, configured: Ma
                    "your team's own (the forecast shows them beside the model's).")
     if kept:
         how.append(f"Fixed percentages of {', '.join(kept)}: the config's.")
-    return {stage: float(configured[stage]) if stage in configured else round((i + 1) / (len(order) + 1), 2)
-            for i, stage in enumerate(order)}
+    # a placeholder lies between its neighbours' percentages (0 before the first stage, 1 after the last)
+    at = [-1, *(i for i, stage in enumerate(order) if stage in configured), len(order)]
+    spaced = np.interp(np.arange(len(order)), at, [0.0, *(float(configured[s]) for s in order if s in configured), 1.0])
+    return {stage: float(configured[stage]) if stage in configured else round(float(value), 2)
+            for stage, value in zip(order, spaced, strict=True)}

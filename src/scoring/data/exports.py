@@ -18,6 +18,11 @@ they were lost from, a few archived duplicates, UTC datetimes; the stage history
 Zoho CRM (the Deals module's export): ``zcrm_`` record ids, field labels, one Closing Date, the outcome only in
 the stage; its Stage History with the time each stage was moved to.
 
+Bitrix24 (deals by field names, as a script pulling ``crm.deal.list`` and ``crm.stagehistory.list`` writes them):
+stage ids (``PREPAYMENT_INVOICE``) with their semantic (P, S, F), a lost deal's stage LOSE or APOLOGY, the CLOSED
+flag, list fields as their value ids, amounts never entered as 0, times with the portal's UTC offset; the stage
+history's rows with their own ids and types (1 created, 2 moved, 3 closed).
+
 Dynamics 365 Sales (opportunities, "Export to Excel"): the hidden ``(Do Not Modify)`` key, checksum and
 modified-on columns first, display names, Excel dates, Status Open / Won / Lost with its Status Reason, the
 Sales Stage and its numbered Pipeline Phase, some Est. Revenue blank; no stage history (Dynamics keeps none an
@@ -385,6 +390,68 @@ ZOHO_STAGE = {"Lead": "Qualification", "Qualified": "Needs Analysis", "Proposal"
 #: Zoho's default probability of each stage the demo's deals are in (its Probability (%) column).
 ZOHO_PROBABILITY = {"Qualification": 10, "Needs Analysis": 20, "Proposal/Price Quote": 75, "Negotiation/Review": 90,
                     "Closed Won": 100, "Closed Lost": 0, "Closed-Lost to Competition": 0}
+
+
+BITRIX24_STAGE = {"Lead": "NEW", "Qualified": "PREPARATION", "Proposal": "PREPAYMENT_INVOICE", "Negotiation": "EXECUTING",
+                  "won": "WON", "lost": "LOSE"}
+#: The sources' ids Bitrix24 ships (SOURCE_ID), for the demo's sources.
+BITRIX24_SOURCE = {"Inbound": "WEB", "Outbound": "CALL", "Partner": "PARTNER", "Event": "TRADE_SHOW",
+                   "Referral": "RECOMMENDATION"}
+
+
+def _bitrix24_time(values: pd.Series) -> list[str]:
+    """Times as the REST API writes them: ISO 8601 in the portal's time zone (Moscow's, +03:00), to the second."""
+    local = values + pd.Timedelta(hours=3)
+    return ["" if pd.isna(v) else f"{v:%Y-%m-%dT%H:%M:%S}+03:00" for v in local]
+
+
+def bitrix24_deals(demo: DemoData, folder: Path, zero_amounts: float = 0.05, seed: int = 0) -> tuple[Path, Path]:
+    """The deals of Bitrix24 (``crm.deal.list``, every field) and their stage history (``crm.stagehistory.list``),
+    as a script writes them to CSV: see the module docstring; a share ``zero_amounts`` of the deals never had an
+    amount entered (Bitrix24 writes 0), a seventh of the lost ones lost in APOLOGY ("Analyze failure")."""
+    rng = np.random.default_rng(seed)
+    deals = demo.deals.reset_index(drop=True)
+    closed = (deals["status"] != "open").to_numpy()
+    ids = pd.Series(np.arange(len(deals)) * 2 + 101, index=deals["deal_id"].to_numpy())
+    outcome = deals["status"].map(BITRIX24_STAGE).where(closed)
+    outcome = outcome.mask(outcome.eq("LOSE") & (rng.random(len(deals)) < 1 / 7), "APOLOGY")
+    stage = outcome.fillna(deals["stage"].map(BITRIX24_STAGE))
+    semantic = np.where(deals["status"] == "won", "S", np.where(deals["status"] == "lost", "F", "P"))
+    amount = deals["amount"].where(rng.random(len(deals)) >= zero_amounts, 0.0)
+    planned = deals["expected_close_date"].fillna(deals["created_at"] + pd.Timedelta(days=7))
+    segments = {name: str(44 + i) for i, name in enumerate(sorted(deals["segment"].unique()))}  # list values' ids
+    owners = {name: str(1 + i) for i, name in enumerate(sorted(deals["owner"].unique()))}
+    export = pd.DataFrame({
+        "ID": deals["deal_id"].map(ids).to_numpy(), "TITLE": "Deal #" + deals["deal_id"].str[1:],
+        "TYPE_ID": deals["product"].str.upper(), "CATEGORY_ID": 0, "STAGE_ID": stage, "STAGE_SEMANTIC_ID": semantic,
+        "IS_NEW": np.where(stage.eq("NEW"), "Y", "N"), "PROBABILITY": "", "CURRENCY_ID": "USD",
+        "OPPORTUNITY": amount.map("{:.2f}".format), "IS_MANUAL_OPPORTUNITY": "N", "TAX_VALUE": "0.00",
+        "COMPANY_ID": rng.integers(1, 400, len(deals)), "CONTACT_ID": rng.integers(1, 900, len(deals)),
+        # a date field: its day at midnight UTC, written in the portal's zone ("2024-05-01T03:00:00+03:00")
+        "BEGINDATE": _bitrix24_time(deals["created_at"].dt.normalize()),
+        "CLOSEDATE": _bitrix24_time(deals["closed_at"].where(closed, planned).dt.normalize()),
+        "OPENED": "Y", "CLOSED": np.where(closed, "Y", "N"), "COMMENTS": "",
+        "ASSIGNED_BY_ID": deals["owner"].map(owners), "CREATED_BY_ID": deals["owner"].map(owners),
+        "DATE_CREATE": _bitrix24_time(deals["created_at"]),
+        "DATE_MODIFY": _bitrix24_time(deals["closed_at"].fillna(deals["stage_entered_at"])),
+        "SOURCE_ID": deals["source"].map(BITRIX24_SOURCE).fillna("OTHER"),
+        "MOVED_TIME": _bitrix24_time(deals["closed_at"].fillna(deals["stage_entered_at"])),
+        "UF_CRM_1709261790943": deals["segment"].map(segments), "UF_CRM_1714037465666": deals["region"],
+        "UF_CRM_1714037512874": deals["employees"],  # the company's size, in a field of its own
+    })
+    history = _with_outcomes(demo.history.assign(stage=demo.history["stage"].map(BITRIX24_STAGE)), deals, outcome)
+    history = history.sort_values("entered_at", kind="stable").reset_index(drop=True)  # as the portal wrote them
+    first = ~history["deal_id"].duplicated()
+    final = history["stage"].isin(["WON", "LOSE", "APOLOGY"])
+    stage_history = pd.DataFrame({
+        "ID": np.arange(1, len(history) + 1), "TYPE_ID": np.where(first, 1, np.where(final, 3, 2)),
+        "OWNER_ID": history["deal_id"].map(ids).to_numpy(), "CREATED_TIME": _bitrix24_time(history["entered_at"]),
+        "CATEGORY_ID": 0, "STAGE_SEMANTIC_ID": np.where(history["stage"].eq("WON"), "S", np.where(final, "F", "P")),
+        "STAGE_ID": history["stage"].to_numpy()})
+    deals_path, history_path = folder / "crm_deal.csv", folder / "crm_deal_stage_history.csv"
+    export.to_csv(deals_path, index=False)
+    stage_history.to_csv(history_path, index=False)
+    return deals_path, history_path
 
 
 def _zoho_time(values: pd.Series) -> list[str]:

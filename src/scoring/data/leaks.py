@@ -5,7 +5,11 @@ A deals file holds each deal's values as of the export. For a closed deal, some 
 closed, so learned from, they make a model that looks near perfect on the history and knows nothing of the open
 deals (whose such columns are blank or say "open"). The presets name the ones their CRM writes; this check finds
 them in any export, by what they do: on the closed deals, the column's values (or whether it is filled in) alone
-rank won above lost with a ROC AUC of at least :data:`REVEALING_AUC` (or at most 1 minus it). Honest features
+rank won above lost with a ROC AUC of at least :data:`REVEALING_AUC` (or at most 1 minus it). A column that says
+whether a deal is closed (Bitrix24's CLOSED Y/N, HubSpot's "Is Deal Closed?", Salesforce's Closed, a close reason
+filled in at the close) ranks nothing among the closed deals but is as bad: the open deals a model learns from
+(still open at the export) all carry its open value and none of them has closed, so it learns that value means a
+deal never closes, and every open deal it scores carries it (:func:`closing_flags`). Honest features
 stay far from that: alone, the strongest ranks at 0.69 on a 20,000-deal demo company (the lead source), 0.62-0.71
 on the five CRM-shaped exports, 0.53-0.65 on the public sets (IT consulting's manager; measured 2026-11-29).
 """
@@ -23,8 +27,10 @@ ERASED_SHARE = 0.10
 ERASED_RATIO = 4.0
 #: A column that alone ranks closed deals' outcomes at this ROC AUC (or 1 minus it) tells them.
 REVEALING_AUC = 0.95
-#: Judged only with at least this many won and this many lost closed deals.
+#: Judged only with at least this many won and this many lost closed deals (a closing flag: closed and open).
 MIN_EACH = 20
+#: A column with one value on this share of the closed deals and another on this share of the open ones is a flag.
+FLAG_SHARE = 0.98
 
 
 def revealing_columns(deals: pd.DataFrame, features: Mapping[str, str], seed: int = 0) -> dict[str, tuple[float, str]]:
@@ -50,6 +56,23 @@ def revealing_columns(deals: pd.DataFrame, features: Mapping[str, str], seed: in
             if auc is not None and max(auc, 1 - auc) >= REVEALING_AUC:
                 out[name] = (auc, how)
                 break
+    return out
+
+
+def closing_flags(deals: pd.DataFrame, features: Mapping[str, str]) -> dict[str, tuple[str, float, str, float]]:
+    """The ``features`` of ``deals`` (canonical, with ``status``) that say whether a deal is closed: one value (a
+    blank one too) on at least :data:`FLAG_SHARE` of the closed deals and another on that share of the open ones,
+    with at least :data:`MIN_EACH` of each. Name -> (closed deals' value, its share, open deals' value, its share)."""
+    closed = deals["status"].isin(["won", "lost"]).to_numpy()
+    if closed.sum() < MIN_EACH or (~closed).sum() < MIN_EACH:
+        return {}
+    out: dict[str, tuple[str, float, str, float]] = {}
+    for name in features:
+        text = deals[name].astype(object).where(deals[name].notna(), "(blank)").astype(str)
+        shares = [text[part].value_counts(normalize=True) for part in (closed, ~closed)]
+        (shut, shut_share), (open_, open_share) = ((s.index[0], float(s.iloc[0])) for s in shares)
+        if shut != open_ and min(shut_share, open_share) >= FLAG_SHARE:
+            out[name] = (shut, shut_share, open_, open_share)
     return out
 
 

@@ -1,4 +1,5 @@
-"""Presets for the CRM exports our users have: Salesforce, HubSpot, Pipedrive, Odoo, Dynamics 365 and Zoho CRM.
+"""Presets for the CRM exports our users have: Salesforce, HubSpot, Pipedrive, Odoo, Dynamics 365, Zoho CRM and
+Bitrix24.
 
 A preset is a default :class:`PipelineConfig` (the CRM's default pipeline and stage
 probabilities, its column names, the columns that must never be features) plus a ``prepare``
@@ -17,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from scoring.data.columns import fold, header_matches
+from scoring.data.columns import as_text, fold, header_matches
 from scoring.data.config import PipelineConfig
 from scoring.data.problems import DataReport
 from scoring.data.tables import ROW, SOURCE_COLUMN
@@ -573,6 +574,105 @@ def _prepare_zoho(deals: pd.DataFrame, history: pd.DataFrame | None, config: Pip
     return deals, history, False
 
 
+# --- Bitrix24: deals by field names (REST crm.deal.list, BI Builder's crm_deal), with the stage history ---------
+
+BITRIX24_STAGES = ("New", "Preparing documents", "Prepayment invoice", "In progress", "Final invoice")
+BITRIX24 = PipelineConfig(
+    stages=BITRIX24_STAGES,
+    # a Bitrix24 stage carries no default percentage an export gives: the textbook's ladder over its five stages
+    fixed_probabilities=dict(zip(BITRIX24_STAGES, (0.10, 0.20, 0.40, 0.60, 0.80))),
+    won_labels=("Deal won",),
+    lost_labels=("Deal lost", "Analyze failure"),
+    columns={
+        "deal_id": ("ID",),
+        "created_at": ("DATE_CREATE", "Created", "Created on", "Date created"),
+        "amount": ("OPPORTUNITY", "Amount", "Income", "Opportunity"),
+        "stage": ("STAGE_ID", "Stage"),
+        "status": ("STAGE_SEMANTIC_ID",),  # P (in progress), S (success), F (failure)
+        "closed_at": ("CLOSEDATE", "Closing date", "Close date"),  # the planned close while open
+        "stage_entered_at": ("MOVED_TIME",),
+        "owner": ("ASSIGNED_BY_NAME", "ASSIGNED_BY", "ASSIGNED_BY_ID", "Responsible person", "Responsible"),
+        "pipeline": ("CATEGORY_NAME", "CATEGORY", "CATEGORY_ID", "Pipeline"),
+    },
+    history_columns={  # crm.stagehistory.list / crm_deal_stage_history: its own ID is the record's, OWNER_ID the deal's
+        "deal_id": ("OWNER_ID", "DEAL_ID"),
+        "stage": ("STAGE_ID",),
+        "entered_at": ("CREATED_TIME", "DATE_CREATE"),
+    },
+    values={
+        # the default pipeline's stage ids (another pipeline's are prefixed "C<n>:", read off by prepare)
+        "stage": {"NEW": "New", "PREPARATION": "Preparing documents", "PREPAYMENT_INVOICE": "Prepayment invoice",
+                  "EXECUTING": "In progress", "FINAL_INVOICE": "Final invoice", "WON": "Deal won",
+                  "LOSE": "Deal lost", "APOLOGY": "Analyze failure"},
+        "status": {"P": "open", "S": "won", "F": "lost"},
+    },
+    ignore_columns=(
+        # known only at or after the outcome, or a restatement of the stage
+        "CLOSED", "STAGE_NAME", "STAGE", "STAGE_SEMANTIC", "PROBABILITY", "DATE_MODIFY", "MODIFY_BY_ID",
+        "MODIFIED_BY", "MODIFIED_BY_NAME", "MOVED_BY_ID", "MOVED_BY", "MOVED_BY_NAME", "LAST_ACTIVITY_TIME",
+        "LAST_ACTIVITY_BY", "IS_MANUAL_OPPORTUNITY", "TAX_VALUE", "IS_NEW", "QUOTE_ID",
+        # free text and record names
+        "TITLE", "COMMENTS", "ADDITIONAL_INFO", "SOURCE_DESCRIPTION", "COMPANY", "COMPANY_NAME", "CONTACT",
+        "CONTACT_NAME", "CONTACT_IDS",
+    ),
+    preset="bitrix24",
+)
+#: A stage id of a pipeline other than the default one: ``C3:NEW`` is pipeline 3's New.
+_BITRIX24_CATEGORY = re.compile(r"^\s*C(\d+):")
+#: The final stages' semantics in the stage history.
+_BITRIX24_FINAL = {"S", "F"}
+
+
+def _bitrix24_stages(codes: pd.Series, names: dict[str, str]) -> pd.Series:
+    """Stage ids as stages: by the name the export gives each (BI Builder's STAGE_NAME), else without the
+    pipeline's ``C<n>:`` prefix (the preset's [values.stage] names the default ones; a company's own, ``UC_...``,
+    stay ids until its config names them)."""
+    text = as_text(codes).astype(object)
+    plain = text.str.replace(_BITRIX24_CATEGORY, "", regex=True)
+    return text.map(names).where(text.isin(list(names)), plain)
+
+
+def _prepare_bitrix24(deals: pd.DataFrame, history: pd.DataFrame | None, config: PipelineConfig,
+                      report: DataReport, source: str) -> Prepared:
+    stage, named = _find(deals, ("STAGE_ID",)), _find(deals, ("STAGE_NAME",))
+    names: dict[str, str] = {}
+    if stage is not None:
+        codes = as_text(deals[stage]).astype(object)
+        if named is not None:  # each stage id's name, as the export writes it beside the id
+            pairs = pd.DataFrame({"code": codes, "name": as_text(deals[named])}).dropna().drop_duplicates("code")
+            names = dict(zip(pairs["code"], pairs["name"], strict=True))
+        category = codes.str.extract(_BITRIX24_CATEGORY, expand=False)
+        if _find(deals, config.columns.get("pipeline", ())) is None and category.notna().any():
+            deals = deals.assign(pipeline=category.fillna("0").astype(object))  # the pipeline each stage id says
+        deals = deals.assign(**{stage: _bitrix24_stages(deals[stage], names)})
+    if history is not None:
+        hstage, semantic = _find(history, ("STAGE_ID",)), _find(history, ("STAGE_SEMANTIC_ID",))
+        if hstage is not None:
+            history = history.assign(**{hstage: _bitrix24_stages(history[hstage], names)})
+        deals = _bitrix24_closed_at(deals, history, semantic, config, report, source)
+    return deals, history, False
+
+
+def _bitrix24_closed_at(deals: pd.DataFrame, history: pd.DataFrame, semantic: str | None, config: PipelineConfig,
+                        report: DataReport, source: str) -> pd.DataFrame:
+    """Closed deals' CLOSEDATE replaced by when the stage history moved them to their final stage: CLOSEDATE is a
+    day (the one a rep planned, unless set again at the close), the history's row the move itself, to the minute."""
+    ids, close, status = (_find(deals, config.columns.get(c, ())) for c in ("deal_id", "closed_at", "status"))
+    owner, when = (_find(history, config.history_columns.get(c, ())) for c in ("deal_id", "entered_at"))
+    if semantic is None or ids is None or close is None or status is None or owner is None or when is None:
+        return deals
+    final = history[as_text(history[semantic]).str.upper().isin(_BITRIX24_FINAL).fillna(False).to_numpy(dtype=bool)]
+    moved_at = pd.Series(final[when].to_numpy(), index=as_text(final[owner]).to_numpy())
+    moved_at = moved_at[~moved_at.index.duplicated(keep="last")]  # its rows in the order they were written
+    moved = as_text(deals[ids]).map(moved_at)
+    closed = as_text(deals[status]).str.upper().isin(_BITRIX24_FINAL).fillna(False) & moved.notna()
+    if not closed.any():
+        return deals
+    report.notes.append(f"{source}: {int(closed.sum()):,} closed deal(s) closed when the stage history moved them to "
+                        "their final stage (CLOSEDATE: a day, the one planned unless set again at the close)")
+    return deals.assign(**{close: deals[close].astype(object).mask(closed, moved)})
+
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -585,6 +685,8 @@ PRESETS: dict[str, Preset] = {
                ODOO, _prepare_odoo, _odoo_field_changes, _odoo_tracks_stages),
         Preset("dynamics", "Microsoft Dynamics 365 Sales opportunities exported to Excel", DYNAMICS, _prepare_dynamics),
         Preset("zoho", "Zoho CRM Deals export, with its Stage History", ZOHO, _prepare_zoho),
+        Preset("bitrix24", "Bitrix24 deals by field names (REST API, BI Builder), with the stage history",
+               BITRIX24, _prepare_bitrix24),
     )
 }
 
