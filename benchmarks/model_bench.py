@@ -11,10 +11,10 @@ log-loss gap between the fixed percentages and the truth that it closes, its AUC
 error. Also times a whole `train_bundle` (holdout fit + refit) and reports its peak memory.
 data: the holdout table of `train_bundle` on a real dataset (time split). Run by hand.
 table: one table over the public sets (BPI Challenge 2012, IT consulting, IBM, Maven; adapted by
-benchmarks/adapters.py into a temporary folder) and six CRM-shaped exports of demo companies (a
+benchmarks/adapters.py into a temporary folder) and seven CRM-shaped exports of demo companies (a
 Salesforce report pair of 300 deals, a HubSpot export of 3,000, a Pipedrive export of 30,000, an Odoo export
 with its tracking values of 3,000, a Dynamics 365 workbook of 3,000, a Zoho CRM export with its Stage History of
-3,000), each
+3,000, a Bitrix24 pull of 3,000 with its stage history), each
 trained with defaults: the holdout log-loss, AUC and ECE of every candidate, which one serves, and how far
 the served one is from the best (target: within 0.005).
 scale: how a whole `train_bundle` grows with the number of deals: each run in a fresh process (so the
@@ -39,6 +39,7 @@ from scoring.bundle import ModelBundle
 from scoring.data.contract import DealHistory, load_deal_history, load_open_deals
 from scoring.data.demo import DemoCompany, DemoData
 from scoring.data.exports import (
+    bitrix24_deals,
     dynamics_opportunities,
     hubspot_deals,
     odoo_leads,
@@ -175,7 +176,7 @@ def sets(shared: Path, work: Path) -> dict[str, DealHistory]:
         out[name] = load_deal_history(work / key / "deals.csv", history if history.exists() else None,
                                       load_config(work / key / "pipeline.toml"))
     for crm, deals in (("salesforce", 300), ("hubspot", 3000), ("pipedrive", 30000), ("odoo", 3000),
-                       ("dynamics", 3000), ("zoho", 3000)):
+                       ("dynamics", 3000), ("zoho", 3000), ("bitrix24", 3000)):
         demo = DemoCompany().generate(deals, seed=deals + (crm == "dynamics"), end=END)
         folder = work / crm
         folder.mkdir()
@@ -184,8 +185,8 @@ def sets(shared: Path, work: Path) -> dict[str, DealHistory]:
             files = salesforce_reports(demo, folder)
         elif crm == "odoo":
             files = odoo_leads(demo, folder)
-        elif crm == "zoho":  # the same company as HubSpot's and Odoo's, with its Stage History
-            files = zoho_deals(demo, folder)
+        elif crm in ("zoho", "bitrix24"):  # the same company as HubSpot's and Odoo's, with its stage history
+            files = (zoho_deals if crm == "zoho" else bitrix24_deals)(demo, folder)
         else:
             write = {"hubspot": hubspot_deals, "pipedrive": pipedrive_deals, "dynamics": dynamics_opportunities}[crm]
             files = (write(demo, folder), None)

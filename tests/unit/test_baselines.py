@@ -165,3 +165,41 @@ def test_logistic_regression_scores_by_its_per_input_terms_exactly_as_its_pipeli
     del model.terms_, model.codes_
     np.testing.assert_array_equal(model.predict_proba(rows), fast.p)
     assert isinstance(model.terms_, LinearTerms)
+
+
+def test_amounts_never_entered_teach_nothing_about_size():
+    """A CRM that writes 0 for an amount never entered (Bitrix24, Odoo, Pipedrive): to logistic regression and
+    the calibration (linear in the log amount) 0 is missing, as a blank amount, never the smallest deal; read as
+    one, a tenth of such deals at random took nearly all logistic regression learned of size (its large deals'
+    odds rose). The booster keeps 0 apart from every amount entered, to learn what it says on its own."""
+    from scoring.data.demo import DemoCompany
+    from scoring.features.encoder import FeatureEncoder, entered_amounts
+    from scoring.models.win import WinModel
+
+    assert np.isnan(entered_amounts(np.array([0.0, -1.0, np.nan]))).all() and entered_amounts([5.0])[0] == 5.0
+    demo = DemoCompany().generate(600, seed=5, end="2025-06-30")
+    zeroed = np.random.default_rng(0).random(len(demo.deals)) < 0.1
+
+    def size_effect(deals: pd.DataFrame) -> tuple[LogisticRegressionModel, float]:
+        data = load_deal_history(deals, demo.history, demo.config)
+        model = LogisticRegressionModel().fit(TrainingSet(data, pd.Timestamp("2025-06-30")))
+        rows = TrainingSet(data, pd.Timestamp("2025-06-30")).snapshots.rows.head(1)
+        small, large = (model.explain(rows.assign(amount=a), np.array([90.0])).contributions[0, model.columns_.index(
+            "amount")] for a in (5_000.0, 500_000.0))
+        return model, float(small - large)
+
+    _, whole = size_effect(demo.deals)
+    model, with_zeros = size_effect(demo.deals.assign(amount=demo.deals["amount"].mask(zeroed, 0.0)))
+    # larger deals won less, most of it as before (0.13 of it when 0 was read as the smallest deal); what is lost
+    # is the zeroed deals' own size: at the median, their outcomes blur what size teaches
+    assert whole > 0 and with_zeros > 0.5 * whole
+    rows = _rows([0, 0], ["web", "web"]).assign(amount=[0.0, np.nan], segment="SMB", region="EMEA", owner=None,
+                                               product="Core", employees=50.0)
+    p = model.predict_proba(rows)
+    assert p[0] == p[1]  # 0 is read as missing
+    np.testing.assert_allclose(p, model.pipeline_.predict_proba(model._frame(rows))[:, 1], rtol=0, atol=1e-12)
+    booster = WinModel()
+    booster.encoder_ = FeatureEncoder({}).fit(rows)
+    x = booster.encoder_.transform(rows.assign(amount=[0.0, 99.0]))
+    assert x[:, 3].tolist() == [0.0, np.log1p(99.0)]  # the booster's input: 0 apart from every amount entered
+    assert np.isnan(booster._log_amount(x)[0]) and booster._log_amount(x)[1] == np.log1p(99.0)  # the calibration's

@@ -109,6 +109,20 @@ def test_amount_enters_only_when_it_tells_something():
     assert Calibrator.choose(raw, log_amount, won).kind == "platt_amount"
 
 
+def test_a_missing_amount_is_read_as_in_fitting_the_median():
+    """Fitting fills unknown amounts with the window's median log amount; scoring reads one so too (not as 0, the
+    log of a one-unit deal, which a size effect would make the smallest deal of all)."""
+    rng = np.random.default_rng(2)
+    raw = rng.uniform(0.05, 0.9, 2000)
+    log_amount = rng.normal(10, 1, 2000)
+    won = (rng.random(2000) < 1 / (1 + np.exp(-(np.log(raw / (1 - raw)) - 0.8 * (log_amount - 10))))).astype(float)
+    log_amount[::10] = np.nan
+    calibrator = Calibrator.fit_each(raw, log_amount, won)["platt_amount"]
+    assert calibrator.missing_amount == pytest.approx(np.nanmedian(log_amount)) and calibrator.coef[1] < -0.4
+    np.testing.assert_allclose(calibrator(raw[:3], np.full(3, np.nan)),
+                               calibrator(raw[:3], np.full(3, calibrator.missing_amount)))
+
+
 def test_a_chance_of_winning_counts_as_a_weighted_win_and_loss():
     rng = np.random.default_rng(2)
     raw = rng.uniform(0.05, 0.9, 2000)

@@ -26,7 +26,7 @@ from sklearn.utils._param_validation import Interval
 
 from scoring.data.tables import is_in
 from scoring.features.dataset import TrainingSet
-from scoring.features.encoder import Rows
+from scoring.features.encoder import Rows, entered_amounts
 from scoring.features.snapshots import stage_events
 from scoring.models.base import Explanation, Model, StageTimedMixin
 
@@ -190,6 +190,7 @@ class LogisticRegressionModel(StageTimedMixin, Model):
         as one more value, anything else -1 (never seen in training, so one-hot ignores it). One-hot
         encoding of integers is many times faster than of Python strings, with the same columns."""
         frame = pd.DataFrame({name: np.asarray(rows[name]) for name in self.columns_})
+        frame["amount"] = entered_amounts(frame["amount"])
         for name, categories in self.categories_.items():
             values = frame[name].astype(object)
             frame[name] = np.where(values.isna().to_numpy(), len(categories), categories.get_indexer(values))
@@ -235,7 +236,7 @@ class LogisticRegressionModel(StageTimedMixin, Model):
             self.codes_ = _code_tables(self.categories_)
         out = []
         for name in self.columns_:
-            values = np.asarray(rows[name])
+            values = entered_amounts(rows[name]) if name == "amount" else np.asarray(rows[name])
             codes = self.codes_.get(name)
             if codes is None:
                 out.append(values.astype(float))

@@ -41,12 +41,13 @@ def logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def _filled(log_amount: np.ndarray | None, n: int) -> np.ndarray:
-    """Log amounts with the missing ones at the median (zeros when none is known)."""
+def _filled(log_amount: np.ndarray | None, n: int) -> tuple[np.ndarray, float]:
+    """Log amounts with the missing ones at the median (zeros when none is known), and that median."""
     if log_amount is None:
-        return np.zeros(n)
+        return np.zeros(n), 0.0
     values = np.asarray(log_amount, dtype=float)
-    return np.nan_to_num(values, nan=float(np.nanmedian(values)) if np.isfinite(values).any() else 0.0)
+    median = float(np.nanmedian(values)) if np.isfinite(values).any() else 0.0
+    return np.nan_to_num(values, nan=median), median
 
 
 def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
@@ -75,6 +76,7 @@ class Calibrator:
     x: np.ndarray = field(default_factory=lambda: np.zeros(0))  # isotonic: knots
     y: np.ndarray = field(default_factory=lambda: np.zeros(0))
     scores: dict[str, float] = field(default_factory=dict)  # cross-validated log-loss of each kind tried
+    missing_amount: float = 0.0  # the log amount a missing one is read as: the fitted deals' median, as in fitting
 
     @classmethod
     def fit_each(cls, raw: np.ndarray, log_amount: np.ndarray | None, won: np.ndarray, folds: int = 5,
@@ -84,7 +86,7 @@ class Calibrator:
         raw, won = np.asarray(raw, dtype=float), np.asarray(won, dtype=float)
         if np.any((won < 0) | (won > 1)) or not np.all(np.isfinite(won)):
             raise ValueError("outcomes must be 0 (lost), 1 (won) or a chance of winning between them")
-        log_amount = _filled(log_amount, len(raw))
+        log_amount, median = _filled(log_amount, len(raw))
         strata = won >= 0.5  # folds stratified by the likelier outcome
         k = int(min(folds, strata.sum(), (~strata).sum()))
         scores: dict[str, float] = {}
@@ -97,7 +99,7 @@ class Calibrator:
             scores = {kind: _log_loss(won, p) for kind, p in predicted.items()}
         fitted = {kind: cls.fit(kind, raw, log_amount, won) for kind in KINDS}
         for calibrator in fitted.values():
-            calibrator.scores = scores
+            calibrator.scores, calibrator.missing_amount = scores, median
         return fitted
 
     @classmethod
@@ -137,7 +139,7 @@ class Calibrator:
         else:
             z = self.intercept + self.coef[0] * logit(raw)
             if self.coef[1] != 0.0 and log_amount is not None:
-                z = z + self.coef[1] * np.nan_to_num(np.asarray(log_amount, dtype=float))
+                z = z + self.coef[1] * np.nan_to_num(np.asarray(log_amount, dtype=float), nan=self.missing_amount)
             p = 1.0 / (1.0 + np.exp(-z))
         return np.minimum(np.maximum(p, PROBABILITY_FLOOR), 1 - PROBABILITY_FLOOR)
 

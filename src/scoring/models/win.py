@@ -457,9 +457,12 @@ class WinModel(Model):
         return self._eventual(self._hazards_of(self.booster_, x), self._conditional(x))
 
     def _log_amount(self, x: np.ndarray) -> np.ndarray | None:
-        """The encoded rows' log amounts (the calibration may read them)."""
-        names = self.encoder_.names_
-        return x[:, names.index("log_amount")] if "log_amount" in names else None
+        """The encoded rows' log amounts, for the calibration (linear in them): an amount of 0 unknown, as
+        :func:`~scoring.features.encoder.entered_amounts` reads it."""
+        if "log_amount" not in self.encoder_.names_:
+            return None
+        log_amount = x[:, self.encoder_.names_.index("log_amount")]
+        return np.where(log_amount > 0, log_amount, np.nan)  # log1p(amount) > 0 exactly where an amount was entered
 
     def _calibrated(self, raw: np.ndarray, x: np.ndarray, rows: Rows, prior: Explanation | None = None,
                     support: np.ndarray | None = None) -> np.ndarray:
