@@ -46,7 +46,7 @@ from sklearn.utils._param_validation import Interval
 
 from scoring.errors import DataError
 from scoring.features.dataset import TrainingSet
-from scoring.features.encoder import FeatureEncoder, Rows
+from scoring.features.encoder import FeatureEncoder, Rows, entered_amounts
 from scoring.models.base import Explanation, Model, WinProbabilityModel
 from scoring.models.baselines import LogisticRegressionModel
 from scoring.models.calibration import PROBABILITY_FLOOR, Calibrator, logit
@@ -461,8 +461,7 @@ class WinModel(Model):
         :func:`~scoring.features.encoder.entered_amounts` reads it."""
         if "log_amount" not in self.encoder_.names_:
             return None
-        log_amount = x[:, self.encoder_.names_.index("log_amount")]
-        return np.where(log_amount > 0, log_amount, np.nan)  # log1p(amount) > 0 exactly where an amount was entered
+        return entered_amounts(x[:, self.encoder_.names_.index("log_amount")])  # log1p(amount) > 0 where amount > 0
 
     def _calibrated(self, raw: np.ndarray, x: np.ndarray, rows: Rows, prior: Explanation | None = None,
                     support: np.ndarray | None = None) -> np.ndarray:
